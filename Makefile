@@ -1,0 +1,57 @@
+# islb — `make run` starts islb on its embedded defaults; `make test` installs what is
+# missing and runs every test. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+NPM_STAMP := node_modules/.install-stamp
+TESTS = $(shell find dist/test -name '*.test.js' | sort)
+
+.PHONY: deps servers build generate check-generated lint test test-unit bench run clean
+
+# Node packages, from package-lock.json.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: $(NPM_STAMP) servers
+
+# nats-server and redis-server for the integration tests (Debian packages when missing).
+servers:
+	@missing=""; \
+	command -v nats-server >/dev/null 2>&1 || missing="$$missing nats-server"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing:$$missing (install them, then run make test again)"; exit 1; fi; \
+	fi
+
+# Regenerates generated/ from proto/ (buf + ts-proto from node_modules; no protoc).
+generate: $(NPM_STAMP)
+	rm -rf generated && npx buf generate
+
+# Fails when generated/ is not what proto/ makes now.
+check-generated: $(NPM_STAMP)
+	@tmp=$$(mktemp -d); npx buf generate --output $$tmp >/dev/null && \
+	if diff -r $$tmp/generated generated >/dev/null; then rm -rf $$tmp; else \
+	  diff -r $$tmp/generated generated | head -20; rm -rf $$tmp; \
+	  echo "generated/ is stale: run 'make generate' and commit it"; exit 1; fi
+
+lint: $(NPM_STAMP)
+	npx buf lint
+
+build: $(NPM_STAMP)
+	rm -rf dist && npx tsc -p tsconfig.json
+	npx madge --circular --extensions js dist/src
+
+test: deps check-generated lint build
+	node --test --test-concurrency=2 --test-timeout=180000 $(TESTS)
+
+bench: deps build
+	node dist/bench/run.js
+
+run: deps build
+	node dist/src/cli/main.js serve
+
+clean:
+	rm -rf dist

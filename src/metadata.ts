@@ -1,0 +1,154 @@
+/**
+ * gRPC metadata on the wire: as NATS headers (native unary calls) and as the `Metadata`
+ * message of the frames (streams and nats-grpc compat). Keys are lower-case; values of keys
+ * ending in `-bin` are bytes, carried base64-encoded as in gRPC. Metadata is a Map inside,
+ * so no key from the wire (`__proto__` included) can reach an object prototype.
+ */
+import { Metadata } from "nice-grpc-common";
+import { headers as natsHeaders, type MsgHdrs } from "nats";
+import type { Metadata as FrameMetadata, Strings } from "../generated/nrpc/nrpc.js";
+import { ServerError, Status } from "./status.js";
+
+export { Metadata };
+
+/** Header names of the native protocol (docs/PROTOCOL.md). */
+export const H = {
+  contentType: "content-type",
+  timeout: "grpc-timeout",
+  status: "grpc-status",
+  message: "grpc-message",
+  /** Prefix of trailer metadata in a unary reply (header metadata goes unprefixed). */
+  trailerPrefix: "grpc-trailer-",
+} as const;
+
+/** Content types a unary request may name. */
+export const CONTENT_TYPE = {
+  proto: "application/grpc+proto",
+  grpc: "application/grpc",
+  json: "application/json",
+  grpcJson: "application/grpc+json",
+} as const;
+
+const KEY = /^[0-9a-z_.-]+$/;
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+function checkKey(key: string): void {
+  if (!KEY.test(key)) throw new ServerError(Status.INTERNAL, `metadata key ${JSON.stringify(key)} is not a valid gRPC metadata key`);
+}
+
+function textValue(key: string, value: string | Uint8Array): string {
+  if (key.endsWith("-bin")) return Buffer.from(value as Uint8Array).toString("base64");
+  if (typeof value !== "string" || !PRINTABLE.test(value)) {
+    throw new ServerError(Status.INTERNAL, `metadata value of ${JSON.stringify(key)} must be printable ASCII (use a -bin key for bytes)`);
+  }
+  return value;
+}
+
+function valueOf(key: string, text: string): string | Uint8Array {
+  return key.endsWith("-bin") ? new Uint8Array(Buffer.from(text, "base64")) : text;
+}
+
+/** True for keys the transport owns, which never pass through as user metadata. */
+export function isReservedKey(key: string): boolean {
+  return key.startsWith("grpc-") || key === H.contentType;
+}
+
+/** Appends metadata to NATS headers, each key under `prefix` (none by default). */
+export function writeHeaders(md: Metadata | undefined, h: MsgHdrs, prefix = ""): void {
+  if (md === undefined) return;
+  for (const [key, values] of md) {
+    checkKey(key);
+    if (isReservedKey(key)) continue;
+    for (const v of values) h.append(prefix + key, textValue(key, v));
+  }
+}
+
+/** New NATS headers holding `md`, or undefined when there is nothing to send. */
+export function toHeaders(md: Metadata | undefined): MsgHdrs | undefined {
+  if (md === undefined) return undefined;
+  const h = natsHeaders();
+  writeHeaders(md, h);
+  return h;
+}
+
+/**
+ * Reads metadata from NATS headers: keys lower-cased; reserved keys skipped. With `prefix`,
+ * only keys under it (the prefix removed); without, keys under `H.trailerPrefix` are skipped.
+ */
+export function readHeaders(h: MsgHdrs | undefined, prefix?: string): Metadata {
+  const md = Metadata();
+  if (h === undefined) return md;
+  for (const raw of h.keys()) {
+    let key = raw.toLowerCase();
+    if (prefix !== undefined) {
+      if (!key.startsWith(prefix)) continue;
+      key = key.slice(prefix.length);
+    }
+    if (!KEY.test(key) || isReservedKey(key)) continue;
+    for (const v of h.values(raw)) md.append(key, valueOf(key, v) as never);
+  }
+  return md;
+}
+
+/** Metadata as the frames' `Metadata` message, or undefined when empty. */
+export function toFrameMetadata(md: Metadata | undefined): FrameMetadata | undefined {
+  if (md === undefined) return undefined;
+  const out = new Map<string, Strings>();
+  for (const [key, values] of md) {
+    checkKey(key);
+    if (isReservedKey(key)) continue;
+    out.set(key, { values: values.map((v) => textValue(key, v)) });
+  }
+  return out.size === 0 ? undefined : { md: out };
+}
+
+/** Metadata from a frame's `Metadata` message (invalid keys are dropped). */
+export function fromFrameMetadata(fm: FrameMetadata | undefined): Metadata {
+  const md = Metadata();
+  if (fm === undefined) return md;
+  for (const [raw, strings] of fm.md) {
+    const key = raw.toLowerCase();
+    if (!KEY.test(key) || isReservedKey(key)) continue;
+    for (const v of strings.values) md.append(key, valueOf(key, v) as never);
+  }
+  return md;
+}
+
+/** True when metadata has no entries. */
+export function isEmpty(md: Metadata): boolean {
+  return md[Symbol.iterator]().next().done === true;
+}
+
+/** Percent-encodes a status message as gRPC does for `grpc-message`. */
+export function encodeMessage(message: string): string {
+  let plain = true;
+  for (let i = 0; i < message.length; i++) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return message;
+  let out = "";
+  for (const byte of Buffer.from(message, "utf8")) {
+    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+/** Decodes a percent-encoded `grpc-message` (malformed escapes are kept as they are). */
+export function decodeMessage(value: string): string {
+  if (!value.includes("%")) return value;
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x25 && i + 2 < value.length && /^[0-9a-fA-F]{2}$/.test(value.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(value.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      for (const b of Buffer.from(value[i] as string, "utf8")) bytes.push(b);
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
+}

@@ -1,0 +1,106 @@
+/** The client side of a native unary call: one NATS request, one reply (docs/PROTOCOL.md). */
+import { AbortError } from "abort-controller-x";
+import { headers as natsHeaders, type Msg } from "nats";
+import { encodeTimeout, msUntil } from "../deadline.js";
+import { CONTENT_TYPE, H, decodeMessage, readHeaders, writeHeaders } from "../metadata.js";
+import { Status, ServerError, toStatusCode } from "../status.js";
+import { methodSubject, tokenProblem } from "../subjects.js";
+import { clientError, type ClientCore } from "./client-core.js";
+import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
+
+/** The node a call goes to: the call's `nid`, else the client's; checked so it cannot break the subject. */
+export function targetSubject(core: ClientCore, method: ResolvedMethod, options: NatsCallOptions): string {
+  const nid = options.nid ?? core.options.nid;
+  if (nid !== "" && nid !== "*") {
+    const p = tokenProblem("node id", nid);
+    if (p !== undefined) throw clientError(method.path, Status.INVALID_ARGUMENT, p);
+    return methodSubject(core.options.prefix, method.service, method.name, nid);
+  }
+  return methodSubject(core.options.prefix, method.service, method.name);
+}
+
+/** Encodes a request, enforcing the size limit. */
+export function encodeRequestMessage(core: ClientCore, method: ResolvedMethod, request: unknown): Uint8Array {
+  const type = method.definition.requestType;
+  const data = type.encode(type.fromPartial(request as never)).finish();
+  const max = core.options.maxMessageBytes;
+  if (data.length > max) throw clientError(method.path, Status.RESOURCE_EXHAUSTED, `request message is ${data.length} bytes, over the limit of ${max}`);
+  return data;
+}
+
+/** Turns metadata problems (thrown as ServerError by metadata.ts) into client errors. */
+export function asClientError(path: string, e: unknown): unknown {
+  return e instanceof ServerError ? clientError(path, e.code, e.details) : e;
+}
+
+export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): Promise<unknown> {
+  const path = method.path;
+  const signal = options.signal;
+  if (signal?.aborted === true) return Promise.reject(new AbortError());
+  let subject: string;
+  let data: Uint8Array;
+  const h = natsHeaders();
+  let timeoutMs: number | undefined;
+  try {
+    subject = targetSubject(core, method, options);
+    data = encodeRequestMessage(core, method, request);
+    h.set(H.contentType, CONTENT_TYPE.proto);
+    writeHeaders(options.metadata, h);
+    if (options.deadline !== undefined) {
+      timeoutMs = msUntil(options.deadline);
+      if (timeoutMs <= 0) throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
+      h.set(H.timeout, encodeTimeout(timeoutMs));
+    }
+  } catch (e) {
+    return Promise.reject(asClientError(path, e));
+  }
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => finish(() => reject(new AbortError()));
+    const finish = (then: () => void): void => {
+      core.mux.remove(token);
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      then();
+    };
+    const { token, subject: reply } = core.mux.add((msg) => finish(() => settle(msg)));
+    const settle = (msg: Msg | undefined): void => {
+      try {
+        resolve(readReply(core, method, subject, msg, options));
+      } catch (e) {
+        reject(e);
+      }
+    };
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => finish(() => reject(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs as number)} ms exceeded`))), timeoutMs);
+    }
+    signal?.addEventListener("abort", onAbort);
+    try {
+      core.publish(path, subject, data, { reply, headers: h });
+    } catch (e) {
+      finish(() => reject(e));
+    }
+  });
+}
+
+/** Reads a unary reply: status, header and trailer metadata, and the response message. */
+function readReply(core: ClientCore, method: ResolvedMethod, subject: string, msg: Msg | undefined, options: NatsCallOptions): unknown {
+  const path = method.path;
+  if (msg === undefined) throw clientError(path, Status.UNAVAILABLE, "the NATS connection dropped before the reply arrived");
+  const h = msg.headers;
+  if (h === undefined) throw clientError(path, Status.INTERNAL, `the reply from ${subject} has no grpc-status header`);
+  if (h.code === 503 && msg.data.length === 0) throw clientError(path, Status.UNAVAILABLE, `no server is serving ${subject} (NATS: no responders)`);
+  const raw = h.get(H.status);
+  if (raw === "") throw clientError(path, Status.INTERNAL, `the reply from ${subject} has no grpc-status header`);
+  options.onHeader?.(readHeaders(h));
+  const code = toStatusCode(Number(raw));
+  if (options.onTrailer !== undefined) options.onTrailer(readHeaders(h, H.trailerPrefix));
+  if (code !== Status.OK) throw clientError(path, code, decodeMessage(h.get(H.message)));
+  const max = core.options.maxMessageBytes;
+  if (msg.data.length > max) throw clientError(path, Status.RESOURCE_EXHAUSTED, `response message is ${msg.data.length} bytes, over the limit of ${max}`);
+  try {
+    return method.definition.responseType.decode(msg.data);
+  } catch (e) {
+    throw clientError(path, Status.INTERNAL, `cannot decode the response: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * A typed client for a ts-proto service definition, over NATS: promises for unary calls,
+ * AsyncIterables for streams, AbortSignal, deadline, metadata and header/trailer callbacks,
+ * and nice-grpc client middleware.
+ */
+import type { NatsConnection } from "nats";
+import { composeClientMiddleware, type ClientMiddleware } from "nice-grpc-common";
+import { DEFAULT_PREFIX, dottedProblem } from "../subjects.js";
+import { ClientFrameCall } from "./client-call.js";
+import { Status } from "../status.js";
+import { clientError, publishFor, type ClientCore, type ClientOptions, type ResolvedClientOptions } from "./client-core.js";
+import { unaryCall } from "./client-unary.js";
+import { resolveMethods, type Client, type NatsCallOptions, type ResolvedMethod, type ServiceDefinition } from "./definition.js";
+import { muxFor } from "./mux.js";
+
+export type { ClientOptions };
+
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+
+function resolveOptions(nc: NatsConnection, o: ClientOptions): ResolvedClientOptions {
+  const prefix = o.prefix ?? DEFAULT_PREFIX;
+  const p = dottedProblem("subject prefix", prefix);
+  if (p !== undefined) throw new Error(p);
+  return {
+    prefix,
+    nid: o.nid ?? "",
+    wire: o.wire ?? "native",
+    maxMessageBytes: Math.min(o.maxMessageBytes ?? DEFAULT_MAX_BYTES, nc.info?.max_payload ?? DEFAULT_MAX_BYTES),
+    window: Math.max(1, o.window ?? 64),
+    keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
+    compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
+    compatGapMs: Math.max(0, o.compatGapMs ?? 20),
+    callerNid: o.callerNid ?? "",
+  };
+}
+
+/** Starts a frame call and yields its responses. */
+async function* frameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): AsyncGenerator<unknown, void, undefined> {
+  const call = new ClientFrameCall(core, method, options);
+  call.start();
+  const stream = method.definition.requestStream;
+  void call.pump(stream ? (request as AsyncIterable<unknown>) : undefined, stream ? undefined : request);
+  yield* call.responses;
+}
+
+/** One response message from a frame call (unary over compat, client streaming). */
+async function singleFrameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): Promise<unknown> {
+  let result: unknown;
+  let seen = false;
+  for await (const r of frameCall(core, method, request, options)) {
+    if (!seen) result = r;
+    seen = true;
+  }
+  if (!seen) throw clientError(method.path, Status.INTERNAL, "the server ended the call without a response message");
+  return result;
+}
+
+function isAsyncIterable(v: unknown): v is AsyncIterable<unknown> {
+  return v != null && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function";
+}
+
+/** The base of the middleware chain: the call itself, in nice-grpc's generator form. */
+function baseCall(core: ClientCore, method: ResolvedMethod) {
+  const d = method.definition;
+  if (d.responseStream) {
+    return async function* (request: unknown, options: NatsCallOptions): AsyncGenerator<unknown, void, undefined> {
+      yield* frameCall(core, method, request, options);
+    };
+  }
+  const one = !d.requestStream && core.options.wire === "native" ? unaryCall : singleFrameCall;
+  return async function* (request: unknown, options: NatsCallOptions): AsyncGenerator<never, unknown, undefined> {
+    return await one(core, method, request, options);
+  };
+}
+
+function makeMethod(core: ClientCore, method: ResolvedMethod, middleware: ClientMiddleware | undefined, defaults: NatsCallOptions) {
+  const d = method.definition;
+  const base = baseCall(core, method);
+  const checkRequest = (request: unknown): void => {
+    if (d.requestStream !== isAsyncIterable(request)) {
+      throw new TypeError(`${method.path} takes ${d.requestStream ? "an AsyncIterable of requests" : "a single request"}`);
+    }
+  };
+  const run = (request: unknown, options: NatsCallOptions): AsyncGenerator<unknown, unknown, undefined> =>
+    middleware === undefined
+      ? base(request, options)
+      : (middleware({ method: method.descriptor, requestStream: d.requestStream, request, responseStream: d.responseStream, next: base } as never, options) as AsyncGenerator<unknown, unknown, undefined>);
+  if (d.responseStream) {
+    return (request: unknown, options?: NatsCallOptions): AsyncIterable<unknown> => {
+      checkRequest(request);
+      return run(request, { ...defaults, ...options });
+    };
+  }
+  if (middleware === undefined && !d.requestStream && core.options.wire === "native") {
+    return (request: unknown, options?: NatsCallOptions): Promise<unknown> => unaryCall(core, method, request, options === undefined ? defaults : { ...defaults, ...options });
+  }
+  return async (request: unknown, options?: NatsCallOptions): Promise<unknown> => {
+    checkRequest(request);
+    const it = run(request, { ...defaults, ...options });
+    const r = await it.next();
+    if (r.done !== true) throw new Error(`a middleware yielded a message for ${method.path}, which has a single response`);
+    if (r.value === undefined) throw new Error(`a middleware returned no response for ${method.path}`);
+    return r.value;
+  };
+}
+
+/** Options of `createClient`. */
+export interface CreateClientOptions extends ClientOptions {
+  /** nice-grpc client middleware, outermost first. */
+  middleware?: ClientMiddleware<any, any>[];
+  /** Options every call starts from (a call's own options win). */
+  defaultCallOptions?: NatsCallOptions;
+}
+
+/** A typed client of `definition` over the NATS connection `nc`. */
+export function createClient<S extends ServiceDefinition>(definition: S, nc: NatsConnection, options: CreateClientOptions = {}): Client<S> {
+  const resolved = resolveOptions(nc, options);
+  const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_BYTES;
+  const core: ClientCore = {
+    nc,
+    mux: muxFor(nc),
+    options: resolved,
+    publish: (path, subject, data, opts) => publishFor(nc, maxPayload, path, subject, data, opts),
+  };
+  const mws = options.middleware ?? [];
+  const middleware = mws.length === 0 ? undefined : mws.reduce((a, b) => composeClientMiddleware(a, b));
+  const client: Record<string, unknown> = Object.create(null);
+  for (const [key, m] of resolveMethods(definition)) client[key] = makeMethod(core, m, middleware as ClientMiddleware | undefined, options.defaultCallOptions ?? {});
+  return client as Client<S>;
+}

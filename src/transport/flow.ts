@@ -1,0 +1,188 @@
+/**
+ * Flow control: a bounded queue of received messages, read as an AsyncIterable, and the
+ * credit a sender must hold before each message. The receiver grants credit back as its
+ * consumer reads, so a consumer that stops reading stops the producer on the other side and
+ * nothing is buffered without bound.
+ */
+
+interface Waiter<T> {
+  resolve(r: IteratorResult<T>): void;
+  reject(e: unknown): void;
+}
+
+/** Received messages of one call, in order, bounded by `capacity`. */
+export class MessageQueue<T> implements AsyncIterable<T> {
+  private readonly items: T[] = [];
+  private head = 0;
+  private waiter: Waiter<T> | undefined;
+  private ended = false;
+  private error: unknown = undefined;
+  private iterated = false;
+
+  /**
+   * @param capacity how many unread messages it holds; `push` past that returns false.
+   * @param onRead called after each message the consumer takes (to grant credit).
+   * @param onReturn called when the consumer stops early (break, or an error of its own).
+   */
+  constructor(
+    readonly capacity: number,
+    private readonly onRead?: () => void,
+    private readonly onReturn?: () => void,
+  ) {}
+
+  /** Unread messages. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  /** True once `end` or `fail` was called. */
+  get closed(): boolean {
+    return this.ended || this.error !== undefined;
+  }
+
+  /** Adds a message; false when the queue is full or closed (the caller fails the call). */
+  push(item: T): boolean {
+    if (this.closed) return false;
+    const w = this.waiter;
+    if (w !== undefined) {
+      this.waiter = undefined;
+      w.resolve({ value: item, done: false });
+      this.onRead?.();
+      return true;
+    }
+    if (this.size >= this.capacity) return false;
+    this.items.push(item);
+    return true;
+  }
+
+  /** No more messages: the reader sees the end after the queued ones. */
+  end(): void {
+    if (this.closed) return;
+    this.ended = true;
+    if (this.waiter !== undefined && this.size === 0) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w.resolve({ value: undefined, done: true });
+    }
+  }
+
+  /** Fails the reader at once (queued messages are dropped). */
+  fail(err: unknown): void {
+    if (this.error !== undefined) return;
+    this.error = err;
+    this.items.length = 0;
+    this.head = 0;
+    if (this.waiter !== undefined) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w.reject(err);
+    }
+  }
+
+  private take(): IteratorResult<T> | undefined {
+    if (this.error !== undefined) throw this.error;
+    if (this.size > 0) {
+      const value = this.items[this.head] as T;
+      this.items[this.head] = undefined as T;
+      this.head++;
+      if (this.head > 1024 && this.head * 2 > this.items.length) {
+        this.items.splice(0, this.head);
+        this.head = 0;
+      }
+      this.onRead?.();
+      return { value, done: false };
+    }
+    if (this.ended) return { value: undefined, done: true };
+    return undefined;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    if (this.iterated) throw new Error("a message stream can be read only once");
+    this.iterated = true;
+    return {
+      next: () => {
+        try {
+          const r = this.take();
+          if (r !== undefined) return Promise.resolve(r);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+        return new Promise<IteratorResult<T>>((resolve, reject) => {
+          this.waiter = { resolve, reject };
+        });
+      },
+      return: () => {
+        if (!this.closed) this.onReturn?.();
+        this.fail(new Error("stream closed by its reader"));
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+/** The credit a sender holds: how many more messages the peer will take. */
+export class Credit {
+  private waiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
+  private error: unknown = undefined;
+
+  constructor(private available: number) {}
+
+  /** Messages that can be sent now. */
+  get value(): number {
+    return this.available;
+  }
+
+  /** Takes one credit, waiting for the peer to grant one when there is none. */
+  take(): Promise<void> | undefined {
+    if (this.error !== undefined) return Promise.reject(this.error);
+    if (this.available > 0) {
+      this.available--;
+      return undefined;
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({
+        resolve: () => {
+          this.available--;
+          resolve();
+        },
+        reject,
+      });
+    });
+  }
+
+  /** The peer granted `n` more. */
+  grant(n: number): void {
+    this.available += n;
+    while (this.available > 0 && this.waiters.length > 0) this.waiters.shift()?.resolve();
+  }
+
+  /** Fails every waiting and future `take`. */
+  fail(err: unknown): void {
+    if (this.error !== undefined) return;
+    this.error = err;
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+}
+
+/**
+ * Counts messages read and says when to grant credit back: after half the window, so the
+ * sender never stalls while the reader keeps up.
+ */
+export class Grants {
+  private read = 0;
+
+  constructor(
+    private readonly window: number,
+    private readonly send: (credits: number) => void,
+  ) {}
+
+  /** Call after each message the consumer took. */
+  onRead(): void {
+    this.read++;
+    if (this.read * 2 >= this.window) {
+      const n = this.read;
+      this.read = 0;
+      this.send(n);
+    }
+  }
+}

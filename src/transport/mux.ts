@@ -1,0 +1,79 @@
+/**
+ * One inbox subscription per connection (`_INBOX.<id>.*`) that routes each message to the
+ * call whose token ends its subject, so a call costs no subscription of its own.
+ */
+import { nuid, type Msg, type NatsConnection, type Subscription } from "nats";
+
+/** Gets each message for its token, or `undefined` when the connection dropped (replies in flight are lost). */
+export type MuxHandler = (msg: Msg | undefined) => void;
+
+export class InboxMux {
+  private readonly handlers = new Map<string, MuxHandler>();
+  private readonly sub: Subscription;
+  private next = 0;
+  readonly prefix: string;
+
+  constructor(nc: NatsConnection) {
+    this.prefix = `_INBOX.${nuid.next()}`;
+    const skip = this.prefix.length + 1;
+    this.sub = nc.subscribe(`${this.prefix}.*`, {
+      callback: (err, msg) => {
+        if (err !== null) return;
+        const h = this.handlers.get(msg.subject.slice(skip));
+        if (h === undefined) return;
+        try {
+          h(msg);
+        } catch {
+          /* handlers own their errors; a throw must not reach the NATS parser */
+        }
+      },
+    });
+    void this.watch(nc);
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type !== "disconnect") continue;
+      for (const h of [...this.handlers.values()]) {
+        try {
+          h(undefined);
+        } catch {
+          /* as above */
+        }
+      }
+    }
+  }
+
+  /** Registers a handler; returns its token and the reply subject that reaches it. */
+  add(handler: MuxHandler): { token: string; subject: string } {
+    const token = (this.next++).toString(36);
+    this.handlers.set(token, handler);
+    return { token, subject: `${this.prefix}.${token}` };
+  }
+
+  remove(token: string): void {
+    this.handlers.delete(token);
+  }
+
+  /** Calls waiting for messages. */
+  get size(): number {
+    return this.handlers.size;
+  }
+
+  close(): void {
+    this.handlers.clear();
+    this.sub.unsubscribe();
+  }
+}
+
+const muxes = new WeakMap<NatsConnection, InboxMux>();
+
+/** The connection's shared mux, made on first use. */
+export function muxFor(nc: NatsConnection): InboxMux {
+  let m = muxes.get(nc);
+  if (m === undefined) {
+    m = new InboxMux(nc);
+    muxes.set(nc, m);
+  }
+  return m;
+}

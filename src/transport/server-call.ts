@@ -1,0 +1,224 @@
+/**
+ * The server side of a call carried in frames: the Go nats-grpc protocol (compat) and our
+ * native stream protocol, which is the same framing plus an Accept from a per-call subject,
+ * credit-based flow control, keep-alive pings and a deadline (docs/PROTOCOL.md).
+ */
+import { AbortError } from "abort-controller-x";
+import { Metadata, type CallContext } from "nice-grpc-common";
+import { fromFrameMetadata, isEmpty, toFrameMetadata } from "../metadata.js";
+import { Status, serverStatusOf, type StatusInfo } from "../status.js";
+import { encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
+import { Credit, Grants, MessageQueue } from "./flow.js";
+import { invoke, type ServedMethod } from "./invoke.js";
+import type { ActiveCall, ServerCore } from "./server-core.js";
+
+type Native = NonNullable<NonNullable<Request["call"]>["native"]>;
+
+/** One call carried in frames. Frames are handled synchronously and in arrival order. */
+export class ServerFrameCall implements ActiveCall {
+  private readonly abort = new AbortController();
+  private readonly header = Metadata();
+  private readonly trailer = Metadata();
+  private headerSent = false;
+  private done = false;
+  private started = false;
+  private readonly requests: MessageQueue<unknown> | undefined;
+  private readonly credit: Credit | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** When a frame last came from the client (native calls: keep-alive). */
+  lastReceived = Date.now();
+  /** When a frame last went to the client. */
+  lastSent = Date.now();
+  /** The client's keep-alive interval: silence for 3 × this means the client is gone. */
+  readonly peerKeepaliveMs: number;
+
+  /**
+   * @param id key of the call in the server's table: the per-call token (native) or the reply subject (compat).
+   */
+  constructor(
+    private readonly core: ServerCore,
+    private readonly method: ServedMethod,
+    readonly id: string,
+    private readonly replyTo: string,
+    private readonly native: Native | undefined,
+    private readonly metadata: Metadata,
+    private readonly onDone: (call: ServerFrameCall) => void,
+  ) {
+    const o = core.options;
+    this.peerKeepaliveMs = native?.keepaliveMs ?? 0;
+    if (method.definition.requestStream) {
+      if (native !== undefined) {
+        const grants = new Grants(o.window, (credits) => this.sendFrame({ window: { credits } }));
+        this.requests = new MessageQueue(o.window, () => grants.onRead());
+      } else {
+        this.requests = new MessageQueue(o.compatQueueLimit);
+      }
+    }
+    if (native !== undefined) {
+      this.credit = new Credit(native.window > 0 ? native.window : 1);
+      this.sendFrame({ accept: { window: o.window, keepaliveMs: o.keepaliveMs, nid: o.nid } }, `${core.callInbox}.${id}`);
+      const t = Number(native.timeoutMs);
+      if (t > 0) this.timer = setTimeout(() => this.end({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${t} ms exceeded` }), t);
+    }
+    if (method.definition.requestStream) this.start(this.requests);
+  }
+
+  get isNative(): boolean {
+    return this.native !== undefined;
+  }
+
+  /** Handles one frame from the client. */
+  onFrame(f: Request): void {
+    this.lastReceived = Date.now();
+    if (this.done) return;
+    if (f.data !== undefined) return this.onData(f.data.data);
+    if (f.end !== undefined) {
+      if (f.end.status !== undefined && f.end.status.code !== Status.OK) return this.cancel();
+      if (this.requests !== undefined) this.requests.end();
+      else if (!this.started) this.end({ code: Status.INTERNAL, message: `${this.method.path}: the client half-closed before sending its request` });
+      return;
+    }
+    if (f.window !== undefined) return this.credit?.grant(f.window.credits);
+    // ping: nothing beyond lastReceived; a second call frame: ignored.
+  }
+
+  private onData(bytes: Uint8Array): void {
+    const max = this.core.options.maxMessageBytes;
+    if (bytes.length > max) {
+      return this.end({ code: Status.RESOURCE_EXHAUSTED, message: `request message of ${this.method.path} is ${bytes.length} bytes, over the limit of ${max}` });
+    }
+    let request: unknown;
+    try {
+      request = this.method.definition.requestType.decode(bytes);
+    } catch (e) {
+      return this.end({ code: Status.INTERNAL, message: `cannot decode a request of ${this.method.path}: ${(e as Error).message}` });
+    }
+    if (this.requests !== undefined) {
+      if (!this.requests.push(request)) {
+        const limit = this.requests.capacity;
+        this.end({ code: Status.RESOURCE_EXHAUSTED, message: `${this.method.path}: the client sent more than ${limit} unread messages` });
+      }
+      return;
+    }
+    if (this.started) return; // a unary-request method takes the first message only
+    this.start(request);
+  }
+
+  private start(request: unknown): void {
+    this.started = true;
+    const context: CallContext = {
+      metadata: this.metadata,
+      peer: `nats:${this.replyTo}`,
+      header: this.header,
+      sendHeader: () => this.sendHeader(),
+      trailer: this.trailer,
+      signal: this.abort.signal,
+    };
+    this.run(request, context).catch((e: unknown) => {
+      this.core.options.logger.error({ err: e, method: this.method.path }, "stream call failed unexpectedly");
+    });
+  }
+
+  private async run(request: unknown, context: CallContext): Promise<void> {
+    try {
+      const gen = invoke(this.method, this.core.middleware, request, context);
+      for (;;) {
+        const r = await gen.next();
+        if (this.done) return void (await gen.return(undefined));
+        if (r.done === true) {
+          if (!this.method.definition.responseStream) await this.sendMessage(r.value);
+          break;
+        }
+        await this.sendMessage(r.value);
+      }
+      this.end({ code: Status.OK, message: "" });
+    } catch (e) {
+      if (this.done) return;
+      const st = serverStatusOf(e);
+      if (st.unexpected) this.core.options.logger.error({ err: e, method: this.method.path }, "handler threw");
+      this.end(st);
+    }
+  }
+
+  private async sendMessage(response: unknown): Promise<void> {
+    const type = this.method.definition.responseType;
+    const data = type.encode(type.fromPartial(response as never)).finish();
+    const max = this.core.options.maxMessageBytes;
+    if (data.length > max) throw { code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}` };
+    const wait = this.credit?.take();
+    if (wait !== undefined) await wait;
+    if (this.done) throw new AbortError();
+    this.sendHeader();
+    this.sendFrame({ data: { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) } });
+  }
+
+  private sendHeader(): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    if (isEmpty(this.header)) return;
+    this.sendFrame({ begin: { header: toFrameMetadata(this.header), nid: this.core.options.nid } });
+  }
+
+  /** Sends a frame to the client; on failure (connection closed) the call ends quietly. */
+  sendFrame(frame: Partial<Response>, reply?: string): void {
+    this.lastSent = Date.now();
+    try {
+      this.core.publish(this.replyTo, encodeResponse(frame as Response), reply === undefined ? undefined : { reply });
+    } catch (e) {
+      if (this.done) return;
+      const st = serverStatusOf(e);
+      if (st.code === Status.RESOURCE_EXHAUSTED) throw { code: st.code, message: st.message };
+      this.core.options.logger.warn({ err: e, method: this.method.path }, "could not send a frame");
+      this.close(new AbortError());
+    }
+  }
+
+  /** Ends the call with a status sent to the client (once). */
+  end(status: StatusInfo): void {
+    if (this.done) return;
+    if (status.code === Status.OK) this.sendHeader();
+    let trailer;
+    try {
+      trailer = toFrameMetadata(this.trailer);
+    } catch (e) {
+      this.core.options.logger.error({ err: e, method: this.method.path }, "handler set invalid trailer metadata");
+    }
+    this.sendFrame({ end: { status: frameStatus(status.code, status.message), trailer } });
+    this.close(status.code === Status.OK ? undefined : new AbortError());
+  }
+
+  /** The client cancelled: abort the handler, send nothing. */
+  cancel(): void {
+    this.close(new AbortError());
+  }
+
+  /** The client went silent past its keep-alive: abort the handler. */
+  expire(): void {
+    this.core.options.logger.debug({ method: this.method.path, call: this.id }, "client stopped answering; call cancelled");
+    this.close(new AbortError());
+  }
+
+  shutdown(): void {
+    this.end({ code: Status.UNAVAILABLE, message: "server is shutting down" });
+  }
+
+  private close(err: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (err !== undefined) {
+      this.abort.abort();
+      this.requests?.fail(err);
+      this.credit?.fail(err);
+    } else {
+      this.requests?.end();
+    }
+    this.onDone(this);
+  }
+
+  /** A ping if nothing was sent for the keep-alive interval (native calls). */
+  keepalive(now: number): void {
+    if (this.done || this.native === undefined) return;
+    if (now - this.lastSent >= this.core.options.keepaliveMs) this.sendFrame({ ping: {} });
+  }
+}

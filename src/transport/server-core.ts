@@ -1,0 +1,52 @@
+/** What the server's call handlers need from the server, kept apart to avoid import cycles. */
+import type { NatsConnection, MsgHdrs } from "nats";
+import type { ServerMiddleware } from "nice-grpc-common";
+import type { Logger } from "../log.js";
+
+/** Options of a server. */
+export interface ServerOptions {
+  /** This instance's node id: it also answers on `<prefix>.<nid>.<pkg.Service>.<Method>`. */
+  nid?: string;
+  /** Subject prefix, `nrpc` by default. */
+  prefix?: string;
+  /** Largest request or response message, in bytes (default 4 MiB, never above NATS's max_payload). */
+  maxMessageBytes?: number;
+  /** Request messages a native stream may have unread before the client must wait (default 64). */
+  window?: number;
+  /** Ping after this many ms without sending on a native stream (default 500); the peer is dead after 3 × its own interval of silence. */
+  keepaliveMs?: number;
+  /** Unread request messages a nats-grpc compat call (no flow control) may queue before it fails (default 1024). */
+  compatQueueLimit?: number;
+  /** How long `close()` waits for calls in progress before cancelling them (default 5000 ms). */
+  drainMs?: number;
+  logger?: Logger;
+}
+
+export interface ResolvedServerOptions {
+  nid: string;
+  prefix: string;
+  maxMessageBytes: number;
+  window: number;
+  keepaliveMs: number;
+  compatQueueLimit: number;
+  drainMs: number;
+  logger: Logger;
+}
+
+/** A call in progress, as the server tracks it for draining and accounting. */
+export interface ActiveCall {
+  /** Ends the call from the server's side (shutdown): status UNAVAILABLE to the client. */
+  shutdown(): void;
+}
+
+export interface ServerCore {
+  readonly nc: NatsConnection;
+  readonly options: ResolvedServerOptions;
+  readonly middleware: ServerMiddleware | undefined;
+  /** The subject prefix of this server's per-call inbox (`_INBOX.<id>`). */
+  readonly callInbox: string;
+  /** Publishes, turning a payload over the NATS limit into a thrown RESOURCE_EXHAUSTED. */
+  publish(subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }): void;
+  track(call: ActiveCall): void;
+  untrack(call: ActiveCall): void;
+}

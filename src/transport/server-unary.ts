@@ -1,0 +1,210 @@
+/**
+ * The server side of a unary call in one NATS request/reply: binary (content-type
+ * application/grpc+proto) or JSON (proto3 JSON mapping; also any header-less JSON object).
+ */
+import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
+import { Metadata, type CallContext } from "nice-grpc-common";
+import { parseTimeout } from "../deadline.js";
+import { CONTENT_TYPE, H, encodeMessage, readHeaders, writeHeaders } from "../metadata.js";
+import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.js";
+import { invoke, type ServedMethod } from "./invoke.js";
+import type { ActiveCall, ServerCore } from "./server-core.js";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** How the payload of a unary request is encoded, from its content-type (undefined: unsupported). */
+export function unaryEncoding(h: MsgHdrs | undefined, looksJson: boolean): "json" | "proto" | undefined {
+  const ct = h?.get(H.contentType) ?? "";
+  if (ct === "") return looksJson ? "json" : "proto";
+  const base = (ct.split(";")[0] as string).trim().toLowerCase();
+  if (base === CONTENT_TYPE.proto || base === CONTENT_TYPE.grpc) return "proto";
+  if (base === CONTENT_TYPE.json || base === CONTENT_TYPE.grpcJson) return "json";
+  return undefined;
+}
+
+class UnaryCall implements ActiveCall {
+  private replied = false;
+  private timer: NodeJS.Timeout | undefined;
+  readonly abort = new AbortController();
+  readonly header = Metadata();
+  readonly trailer = Metadata();
+
+  constructor(
+    private readonly core: ServerCore,
+    private readonly method: ServedMethod,
+    private readonly reply: string,
+    private readonly json: boolean,
+  ) {}
+
+  startDeadline(ms: number): void {
+    this.timer = setTimeout(() => this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(ms)} ms exceeded` }), Math.max(0, ms));
+  }
+
+  shutdown(): void {
+    this.fail({ code: Status.UNAVAILABLE, message: "server is shutting down" });
+  }
+
+  /** Ends the call with an error status (once), and cancels the handler. */
+  fail(status: StatusInfo): void {
+    if (this.replied) return;
+    this.send(status, undefined);
+    this.abort.abort();
+  }
+
+  succeed(response: unknown): void {
+    if (this.replied) return;
+    const type = this.method.definition.responseType;
+    const msg = type.fromPartial(response as never);
+    const data = this.json ? encoder.encode(JSON.stringify(type.toJSON(msg))) : type.encode(msg).finish();
+    const max = this.core.options.maxMessageBytes;
+    if (data.length > max) {
+      this.send({ code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}` }, undefined);
+      return;
+    }
+    this.send({ code: Status.OK, message: "" }, data);
+  }
+
+  private send(status: StatusInfo, data: Uint8Array | undefined): void {
+    this.replied = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.core.untrack(this);
+    sendReply(this.core, this.reply, status, data, this.json, this.header, this.trailer, this.method.path);
+  }
+}
+
+/**
+ * Sends a unary reply: status in `grpc-status` / `grpc-message`, header metadata as headers,
+ * trailer metadata under `grpc-trailer-`. A JSON error reply also carries the status as a
+ * JSON body. Never throws.
+ */
+export function sendReply(
+  core: ServerCore,
+  reply: string,
+  status: StatusInfo,
+  data: Uint8Array | undefined,
+  json: boolean,
+  header?: Metadata,
+  trailer?: Metadata,
+  path = "",
+): void {
+  const h = natsHeaders();
+  h.set(H.status, String(status.code));
+  if (status.code !== Status.OK) h.set(H.message, encodeMessage(status.message));
+  if (json) h.set(H.contentType, CONTENT_TYPE.json);
+  try {
+    writeHeaders(header, h);
+    writeHeaders(trailer, h, H.trailerPrefix);
+  } catch (e) {
+    core.options.logger.error({ err: e, method: path }, "handler set invalid metadata");
+  }
+  let body = data ?? EMPTY;
+  if (data === undefined && json && status.code !== Status.OK) {
+    body = encoder.encode(JSON.stringify({ code: status.code, status: statusName(status.code), message: status.message }));
+  }
+  try {
+    core.publish(reply, body, { headers: h });
+  } catch (e) {
+    const st = serverStatusOf(e);
+    if (st.code === Status.RESOURCE_EXHAUSTED && data !== undefined) {
+      sendReply(core, reply, st, undefined, json, undefined, undefined, path);
+    } else {
+      core.options.logger.warn({ err: e, method: path }, "could not send a reply");
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function decodeRequest(method: ServedMethod, data: Uint8Array, json: boolean): unknown {
+  const type = method.definition.requestType;
+  if (!json) {
+    try {
+      return type.decode(data);
+    } catch (e) {
+      throw { code: Status.INTERNAL, message: `cannot decode the request of ${method.path}: ${(e as Error).message}` } satisfies StatusInfo;
+    }
+  }
+  let value: unknown;
+  try {
+    const text = utf8.decode(data).trim();
+    value = text === "" ? {} : JSON.parse(text);
+  } catch (e) {
+    throw { code: Status.INVALID_ARGUMENT, message: `the request of ${method.path} is not valid JSON: ${(e as Error).message}` } satisfies StatusInfo;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw { code: Status.INVALID_ARGUMENT, message: `the request of ${method.path} must be a JSON object` } satisfies StatusInfo;
+  }
+  try {
+    return type.fromJSON(value);
+  } catch (e) {
+    throw { code: Status.INVALID_ARGUMENT, message: `invalid field value in the request of ${method.path}: ${(e as Error).message}` } satisfies StatusInfo;
+  }
+}
+
+/** Serves one unary request that arrived as a single NATS message. Never throws. */
+export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, json: boolean): void {
+  const reply = msg.reply;
+  if (reply === undefined || reply === "") {
+    core.options.logger.debug({ subject: msg.subject }, "unary request without a reply subject dropped");
+    return;
+  }
+  const call = new UnaryCall(core, method, reply, json);
+  core.track(call);
+  const max = core.options.maxMessageBytes;
+  if (msg.data.length > max) {
+    call.fail({ code: Status.RESOURCE_EXHAUSTED, message: `request message of ${method.path} is ${msg.data.length} bytes, over the limit of ${max}` });
+    return;
+  }
+  const d = method.definition;
+  if (d.requestStream || d.responseStream) {
+    call.fail({ code: Status.INVALID_ARGUMENT, message: `${method.path} is a streaming method: call it with the stream protocol (frames), not a single request` });
+    return;
+  }
+  let request: unknown;
+  let metadata: Metadata;
+  try {
+    request = decodeRequest(method, msg.data, json);
+    const h = msg.headers;
+    metadata = readHeaders(h);
+    const t = h?.get(H.timeout) ?? "";
+    if (t !== "") {
+      const ms = parseTimeout(t);
+      if (ms === undefined) throw { code: Status.INVALID_ARGUMENT, message: `malformed grpc-timeout ${JSON.stringify(t)}` } satisfies StatusInfo;
+      call.startDeadline(ms);
+    }
+  } catch (e) {
+    call.fail(e as StatusInfo);
+    return;
+  }
+  const context: CallContext = {
+    metadata,
+    peer: `nats:${reply}`,
+    header: call.header,
+    sendHeader: () => {},
+    trailer: call.trailer,
+    signal: call.abort.signal,
+  };
+  run(core, method, call, request, context).catch((e: unknown) => {
+    core.options.logger.error({ err: e, method: method.path }, "unary call failed unexpectedly");
+  });
+}
+
+async function run(core: ServerCore, method: ServedMethod, call: UnaryCall, request: unknown, context: CallContext): Promise<void> {
+  try {
+    let response: unknown;
+    if (core.middleware === undefined) {
+      response = await method.handler(request, context);
+    } else {
+      const gen = invoke(method, core.middleware, request, context);
+      const r = await gen.next();
+      if (r.done !== true) throw new Error(`a middleware yielded a message for unary method ${method.path}`);
+      response = r.value;
+    }
+    call.succeed(response);
+  } catch (e) {
+    const st = serverStatusOf(e);
+    if (st.unexpected) core.options.logger.error({ err: e, method: method.path }, "handler threw");
+    call.fail(st);
+  }
+}

@@ -1,0 +1,299 @@
+/**
+ * A gRPC server over NATS: serves ts-proto service definitions on the subjects of
+ * subjects.ts, answering unary requests in one message (binary or JSON), calls in nats-grpc
+ * frames (Go compat) and native streams. Never throws on what a client sends.
+ */
+import { nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "nats";
+import { composeServerMiddleware, type ServerMiddleware } from "nice-grpc-common";
+import { silentLogger } from "../log.js";
+import { fromFrameMetadata } from "../metadata.js";
+import { Status, ServerError, type StatusInfo } from "../status.js";
+import {
+  DEFAULT_PREFIX,
+  dottedProblem,
+  nodeQueue,
+  nodeWildcard,
+  serviceQueue,
+  serviceWildcard,
+  splitServiceMethod,
+  tokenProblem,
+} from "../subjects.js";
+import { decodeRequest, encodeResponse, frameStatus, looksLikeJson, type Request } from "../wire/frames.js";
+import { resolveMethods, type ServiceDefinition, type ServiceImplementation } from "./definition.js";
+import type { HandlerFn, ServedMethod } from "./invoke.js";
+import type { ActiveCall, ResolvedServerOptions, ServerCore, ServerOptions } from "./server-core.js";
+import { ServerFrameCall } from "./server-call.js";
+import { sendReply, serveUnary, unaryEncoding } from "./server-unary.js";
+
+export type { ServerOptions };
+
+const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+
+interface ServiceEntry {
+  readonly fullName: string;
+  /** Methods by their proto name ("FindNode"). */
+  readonly methods: Map<string, ServedMethod>;
+}
+
+/** Counts for tests and metrics. */
+export interface ServerStats {
+  /** Calls in progress, every kind. */
+  activeCalls: number;
+  /** Frame calls (compat and native) in the call tables. */
+  frameCalls: number;
+  /** NATS subscriptions the server holds. */
+  subscriptions: number;
+}
+
+export class NatsServer {
+  private readonly services = new Map<string, ServiceEntry>();
+  private middleware: ServerMiddleware | undefined;
+  private core: (ServerCore & { options: ResolvedServerOptions }) | undefined;
+  private subs: Subscription[] = [];
+  private readonly active = new Set<ActiveCall>();
+  /** Compat calls by reply subject; native calls by their token. */
+  private readonly compatCalls = new Map<string, ServerFrameCall>();
+  private readonly nativeCalls = new Map<string, ServerFrameCall>();
+  private nextCall = 0;
+  private ticker: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(private readonly options: ServerOptions = {}) {
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    const p = dottedProblem("subject prefix", prefix) ?? (options.nid ? tokenProblem("node id", options.nid) : undefined);
+    if (p !== undefined) throw new ServerError(Status.INVALID_ARGUMENT, p);
+  }
+
+  /** Adds a middleware (nice-grpc's ServerMiddleware); later ones run inside earlier ones. */
+  use(middleware: ServerMiddleware<any, any>): this {
+    this.middleware = this.middleware === undefined ? middleware : composeServerMiddleware(this.middleware, middleware);
+    return this;
+  }
+
+  /** Serves a service. Call before `listen`. */
+  add<S extends ServiceDefinition>(definition: S, implementation: ServiceImplementation<S, any>): this {
+    if (this.core !== undefined) throw new Error("add services before listen()");
+    const p = dottedProblem("service name", definition.fullName);
+    if (p !== undefined) throw new Error(p);
+    const methods = new Map<string, ServedMethod>();
+    for (const [key, m] of resolveMethods(definition)) {
+      const handler = (implementation as Record<string, HandlerFn | undefined>)[key];
+      if (typeof handler !== "function") continue; // not implemented: UNIMPLEMENTED
+      methods.set(m.name, { ...m, handler: handler.bind(implementation) });
+    }
+    this.services.set(definition.fullName, { fullName: definition.fullName, methods });
+    return this;
+  }
+
+  /** The services served, by full name. */
+  get serviceNames(): string[] {
+    return [...this.services.keys()];
+  }
+
+  /** Subscribes on `nc` and starts answering. Resolves once the server has the subscriptions. */
+  async listen(nc: NatsConnection): Promise<void> {
+    if (this.core !== undefined) throw new Error("the server is already listening");
+    const o = this.options;
+    const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_BYTES;
+    const options: ResolvedServerOptions = {
+      nid: o.nid ?? "",
+      prefix: o.prefix ?? DEFAULT_PREFIX,
+      maxMessageBytes: Math.min(o.maxMessageBytes ?? DEFAULT_MAX_BYTES, maxPayload),
+      window: Math.max(1, o.window ?? 64),
+      keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
+      compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
+      drainMs: o.drainMs ?? 5000,
+      logger: o.logger ?? silentLogger,
+    };
+    if (options.nid !== "") {
+      for (const name of this.services.keys()) {
+        if (name.split(".")[0] === options.nid) {
+          throw new Error(`node id ${JSON.stringify(options.nid)} is the first part of the service name ${name}: its subjects would collide`);
+        }
+      }
+    }
+    const callInbox = `_INBOX.${nuid.next()}`;
+    const active = this.active;
+    this.core = {
+      nc,
+      options,
+      middleware: this.middleware,
+      callInbox,
+      publish(subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }) {
+        if (data.length > maxPayload) {
+          throw new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes is over the NATS max_payload of ${maxPayload}`);
+        }
+        try {
+          nc.publish(subject, data, opts);
+        } catch (e) {
+          if ((e as { code?: string }).code === "MAX_PAYLOAD_EXCEEDED") {
+            throw new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes and its headers are over the NATS max_payload of ${maxPayload}`);
+          }
+          throw e;
+        }
+      },
+      track: (call) => void active.add(call),
+      untrack: (call) => void active.delete(call),
+    };
+    const prefix = options.prefix;
+    for (const svc of this.services.values()) {
+      const skip = `${prefix}.${svc.fullName}.`.length;
+      this.subs.push(
+        nc.subscribe(serviceWildcard(prefix, svc.fullName), {
+          queue: serviceQueue(svc.fullName),
+          callback: (err, msg) => {
+            if (err === null) this.onMessage(svc, svc.fullName, msg.subject.slice(skip), msg);
+          },
+        }),
+      );
+    }
+    if (options.nid !== "") {
+      const skip = `${prefix}.${options.nid}.`.length;
+      this.subs.push(
+        nc.subscribe(nodeWildcard(prefix, options.nid), {
+          queue: nodeQueue(prefix, options.nid),
+          callback: (err, msg) => {
+            if (err !== null) return;
+            const sm = splitServiceMethod(msg.subject.slice(skip));
+            if (sm === undefined) return this.replyError(msg, { code: Status.UNIMPLEMENTED, message: `no method in subject ${msg.subject}` });
+            this.onMessage(this.services.get(sm.service), sm.service, sm.method, msg);
+          },
+        }),
+      );
+    }
+    const skip = callInbox.length + 1;
+    this.subs.push(
+      nc.subscribe(`${callInbox}.*`, {
+        callback: (err, msg) => {
+          if (err === null) this.onCallFrame(msg.subject.slice(skip), msg);
+        },
+      }),
+    );
+    const tick = Math.max(5, Math.floor(options.keepaliveMs / 2));
+    this.ticker = setInterval(() => this.tick(), tick);
+    this.ticker.unref();
+    await nc.flush();
+  }
+
+  /** Counts of what the server holds now. */
+  stats(): ServerStats {
+    return { activeCalls: this.active.size, frameCalls: this.compatCalls.size + this.nativeCalls.size, subscriptions: this.subs.length };
+  }
+
+  /**
+   * Stops taking calls, lets the calls in progress finish for up to `drainMs`, then ends the
+   * rest with UNAVAILABLE and drops the subscriptions.
+   */
+  async close(): Promise<void> {
+    const core = this.core;
+    if (core === undefined || this.closing) return;
+    this.closing = true;
+    const [callSub] = this.subs.splice(-1, 1);
+    await Promise.all(this.subs.map((s) => (core.nc.isClosed() ? undefined : s.drain().catch(() => undefined))));
+    const until = Date.now() + core.options.drainMs;
+    while (this.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    for (const call of [...this.active]) call.shutdown();
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    if (!core.nc.isClosed()) callSub?.unsubscribe();
+    this.subs = [];
+  }
+
+  private onMessage(svc: ServiceEntry | undefined, serviceName: string, methodName: string, msg: Msg): void {
+    try {
+      this.dispatch(svc, serviceName, methodName, msg);
+    } catch (e) {
+      this.core?.options.logger.error({ err: e, subject: msg.subject }, "dispatch failed");
+    }
+  }
+
+  private dispatch(svc: ServiceEntry | undefined, serviceName: string, methodName: string, msg: Msg): void {
+    const core = this.core as ServerCore;
+    const method = svc?.methods.get(methodName);
+    const h = msg.headers;
+    const json = looksLikeJson(msg.data);
+    if (h !== undefined || json) {
+      const enc = unaryEncoding(h, json);
+      if (this.closing) return this.replyError(msg, { code: Status.UNAVAILABLE, message: "server is shutting down" }, enc === "json");
+      if (method === undefined) return this.replyError(msg, unimplemented(svc, serviceName, methodName), enc === "json");
+      if (enc === undefined) {
+        return this.replyError(msg, { code: Status.INVALID_ARGUMENT, message: `unsupported content-type ${JSON.stringify(h?.get("content-type"))}` });
+      }
+      return serveUnary(core, method, msg, enc === "json");
+    }
+    let frame: Request;
+    try {
+      frame = decodeRequest(msg.data);
+    } catch (e) {
+      return this.replyFrameError(msg, { code: Status.INTERNAL, message: `cannot decode the frame sent to ${msg.subject}: ${(e as Error).message}` });
+    }
+    const reply = msg.reply;
+    if (reply === undefined || reply === "") return;
+    const existing = this.compatCalls.get(reply);
+    if (existing !== undefined) return existing.onFrame(frame);
+    if (frame.call === undefined) {
+      core.options.logger.debug({ subject: msg.subject }, "frame for no known call dropped");
+      return;
+    }
+    if (this.closing) return this.replyFrameError(msg, { code: Status.UNAVAILABLE, message: "server is shutting down" });
+    if (method === undefined) return this.replyFrameError(msg, unimplemented(svc, serviceName, methodName));
+    const native = frame.call.native;
+    const id = native !== undefined ? (this.nextCall++).toString(36) : reply;
+    const table = native !== undefined ? this.nativeCalls : this.compatCalls;
+    const call = new ServerFrameCall(core, method, id, reply, native, fromFrameMetadata(frame.call.metadata), (c) => {
+      table.delete(c.id);
+      this.active.delete(c);
+    });
+    table.set(id, call);
+    this.active.add(call);
+  }
+
+  private onCallFrame(token: string, msg: Msg): void {
+    try {
+      const call = this.nativeCalls.get(token);
+      if (call === undefined) return;
+      let frame: Request;
+      try {
+        frame = decodeRequest(msg.data);
+      } catch (e) {
+        return call.end({ code: Status.INTERNAL, message: `cannot decode a frame: ${(e as Error).message}` });
+      }
+      call.onFrame(frame);
+    } catch (e) {
+      this.core?.options.logger.error({ err: e, subject: msg.subject }, "frame handling failed");
+    }
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const call of this.nativeCalls.values()) {
+      const ka = call.peerKeepaliveMs;
+      if (ka > 0 && now - call.lastReceived > 3 * ka) call.expire();
+      else call.keepalive(now);
+    }
+  }
+
+  private replyError(msg: Msg, status: StatusInfo, json = true): void {
+    if (msg.reply === undefined || msg.reply === "" || this.core === undefined) return;
+    sendReply(this.core, msg.reply, status, undefined, json);
+  }
+
+  private replyFrameError(msg: Msg, status: StatusInfo): void {
+    if (msg.reply === undefined || msg.reply === "" || this.core === undefined) return;
+    try {
+      this.core.publish(msg.reply, encodeResponse({ end: { status: frameStatus(status.code, status.message), trailer: undefined } } as never));
+    } catch (e) {
+      this.core.options.logger.warn({ err: e, subject: msg.subject }, "could not send an error frame");
+    }
+  }
+}
+
+function unimplemented(svc: ServiceEntry | undefined, serviceName: string, methodName: string): StatusInfo {
+  if (svc === undefined) return { code: Status.UNIMPLEMENTED, message: `unknown service ${serviceName}` };
+  const known = [...svc.methods.keys()].join(", ");
+  return { code: Status.UNIMPLEMENTED, message: `unknown method ${methodName} of service ${serviceName} (it has: ${known || "none"})` };
+}
+
+/** A server for the given options; add services, then `listen(nc)`. */
+export function createServer(options?: ServerOptions): NatsServer {
+  return new NatsServer(options);
+}

@@ -1,0 +1,81 @@
+/**
+ * Frames of the nats-grpc protocol (Request / Response, see proto/nrpc/nrpc.proto) and the
+ * rule that tells a unary JSON request from a frame. Pure: no NATS here.
+ */
+import { Request, Response, type Status as FrameStatus } from "../../generated/nrpc/nrpc.js";
+import { Status } from "../status.js";
+
+export { Request, Response };
+export type { FrameStatus };
+
+/** Encodes a client-to-server frame. */
+export function encodeRequest(frame: Request): Uint8Array {
+  return Request.encode(frame).finish();
+}
+
+/** Encodes a server-to-client frame. */
+export function encodeResponse(frame: Response): Uint8Array {
+  return Response.encode(frame).finish();
+}
+
+/** Decodes a client-to-server frame; throws on bytes that are not one. */
+export function decodeRequest(bytes: Uint8Array): Request {
+  return Request.decode(bytes);
+}
+
+/** Decodes a server-to-client frame; throws on bytes that are not one. */
+export function decodeResponse(bytes: Uint8Array): Response {
+  return Response.decode(bytes);
+}
+
+/** The kind of a client-to-server frame, by the oneof member set (the last one wins, as in protobuf). */
+export type RequestKind = "call" | "data" | "end" | "window" | "ping" | "none";
+
+export function requestKind(f: Request): RequestKind {
+  if (f.ping !== undefined) return "ping";
+  if (f.window !== undefined) return "window";
+  if (f.end !== undefined) return "end";
+  if (f.data !== undefined) return "data";
+  if (f.call !== undefined) return "call";
+  return "none";
+}
+
+/** The kind of a server-to-client frame. */
+export type ResponseKind = "accept" | "begin" | "data" | "end" | "window" | "ping" | "none";
+
+export function responseKind(f: Response): ResponseKind {
+  if (f.accept !== undefined) return "accept";
+  if (f.ping !== undefined) return "ping";
+  if (f.window !== undefined) return "window";
+  if (f.end !== undefined) return "end";
+  if (f.data !== undefined) return "data";
+  if (f.begin !== undefined) return "begin";
+  return "none";
+}
+
+/** An End frame's status as a code and message (no status, or code 0, is OK). */
+export function endStatus(status: FrameStatus | undefined): { code: Status; message: string } {
+  if (status === undefined) return { code: Status.OK, message: "" };
+  return { code: status.code as Status, message: status.message };
+}
+
+/** A frame status for a code and message (undefined for a plain OK, as the Go library sends it). */
+export function frameStatus(code: Status, message: string): FrameStatus | undefined {
+  return code === Status.OK && message === "" ? undefined : { code, message, details: [] };
+}
+
+const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+/**
+ * True when a header-less payload is a JSON request: its first byte that is not JSON
+ * whitespace is `{`. No frame of the protocol can start that way (field 1 of Request is unused).
+ * An empty payload also counts as JSON (the empty request).
+ */
+export function looksLikeJson(data: Uint8Array): boolean {
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i] as number;
+    if (WS.has(b)) continue;
+    return b === 0x7b;
+  }
+  return true;
+}
