@@ -4,12 +4,90 @@
  * ending in `-bin` are bytes, carried base64-encoded as in gRPC. Metadata is a Map inside,
  * so no key from the wire (`__proto__` included) can reach an object prototype.
  */
-import { Metadata } from "nice-grpc-common";
+import type { Metadata as MetadataType, MetadataInit, MetadataValue } from "nice-grpc-common";
 import { headers as natsHeaders, type MsgHdrs } from "nats";
 import type { Metadata as FrameMetadata, Strings } from "../generated/nrpc/nrpc.js";
 import { ServerError, Status } from "./status.js";
 
-export { Metadata };
+/** gRPC metadata: nice-grpc's Metadata type. */
+export type Metadata = MetadataType;
+
+const KEY_CHARS = /^[0-9a-z_.-]+$/;
+
+function normalizeKey(key: string): string {
+  const k = key.toLowerCase();
+  if (!KEY_CHARS.test(k)) throw new Error(`Metadata key '${key}' contains illegal characters`);
+  return k;
+}
+
+function checkValue(key: string, value: unknown): void {
+  if (key.endsWith("-bin")) {
+    if (!(value instanceof Uint8Array)) throw new Error(`Metadata key '${key}' ends with '-bin', thus it must have binary value`);
+  } else if (typeof value !== "string") {
+    throw new Error(`Metadata key '${key}' doesn't end with '-bin', thus it must have string value`);
+  }
+}
+
+/**
+ * nice-grpc's Metadata interface, keeping every value of a key apart (nice-grpc-common's own
+ * joins string values with ", "), so multi-valued metadata crosses to and from Go peers as
+ * it was. `get` still returns the joined string, as nice-grpc's does.
+ */
+class MetadataMap implements MetadataType {
+  private readonly data = new Map<string, Array<string | Uint8Array>>();
+
+  set<Key extends string>(key: Key, value: MetadataValue<Key> | Array<MetadataValue<Key>>): MetadataType {
+    const k = normalizeKey(key);
+    const values = Array.isArray(value) ? [...value] : [value];
+    for (const v of values) checkValue(k, v);
+    this.data.set(k, values);
+    return this;
+  }
+
+  append<Key extends string>(key: Key, value: MetadataValue<Key>): MetadataType {
+    const k = normalizeKey(key);
+    checkValue(k, value);
+    const values = this.data.get(k);
+    if (values === undefined) this.data.set(k, [value]);
+    else values.push(value);
+    return this;
+  }
+
+  delete(key: string): void {
+    this.data.delete(normalizeKey(key));
+  }
+
+  get<Key extends string>(key: Key): MetadataValue<Key> | undefined {
+    const k = normalizeKey(key);
+    const values = this.data.get(k);
+    if (values === undefined || values.length === 0) return undefined;
+    return (k.endsWith("-bin") ? values[0] : values.join(", ")) as MetadataValue<Key>;
+  }
+
+  getAll<Key extends string>(key: Key): Array<MetadataValue<Key>> {
+    return [...(this.data.get(normalizeKey(key)) ?? [])] as Array<MetadataValue<Key>>;
+  }
+
+  has(key: string): boolean {
+    return this.data.has(normalizeKey(key));
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, Array<string | Uint8Array>]> {
+    return this.data[Symbol.iterator]();
+  }
+}
+
+/** New metadata, optionally filled from a record, an iterable of pairs, or other metadata. */
+export function Metadata(init?: MetadataInit): Metadata {
+  const md = new MetadataMap();
+  if (init === undefined) return md;
+  const entries = Symbol.iterator in init ? (init as Iterable<[string, string | Uint8Array | Array<string | Uint8Array>]>) : Object.entries(init);
+  for (const [k, v] of entries) {
+    if (Array.isArray(v)) for (const x of v) md.append(k, x as never);
+    else md.append(k, v as never);
+  }
+  return md;
+}
 
 /** Header names of the native protocol (docs/PROTOCOL.md). */
 export const H = {

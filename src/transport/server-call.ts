@@ -4,8 +4,8 @@
  * credit-based flow control, keep-alive pings and a deadline (docs/PROTOCOL.md).
  */
 import { AbortError } from "abort-controller-x";
-import { Metadata, type CallContext } from "nice-grpc-common";
-import { fromFrameMetadata, isEmpty, toFrameMetadata } from "../metadata.js";
+import type { CallContext } from "nice-grpc-common";
+import { Metadata, fromFrameMetadata, isEmpty, toFrameMetadata } from "../metadata.js";
 import { Status, serverStatusOf, type StatusInfo } from "../status.js";
 import { encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
 import { Credit, Grants, MessageQueue } from "./flow.js";

@@ -3,9 +3,9 @@
  * application/grpc+proto) or JSON (proto3 JSON mapping; also any header-less JSON object).
  */
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
-import { Metadata, type CallContext } from "nice-grpc-common";
+import type { CallContext } from "nice-grpc-common";
 import { parseTimeout } from "../deadline.js";
-import { CONTENT_TYPE, H, encodeMessage, readHeaders, writeHeaders } from "../metadata.js";
+import { CONTENT_TYPE, H, Metadata, encodeMessage, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";

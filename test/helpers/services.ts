@@ -72,9 +72,11 @@ export const testService: Omit<GrpcTestImplementation, "unimplementedCall"> = {
 /** The captures' interop.test.Test service, with the behaviour the Go test server had. */
 export const interopService: InteropImplementation = {
   async hello(req: CountReply, ctx: CallContext) {
-    for (const [k, v] of ctx.metadata) {
-      ctx.header.set(`h-${k}`, v as string[]);
-      ctx.trailer.set(`t-${k}`, v as string[]);
+    for (const [k, values] of ctx.metadata) {
+      for (const v of values) {
+        ctx.header.append(`h-${k}`, v as string);
+        ctx.trailer.append(`t-${k}`, v as string);
+      }
     }
     return { i: req.i + 1, msg: `${req.msg} world` };
   },
