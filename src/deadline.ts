@@ -20,8 +20,10 @@ export function parseTimeout(value: string): number | undefined {
   return Number(m[1]) * (UNIT_MS[m[2] as string] as number);
 }
 
-/** Milliseconds left until a deadline given as a Date or epoch milliseconds. */
+/**
+ * Milliseconds left until a deadline: a Date, or a number of milliseconds from now (the
+ * meaning nice-grpc and its deadline middleware give a number).
+ */
 export function msUntil(deadline: Date | number, now = Date.now()): number {
-  const at = typeof deadline === "number" ? deadline : deadline.getTime();
-  return at - now;
+  return typeof deadline === "number" ? deadline : deadline.getTime() - now;
 }

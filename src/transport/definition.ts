@@ -44,7 +44,7 @@ export type DeepPartial<T> = Partial1<T>;
 
 /** Call options of our client: nice-grpc's, plus a deadline and the node to address. */
 export interface NatsCallOptions extends CallOptions {
-  /** When the call must be done: a Date or epoch milliseconds. Sent to the server as `grpc-timeout`. */
+  /** When the call must be done: a Date, or milliseconds from now (as in nice-grpc). Sent to the server as `grpc-timeout`. */
   deadline?: Date | number;
   /** Address the instance with this node id instead of any instance. */
   nid?: string;
