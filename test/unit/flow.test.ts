@@ -1,0 +1,57 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Credit, Grants, MessageQueue } from "../../src/transport/flow.js";
+
+test("the message queue is bounded, ordered, and ends after what it holds", async () => {
+  let reads = 0;
+  const q = new MessageQueue<number>(2, () => reads++);
+  assert.equal(q.push(1), true);
+  assert.equal(q.push(2), true);
+  assert.equal(q.push(3), false, "over capacity");
+  q.end();
+  assert.equal(q.push(4), false, "closed");
+  const got: number[] = [];
+  for await (const x of q) got.push(x);
+  assert.deepEqual(got, [1, 2]);
+  assert.equal(reads, 2);
+});
+
+test("a waiting reader gets pushed messages at once; fail rejects it", async () => {
+  const q = new MessageQueue<number>(1);
+  const it = q[Symbol.asyncIterator]();
+  const p = it.next();
+  q.push(7);
+  assert.deepEqual(await p, { value: 7, done: false });
+  const p2 = it.next();
+  q.fail(new Error("boom"));
+  await assert.rejects(p2, /boom/);
+});
+
+test("a reader that stops early is reported once", async () => {
+  let returned = 0;
+  const q = new MessageQueue<number>(4, undefined, () => returned++);
+  q.push(1);
+  q.push(2);
+  for await (const _ of q) break;
+  assert.equal(returned, 1);
+});
+
+test("credit blocks the sender at zero until granted; grants come after half the window", async () => {
+  const c = new Credit(1);
+  assert.equal(c.take(), undefined);
+  let got = false;
+  const w = (c.take() as Promise<void>).then(() => (got = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got, false);
+  c.grant(1);
+  await w;
+  assert.equal(got, true);
+  const sent: number[] = [];
+  const g = new Grants(4, (n) => sent.push(n));
+  for (let i = 0; i < 5; i++) g.onRead();
+  assert.deepEqual(sent, [2, 2]);
+  const f = new Credit(0);
+  const pf = f.take() as Promise<void>;
+  f.fail(new Error("gone"));
+  await assert.rejects(pf, /gone/);
+});
