@@ -44,6 +44,8 @@ export async function waitForPort(port: number, ms = 10_000): Promise<void> {
 export interface NatsServerProcess {
   readonly port: number;
   readonly url: string;
+  /** The running process's PID (changes on restart). */
+  readonly pid: number;
   /** Kills the process (SIGKILL) and waits for it to exit. */
   kill(): Promise<void>;
   /** Starts it again on the same port. */
@@ -81,6 +83,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   return {
     port,
     url: `nats://127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid ?? -1;
+    },
     kill: () => exit("SIGKILL"),
     restart: async () => {
       await exit("SIGKILL");

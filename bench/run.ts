@@ -1,0 +1,116 @@
+/**
+ * The transport benchmark: each scenario runs its server and client in separate processes
+ * against one nats-server, back to back in this one run, and prints calls/s at N in flight,
+ * CPU µs per call (client + server + nats-server), p50/p99 latency, and ratios to bare NATS.
+ *   node dist/bench/run.js [--ms 3000] [--inflight 64]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { startNatsServer } from "../test/helpers/nats-server.js";
+import { freePort } from "../test/helpers/nats-server.js";
+import { cpuMicros } from "./cpu.js";
+
+const args = process.argv.slice(2);
+const opt = (name: string, def: number): number => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const MS = opt("ms", 3000);
+const INFLIGHT = opt("inflight", 64);
+const PEER = fileURLToPath(new URL("./peer.js", import.meta.url));
+
+interface Result {
+  name: string;
+  calls: number;
+  messages: number;
+  perSec: number;
+  cpuUsPerCall: number;
+  p50: number;
+  p99: number;
+}
+
+function lines(child: ChildProcess): AsyncIterator<string> {
+  return createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
+}
+
+async function expectLine(it: AsyncIterator<string>, want?: string): Promise<string> {
+  const r = await it.next();
+  if (r.done === true) throw new Error(`process ended before printing ${want ?? "a line"}`);
+  if (want !== undefined && r.value !== want) throw new Error(`expected ${want}, got ${r.value}`);
+  return r.value;
+}
+
+async function scenario(name: string, serverKind: string, clientKind: string, natsUrl: string, natsPid: number, inflight = INFLIGHT): Promise<Result> {
+  const grpcPort = String(await freePort());
+  const server = spawn(process.execPath, [PEER, "server", serverKind, natsUrl, grpcPort], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    await expectLine(lines(server), "ready");
+    const client = spawn(process.execPath, [PEER, "client", clientKind, natsUrl, String(MS), String(inflight), grpcPort], { stdio: ["ignore", "pipe", "inherit"] });
+    const out = lines(client);
+    await expectLine(out, "start");
+    const pids = [client.pid as number, server.pid as number, ...(serverKind === "grpcjs" ? [] : [natsPid])];
+    const before = pids.map(cpuMicros);
+    const t0 = performance.now();
+    await expectLine(out, "stop");
+    const seconds = (performance.now() - t0) / 1000;
+    const after = pids.map(cpuMicros);
+    const r = JSON.parse(await expectLine(out)) as { calls: number; messages: number; p50: number; p99: number };
+    const cpu = after.reduce((a, v, i) => a + v - (before[i] as number), 0);
+    const units = r.messages > 0 ? r.messages : r.calls;
+    return { name, calls: r.calls, messages: r.messages, perSec: units / seconds, cpuUsPerCall: cpu / units, p50: r.p50, p99: r.p99 };
+  } finally {
+    server.kill("SIGKILL");
+  }
+}
+
+const ns = await startNatsServer();
+const results: Result[] = [];
+try {
+  const run = async (name: string, s: string, c: string, inflight?: number) => {
+    const r = await scenario(name, s, c, ns.url, ns.pid, inflight);
+    results.push(r);
+    process.stderr.write(`  ${name}: ${Math.round(r.perSec)}/s\n`);
+  };
+  process.stderr.write(`unary FindNode (5 nodes), ${INFLIGHT} in flight, ${MS} ms each:\n`);
+  await run("bare nats request (default)", "bare", "bare-default");
+  await run("bare nats request (noAsyncTraces)", "bare", "bare-noasync");
+  await run("islb native binary", "ours", "native-binary");
+  await run("islb native JSON", "ours", "native-json");
+  await run("islb nats-grpc compat", "ours", "compat");
+  await run("grpc-js over HTTP/2", "grpcjs", "grpcjs");
+  process.stderr.write("server streaming, 10,000 FindNodeReply messages a call, one stream:\n");
+  await run("bare nats pub/sub stream", "stream-bare", "stream-bare", 1);
+  await run("islb native server stream", "stream-ours", "stream-ours", 1);
+} finally {
+  await ns.stop();
+}
+
+const by = (n: string): Result => results.find((r) => r.name === n) as Result;
+const bareD = by("bare nats request (default)");
+const bareN = by("bare nats request (noAsyncTraces)");
+const f = (n: number, d = 0): string => n.toFixed(d);
+console.log(`\nunary: ${INFLIGHT} in flight, ${MS} ms a scenario, same messages (FindNodeRequest -> FindNodeReply with 5 nodes)`);
+console.log("| scenario | calls/s | CPU µs/call | p50 ms | p99 ms | × bare default | × bare noAsyncTraces | CPU × bare default |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+for (const r of results.filter((x) => x.messages === 0)) {
+  console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.cpuUsPerCall, 1)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.perSec / bareD.perSec, 2)} | ${f(r.perSec / bareN.perSec, 2)} | ${f(r.cpuUsPerCall / bareD.cpuUsPerCall, 2)} |`);
+}
+const ours = by("islb native binary");
+const grpcjs = by("grpc-js over HTTP/2");
+const sb = by("bare nats pub/sub stream");
+const so = by("islb native server stream");
+console.log("\nserver streaming (one stream, 10,000 messages a call):");
+console.log("| scenario | messages/s | CPU µs/message | × bare pub/sub |");
+console.log("|---|---:|---:|---:|");
+for (const r of [sb, so]) console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.cpuUsPerCall, 2)} | ${f(r.perSec / sb.perSec, 2)} |`);
+const targets: Array<[string, number, number, boolean]> = [
+  ["native calls/s ≥ 1.2 × bare default", ours.perSec / bareD.perSec, 1.2, true],
+  ["native calls/s ≥ 0.9 × bare noAsyncTraces", ours.perSec / bareN.perSec, 0.9, true],
+  ["native CPU/call ≤ 0.9 × bare default", ours.cpuUsPerCall / bareD.cpuUsPerCall, 0.9, false],
+  ["native calls/s ≥ 3 × grpc-js", ours.perSec / grpcjs.perSec, 3, true],
+  ["stream messages/s ≥ 0.5 × bare pub/sub", so.perSec / sb.perSec, 0.5, true],
+];
+console.log("\n| target | measured | met |");
+console.log("|---|---:|---|");
+for (const [name, v, t, higher] of targets) console.log(`| ${name} | ${f(v, 2)} | ${(higher ? v >= t : v <= t) ? "yes" : "no"} |`);
