@@ -156,4 +156,5 @@ async function client(): Promise<void> {
   process.exit(0);
 }
 
+process.on("SIGINT", () => process.exit(0));
 await (role === "server" ? server() : client());

@@ -7,7 +7,7 @@ import type { Msg } from "nats";
 import { msUntil } from "../deadline.js";
 import { fromFrameMetadata, toFrameMetadata } from "../metadata.js";
 import { Status, toStatusCode } from "../status.js";
-import { decodeResponse, encodeRequest, type Request, type Response } from "../wire/frames.js";
+import { dataFramePayload, decodeResponse, encodeDataFrame, encodeRequest, type Request, type Response } from "../wire/frames.js";
 import { clientError, type ClientCore } from "./client-core.js";
 import { asClientError, encodeRequestMessage, targetSubject } from "./client-unary.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
@@ -63,7 +63,7 @@ export class ClientFrameCall {
     this.native = o.wire === "native";
     this.path = method.path;
     if (this.native) {
-      const grants = new Grants(o.window, (credits) => this.send({ window: { credits } }));
+      const grants = new Grants(o.window, (credits) => this.sendControl({ window: { credits } }));
       this.grants = grants;
       this.responses = new MessageQueue(o.window, () => grants.onRead(), () => this.cancel(new AbortError(), "the client stopped reading"));
     } else {
@@ -101,8 +101,10 @@ export class ClientFrameCall {
     if (this.native) call.native = { timeoutMs: Math.ceil(timeoutMs), window: o.window, keepaliveMs: o.keepaliveMs, version: 1 };
     signal?.addEventListener("abort", this.onAbort);
     if (this.native) watch(this);
-    this.core.publish(this.path, this.subject, encodeRequest({ call } as Request), { reply: this.reply });
+    this.core.queue(this.path, this.subject, encodeRequest({ call } as Request), { reply: this.reply }, this.onSendError);
   }
+
+  private readonly onSendError = (e: unknown): void => this.fail(e);
 
   /** Sends the requests (one, or a stream) and then the half-close. Errors end the call. */
   async pump(requests: AsyncIterable<unknown> | undefined, single: unknown): Promise<void> {
@@ -130,13 +132,28 @@ export class ClientFrameCall {
     const wait = this.credit?.take();
     if (wait !== undefined) await wait;
     if (this.done) return;
-    this.send({ data: { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) } });
+    this.sendBytes(encodeDataFrame(data));
   }
 
   private send(frame: Partial<Request>): void {
+    this.sendBytes(encodeRequest(frame as Request));
+  }
+
+  /** Window and Ping frames: at once, past the outbox (their order against Data does not matter). */
+  private sendControl(frame: Partial<Request>): void {
     if (this.target === undefined) return;
     this.lastSent = Date.now();
-    this.core.publish(this.path, this.target, encodeRequest(frame as Request), { reply: this.reply });
+    try {
+      this.core.publish(this.path, this.target, encodeRequest(frame as Request), { reply: this.reply });
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private sendBytes(bytes: Uint8Array): void {
+    if (this.target === undefined) return;
+    this.lastSent = Date.now();
+    this.core.queue(this.path, this.target, bytes, { reply: this.reply }, this.onSendError);
   }
 
   private onMessage(msg: Msg | undefined): void {
@@ -147,6 +164,8 @@ export class ClientFrameCall {
     if (h !== undefined && h.code === 503 && msg.data.length === 0) {
       return this.fail(clientError(this.path, Status.UNAVAILABLE, `no server is serving ${this.subject} (NATS: no responders)`));
     }
+    const payload = h === undefined ? dataFramePayload(msg.data) : undefined;
+    if (payload !== undefined) return this.onData(payload);
     let f: Response;
     try {
       f = decodeResponse(msg.data);
@@ -160,6 +179,21 @@ export class ClientFrameCall {
     }
   }
 
+  /** One response message (the payload of a Data frame). */
+  private onData(bytes: Uint8Array): void {
+    const max = this.core.options.maxMessageBytes;
+    if (bytes.length > max) return this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `response message is ${bytes.length} bytes, over the limit of ${max}`), "message too large");
+    let message: unknown;
+    try {
+      message = this.method.definition.responseType.decode(bytes);
+    } catch (e) {
+      return this.cancel(clientError(this.path, Status.INTERNAL, `cannot decode a response: ${(e as Error).message}`), "undecodable response");
+    }
+    if (!this.responses.push(message)) {
+      this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `the server sent more than ${this.responses.capacity} unread messages`), "flow control violated");
+    }
+  }
+
   private onFrame(f: Response, msg: Msg): void {
     if (f.accept !== undefined) {
       if (!this.native || this.target !== undefined) return;
@@ -170,21 +204,7 @@ export class ClientFrameCall {
       this.accepted?.();
       return;
     }
-    if (f.data !== undefined) {
-      const max = this.core.options.maxMessageBytes;
-      const bytes = f.data.data;
-      if (bytes.length > max) return this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `response message is ${bytes.length} bytes, over the limit of ${max}`), "message too large");
-      let message: unknown;
-      try {
-        message = this.method.definition.responseType.decode(bytes);
-      } catch (e) {
-        return this.cancel(clientError(this.path, Status.INTERNAL, `cannot decode a response: ${(e as Error).message}`), "undecodable response");
-      }
-      if (!this.responses.push(message)) {
-        this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `the server sent more than ${this.responses.capacity} unread messages`), "flow control violated");
-      }
-      return;
-    }
+    if (f.data !== undefined) return this.onData(f.data.data);
     if (f.begin !== undefined) return this.options.onHeader?.(fromFrameMetadata(f.begin.header));
     if (f.window !== undefined) return this.credit?.grant(f.window.credits);
     if (f.end !== undefined) {
@@ -205,7 +225,7 @@ export class ClientFrameCall {
   /** Like the Go client, a compat unary or server-streaming call half-closes after the server's end. */
   private sendCompatHalfClose(): void {
     try {
-      this.core.publish(this.path, this.subject, encodeRequest({ end: { status: undefined, trailer: undefined } } as Request), { reply: this.reply });
+      this.core.queue(this.path, this.subject, encodeRequest({ end: { status: undefined, trailer: undefined } } as Request), { reply: this.reply }, () => {});
     } catch {
       /* the call is over either way */
     }
@@ -250,7 +270,7 @@ export class ClientFrameCall {
     }
     if (this.target !== undefined && now - this.lastSent >= ka) {
       try {
-        this.send({ ping: {} });
+        this.sendControl({ ping: {} });
       } catch {
         /* reported by the next tick or the connection status */
       }

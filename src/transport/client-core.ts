@@ -13,7 +13,7 @@ export interface ClientOptions {
   wire?: "native" | "nats-grpc";
   /** Largest request or response message, in bytes (default 4 MiB, never above NATS's max_payload). */
   maxMessageBytes?: number;
-  /** Response messages a native stream may have unread before the server must wait (default 64). */
+  /** Response messages a native stream may have unread before the server must wait (default 256). */
   window?: number;
   /** Ping after this many ms without sending on a native stream (default 500). */
   keepaliveMs?: number;
@@ -43,6 +43,8 @@ export interface ClientCore {
   readonly options: ResolvedClientOptions;
   /** Publishes; maps NATS's own refusals to status errors of the call `path`. */
   publish(path: string, subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }): void;
+  /** Publishes in the connection's outbox (frames of calls: batched, in order); size is checked at once. */
+  queue(path: string, subject: string, data: Uint8Array, opts: { reply?: string }, onError: (err: unknown) => void): void;
 }
 
 /** A ClientError for a call. */

@@ -12,6 +12,7 @@ import { clientError, publishFor, type ClientCore, type ClientOptions, type Reso
 import { unaryCall } from "./client-unary.js";
 import { resolveMethods, type Client, type NatsCallOptions, type ResolvedMethod, type ServiceDefinition } from "./definition.js";
 import { muxFor } from "./mux.js";
+import { outboxFor } from "./outbox.js";
 
 export type { ClientOptions };
 
@@ -26,7 +27,7 @@ function resolveOptions(nc: NatsConnection, o: ClientOptions): ResolvedClientOpt
     nid: o.nid ?? "",
     wire: o.wire ?? "native",
     maxMessageBytes: Math.min(o.maxMessageBytes ?? DEFAULT_MAX_BYTES, nc.info?.max_payload ?? DEFAULT_MAX_BYTES),
-    window: Math.max(1, o.window ?? 64),
+    window: Math.max(1, o.window ?? 256),
     keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
     compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
     compatGapMs: Math.max(0, o.compatGapMs ?? 20),
@@ -116,11 +117,23 @@ export interface CreateClientOptions extends ClientOptions {
 export function createClient<S extends ServiceDefinition>(definition: S, nc: NatsConnection, options: CreateClientOptions = {}): Client<S> {
   const resolved = resolveOptions(nc, options);
   const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_BYTES;
+  const outbox = outboxFor(nc);
   const core: ClientCore = {
     nc,
     mux: muxFor(nc),
     options: resolved,
     publish: (path, subject, data, opts) => publishFor(nc, maxPayload, path, subject, data, opts),
+    queue: (path, subject, data, opts, onError) => {
+      if (data.length > maxPayload) throw clientError(path, Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes is over the NATS max_payload of ${maxPayload}`);
+      outbox.publish(subject, data, opts, (e) => {
+        try {
+          publishFor(nc, maxPayload, path, subject, data, opts); // again, to turn NATS's error into a status
+          onError(clientError(path, Status.INTERNAL, `cannot publish to ${subject}: ${(e as Error).message}`));
+        } catch (status) {
+          onError(status);
+        }
+      });
+    },
   };
   const mws = options.middleware ?? [];
   const middleware = mws.length === 0 ? undefined : mws.reduce((a, b) => composeClientMiddleware(a, b));

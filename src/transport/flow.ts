@@ -165,8 +165,8 @@ export class Credit {
 }
 
 /**
- * Counts messages read and says when to grant credit back: after half the window, so the
- * sender never stalls while the reader keeps up.
+ * Counts messages read and says when to grant credit back, so the
+ * sender never stalls while the reader keeps up: after a quarter of the window.
  */
 export class Grants {
   private read = 0;
@@ -179,7 +179,7 @@ export class Grants {
   /** Call after each message the consumer took. */
   onRead(): void {
     this.read++;
-    if (this.read * 2 >= this.window) {
+    if (this.read * 4 >= this.window) {
       const n = this.read;
       this.read = 0;
       this.send(n);

@@ -7,7 +7,7 @@ import { AbortError } from "abort-controller-x";
 import type { CallContext } from "nice-grpc-common";
 import { Metadata, fromFrameMetadata, isEmpty, toFrameMetadata } from "../metadata.js";
 import { Status, serverStatusOf, type StatusInfo } from "../status.js";
-import { encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
+import { encodeDataFrame, encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
 import { Credit, Grants, MessageQueue } from "./flow.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
@@ -48,7 +48,7 @@ export class ServerFrameCall implements ActiveCall {
     this.peerKeepaliveMs = native?.keepaliveMs ?? 0;
     if (method.definition.requestStream) {
       if (native !== undefined) {
-        const grants = new Grants(o.window, (credits) => this.sendFrame({ window: { credits } }));
+        const grants = new Grants(o.window, (credits) => this.sendControl({ window: { credits } }));
         this.requests = new MessageQueue(o.window, () => grants.onRead());
       } else {
         this.requests = new MessageQueue(o.compatQueueLimit);
@@ -82,7 +82,10 @@ export class ServerFrameCall implements ActiveCall {
     // ping: nothing beyond lastReceived; a second call frame: ignored.
   }
 
-  private onData(bytes: Uint8Array): void {
+  /** Handles one request message (the payload of a Data frame). */
+  onData(bytes: Uint8Array): void {
+    this.lastReceived = Date.now();
+    if (this.done) return;
     const max = this.core.options.maxMessageBytes;
     if (bytes.length > max) {
       return this.end({ code: Status.RESOURCE_EXHAUSTED, message: `request message of ${this.method.path} is ${bytes.length} bytes, over the limit of ${max}` });
@@ -121,6 +124,20 @@ export class ServerFrameCall implements ActiveCall {
 
   private async run(request: unknown, context: CallContext): Promise<void> {
     try {
+      if (this.core.middleware === undefined) {
+        // The fast path: the handler itself, without a generator around it.
+        if (this.method.definition.responseStream) {
+          for await (const r of this.method.handler(request, context) as AsyncIterable<unknown>) {
+            if (this.done) return;
+            await this.sendMessage(r);
+          }
+        } else {
+          const r = await this.method.handler(request, context);
+          if (this.done) return;
+          await this.sendMessage(r);
+        }
+        return this.end({ code: Status.OK, message: "" });
+      }
       const gen = invoke(this.method, this.core.middleware, request, context);
       for (;;) {
         const r = await gen.next();
@@ -149,7 +166,7 @@ export class ServerFrameCall implements ActiveCall {
     if (wait !== undefined) await wait;
     if (this.done) throw new AbortError();
     this.sendHeader();
-    this.sendFrame({ data: { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) } });
+    this.sendBytes(encodeDataFrame(data));
   }
 
   private sendHeader(): void {
@@ -159,19 +176,33 @@ export class ServerFrameCall implements ActiveCall {
     this.sendFrame({ begin: { header: toFrameMetadata(this.header), nid: this.core.options.nid } });
   }
 
-  /** Sends a frame to the client; on failure (connection closed) the call ends quietly. */
+  /** Sends a frame to the client (batched, in order); if NATS refuses it, the call ends quietly. */
   sendFrame(frame: Partial<Response>, reply?: string): void {
+    this.sendBytes(encodeResponse(frame as Response), reply);
+  }
+
+  /**
+   * Window and Ping frames: published at once, past the outbox (their order against Data
+   * does not matter), so credit flows back while the reader is still reading.
+   */
+  private sendControl(frame: Partial<Response>): void {
     this.lastSent = Date.now();
     try {
-      this.core.publish(this.replyTo, encodeResponse(frame as Response), reply === undefined ? undefined : { reply });
+      this.core.publish(this.replyTo, encodeResponse(frame as Response));
     } catch (e) {
-      if (this.done) return;
-      const st = serverStatusOf(e);
-      if (st.code === Status.RESOURCE_EXHAUSTED) throw { code: st.code, message: st.message };
-      this.core.options.logger.warn({ err: e, method: this.method.path }, "could not send a frame");
-      this.close(new AbortError());
+      this.onSendError(e);
     }
   }
+
+  private sendBytes(bytes: Uint8Array, reply?: string): void {
+    this.lastSent = Date.now();
+    this.core.queue(this.replyTo, bytes, reply === undefined ? undefined : { reply }, this.onSendError);
+  }
+
+  private readonly onSendError = (e: unknown): void => {
+    this.core.options.logger.warn({ err: e, method: this.method.path }, "could not send a frame");
+    this.close(new AbortError());
+  };
 
   /** Ends the call with a status sent to the client (once). */
   end(status: StatusInfo): void {
@@ -219,6 +250,6 @@ export class ServerFrameCall implements ActiveCall {
   /** A ping if nothing was sent for the keep-alive interval (native calls). */
   keepalive(now: number): void {
     if (this.done || this.native === undefined) return;
-    if (now - this.lastSent >= this.core.options.keepaliveMs) this.sendFrame({ ping: {} });
+    if (now - this.lastSent >= this.core.options.keepaliveMs) this.sendControl({ ping: {} });
   }
 }

@@ -11,7 +11,7 @@ export interface ServerOptions {
   prefix?: string;
   /** Largest request or response message, in bytes (default 4 MiB, never above NATS's max_payload). */
   maxMessageBytes?: number;
-  /** Request messages a native stream may have unread before the client must wait (default 64). */
+  /** Request messages a native stream may have unread before the client must wait (default 256). */
   window?: number;
   /** Ping after this many ms without sending on a native stream (default 500); the peer is dead after 3 × its own interval of silence. */
   keepaliveMs?: number;
@@ -47,6 +47,8 @@ export interface ServerCore {
   readonly callInbox: string;
   /** Publishes, turning a payload over the NATS limit into a thrown RESOURCE_EXHAUSTED. */
   publish(subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }): void;
+  /** Publishes in the connection's outbox (frames of calls: batched, in order); size is checked at once. */
+  queue(subject: string, data: Uint8Array, opts: { reply?: string } | undefined, onError: (err: unknown) => void): void;
   track(call: ActiveCall): void;
   untrack(call: ActiveCall): void;
 }

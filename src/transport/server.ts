@@ -18,7 +18,8 @@ import {
   splitServiceMethod,
   tokenProblem,
 } from "../subjects.js";
-import { decodeRequest, encodeResponse, frameStatus, looksLikeJson, type Request } from "../wire/frames.js";
+import { dataFramePayload, decodeRequest, encodeResponse, frameStatus, looksLikeJson, type Request } from "../wire/frames.js";
+import { outboxFor } from "./outbox.js";
 import { resolveMethods, type ServiceDefinition, type ServiceImplementation } from "./definition.js";
 import type { HandlerFn, ServedMethod } from "./invoke.js";
 import type { ActiveCall, ResolvedServerOptions, ServerCore, ServerOptions } from "./server-core.js";
@@ -99,7 +100,7 @@ export class NatsServer {
       nid: o.nid ?? "",
       prefix: o.prefix ?? DEFAULT_PREFIX,
       maxMessageBytes: Math.min(o.maxMessageBytes ?? DEFAULT_MAX_BYTES, maxPayload),
-      window: Math.max(1, o.window ?? 64),
+      window: Math.max(1, o.window ?? 256),
       keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
       compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
       drainMs: o.drainMs ?? 5000,
@@ -114,15 +115,15 @@ export class NatsServer {
     }
     const callInbox = `_INBOX.${nuid.next()}`;
     const active = this.active;
+    const outbox = outboxFor(nc);
+    const tooLarge = (n: number) => new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes is over the NATS max_payload of ${maxPayload}`);
     this.core = {
       nc,
       options,
       middleware: this.middleware,
       callInbox,
       publish(subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }) {
-        if (data.length > maxPayload) {
-          throw new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes is over the NATS max_payload of ${maxPayload}`);
-        }
+        if (data.length > maxPayload) throw tooLarge(data.length);
         try {
           nc.publish(subject, data, opts);
         } catch (e) {
@@ -131,6 +132,10 @@ export class NatsServer {
           }
           throw e;
         }
+      },
+      queue(subject, data, opts, onError) {
+        if (data.length > maxPayload) throw tooLarge(data.length);
+        outbox.publish(subject, data, opts, onError);
       },
       track: (call) => void active.add(call),
       untrack: (call) => void active.delete(call),
@@ -251,6 +256,8 @@ export class NatsServer {
     try {
       const call = this.nativeCalls.get(token);
       if (call === undefined) return;
+      const payload = dataFramePayload(msg.data);
+      if (payload !== undefined) return call.onData(payload);
       let frame: Request;
       try {
         frame = decodeRequest(msg.data);

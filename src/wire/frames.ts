@@ -79,3 +79,66 @@ export function looksLikeJson(data: Uint8Array): boolean {
   }
   return true;
 }
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(buf: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
+/**
+ * A Data frame carrying `payload`: the same bytes as `Request{data: Data{data}}` and
+ * `Response{data: Data{data}}` (field 3, holding field 1), written without a copy through an
+ * intermediate writer. It is the frame every streamed message travels in.
+ */
+export function encodeDataFrame(payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  if (n === 0) return new Uint8Array([0x1a, 0x00]);
+  const inner = 1 + varintLength(n) + n;
+  const out = new Uint8Array(1 + varintLength(inner) + inner);
+  out[0] = 0x1a;
+  let pos = writeVarint(out, 1, inner);
+  out[pos++] = 0x0a;
+  pos = writeVarint(out, pos, n);
+  out.set(payload, pos);
+  return out;
+}
+
+function readVarint(buf: Uint8Array, pos: number): [value: number, next: number] | undefined {
+  let value = 0;
+  let mul = 1;
+  for (let i = 0; i < 5 && pos < buf.length; i++) {
+    const b = buf[pos++] as number;
+    value += (b & 0x7f) * mul;
+    if (b < 0x80) return [value, pos];
+    mul *= 128;
+  }
+  return undefined;
+}
+
+/**
+ * The payload of a frame that is exactly one Data frame (`1a len 0a len payload`, or `1a 00`),
+ * as a view without a copy; undefined for any other frame (decode it in full then).
+ */
+export function dataFramePayload(frame: Uint8Array): Uint8Array | undefined {
+  if (frame[0] !== 0x1a) return undefined;
+  const outer = readVarint(frame, 1);
+  if (outer === undefined || outer[1] + outer[0] !== frame.length) return undefined;
+  if (outer[0] === 0) return frame.subarray(frame.length);
+  if (frame[outer[1]] !== 0x0a) return undefined;
+  const inner = readVarint(frame, outer[1] + 1);
+  if (inner === undefined || inner[1] + inner[0] !== frame.length) return undefined;
+  return frame.subarray(inner[1]);
+}

@@ -36,7 +36,7 @@ test("a reader that stops early is reported once", async () => {
   assert.equal(returned, 1);
 });
 
-test("credit blocks the sender at zero until granted; grants come after half the window", async () => {
+test("credit blocks the sender at zero until granted; grants come after a quarter of the window", async () => {
   const c = new Credit(1);
   assert.equal(c.take(), undefined);
   let got = false;
@@ -47,11 +47,25 @@ test("credit blocks the sender at zero until granted; grants come after half the
   await w;
   assert.equal(got, true);
   const sent: number[] = [];
-  const g = new Grants(4, (n) => sent.push(n));
+  const g = new Grants(8, (n) => sent.push(n));
   for (let i = 0; i < 5; i++) g.onRead();
   assert.deepEqual(sent, [2, 2]);
   const f = new Credit(0);
   const pf = f.take() as Promise<void>;
   f.fail(new Error("gone"));
   await assert.rejects(pf, /gone/);
+});
+
+test("Data frames: the fast encoder writes what the generated encoder writes, and the fast reader reads it back", async () => {
+  const { Request, Response, dataFramePayload, encodeDataFrame } = await import("../../src/wire/frames.js");
+  for (const n of [0, 1, 127, 128, 300, 16_383, 16_384, 70_000, 2_100_000]) {
+    const payload = new Uint8Array(n).map((_, i) => i % 251);
+    const fast = encodeDataFrame(payload);
+    assert.deepEqual(fast, Request.encode({ data: { data: Buffer.from(payload) } } as never).finish(), `request, ${n} bytes`);
+    assert.deepEqual(fast, Response.encode({ data: { data: Buffer.from(payload) } } as never).finish(), `response, ${n} bytes`);
+    assert.deepEqual(dataFramePayload(fast), payload);
+  }
+  assert.equal(dataFramePayload(new Uint8Array([0x22, 0x00])), undefined, "an End frame");
+  assert.equal(dataFramePayload(new Uint8Array([0x1a, 0x05, 0x0a, 0x01])), undefined, "truncated");
+  assert.equal(dataFramePayload(new Uint8Array([0x1a, 0x02, 0x0a, 0x00, 0x22, 0x00])), undefined, "followed by another field");
 });
