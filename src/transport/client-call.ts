@@ -11,7 +11,7 @@ import { dataFramePayload, decodeResponse, encodeDataFrame, encodeRequest, type 
 import { clientError, type ClientCore } from "./client-core.js";
 import { asClientError, encodeRequestMessage, targetSubject } from "./client-unary.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
-import { Credit, Grants, MessageQueue } from "./flow.js";
+import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
 
 /** Native calls in progress, for the keep-alive ticker. */
 const live = new Set<ClientFrameCall>();
@@ -65,7 +65,7 @@ export class ClientFrameCall {
     if (this.native) {
       const grants = new Grants(o.window, (credits) => this.sendControl({ window: { credits } }));
       this.grants = grants;
-      this.responses = new MessageQueue(o.window, () => grants.onRead(), () => this.cancel(new AbortError(), "the client stopped reading"));
+      this.responses = new MessageQueue(o.window + messageCost(o.maxMessageBytes), (cost) => grants.onRead(cost), () => this.cancel(new AbortError(), "the client stopped reading"));
     } else {
       this.responses = new MessageQueue(o.compatQueueLimit, undefined, () => this.cancel(new AbortError(), "the client stopped reading"));
     }
@@ -129,7 +129,7 @@ export class ClientFrameCall {
 
   private async sendMessage(message: unknown): Promise<void> {
     const data = encodeRequestMessage(this.core, this.method, message);
-    const wait = this.credit?.take();
+    const wait = this.credit?.take(messageCost(data.length));
     if (wait !== undefined) await wait;
     if (this.done) return;
     this.sendBytes(encodeDataFrame(data));
@@ -189,8 +189,9 @@ export class ClientFrameCall {
     } catch (e) {
       return this.cancel(clientError(this.path, Status.INTERNAL, `cannot decode a response: ${(e as Error).message}`), "undecodable response");
     }
-    if (!this.responses.push(message)) {
-      this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `the server sent more than ${this.responses.capacity} unread messages`), "flow control violated");
+    if (!this.responses.push(message, this.native ? messageCost(bytes.length) : 1)) {
+      const what = this.native ? `the window of ${this.core.options.window} bytes` : `${this.responses.capacity} unread messages`;
+      this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `the server sent more than ${what}`), "flow control violated");
     }
   }
 

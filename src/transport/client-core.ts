@@ -13,7 +13,7 @@ export interface ClientOptions {
   wire?: "native" | "nats-grpc";
   /** Largest request or response message, in bytes (default 4 MiB, never above NATS's max_payload). */
   maxMessageBytes?: number;
-  /** Response messages a native stream may have unread before the server must wait (default 256). */
+  /** Bytes of response messages (each counted with 32 bytes of overhead) a native stream may have unread before the server must wait (default 1 MiB, at least 1 KiB). */
   window?: number;
   /** Ping after this many ms without sending on a native stream (default 500). */
   keepaliveMs?: number;

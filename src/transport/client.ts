@@ -27,7 +27,7 @@ function resolveOptions(nc: NatsConnection, o: ClientOptions): ResolvedClientOpt
     nid: o.nid ?? "",
     wire: o.wire ?? "native",
     maxMessageBytes: Math.min(o.maxMessageBytes ?? DEFAULT_MAX_BYTES, nc.info?.max_payload ?? DEFAULT_MAX_BYTES),
-    window: Math.max(1, o.window ?? 256),
+    window: Math.max(1024, o.window ?? 1024 * 1024),
     keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
     compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
     compatGapMs: Math.max(0, o.compatGapMs ?? 20),

@@ -1,9 +1,14 @@
 /**
  * Flow control: a bounded queue of received messages, read as an AsyncIterable, and the
- * credit a sender must hold before each message. The receiver grants credit back as its
- * consumer reads, so a consumer that stops reading stops the producer on the other side and
- * nothing is buffered without bound.
+ * credit a sender must hold before each message. Credit counts bytes of messages (each item
+ * has a cost); the receiver grants it back as its consumer reads, so a consumer that stops
+ * reading stops the producer on the other side and nothing is buffered without bound.
  */
+
+/** What one message costs against a window: its bytes and a fixed overhead, so empty messages count too. */
+export function messageCost(bytes: number): number {
+  return bytes + 32;
+}
 
 interface Waiter<T> {
   resolve(r: IteratorResult<T>): void;
@@ -13,6 +18,8 @@ interface Waiter<T> {
 /** Received messages of one call, in order, bounded by `capacity`. */
 export class MessageQueue<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
+  private readonly costs: number[] = [];
+  private used = 0;
   private head = 0;
   private waiter: Waiter<T> | undefined;
   private ended = false;
@@ -20,13 +27,13 @@ export class MessageQueue<T> implements AsyncIterable<T> {
   private iterated = false;
 
   /**
-   * @param capacity how many unread messages it holds; `push` past that returns false.
-   * @param onRead called after each message the consumer takes (to grant credit).
+   * @param capacity the total cost of unread messages it holds; `push` past that returns false.
+   * @param onRead called with its cost after each message the consumer takes (to grant credit).
    * @param onReturn called when the consumer stops early (break, or an error of its own).
    */
   constructor(
     readonly capacity: number,
-    private readonly onRead?: () => void,
+    private readonly onRead?: (cost: number) => void,
     private readonly onReturn?: () => void,
   ) {}
 
@@ -40,18 +47,20 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     return this.ended || this.error !== undefined;
   }
 
-  /** Adds a message; false when the queue is full or closed (the caller fails the call). */
-  push(item: T): boolean {
+  /** Adds a message costing `cost` (1 by default); false when full or closed (the caller fails the call). */
+  push(item: T, cost = 1): boolean {
     if (this.closed) return false;
     const w = this.waiter;
     if (w !== undefined) {
       this.waiter = undefined;
       w.resolve({ value: item, done: false });
-      this.onRead?.();
+      this.onRead?.(cost);
       return true;
     }
-    if (this.size >= this.capacity) return false;
+    if (this.used + cost > this.capacity) return false;
     this.items.push(item);
+    this.costs.push(cost);
+    this.used += cost;
     return true;
   }
 
@@ -71,6 +80,8 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     if (this.error !== undefined) return;
     this.error = err;
     this.items.length = 0;
+    this.costs.length = 0;
+    this.used = 0;
     this.head = 0;
     if (this.waiter !== undefined) {
       const w = this.waiter;
@@ -83,13 +94,16 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     if (this.error !== undefined) throw this.error;
     if (this.size > 0) {
       const value = this.items[this.head] as T;
+      const cost = this.costs[this.head] as number;
       this.items[this.head] = undefined as T;
       this.head++;
+      this.used -= cost;
       if (this.head > 1024 && this.head * 2 > this.items.length) {
         this.items.splice(0, this.head);
+        this.costs.splice(0, this.head);
         this.head = 0;
       }
-      this.onRead?.();
+      this.onRead?.(cost);
       return { value, done: false };
     }
     if (this.ended) return { value: undefined, done: true };
@@ -120,29 +134,34 @@ export class MessageQueue<T> implements AsyncIterable<T> {
   }
 }
 
-/** The credit a sender holds: how many more messages the peer will take. */
+/**
+ * The credit a sender holds: how many more bytes the peer will take. A message may be sent
+ * while any credit is left, even one larger than it (credit then goes below zero), so the
+ * peer holds at most its window plus one message, and a message larger than the window
+ * still gets through.
+ */
 export class Credit {
   private waiters: Array<{ resolve(): void; reject(e: unknown): void }> = [];
   private error: unknown = undefined;
 
   constructor(private available: number) {}
 
-  /** Messages that can be sent now. */
+  /** Bytes that can be sent now (may be negative after a large message). */
   get value(): number {
     return this.available;
   }
 
-  /** Takes one credit, waiting for the peer to grant one when there is none. */
-  take(): Promise<void> | undefined {
+  /** Takes `cost` of credit, first waiting for the peer to grant some when there is none. */
+  take(cost = 1): Promise<void> | undefined {
     if (this.error !== undefined) return Promise.reject(this.error);
-    if (this.available > 0) {
-      this.available--;
+    if (this.available > 0 && this.waiters.length === 0) {
+      this.available -= cost;
       return undefined;
     }
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({
         resolve: () => {
-          this.available--;
+          this.available -= cost;
           resolve();
         },
         reject,
@@ -165,8 +184,8 @@ export class Credit {
 }
 
 /**
- * Counts messages read and says when to grant credit back, so the
- * sender never stalls while the reader keeps up: after a quarter of the window.
+ * Counts what the reader consumed and says when to grant it back: after a quarter of the
+ * window, so the sender never stalls while the reader keeps up.
  */
 export class Grants {
   private read = 0;
@@ -176,9 +195,9 @@ export class Grants {
     private readonly send: (credits: number) => void,
   ) {}
 
-  /** Call after each message the consumer took. */
-  onRead(): void {
-    this.read++;
+  /** Call after each message the consumer took, with its cost. */
+  onRead(cost = 1): void {
+    this.read += cost;
     if (this.read * 4 >= this.window) {
       const n = this.read;
       this.read = 0;

@@ -8,7 +8,7 @@ import type { CallContext } from "nice-grpc-common";
 import { Metadata, fromFrameMetadata, isEmpty, toFrameMetadata } from "../metadata.js";
 import { Status, serverStatusOf, type StatusInfo } from "../status.js";
 import { encodeDataFrame, encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
-import { Credit, Grants, MessageQueue } from "./flow.js";
+import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
 
@@ -49,7 +49,7 @@ export class ServerFrameCall implements ActiveCall {
     if (method.definition.requestStream) {
       if (native !== undefined) {
         const grants = new Grants(o.window, (credits) => this.sendControl({ window: { credits } }));
-        this.requests = new MessageQueue(o.window, () => grants.onRead());
+        this.requests = new MessageQueue(o.window + messageCost(o.maxMessageBytes), (cost) => grants.onRead(cost));
       } else {
         this.requests = new MessageQueue(o.compatQueueLimit);
       }
@@ -97,9 +97,9 @@ export class ServerFrameCall implements ActiveCall {
       return this.end({ code: Status.INTERNAL, message: `cannot decode a request of ${this.method.path}: ${(e as Error).message}` });
     }
     if (this.requests !== undefined) {
-      if (!this.requests.push(request)) {
-        const limit = this.requests.capacity;
-        this.end({ code: Status.RESOURCE_EXHAUSTED, message: `${this.method.path}: the client sent more than ${limit} unread messages` });
+      if (!this.requests.push(request, this.native === undefined ? 1 : messageCost(bytes.length))) {
+        const what = this.native === undefined ? `${this.requests.capacity} unread messages` : `its window of ${this.core.options.window} bytes`;
+        this.end({ code: Status.RESOURCE_EXHAUSTED, message: `${this.method.path}: the client sent more than ${what}` });
       }
       return;
     }
@@ -162,7 +162,7 @@ export class ServerFrameCall implements ActiveCall {
     const data = type.encode(type.fromPartial(response as never)).finish();
     const max = this.core.options.maxMessageBytes;
     if (data.length > max) throw { code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}` };
-    const wait = this.credit?.take();
+    const wait = this.credit?.take(messageCost(data.length));
     if (wait !== undefined) await wait;
     if (this.done) throw new AbortError();
     this.sendHeader();

@@ -11,7 +11,7 @@ export interface ServerOptions {
   prefix?: string;
   /** Largest request or response message, in bytes (default 4 MiB, never above NATS's max_payload). */
   maxMessageBytes?: number;
-  /** Request messages a native stream may have unread before the client must wait (default 256). */
+  /** Bytes of request messages (each counted with 32 bytes of overhead) a native stream may have unread before the client must wait (default 1 MiB, at least 1 KiB). */
   window?: number;
   /** Ping after this many ms without sending on a native stream (default 500); the peer is dead after 3 × its own interval of silence. */
   keepaliveMs?: number;

@@ -100,7 +100,7 @@ export class NatsServer {
       nid: o.nid ?? "",
       prefix: o.prefix ?? DEFAULT_PREFIX,
       maxMessageBytes: Math.min(o.maxMessageBytes ?? DEFAULT_MAX_BYTES, maxPayload),
-      window: Math.max(1, o.window ?? 256),
+      window: Math.max(1024, o.window ?? 1024 * 1024),
       keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
       compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
       drainMs: o.drainMs ?? 5000,

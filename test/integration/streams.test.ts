@@ -19,7 +19,7 @@ const subscriptions = (nc: unknown): number => (nc as { protocol: { subscription
 describe("native streams", () => {
   let env: Env;
   before(async () => {
-    env = await startEnv({ window: 16 });
+    env = await startEnv({ window: 16 * 1024 });
   });
   after(() => env.close());
 
@@ -36,11 +36,12 @@ describe("native streams", () => {
     } as never);
     await server.listen(env.snc);
     try {
-      const client = createClient(TestDefinition, env.nc, { prefix: "fc", window: 32 });
+      // A window of 4 KiB holds at most 4096 / 32 messages (each costs its bytes and 32).
+      const client = createClient(TestDefinition, env.nc, { prefix: "fc", window: 4096 });
       const it = client.count({ n: 10_000 })[Symbol.asyncIterator]();
       assert.equal((await it.next()).value?.i, 1);
       await new Promise((r) => setTimeout(r, 300));
-      assert.ok(produced <= 32 + 2, `the handler ran ahead by ${produced} messages with a window of 32`);
+      assert.ok(produced <= 4096 / 32 + 3, `the handler ran ahead by ${produced} messages with a window of 4 KiB`);
       let n = 1;
       for (;;) {
         const r = await it.next();
@@ -57,7 +58,7 @@ describe("native streams", () => {
   test("a handler that stops reading stops the client's request stream (flow control, client to server)", async () => {
     let pulled = 0;
     let release: (() => void) | undefined;
-    const server = createServer({ prefix: "fc2", window: 8 });
+    const server = createServer({ prefix: "fc2", window: 1024 });
     server.add(TestDefinition, {
       async sum(requests: AsyncIterable<CountReply>) {
         await new Promise<void>((r) => (release = r));
@@ -78,7 +79,7 @@ describe("native streams", () => {
       const p = client.sum(many());
       await eventually(() => release !== undefined);
       await new Promise((r) => setTimeout(r, 300));
-      assert.ok(pulled <= 8 + 2, `the client sent ${pulled} requests into a window of 8`);
+      assert.ok(pulled <= 1024 / 32 + 3, `the client sent ${pulled} requests into a window of 1 KiB`);
       release?.();
       assert.equal((await p).count, 1000);
     } finally {

@@ -2,6 +2,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Credit, Grants, MessageQueue } from "../../src/transport/flow.js";
 
+test("the queue bounds the total cost of what it holds", () => {
+  const q = new MessageQueue<string>(100);
+  assert.equal(q.push("a", 60), true);
+  assert.equal(q.push("b", 50), false, "110 > 100");
+  assert.equal(q.push("c", 40), true);
+});
+
 test("the message queue is bounded, ordered, and ends after what it holds", async () => {
   let reads = 0;
   const q = new MessageQueue<number>(2, () => reads++);
@@ -37,6 +44,10 @@ test("a reader that stops early is reported once", async () => {
 });
 
 test("credit blocks the sender at zero until granted; grants come after a quarter of the window", async () => {
+  const big = new Credit(10);
+  assert.equal(big.take(100), undefined, "a message larger than the credit left still goes");
+  assert.ok(big.take(1) instanceof Promise, "then the sender waits");
+  big.grant(95);
   const c = new Credit(1);
   assert.equal(c.take(), undefined);
   let got = false;
