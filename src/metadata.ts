@@ -141,6 +141,18 @@ export function writeHeaders(md: Metadata | undefined, h: MsgHdrs, prefix = ""):
   }
 }
 
+/**
+ * NATS headers that never change, encoded once: nats.js calls only `encode()` when it
+ * publishes, so the common header sets cost nothing per message. Never mutate the result.
+ */
+export function constantHeaders(entries: Record<string, string>): MsgHdrs {
+  const h = natsHeaders() as MsgHdrs & { encode(): Uint8Array };
+  for (const [k, v] of Object.entries(entries)) h.set(k, v);
+  const bytes = h.encode();
+  h.encode = () => bytes;
+  return Object.freeze(h);
+}
+
 /** New NATS headers holding `md`, or undefined when there is nothing to send. */
 export function toHeaders(md: Metadata | undefined): MsgHdrs | undefined {
   if (md === undefined) return undefined;

@@ -2,7 +2,7 @@
 import { AbortError } from "abort-controller-x";
 import { headers as natsHeaders, type Msg } from "nats";
 import { encodeTimeout, msUntil } from "../deadline.js";
-import { CONTENT_TYPE, H, decodeMessage, readHeaders, writeHeaders } from "../metadata.js";
+import { CONTENT_TYPE, H, constantHeaders, decodeMessage, isEmpty, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, ServerError, toStatusCode } from "../status.js";
 import { methodSubject, tokenProblem } from "../subjects.js";
 import { clientError, type ClientCore } from "./client-core.js";
@@ -33,23 +33,30 @@ export function asClientError(path: string, e: unknown): unknown {
   return e instanceof ServerError ? clientError(path, e.code, e.details) : e;
 }
 
+/** The headers of a binary request with no metadata and no deadline: the common case. */
+const PLAIN_REQUEST = constantHeaders({ [H.contentType]: CONTENT_TYPE.proto });
+
 export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): Promise<unknown> {
   const path = method.path;
   const signal = options.signal;
   if (signal?.aborted === true) return Promise.reject(new AbortError());
   let subject: string;
   let data: Uint8Array;
-  const h = natsHeaders();
+  let h = PLAIN_REQUEST;
   let timeoutMs: number | undefined;
   try {
     subject = targetSubject(core, method, options);
     data = encodeRequestMessage(core, method, request);
-    h.set(H.contentType, CONTENT_TYPE.proto);
-    writeHeaders(options.metadata, h);
-    if (options.deadline !== undefined) {
-      timeoutMs = msUntil(options.deadline);
-      if (timeoutMs <= 0) throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
-      h.set(H.timeout, encodeTimeout(timeoutMs));
+    const md = options.metadata;
+    if (options.deadline !== undefined || (md !== undefined && !isEmpty(md))) {
+      h = natsHeaders();
+      h.set(H.contentType, CONTENT_TYPE.proto);
+      writeHeaders(md, h);
+      if (options.deadline !== undefined) {
+        timeoutMs = msUntil(options.deadline);
+        if (timeoutMs <= 0) throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
+        h.set(H.timeout, encodeTimeout(timeoutMs));
+      }
     }
   } catch (e) {
     return Promise.reject(asClientError(path, e));

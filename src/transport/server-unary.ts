@@ -5,7 +5,7 @@
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
 import type { CallContext } from "nice-grpc-common";
 import { parseTimeout } from "../deadline.js";
-import { CONTENT_TYPE, H, Metadata, encodeMessage, readHeaders, writeHeaders } from "../metadata.js";
+import { CONTENT_TYPE, H, Metadata, constantHeaders, encodeMessage, isEmpty, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
@@ -23,10 +23,15 @@ export function unaryEncoding(h: MsgHdrs | undefined, looksJson: boolean): "json
   return undefined;
 }
 
+/** Reply headers of a call that ended OK with no metadata: the common case, encoded once. */
+const OK_PROTO = constantHeaders({ [H.status]: "0" });
+const OK_JSON = constantHeaders({ [H.status]: "0", [H.contentType]: CONTENT_TYPE.json });
+
 class UnaryCall implements ActiveCall {
   private replied = false;
   private timer: NodeJS.Timeout | undefined;
-  readonly abort = new AbortController();
+  private controller: AbortController | undefined;
+  private aborted = false;
   readonly header = Metadata();
   readonly trailer = Metadata();
 
@@ -45,11 +50,21 @@ class UnaryCall implements ActiveCall {
     this.fail({ code: Status.UNAVAILABLE, message: "server is shutting down" });
   }
 
+  /** The handler's signal, made when first asked for (most handlers never look). */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
   /** Ends the call with an error status (once), and cancels the handler. */
   fail(status: StatusInfo): void {
     if (this.replied) return;
     this.send(status, undefined);
-    this.abort.abort();
+    this.aborted = true;
+    this.controller?.abort();
   }
 
   succeed(response: unknown): void {
@@ -88,6 +103,15 @@ export function sendReply(
   trailer?: Metadata,
   path = "",
 ): void {
+  const plain = status.code === Status.OK && (header === undefined || isEmpty(header)) && (trailer === undefined || isEmpty(trailer));
+  if (plain) {
+    try {
+      core.publish(reply, data ?? EMPTY, { headers: json ? OK_JSON : OK_PROTO });
+      return;
+    } catch {
+      // fall through: the general path reports it
+    }
+  }
   const h = natsHeaders();
   h.set(H.status, String(status.code));
   if (status.code !== Status.OK) h.set(H.message, encodeMessage(status.message));
@@ -183,7 +207,9 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
     header: call.header,
     sendHeader: () => {},
     trailer: call.trailer,
-    signal: call.abort.signal,
+    get signal() {
+      return call.signal;
+    },
   };
   run(core, method, call, request, context).catch((e: unknown) => {
     core.options.logger.error({ err: e, method: method.path }, "unary call failed unexpectedly");
