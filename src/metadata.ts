@@ -153,6 +153,45 @@ export function constantHeaders(entries: Record<string, string>): MsgHdrs {
   return Object.freeze(h);
 }
 
+/** A binary request with no metadata and no deadline: the common request. */
+export const PLAIN_REQUEST = constantHeaders({ [H.contentType]: CONTENT_TYPE.proto });
+/** A binary reply, OK, with no metadata: the common reply. */
+export const OK_PROTO = constantHeaders({ [H.status]: "0" });
+/** A JSON reply, OK, with no metadata. */
+export const OK_JSON = constantHeaders({ [H.status]: "0", [H.contentType]: CONTENT_TYPE.json });
+
+const PLAIN_REQUEST_BYTES = (PLAIN_REQUEST as unknown as { encode(): Uint8Array }).encode();
+const OK_PROTO_BYTES = (OK_PROTO as unknown as { encode(): Uint8Array }).encode();
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The raw header block of a received message, without parsing it (nats.js keeps it; this
+ * reads its fields, and answers undefined whenever they are not there as expected).
+ */
+function rawHeaderBlock(msg: unknown): Uint8Array | undefined {
+  const m = msg as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
+  const len = m._msg?.hdr;
+  if (typeof len !== "number" || len <= 0 || !(m._rdata instanceof Uint8Array)) return undefined;
+  return m._rdata.subarray(0, len);
+}
+
+/** True when a message's headers are exactly PLAIN_REQUEST's (so parsing them can be skipped). */
+export function isPlainRequest(msg: unknown): boolean {
+  const raw = rawHeaderBlock(msg);
+  return raw !== undefined && sameBytes(raw, PLAIN_REQUEST_BYTES);
+}
+
+/** True when a message's headers are exactly OK_PROTO's. */
+export function isPlainOk(msg: unknown): boolean {
+  const raw = rawHeaderBlock(msg);
+  return raw !== undefined && sameBytes(raw, OK_PROTO_BYTES);
+}
+
 /** New NATS headers holding `md`, or undefined when there is nothing to send. */
 export function toHeaders(md: Metadata | undefined): MsgHdrs | undefined {
   if (md === undefined) return undefined;

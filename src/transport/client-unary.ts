@@ -2,7 +2,7 @@
 import { AbortError } from "abort-controller-x";
 import { headers as natsHeaders, type Msg } from "nats";
 import { encodeTimeout, msUntil } from "../deadline.js";
-import { CONTENT_TYPE, H, constantHeaders, decodeMessage, isEmpty, readHeaders, writeHeaders } from "../metadata.js";
+import { CONTENT_TYPE, H, Metadata, PLAIN_REQUEST, decodeMessage, isEmpty, isPlainOk, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, ServerError, toStatusCode } from "../status.js";
 import { methodSubject, tokenProblem } from "../subjects.js";
 import { clientError, type ClientCore } from "./client-core.js";
@@ -32,9 +32,6 @@ export function encodeRequestMessage(core: ClientCore, method: ResolvedMethod, r
 export function asClientError(path: string, e: unknown): unknown {
   return e instanceof ServerError ? clientError(path, e.code, e.details) : e;
 }
-
-/** The headers of a binary request with no metadata and no deadline: the common case. */
-const PLAIN_REQUEST = constantHeaders({ [H.contentType]: CONTENT_TYPE.proto });
 
 export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): Promise<unknown> {
   const path = method.path;
@@ -94,6 +91,11 @@ export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unk
 function readReply(core: ClientCore, method: ResolvedMethod, subject: string, msg: Msg | undefined, options: NatsCallOptions): unknown {
   const path = method.path;
   if (msg === undefined) throw clientError(path, Status.UNAVAILABLE, "the NATS connection dropped before the reply arrived");
+  if (isPlainOk(msg)) {
+    options.onHeader?.(Metadata());
+    options.onTrailer?.(Metadata());
+    return decodeResponse(core, method, msg.data);
+  }
   const h = msg.headers;
   if (h === undefined) throw clientError(path, Status.INTERNAL, `the reply from ${subject} has no grpc-status header`);
   if (h.code === 503 && msg.data.length === 0) throw clientError(path, Status.UNAVAILABLE, `no server is serving ${subject} (NATS: no responders)`);
@@ -103,11 +105,15 @@ function readReply(core: ClientCore, method: ResolvedMethod, subject: string, ms
   const code = toStatusCode(Number(raw));
   if (options.onTrailer !== undefined) options.onTrailer(readHeaders(h, H.trailerPrefix));
   if (code !== Status.OK) throw clientError(path, code, decodeMessage(h.get(H.message)));
+  return decodeResponse(core, method, msg.data);
+}
+
+function decodeResponse(core: ClientCore, method: ResolvedMethod, data: Uint8Array): unknown {
   const max = core.options.maxMessageBytes;
-  if (msg.data.length > max) throw clientError(path, Status.RESOURCE_EXHAUSTED, `response message is ${msg.data.length} bytes, over the limit of ${max}`);
+  if (data.length > max) throw clientError(method.path, Status.RESOURCE_EXHAUSTED, `response message is ${data.length} bytes, over the limit of ${max}`);
   try {
-    return method.definition.responseType.decode(msg.data);
+    return method.definition.responseType.decode(data);
   } catch (e) {
-    throw clientError(path, Status.INTERNAL, `cannot decode the response: ${(e as Error).message}`);
+    throw clientError(method.path, Status.INTERNAL, `cannot decode the response: ${(e as Error).message}`);
   }
 }

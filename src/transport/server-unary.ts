@@ -5,7 +5,7 @@
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
 import type { CallContext } from "nice-grpc-common";
 import { parseTimeout } from "../deadline.js";
-import { CONTENT_TYPE, H, Metadata, constantHeaders, encodeMessage, isEmpty, readHeaders, writeHeaders } from "../metadata.js";
+import { CONTENT_TYPE, H, Metadata, OK_JSON, OK_PROTO, encodeMessage, isEmpty, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
@@ -22,10 +22,6 @@ export function unaryEncoding(h: MsgHdrs | undefined, looksJson: boolean): "json
   if (base === CONTENT_TYPE.json || base === CONTENT_TYPE.grpcJson) return "json";
   return undefined;
 }
-
-/** Reply headers of a call that ended OK with no metadata: the common case, encoded once. */
-const OK_PROTO = constantHeaders({ [H.status]: "0" });
-const OK_JSON = constantHeaders({ [H.status]: "0", [H.contentType]: CONTENT_TYPE.json });
 
 class UnaryCall implements ActiveCall {
   private replied = false;
@@ -166,8 +162,11 @@ function decodeRequest(method: ServedMethod, data: Uint8Array, json: boolean): u
   }
 }
 
-/** Serves one unary request that arrived as a single NATS message. Never throws. */
-export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, json: boolean): void {
+/**
+ * Serves one unary request that arrived as a single NATS message. Never throws.
+ * `plain`: its headers are known to be just the binary content type (nothing to parse).
+ */
+export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, json: boolean, plain = false): void {
   const reply = msg.reply;
   if (reply === undefined || reply === "") {
     core.options.logger.debug({ subject: msg.subject }, "unary request without a reply subject dropped");
@@ -189,7 +188,7 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
   let metadata: Metadata;
   try {
     request = decodeRequest(method, msg.data, json);
-    const h = msg.headers;
+    const h = plain ? undefined : msg.headers;
     metadata = readHeaders(h);
     const t = h?.get(H.timeout) ?? "";
     if (t !== "") {

@@ -6,7 +6,7 @@
 import { nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "nats";
 import { composeServerMiddleware, type ServerMiddleware } from "nice-grpc-common";
 import { silentLogger } from "../log.js";
-import { fromFrameMetadata } from "../metadata.js";
+import { fromFrameMetadata, isPlainRequest } from "../metadata.js";
 import { Status, ServerError, type StatusInfo } from "../status.js";
 import {
   DEFAULT_PREFIX,
@@ -214,6 +214,7 @@ export class NatsServer {
   private dispatch(svc: ServiceEntry | undefined, serviceName: string, methodName: string, msg: Msg): void {
     const core = this.core as ServerCore;
     const method = svc?.methods.get(methodName);
+    if (method !== undefined && !this.closing && isPlainRequest(msg)) return serveUnary(core, method, msg, false, true);
     const h = msg.headers;
     const json = looksLikeJson(msg.data);
     if (h !== undefined || json) {
