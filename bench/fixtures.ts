@@ -1,7 +1,7 @@
 /** The messages every benchmark scenario carries: FindNodeRequest -> FindNodeReply with 5 nodes. */
 import { FindNodeReply, FindNodeRequest } from "../generated/islb/islb.js";
 
-export const request: FindNodeRequest = { service: "rtc", sid: "room-42", nid: "" };
+export const request: FindNodeRequest = { service: "rtc", sid: "room-42", nid: "", region: "", dc: "", limit: 0 };
 
 export const reply: FindNodeReply = {
   nodes: Array.from({ length: 5 }, (_, i) => ({

@@ -7,7 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import type { CallContext, CallOptions } from "nice-grpc-common";
-import { Node } from "../ion/ion.js";
+import { Empty, Node } from "../ion/ion.js";
 
 export const protobufPackage = "islb";
 
@@ -18,6 +18,48 @@ export const protobufFileName = "islb/islb.proto";
  * are added with new numbers, old ones never change meaning.
  */
 
+/** Whether a node takes new sessions. */
+export enum NodeState {
+  NODE_STATE_UNSPECIFIED = 0,
+  /** NODE_STATE_SERVING - Takes new sessions. */
+  NODE_STATE_SERVING = 1,
+  /** NODE_STATE_DRAINING - Keeps what it has; gets no new sessions, and its sessions are placed elsewhere on their next lookup. */
+  NODE_STATE_DRAINING = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function nodeStateFromJSON(object: any): NodeState {
+  switch (object) {
+    case 0:
+    case "NODE_STATE_UNSPECIFIED":
+      return NodeState.NODE_STATE_UNSPECIFIED;
+    case 1:
+    case "NODE_STATE_SERVING":
+      return NodeState.NODE_STATE_SERVING;
+    case 2:
+    case "NODE_STATE_DRAINING":
+      return NodeState.NODE_STATE_DRAINING;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return NodeState.UNRECOGNIZED;
+  }
+}
+
+export function nodeStateToJSON(object: NodeState): string {
+  switch (object) {
+    case NodeState.NODE_STATE_UNSPECIFIED:
+      return "NODE_STATE_UNSPECIFIED";
+    case NodeState.NODE_STATE_SERVING:
+      return "NODE_STATE_SERVING";
+    case NodeState.NODE_STATE_DRAINING:
+      return "NODE_STATE_DRAINING";
+    case NodeState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface FindNodeRequest {
   /** A session (e.g. a room). When set, the node hosting it (placing it if new). */
   sid: string;
@@ -25,14 +67,227 @@ export interface FindNodeRequest {
   nid: string;
   /** A service name ("rtc", "signal", ...). Empty or "*" means every service. */
   service: string;
+  /** The caller's region, preferred when placing a session or ordering nodes. */
+  region: string;
+  /** The caller's data center, preferred next to the region. */
+  dc: string;
+  /** At most this many nodes in the reply (0: all). Without sid or nid only. */
+  limit: number;
 }
 
 export interface FindNodeReply {
   nodes: Node[];
 }
 
+/** What a node carries now. Any figure may be left at 0. */
+export interface Load {
+  /** CPU load, 0..1 (or more on overload). */
+  cpu: number;
+  sessions: number;
+  tracks: number;
+  /** Bits per second, in and out. */
+  bandwidthIn: number;
+  bandwidthOut: number;
+}
+
+/** Limits on the same figures as Load; 0 means no limit for that figure. */
+export interface Limits {
+  cpu: number;
+  sessions: number;
+  tracks: number;
+  bandwidthIn: number;
+  bandwidthOut: number;
+}
+
+/** What a node registers: ion's Node and what placement needs. */
+export interface Registration {
+  node: Node | undefined;
+  state: NodeState;
+  region: string;
+  load:
+    | Load
+    | undefined;
+  /** Over a soft limit, a node gets new sessions only when no node is under its own. */
+  softLimits:
+    | Limits
+    | undefined;
+  /** Over a hard limit, a node gets no new sessions. */
+  hardLimits: Limits | undefined;
+}
+
+export interface RegisterRequest {
+  registration:
+    | Registration
+    | undefined;
+  /**
+   * Proves ownership of the node id: chosen by the node (or by the registry when empty) and
+   * required for every later heartbeat, drain or deregistration of it.
+   */
+  token: string;
+  /** The lease asked for, in ms (0: the registry's default). */
+  leaseMs: number;
+  /** The service's registration secret, when the registry requires one. */
+  secret: string;
+}
+
+export interface RegisterReply {
+  token: string;
+  /** The lease granted: the node is removed when no heartbeat comes for this long. */
+  leaseMs: number;
+  /** How often to heartbeat. */
+  heartbeatMs: number;
+  /** The registry's revision after the change. */
+  revision: number;
+}
+
+export interface HeartbeatRequest {
+  nid: string;
+  token: string;
+  load:
+    | Load
+    | undefined;
+  /** A new state (UNSPECIFIED: unchanged). */
+  state: NodeState;
+  /** The node's registration, used when the registry does not know the node any more. */
+  registration: Registration | undefined;
+  leaseMs: number;
+  secret: string;
+}
+
+export interface HeartbeatReply {
+  /** True when the registry did not know the node and registered it again. */
+  reregistered: boolean;
+  leaseMs: number;
+  heartbeatMs: number;
+  revision: number;
+}
+
+export interface DeregisterRequest {
+  nid: string;
+  token: string;
+}
+
+export interface WatchRequest {
+  /** Only nodes of this service (empty or "*": all). */
+  service: string;
+  /**
+   * Resume after this revision (0: start from a snapshot of the current nodes). Revisions
+   * only grow, across registry restarts too (a registry starts counting from its start time
+   * in microseconds), so a revision the registry cannot resume from gets RESET.
+   */
+  fromRevision: number;
+}
+
+/** A registered node as the registry sees it. */
+export interface NodeInfo {
+  registration:
+    | Registration
+    | undefined;
+  /** When the node registered, and when its lease ends (ms since the epoch). */
+  registeredAtMs: number;
+  expiresAtMs: number;
+  /** The node's lease, in ms. */
+  leaseMs: number;
+}
+
+export interface WatchEvent {
+  type: WatchEvent_Type;
+  /** The registry's revision of this change (of the snapshot, for EXISTING and SYNCED). */
+  revision: number;
+  node: NodeInfo | undefined;
+}
+
+export enum WatchEvent_Type {
+  TYPE_UNSPECIFIED = 0,
+  /** TYPE_EXISTING - A node that exists at the snapshot (sent first, when starting without a revision or after RESET). */
+  TYPE_EXISTING = 1,
+  /** TYPE_SYNCED - The snapshot is complete; live changes follow. */
+  TYPE_SYNCED = 2,
+  /** TYPE_UP - A node registered. */
+  TYPE_UP = 3,
+  /** TYPE_UPDATED - A node's load or registration changed. */
+  TYPE_UPDATED = 4,
+  /** TYPE_DRAINING - A node started draining. */
+  TYPE_DRAINING = 5,
+  /** TYPE_DOWN - A node deregistered. */
+  TYPE_DOWN = 6,
+  /** TYPE_EXPIRED - A node's lease ended without a heartbeat. */
+  TYPE_EXPIRED = 7,
+  /** TYPE_RESET - The revision asked for is no longer kept: drop what you hold; a snapshot follows. */
+  TYPE_RESET = 8,
+  UNRECOGNIZED = -1,
+}
+
+export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
+  switch (object) {
+    case 0:
+    case "TYPE_UNSPECIFIED":
+      return WatchEvent_Type.TYPE_UNSPECIFIED;
+    case 1:
+    case "TYPE_EXISTING":
+      return WatchEvent_Type.TYPE_EXISTING;
+    case 2:
+    case "TYPE_SYNCED":
+      return WatchEvent_Type.TYPE_SYNCED;
+    case 3:
+    case "TYPE_UP":
+      return WatchEvent_Type.TYPE_UP;
+    case 4:
+    case "TYPE_UPDATED":
+      return WatchEvent_Type.TYPE_UPDATED;
+    case 5:
+    case "TYPE_DRAINING":
+      return WatchEvent_Type.TYPE_DRAINING;
+    case 6:
+    case "TYPE_DOWN":
+      return WatchEvent_Type.TYPE_DOWN;
+    case 7:
+    case "TYPE_EXPIRED":
+      return WatchEvent_Type.TYPE_EXPIRED;
+    case 8:
+    case "TYPE_RESET":
+      return WatchEvent_Type.TYPE_RESET;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WatchEvent_Type.UNRECOGNIZED;
+  }
+}
+
+export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
+  switch (object) {
+    case WatchEvent_Type.TYPE_UNSPECIFIED:
+      return "TYPE_UNSPECIFIED";
+    case WatchEvent_Type.TYPE_EXISTING:
+      return "TYPE_EXISTING";
+    case WatchEvent_Type.TYPE_SYNCED:
+      return "TYPE_SYNCED";
+    case WatchEvent_Type.TYPE_UP:
+      return "TYPE_UP";
+    case WatchEvent_Type.TYPE_UPDATED:
+      return "TYPE_UPDATED";
+    case WatchEvent_Type.TYPE_DRAINING:
+      return "TYPE_DRAINING";
+    case WatchEvent_Type.TYPE_DOWN:
+      return "TYPE_DOWN";
+    case WatchEvent_Type.TYPE_EXPIRED:
+      return "TYPE_EXPIRED";
+    case WatchEvent_Type.TYPE_RESET:
+      return "TYPE_RESET";
+    case WatchEvent_Type.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export interface ReleaseSessionRequest {
+  sid: string;
+  /** The service the session was placed in. */
+  service: string;
+}
+
 function createBaseFindNodeRequest(): FindNodeRequest {
-  return { sid: "", nid: "", service: "" };
+  return { sid: "", nid: "", service: "", region: "", dc: "", limit: 0 };
 }
 
 export const FindNodeRequest: MessageFns<FindNodeRequest> = {
@@ -45,6 +300,15 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     }
     if (message.service !== "") {
       writer.uint32(26).string(message.service);
+    }
+    if (message.region !== "") {
+      writer.uint32(34).string(message.region);
+    }
+    if (message.dc !== "") {
+      writer.uint32(42).string(message.dc);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(48).uint32(message.limit);
     }
     return writer;
   },
@@ -86,6 +350,30 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
             message.service = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.dc = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -103,6 +391,9 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
       sid: isSet(object.sid) ? globalThis.String(object.sid) : "",
       nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
       service: isSet(object.service) ? globalThis.String(object.service) : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      dc: isSet(object.dc) ? globalThis.String(object.dc) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
     };
   },
 
@@ -117,6 +408,15 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     if (message.service !== "") {
       obj.service = message.service;
     }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.dc !== "") {
+      obj.dc = message.dc;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
     return obj;
   },
 
@@ -128,6 +428,9 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     message.sid = object.sid ?? "";
     message.nid = object.nid ?? "";
     message.service = object.service ?? "";
+    message.region = object.region ?? "";
+    message.dc = object.dc ?? "";
+    message.limit = object.limit ?? 0;
     return message;
   },
 };
@@ -199,12 +502,1493 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
   },
 };
 
+function createBaseLoad(): Load {
+  return { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
+}
+
+export const Load: MessageFns<Load> = {
+  encode(message: Load, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cpu !== 0) {
+      writer.uint32(9).double(message.cpu);
+    }
+    if (message.sessions !== 0) {
+      writer.uint32(16).uint32(message.sessions);
+    }
+    if (message.tracks !== 0) {
+      writer.uint32(24).uint32(message.tracks);
+    }
+    if (message.bandwidthIn !== 0) {
+      writer.uint32(32).uint64(message.bandwidthIn);
+    }
+    if (message.bandwidthOut !== 0) {
+      writer.uint32(40).uint64(message.bandwidthOut);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Load {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLoad();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.cpu = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sessions = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tracks = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bandwidthIn = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bandwidthOut = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Load {
+    return {
+      cpu: isSet(object.cpu) ? globalThis.Number(object.cpu) : 0,
+      sessions: isSet(object.sessions) ? globalThis.Number(object.sessions) : 0,
+      tracks: isSet(object.tracks) ? globalThis.Number(object.tracks) : 0,
+      bandwidthIn: isSet(object.bandwidthIn)
+        ? globalThis.Number(object.bandwidthIn)
+        : isSet(object.bandwidth_in)
+        ? globalThis.Number(object.bandwidth_in)
+        : 0,
+      bandwidthOut: isSet(object.bandwidthOut)
+        ? globalThis.Number(object.bandwidthOut)
+        : isSet(object.bandwidth_out)
+        ? globalThis.Number(object.bandwidth_out)
+        : 0,
+    };
+  },
+
+  toJSON(message: Load): unknown {
+    const obj: any = {};
+    if (message.cpu !== 0) {
+      obj.cpu = floatToJson(message.cpu);
+    }
+    if (message.sessions !== 0) {
+      obj.sessions = Math.round(message.sessions);
+    }
+    if (message.tracks !== 0) {
+      obj.tracks = Math.round(message.tracks);
+    }
+    if (message.bandwidthIn !== 0) {
+      obj.bandwidthIn = Math.round(message.bandwidthIn);
+    }
+    if (message.bandwidthOut !== 0) {
+      obj.bandwidthOut = Math.round(message.bandwidthOut);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Load>): Load {
+    return Load.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Load>): Load {
+    const message = createBaseLoad();
+    message.cpu = object.cpu ?? 0;
+    message.sessions = object.sessions ?? 0;
+    message.tracks = object.tracks ?? 0;
+    message.bandwidthIn = object.bandwidthIn ?? 0;
+    message.bandwidthOut = object.bandwidthOut ?? 0;
+    return message;
+  },
+};
+
+function createBaseLimits(): Limits {
+  return { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
+}
+
+export const Limits: MessageFns<Limits> = {
+  encode(message: Limits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cpu !== 0) {
+      writer.uint32(9).double(message.cpu);
+    }
+    if (message.sessions !== 0) {
+      writer.uint32(16).uint32(message.sessions);
+    }
+    if (message.tracks !== 0) {
+      writer.uint32(24).uint32(message.tracks);
+    }
+    if (message.bandwidthIn !== 0) {
+      writer.uint32(32).uint64(message.bandwidthIn);
+    }
+    if (message.bandwidthOut !== 0) {
+      writer.uint32(40).uint64(message.bandwidthOut);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Limits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLimits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.cpu = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.sessions = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tracks = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bandwidthIn = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.bandwidthOut = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Limits {
+    return {
+      cpu: isSet(object.cpu) ? globalThis.Number(object.cpu) : 0,
+      sessions: isSet(object.sessions) ? globalThis.Number(object.sessions) : 0,
+      tracks: isSet(object.tracks) ? globalThis.Number(object.tracks) : 0,
+      bandwidthIn: isSet(object.bandwidthIn)
+        ? globalThis.Number(object.bandwidthIn)
+        : isSet(object.bandwidth_in)
+        ? globalThis.Number(object.bandwidth_in)
+        : 0,
+      bandwidthOut: isSet(object.bandwidthOut)
+        ? globalThis.Number(object.bandwidthOut)
+        : isSet(object.bandwidth_out)
+        ? globalThis.Number(object.bandwidth_out)
+        : 0,
+    };
+  },
+
+  toJSON(message: Limits): unknown {
+    const obj: any = {};
+    if (message.cpu !== 0) {
+      obj.cpu = floatToJson(message.cpu);
+    }
+    if (message.sessions !== 0) {
+      obj.sessions = Math.round(message.sessions);
+    }
+    if (message.tracks !== 0) {
+      obj.tracks = Math.round(message.tracks);
+    }
+    if (message.bandwidthIn !== 0) {
+      obj.bandwidthIn = Math.round(message.bandwidthIn);
+    }
+    if (message.bandwidthOut !== 0) {
+      obj.bandwidthOut = Math.round(message.bandwidthOut);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Limits>): Limits {
+    return Limits.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Limits>): Limits {
+    const message = createBaseLimits();
+    message.cpu = object.cpu ?? 0;
+    message.sessions = object.sessions ?? 0;
+    message.tracks = object.tracks ?? 0;
+    message.bandwidthIn = object.bandwidthIn ?? 0;
+    message.bandwidthOut = object.bandwidthOut ?? 0;
+    return message;
+  },
+};
+
+function createBaseRegistration(): Registration {
+  return { node: undefined, state: 0, region: "", load: undefined, softLimits: undefined, hardLimits: undefined };
+}
+
+export const Registration: MessageFns<Registration> = {
+  encode(message: Registration, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== undefined) {
+      Node.encode(message.node, writer.uint32(10).fork()).join();
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.region !== "") {
+      writer.uint32(26).string(message.region);
+    }
+    if (message.load !== undefined) {
+      Load.encode(message.load, writer.uint32(34).fork()).join();
+    }
+    if (message.softLimits !== undefined) {
+      Limits.encode(message.softLimits, writer.uint32(42).fork()).join();
+    }
+    if (message.hardLimits !== undefined) {
+      Limits.encode(message.hardLimits, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Registration {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegistration();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = Node.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.load = Load.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.softLimits = Limits.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.hardLimits = Limits.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Registration {
+    return {
+      node: isSet(object.node) ? Node.fromJSON(object.node) : undefined,
+      state: isSet(object.state) ? nodeStateFromJSON(object.state) : 0,
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      load: isSet(object.load) ? Load.fromJSON(object.load) : undefined,
+      softLimits: isSet(object.softLimits)
+        ? Limits.fromJSON(object.softLimits)
+        : isSet(object.soft_limits)
+        ? Limits.fromJSON(object.soft_limits)
+        : undefined,
+      hardLimits: isSet(object.hardLimits)
+        ? Limits.fromJSON(object.hardLimits)
+        : isSet(object.hard_limits)
+        ? Limits.fromJSON(object.hard_limits)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Registration): unknown {
+    const obj: any = {};
+    if (message.node !== undefined) {
+      obj.node = Node.toJSON(message.node);
+    }
+    if (message.state !== 0) {
+      obj.state = nodeStateToJSON(message.state);
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.load !== undefined) {
+      obj.load = Load.toJSON(message.load);
+    }
+    if (message.softLimits !== undefined) {
+      obj.softLimits = Limits.toJSON(message.softLimits);
+    }
+    if (message.hardLimits !== undefined) {
+      obj.hardLimits = Limits.toJSON(message.hardLimits);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Registration>): Registration {
+    return Registration.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Registration>): Registration {
+    const message = createBaseRegistration();
+    message.node = (object.node !== undefined && object.node !== null) ? Node.fromPartial(object.node) : undefined;
+    message.state = object.state ?? 0;
+    message.region = object.region ?? "";
+    message.load = (object.load !== undefined && object.load !== null) ? Load.fromPartial(object.load) : undefined;
+    message.softLimits = (object.softLimits !== undefined && object.softLimits !== null)
+      ? Limits.fromPartial(object.softLimits)
+      : undefined;
+    message.hardLimits = (object.hardLimits !== undefined && object.hardLimits !== null)
+      ? Limits.fromPartial(object.hardLimits)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRegisterRequest(): RegisterRequest {
+  return { registration: undefined, token: "", leaseMs: 0, secret: "" };
+}
+
+export const RegisterRequest: MessageFns<RegisterRequest> = {
+  encode(message: RegisterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.registration !== undefined) {
+      Registration.encode(message.registration, writer.uint32(10).fork()).join();
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(24).uint32(message.leaseMs);
+    }
+    if (message.secret !== "") {
+      writer.uint32(34).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.registration = Registration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterRequest {
+    return {
+      registration: isSet(object.registration) ? Registration.fromJSON(object.registration) : undefined,
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+    };
+  },
+
+  toJSON(message: RegisterRequest): unknown {
+    const obj: any = {};
+    if (message.registration !== undefined) {
+      obj.registration = Registration.toJSON(message.registration);
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RegisterRequest>): RegisterRequest {
+    return RegisterRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RegisterRequest>): RegisterRequest {
+    const message = createBaseRegisterRequest();
+    message.registration = (object.registration !== undefined && object.registration !== null)
+      ? Registration.fromPartial(object.registration)
+      : undefined;
+    message.token = object.token ?? "";
+    message.leaseMs = object.leaseMs ?? 0;
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseRegisterReply(): RegisterReply {
+  return { token: "", leaseMs: 0, heartbeatMs: 0, revision: 0 };
+}
+
+export const RegisterReply: MessageFns<RegisterReply> = {
+  encode(message: RegisterReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(16).uint32(message.leaseMs);
+    }
+    if (message.heartbeatMs !== 0) {
+      writer.uint32(24).uint32(message.heartbeatMs);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(32).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegisterReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegisterReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.heartbeatMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegisterReply {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+      heartbeatMs: isSet(object.heartbeatMs)
+        ? globalThis.Number(object.heartbeatMs)
+        : isSet(object.heartbeat_ms)
+        ? globalThis.Number(object.heartbeat_ms)
+        : 0,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+    };
+  },
+
+  toJSON(message: RegisterReply): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    if (message.heartbeatMs !== 0) {
+      obj.heartbeatMs = Math.round(message.heartbeatMs);
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RegisterReply>): RegisterReply {
+    return RegisterReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RegisterReply>): RegisterReply {
+    const message = createBaseRegisterReply();
+    message.token = object.token ?? "";
+    message.leaseMs = object.leaseMs ?? 0;
+    message.heartbeatMs = object.heartbeatMs ?? 0;
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseHeartbeatRequest(): HeartbeatRequest {
+  return { nid: "", token: "", load: undefined, state: 0, registration: undefined, leaseMs: 0, secret: "" };
+}
+
+export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
+  encode(message: HeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nid !== "") {
+      writer.uint32(10).string(message.nid);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    if (message.load !== undefined) {
+      Load.encode(message.load, writer.uint32(26).fork()).join();
+    }
+    if (message.state !== 0) {
+      writer.uint32(32).int32(message.state);
+    }
+    if (message.registration !== undefined) {
+      Registration.encode(message.registration, writer.uint32(42).fork()).join();
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(48).uint32(message.leaseMs);
+    }
+    if (message.secret !== "") {
+      writer.uint32(58).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.load = Load.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.registration = Registration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatRequest {
+    return {
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      load: isSet(object.load) ? Load.fromJSON(object.load) : undefined,
+      state: isSet(object.state) ? nodeStateFromJSON(object.state) : 0,
+      registration: isSet(object.registration) ? Registration.fromJSON(object.registration) : undefined,
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+    };
+  },
+
+  toJSON(message: HeartbeatRequest): unknown {
+    const obj: any = {};
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.load !== undefined) {
+      obj.load = Load.toJSON(message.load);
+    }
+    if (message.state !== 0) {
+      obj.state = nodeStateToJSON(message.state);
+    }
+    if (message.registration !== undefined) {
+      obj.registration = Registration.toJSON(message.registration);
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HeartbeatRequest>): HeartbeatRequest {
+    return HeartbeatRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeartbeatRequest>): HeartbeatRequest {
+    const message = createBaseHeartbeatRequest();
+    message.nid = object.nid ?? "";
+    message.token = object.token ?? "";
+    message.load = (object.load !== undefined && object.load !== null) ? Load.fromPartial(object.load) : undefined;
+    message.state = object.state ?? 0;
+    message.registration = (object.registration !== undefined && object.registration !== null)
+      ? Registration.fromPartial(object.registration)
+      : undefined;
+    message.leaseMs = object.leaseMs ?? 0;
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseHeartbeatReply(): HeartbeatReply {
+  return { reregistered: false, leaseMs: 0, heartbeatMs: 0, revision: 0 };
+}
+
+export const HeartbeatReply: MessageFns<HeartbeatReply> = {
+  encode(message: HeartbeatReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reregistered !== false) {
+      writer.uint32(8).bool(message.reregistered);
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(16).uint32(message.leaseMs);
+    }
+    if (message.heartbeatMs !== 0) {
+      writer.uint32(24).uint32(message.heartbeatMs);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(32).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.reregistered = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.heartbeatMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatReply {
+    return {
+      reregistered: isSet(object.reregistered) ? globalThis.Boolean(object.reregistered) : false,
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+      heartbeatMs: isSet(object.heartbeatMs)
+        ? globalThis.Number(object.heartbeatMs)
+        : isSet(object.heartbeat_ms)
+        ? globalThis.Number(object.heartbeat_ms)
+        : 0,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+    };
+  },
+
+  toJSON(message: HeartbeatReply): unknown {
+    const obj: any = {};
+    if (message.reregistered !== false) {
+      obj.reregistered = message.reregistered;
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    if (message.heartbeatMs !== 0) {
+      obj.heartbeatMs = Math.round(message.heartbeatMs);
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HeartbeatReply>): HeartbeatReply {
+    return HeartbeatReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeartbeatReply>): HeartbeatReply {
+    const message = createBaseHeartbeatReply();
+    message.reregistered = object.reregistered ?? false;
+    message.leaseMs = object.leaseMs ?? 0;
+    message.heartbeatMs = object.heartbeatMs ?? 0;
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseDeregisterRequest(): DeregisterRequest {
+  return { nid: "", token: "" };
+}
+
+export const DeregisterRequest: MessageFns<DeregisterRequest> = {
+  encode(message: DeregisterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nid !== "") {
+      writer.uint32(10).string(message.nid);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeregisterRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeregisterRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeregisterRequest {
+    return {
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: DeregisterRequest): unknown {
+    const obj: any = {};
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeregisterRequest>): DeregisterRequest {
+    return DeregisterRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeregisterRequest>): DeregisterRequest {
+    const message = createBaseDeregisterRequest();
+    message.nid = object.nid ?? "";
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchRequest(): WatchRequest {
+  return { service: "", fromRevision: 0 };
+}
+
+export const WatchRequest: MessageFns<WatchRequest> = {
+  encode(message: WatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    if (message.fromRevision !== 0) {
+      writer.uint32(16).uint64(message.fromRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fromRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchRequest {
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      fromRevision: isSet(object.fromRevision)
+        ? globalThis.Number(object.fromRevision)
+        : isSet(object.from_revision)
+        ? globalThis.Number(object.from_revision)
+        : 0,
+    };
+  },
+
+  toJSON(message: WatchRequest): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.fromRevision !== 0) {
+      obj.fromRevision = Math.round(message.fromRevision);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchRequest>): WatchRequest {
+    return WatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchRequest>): WatchRequest {
+    const message = createBaseWatchRequest();
+    message.service = object.service ?? "";
+    message.fromRevision = object.fromRevision ?? 0;
+    return message;
+  },
+};
+
+function createBaseNodeInfo(): NodeInfo {
+  return { registration: undefined, registeredAtMs: 0, expiresAtMs: 0, leaseMs: 0 };
+}
+
+export const NodeInfo: MessageFns<NodeInfo> = {
+  encode(message: NodeInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.registration !== undefined) {
+      Registration.encode(message.registration, writer.uint32(10).fork()).join();
+    }
+    if (message.registeredAtMs !== 0) {
+      writer.uint32(16).int64(message.registeredAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(24).int64(message.expiresAtMs);
+    }
+    if (message.leaseMs !== 0) {
+      writer.uint32(32).uint32(message.leaseMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.registration = Registration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.registeredAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.leaseMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeInfo {
+    return {
+      registration: isSet(object.registration) ? Registration.fromJSON(object.registration) : undefined,
+      registeredAtMs: isSet(object.registeredAtMs)
+        ? globalThis.Number(object.registeredAtMs)
+        : isSet(object.registered_at_ms)
+        ? globalThis.Number(object.registered_at_ms)
+        : 0,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? globalThis.Number(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? globalThis.Number(object.expires_at_ms)
+        : 0,
+      leaseMs: isSet(object.leaseMs)
+        ? globalThis.Number(object.leaseMs)
+        : isSet(object.lease_ms)
+        ? globalThis.Number(object.lease_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: NodeInfo): unknown {
+    const obj: any = {};
+    if (message.registration !== undefined) {
+      obj.registration = Registration.toJSON(message.registration);
+    }
+    if (message.registeredAtMs !== 0) {
+      obj.registeredAtMs = Math.round(message.registeredAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      obj.expiresAtMs = Math.round(message.expiresAtMs);
+    }
+    if (message.leaseMs !== 0) {
+      obj.leaseMs = Math.round(message.leaseMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeInfo>): NodeInfo {
+    return NodeInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeInfo>): NodeInfo {
+    const message = createBaseNodeInfo();
+    message.registration = (object.registration !== undefined && object.registration !== null)
+      ? Registration.fromPartial(object.registration)
+      : undefined;
+    message.registeredAtMs = object.registeredAtMs ?? 0;
+    message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.leaseMs = object.leaseMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseWatchEvent(): WatchEvent {
+  return { type: 0, revision: 0, node: undefined };
+}
+
+export const WatchEvent: MessageFns<WatchEvent> = {
+  encode(message: WatchEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    if (message.node !== undefined) {
+      NodeInfo.encode(message.node, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.node = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchEvent {
+    return {
+      type: isSet(object.type) ? watchEvent_TypeFromJSON(object.type) : 0,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      node: isSet(object.node) ? NodeInfo.fromJSON(object.node) : undefined,
+    };
+  },
+
+  toJSON(message: WatchEvent): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = watchEvent_TypeToJSON(message.type);
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.node !== undefined) {
+      obj.node = NodeInfo.toJSON(message.node);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchEvent>): WatchEvent {
+    return WatchEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchEvent>): WatchEvent {
+    const message = createBaseWatchEvent();
+    message.type = object.type ?? 0;
+    message.revision = object.revision ?? 0;
+    message.node = (object.node !== undefined && object.node !== null) ? NodeInfo.fromPartial(object.node) : undefined;
+    return message;
+  },
+};
+
+function createBaseReleaseSessionRequest(): ReleaseSessionRequest {
+  return { sid: "", service: "" };
+}
+
+export const ReleaseSessionRequest: MessageFns<ReleaseSessionRequest> = {
+  encode(message: ReleaseSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sid !== "") {
+      writer.uint32(10).string(message.sid);
+    }
+    if (message.service !== "") {
+      writer.uint32(18).string(message.service);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseSessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseSessionRequest {
+    return {
+      sid: isSet(object.sid) ? globalThis.String(object.sid) : "",
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+    };
+  },
+
+  toJSON(message: ReleaseSessionRequest): unknown {
+    const obj: any = {};
+    if (message.sid !== "") {
+      obj.sid = message.sid;
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseSessionRequest>): ReleaseSessionRequest {
+    return ReleaseSessionRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseSessionRequest>): ReleaseSessionRequest {
+    const message = createBaseReleaseSessionRequest();
+    message.sid = object.sid ?? "";
+    message.service = object.service ?? "";
+    return message;
+  },
+};
+
 export type ISLBDefinition = typeof ISLBDefinition;
 export const ISLBDefinition = {
   name: "ISLB",
   fullName: "islb.ISLB",
   methods: {
-    /** Which node serves this session? See docs/ for the semantics of sid, nid and service. */
+    /**
+     * Which node serves this session? With sid: the node hosting the session (placed now if new).
+     * With nid (not "*"): that node. Else the alive nodes of the service, best first.
+     */
     findNode: {
       name: "FindNode",
       requestType: FindNodeRequest as typeof FindNodeRequest,
@@ -213,17 +1997,104 @@ export const ISLBDefinition = {
       responseStream: false,
       options: {},
     },
+    /** A node announces itself and takes a lease, which it keeps with heartbeats. */
+    register: {
+      name: "Register",
+      requestType: RegisterRequest as typeof RegisterRequest,
+      requestStream: false,
+      responseType: RegisterReply as typeof RegisterReply,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Renews a node's lease with fresh load figures; registers the node again if the registry
+     * does not know it (after a registry restart or a wiped store).
+     */
+    heartbeat: {
+      name: "Heartbeat",
+      requestType: HeartbeatRequest as typeof HeartbeatRequest,
+      requestStream: false,
+      responseType: HeartbeatReply as typeof HeartbeatReply,
+      responseStream: false,
+      options: {},
+    },
+    /** Removes a node (on shutdown). */
+    deregister: {
+      name: "Deregister",
+      requestType: DeregisterRequest as typeof DeregisterRequest,
+      requestStream: false,
+      responseType: Empty as typeof Empty,
+      responseStream: false,
+      options: {},
+    },
+    /** The current nodes, then every change in order, each with a revision. */
+    watch: {
+      name: "Watch",
+      requestType: WatchRequest as typeof WatchRequest,
+      requestStream: false,
+      responseType: WatchEvent as typeof WatchEvent,
+      responseStream: true,
+      options: {},
+    },
+    /** Ends a session's assignment to its node. */
+    releaseSession: {
+      name: "ReleaseSession",
+      requestType: ReleaseSessionRequest as typeof ReleaseSessionRequest,
+      requestStream: false,
+      responseType: Empty as typeof Empty,
+      responseStream: false,
+      options: {},
+    },
   },
 } as const;
 
 export interface ISLBServiceImplementation<CallContextExt = {}> {
-  /** Which node serves this session? See docs/ for the semantics of sid, nid and service. */
+  /**
+   * Which node serves this session? With sid: the node hosting the session (placed now if new).
+   * With nid (not "*"): that node. Else the alive nodes of the service, best first.
+   */
   findNode(request: FindNodeRequest, context: CallContext & CallContextExt): Promise<DeepPartial<FindNodeReply>>;
+  /** A node announces itself and takes a lease, which it keeps with heartbeats. */
+  register(request: RegisterRequest, context: CallContext & CallContextExt): Promise<DeepPartial<RegisterReply>>;
+  /**
+   * Renews a node's lease with fresh load figures; registers the node again if the registry
+   * does not know it (after a registry restart or a wiped store).
+   */
+  heartbeat(request: HeartbeatRequest, context: CallContext & CallContextExt): Promise<DeepPartial<HeartbeatReply>>;
+  /** Removes a node (on shutdown). */
+  deregister(request: DeregisterRequest, context: CallContext & CallContextExt): Promise<DeepPartial<Empty>>;
+  /** The current nodes, then every change in order, each with a revision. */
+  watch(
+    request: WatchRequest,
+    context: CallContext & CallContextExt,
+  ): ServerStreamingMethodResult<DeepPartial<WatchEvent>>;
+  /** Ends a session's assignment to its node. */
+  releaseSession(request: ReleaseSessionRequest, context: CallContext & CallContextExt): Promise<DeepPartial<Empty>>;
 }
 
 export interface ISLBClient<CallOptionsExt = {}> {
-  /** Which node serves this session? See docs/ for the semantics of sid, nid and service. */
+  /**
+   * Which node serves this session? With sid: the node hosting the session (placed now if new).
+   * With nid (not "*"): that node. Else the alive nodes of the service, best first.
+   */
   findNode(request: DeepPartial<FindNodeRequest>, options?: CallOptions & CallOptionsExt): Promise<FindNodeReply>;
+  /** A node announces itself and takes a lease, which it keeps with heartbeats. */
+  register(request: DeepPartial<RegisterRequest>, options?: CallOptions & CallOptionsExt): Promise<RegisterReply>;
+  /**
+   * Renews a node's lease with fresh load figures; registers the node again if the registry
+   * does not know it (after a registry restart or a wiped store).
+   */
+  heartbeat(request: DeepPartial<HeartbeatRequest>, options?: CallOptions & CallOptionsExt): Promise<HeartbeatReply>;
+  /** Removes a node (on shutdown). */
+  deregister(request: DeepPartial<DeregisterRequest>, options?: CallOptions & CallOptionsExt): Promise<Empty>;
+  /** The current nodes, then every change in order, each with a revision. */
+  watch(request: DeepPartial<WatchRequest>, options?: CallOptions & CallOptionsExt): AsyncIterable<WatchEvent>;
+  /** Ends a session's assignment to its node. */
+  releaseSession(request: DeepPartial<ReleaseSessionRequest>, options?: CallOptions & CallOptionsExt): Promise<Empty>;
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
@@ -234,9 +2105,22 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
   : Partial<T>;
 
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
+
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
 }
+
+export type ServerStreamingMethodResult<Response> = { [Symbol.asyncIterator](): AsyncIterator<Response, void> };
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;

@@ -31,13 +31,17 @@ export interface ServiceDefinition {
 }
 
 type Msg<C> = C extends MessageCodec<infer T> ? T : never;
-type Partial1<T> = T extends Uint8Array | string | number | boolean | bigint | undefined | null
+type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
+/** ts-proto's DeepPartial, to the letter, so generated interfaces and ours are the same types. */
+type Partial1<T> = T extends Builtin
   ? T
-  : T extends Map<infer K, infer V>
-    ? Map<K, Partial1<V>>
-    : T extends Array<infer U>
-      ? Array<Partial1<U>>
-      : { [K in keyof T]?: Partial1<T[K]> };
+  : T extends globalThis.Array<infer U>
+    ? globalThis.Array<Partial1<U>>
+    : T extends ReadonlyArray<infer U>
+      ? ReadonlyArray<Partial1<U>>
+      : T extends {}
+        ? { [K in keyof T]?: Partial1<T[K]> }
+        : Partial<T>;
 
 /** What a request or a reply may be given as: any subset of its fields. */
 export type DeepPartial<T> = Partial1<T>;

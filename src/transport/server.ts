@@ -71,8 +71,8 @@ export class NatsServer {
     return this;
   }
 
-  /** Serves a service. Call before `listen`. */
-  add<S extends ServiceDefinition>(definition: S, implementation: ServiceImplementation<S, any>): this {
+  /** Serves a service; methods the implementation lacks answer UNIMPLEMENTED. Call before `listen`. */
+  add<S extends ServiceDefinition>(definition: S, implementation: Partial<ServiceImplementation<S, any>>): this {
     if (this.core !== undefined) throw new Error("add services before listen()");
     const p = dottedProblem("service name", definition.fullName);
     if (p !== undefined) throw new Error(p);

@@ -1,0 +1,201 @@
+/**
+ * Picks nodes for new sessions: only SERVING nodes under their hard limits; the caller's
+ * region first; nodes under their soft limits before nodes over them; least loaded first by
+ * the configured measure, or the lesser of two random choices (to avoid herding on one node
+ * between heartbeats). Kept current from the registry's change feed; a pick is O(regions)
+ * and an update O(log n), whatever the cluster's size.
+ */
+import type { RegistryView } from "../registry/view.js";
+import type { NodeRecord, RegistryEvent } from "../registry/types.js";
+import { IndexedHeap, type HeapItem } from "./heap.js";
+import { score, standing, type Measure, type Standing } from "./score.js";
+
+export interface BalancerOptions {
+  /** The figure nodes are compared by (default "sessions"). */
+  measure?: Measure;
+  /** Pick the lesser of two random eligible nodes instead of the least loaded (default false). */
+  twoChoices?: boolean;
+  /** Random numbers in [0, 1), for tests (default Math.random). */
+  random?: () => number;
+}
+
+/** The caller's location, preferred when placing. */
+export interface Preference {
+  region?: string;
+  dc?: string;
+}
+
+class Entry implements HeapItem {
+  slot = -1;
+  score = 0;
+  /** Sessions placed since the node's last heartbeat. */
+  pending = 0;
+  standing: Standing = "closed";
+  constructor(
+    public record: NodeRecord,
+    public zone: string,
+  ) {}
+}
+
+const before = (a: Entry, b: Entry): boolean => a.score < b.score || (a.score === b.score && a.record.node.nid < b.record.node.nid);
+
+/** The heaps of one zone (region, else dc) of one service. */
+class Zone {
+  readonly under = new IndexedHeap<Entry>(before);
+  readonly over = new IndexedHeap<Entry>(before);
+  heap(s: Standing): IndexedHeap<Entry> | undefined {
+    return s === "under" ? this.under : s === "over" ? this.over : undefined;
+  }
+  get size(): number {
+    return this.under.size + this.over.size;
+  }
+}
+
+/** A node's zone: its region, else its dc. */
+export const zoneOf = (r: NodeRecord): string => r.region || r.node.dc;
+
+export class Balancer {
+  private readonly entries = new Map<string, Entry>();
+  private readonly services = new Map<string, Map<string, Zone>>();
+  private readonly measure: Measure;
+  private readonly twoChoices: boolean;
+  private readonly random: () => number;
+  private readonly unsubscribe: () => void;
+  private readonly unsubscribeResync: () => void;
+
+  constructor(view: RegistryView, options: BalancerOptions = {}) {
+    this.measure = options.measure ?? "sessions";
+    this.twoChoices = options.twoChoices ?? false;
+    this.random = options.random ?? Math.random;
+    for (const r of view.nodesOf("*")) this.upsert(r);
+    this.unsubscribe = view.subscribe((e) => this.onChange(e));
+    this.unsubscribeResync = view.onResync(() => {
+      this.entries.clear();
+      this.services.clear();
+      for (const r of view.nodesOf("*")) this.upsert(r);
+    });
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.unsubscribeResync();
+  }
+
+  private onChange(e: RegistryEvent): void {
+    if (e.type === "down" || e.type === "expired") this.remove(e.record.node.nid);
+    else this.upsert(e.record, e.type === "updated" || e.type === "draining");
+  }
+
+  private zone(service: string, zone: string): Zone {
+    let zones = this.services.get(service);
+    if (zones === undefined) this.services.set(service, (zones = new Map()));
+    let z = zones.get(zone);
+    if (z === undefined) zones.set(zone, (z = new Zone()));
+    return z;
+  }
+
+  private detach(e: Entry): void {
+    const zones = this.services.get(e.record.node.service);
+    const z = zones?.get(e.zone);
+    if (z === undefined || zones === undefined) return;
+    z.heap(e.standing)?.remove(e);
+    if (z.size === 0) zones.delete(e.zone);
+    if (zones.size === 0) this.services.delete(e.record.node.service);
+  }
+
+  private attach(e: Entry): void {
+    e.score = score(this.measure, e.record, e.pending);
+    e.standing = standing(e.record, e.pending);
+    this.zone(e.record.node.service, e.zone).heap(e.standing)?.push(e);
+  }
+
+  /** A heartbeat resets the placements counted since the last one: the node's own figures now include them. */
+  private upsert(r: NodeRecord, reported = true): void {
+    const nid = r.node.nid;
+    const cur = this.entries.get(nid);
+    if (cur === undefined) {
+      const e = new Entry(r, zoneOf(r));
+      this.entries.set(nid, e);
+      this.attach(e);
+      return;
+    }
+    this.detach(cur);
+    cur.record = r;
+    cur.zone = zoneOf(r);
+    if (reported) cur.pending = 0;
+    this.attach(cur);
+  }
+
+  private remove(nid: string): void {
+    const e = this.entries.get(nid);
+    if (e === undefined) return;
+    this.detach(e);
+    this.entries.delete(nid);
+  }
+
+  /** Counts a session just placed on `nid` until its next heartbeat. */
+  notePlaced(nid: string): void {
+    const e = this.entries.get(nid);
+    if (e === undefined) return;
+    this.detach(e);
+    e.pending++;
+    this.attach(e);
+  }
+
+  /** The node for a new session of `service`, or undefined when none can take one. */
+  pick(service: string, pref: Preference = {}): string | undefined {
+    const zones = this.services.get(service);
+    if (zones === undefined) return undefined;
+    const home = pref.region || pref.dc || "";
+    const homeZone = home === "" ? undefined : zones.get(home);
+    for (const s of ["under", "over"] as const) {
+      const local = homeZone?.heap(s);
+      if (local !== undefined && local.size > 0) return this.choose([local]);
+      const all = [...zones.values()].map((z) => z.heap(s) as IndexedHeap<Entry>).filter((h) => h.size > 0);
+      if (all.length > 0) return this.choose(all);
+    }
+    return undefined;
+  }
+
+  private choose(heaps: IndexedHeap<Entry>[]): string {
+    if (!this.twoChoices) {
+      let best: Entry | undefined;
+      for (const h of heaps) {
+        const top = h.peek() as Entry;
+        if (best === undefined || before(top, best)) best = top;
+      }
+      return (best as Entry).record.node.nid;
+    }
+    const total = heaps.reduce((n, h) => n + h.size, 0);
+    const at = (i: number): Entry => {
+      for (const h of heaps) {
+        if (i < h.size) return h.at(i) as Entry;
+        i -= h.size;
+      }
+      throw new Error("index out of range");
+    };
+    const a = at(Math.floor(this.random() * total));
+    const b = at(Math.floor(this.random() * total));
+    return (before(a, b) ? a : b).record.node.nid;
+  }
+
+  /**
+   * The nodes of `service` ("" or "*": all) best first: those taking sessions (home zone,
+   * under soft limits, least loaded first), then the closed ones (draining, at hard limits).
+   * A listing: O(n log n) in the nodes listed.
+   */
+  ranked(nodes: Iterable<NodeRecord>, pref: Preference = {}, limit = 0): NodeRecord[] {
+    const home = pref.region || pref.dc || "";
+    const rank = (s: Standing): number => (s === "under" ? 0 : s === "over" ? 1 : 2);
+    const keyed: Array<{ r: NodeRecord; k: number; s: number }> = [];
+    for (const r of nodes) {
+      const e = this.entries.get(r.node.nid);
+      const st = e?.standing ?? standing(r, 0);
+      const k = rank(st) * 2 + (home !== "" && zoneOf(r) === home ? 0 : 1);
+      keyed.push({ r, k: st === "closed" ? 4 : k, s: e?.score ?? score(this.measure, r, 0) });
+    }
+    keyed.sort((a, b) => a.k - b.k || a.s - b.s || (a.r.node.nid < b.r.node.nid ? -1 : 1));
+    const out = keyed.map((x) => x.r);
+    return limit > 0 ? out.slice(0, limit) : out;
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * islb's configuration: defaults, then a TOML file (ion's islb.toml is accepted as it is:
+ * [global] dc, [log] level, [nats] url, [redis] addrs/password/db), then the environment
+ * (NATS_URL, REDIS_URL, ISLB_NID, ISLB_DC, LOG_LEVEL), then command-line flags.
+ */
+import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { parse } from "smol-toml";
+import type { Measure } from "../balancer/score.js";
+import type { RedisConfig } from "../registry/redis.js";
+
+export type { RedisConfig };
+import { MEASURES } from "../balancer/score.js";
+
+export interface NatsConfig {
+  url: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** A NATS credentials file (JWT + nkey seed). */
+  creds?: string;
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
+export interface Config {
+  nats: NatsConfig;
+  redis?: RedisConfig;
+  /** This islb instance's node id (also answers on nrpc.<nid>.islb.ISLB.*). */
+  nid: string;
+  dc: string;
+  prefix: string;
+  logLevel: string;
+  leaseMs: number;
+  heartbeatMs?: number;
+  sessionIdleMs: number;
+  measure: Measure;
+  twoChoices: boolean;
+  secrets: Record<string, string>;
+  /** Port of the Prometheus /metrics endpoint (0: off). */
+  metricsPort: number;
+  /** Serve ion's nats-discovery protocol too. */
+  ionDiscovery: boolean;
+}
+
+export class ConfigError extends Error {}
+
+type Table = Record<string, unknown>;
+
+const table = (t: Table, k: string): Table => {
+  const v = t[k];
+  if (v === undefined) return {};
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new ConfigError(`[${k}] must be a table`);
+  return v as Table;
+};
+
+function str(t: Table, k: string, where: string): string | undefined {
+  const v = t[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== "string") throw new ConfigError(`${where}.${k} must be a string`);
+  return v;
+}
+
+function num(t: Table, k: string, where: string): number | undefined {
+  const v = t[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" && typeof v !== "bigint") throw new ConfigError(`${where}.${k} must be a number`);
+  return Number(v);
+}
+
+function bool(t: Table, k: string, where: string): boolean | undefined {
+  const v = t[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== "boolean") throw new ConfigError(`${where}.${k} must be true or false`);
+  return v;
+}
+
+function measureOf(v: string | undefined): Measure | undefined {
+  if (v === undefined) return undefined;
+  if (!(MEASURES as readonly string[]).includes(v)) throw new ConfigError(`measure must be one of ${MEASURES.join(", ")}, not ${JSON.stringify(v)}`);
+  return v as Measure;
+}
+
+/** Defaults: the embedded set-up (memory store, local NATS). */
+export function defaults(): Config {
+  return {
+    nats: { url: "nats://127.0.0.1:4222" },
+    nid: `islb-${randomBytes(3).toString("hex")}`,
+    dc: "",
+    prefix: "nrpc",
+    logLevel: "info",
+    leaseMs: 6000,
+    sessionIdleMs: 600_000,
+    measure: "sessions",
+    twoChoices: false,
+    secrets: {},
+    metricsPort: 0,
+    ionDiscovery: true,
+  };
+}
+
+/** Applies a TOML document (ion's islb.toml, or ours with [islb] and [metrics] too). */
+export function applyToml(cfg: Config, text: string, file = "config"): Config {
+  let doc: Table;
+  try {
+    doc = parse(text) as Table;
+  } catch (e) {
+    throw new ConfigError(`${file}: ${(e as Error).message}`);
+  }
+  const g = table(doc, "global");
+  const log = table(doc, "log");
+  const nats = table(doc, "nats");
+  const redis = table(doc, "redis");
+  const islb = table(doc, "islb");
+  const metrics = table(doc, "metrics");
+  const out: Config = { ...cfg, nats: { ...cfg.nats } };
+  out.dc = str(g, "dc", "global") ?? out.dc;
+  out.logLevel = str(log, "level", "log") ?? out.logLevel;
+  out.nats.url = str(nats, "url", "nats") ?? out.nats.url;
+  out.nats.user = str(nats, "user", "nats") ?? out.nats.user;
+  out.nats.pass = str(nats, "password", "nats") ?? out.nats.pass;
+  out.nats.token = str(nats, "token", "nats") ?? out.nats.token;
+  out.nats.creds = str(nats, "creds", "nats") ?? out.nats.creds;
+  const ca = str(nats, "tls_ca", "nats");
+  const cert = str(nats, "tls_cert", "nats");
+  const key = str(nats, "tls_key", "nats");
+  if (ca !== undefined || cert !== undefined || key !== undefined) out.nats.tls = { ca, cert, key };
+  if (Object.keys(redis).length > 0) {
+    const addrs = redis.addrs;
+    if (addrs !== undefined && (!Array.isArray(addrs) || addrs.some((a) => typeof a !== "string"))) throw new ConfigError("redis.addrs must be a list of host:port strings");
+    out.redis = {
+      addrs: ((addrs as string[] | undefined) ?? []).filter((a) => a !== ""),
+      password: str(redis, "password", "redis") || undefined,
+      db: num(redis, "db", "redis") ?? 0,
+      prefix: str(redis, "prefix", "redis") ?? "islb:",
+      masterName: str(redis, "master_name", "redis"),
+    };
+    const sentinels = redis.sentinels;
+    if (sentinels !== undefined) {
+      if (!Array.isArray(sentinels) || sentinels.some((a) => typeof a !== "string")) throw new ConfigError("redis.sentinels must be a list of host:port strings");
+      out.redis.sentinels = sentinels as string[];
+    }
+    if (out.redis.addrs.length === 0 && (out.redis.sentinels?.length ?? 0) === 0) out.redis = undefined;
+  }
+  out.nid = str(islb, "nid", "islb") ?? out.nid;
+  out.prefix = str(islb, "prefix", "islb") ?? out.prefix;
+  out.leaseMs = num(islb, "lease_ms", "islb") ?? out.leaseMs;
+  out.heartbeatMs = num(islb, "heartbeat_ms", "islb") ?? out.heartbeatMs;
+  out.sessionIdleMs = num(islb, "session_idle_ms", "islb") ?? out.sessionIdleMs;
+  out.measure = measureOf(str(islb, "measure", "islb")) ?? out.measure;
+  out.twoChoices = bool(islb, "two_choices", "islb") ?? out.twoChoices;
+  out.ionDiscovery = bool(islb, "ion_discovery", "islb") ?? out.ionDiscovery;
+  const secrets = table(islb, "secrets");
+  for (const [k, v] of Object.entries(secrets)) {
+    if (typeof v !== "string") throw new ConfigError(`islb.secrets.${k} must be a string`);
+  }
+  out.secrets = { ...out.secrets, ...(secrets as Record<string, string>) };
+  out.metricsPort = num(metrics, "port", "metrics") ?? out.metricsPort;
+  return out;
+}
+
+/** Applies the environment. */
+export function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): Config {
+  const out: Config = { ...cfg, nats: { ...cfg.nats } };
+  if (env.NATS_URL) out.nats.url = env.NATS_URL;
+  if (env.REDIS_URL) out.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: env.REDIS_URL };
+  if (env.ISLB_NID) out.nid = env.ISLB_NID;
+  if (env.ISLB_DC) out.dc = env.ISLB_DC;
+  if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
+  return out;
+}
+
+/** Flags of `islb serve`, as commander parses them. */
+export interface ServeFlags {
+  config?: string;
+  nats?: string;
+  natsUser?: string;
+  natsPassword?: string;
+  natsToken?: string;
+  natsCreds?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  redis?: string;
+  nid?: string;
+  dc?: string;
+  prefix?: string;
+  logLevel?: string;
+  leaseMs?: string;
+  measure?: string;
+  twoChoices?: boolean;
+  metricsPort?: string;
+  ionDiscovery?: boolean;
+}
+
+function int(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`--${name} must be a whole number ≥ 0`);
+  return n;
+}
+
+/** The whole configuration of `islb serve`: defaults < file < environment < flags. */
+export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  let cfg = defaults();
+  const file = flags.config ?? env.ISLB_CONFIG;
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
+    }
+    cfg = applyToml(cfg, text, file);
+  }
+  cfg = applyEnv(cfg, env);
+  const n = cfg.nats;
+  if (flags.nats) n.url = flags.nats;
+  if (flags.natsUser) n.user = flags.natsUser;
+  if (flags.natsPassword) n.pass = flags.natsPassword;
+  if (flags.natsToken) n.token = flags.natsToken;
+  if (flags.natsCreds) n.creds = flags.natsCreds;
+  if (flags.tlsCa || flags.tlsCert || flags.tlsKey) n.tls = { ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey };
+  if (flags.redis) cfg.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: flags.redis };
+  if (flags.nid) cfg.nid = flags.nid;
+  if (flags.dc) cfg.dc = flags.dc;
+  if (flags.prefix) cfg.prefix = flags.prefix;
+  if (flags.logLevel) cfg.logLevel = flags.logLevel;
+  cfg.leaseMs = int(flags.leaseMs, "lease-ms") ?? cfg.leaseMs;
+  cfg.measure = measureOf(flags.measure) ?? cfg.measure;
+  if (flags.twoChoices) cfg.twoChoices = true;
+  cfg.metricsPort = int(flags.metricsPort, "metrics-port") ?? cfg.metricsPort;
+  if (flags.ionDiscovery === false) cfg.ionDiscovery = false;
+  return cfg;
+}

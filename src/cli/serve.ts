@@ -1,0 +1,69 @@
+/** `islb serve`: the ISLB service on NATS, over the memory or Redis store. */
+import type { NatsConnection } from "nats";
+import type { Server } from "node:http";
+import { ISLBDefinition } from "../../generated/islb/islb.js";
+import { Balancer } from "../balancer/balancer.js";
+import { createIslbService } from "../islb/service.js";
+import type { Logger } from "../log.js";
+import { MemoryStore } from "../registry/memory.js";
+import type { RegistryStore } from "../registry/types.js";
+import { createServer, type NatsServer } from "../transport/server.js";
+import type { Config } from "./config.js";
+import { connectNats, type LocalNats } from "./connect.js";
+import { callMetrics, registryMetrics, serveMetrics } from "./metrics.js";
+
+export interface Running {
+  nc: NatsConnection;
+  server: NatsServer;
+  store: RegistryStore;
+  balancer: Balancer;
+  close(): Promise<void>;
+}
+
+/** How often expired leases are swept: well inside the "gone within lease + 1 s" bound. */
+const SWEEP_MS = 250;
+
+export async function openStore(cfg: Config): Promise<RegistryStore> {
+  if (cfg.redis === undefined) return new MemoryStore();
+  const { RedisStore } = await import("../registry/redis.js");
+  return RedisStore.connect(cfg.redis);
+}
+
+export async function serve(cfg: Config, log: Logger, options: { startLocalNats?: boolean } = {}): Promise<Running> {
+  const { nc, local } = await connectNats(cfg.nats, `islb ${cfg.nid}`, log, options.startLocalNats === true);
+  let localNats: LocalNats | undefined = local;
+  const store = await openStore(cfg);
+  const balancer = new Balancer(store.view, { measure: cfg.measure, twoChoices: cfg.twoChoices });
+  const metrics = registryMetrics(store.view);
+  const service = createIslbService(
+    store,
+    balancer,
+    { leaseMs: cfg.leaseMs, heartbeatMs: cfg.heartbeatMs, sessionIdleMs: cfg.sessionIdleMs, secrets: cfg.secrets },
+    { onLookup: metrics.onLookup },
+  );
+  const server = createServer({ nid: cfg.nid, prefix: cfg.prefix, logger: log }).use(callMetrics());
+  server.add(ISLBDefinition, service);
+  await server.listen(nc);
+  const sweeper = setInterval(() => {
+    store.sweep(Date.now()).catch((e: unknown) => log.warn({ err: e }, "lease sweep failed"));
+  }, SWEEP_MS);
+  let http: Server | undefined;
+  if (cfg.metricsPort > 0) http = await serveMetrics(cfg.metricsPort);
+  log.info({ nid: cfg.nid, nats: nc.getServer(), store: cfg.redis === undefined ? "memory" : "redis", prefix: cfg.prefix, metrics: cfg.metricsPort || undefined }, "islb serving");
+  return {
+    nc,
+    server,
+    store,
+    balancer,
+    async close() {
+      clearInterval(sweeper);
+      http?.close();
+      await server.close();
+      balancer.close();
+      await store.close();
+      await nc.drain().catch(() => undefined);
+      localNats?.stop();
+      localNats = undefined;
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * The ISLB service: registration with leases, heartbeats, watch, and FindNode with load
+ * balancing and session affinity, over a registry store and a balancer. No NATS code here.
+ */
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import type { CallContext } from "nice-grpc-common";
+import type {
+  DeregisterRequest,
+  FindNodeReply,
+  FindNodeRequest,
+  HeartbeatReply,
+  HeartbeatRequest,
+  ISLBServiceImplementation,
+  RegisterReply,
+  RegisterRequest,
+  ReleaseSessionRequest,
+  WatchEvent,
+  WatchRequest,
+} from "../../generated/islb/islb.js";
+import type { Empty } from "../../generated/ion/ion.js";
+import type { Balancer } from "../balancer/balancer.js";
+import { NodeState, type NodeRecord, type RegistryStore } from "../registry/types.js";
+import { Status, fail } from "../status.js";
+import { toRecord } from "../registry/records.js";
+import { checkLoad, checkOptionalToken, checkRegistration, checkSid, checkToken } from "./validate.js";
+import { watchNodes } from "./watch.js";
+
+export interface IslbOptions {
+  /** Lease granted when a node asks for none (default 6000 ms). */
+  leaseMs?: number;
+  /** Bounds of the lease a node may ask for (default 1000 … 300000 ms). */
+  minLeaseMs?: number;
+  maxLeaseMs?: number;
+  /** How often nodes are told to heartbeat (default a third of their lease). */
+  heartbeatMs?: number;
+  /** A session's placement is kept this long after its last lookup (default 10 minutes). */
+  sessionIdleMs?: number;
+  /** Registration secrets by service: a node of such a service must present it. */
+  secrets?: Record<string, string>;
+  /** Changes a watcher may fall behind before it is ended (default 10,000). */
+  watchBacklog?: number;
+}
+
+/** What one FindNode did, for metrics. */
+export type Lookup = "node" | "list" | "session-known" | "session-placed";
+
+export interface IslbHooks {
+  /** After each successful FindNode. */
+  onLookup?(kind: Lookup, service: string): void;
+}
+
+const MAX_TOKEN = 256;
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function createIslbService(store: RegistryStore, balancer: Balancer, options: IslbOptions = {}, hooks: IslbHooks = {}): ISLBServiceImplementation {
+  const view = store.view;
+  const defaultLease = options.leaseMs ?? 6000;
+  const minLease = options.minLeaseMs ?? 1000;
+  const maxLease = options.maxLeaseMs ?? 300_000;
+  const idleMs = options.sessionIdleMs ?? 600_000;
+  const secrets = new Map(Object.entries(options.secrets ?? {}));
+  const backlog = options.watchBacklog ?? 10_000;
+
+  const lease = (asked: number): number => Math.min(maxLease, Math.max(minLease, asked > 0 ? asked : defaultLease));
+  const heartbeatOf = (leaseMs: number): number => options.heartbeatMs ?? Math.max(100, Math.floor(leaseMs / 3));
+  const alive = (r: NodeRecord | undefined, now: number): r is NodeRecord => r !== undefined && r.expiresAt > now;
+
+  const checkSecret = (service: string, secret: string): void => {
+    const want = secrets.get(service);
+    if (want !== undefined && !sameSecret(want, secret)) fail(Status.PERMISSION_DENIED, `registering a node of service ${service} needs its secret`);
+  };
+  const checkOwnerToken = (token: string): void => {
+    if (token === "") fail(Status.INVALID_ARGUMENT, "token is required");
+    if (token.length > MAX_TOKEN) fail(Status.INVALID_ARGUMENT, `token is longer than ${MAX_TOKEN} characters`);
+  };
+  const refusedToken = (nid: string): never => fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
+
+  return {
+    async findNode(req: FindNodeRequest): Promise<FindNodeReply> {
+      checkSid(req.sid);
+      checkOptionalToken("nid", req.nid, true);
+      checkOptionalToken("service", req.service, true);
+      checkOptionalToken("region", req.region);
+      checkOptionalToken("dc", req.dc);
+      const now = Date.now();
+      const anyService = req.service === "" || req.service === "*";
+      if (req.nid !== "" && req.nid !== "*") {
+        const r = view.get(req.nid);
+        hooks.onLookup?.("node", req.service);
+        return { nodes: alive(r, now) && (anyService || r.node.service === req.service) ? [r.node] : [] };
+      }
+      const pref = { region: req.region, dc: req.dc };
+      if (req.sid !== "") {
+        if (anyService) fail(Status.INVALID_ARGUMENT, "a session lookup needs a service: sessions are placed on a node of one service");
+        const p = await store.placeSession(req.service, req.sid, () => balancer.pick(req.service, pref), idleMs);
+        if (p === undefined) {
+          if (view.countOf(req.service) === 0) fail(Status.NOT_FOUND, `no node of service ${req.service} is registered`);
+          fail(Status.RESOURCE_EXHAUSTED, `no node of service ${req.service} can take a new session: all are draining or at their hard limits`);
+        }
+        if (p.placed) balancer.notePlaced(p.nid);
+        hooks.onLookup?.(p.placed ? "session-placed" : "session-known", req.service);
+        const r = view.get(p.nid);
+        return { nodes: r === undefined ? [] : [r.node] };
+      }
+      const live = [...view.nodesOf(req.service)].filter((r) => r.expiresAt > now);
+      hooks.onLookup?.("list", req.service);
+      return { nodes: balancer.ranked(live, pref, req.limit).map((r) => r.node) };
+    },
+
+    async register(req: RegisterRequest): Promise<RegisterReply> {
+      const reg = checkRegistration(req.registration);
+      checkSecret(reg.node.service, req.secret);
+      if (req.token !== "") checkOwnerToken(req.token);
+      const token = req.token || randomBytes(18).toString("base64url");
+      const leaseMs = lease(req.leaseMs);
+      const now = Date.now();
+      const r = await store.register(toRecord(reg, leaseMs, now, view.get(reg.node.nid)?.registeredAt), token);
+      if (r.refused === "token") refusedToken(reg.node.nid);
+      return { token, leaseMs, heartbeatMs: heartbeatOf(leaseMs), revision: r.revision };
+    },
+
+    async heartbeat(req: HeartbeatRequest): Promise<HeartbeatReply> {
+      checkToken("nid", req.nid);
+      checkOwnerToken(req.token);
+      checkLoad(req.load);
+      const leaseMs = lease(req.leaseMs);
+      const now = Date.now();
+      let record: NodeRecord | undefined;
+      if (req.registration !== undefined) {
+        const reg = checkRegistration(req.registration);
+        if (reg.node.nid !== req.nid) fail(Status.INVALID_ARGUMENT, `the registration is of node ${reg.node.nid}, not ${req.nid}`);
+        checkSecret(reg.node.service, req.secret);
+        record = toRecord(reg, leaseMs, now);
+      }
+      const state = req.state === NodeState.NODE_STATE_UNSPECIFIED ? undefined : req.state;
+      const load = req.load ?? view.get(req.nid)?.load ?? record?.load;
+      if (load === undefined) fail(Status.NOT_FOUND, `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`);
+      const r = await store.heartbeat(req.nid, req.token, { load, state, expiresAt: now + leaseMs, leaseMs }, record);
+      if (r.refused === "unknown") fail(Status.NOT_FOUND, `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`);
+      if (r.refused === "token") refusedToken(req.nid);
+      return { reregistered: r.reregistered === true, leaseMs, heartbeatMs: heartbeatOf(leaseMs), revision: r.revision };
+    },
+
+    async deregister(req: DeregisterRequest): Promise<Empty> {
+      checkToken("nid", req.nid);
+      checkOwnerToken(req.token);
+      const r = await store.deregister(req.nid, req.token);
+      if (r.refused === "token") refusedToken(req.nid);
+      return {};
+    },
+
+    watch(req: WatchRequest, context: CallContext): AsyncIterable<WatchEvent> {
+      return watchNodes(view, req, context.signal, backlog);
+    },
+
+    async releaseSession(req: ReleaseSessionRequest): Promise<Empty> {
+      checkSid(req.sid);
+      if (req.sid === "") fail(Status.INVALID_ARGUMENT, "sid is required");
+      checkToken("service", req.service);
+      await store.releaseSession(req.service, req.sid);
+      return {};
+    },
+  };
+}

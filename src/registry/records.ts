@@ -1,0 +1,41 @@
+/** Between the API's messages and the registry's records. */
+import { NodeInfo, type Registration } from "../../generated/islb/islb.js";
+import { NodeState, type Limits, type Load, type Node, type NodeRecord } from "./types.js";
+
+export const ZERO_LOAD: Load = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
+export const NO_LIMITS: Limits = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
+
+/** A record for a registration, leased from `now` for `leaseMs`. */
+export function toRecord(reg: Registration & { node: Node }, leaseMs: number, now: number, registeredAt = now): NodeRecord {
+  return {
+    node: reg.node,
+    state: reg.state === NodeState.NODE_STATE_UNSPECIFIED ? NodeState.NODE_STATE_SERVING : reg.state,
+    region: reg.region,
+    load: reg.load ?? ZERO_LOAD,
+    soft: reg.softLimits ?? NO_LIMITS,
+    hard: reg.hardLimits ?? NO_LIMITS,
+    registeredAt,
+    expiresAt: now + leaseMs,
+    leaseMs,
+  };
+}
+
+export function toRegistration(r: NodeRecord): Registration {
+  return { node: r.node, state: r.state, region: r.region, load: r.load, softLimits: r.soft, hardLimits: r.hard };
+}
+
+export function toNodeInfo(r: NodeRecord): NodeInfo {
+  return { registration: toRegistration(r), registeredAtMs: r.registeredAt, expiresAtMs: r.expiresAt, leaseMs: r.leaseMs };
+}
+
+/** A record as bytes (a NodeInfo message), for stores that keep records outside this process. */
+export function encodeRecord(r: NodeRecord): Uint8Array {
+  return NodeInfo.encode(toNodeInfo(r)).finish();
+}
+
+export function decodeRecord(bytes: Uint8Array): NodeRecord {
+  const info = NodeInfo.decode(bytes);
+  const reg = info.registration;
+  if (reg?.node === undefined) throw new Error("stored node has no registration");
+  return toRecord({ ...reg, node: reg.node }, info.leaseMs, Number(info.expiresAtMs) - info.leaseMs, Number(info.registeredAtMs));
+}

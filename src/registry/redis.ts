@@ -1,0 +1,285 @@
+/**
+ * The Redis store, shared by several islb instances. Every write is one Lua script (see
+ * redis-scripts.ts) that also appends the change to a stream; each instance tails the stream
+ * to keep its in-memory view, so lookups never wait on Redis except to place a session, and
+ * that is a single atomic script. Single Redis, Sentinel and Cluster (every key shares the
+ * hash tag {islb}). Key layout: docs/REDIS.md.
+ */
+import { Redis, Cluster, type RedisOptions } from "ioredis";
+import { decodeRecord, encodeRecord } from "./records.js";
+import { DEREGISTER, EXPIRE, PLACE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
+import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryStore, type WriteResult } from "./types.js";
+import { RegistryView } from "./view.js";
+
+type Client = Redis | Cluster;
+
+/** Where the Redis store connects. */
+export interface RedisConfig {
+  /** host:port addresses: one is a single Redis, several a Cluster. */
+  addrs: string[];
+  password?: string;
+  db: number;
+  /** A redis:// URL (REDIS_URL); used instead of addrs when set. */
+  url?: string;
+  /** Sentinels (host:port) and the master's name: Redis behind Sentinel. */
+  sentinels?: string[];
+  masterName?: string;
+  /** Key prefix (default "islb:"). */
+  prefix: string;
+}
+
+interface Scripts {
+  islbUpsert(...args: (string | number)[]): Promise<[number, number]>;
+  islbDeregister(...args: (string | number)[]): Promise<[number]>;
+  islbExpire(...args: (string | number)[]): Promise<[number]>;
+  islbPlace(...args: (string | number)[]): Promise<[number, string]>;
+  islbSnapshot(...args: (string | number)[]): Promise<string[]>;
+}
+
+export interface RedisStoreOptions {
+  /** Changes kept in the stream (approximately; default 100,000). */
+  streamLength?: number;
+  /** How long a node's key outlives its lease, as a safety net (default 60 s). */
+  keyGraceMs?: number;
+  /** Called when the tail of the change stream fails (it retries by itself). */
+  onError?: (err: unknown) => void;
+}
+
+const TYPES = new Set<ChangeType>(["up", "updated", "draining", "down", "expired"]);
+const b64 = (r: NodeRecord): string => Buffer.from(encodeRecord(r)).toString("base64");
+const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buffer.from(s, "base64")));
+
+function connectClient(cfg: RedisConfig): Client {
+  const common: RedisOptions = { password: cfg.password, db: cfg.db, maxRetriesPerRequest: 2, enableAutoPipelining: true, lazyConnect: true };
+  if (cfg.url !== undefined) return new Redis(cfg.url, { ...common, db: undefined, password: undefined, maxRetriesPerRequest: 2, enableAutoPipelining: true, lazyConnect: true });
+  const hostPort = (a: string) => {
+    const i = a.lastIndexOf(":");
+    return { host: i <= 0 ? "127.0.0.1" : a.slice(0, i), port: Number(i < 0 ? 6379 : a.slice(i + 1)) };
+  };
+  if (cfg.sentinels !== undefined && cfg.sentinels.length > 0) {
+    return new Redis({ ...common, sentinels: cfg.sentinels.map(hostPort), name: cfg.masterName ?? "mymaster" });
+  }
+  if (cfg.addrs.length === 1) return new Redis({ ...hostPort(cfg.addrs[0] as string), ...common });
+  return new Cluster(cfg.addrs.map(hostPort), { redisOptions: { password: cfg.password, maxRetriesPerRequest: 2 }, enableAutoPipelining: true, lazyConnect: true });
+}
+
+export class RedisStore implements RegistryStore {
+  readonly view = new RegistryView();
+  private readonly k: { rev: string; nodes: string; leases: string; events: string; node: string; session: string };
+  private readonly cmd: Client & Scripts;
+  private readonly tail: Client;
+  private closed = false;
+  private tailing: Promise<void> | undefined;
+  private readonly maxlen: number;
+  private readonly graceMs: number;
+
+  private constructor(
+    private readonly redis: Client,
+    prefix: string,
+    private readonly options: RedisStoreOptions,
+  ) {
+    const tag = `${prefix}{islb}:`;
+    this.k = { rev: `${tag}rev`, nodes: `${tag}nodes`, leases: `${tag}leases`, events: `${tag}events`, node: `${tag}node:`, session: `${tag}s:` };
+    this.maxlen = options.streamLength ?? 100_000;
+    this.graceMs = options.keyGraceMs ?? 60_000;
+    redis.defineCommand("islbUpsert", { numberOfKeys: 5, lua: UPSERT });
+    redis.defineCommand("islbDeregister", { numberOfKeys: 5, lua: DEREGISTER });
+    redis.defineCommand("islbExpire", { numberOfKeys: 5, lua: EXPIRE });
+    redis.defineCommand("islbPlace", { numberOfKeys: 2, lua: PLACE });
+    redis.defineCommand("islbSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
+    this.cmd = redis as Client & Scripts;
+    this.tail = redis.duplicate();
+  }
+
+  /** Connects, loads the current nodes, and starts tailing the change stream. */
+  static async connect(cfg: RedisConfig, options: RedisStoreOptions = {}): Promise<RedisStore> {
+    const redis = connectClient(cfg);
+    await redis.connect();
+    const store = new RedisStore(redis, cfg.prefix, options);
+    await store.tail.connect();
+    await store.load();
+    store.tailing = store.tailLoop();
+    return store;
+  }
+
+  private nodeKeys(nid: string): string[] {
+    return [this.k.node + nid, this.k.nodes, this.k.leases, this.k.events, this.k.rev];
+  }
+
+  /** Reads every node (start-up, or after a gap in the stream). */
+  private async load(): Promise<void> {
+    const [rev, ...recs] = await this.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node);
+    const records: NodeRecord[] = [];
+    for (const r of recs) {
+      try {
+        records.push(unb64(r));
+      } catch (e) {
+        this.options.onError?.(e);
+      }
+    }
+    this.view.resync(Number(rev), records);
+  }
+
+  private async tailLoop(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const res = (await this.tail.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.k.events, `${this.view.revision}-0`)) as Array<[string, Array<[string, string[]]>]> | null;
+        if (res === null) continue;
+        for (const [, entries] of res) {
+          for (const [id, fields] of entries) {
+            const rev = Number(id.slice(0, id.indexOf("-")));
+            if (this.isGap(rev)) {
+              // Changes are missing (the stream was trimmed or wiped): start again from a snapshot.
+              await this.load();
+              break;
+            }
+            this.applyEntry(rev, fields);
+          }
+        }
+      } catch (e) {
+        if (this.closed) return;
+        this.options.onError?.(e);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private applyEntry(rev: number, fields: string[]): void {
+    let type: string | undefined;
+    let rec: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === "t") type = fields[i + 1];
+      else if (fields[i] === "r") rec = fields[i + 1];
+    }
+    if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return;
+    this.view.apply({ type: type as ChangeType, revision: rev, record: unb64(rec) });
+  }
+
+  /** True when changes before `rev` are missing from the view (a view that never had one has no gap). */
+  private isGap(rev: number): boolean {
+    return this.view.revision > 0 && rev > this.view.revision + 1;
+  }
+
+  /**
+   * Applies our own write at once when it is the next change; otherwise waits (briefly) for
+   * the tail to bring the changes before it, in order. Either way the write's caller then
+   * reads its own write from the view.
+   */
+  private async applyOwn(type: ChangeType, rev: number, record: NodeRecord): Promise<void> {
+    if (!this.isGap(rev)) {
+      this.view.apply({ type, revision: rev, record });
+      return;
+    }
+    if (this.view.revision >= rev) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 1000);
+      const stop = this.view.subscribe((e) => {
+        if (e.revision >= rev) done();
+      });
+      function done(): void {
+        clearTimeout(timer);
+        stop();
+        resolve();
+      }
+    });
+  }
+
+  private async upsert(record: NodeRecord, token: string, mustExist: boolean): Promise<WriteResult & { existed: boolean }> {
+    const now = Date.now();
+    const nid = record.node.nid;
+    const before = this.view.get(nid);
+    const [rev, existed] = await this.cmd.islbUpsert(
+      ...this.nodeKeys(nid),
+      nid,
+      token,
+      b64(record),
+      record.state,
+      record.node.service,
+      record.expiresAt,
+      record.leaseMs + this.graceMs,
+      this.maxlen,
+      now,
+      now * 1000,
+      mustExist ? "1" : "0",
+    );
+    if (rev === -1) return { revision: this.view.revision, refused: "token", existed: true };
+    if (rev === -2) return { revision: this.view.revision, refused: "unknown", existed: false };
+    const type: ChangeType = existed === 0 ? "up" : record.state === NodeState.NODE_STATE_DRAINING && before?.state !== NodeState.NODE_STATE_DRAINING ? "draining" : "updated";
+    await this.applyOwn(type, rev, record);
+    return { revision: rev, existed: existed === 1 };
+  }
+
+  async register(record: NodeRecord, token: string): Promise<WriteResult> {
+    const r = await this.upsert(record, token, false);
+    return { revision: r.revision, refused: r.refused };
+  }
+
+  async heartbeat(nid: string, token: string, update: { load: Load; state: NodeState | undefined; expiresAt: number; leaseMs: number }, record: NodeRecord | undefined): Promise<WriteResult> {
+    const base = this.view.get(nid) ?? record;
+    if (base === undefined) return { revision: this.view.revision, refused: "unknown" };
+    const next: NodeRecord = { ...base, load: update.load, state: update.state ?? base.state, expiresAt: update.expiresAt, leaseMs: update.leaseMs };
+    const r = await this.upsert(next, token, record === undefined);
+    return { revision: r.revision, refused: r.refused, reregistered: r.refused === undefined && !r.existed };
+  }
+
+  async deregister(nid: string, token: string): Promise<WriteResult> {
+    const [rev] = await this.cmd.islbDeregister(...this.nodeKeys(nid), nid, token, this.maxlen, Date.now() * 1000);
+    if (rev === -1) return { revision: this.view.revision, refused: "token" };
+    if (rev === -2) return { revision: this.view.revision, refused: "unknown" };
+    const r = this.view.get(nid);
+    if (r !== undefined) await this.applyOwn("down", rev, r);
+    return { revision: rev };
+  }
+
+  private sessionKey(service: string, sid: string): string {
+    return `${this.k.session}${service}.${sid}`;
+  }
+
+  async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {
+    const key = this.sessionKey(service, sid);
+    const tried = new Set<string>();
+    for (let attempt = 0; attempt < 4; attempt++) {
+      let cand = candidate();
+      if (cand !== undefined && tried.has(cand)) cand = undefined;
+      const [code, nid] = await this.cmd.islbPlace(key, this.k.node + (cand ?? ""), this.k.node, cand ?? "", idleMs, Date.now(), service);
+      if (code === 0) return { nid, placed: false };
+      if (code === 1) return { nid, placed: true };
+      if (code === -1) return undefined;
+      // -2: our view is behind Redis about the candidate; try another.
+      if (cand !== undefined) tried.add(cand);
+    }
+    return undefined;
+  }
+
+  async sessionNode(service: string, sid: string): Promise<string | undefined> {
+    return (await this.redis.get(this.sessionKey(service, sid))) ?? undefined;
+  }
+
+  async releaseSession(service: string, sid: string): Promise<void> {
+    await this.redis.del(this.sessionKey(service, sid));
+  }
+
+  async sweep(now: number): Promise<void> {
+    const due = await this.redis.zrangebyscore(this.k.leases, "-inf", now, "LIMIT", 0, 512);
+    for (const nid of due) {
+      const known = this.view.get(nid);
+      const [rev] = await this.cmd.islbExpire(...this.nodeKeys(nid), nid, now, this.maxlen, now * 1000, known === undefined ? "" : b64(known));
+      if (rev > 0 && known !== undefined) await this.applyOwn("expired", rev, known);
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      return (await Promise.race([this.redis.ping(), new Promise<string>((r) => setTimeout(() => r("timeout"), 1000))])) === "PONG";
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.tail.disconnect();
+    await this.tailing;
+    await this.redis.quit().catch(() => undefined);
+  }
+}

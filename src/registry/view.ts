@@ -1,0 +1,152 @@
+/**
+ * The in-memory view of a registry: the live nodes by id and by service, the revision, a
+ * bounded log of recent changes (for watchers that resume), and a synchronous change feed.
+ * Every store keeps one and applies its changes in revision order; reads never do I/O.
+ */
+import type { NodeRecord, RegistryEvent } from "./types.js";
+
+export type ChangeListener = (event: RegistryEvent) => void;
+/** Called when the view was replaced by a snapshot (see `resync`). */
+export type ResyncListener = (revision: number) => void;
+
+export class RegistryView {
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly services = new Map<string, Map<string, NodeRecord>>();
+  private readonly listeners = new Set<ChangeListener>();
+  private readonly resyncListeners = new Set<ResyncListener>();
+  /** Ring buffer of the last `history` events. */
+  private readonly log: (RegistryEvent | undefined)[];
+  private logStart = 0;
+  private logSize = 0;
+  private rev = 0;
+
+  /** @param history how many recent changes are kept for resuming watchers. */
+  constructor(readonly history = 100_000) {
+    this.log = new Array(Math.max(1, history));
+  }
+
+  /** The revision of the last change applied. */
+  get revision(): number {
+    return this.rev;
+  }
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  get(nid: string): NodeRecord | undefined {
+    return this.nodes.get(nid);
+  }
+
+  /** The nodes of a service ("" or "*": all), in no particular order. */
+  nodesOf(service: string): Iterable<NodeRecord> {
+    if (service === "" || service === "*") return this.nodes.values();
+    return this.services.get(service)?.values() ?? [];
+  }
+
+  /** How many nodes a service has. */
+  countOf(service: string): number {
+    return this.services.get(service)?.size ?? 0;
+  }
+
+  /** Service names with at least one node. */
+  serviceNames(): string[] {
+    return [...this.services.keys()];
+  }
+
+  /**
+   * Applies one change. Revisions must grow; a change at or below the current revision is
+   * ignored (it was applied already), so a feed replayed after a reconnect is harmless.
+   */
+  apply(event: RegistryEvent): void {
+    if (event.revision <= this.rev) return;
+    this.rev = event.revision;
+    const r = event.record;
+    const nid = r.node.nid;
+    const service = r.node.service;
+    if (event.type === "down" || event.type === "expired") {
+      const cur = this.nodes.get(nid);
+      if (cur !== undefined) {
+        this.nodes.delete(nid);
+        this.dropFromService(cur.node.service, nid);
+      }
+    } else {
+      const cur = this.nodes.get(nid);
+      if (cur !== undefined && cur.node.service !== service) this.dropFromService(cur.node.service, nid);
+      this.nodes.set(nid, r);
+      let m = this.services.get(service);
+      if (m === undefined) this.services.set(service, (m = new Map()));
+      m.set(nid, r);
+    }
+    this.append(event);
+    for (const l of this.listeners) l(event);
+  }
+
+  private dropFromService(service: string, nid: string): void {
+    const m = this.services.get(service);
+    if (m === undefined) return;
+    m.delete(nid);
+    if (m.size === 0) this.services.delete(service);
+  }
+
+  private append(event: RegistryEvent): void {
+    const cap = this.log.length;
+    if (this.logSize < cap) {
+      this.log[(this.logStart + this.logSize) % cap] = event;
+      this.logSize++;
+    } else {
+      this.log[this.logStart] = event;
+      this.logStart = (this.logStart + 1) % cap;
+    }
+  }
+
+  /**
+   * The changes after `revision`, in order, or undefined when some of them are no longer
+   * kept (the watcher must start again from a snapshot).
+   */
+  since(revision: number): RegistryEvent[] | undefined {
+    if (revision >= this.rev) return [];
+    const cap = this.log.length;
+    const oldest = this.logSize === 0 ? undefined : this.log[this.logStart];
+    if (oldest === undefined || oldest.revision > revision + 1) return undefined;
+    const out: RegistryEvent[] = [];
+    for (let i = 0; i < this.logSize; i++) {
+      const e = this.log[(this.logStart + i) % cap] as RegistryEvent;
+      if (e.revision > revision) out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * Replaces everything with a snapshot at `revision` (a store loading its state, or one that
+   * missed changes). The change log is dropped, so resuming watchers start from a snapshot;
+   * resync listeners hear of it (the balancer rebuilds, live watchers end and resume).
+   */
+  resync(revision: number, records: Iterable<NodeRecord>): void {
+    this.nodes.clear();
+    this.services.clear();
+    for (const r of records) {
+      this.nodes.set(r.node.nid, r);
+      let m = this.services.get(r.node.service);
+      if (m === undefined) this.services.set(r.node.service, (m = new Map()));
+      m.set(r.node.nid, r);
+    }
+    this.rev = revision;
+    this.log.fill(undefined);
+    this.logStart = 0;
+    this.logSize = 0;
+    for (const l of this.resyncListeners) l(revision);
+  }
+
+  /** Calls `listener` after each resync; returns how to stop. */
+  onResync(listener: ResyncListener): () => void {
+    this.resyncListeners.add(listener);
+    return () => this.resyncListeners.delete(listener);
+  }
+
+  /** Calls `listener` with every change from now on, in order; returns how to stop. */
+  subscribe(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

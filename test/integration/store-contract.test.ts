@@ -1,0 +1,156 @@
+/** One contract, run against every store: the memory store and the Redis store (real redis-server). */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { MemoryStore } from "../../src/registry/memory.js";
+import { RedisStore } from "../../src/registry/redis.js";
+import { NodeState, type NodeRecord, type RegistryEvent, type RegistryStore } from "../../src/registry/types.js";
+import { eventually } from "../helpers/setup.js";
+import { startRedisServer, type RedisServerProcess } from "../helpers/redis-server.js";
+
+const LOAD = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
+
+function rec(nid: string, service = "rtc", leaseMs = 6000, state = NodeState.NODE_STATE_SERVING): NodeRecord {
+  const now = Date.now();
+  return {
+    node: { dc: "dc1", nid, service, rpc: { protocol: "nats-grpc", addr: "nats://x", params: new Map([["k", "v"]]) } },
+    state,
+    region: "eu",
+    load: LOAD,
+    soft: LOAD,
+    hard: LOAD,
+    registeredAt: now,
+    expiresAt: now + leaseMs,
+    leaseMs,
+  };
+}
+
+interface Subject {
+  name: string;
+  open(): Promise<RegistryStore>;
+  /** A second store on the same backend (for shared stores), or undefined. */
+  twin?(): Promise<RegistryStore>;
+  close(): Promise<void>;
+}
+
+let redis: RedisServerProcess | undefined;
+let prefixN = 0;
+const opened: RegistryStore[] = [];
+let currentPrefix = "";
+
+const subjects: Subject[] = [
+  { name: "memory", open: async () => new MemoryStore(), close: async () => {} },
+  {
+    name: "redis",
+    open: async () => {
+      currentPrefix = `t${prefixN++}:`;
+      const s = await RedisStore.connect({ addrs: [], db: 0, url: redis?.url, prefix: currentPrefix });
+      opened.push(s);
+      return s;
+    },
+    twin: async () => {
+      const s = await RedisStore.connect({ addrs: [], db: 0, url: redis?.url, prefix: currentPrefix });
+      opened.push(s);
+      return s;
+    },
+    close: async () => {
+      for (const s of opened.splice(0)) await s.close();
+    },
+  },
+];
+
+before(async () => {
+  redis = await startRedisServer();
+});
+after(async () => {
+  await redis?.stop();
+});
+
+for (const sub of subjects) {
+  describe(`store contract: ${sub.name}`, () => {
+    after(() => sub.close());
+
+    test("register, token ownership, heartbeat, deregister; changes in revision order", async () => {
+      const s = await sub.open();
+      const events: RegistryEvent[] = [];
+      s.view.subscribe((e) => events.push(e));
+      const r1 = await s.register(rec("a"), "tok-a");
+      assert.equal(r1.refused, undefined);
+      assert.equal(s.view.get("a")?.node.rpc?.params.get("k"), "v");
+      assert.equal((await s.register(rec("a"), "other")).refused, "token", "another owner cannot take the id");
+      const hb = await s.heartbeat("a", "tok-a", { load: { ...LOAD, sessions: 7 }, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
+      assert.equal(hb.refused, undefined);
+      assert.equal(s.view.get("a")?.load.sessions, 7);
+      assert.equal((await s.heartbeat("a", "other", { load: LOAD, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined)).refused, "token");
+      await s.heartbeat("a", "tok-a", { load: LOAD, state: NodeState.NODE_STATE_DRAINING, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
+      assert.equal((await s.deregister("a", "other")).refused, "token");
+      assert.equal(s.view.get("a")?.state, NodeState.NODE_STATE_DRAINING);
+      const d = await s.deregister("a", "tok-a");
+      assert.equal(d.refused, undefined);
+      assert.equal(s.view.get("a"), undefined);
+      await eventually(() => events.length === 4);
+      assert.deepEqual(events.map((e) => e.type), ["up", "updated", "draining", "down"], "refused writes change nothing");
+      for (let i = 1; i < events.length; i++) assert.equal((events[i] as RegistryEvent).revision, (events[i - 1] as RegistryEvent).revision + 1);
+      assert.deepEqual(s.view.since((events[0] as RegistryEvent).revision)?.map((e) => e.type), ["updated", "draining", "down"]);
+    });
+
+    test("a heartbeat from an unknown node registers it again when it carries its registration", async () => {
+      const s = await sub.open();
+      assert.equal((await s.heartbeat("b", "tok", { load: LOAD, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined)).refused, "unknown");
+      const r = await s.heartbeat("b", "tok", { load: { ...LOAD, cpu: 0.5 }, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 }, rec("b"));
+      assert.equal(r.reregistered, true);
+      assert.equal(s.view.get("b")?.load.cpu, 0.5);
+    });
+
+    test("leases end: a sweep expires nodes whose lease passed, and only those", async () => {
+      const s = await sub.open();
+      await s.register(rec("short", "rtc", 1000), "t");
+      await s.register(rec("long", "rtc", 60_000), "t");
+      await s.sweep(Date.now() + 1500);
+      assert.equal(s.view.get("short"), undefined);
+      assert.ok(s.view.get("long"));
+      const last = s.view.since(s.view.revision - 1);
+      assert.equal(last?.[0]?.type, "expired");
+    });
+
+    test("sessions: concurrent placements agree; a dead or draining host is replaced; release", async () => {
+      const s = await sub.open();
+      await s.register(rec("n1"), "t");
+      await s.register(rec("n2"), "t");
+      let turn = 0;
+      const cands = ["n1", "n2"];
+      const results = await Promise.all(Array.from({ length: 20 }, () => s.placeSession("rtc", "room", () => cands[turn++ % 2], 60_000)));
+      const nids = new Set(results.map((p) => p?.nid));
+      assert.equal(nids.size, 1, "every caller got the same node");
+      assert.equal(results.filter((p) => p?.placed).length, 1, "placed once");
+      const host = results[0]?.nid as string;
+      const other = host === "n1" ? "n2" : "n1";
+      await s.heartbeat(host, "t", { load: LOAD, state: NodeState.NODE_STATE_DRAINING, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
+      const moved = await s.placeSession("rtc", "room", () => other, 60_000);
+      assert.deepEqual(moved, { nid: other, placed: true });
+      await s.deregister(other, "t");
+      const again = await s.placeSession("rtc", "room", () => undefined, 60_000);
+      assert.equal(again, undefined, "no host left and no candidate");
+      await s.releaseSession("rtc", "room");
+      assert.equal(await s.sessionNode("rtc", "room"), undefined);
+    });
+
+    test("a second instance on the same store sees every change, in order", async (t) => {
+      if (sub.twin === undefined) return t.skip("not a shared store");
+      const a = await sub.open();
+      const b = await sub.twin();
+      await a.register(rec("x1"), "t");
+      await a.register(rec("x2", "sig"), "t");
+      await a.deregister("x1", "t");
+      assert.ok(await eventually(() => b.view.revision === a.view.revision), "the twin caught up");
+      assert.equal(b.view.get("x1"), undefined);
+      assert.equal(b.view.get("x2")?.node.service, "sig");
+      const p1 = await a.placeSession("sig", "s1", () => "x2", 60_000);
+      const p2 = await b.placeSession("sig", "s1", () => "x2", 60_000);
+      assert.deepEqual([p1?.placed, p2?.placed], [true, false]);
+      // A late twin loads the current nodes from a snapshot.
+      const c = await sub.twin();
+      assert.equal(c.view.get("x2")?.node.nid, "x2");
+      assert.equal(c.view.revision, a.view.revision);
+    });
+  });
+}
