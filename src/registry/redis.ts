@@ -173,12 +173,15 @@ export class RedisStore implements RegistryStore {
     if (this.view.revision >= rev) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, 1000);
-      const stop = this.view.subscribe((e) => {
-        if (e.revision >= rev) done();
-      });
+      const check = (): void => {
+        if (this.view.revision >= rev) done();
+      };
+      const stop = this.view.subscribe(check);
+      const stopResync = this.view.onResync(check);
       function done(): void {
         clearTimeout(timer);
         stop();
+        stopResync();
         resolve();
       }
     });

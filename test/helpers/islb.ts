@@ -1,0 +1,27 @@
+/** An islb instance in this process, on a test nats-server (and a test redis-server when given). */
+import { connect, type NatsConnection } from "nats";
+import { defaults, type Config } from "../../src/cli/config.js";
+import { serve, type Running } from "../../src/cli/serve.js";
+import { silentLogger } from "../../src/log.js";
+import { NodeAgent, type AgentOptions } from "../../src/agent/agent.js";
+
+export async function startIslb(natsUrl: string, over: Partial<Config> = {}): Promise<Running> {
+  const cfg: Config = { ...defaults(), ...over, nats: { url: natsUrl } };
+  return serve(cfg, silentLogger);
+}
+
+export function redisConfig(url: string, prefix = "islb:"): NonNullable<Config["redis"]> {
+  return { addrs: [], db: 0, url, prefix };
+}
+
+/** A node agent on its own connection, registered. */
+export async function startAgent(natsUrl: string, nid: string, extra: Partial<AgentOptions["registration"]> = {}, opts: Partial<AgentOptions> = {}): Promise<{ agent: NodeAgent; nc: NatsConnection }> {
+  const nc = await connect({ servers: natsUrl, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+  const agent = new NodeAgent(nc, {
+    registration: { node: { nid, service: "rtc", dc: "dc1", rpc: { protocol: "nats-grpc", addr: natsUrl } }, region: "eu", ...extra },
+    leaseMs: 1500,
+    ...opts,
+  });
+  await agent.start();
+  return { agent, nc };
+}
