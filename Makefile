@@ -49,9 +49,10 @@ test: deps check-generated lint build
 
 bench: deps build
 	node dist/bench/run.js
+	node --expose-gc dist/bench/islb.js
 
 run: deps build
-	node dist/src/cli/main.js serve
+	node dist/src/cli/main.js serve --start-nats
 
 clean:
 	rm -rf dist

@@ -49,7 +49,7 @@ export async function serve(cfg: Config, log: Logger, options: { startLocalNats?
   }, SWEEP_MS);
   let http: Server | undefined;
   if (cfg.metricsPort > 0) http = await serveMetrics(cfg.metricsPort);
-  log.info({ nid: cfg.nid, nats: nc.getServer(), store: cfg.redis === undefined ? "memory" : "redis", prefix: cfg.prefix, metrics: cfg.metricsPort || undefined }, "islb serving");
+  log.info({ nats: nc.getServer(), store: cfg.redis === undefined ? "memory" : "redis", prefix: cfg.prefix, metrics: cfg.metricsPort || undefined }, "islb serving");
   return {
     nc,
     server,

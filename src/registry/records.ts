@@ -5,15 +5,33 @@ import { NodeState, type Limits, type Load, type Node, type NodeRecord } from ".
 export const ZERO_LOAD: Load = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 export const NO_LIMITS: Limits = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 
+/** Records are never changed in place, so nodes can share equal parts: one empty params map, one copy of each set of limits. */
+const EMPTY_PARAMS: Map<string, string> = new Map();
+const limitsSeen = new Map<string, Limits>();
+
+function shared(l: Limits | undefined): Limits {
+  if (l === undefined) return NO_LIMITS;
+  const key = `${l.cpu},${l.sessions},${l.tracks},${l.bandwidthIn},${l.bandwidthOut}`;
+  const seen = limitsSeen.get(key);
+  if (seen !== undefined) return seen;
+  if (limitsSeen.size < 4096) limitsSeen.set(key, l);
+  return l;
+}
+
+function compact(node: Node): Node {
+  if (node.rpc === undefined || node.rpc.params.size > 0) return node;
+  return { ...node, rpc: { ...node.rpc, params: EMPTY_PARAMS } };
+}
+
 /** A record for a registration, leased from `now` for `leaseMs`. */
 export function toRecord(reg: Registration & { node: Node }, leaseMs: number, now: number, registeredAt = now): NodeRecord {
   return {
-    node: reg.node,
+    node: compact(reg.node),
     state: reg.state === NodeState.NODE_STATE_UNSPECIFIED ? NodeState.NODE_STATE_SERVING : reg.state,
     region: reg.region,
     load: reg.load ?? ZERO_LOAD,
-    soft: reg.softLimits ?? NO_LIMITS,
-    hard: reg.hardLimits ?? NO_LIMITS,
+    soft: shared(reg.softLimits),
+    hard: shared(reg.hardLimits),
     registeredAt,
     expiresAt: now + leaseMs,
     leaseMs,
