@@ -240,12 +240,17 @@ export class ClientFrameCall {
     this.credit?.fail(err);
   }
 
-  /** Ends the call with an error and tells the server (End with a status: a cancel). */
+  /**
+   * Ends the call with an error and tells the server (End with a status: a cancel), at once:
+   * after what the outbox holds, but without waiting for the end of the turn, so a caller
+   * that closes its connection next still gets the cancel out.
+   */
   cancel(err: unknown, why: string, code: Status = Status.CANCELLED): void {
     if (this.done) return;
     if (this.target !== undefined) {
       try {
-        this.send({ end: { status: { code, message: why, details: [] }, trailer: undefined } });
+        this.core.flush();
+        this.core.publish(this.path, this.target, encodeRequest({ end: { status: { code, message: why, details: [] }, trailer: undefined } } as Request), { reply: this.reply });
       } catch {
         /* the connection is gone: nothing to tell */
       }

@@ -45,6 +45,8 @@ export interface ClientCore {
   publish(path: string, subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }): void;
   /** Publishes in the connection's outbox (frames of calls: batched, in order); size is checked at once. */
   queue(path: string, subject: string, data: Uint8Array, opts: { reply?: string }, onError: (err: unknown) => void): void;
+  /** Publishes what the outbox holds now (before a frame that must leave at once). */
+  flush(): void;
 }
 
 /** A ClientError for a call. */

@@ -134,6 +134,7 @@ export function createClient<S extends ServiceDefinition>(definition: S, nc: Nat
         }
       });
     },
+    flush: () => outbox.flush(),
   };
   const mws = options.middleware ?? [];
   const middleware = mws.length === 0 ? undefined : mws.reduce((a, b) => composeClientMiddleware(a, b));

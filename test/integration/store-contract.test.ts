@@ -2,10 +2,10 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../src/registry/memory.js";
-import { RedisStore } from "../../src/registry/redis.js";
+import { RedisStore, type RedisConfig } from "../../src/registry/redis.js";
 import { NodeState, type NodeRecord, type RegistryEvent, type RegistryStore } from "../../src/registry/types.js";
 import { eventually } from "../helpers/setup.js";
-import { startRedisServer, type RedisServerProcess } from "../helpers/redis-server.js";
+import { startRedisCluster, startRedisSentinel, startRedisServer, type RedisServerProcess } from "../helpers/redis-server.js";
 
 const LOAD = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 
@@ -33,36 +33,46 @@ interface Subject {
 }
 
 let redis: RedisServerProcess | undefined;
+let cluster: Awaited<ReturnType<typeof startRedisCluster>> | undefined;
+let sentinel: Awaited<ReturnType<typeof startRedisSentinel>> | undefined;
 let prefixN = 0;
 const opened: RegistryStore[] = [];
-let currentPrefix = "";
 
-const subjects: Subject[] = [
-  { name: "memory", open: async () => new MemoryStore(), close: async () => {} },
-  {
-    name: "redis",
+type RedisTarget = Omit<RedisConfig, "prefix">;
+
+/** A Redis-backed subject: every test gets a fresh key prefix; the twin shares it. */
+function redisSubject(name: string, target: () => RedisTarget): Subject {
+  let prefix = "";
+  const connect = async () => {
+    const s = await RedisStore.connect({ ...target(), prefix });
+    opened.push(s);
+    return s;
+  };
+  return {
+    name,
     open: async () => {
-      currentPrefix = `t${prefixN++}:`;
-      const s = await RedisStore.connect({ addrs: [], db: 0, url: redis?.url, prefix: currentPrefix });
-      opened.push(s);
-      return s;
+      prefix = `t${prefixN++}:`;
+      return connect();
     },
-    twin: async () => {
-      const s = await RedisStore.connect({ addrs: [], db: 0, url: redis?.url, prefix: currentPrefix });
-      opened.push(s);
-      return s;
-    },
+    twin: connect,
     close: async () => {
       for (const s of opened.splice(0)) await s.close();
     },
-  },
+  };
+}
+
+const subjects: Subject[] = [
+  { name: "memory", open: async () => new MemoryStore(), close: async () => {} },
+  redisSubject("redis", () => ({ addrs: [], db: 0, url: redis?.url })),
+  redisSubject("redis cluster (3 masters)", () => ({ addrs: cluster?.addrs ?? [], db: 0 })),
+  redisSubject("redis behind sentinel", () => ({ addrs: [], db: 0, sentinels: sentinel?.sentinels, masterName: sentinel?.masterName })),
 ];
 
 before(async () => {
-  redis = await startRedisServer();
+  [redis, cluster, sentinel] = await Promise.all([startRedisServer(), startRedisCluster(), startRedisSentinel()]);
 });
 after(async () => {
-  await redis?.stop();
+  await Promise.all([redis?.stop(), cluster?.stop(), sentinel?.stop()]);
 });
 
 for (const sub of subjects) {

@@ -1,0 +1,69 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, applyEnv, applyToml, defaults, loadConfig } from "../../src/cli/config.js";
+
+const ION_ISLB_TOML = `
+[global]
+dc = "dc1"
+
+[log]
+level = "debug"
+
+[nats]
+url = "nats://127.0.0.1:4222"
+
+[redis]
+addrs = [":6379"]
+password = ""
+db = 0
+`;
+
+test("ion's islb.toml is accepted unchanged", () => {
+  const c = applyToml(defaults(), ION_ISLB_TOML);
+  assert.equal(c.dc, "dc1");
+  assert.equal(c.logLevel, "debug");
+  assert.equal(c.nats.url, "nats://127.0.0.1:4222");
+  assert.deepEqual(c.redis, { addrs: [":6379"], password: undefined, db: 0, prefix: "islb:", masterName: undefined });
+});
+
+test("several redis addrs make a cluster config; sentinels and our own sections are read", () => {
+  const c = applyToml(defaults(), `
+[redis]
+addrs = ["10.0.0.1:6379", "10.0.0.2:6379"]
+[islb]
+nid = "islb-7"
+lease_ms = 9000
+measure = "cpu"
+two_choices = true
+[islb.secrets]
+rtc = "s3cret"
+[metrics]
+port = 9464
+`);
+  assert.equal(c.redis?.addrs.length, 2);
+  assert.equal(c.nid, "islb-7");
+  assert.equal(c.leaseMs, 9000);
+  assert.equal(c.measure, "cpu");
+  assert.equal(c.twoChoices, true);
+  assert.deepEqual(c.secrets, { rtc: "s3cret" });
+  assert.equal(c.metricsPort, 9464);
+  const s = applyToml(defaults(), `[redis]\nsentinels = ["127.0.0.1:26379"]\nmaster_name = "m"`);
+  assert.deepEqual([s.redis?.sentinels, s.redis?.masterName], [["127.0.0.1:26379"], "m"]);
+});
+
+test("env over file, flags over env", () => {
+  const c = applyEnv(applyToml(defaults(), ION_ISLB_TOML), { NATS_URL: "nats://env:4222", REDIS_URL: "redis://env:6379", ISLB_NID: "from-env" });
+  assert.equal(c.nats.url, "nats://env:4222");
+  assert.equal(c.redis?.url, "redis://env:6379");
+  assert.equal(c.nid, "from-env");
+  const f = loadConfig({ nats: "nats://flag:4222", nid: "from-flag", leaseMs: "4000" }, { NATS_URL: "nats://env:4222", ISLB_NID: "from-env" });
+  assert.deepEqual([f.nats.url, f.nid, f.leaseMs], ["nats://flag:4222", "from-flag", 4000]);
+});
+
+test("bad configuration says what is wrong", () => {
+  assert.throws(() => applyToml(defaults(), "[nats]\nurl = 5"), (e: unknown) => e instanceof ConfigError && /nats.url must be a string/.test(e.message));
+  assert.throws(() => applyToml(defaults(), "[islb]\nmeasure = \"vibes\""), /measure must be one of/);
+  assert.throws(() => applyToml(defaults(), "not toml ="), ConfigError);
+  assert.throws(() => loadConfig({ config: "/nonexistent/islb.toml" }, {}), /cannot read/);
+  assert.throws(() => loadConfig({ leaseMs: "-5" }, {}), /--lease-ms/);
+});
