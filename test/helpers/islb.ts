@@ -5,8 +5,8 @@ import { serve, type Running } from "../../src/cli/serve.js";
 import { silentLogger } from "../../src/log.js";
 import { NodeAgent, type AgentOptions } from "../../src/agent/agent.js";
 
-export async function startIslb(natsUrl: string, over: Partial<Config> = {}): Promise<Running> {
-  const cfg: Config = { ...defaults(), ...over, nats: { url: natsUrl } };
+export async function startIslb(nats: string | Config["nats"], over: Partial<Config> = {}): Promise<Running> {
+  const cfg: Config = { ...defaults(), ...over, nats: typeof nats === "string" ? { url: nats } : nats };
   return serve(cfg, silentLogger);
 }
 

@@ -8,6 +8,17 @@ import { createServer as createNetServer, connect as netConnect } from "node:net
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+const started = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
+
+/** Kills `child` (a server this test process started) if it is still running when the test process exits. */
+export function killOnExit(child: ChildProcess): void {
+  started.add(child);
+  child.once("exit", () => started.delete(child));
+}
+
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -70,6 +81,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const start = async (): Promise<void> => {
     child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir, ...(options.args ?? [])], { stdio: "ignore" });
     child.on("error", () => {});
+    killOnExit(child);
     await waitForPort(port);
   };
   const exit = (sig: NodeJS.Signals): Promise<void> =>

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, waitForPort } from "./nats-server.js";
+import { freePort, killOnExit, waitForPort } from "./nats-server.js";
 
 export interface RedisServerProcess {
   readonly port: number;
@@ -21,6 +21,7 @@ export async function startRedisServer(args: string[] = []): Promise<RedisServer
   const start = async (): Promise<void> => {
     child = spawn(bin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...args], { stdio: "ignore" });
     child.on("error", () => {});
+    killOnExit(child);
     await waitForPort(port);
   };
   const exit = (sig: NodeJS.Signals): Promise<void> =>
@@ -79,6 +80,7 @@ export async function startRedisSentinel(): Promise<{ sentinels: string[]; maste
   writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor mymaster 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds mymaster 2000\n`);
   const child = spawn(process.env.REDIS_SERVER_BIN ?? "redis-server", [conf, "--sentinel"], { stdio: "ignore" });
   child.on("error", () => {});
+  killOnExit(child);
   await waitForPort(port);
   return {
     sentinels: [`127.0.0.1:${port}`],

@@ -191,3 +191,50 @@ describe("ISLB over NATS (memory store)", () => {
     await assert.rejects(client.findNode({ service: "rec", sid: "r" }), isStatus(Status.RESOURCE_EXHAUSTED));
   });
 });
+
+describe("registration authorization", () => {
+  test("a service's secret is required to register its nodes", async () => {
+    const ns = await startNatsServer();
+    const islb = await startIslb(ns.url, { nid: "islb-s", secrets: { rtc: "s3cret" } }).catch(async (e: unknown) => {
+      await ns.stop();
+      throw e;
+    });
+    const nc = await connect({ servers: ns.url });
+    const client = createClient(ISLBDefinition, nc);
+    try {
+      const reg = { node: { nid: "sfu-s", service: "rtc" } };
+      await assert.rejects(client.register({ registration: reg }), isStatus(Status.PERMISSION_DENIED));
+      await assert.rejects(client.register({ registration: reg, secret: "wrong" }), isStatus(Status.PERMISSION_DENIED));
+      const ok = await client.register({ registration: reg, secret: "s3cret" });
+      assert.ok(ok.token.length > 0);
+      assert.equal((await client.register({ registration: { node: { nid: "sig-s", service: "sig" } } })).leaseMs, 6000, "other services need none");
+    } finally {
+      await nc.close();
+      await islb.close();
+      await ns.stop();
+    }
+  });
+
+  test("the sample nats-server.conf: nodes register, clients look up but cannot register", async () => {
+    const conf = fileURLToPath(new URL("../../../docs/nats-server.conf", import.meta.url));
+    const ns = await startNatsServer({ args: ["-c", conf] });
+    const closers: Array<() => Promise<unknown>> = [];
+    try {
+      const islb = await startIslb({ url: ns.url, user: "islb", pass: "change-me-islb" }, { nid: "islb-p" });
+      closers.push(() => islb.close());
+      const node = await connect({ servers: ns.url, user: "sfu", pass: "change-me-sfu" });
+      closers.push(() => node.close());
+      const user = await connect({ servers: ns.url, user: "signal", pass: "change-me-signal" });
+      closers.push(() => user.close());
+      const asNode = createClient(ISLBDefinition, node);
+      const asUser = createClient(ISLBDefinition, user);
+      await asNode.register({ registration: { node: { nid: "sfu-p", service: "rtc" } } });
+      assert.equal((await asUser.findNode({ service: "rtc", sid: "room" })).nodes[0]?.nid, "sfu-p");
+      await assert.rejects(asUser.register({ registration: { node: { nid: "evil", service: "rtc" } } }, { deadline: 500 }), (e: unknown) => e instanceof ClientError);
+      assert.equal((await asUser.findNode({ nid: "evil" })).nodes.length, 0, "the client's registration never reached islb");
+    } finally {
+      for (const c of closers.reverse()) await c().catch(() => undefined);
+      await ns.stop();
+    }
+  });
+});

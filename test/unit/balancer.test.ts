@@ -1,0 +1,100 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Balancer } from "../../src/balancer/balancer.js";
+import { IndexedHeap } from "../../src/balancer/heap.js";
+import { MemoryStore } from "../../src/registry/memory.js";
+import { NodeState, type Limits, type Load } from "../../src/registry/types.js";
+import { toRecord } from "../../src/registry/records.js";
+
+const Z = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
+
+async function fleet(nodes: Array<{ nid: string; region?: string; load?: Partial<Load>; soft?: Partial<Limits>; hard?: Partial<Limits>; state?: NodeState; service?: string }>) {
+  const store = new MemoryStore();
+  for (const n of nodes) {
+    await store.register(
+      toRecord({ node: { nid: n.nid, service: n.service ?? "rtc", dc: "dc", rpc: undefined }, state: n.state ?? NodeState.NODE_STATE_SERVING, region: n.region ?? "eu", load: { ...Z, ...n.load }, softLimits: { ...Z, ...n.soft }, hardLimits: { ...Z, ...n.hard } }, 6000, Date.now()),
+      "t",
+    );
+  }
+  return store;
+}
+
+test("the heap keeps order through pushes, updates and removals", () => {
+  type It = { slot: number; k: number };
+  const h = new IndexedHeap<It>((a, b) => a.k < b.k);
+  const items = Array.from({ length: 200 }, (_, i) => ({ slot: -1, k: (i * 7919) % 211 }));
+  for (const it of items) h.push(it);
+  for (const it of items.slice(0, 50)) {
+    it.k = 1000 - it.k;
+    h.update(it);
+  }
+  for (const it of items.slice(50, 80)) h.remove(it);
+  const out: number[] = [];
+  while (h.size > 0) {
+    const top = h.peek() as It;
+    out.push(top.k);
+    h.remove(top);
+  }
+  assert.equal(out.length, 170);
+  assert.deepEqual(out, [...out].sort((a, b) => a - b));
+});
+
+test("least loaded first, relative to each node's own limit", async () => {
+  const s = await fleet([
+    { nid: "big", load: { sessions: 300 }, soft: { sessions: 1000 } }, // 30 %
+    { nid: "small", load: { sessions: 50 }, soft: { sessions: 100 } }, // 50 %
+  ]);
+  const b = new Balancer(s.view);
+  assert.equal(b.pick("rtc"), "big");
+  assert.equal(b.pick("nope"), undefined);
+});
+
+test("placements count until the next heartbeat, so a burst spreads", async () => {
+  const s = await fleet([{ nid: "a" }, { nid: "b" }, { nid: "c" }]);
+  const b = new Balancer(s.view);
+  const picks: string[] = [];
+  for (let i = 0; i < 9; i++) {
+    const p = b.pick("rtc") as string;
+    picks.push(p);
+    b.notePlaced(p);
+  }
+  for (const n of ["a", "b", "c"]) assert.equal(picks.filter((p) => p === n).length, 3, picks.join());
+  await s.heartbeat("a", "t", { load: { ...Z, sessions: 0 }, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
+  assert.equal(b.pick("rtc"), "a", "its heartbeat reset its pending count");
+});
+
+test("the caller's region first; under soft limits before over; never past a hard limit or draining", async () => {
+  const s = await fleet([
+    { nid: "eu-over", region: "eu", load: { sessions: 10 }, soft: { sessions: 10 } },
+    { nid: "us-under", region: "us", load: { sessions: 9 }, soft: { sessions: 10 } },
+    { nid: "eu-hard", region: "eu", load: { sessions: 1 }, hard: { sessions: 1 } },
+    { nid: "eu-drain", region: "eu", state: NodeState.NODE_STATE_DRAINING },
+  ]);
+  const b = new Balancer(s.view);
+  assert.equal(b.pick("rtc", { region: "us" }), "us-under");
+  assert.equal(b.pick("rtc", { region: "eu" }), "us-under", "an under-limit node elsewhere beats an over-limit one at home");
+  await s.deregister("us-under", "t");
+  assert.equal(b.pick("rtc", { region: "eu" }), "eu-over", "over the soft limit: used when nothing is under");
+  await s.heartbeat("eu-over", "t", { load: Z, state: NodeState.NODE_STATE_DRAINING, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
+  assert.equal(b.pick("rtc", { region: "eu" }), undefined, "only a draining node and one at its hard limit remain");
+  const ranked = b.ranked(s.view.nodesOf("rtc"), { region: "eu" }).map((r) => r.node.nid);
+  assert.equal(ranked.length, 3, "a listing still shows them, the closed ones last");
+});
+
+test("two random choices keeps the lesser of the two", async () => {
+  const s = await fleet([{ nid: "n0", load: { sessions: 5 } }, { nid: "n1", load: { sessions: 1 } }, { nid: "n2", load: { sessions: 9 } }]);
+  // Without notePlaced loads stay put: the most loaded of three wins only when both draws hit
+  // it (1/9), the least loaded whenever either draw does (5/9).
+  const b = new Balancer(s.view, { twoChoices: true });
+  const count = new Map<string, number>();
+  for (let k = 0; k < 3000; k++) {
+    const p = b.pick("rtc") as string;
+    count.set(p, (count.get(p) ?? 0) + 1);
+  }
+  const share = (n: string) => (count.get(n) ?? 0) / 3000;
+  assert.ok(share("n1") > 0.48 && share("n1") < 0.63, `least loaded ${share("n1")}`);
+  assert.ok(share("n2") > 0.06 && share("n2") < 0.17, `most loaded ${share("n2")}`);
+  // with one eligible node, it is always that one
+  const one = await fleet([{ nid: "solo" }]);
+  assert.equal(new Balancer(one.view, { twoChoices: true }).pick("rtc"), "solo");
+});
