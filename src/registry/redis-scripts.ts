@@ -110,11 +110,13 @@ return {1, ARGV[2]}
 `;
 
 /**
- * Every node and the revision, at one instant. KEYS: nodes, rev. ARGV: node key prefix.
+ * Every node and the revision, at one instant. KEYS: nodes, rev. ARGV: node key prefix, now
+ * in µs (seeds the revision when there is none, so a view always starts from a real one).
  * At start-up and after a gap in the stream only: it reads every node.
  */
 export const SNAPSHOT = `
-local out = {redis.call('GET', KEYS[2]) or '0'}
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+local out = {redis.call('GET', KEYS[2])}
 for _, nid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local r = redis.call('HGET', ARGV[1] .. nid, 'rec')
   if r then table.insert(out, r) end

@@ -108,7 +108,7 @@ export class RedisStore implements RegistryStore {
 
   /** Reads every node (start-up, or after a gap in the stream). */
   private async load(): Promise<void> {
-    const [rev, ...recs] = await this.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node);
+    const [rev, ...recs] = await this.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node, Date.now() * 1000);
     const records: NodeRecord[] = [];
     for (const r of recs) {
       try {
@@ -155,9 +155,9 @@ export class RedisStore implements RegistryStore {
     this.view.apply({ type: type as ChangeType, revision: rev, record: unb64(rec) });
   }
 
-  /** True when changes before `rev` are missing from the view (a view that never had one has no gap). */
+  /** True when changes before `rev` are missing from the view. */
   private isGap(rev: number): boolean {
-    return this.view.revision > 0 && rev > this.view.revision + 1;
+    return rev > this.view.revision + 1;
   }
 
   /**

@@ -98,7 +98,7 @@ test("affinity race: two islb instances on one Redis, 200 concurrent callers, 1,
   const c1 = createClient(ISLBDefinition, nc, { nid: "islb-a1" });
   const c2 = createClient(ISLBDefinition, nc, { nid: "islb-a2" });
   try {
-    assert.ok(await eventually(() => i1.store.view.size === 8 && i2.store.view.size === 8));
+    assert.ok(await eventually(() => i1.store.view.size === 8 && i2.store.view.size === 8, 10_000), `views hold ${i1.store.view.size} and ${i2.store.view.size} nodes`);
     const answers = new Map<string, Set<string>>();
     let next = 0;
     const SESSIONS = 1000;

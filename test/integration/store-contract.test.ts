@@ -145,6 +145,16 @@ for (const sub of subjects) {
     });
 
     const twin = sub.twin;
+    if (twin !== undefined) test("two fresh instances writing at once, each before it saw the other's change: both views hold every node", async () => {
+      const a = await sub.open();
+      const b = await twin();
+      const writes: Promise<unknown>[] = [];
+      for (let i = 0; i < 20; i++) writes.push((i % 2 === 0 ? a : b).register(rec(`c${i}`), "t"));
+      await Promise.all(writes);
+      assert.ok(await eventually(() => a.view.revision === b.view.revision), "both views reach the same revision");
+      for (let i = 0; i < 20; i++) assert.ok(a.view.get(`c${i}`) && b.view.get(`c${i}`), `both views hold c${i}`);
+    });
+
     if (twin !== undefined) test("a second instance on the same store sees every change, in order", async () => {
       const a = await sub.open();
       const b = await twin();
@@ -160,6 +170,7 @@ for (const sub of subjects) {
       // A late twin loads the current nodes from a snapshot.
       const c = await twin();
       assert.equal(c.view.get("x2")?.node.nid, "x2");
+      assert.equal(c.view.size, 1);
       assert.equal(c.view.revision, a.view.revision);
     });
   });
