@@ -26,9 +26,11 @@ servers:
 	  else echo "missing:$$missing (install them, then run make test again)"; exit 1; fi; \
 	fi
 
-# Regenerates generated/ from proto/ (buf + ts-proto from node_modules; no protoc).
+# Regenerates generated/ (ts-proto) and descriptors/ (the FileDescriptorSet reflection serves)
+# from proto/, with buf and ts-proto from node_modules; no protoc.
 generate: $(NPM_STAMP)
 	rm -rf generated && npx buf generate
+	npx buf build --as-file-descriptor-set -o descriptors/islb.binpb
 
 # Fails when generated/ is not what proto/ makes now.
 check-generated: $(NPM_STAMP)
@@ -36,9 +38,16 @@ check-generated: $(NPM_STAMP)
 	if diff -r $$tmp/generated generated >/dev/null; then rm -rf $$tmp; else \
 	  diff -r $$tmp/generated generated | head -20; rm -rf $$tmp; \
 	  echo "generated/ is stale: run 'make generate' and commit it"; exit 1; fi
+	@tmp=$$(mktemp); npx buf build --as-file-descriptor-set -o $$tmp && \
+	if cmp -s $$tmp descriptors/islb.binpb; then rm -f $$tmp; else rm -f $$tmp; \
+	  echo "descriptors/islb.binpb is stale: run 'make generate' and commit it"; exit 1; fi
 
+# buf lint, and buf breaking against the previous commit: no change may break existing clients.
 lint: $(NPM_STAMP)
 	npx buf lint
+	@if git rev-parse -q --verify HEAD~1 >/dev/null 2>&1; then \
+	  npx buf breaking --against '.git#ref=HEAD~1' && echo "buf breaking: no breaking change against HEAD~1"; \
+	else echo "buf breaking: no previous commit to compare with"; fi
 
 build: $(NPM_STAMP)
 	rm -rf dist && npx tsc -p tsconfig.json

@@ -5,6 +5,9 @@ import { pino } from "pino";
 import { addClientFlags, clientConnection, type ClientFlags } from "./client-flags.js";
 import { ConfigError, loadConfig, type ServeFlags } from "./config.js";
 import { printNodes, printWatch } from "./nodes.js";
+import { ProtoFileSchema, ReflectionSchema, UsageError, type Schema } from "./schema.js";
+import { callMethod, errorLine, exitCodeOf, jsonDocuments, parseDuration, parseHeaders, splitMethod } from "./call.js";
+import type { NatsConnection } from "nats";
 import { serve } from "./serve.js";
 
 const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").showHelpAfterError();
@@ -78,8 +81,84 @@ addClientFlags(program.command("watch [service]").description("print node change
     }
   });
 
+interface SchemaFlags extends ClientFlags {
+  proto?: string[];
+  importPath?: string[];
+  wire?: string;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function withSchemaFlags(cmd: Command): Command {
+  return addClientFlags(cmd)
+    .option("--proto <file>", "read the schema from this .proto file instead of reflection (repeatable)", collect)
+    .option("--import-path <dir>", "where --proto imports are found (repeatable)", collect)
+    .option("--wire <wire>", "native, or nats-grpc to talk to Go nats-grpc servers", "native");
+}
+
+function clientOptions(f: SchemaFlags) {
+  if (f.wire !== undefined && f.wire !== "native" && f.wire !== "nats-grpc") throw new UsageError(`--wire must be native or nats-grpc, not ${JSON.stringify(f.wire)}`);
+  return { prefix: f.prefix, nid: f.nid, wire: f.wire as "native" | "nats-grpc" | undefined };
+}
+
+async function schemaOf(nc: NatsConnection, f: SchemaFlags): Promise<Schema> {
+  if (f.proto !== undefined && f.proto.length > 0) return ProtoFileSchema.load(f.proto, f.importPath ?? []);
+  return new ReflectionSchema(nc, clientOptions(f));
+}
+
+/** Runs a client command: connect, act, close; status errors exit 64 + code, others 1. */
+async function client(f: ClientFlags, act: (nc: NatsConnection) => Promise<void>): Promise<void> {
+  const nc = await clientConnection(f);
+  try {
+    await act(nc);
+  } catch (e) {
+    process.stderr.write(`${errorLine(e)}\n`);
+    process.exitCode = exitCodeOf(e);
+  } finally {
+    await nc.close();
+  }
+}
+
+withSchemaFlags(program.command("list [service]").description("list the services a server hosts, or the methods of one"))
+  .action(async (service: string | undefined, f: SchemaFlags) =>
+    client(f, async (nc) => {
+      const schema = await schemaOf(nc, f);
+      const names = service === undefined ? await schema.services() : await schema.methods(service);
+      for (const n of names.sort()) process.stdout.write(`${n}\n`);
+    }),
+  );
+
+withSchemaFlags(program.command("describe <symbol>").description("describe a service, method, message or enum"))
+  .action(async (symbol: string, f: SchemaFlags) =>
+    client(f, async (nc) => {
+      process.stdout.write(`${await (await schemaOf(nc, f)).describe(symbol)}\n`);
+    }),
+  );
+
+withSchemaFlags(program.command("call <method>").description("call SERVICE/METHOD (or SERVICE.METHOD) with JSON; one JSON document per response"))
+  .option("-d, --data <json>", "the request as JSON; @ reads stdin (JSON lines for client streaming)")
+  .option("-H, --header <header>", "request metadata 'key: value' (repeatable; -bin keys take base64)", collect)
+  .option("--timeout <duration>", "deadline of the call, e.g. 2s or 500ms")
+  .action(async (target: string, f: SchemaFlags & { data?: string; header?: string[]; timeout?: string }) =>
+    client(f, async (nc) => {
+      const { service, method } = splitMethod(target);
+      const timeoutMs = f.timeout === undefined ? undefined : parseDuration(f.timeout);
+      const metadata = parseHeaders(f.header ?? []);
+      const m = await (await schemaOf(nc, f)).method(service, method);
+      let text = f.data ?? "";
+      if (text === "@") {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        text = Buffer.concat(chunks).toString("utf8");
+      }
+      const ac = new AbortController();
+      process.once("SIGINT", () => ac.abort());
+      await callMethod(nc, m, jsonDocuments(text), { client: clientOptions(f), metadata, timeoutMs, signal: ac.signal, out: (line) => process.stdout.write(`${line}\n`) });
+    }),
+  );
+
 program.parseAsync().catch((e: unknown) => {
-  const msg = e instanceof ConfigError ? `config: ${e.message}` : (e as Error).message;
+  const msg = e instanceof ConfigError ? `config: ${e.message}` : e instanceof UsageError ? e.message : (e as Error).message;
   process.stderr.write(`islb: ${msg}\n`);
   process.exit(1);
 });

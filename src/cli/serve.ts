@@ -11,14 +11,24 @@ import { createServer, type NatsServer } from "../transport/server.js";
 import type { Config } from "./config.js";
 import { connectNats, type LocalNats } from "./connect.js";
 import { callMetrics, registryMetrics, serveMetrics } from "./metrics.js";
+import { HealthDefinition } from "../../generated/grpc/health/v1/health.js";
+import { HealthStatus, ServingStatus } from "../health/health.js";
+import { serveMicro } from "../micro/discovery.js";
+import { islbDescriptors } from "../reflection/descriptors.js";
+import { addReflection } from "../reflection/mount.js";
+import { VERSION } from "../version.js";
 
 export interface Running {
   nc: NatsConnection;
   server: NatsServer;
   store: RegistryStore;
   balancer: Balancer;
+  health: HealthStatus;
   close(): Promise<void>;
 }
+
+/** How often the store's reachability is checked for health. */
+const HEALTH_MS = 1000;
 
 /** How often expired leases are swept: well inside the "gone within lease + 1 s" bound. */
 const SWEEP_MS = 250;
@@ -43,7 +53,20 @@ export async function serve(cfg: Config, log: Logger, options: { startLocalNats?
   );
   const server = createServer({ nid: cfg.nid, prefix: cfg.prefix, logger: log }).use(callMetrics());
   server.add(ISLBDefinition, service);
+  const health = new HealthStatus();
+  server.add(HealthDefinition, health.service());
+  addReflection(server, islbDescriptors());
+  const checkStore = async (): Promise<void> => {
+    const ok = await store.ping();
+    const status = ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
+    if (health.get("") !== status) log[ok ? "info" : "warn"]({ store: cfg.redis === undefined ? "memory" : "redis" }, ok ? "store reachable: SERVING" : "store unreachable: NOT_SERVING");
+    health.set("", status);
+    health.set("islb.ISLB", status);
+  };
+  await checkStore();
+  const healthTimer = setInterval(() => void checkStore().catch(() => undefined), HEALTH_MS);
   await server.listen(nc);
+  const stopMicro = serveMicro(nc, server, { name: "islb", id: cfg.nid, version: VERSION, description: "Inter-Server Load Balancer", metadata: { dc: cfg.dc } });
   const sweeper = setInterval(() => {
     store.sweep(Date.now()).catch((e: unknown) => log.warn({ err: e }, "lease sweep failed"));
   }, SWEEP_MS);
@@ -55,8 +78,11 @@ export async function serve(cfg: Config, log: Logger, options: { startLocalNats?
     server,
     store,
     balancer,
+    health,
     async close() {
       clearInterval(sweeper);
+      clearInterval(healthTimer);
+      stopMicro();
       http?.close();
       await server.close();
       balancer.close();

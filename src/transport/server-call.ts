@@ -25,6 +25,7 @@ export class ServerFrameCall implements ActiveCall {
   private readonly requests: MessageQueue<unknown> | undefined;
   private readonly credit: Credit | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly startedAt = performance.now();
   /** When a frame last came from the client (native calls: keep-alive). */
   lastReceived = Date.now();
   /** When a frame last went to the client. */
@@ -215,11 +216,13 @@ export class ServerFrameCall implements ActiveCall {
       this.core.options.logger.error({ err: e, method: this.method.path }, "handler set invalid trailer metadata");
     }
     this.sendFrame({ end: { status: frameStatus(status.code, status.message), trailer } });
+    this.core.record(this.method.path, status.code, status.message, performance.now() - this.startedAt);
     this.close(status.code === Status.OK ? undefined : new AbortError());
   }
 
   /** The client cancelled: abort the handler, send nothing. */
   cancel(): void {
+    if (!this.done) this.core.record(this.method.path, Status.CANCELLED, "cancelled by the client", performance.now() - this.startedAt);
     this.close(new AbortError());
   }
 

@@ -33,6 +33,15 @@ export interface ResolvedServerOptions {
   logger: Logger;
 }
 
+/** Calls of one method, for NATS micro discovery's STATS and for tests. */
+export interface MethodStats {
+  requests: number;
+  errors: number;
+  lastError: string;
+  /** Total handling time, ms. */
+  totalMs: number;
+}
+
 /** A call in progress, as the server tracks it for draining and accounting. */
 export interface ActiveCall {
   /** Ends the call from the server's side (shutdown): status UNAVAILABLE to the client. */
@@ -50,5 +59,7 @@ export interface ServerCore {
   /** Publishes in the connection's outbox (frames of calls: batched, in order); size is checked at once. */
   queue(subject: string, data: Uint8Array, opts: { reply?: string } | undefined, onError: (err: unknown) => void): void;
   track(call: ActiveCall): void;
+  /** Counts a finished call of `path`: its status and how long it took. */
+  record(path: string, code: number, message: string, ms: number): void;
   untrack(call: ActiveCall): void;
 }

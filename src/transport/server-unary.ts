@@ -28,6 +28,7 @@ class UnaryCall implements ActiveCall {
   private timer: NodeJS.Timeout | undefined;
   private controller: AbortController | undefined;
   private aborted = false;
+  private readonly started = performance.now();
   readonly header = Metadata();
   readonly trailer = Metadata();
 
@@ -80,6 +81,7 @@ class UnaryCall implements ActiveCall {
     this.replied = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.core.untrack(this);
+    this.core.record(this.method.path, status.code, status.message, performance.now() - this.started);
     sendReply(this.core, this.reply, status, data, this.json, this.header, this.trailer, this.method.path);
   }
 }

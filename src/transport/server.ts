@@ -22,11 +22,11 @@ import { dataFramePayload, decodeRequest, encodeResponse, frameStatus, looksLike
 import { outboxFor } from "./outbox.js";
 import { resolveMethods, type ServiceDefinition, type ServiceImplementation } from "./definition.js";
 import type { HandlerFn, ServedMethod } from "./invoke.js";
-import type { ActiveCall, ResolvedServerOptions, ServerCore, ServerOptions } from "./server-core.js";
+import type { ActiveCall, MethodStats, ResolvedServerOptions, ServerCore, ServerOptions } from "./server-core.js";
 import { ServerFrameCall } from "./server-call.js";
 import { sendReply, serveUnary, unaryEncoding } from "./server-unary.js";
 
-export type { ServerOptions };
+export type { MethodStats, ServerOptions };
 
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 
@@ -58,6 +58,9 @@ export class NatsServer {
   private nextCall = 0;
   private ticker: NodeJS.Timeout | undefined;
   private closing = false;
+  private readonly methodStats = new Map<string, MethodStats>();
+  /** When the server started listening. */
+  startedAt = new Date();
 
   constructor(private readonly options: ServerOptions = {}) {
     const prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -137,6 +140,16 @@ export class NatsServer {
         if (data.length > maxPayload) throw tooLarge(data.length);
         outbox.publish(subject, data, opts, onError);
       },
+      record: (path, code, message, ms) => {
+        let st = this.methodStats.get(path);
+        if (st === undefined) this.methodStats.set(path, (st = { requests: 0, errors: 0, lastError: "", totalMs: 0 }));
+        st.requests++;
+        st.totalMs += ms;
+        if (code !== Status.OK) {
+          st.errors++;
+          st.lastError = `${code}: ${message}`;
+        }
+      },
       track: (call) => void active.add(call),
       untrack: (call) => void active.delete(call),
     };
@@ -177,7 +190,27 @@ export class NatsServer {
     const tick = Math.max(5, Math.floor(options.keepaliveMs / 2));
     this.ticker = setInterval(() => this.tick(), tick);
     this.ticker.unref();
+    this.startedAt = new Date();
     await nc.flush();
+  }
+
+  /** Calls finished so far, by method path. */
+  callStats(): ReadonlyMap<string, MethodStats> {
+    return this.methodStats;
+  }
+
+  /** The methods served: path, service, name, kind. */
+  methods(): Array<{ path: string; service: string; name: string; requestStream: boolean; responseStream: boolean }> {
+    const out = [];
+    for (const svc of this.services.values()) {
+      for (const m of svc.methods.values()) out.push({ path: m.path, service: m.service, name: m.name, requestStream: m.definition.requestStream, responseStream: m.definition.responseStream });
+    }
+    return out;
+  }
+
+  /** The options in force once listening (prefix, nid, limits). */
+  get resolvedOptions(): ResolvedServerOptions | undefined {
+    return this.core?.options;
   }
 
   /** Counts of what the server holds now. */

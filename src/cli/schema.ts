@@ -1,0 +1,253 @@
+/**
+ * What `islb list / describe / call` know of a server's methods: from server reflection over
+ * NATS (v1, else v1alpha), or from .proto files. A method converts JSON to request bytes and
+ * response bytes to JSON.
+ */
+import type { NatsConnection } from "nats";
+import { createFileRegistry, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type DescService, type FileRegistry } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { ServerReflectionDefinition as V1, type ServerReflectionRequest, type ServerReflectionResponse } from "../../generated/grpc/reflection/v1/reflection.js";
+import { ServerReflectionDefinition as V1Alpha } from "../../generated/grpc/reflection/v1alpha/reflection.js";
+import { ClientError, Status } from "../status.js";
+import { createClient, type CreateClientOptions } from "../transport/client.js";
+import { describeDesc } from "./describe.js";
+
+/** A method as the CLI calls it: JSON in, JSON out. */
+export interface DynamicMethod {
+  /** `pkg.Service` */
+  service: string;
+  name: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  /** Throws a UsageError saying where the JSON is wrong. */
+  encode(json: string): Uint8Array;
+  decode(bytes: Uint8Array): string;
+}
+
+export interface Schema {
+  services(): Promise<string[]>;
+  methods(service: string): Promise<string[]>;
+  describe(symbol: string): Promise<string>;
+  method(service: string, name: string): Promise<DynamicMethod>;
+}
+
+/** A mistake of the person at the keyboard: printed as it is, exit code 1. */
+export class UsageError extends Error {}
+
+async function* one<T>(x: T): AsyncGenerator<T> {
+  yield x;
+}
+
+/** Schemas from server reflection, asked over NATS. */
+export class ReflectionSchema implements Schema {
+  private registry: FileRegistry | undefined;
+  private readonly files = new Map<string, FileDescriptorProto>();
+  private version: typeof V1 | typeof V1Alpha = V1;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly options: CreateClientOptions,
+  ) {}
+
+  private async ask(req: Partial<ServerReflectionRequest>): Promise<ServerReflectionResponse> {
+    for (;;) {
+      const client = createClient(this.version as typeof V1, this.nc, this.options);
+      try {
+        for await (const r of client.serverReflectionInfo(one(req as ServerReflectionRequest), { deadline: 5000 })) return r;
+        throw new UsageError("the server ended the reflection stream without an answer");
+      } catch (e) {
+        if (e instanceof ClientError && e.code === Status.UNIMPLEMENTED && this.version === V1) {
+          this.version = V1Alpha;
+          continue;
+        }
+        if (e instanceof ClientError && e.code === Status.UNAVAILABLE) {
+          throw new UsageError(`no server answers reflection on ${this.options.prefix ?? "nrpc"}.${this.options.nid ? `${this.options.nid}.` : ""}grpc.reflection.v1.ServerReflection.ServerReflectionInfo (${e.details}); give the schema with --proto`);
+        }
+        throw e;
+      }
+    }
+  }
+
+  async services(): Promise<string[]> {
+    const r = await this.ask({ listServices: "" });
+    if (r.errorResponse !== undefined) throw new UsageError(`reflection: ${r.errorResponse.errorMessage}`);
+    return (r.listServicesResponse?.service ?? []).map((s) => s.name);
+  }
+
+  /** Loads the file defining `symbol` and its dependencies; false when the server does not know it. */
+  private async load(symbol: string): Promise<boolean> {
+    const r = await this.ask({ fileContainingSymbol: symbol });
+    if (r.errorResponse !== undefined) return false;
+    const pending = [...(r.fileDescriptorResponse?.fileDescriptorProto ?? [])];
+    while (pending.length > 0) {
+      const f = fromBinary(FileDescriptorProtoSchema, pending.shift() as Uint8Array);
+      if (this.files.has(f.name)) continue;
+      this.files.set(f.name, f);
+      for (const dep of f.dependency) {
+        if (this.files.has(dep)) continue;
+        const d = await this.ask({ fileByFilename: dep });
+        if (d.errorResponse !== undefined) throw new UsageError(`reflection: the server has no file ${dep} (needed by ${f.name})`);
+        pending.push(...(d.fileDescriptorResponse?.fileDescriptorProto ?? []));
+      }
+    }
+    this.registry = createFileRegistry(create(FileDescriptorSetSchema, { file: this.dependenciesFirst() }));
+    return true;
+  }
+
+  /** The files loaded, each after every file it imports (as the registry wants them). */
+  private dependenciesFirst(): FileDescriptorProto[] {
+    const out: FileDescriptorProto[] = [];
+    const done = new Set<string>();
+    const visit = (f: FileDescriptorProto): void => {
+      if (done.has(f.name)) return;
+      done.add(f.name);
+      for (const d of f.dependency) {
+        const dep = this.files.get(d);
+        if (dep !== undefined) visit(dep);
+      }
+      out.push(f);
+    };
+    for (const f of this.files.values()) visit(f);
+    return out;
+  }
+
+  private async service(name: string): Promise<DescService> {
+    if (this.registry?.getService(name) === undefined && !(await this.load(name))) {
+      const known = await this.services();
+      throw new UsageError(`the server has no service ${name}; it has: ${known.join(", ") || "none"}`);
+    }
+    return this.registry?.getService(name) as DescService;
+  }
+
+  async methods(service: string): Promise<string[]> {
+    return (await this.service(service)).methods.map((m) => `${service}.${m.name}`);
+  }
+
+  async describe(symbol: string): Promise<string> {
+    const s = symbol.replace(/^\./, "");
+    if (this.registry?.get(s) === undefined && !(await this.load(s))) throw new UsageError(`the server knows no symbol ${s}`);
+    let d: Parameters<typeof describeDesc>[0] | undefined = this.registry?.get(s);
+    if (d === undefined) {
+      const dot = s.lastIndexOf(".");
+      d = this.registry?.getService(s.slice(0, dot))?.methods.find((m) => m.name === s.slice(dot + 1));
+    }
+    if (d === undefined) throw new UsageError(`the server knows no symbol ${s}`);
+    return describeDesc(d);
+  }
+
+  async method(service: string, name: string): Promise<DynamicMethod> {
+    const svc = await this.service(service);
+    const m = svc.methods.find((x) => x.name === name);
+    if (m === undefined) throw new UsageError(`service ${service} has no method ${name}; it has: ${svc.methods.map((x) => x.name).join(", ")}`);
+    return bufMethod(service, m.name, m.methodKind, m.input, m.output, this.registry as FileRegistry);
+  }
+}
+
+function bufMethod(service: string, name: string, kind: string, input: DescMessage, output: DescMessage, registry: FileRegistry): DynamicMethod {
+  return {
+    service,
+    name,
+    requestStream: kind === "client_streaming" || kind === "bidi_streaming",
+    responseStream: kind === "server_streaming" || kind === "bidi_streaming",
+    encode(json) {
+      try {
+        return toBinary(input, fromJsonString(input, json, { registry }));
+      } catch (e) {
+        throw new UsageError(`bad request for ${service}/${name} (${input.typeName}): ${(e as Error).message}`);
+      }
+    },
+    decode(bytes) {
+      return toJsonString(output, fromBinary(output, bytes), { registry });
+    },
+  };
+}
+
+/** Schemas from .proto files, parsed with protobufjs (JSON with lowerCamelCase names, as proto3 JSON writes them). */
+export class ProtoFileSchema implements Schema {
+  private constructor(private readonly root: import("protobufjs").Root) {}
+
+  static async load(files: string[], importPaths: string[]): Promise<ProtoFileSchema> {
+    const protobuf = (await import("protobufjs")).default;
+    const { existsSync } = await import("node:fs");
+    const { resolve } = await import("node:path");
+    const root = new protobuf.Root();
+    root.resolvePath = (origin, target) => {
+      for (const dir of ["", ...importPaths]) {
+        const p = dir === "" ? resolve(target) : resolve(dir, target);
+        if (existsSync(p)) return p;
+      }
+      return protobuf.util.path.resolve(origin, target);
+    };
+    try {
+      await root.load(files, { keepCase: false });
+      root.resolveAll();
+    } catch (e) {
+      throw new UsageError(`cannot load ${files.join(", ")}: ${(e as Error).message}`);
+    }
+    return new ProtoFileSchema(root);
+  }
+
+  private all<T>(ctor: new (...a: never[]) => T): T[] {
+    const out: T[] = [];
+    const walk = (ns: import("protobufjs").NamespaceBase): void => {
+      for (const o of ns.nestedArray) {
+        if (o instanceof ctor) out.push(o);
+        if ("nestedArray" in o) walk(o as import("protobufjs").NamespaceBase);
+      }
+    };
+    walk(this.root);
+    return out;
+  }
+
+  async services(): Promise<string[]> {
+    const protobuf = (await import("protobufjs")).default;
+    return this.all(protobuf.Service).map((s) => s.fullName.replace(/^\./, ""));
+  }
+
+  private async service(name: string): Promise<import("protobufjs").Service> {
+    const protobuf = (await import("protobufjs")).default;
+    const s = this.root.lookup(name);
+    if (!(s instanceof protobuf.Service)) throw new UsageError(`the .proto files define no service ${name}; they have: ${(await this.services()).join(", ") || "none"}`);
+    return s;
+  }
+
+  async methods(service: string): Promise<string[]> {
+    return (await this.service(service)).methodsArray.map((m) => `${service}.${m.name}`);
+  }
+
+  async describe(symbol: string): Promise<string> {
+    const o = this.root.lookup(symbol.replace(/^\./, ""));
+    if (o === null) throw new UsageError(`the .proto files define no symbol ${symbol}`);
+    return `${symbol} is a ${o.constructor.name.toLowerCase()}:\n${JSON.stringify(o.toJSON(), null, 2)}`;
+  }
+
+  async method(service: string, name: string): Promise<DynamicMethod> {
+    const svc = await this.service(service);
+    const m = svc.methods[name];
+    if (m === undefined) throw new UsageError(`service ${service} has no method ${name}; it has: ${svc.methodsArray.map((x) => x.name).join(", ")}`);
+    m.resolve();
+    const req = m.resolvedRequestType as import("protobufjs").Type;
+    const res = m.resolvedResponseType as import("protobufjs").Type;
+    return {
+      service,
+      name,
+      requestStream: m.requestStream === true,
+      responseStream: m.responseStream === true,
+      encode(json) {
+        let obj: unknown;
+        try {
+          obj = JSON.parse(json);
+        } catch (e) {
+          throw new UsageError(`bad JSON: ${(e as Error).message}`);
+        }
+        const problem = req.verify(obj as Record<string, unknown>);
+        if (problem !== null) throw new UsageError(`bad request for ${service}/${name} (${req.fullName.slice(1)}): ${problem}`);
+        return req.encode(req.fromObject(obj as Record<string, unknown>)).finish();
+      },
+      decode(bytes) {
+        return JSON.stringify(res.toObject(res.decode(bytes), { longs: String, enums: String, bytes: String, json: true }));
+      },
+    };
+  }
+}
