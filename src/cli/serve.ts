@@ -14,7 +14,8 @@ import { callMetrics, registryMetrics, serveMetrics } from "./metrics.js";
 import { HealthDefinition } from "../../generated/grpc/health/v1/health.js";
 import { HealthStatus, ServingStatus } from "../health/health.js";
 import { serveMicro } from "../micro/discovery.js";
-import { islbDescriptors } from "../reflection/descriptors.js";
+import { DescriptorIndex, islbDescriptorSet } from "../reflection/descriptors.js";
+import { DescriptorJson } from "../reflection/json.js";
 import { addReflection } from "../reflection/mount.js";
 import { VERSION } from "../version.js";
 
@@ -51,11 +52,12 @@ export async function serve(cfg: Config, log: Logger, options: { startLocalNats?
     { leaseMs: cfg.leaseMs, heartbeatMs: cfg.heartbeatMs, sessionIdleMs: cfg.sessionIdleMs, secrets: cfg.secrets },
     { onLookup: metrics.onLookup },
   );
-  const server = createServer({ nid: cfg.nid, prefix: cfg.prefix, logger: log }).use(callMetrics());
+  const descriptors = islbDescriptorSet();
+  const server = createServer({ nid: cfg.nid, prefix: cfg.prefix, logger: log, json: new DescriptorJson(descriptors) }).use(callMetrics());
   server.add(ISLBDefinition, service);
   const health = new HealthStatus();
   server.add(HealthDefinition, health.service());
-  addReflection(server, islbDescriptors());
+  addReflection(server, new DescriptorIndex(descriptors));
   const checkStore = async (): Promise<void> => {
     const ok = await store.ping();
     const status = ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;

@@ -104,8 +104,12 @@ export class DescriptorIndex {
   }
 }
 
-/** islb's own descriptors (descriptors/islb.binpb, made by `make generate`). */
+/** islb's own descriptor set (descriptors/islb.binpb, made by `make generate`), serialized. */
+export function islbDescriptorSet(): Uint8Array {
+  return readFileSync(fileURLToPath(new URL("../../../descriptors/islb.binpb", import.meta.url)));
+}
+
+/** islb's own descriptors, indexed. */
 export function islbDescriptors(): DescriptorIndex {
-  const path = fileURLToPath(new URL("../../../descriptors/islb.binpb", import.meta.url));
-  return new DescriptorIndex(readFileSync(path));
+  return new DescriptorIndex(islbDescriptorSet());
 }

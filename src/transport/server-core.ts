@@ -3,6 +3,20 @@ import type { NatsConnection, MsgHdrs } from "nats";
 import type { ServerMiddleware } from "nice-grpc-common";
 import type { Logger } from "../log.js";
 
+/**
+ * The proto3 JSON mapping of a server's messages, by method path. Without one, the JSON mode
+ * uses ts-proto's toJSON/fromJSON (which writes 64-bit integers as numbers and ignores
+ * unknown keys); with one (reflection/json.ts, from descriptors) it is the canonical mapping.
+ */
+export interface JsonCodec {
+  /** Request JSON to binary; throws (with a message saying what is wrong) on invalid JSON or field values. */
+  requestFromJson(path: string, json: string): Uint8Array;
+  /** Response binary to canonical JSON. */
+  responseToJson(path: string, bytes: Uint8Array): string;
+  /** True when it knows the method. */
+  knows(path: string): boolean;
+}
+
 /** Options of a server. */
 export interface ServerOptions {
   /** This instance's node id: it also answers on `<prefix>.<nid>.<pkg.Service>.<Method>`. */
@@ -19,6 +33,8 @@ export interface ServerOptions {
   compatQueueLimit?: number;
   /** How long `close()` waits for calls in progress before cancelling them (default 5000 ms). */
   drainMs?: number;
+  /** The canonical proto3 JSON mapping for the JSON mode (see JsonCodec). */
+  json?: JsonCodec;
   logger?: Logger;
 }
 
@@ -30,6 +46,7 @@ export interface ResolvedServerOptions {
   keepaliveMs: number;
   compatQueueLimit: number;
   drainMs: number;
+  json: JsonCodec | undefined;
   logger: Logger;
 }
 

@@ -68,7 +68,11 @@ class UnaryCall implements ActiveCall {
     if (this.replied) return;
     const type = this.method.definition.responseType;
     const msg = type.fromPartial(response as never);
-    const data = this.json ? encoder.encode(JSON.stringify(type.toJSON(msg))) : type.encode(msg).finish();
+    const codec = this.core.options.json;
+    let data: Uint8Array;
+    if (!this.json) data = type.encode(msg).finish();
+    else if (codec?.knows(this.method.path) === true) data = encoder.encode(codec.responseToJson(this.method.path, type.encode(msg).finish()));
+    else data = encoder.encode(JSON.stringify(type.toJSON(msg)));
     const max = this.core.options.maxMessageBytes;
     if (data.length > max) {
       this.send({ code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}` }, undefined);
@@ -138,8 +142,24 @@ export function sendReply(
 
 const EMPTY = new Uint8Array(0);
 
-function decodeRequest(method: ServedMethod, data: Uint8Array, json: boolean): unknown {
+function decodeRequest(core: ServerCore, method: ServedMethod, data: Uint8Array, json: boolean): unknown {
   const type = method.definition.requestType;
+  const codec = core.options.json;
+  if (json && codec?.knows(method.path) === true) {
+    let text: string;
+    try {
+      text = utf8.decode(data).trim();
+    } catch {
+      throw { code: Status.INVALID_ARGUMENT, message: `the request of ${method.path} is not valid UTF-8` } satisfies StatusInfo;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = codec.requestFromJson(method.path, text === "" ? "{}" : text);
+    } catch (e) {
+      throw { code: Status.INVALID_ARGUMENT, message: `the request of ${method.path} is not valid: ${(e as Error).message}` } satisfies StatusInfo;
+    }
+    return type.decode(bytes);
+  }
   if (!json) {
     try {
       return type.decode(data);
@@ -189,7 +209,7 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
   let request: unknown;
   let metadata: Metadata;
   try {
-    request = decodeRequest(method, msg.data, json);
+    request = decodeRequest(core, method, msg.data, json);
     const h = plain ? undefined : msg.headers;
     metadata = readHeaders(h);
     const t = h?.get(H.timeout) ?? "";

@@ -107,6 +107,7 @@ export class NatsServer {
       keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
       compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
       drainMs: o.drainMs ?? 5000,
+      json: o.json,
       logger: o.logger ?? silentLogger,
     };
     if (options.nid !== "") {
