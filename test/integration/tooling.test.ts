@@ -1,0 +1,159 @@
+/** Reflection, health, micro discovery and the grpcurl-style CLI, against a real islb over real servers. */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { connect, type NatsConnection } from "nats";
+import { createClient, Status } from "../../src/index.js";
+import { HealthDefinition, HealthCheckResponse_ServingStatus as S } from "../../generated/grpc/health/v1/health.js";
+import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
+import { startRedisServer } from "../helpers/redis-server.js";
+import { eventually } from "../helpers/setup.js";
+import { redisConfig, startIslb } from "../helpers/islb.js";
+import type { Running } from "../../src/cli/serve.js";
+
+const run = promisify(execFile);
+const MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+const PROTO = fileURLToPath(new URL("../../../proto", import.meta.url));
+type Result = { code: number; stdout: string; stderr: string };
+const islbCli = async (...args: string[]): Promise<Result> => {
+  try {
+    const r = await run(process.execPath, [MAIN, ...args]);
+    return { code: 0, ...r };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+};
+
+describe("tooling against islb serve", () => {
+  let ns: NatsServerProcess;
+  let islb: Running;
+  let nc: NatsConnection;
+  before(async () => {
+    ns = await startNatsServer();
+    islb = await startIslb(ns.url, { nid: "islb-t" });
+    nc = await connect({ servers: ns.url });
+  });
+  after(async () => {
+    await nc.close();
+    await islb.close();
+    await ns.stop();
+  });
+
+  test("list, describe and call through reflection", async () => {
+    const list = await islbCli("list", "--nats", ns.url);
+    assert.deepEqual(list.stdout.trim().split("\n"), ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection", "islb.ISLB"]);
+    const methods = await islbCli("list", "islb.ISLB", "--nats", ns.url);
+    assert.match(methods.stdout, /^islb\.ISLB\.FindNode$/m);
+    const d = await islbCli("describe", "islb.FindNodeRequest", "--nats", ns.url);
+    assert.match(d.stdout, /message FindNodeRequest \{\n  string sid = 1;\n  string nid = 2;\n  string service = 3;/);
+    const reg = await islbCli("call", "islb.ISLB/Register", "--nats", ns.url, "-d", '{"registration":{"node":{"nid":"sfu-t","service":"rtc"}},"leaseMs":60000}');
+    assert.equal(reg.code, 0, reg.stderr);
+    assert.match(JSON.parse(reg.stdout).revision, /^\d+$/, "uint64 as a JSON string");
+    const found = await islbCli("call", "islb.ISLB.FindNode", "--nats", ns.url, "--nid", "islb-t", "-H", "x-trace: 7", "--timeout", "2s", "-d", '{"service":"rtc","sid":"r1"}');
+    assert.deepEqual(JSON.parse(found.stdout), { nodes: [{ nid: "sfu-t", service: "rtc" }] });
+  });
+
+  test("server streaming prints one JSON document per message", async () => {
+    const ac = new AbortController();
+    const p = run(process.execPath, [MAIN, "call", "islb.ISLB/Watch", "--nats", ns.url, "-d", "{}"], { signal: ac.signal }).catch((e: { stdout: string }) => e);
+    await new Promise((r) => setTimeout(r, 1500));
+    ac.abort();
+    const out = ((await p) as { stdout: string }).stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.ok(out.length >= 2);
+    assert.equal(out.at(-1).type, "TYPE_SYNCED");
+  });
+
+  test("errors a person can act on, and exit codes that encode the status", async () => {
+    const bad = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "-d", '{"service":"a.b"}');
+    assert.equal(bad.code, 64 + Status.INVALID_ARGUMENT);
+    assert.match(bad.stderr, /^ERROR: INVALID_ARGUMENT: service "a\.b"/);
+    const nf = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "-d", '{"service":"ghost","sid":"x"}');
+    assert.equal(nf.code, 64 + Status.NOT_FOUND);
+    const unknown = await islbCli("call", "islb.ISLB/FindNod", "--nats", ns.url, "-d", "{}");
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /has no method FindNod; it has: FindNode, Register/);
+    const json = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "-d", '{"servic":"x"}');
+    assert.match(json.stderr, /key "servic" is unknown/);
+    const nobody = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "--nid", "nobody", "-d", "{}");
+    assert.match(nobody.stderr, /nrpc\.nobody\.grpc\.reflection\.v1\.ServerReflection/, "names the subject it tried");
+  });
+
+  test("--proto instead of reflection, and --wire nats-grpc", async () => {
+    const r = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "--proto", "islb/islb.proto", "--import-path", PROTO, "--wire", "nats-grpc", "-d", '{"service":"rtc","sid":"r1"}');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).nodes[0].nid, "sfu-t");
+    const l = await islbCli("list", "--proto", "islb/islb.proto", "--import-path", PROTO, "--nats", ns.url);
+    assert.match(l.stdout, /^islb\.ISLB$/m);
+  });
+
+  test("the JSON mode of islb serve is canonical proto3 JSON and strict", async () => {
+    const enc = new TextEncoder();
+    const ok = await nc.request("nrpc.islb.ISLB.Register", enc.encode('{"registration":{"node":{"nid":"sfu-j","service":"rtc"}},"lease_ms":60000}'));
+    const body = JSON.parse(new TextDecoder().decode(ok.data));
+    assert.equal(typeof body.revision, "string", "uint64 as a string");
+    assert.equal(body.leaseMs, 60000, "proto field names accepted, lowerCamelCase written");
+    const bad = await nc.request("nrpc.islb.ISLB.FindNode", enc.encode('{"servce":"rtc"}'));
+    assert.equal(bad.headers?.get("grpc-status"), String(Status.INVALID_ARGUMENT));
+    assert.match(bad.headers?.get("grpc-message") ?? "", /servce/);
+  });
+
+  test("NATS micro discovery: PING, INFO and STATS in every name form", async () => {
+    const enc = new TextEncoder();
+    const dec = (m: { data: Uint8Array }) => JSON.parse(new TextDecoder().decode(m.data));
+    for (const s of ["$SRV.PING", "$SRV.PING.islb", "$SRV.PING.islb.islb-t"]) assert.equal(dec(await nc.request(s, enc.encode(""))).type, "io.nats.micro.v1.ping_response");
+    const info = dec(await nc.request("$SRV.INFO.islb", enc.encode("")));
+    assert.equal(info.id, "islb-t");
+    const fn = info.endpoints.find((e: { name: string }) => e.name === "FindNode");
+    assert.deepEqual([fn.subject, fn.queue_group], ["nrpc.islb.ISLB.FindNode", "islb.ISLB"]);
+    const stats = dec(await nc.request("$SRV.STATS.islb.islb-t", enc.encode("")));
+    const s = stats.endpoints.find((e: { name: string }) => e.name === "FindNode");
+    assert.ok(s.num_requests >= 3 && s.num_errors >= 2, JSON.stringify(s));
+    assert.match(s.last_error, /^\d+: /);
+  });
+
+  test("health: Check and Watch", async () => {
+    const h = createClient(HealthDefinition, nc);
+    assert.equal((await h.check({ service: "" })).status, S.SERVING);
+    assert.equal((await h.check({ service: "islb.ISLB" })).status, S.SERVING);
+    await assert.rejects(h.check({ service: "nope" }), (e: { code?: number }) => e.code === Status.NOT_FOUND);
+    for await (const r of h.watch({ service: "" })) {
+      assert.equal(r.status, S.SERVING);
+      break;
+    }
+  });
+});
+
+test("health turns NOT_SERVING while Redis is down, and SERVING when it is back", async () => {
+  const ns = await startNatsServer();
+  const rs = await startRedisServer();
+  const islb = await startIslb(ns.url, { nid: "islb-h", redis: redisConfig(rs.url) });
+  const nc = await connect({ servers: ns.url });
+  try {
+    const h = createClient(HealthDefinition, nc);
+    const seen: S[] = [];
+    const ac = new AbortController();
+    const watching = (async () => {
+      try {
+        for await (const r of h.watch({ service: "islb.ISLB" }, { signal: ac.signal })) seen.push(r.status);
+      } catch {
+        /* aborted */
+      }
+    })();
+    assert.ok(await eventually(() => seen[0] === S.SERVING));
+    await rs.kill();
+    assert.ok(await eventually(() => seen.includes(S.NOT_SERVING), 5000), `saw ${seen.join()}`);
+    assert.equal((await h.check({ service: "" })).status, S.NOT_SERVING);
+    await rs.restart();
+    assert.ok(await eventually(() => seen.at(-1) === S.SERVING, 8000), `saw ${seen.join()}`);
+    ac.abort();
+    await watching;
+  } finally {
+    await nc.close();
+    await islb.close();
+    await rs.stop();
+    await ns.stop();
+  }
+});
