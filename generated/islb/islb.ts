@@ -112,7 +112,29 @@ export interface Registration {
     | Limits
     | undefined;
   /** Over a hard limit, a node gets no new sessions. */
-  hardLimits: Limits | undefined;
+  hardLimits:
+    | Limits
+    | undefined;
+  /** Free-form details a node publishes (ion's Node.ExtraInfo), kept with their Go types. */
+  extraInfo: Map<string, ExtraValue>;
+}
+
+export interface Registration_ExtraInfoEntry {
+  key: string;
+  value: ExtraValue | undefined;
+}
+
+/**
+ * One value of extra_info. go_type names the Go type it had ("int", "float64", "string",
+ * "bool", "int64"...), so ion's Go watchers get back exactly what the node sent.
+ */
+export interface ExtraValue {
+  stringValue?: string | undefined;
+  intValue?: number | undefined;
+  uintValue?: number | undefined;
+  floatValue?: number | undefined;
+  boolValue?: boolean | undefined;
+  goType: string;
 }
 
 export interface RegisterRequest {
@@ -785,7 +807,15 @@ export const Limits: MessageFns<Limits> = {
 };
 
 function createBaseRegistration(): Registration {
-  return { node: undefined, state: 0, region: "", load: undefined, softLimits: undefined, hardLimits: undefined };
+  return {
+    node: undefined,
+    state: 0,
+    region: "",
+    load: undefined,
+    softLimits: undefined,
+    hardLimits: undefined,
+    extraInfo: new Map(),
+  };
 }
 
 export const Registration: MessageFns<Registration> = {
@@ -808,6 +838,9 @@ export const Registration: MessageFns<Registration> = {
     if (message.hardLimits !== undefined) {
       Limits.encode(message.hardLimits, writer.uint32(50).fork()).join();
     }
+    message.extraInfo.forEach((value, key) => {
+      Registration_ExtraInfoEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
     return writer;
   },
 
@@ -872,6 +905,17 @@ export const Registration: MessageFns<Registration> = {
             message.hardLimits = Limits.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = Registration_ExtraInfoEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.extraInfo.set(entry7.key, entry7.value);
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -900,6 +944,23 @@ export const Registration: MessageFns<Registration> = {
         : isSet(object.hard_limits)
         ? Limits.fromJSON(object.hard_limits)
         : undefined,
+      extraInfo: isObject(object.extraInfo)
+        ? (globalThis.Object.entries(object.extraInfo) as [string, any][]).reduce(
+          (acc: Map<string, ExtraValue>, [key, value]: [string, any]) => {
+            acc.set(key, ExtraValue.fromJSON(value));
+            return acc;
+          },
+          new Map(),
+        )
+        : isObject(object.extra_info)
+        ? (globalThis.Object.entries(object.extra_info) as [string, any][]).reduce(
+          (acc: Map<string, ExtraValue>, [key, value]: [string, any]) => {
+            acc.set(key, ExtraValue.fromJSON(value));
+            return acc;
+          },
+          new Map(),
+        )
+        : new Map(),
     };
   },
 
@@ -923,6 +984,12 @@ export const Registration: MessageFns<Registration> = {
     if (message.hardLimits !== undefined) {
       obj.hardLimits = Limits.toJSON(message.hardLimits);
     }
+    if (message.extraInfo?.size) {
+      obj.extraInfo = {};
+      message.extraInfo.forEach((v, k) => {
+        obj.extraInfo[k] = ExtraValue.toJSON(v);
+      });
+    }
     return obj;
   },
 
@@ -941,6 +1008,282 @@ export const Registration: MessageFns<Registration> = {
     message.hardLimits = (object.hardLimits !== undefined && object.hardLimits !== null)
       ? Limits.fromPartial(object.hardLimits)
       : undefined;
+    message.extraInfo = (() => {
+      const m = new Map();
+      (object.extraInfo as Map<string, ExtraValue> ?? new Map()).forEach((value, key) => {
+        if (value !== undefined) {
+          m.set(key, ExtraValue.fromPartial(value));
+        }
+      });
+      return m;
+    })();
+    return message;
+  },
+};
+
+function createBaseRegistration_ExtraInfoEntry(): Registration_ExtraInfoEntry {
+  return { key: "", value: undefined };
+}
+
+export const Registration_ExtraInfoEntry: MessageFns<Registration_ExtraInfoEntry> = {
+  encode(message: Registration_ExtraInfoEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== undefined) {
+      ExtraValue.encode(message.value, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Registration_ExtraInfoEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegistration_ExtraInfoEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = ExtraValue.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Registration_ExtraInfoEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? ExtraValue.fromJSON(object.value) : undefined,
+    };
+  },
+
+  toJSON(message: Registration_ExtraInfoEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== undefined) {
+      obj.value = ExtraValue.toJSON(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Registration_ExtraInfoEntry>): Registration_ExtraInfoEntry {
+    return Registration_ExtraInfoEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Registration_ExtraInfoEntry>): Registration_ExtraInfoEntry {
+    const message = createBaseRegistration_ExtraInfoEntry();
+    message.key = object.key ?? "";
+    message.value = (object.value !== undefined && object.value !== null)
+      ? ExtraValue.fromPartial(object.value)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseExtraValue(): ExtraValue {
+  return {
+    stringValue: undefined,
+    intValue: undefined,
+    uintValue: undefined,
+    floatValue: undefined,
+    boolValue: undefined,
+    goType: "",
+  };
+}
+
+export const ExtraValue: MessageFns<ExtraValue> = {
+  encode(message: ExtraValue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stringValue !== undefined) {
+      writer.uint32(10).string(message.stringValue);
+    }
+    if (message.intValue !== undefined) {
+      writer.uint32(16).int64(message.intValue);
+    }
+    if (message.uintValue !== undefined) {
+      writer.uint32(24).uint64(message.uintValue);
+    }
+    if (message.floatValue !== undefined) {
+      writer.uint32(33).double(message.floatValue);
+    }
+    if (message.boolValue !== undefined) {
+      writer.uint32(40).bool(message.boolValue);
+    }
+    if (message.goType !== "") {
+      writer.uint32(50).string(message.goType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtraValue {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtraValue();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stringValue = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.intValue = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.uintValue = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.floatValue = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.boolValue = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.goType = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtraValue {
+    return {
+      stringValue: isSet(object.stringValue)
+        ? globalThis.String(object.stringValue)
+        : isSet(object.string_value)
+        ? globalThis.String(object.string_value)
+        : undefined,
+      intValue: isSet(object.intValue)
+        ? globalThis.Number(object.intValue)
+        : isSet(object.int_value)
+        ? globalThis.Number(object.int_value)
+        : undefined,
+      uintValue: isSet(object.uintValue)
+        ? globalThis.Number(object.uintValue)
+        : isSet(object.uint_value)
+        ? globalThis.Number(object.uint_value)
+        : undefined,
+      floatValue: isSet(object.floatValue)
+        ? globalThis.Number(object.floatValue)
+        : isSet(object.float_value)
+        ? globalThis.Number(object.float_value)
+        : undefined,
+      boolValue: isSet(object.boolValue)
+        ? globalThis.Boolean(object.boolValue)
+        : isSet(object.bool_value)
+        ? globalThis.Boolean(object.bool_value)
+        : undefined,
+      goType: isSet(object.goType)
+        ? globalThis.String(object.goType)
+        : isSet(object.go_type)
+        ? globalThis.String(object.go_type)
+        : "",
+    };
+  },
+
+  toJSON(message: ExtraValue): unknown {
+    const obj: any = {};
+    if (message.stringValue !== undefined) {
+      obj.stringValue = message.stringValue;
+    }
+    if (message.intValue !== undefined) {
+      obj.intValue = Math.round(message.intValue);
+    }
+    if (message.uintValue !== undefined) {
+      obj.uintValue = Math.round(message.uintValue);
+    }
+    if (message.floatValue !== undefined) {
+      obj.floatValue = floatToJson(message.floatValue);
+    }
+    if (message.boolValue !== undefined) {
+      obj.boolValue = message.boolValue;
+    }
+    if (message.goType !== "") {
+      obj.goType = message.goType;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExtraValue>): ExtraValue {
+    return ExtraValue.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExtraValue>): ExtraValue {
+    const message = createBaseExtraValue();
+    message.stringValue = object.stringValue ?? undefined;
+    message.intValue = object.intValue ?? undefined;
+    message.uintValue = object.uintValue ?? undefined;
+    message.floatValue = object.floatValue ?? undefined;
+    message.boolValue = object.boolValue ?? undefined;
+    message.goType = object.goType ?? "";
     return message;
   },
 };
@@ -2114,6 +2457,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -14,6 +14,7 @@ import { callMetrics, registryMetrics, serveMetrics } from "./metrics.js";
 import { HealthDefinition } from "../../generated/grpc/health/v1/health.js";
 import { HealthStatus, ServingStatus } from "../health/health.js";
 import { serveMicro } from "../micro/discovery.js";
+import { serveDiscovery } from "../discovery/server.js";
 import { DescriptorIndex, islbDescriptorSet } from "../reflection/descriptors.js";
 import { DescriptorJson } from "../reflection/json.js";
 import { addReflection } from "../reflection/mount.js";
@@ -68,6 +69,7 @@ export async function serve(cfg: Config, log: Logger, options: { startLocalNats?
   await checkStore();
   const healthTimer = setInterval(() => void checkStore().catch(() => undefined), HEALTH_MS);
   await server.listen(nc);
+  const discovery = cfg.ionDiscovery ? serveDiscovery(nc, store, balancer, { sessionIdleMs: cfg.sessionIdleMs, logger: log }) : undefined;
   const stopMicro = serveMicro(nc, server, { name: "islb", id: cfg.nid, version: VERSION, description: "Inter-Server Load Balancer", metadata: { dc: cfg.dc } });
   const sweeper = setInterval(() => {
     store.sweep(Date.now()).catch((e: unknown) => log.warn({ err: e }, "lease sweep failed"));
@@ -85,6 +87,7 @@ export async function serve(cfg: Config, log: Logger, options: { startLocalNats?
       clearInterval(sweeper);
       clearInterval(healthTimer);
       stopMicro();
+      discovery?.stop();
       http?.close();
       await server.close();
       balancer.close();

@@ -74,6 +74,12 @@ export function checkNode(node: Node | undefined): Node {
 export function checkRegistration(reg: Registration | undefined): Registration & { node: Node } {
   if (reg === undefined) fail(Status.INVALID_ARGUMENT, "registration is required");
   const node = checkNode(reg.node);
+  if (reg.extraInfo.size > LIMITS.params) fail(Status.INVALID_ARGUMENT, `registration.extra_info has ${reg.extraInfo.size} entries, more than ${LIMITS.params}`);
+  for (const [k, v] of reg.extraInfo) {
+    checkText("an extra_info key", k, LIMITS.paramKey);
+    checkText(`extra_info[${JSON.stringify(k.slice(0, 32))}]`, v.stringValue ?? "", LIMITS.paramValue);
+    checkText(`extra_info[${JSON.stringify(k.slice(0, 32))}].go_type`, v.goType, 32);
+  }
   checkOptionalToken("registration.region", reg.region);
   checkFigures("registration.load", reg.load);
   checkFigures("registration.soft_limits", reg.softLimits);

@@ -3,7 +3,7 @@
  * session's check-and-place is atomic without locks.
  */
 import { LeaseWheel } from "./leases.js";
-import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryStore, type WriteResult } from "./types.js";
+import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type WriteResult } from "./types.js";
 import { RegistryView } from "./view.js";
 
 interface Session {
@@ -26,6 +26,7 @@ export class MemoryStore implements RegistryStore {
   private readonly sessionExpiry = new LeaseWheel(1000);
   /** Revisions start at the start time in µs: above any a previous registry handed out. */
   private rev = Date.now() * 1000;
+  private readonly local = new Set<(e: RegistryEvent) => void>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.view = new RegistryView(options.history);
@@ -33,8 +34,15 @@ export class MemoryStore implements RegistryStore {
 
   private emit(type: ChangeType, record: NodeRecord): WriteResult {
     this.rev++;
-    this.view.apply({ type, revision: this.rev, record });
+    const event = { type, revision: this.rev, record };
+    this.view.apply(event);
+    for (const l of this.local) l(event);
     return { revision: this.rev };
+  }
+
+  onLocalChange(listener: (event: RegistryEvent) => void): () => void {
+    this.local.add(listener);
+    return () => this.local.delete(listener);
   }
 
   private kindOf(before: NodeRecord | undefined, after: NodeRecord): ChangeType {

@@ -1,12 +1,16 @@
 /** Between the API's messages and the registry's records. */
 import { NodeInfo, type Registration } from "../../generated/islb/islb.js";
-import { NodeState, type Limits, type Load, type Node, type NodeRecord } from "./types.js";
+import { NodeState, type ExtraValue, type Limits, type Load, type Node, type NodeRecord } from "./types.js";
+
+/** A registration as records are made from it (extra_info optional). */
+export type RegistrationInput = Omit<Registration, "extraInfo" | "node"> & { node: Node; extraInfo?: Map<string, ExtraValue> };
 
 export const ZERO_LOAD: Load = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 export const NO_LIMITS: Limits = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 
 /** Records are never changed in place, so nodes can share equal parts: one empty params map, one copy of each set of limits. */
 const EMPTY_PARAMS: Map<string, string> = new Map();
+const EMPTY_EXTRA: Map<string, ExtraValue> = new Map();
 const limitsSeen = new Map<string, Limits>();
 
 function shared(l: Limits | undefined): Limits {
@@ -24,7 +28,7 @@ function compact(node: Node): Node {
 }
 
 /** A record for a registration, leased from `now` for `leaseMs`. */
-export function toRecord(reg: Registration & { node: Node }, leaseMs: number, now: number, registeredAt = now): NodeRecord {
+export function toRecord(reg: RegistrationInput, leaseMs: number, now: number, registeredAt = now): NodeRecord {
   return {
     node: compact(reg.node),
     state: reg.state === NodeState.NODE_STATE_UNSPECIFIED ? NodeState.NODE_STATE_SERVING : reg.state,
@@ -32,6 +36,7 @@ export function toRecord(reg: Registration & { node: Node }, leaseMs: number, no
     load: reg.load ?? ZERO_LOAD,
     soft: shared(reg.softLimits),
     hard: shared(reg.hardLimits),
+    extra: reg.extraInfo === undefined || reg.extraInfo.size === 0 ? EMPTY_EXTRA : reg.extraInfo,
     registeredAt,
     expiresAt: now + leaseMs,
     leaseMs,
@@ -39,7 +44,7 @@ export function toRecord(reg: Registration & { node: Node }, leaseMs: number, no
 }
 
 export function toRegistration(r: NodeRecord): Registration {
-  return { node: r.node, state: r.state, region: r.region, load: r.load, softLimits: r.soft, hardLimits: r.hard };
+  return { node: r.node, state: r.state, region: r.region, load: r.load, softLimits: r.soft, hardLimits: r.hard, extraInfo: new Map(r.extra) };
 }
 
 export function toNodeInfo(r: NodeRecord): NodeInfo {

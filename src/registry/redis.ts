@@ -8,7 +8,7 @@
 import { Redis, Cluster, type RedisOptions } from "ioredis";
 import { decodeRecord, encodeRecord } from "./records.js";
 import { DEREGISTER, EXPIRE, PLACE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
-import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryStore, type WriteResult } from "./types.js";
+import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type WriteResult } from "./types.js";
 import { RegistryView } from "./view.js";
 
 type Client = Redis | Cluster;
@@ -71,6 +71,7 @@ export class RedisStore implements RegistryStore {
   private closed = false;
   private tailing: Promise<void> | undefined;
   private readonly maxlen: number;
+  private readonly local = new Set<(e: RegistryEvent) => void>();
   private readonly graceMs: number;
 
   private constructor(
@@ -166,8 +167,20 @@ export class RedisStore implements RegistryStore {
    * reads its own write from the view.
    */
   private async applyOwn(type: ChangeType, rev: number, record: NodeRecord): Promise<void> {
+    const event = { type, revision: rev, record };
+    await this.reachOwn(event);
+    for (const l of this.local) l(event);
+  }
+
+  onLocalChange(listener: (event: RegistryEvent) => void): () => void {
+    this.local.add(listener);
+    return () => this.local.delete(listener);
+  }
+
+  private async reachOwn(event: RegistryEvent): Promise<void> {
+    const rev = event.revision;
     if (!this.isGap(rev)) {
-      this.view.apply({ type, revision: rev, record });
+      this.view.apply(event);
       return;
     }
     if (this.view.revision >= rev) return;

@@ -1,9 +1,9 @@
 /** What a registry holds and tells, independent of where it keeps it. */
 import type { Node } from "../../generated/ion/ion.js";
-import { NodeState, type Limits, type Load } from "../../generated/islb/islb.js";
+import { NodeState, type ExtraValue, type Limits, type Load } from "../../generated/islb/islb.js";
 
 export { NodeState };
-export type { Limits, Load, Node };
+export type { ExtraValue, Limits, Load, Node };
 
 /** One registered node, as every store keeps it. Treat as immutable: changes make a new record. */
 export interface NodeRecord {
@@ -13,6 +13,8 @@ export interface NodeRecord {
   readonly load: Load;
   readonly soft: Limits;
   readonly hard: Limits;
+  /** What the node publishes besides (ion's ExtraInfo), with Go types. */
+  readonly extra: ReadonlyMap<string, ExtraValue>;
   readonly registeredAt: number;
   readonly expiresAt: number;
   readonly leaseMs: number;
@@ -76,6 +78,12 @@ export interface RegistryStore {
   releaseSession(service: string, sid: string): Promise<void>;
   /** Expires the leases that ended before `now`. */
   sweep(now: number): Promise<void>;
+  /**
+   * Calls `listener` with each change made through this instance (its own writes and the
+   * expiries its sweeps performed): across the instances sharing a store, every change is
+   * reported by exactly one. Returns how to stop.
+   */
+  onLocalChange(listener: (event: RegistryEvent) => void): () => void;
   /** True when the backing store answers (for health). */
   ping(): Promise<boolean>;
   close(): Promise<void>;

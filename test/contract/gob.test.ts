@@ -9,10 +9,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decodeGob } from "../../src/gob/decoder.js";
 import { GobEncoder } from "../../src/gob/encoder.js";
-import { GobError, type GoAny, type GoType } from "../../src/gob/types.js";
+import { GobError, type GoType } from "../../src/gob/types.js";
 import { Reader, Writer } from "../../src/gob/wire.js";
 import { DISCOVERY_TYPES, GET_RESPONSE, MAP_STRING_ANY, MAP_STRING_STRING, NODE, NODES, REQUEST, RESPONSE, RPC } from "../../src/discovery/types.js";
-import { hex, unhex, vectorsDir } from "../helpers/vectors.js";
+import { hex, plainGo as plain, unhex, vectorsDir } from "../helpers/vectors.js";
 
 interface Frame {
   subject: string;
@@ -24,18 +24,6 @@ interface Frame {
 }
 const scenarios = JSON.parse(readFileSync(join(vectorsDir(), "nats-discovery", "captures.json"), "utf8")) as Array<{ scenario: string; frames: Frame[] }>;
 const frames = scenarios.flatMap((s) => s.frames.map((f) => ({ ...f, scenario: s.scenario })));
-
-/** What Go's decoded_json shows: maps as objects, interface values bare, bytes as base64. */
-function plain(v: unknown): unknown {
-  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [k, plain(x)]));
-  if (Array.isArray(v)) return v.map(plain);
-  if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
-  if (v !== null && typeof v === "object") {
-    if ("type" in v && "value" in v && Object.keys(v).length === 2) return plain((v as GoAny).value);
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
 
 const MESSAGES = [REQUEST, RESPONSE, GET_RESPONSE];
 const HISTORIES: GoType[][] = MESSAGES.flatMap((a) => MESSAGES.filter((b) => b !== a).map((b) => [a, b, MESSAGES.find((c) => c !== a && c !== b) as GoType]));
@@ -86,4 +74,19 @@ test("bad gob input is a GobError, never a crash", () => {
   for (const b of bad) assert.throws(() => decodeGob(b), GobError, hex(b).slice(0, 40));
   // a huge declared length is refused before anything is allocated
   assert.throws(() => decodeGob(unhex("f8000000ffffffffff")), GobError);
+});
+
+test("GOB.md 4.6: an interface holding []string, its definition inline, the value split across two messages", () => {
+  const full =
+    "42ff81030101075265717565737401ff820001040106416374696f6e010c0001044e6f646501ff8400010753657276696365010c000106506172616d7301ff8a00000045ff83030101044e6f646501ff8400010501024443010c00010753657276696365010c0001034e4944010c00010352504301ff860001094578747261496e666f01ff8a00000033ff850301010352504301ff86000103010850726f746f636f6c010c00010441646472010c000106506172616d7301ff8800000021ff87040101116d61705b737472696e675d737472696e6701ff8800010c010c000027ff89040101176d61705b737472696e675d696e74657266616365207b7d01ff8a00010c0110000040ff820104736176650101016401017301016e0100010401750475696e7406020007036e696c000474616773085b5d737472696e67ff8b020102ff8c00010c000019ff8c06000201610162036e363405696e743634040200090000";
+  const d = decodeGob(unhex(full));
+  const node = (d.value as { Node: { DC: string; ExtraInfo: Map<string, unknown> } }).Node;
+  assert.equal(node.DC, "d");
+  assert.deepEqual([...node.ExtraInfo], [
+    ["u", { type: "uint", value: 7 }],
+    ["nil", null],
+    ["tags", { type: "[]string", value: ["a", "b"] }],
+    ["n64", { type: "int64", value: -5 }],
+  ]);
+  assert.equal(d.types.get(70)?.kind, "slice");
 });

@@ -40,3 +40,27 @@ export function natsGrpcScenarios(): Scenario[] {
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 export const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "hex"));
+
+/** A decoded gob value as Go's decoded_json shows it: maps as objects, interface values bare, bytes as base64. */
+export function plainGo(v: unknown): unknown {
+  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [k, plainGo(x)]));
+  if (Array.isArray(v)) return v.map(plainGo);
+  if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
+  if (v !== null && typeof v === "object") {
+    if ("type" in v && "value" in v && Object.keys(v).length === 2) return plainGo((v as { value: unknown }).value);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plainGo(x)]));
+  }
+  return v;
+}
+
+export interface DiscoveryFrame {
+  subject: string;
+  reply?: string | null;
+  hex: string;
+  go_type: string;
+  decoded_json: unknown;
+}
+
+export function discoveryScenarios(): Array<{ scenario: string; frames: DiscoveryFrame[] }> {
+  return JSON.parse(readFileSync(join(vectorsDir(), "nats-discovery", "captures.json"), "utf8")) as Array<{ scenario: string; frames: DiscoveryFrame[] }>;
+}

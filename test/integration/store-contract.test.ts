@@ -18,6 +18,7 @@ function rec(nid: string, service = "rtc", leaseMs = 6000, state = NodeState.NOD
     load: LOAD,
     soft: LOAD,
     hard: LOAD,
+    extra: new Map([["zone", { intValue: undefined, stringValue: "eu-west", uintValue: undefined, floatValue: undefined, boolValue: undefined, goType: "string" }]]),
     registeredAt: now,
     expiresAt: now + leaseMs,
     leaseMs,
@@ -86,6 +87,7 @@ for (const sub of subjects) {
       const r1 = await s.register(rec("a"), "tok-a");
       assert.equal(r1.refused, undefined);
       assert.equal(s.view.get("a")?.node.rpc?.params.get("k"), "v");
+      assert.equal(s.view.get("a")?.extra.get("zone")?.stringValue, "eu-west", "extra info kept");
       assert.equal((await s.register(rec("a"), "other")).refused, "token", "another owner cannot take the id");
       const hb = await s.heartbeat("a", "tok-a", { load: { ...LOAD, sessions: 7 }, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
       assert.equal(hb.refused, undefined);

@@ -1,0 +1,149 @@
+/**
+ * ion drop-in: Go nodes' nats-discovery traffic, replayed from the captures, against islb:
+ * registrations with leases next to native nodes, gets answered by the balancer, broadcasts for
+ * Go watchers, expiry, bad input, one answer across instances.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, createInbox, type Msg, type NatsConnection } from "nats";
+import { createClient } from "../../src/index.js";
+import { ISLBDefinition, WatchEvent_Type } from "../../generated/islb/islb.js";
+import { decodeGob } from "../../src/gob/decoder.js";
+import type { Running } from "../../src/cli/serve.js";
+import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
+import { eventually } from "../helpers/setup.js";
+import { startAgent, startIslb } from "../helpers/islb.js";
+import { discoveryScenarios, plainGo, unhex, type DiscoveryFrame } from "../helpers/vectors.js";
+
+const scenarios = discoveryScenarios();
+const frames = (name: string): DiscoveryFrame[] => scenarios.find((s) => s.scenario === name)?.frames ?? [];
+const requests = (name: string, action: string): DiscoveryFrame[] =>
+  frames(name).filter((f) => f.go_type === "discovery.Request" && f.subject.startsWith("node.publish") && (f.decoded_json as { Action: string }).Action === action);
+const decoded = (m: Msg) => plainGo(decodeGob(m.data).value) as Record<string, unknown>;
+
+describe("ion's nats-discovery against islb", () => {
+  let ns: NatsServerProcess;
+  let islb: Running;
+  let nc: NatsConnection;
+  const broadcasts: Array<{ subject: string; value: Record<string, unknown> }> = [];
+  const send = (f: DiscoveryFrame) => nc.request(f.subject, unhex(f.hex), { timeout: 2000 });
+
+  before(async () => {
+    ns = await startNatsServer();
+    islb = await startIslb(ns.url, { nid: "islb-ion" });
+    nc = await connect({ servers: ns.url });
+    nc.subscribe("node.discovery.>", { callback: (_e, m) => broadcasts.push({ subject: m.subject, value: decoded(m) }) });
+    await nc.flush();
+  });
+  after(async () => {
+    await nc.close();
+    await islb.close();
+    await ns.stop();
+  });
+
+  test("a Go node's save registers it (with its typed ExtraInfo) next to native nodes, and is broadcast", async () => {
+    const save = requests("keepalive_save_update_delete", "save")[0] as DiscoveryFrame;
+    const r = decoded(await send(save));
+    assert.deepEqual(r, { Success: true, Reason: "" });
+    const goNode = (save.decoded_json as { Node: unknown }).Node;
+    assert.ok(await eventually(() => broadcasts.some((b) => b.subject === "node.discovery.rtc.dc1.sfu-1")));
+    const b = broadcasts.find((x) => x.subject === "node.discovery.rtc.dc1.sfu-1");
+    assert.deepEqual(b?.value, { Action: "save", Node: goNode, Service: "", Params: null });
+    const rec = islb.store.view.get("sfu-1");
+    assert.equal(rec?.extra.get("cores")?.goType, "int");
+    assert.equal(rec?.extra.get("load")?.floatValue, 0.5);
+    // ...and native lookups see it.
+    const client = createClient(ISLBDefinition, nc);
+    const found = await client.findNode({ nid: "sfu-1" });
+    assert.equal(found.nodes[0]?.rpc?.params.get("region"), "eu");
+  });
+
+  test("gets are answered by the balancer, as Go's registry answered them", async () => {
+    for (const name of ["get_rtc_nid_sid", "get_no_match"]) {
+      const [req, res] = frames(name);
+      const got = decoded(await send(req as DiscoveryFrame));
+      assert.deepEqual(got, res?.decoded_json, name);
+    }
+    // The whole service, with a native node in it too.
+    const a = await startAgent(ns.url, "sfu-native", { node: { nid: "sfu-native", service: "rtc", dc: "dc9" } });
+    try {
+      const all = decoded(await send(frames("get_rtc_all")[0] as DiscoveryFrame)) as { Nodes: Array<{ NID: string }> };
+      assert.deepEqual(all.Nodes.map((n) => n.NID).sort(), ["sfu-1", "sfu-native"]);
+      assert.ok(await eventually(() => broadcasts.some((x) => x.subject === "node.discovery.rtc.dc9.sfu-native" && x.value.Action === "save")), "native nodes' up is broadcast too");
+    } finally {
+      await a.agent.stop();
+      await a.nc.close();
+    }
+    assert.ok(await eventually(() => broadcasts.some((x) => x.subject === "node.discovery.rtc.dc9.sfu-native" && x.value.Action === "delete")), "and their down");
+  });
+
+  test("delete removes the node and is broadcast", async () => {
+    const del = requests("keepalive_save_update_delete", "delete")[0] as DiscoveryFrame;
+    assert.deepEqual(decoded(await send(del)), { Success: true, Reason: "" });
+    assert.equal(islb.store.view.get("sfu-1"), undefined);
+    assert.ok(await eventually(() => broadcasts.some((x) => x.subject === "node.discovery.rtc.dc1.sfu-1" && x.value.Action === "delete")));
+  });
+
+  test("a Go node made of captured bytes keeps itself alive with updates, and expires when they stop", async () => {
+    const save = requests("expiry_kill9", "save")[0] as DiscoveryFrame;
+    const update = requests("expiry_kill9", "update")[0] as DiscoveryFrame;
+    await send(save);
+    const client = createClient(ISLBDefinition, nc);
+    const t0 = Date.now();
+    while (Date.now() - t0 < 7000) {
+      assert.deepEqual(decoded(await send(update)), { Success: true, Reason: "" });
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    assert.equal((await client.findNode({ nid: "sfu-1" })).nodes.length, 1, "alive past its 5 s lease thanks to updates");
+    const stopped = Date.now();
+    let expiredAt = 0;
+    const ac = new AbortController();
+    const watching = (async () => {
+      try {
+        for await (const e of client.watch({ service: "rtc" }, { signal: ac.signal })) if (e.type === WatchEvent_Type.TYPE_EXPIRED) expiredAt = Date.now();
+      } catch {
+        /* aborted */
+      }
+    })();
+    assert.ok(await eventually(() => expiredAt > 0, 8000));
+    assert.ok(expiredAt - stopped <= 5000 + 1000, `expired ${expiredAt - stopped} ms after the last update`);
+    assert.ok(await eventually(() => broadcasts.filter((x) => x.value.Action === "delete" && x.subject === "node.discovery.rtc.dc1.sfu-1").length >= 2));
+    ac.abort();
+    await watching;
+  });
+
+  test("bad gob input gets a failed Response and leaves the listener serving", async () => {
+    const bad = await nc.request("node.publish.rtc.dc1.x", new TextEncoder().encode("hello"), { timeout: 2000 });
+    const r = decoded(bad) as { Success: boolean; Reason: string };
+    assert.equal(r.Success, false);
+    assert.match(r.Reason, /bad request/);
+    const save = unhex(requests("keepalive_save_update_delete", "save")[0]?.hex as string);
+    for (const cut of [10, 100, 300]) {
+      const t = decoded(await nc.request("node.publish.rtc.dc1.sfu-1", save.subarray(0, cut), { timeout: 2000 })) as { Success: boolean };
+      assert.equal(t.Success, false);
+    }
+    const get = decoded(await send(frames("get_no_match")[0] as DiscoveryFrame));
+    assert.deepEqual(get, { Nodes: null }, "still answering");
+  });
+});
+
+test("two islb instances answer each discovery request once", async () => {
+  const ns = await startNatsServer();
+  const i1 = await startIslb(ns.url, { nid: "islb-q1" });
+  const i2 = await startIslb(ns.url, { nid: "islb-q2" });
+  const nc = await connect({ servers: ns.url });
+  try {
+    const inbox = createInbox();
+    let replies = 0;
+    nc.subscribe(inbox, { callback: () => replies++ });
+    for (let i = 0; i < 10; i++) nc.publish("node.publish.video", unhex(frames("get_no_match")[0]?.hex as string), { reply: inbox });
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(replies, 10);
+  } finally {
+    await nc.close();
+    await i1.close();
+    await i2.close();
+    await ns.stop();
+  }
+});
