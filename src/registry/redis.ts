@@ -239,10 +239,11 @@ export class RedisStore implements RegistryStore {
   }
 
   async deregister(nid: string, token: string): Promise<WriteResult> {
+    // Read before the write: the tail may apply the change before the script's reply arrives.
+    const r = this.view.get(nid);
     const [rev] = await this.cmd.islbDeregister(...this.nodeKeys(nid), nid, token, this.maxlen, Date.now() * 1000);
     if (rev === -1) return { revision: this.view.revision, refused: "token" };
     if (rev === -2) return { revision: this.view.revision, refused: "unknown" };
-    const r = this.view.get(nid);
     if (r !== undefined) await this.applyOwn("down", rev, r);
     return { revision: rev };
   }

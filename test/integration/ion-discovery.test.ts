@@ -12,7 +12,8 @@ import { decodeGob } from "../../src/gob/decoder.js";
 import type { Running } from "../../src/cli/serve.js";
 import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
 import { eventually } from "../helpers/setup.js";
-import { startAgent, startIslb } from "../helpers/islb.js";
+import { redisConfig, startAgent, startIslb } from "../helpers/islb.js";
+import { startRedisServer } from "../helpers/redis-server.js";
 import { discoveryScenarios, plainGo, unhex, type DiscoveryFrame } from "../helpers/vectors.js";
 
 const scenarios = discoveryScenarios();
@@ -112,7 +113,8 @@ describe("ion's nats-discovery against islb", () => {
     await watching;
   });
 
-  test("bad gob input gets a failed Response and leaves the listener serving", async () => {
+  test("bad gob input gets a failed Response, changes nothing, and leaves the listener serving", async () => {
+    const before = islb.store.view.revision;
     const bad = await nc.request("node.publish.rtc.dc1.x", new TextEncoder().encode("hello"), { timeout: 2000 });
     const r = decoded(bad) as { Success: boolean; Reason: string };
     assert.equal(r.Success, false);
@@ -124,6 +126,7 @@ describe("ion's nats-discovery against islb", () => {
     }
     const get = decoded(await send(frames("get_no_match")[0] as DiscoveryFrame));
     assert.deepEqual(get, { Nodes: null }, "still answering");
+    assert.equal(islb.store.view.revision, before, "the registry did not change");
   });
 });
 
@@ -144,6 +147,31 @@ test("two islb instances answer each discovery request once", async () => {
     await nc.close();
     await i1.close();
     await i2.close();
+    await ns.stop();
+  }
+});
+
+test("two islb instances on one Redis broadcast each Go node's up and down once", async () => {
+  const ns = await startNatsServer();
+  const rs = await startRedisServer();
+  const i1 = await startIslb(ns.url, { nid: "islb-b1", redis: redisConfig(rs.url) });
+  const i2 = await startIslb(ns.url, { nid: "islb-b2", redis: redisConfig(rs.url) });
+  const nc = await connect({ servers: ns.url });
+  try {
+    const seen: string[] = [];
+    nc.subscribe("node.discovery.>", { callback: (_e, m) => seen.push(String((decoded(m) as { Action: string }).Action)) });
+    await nc.flush();
+    await nc.request("node.publish.rtc.dc1.sfu-1", unhex(requests("keepalive_save_update_delete", "save")[0]?.hex as string), { timeout: 2000 });
+    assert.ok(await eventually(() => i1.store.view.get("sfu-1") !== undefined && i2.store.view.get("sfu-1") !== undefined));
+    for (const u of requests("keepalive_save_update_delete", "update")) await nc.request(u.subject, unhex(u.hex), { timeout: 2000 });
+    await nc.request("node.publish.rtc.dc1.sfu-1", unhex(requests("keepalive_save_update_delete", "delete")[0]?.hex as string), { timeout: 2000 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(seen, ["save", "delete"]);
+  } finally {
+    await nc.close();
+    await i1.close();
+    await i2.close();
+    await rs.stop();
     await ns.stop();
   }
 });

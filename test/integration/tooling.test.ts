@@ -126,6 +126,35 @@ describe("tooling against islb serve", () => {
   });
 });
 
+test("client streaming from stdin (JSON lines), and a Test server of our own, through reflection", async () => {
+  const { createServer } = await import("../../src/index.js");
+  const { addReflection } = await import("../../src/reflection/mount.js");
+  const { islbDescriptors } = await import("../../src/reflection/descriptors.js");
+  const { TestDefinition } = await import("../../generated/testing/interop.js");
+  const { interopService } = await import("../helpers/services.js");
+  const ns = await startNatsServer();
+  const nc = await connect({ servers: ns.url });
+  const server = createServer({ nid: "t9" }).add(TestDefinition, interopService);
+  addReflection(server, islbDescriptors());
+  await server.listen(nc);
+  try {
+    const child = execFile(process.execPath, [MAIN, "call", "interop.test.Test/Sum", "--nats", ns.url, "-d", "@"]);
+    child.stdin?.end('{"i": 1, "msg": "a"}\n{"i": 2, "msg": "b"}\n{"i": 39}\n');
+    const out = await new Promise<string>((resolve) => {
+      let text = "";
+      child.stdout?.on("data", (d) => (text += String(d)));
+      child.on("exit", () => resolve(text));
+    });
+    assert.deepEqual(JSON.parse(out), { total: "42", count: 3, msgs: ["a", "b", ""] });
+    const bidi = await islbCli("call", "interop.test.Test.Count", "--nats", ns.url, "-d", '{"n": 3, "prefix": "p"}');
+    assert.deepEqual(bidi.stdout.trim().split("\n").map((l) => JSON.parse(l).msg), ["p-1", "p-2", "p-3"]);
+  } finally {
+    await server.close();
+    await nc.close();
+    await ns.stop();
+  }
+});
+
 test("health turns NOT_SERVING while Redis is down, and SERVING when it is back", async () => {
   const ns = await startNatsServer();
   const rs = await startRedisServer();
