@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 TESTS = $(shell find dist/test -name '*.test.js' | sort)
 
-.PHONY: deps servers build generate check-generated lint test test-unit bench run clean
+.PHONY: deps servers build generate check-generated lint test test-unit bench soak run clean
 
 # Node packages, from package-lock.json.
 $(NPM_STAMP): package.json package-lock.json
@@ -59,6 +59,11 @@ test: deps check-generated lint build
 bench: deps build
 	node dist/bench/run.js
 	node --expose-gc dist/bench/islb.js
+
+# Long runs, not part of make test: nodes heartbeating for minutes (memory, then Redis store).
+soak: deps build
+	node dist/bench/soak.js --seconds $${SOAK_SECONDS:-120}
+	node dist/bench/soak.js --seconds $${SOAK_SECONDS:-120} --redis
 
 run: deps build
 	node dist/src/cli/main.js serve --start-nats
