@@ -1,5 +1,7 @@
 /** The messages every benchmark scenario carries: FindNodeRequest -> FindNodeReply with 5 nodes. */
-import { FindNodeReply, FindNodeRequest } from "../generated/islb/islb.js";
+import { FindNodeReply, FindNodeRequest, NodeState } from "../generated/islb/islb.js";
+import { toRecord } from "../src/registry/records.js";
+import type { NodeRecord } from "../src/registry/types.js";
 
 export const request: FindNodeRequest = { service: "rtc", sid: "room-42", nid: "", region: "", dc: "", limit: 0 };
 
@@ -15,3 +17,21 @@ export const reply: FindNodeReply = {
 export const requestBytes = FindNodeRequest.encode(request).finish();
 export const replyBytes = FindNodeReply.encode(reply).finish();
 export const requestJson = new TextEncoder().encode(JSON.stringify(FindNodeRequest.toJSON(request)));
+
+const zero = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
+
+/** Node i of a benchmark fleet (4 regions, loads spread), recorded as the service would record it. */
+export function fleetRecord(i: number, now: number, leaseMs = 600_000): NodeRecord {
+  return toRecord(
+    {
+      node: { dc: `dc${i % 4}`, nid: `sfu-${i}`, service: "rtc", rpc: { protocol: "nats-grpc", addr: "nats://10.0.0.1:4222", params: new Map() } },
+      state: NodeState.NODE_STATE_SERVING,
+      region: `r${i % 4}`,
+      load: { ...zero, sessions: i % 100, cpu: (i % 100) / 100 },
+      softLimits: { ...zero, sessions: 1000 },
+      hardLimits: { ...zero },
+    },
+    leaseMs,
+    now,
+  );
+}

@@ -12,8 +12,8 @@ import { connect } from "nats";
 import { Balancer } from "../src/balancer/balancer.js";
 import { createIslbService } from "../src/islb/service.js";
 import { MemoryStore } from "../src/registry/memory.js";
-import { toRecord } from "../src/registry/records.js";
-import { NodeState, type NodeRecord } from "../src/registry/types.js";
+import { fleetRecord } from "./fixtures.js";
+import type { NodeRecord } from "../src/registry/types.js";
 import { createClient } from "../src/index.js";
 import { ISLBDefinition } from "../generated/islb/islb.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
@@ -26,23 +26,8 @@ const MS = (() => {
 })();
 const SIZES = [1_000, 10_000, 100_000];
 const PEER = fileURLToPath(new URL("./islb-peer.js", import.meta.url));
-const zero = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 
-/** A node as the service would record its registration (so shared parts are shared as in production). */
-function record(i: number, now: number): NodeRecord {
-  return toRecord(
-    {
-      node: { dc: `dc${i % 4}`, nid: `sfu-${i}`, service: "rtc", rpc: { protocol: "nats-grpc", addr: "nats://10.0.0.1:4222", params: new Map() } },
-      state: NodeState.NODE_STATE_SERVING,
-      region: `r${i % 4}`,
-      load: { ...zero, sessions: i % 100, cpu: (i % 100) / 100 },
-      softLimits: { ...zero, sessions: 1000 },
-      hardLimits: { ...zero },
-    },
-    600_000,
-    now,
-  );
-}
+const record = (i: number, now: number): NodeRecord => fleetRecord(i, now);
 
 /** Server-side cost of FindNode, the service alone: µs per call, new and known sessions. */
 async function serverSide(n: number): Promise<{ newUs: number; knownUs: number }> {

@@ -169,9 +169,8 @@ export function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): Config {
   return out;
 }
 
-/** Flags of `islb serve`, as commander parses them. */
-export interface ServeFlags {
-  config?: string;
+/** The NATS connection flags every command takes (client-flags.ts adds them). */
+export interface NatsFlags {
   nats?: string;
   natsUser?: string;
   natsPassword?: string;
@@ -180,6 +179,23 @@ export interface ServeFlags {
   tlsCa?: string;
   tlsCert?: string;
   tlsKey?: string;
+}
+
+/** A NATS configuration with the flags given applied over it. */
+export function applyNatsFlags(n: NatsConfig, f: NatsFlags): NatsConfig {
+  const out = { ...n };
+  if (f.nats) out.url = f.nats;
+  if (f.natsUser) out.user = f.natsUser;
+  if (f.natsPassword) out.pass = f.natsPassword;
+  if (f.natsToken) out.token = f.natsToken;
+  if (f.natsCreds) out.creds = f.natsCreds;
+  if (f.tlsCa || f.tlsCert || f.tlsKey) out.tls = { ca: f.tlsCa, cert: f.tlsCert, key: f.tlsKey };
+  return out;
+}
+
+/** Flags of `islb serve`, as commander parses them. */
+export interface ServeFlags extends NatsFlags {
+  config?: string;
   redis?: string;
   nid?: string;
   dc?: string;
@@ -213,13 +229,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     cfg = applyToml(cfg, text, file);
   }
   cfg = applyEnv(cfg, env);
-  const n = cfg.nats;
-  if (flags.nats) n.url = flags.nats;
-  if (flags.natsUser) n.user = flags.natsUser;
-  if (flags.natsPassword) n.pass = flags.natsPassword;
-  if (flags.natsToken) n.token = flags.natsToken;
-  if (flags.natsCreds) n.creds = flags.natsCreds;
-  if (flags.tlsCa || flags.tlsCert || flags.tlsKey) n.tls = { ca: flags.tlsCa, cert: flags.tlsCert, key: flags.tlsKey };
+  cfg.nats = applyNatsFlags(cfg.nats, flags);
   if (flags.redis) cfg.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: flags.redis };
   if (flags.nid) cfg.nid = flags.nid;
   if (flags.dc) cfg.dc = flags.dc;

@@ -2,7 +2,7 @@
 /** The `islb` command. */
 import { Command } from "commander";
 import { pino } from "pino";
-import { addClientFlags, clientConnection, type ClientFlags } from "./client-flags.js";
+import { addClientFlags, addNatsFlags, clientConnection, type ClientFlags } from "./client-flags.js";
 import { ConfigError, loadConfig, type ServeFlags } from "./config.js";
 import { printNodes, printWatch } from "./nodes.js";
 import { ProtoFileSchema, ReflectionSchema, UsageError, type Schema } from "./schema.js";
@@ -12,18 +12,8 @@ import { serve } from "./serve.js";
 
 const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").showHelpAfterError();
 
-program
-  .command("serve")
-  .description("run the ISLB service (memory store unless Redis is configured)")
+addNatsFlags(program.command("serve").description("run the ISLB service (memory store unless Redis is configured)"))
   .option("-c, --config <file>", "TOML config; ion's islb.toml is accepted (env ISLB_CONFIG)")
-  .option("--nats <url>", "NATS server URL (env NATS_URL)")
-  .option("--nats-user <user>", "NATS user")
-  .option("--nats-password <password>", "NATS password")
-  .option("--nats-token <token>", "NATS token")
-  .option("--nats-creds <file>", "NATS credentials file")
-  .option("--tls-ca <file>", "TLS CA certificate")
-  .option("--tls-cert <file>", "TLS client certificate")
-  .option("--tls-key <file>", "TLS client key")
   .option("--redis <url>", "Redis URL: use the Redis store (env REDIS_URL)")
   .option("--nid <nid>", "this instance's node id (env ISLB_NID)")
   .option("--dc <dc>", "this instance's data center (env ISLB_DC)")

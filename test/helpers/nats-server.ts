@@ -72,14 +72,23 @@ export interface NatsServerOptions {
   port?: number;
 }
 
-/** Starts nats-server (binary from $NATS_SERVER_BIN or PATH) on a free port. */
-export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerProcess> {
-  const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), "islb-nats-"));
-  const bin = process.env.NATS_SERVER_BIN ?? "nats-server";
+/** A server process a test started: killed, restarted (same port and files) and stopped by its PID only. */
+export interface ServerProcess {
+  readonly pid: number;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns `bin` with the arguments `args(dir)` (dir: a fresh temporary folder for its files),
+ * waits for `port`, and returns how to kill, restart and stop it.
+ */
+export async function spawnServer(bin: string, port: number, args: (dir: string) => string[], dirPrefix: string): Promise<ServerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), dirPrefix));
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir, ...(options.args ?? [])], { stdio: "ignore" });
+    child = spawn(bin, args(dir), { stdio: "ignore" });
     child.on("error", () => {});
     killOnExit(child);
     await waitForPort(port);
@@ -93,8 +102,6 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     });
   await start();
   return {
-    port,
-    url: `nats://127.0.0.1:${port}`,
     get pid() {
       return child?.pid ?? -1;
     },
@@ -107,5 +114,22 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       await exit("SIGTERM");
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Starts nats-server (binary from $NATS_SERVER_BIN or PATH) on a free port. */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerProcess> {
+  const port = options.port ?? (await freePort());
+  const bin = process.env.NATS_SERVER_BIN ?? "nats-server";
+  const p = await spawnServer(bin, port, (dir) => ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir, ...(options.args ?? [])], "islb-nats-");
+  return {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    get pid() {
+      return p.pid;
+    },
+    kill: p.kill,
+    restart: p.restart,
+    stop: p.stop,
   };
 }

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, killOnExit, waitForPort } from "./nats-server.js";
+import { freePort, killOnExit, spawnServer, waitForPort } from "./nats-server.js";
 
 export interface RedisServerProcess {
   readonly port: number;
@@ -15,36 +15,9 @@ export interface RedisServerProcess {
 
 export async function startRedisServer(args: string[] = []): Promise<RedisServerProcess> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "islb-redis-"));
   const bin = process.env.REDIS_SERVER_BIN ?? "redis-server";
-  let child: ChildProcess | undefined;
-  const start = async (): Promise<void> => {
-    child = spawn(bin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...args], { stdio: "ignore" });
-    child.on("error", () => {});
-    killOnExit(child);
-    await waitForPort(port);
-  };
-  const exit = (sig: NodeJS.Signals): Promise<void> =>
-    new Promise((resolve) => {
-      const c = child;
-      if (c === undefined || c.exitCode !== null || c.signalCode !== null) return resolve();
-      c.once("exit", () => resolve());
-      c.kill(sig);
-    });
-  await start();
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    kill: () => exit("SIGKILL"),
-    restart: async () => {
-      await exit("SIGKILL");
-      await start();
-    },
-    stop: async () => {
-      await exit("SIGTERM");
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const p = await spawnServer(bin, port, (dir) => ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...args], "islb-redis-");
+  return { port, url: `redis://127.0.0.1:${port}`, kill: p.kill, restart: p.restart, stop: p.stop };
 }
 
 /** A Redis Cluster of three masters (each a redis-server this test started), created with redis-cli. */
