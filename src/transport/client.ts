@@ -44,6 +44,33 @@ async function* frameCall(core: ClientCore, method: ResolvedMethod, request: unk
   yield* call.responses;
 }
 
+/** A frame call started by the first read of its responses (as nice-grpc's streams start), read straight from its queue. */
+function lazyFrameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<unknown> {
+      let it: AsyncIterator<unknown> | undefined;
+      const start = (): AsyncIterator<unknown> => {
+        const call = new ClientFrameCall(core, method, options);
+        call.start();
+        const stream = method.definition.requestStream;
+        void call.pump(stream ? (request as AsyncIterable<unknown>) : undefined, stream ? undefined : request);
+        return call.responses[Symbol.asyncIterator]();
+      };
+      return {
+        next: () => {
+          try {
+            it ??= start();
+          } catch (e) {
+            return Promise.reject(e);
+          }
+          return it.next();
+        },
+        return: () => (it?.return?.() ?? Promise.resolve({ value: undefined, done: true })) as Promise<IteratorResult<unknown>>,
+      };
+    },
+  };
+}
+
 /** One response message from a frame call (unary over compat, client streaming). */
 async function singleFrameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): Promise<unknown> {
   let result: unknown;
@@ -87,6 +114,13 @@ function makeMethod(core: ClientCore, method: ResolvedMethod, middleware: Client
       ? base(request, options)
       : (middleware({ method: method.descriptor, requestStream: d.requestStream, request, responseStream: d.responseStream, next: base } as never, options) as AsyncGenerator<unknown, unknown, undefined>);
   if (d.responseStream) {
+    if (middleware === undefined) {
+      // No middleware: the caller reads the call's own message queue, with no generator in between.
+      return (request: unknown, options?: NatsCallOptions): AsyncIterable<unknown> => {
+        checkRequest(request);
+        return lazyFrameCall(core, method, request, { ...defaults, ...options });
+      };
+    }
     return (request: unknown, options?: NatsCallOptions): AsyncIterable<unknown> => {
       checkRequest(request);
       return run(request, { ...defaults, ...options });

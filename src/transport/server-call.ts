@@ -130,7 +130,8 @@ export class ServerFrameCall implements ActiveCall {
         if (this.method.definition.responseStream) {
           for await (const r of this.method.handler(request, context) as AsyncIterable<unknown>) {
             if (this.done) return;
-            await this.sendMessage(r);
+            const wait = this.trySend(r);
+            if (wait !== undefined) await wait;
           }
         } else {
           const r = await this.method.handler(request, context);
@@ -159,15 +160,27 @@ export class ServerFrameCall implements ActiveCall {
   }
 
   private async sendMessage(response: unknown): Promise<void> {
+    const wait = this.trySend(response);
+    if (wait !== undefined) await wait;
+  }
+
+  /**
+   * Sends one response message: at once when there is credit (returns undefined, no promise),
+   * else after the client grants some (returns that wait).
+   */
+  private trySend(response: unknown): Promise<void> | undefined {
     const type = this.method.definition.responseType;
     const data = type.encode(type.fromPartial(response as never)).finish();
     const max = this.core.options.maxMessageBytes;
     if (data.length > max) throw { code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}` };
+    const send = (): void => {
+      if (this.done) throw new AbortError();
+      this.sendHeader();
+      this.sendBytes(encodeDataFrame(data));
+    };
     const wait = this.credit?.take(messageCost(data.length));
-    if (wait !== undefined) await wait;
-    if (this.done) throw new AbortError();
-    this.sendHeader();
-    this.sendBytes(encodeDataFrame(data));
+    if (wait === undefined) return void send();
+    return wait.then(send);
   }
 
   private sendHeader(): void {
