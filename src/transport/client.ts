@@ -35,13 +35,18 @@ function resolveOptions(nc: NatsConnection, o: ClientOptions): ResolvedClientOpt
   };
 }
 
-/** Starts a frame call and yields its responses. */
-async function* frameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): AsyncGenerator<unknown, void, undefined> {
+/** Starts a frame call: the Call frame, then its requests pumped in the background. */
+function startFrameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): ClientFrameCall {
   const call = new ClientFrameCall(core, method, options);
   call.start();
   const stream = method.definition.requestStream;
   void call.pump(stream ? (request as AsyncIterable<unknown>) : undefined, stream ? undefined : request);
-  yield* call.responses;
+  return call;
+}
+
+/** Starts a frame call and yields its responses. */
+async function* frameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): AsyncGenerator<unknown, void, undefined> {
+  yield* startFrameCall(core, method, request, options).responses;
 }
 
 /** A frame call started by the first read of its responses (as nice-grpc's streams start), read straight from its queue. */
@@ -49,17 +54,10 @@ function lazyFrameCall(core: ClientCore, method: ResolvedMethod, request: unknow
   return {
     [Symbol.asyncIterator](): AsyncIterator<unknown> {
       let it: AsyncIterator<unknown> | undefined;
-      const start = (): AsyncIterator<unknown> => {
-        const call = new ClientFrameCall(core, method, options);
-        call.start();
-        const stream = method.definition.requestStream;
-        void call.pump(stream ? (request as AsyncIterable<unknown>) : undefined, stream ? undefined : request);
-        return call.responses[Symbol.asyncIterator]();
-      };
       return {
         next: () => {
           try {
-            it ??= start();
+            it ??= startFrameCall(core, method, request, options).responses[Symbol.asyncIterator]();
           } catch (e) {
             return Promise.reject(e);
           }
