@@ -217,7 +217,11 @@ export class ClientFrameCall {
         this.responses.end();
         if (!this.native && !this.method.definition.requestStream) this.sendCompatHalfClose();
       } else {
-        this.fail(clientError(this.path, code, st?.message ?? ""));
+        // The server's error status: the messages it sent before it are still read first.
+        const err = clientError(this.path, code, st?.message ?? "");
+        this.close();
+        this.responses.end(err);
+        this.credit?.fail(err);
       }
     }
     // ping: lastReceived is enough

@@ -23,6 +23,8 @@ export class MessageQueue<T> implements AsyncIterable<T> {
   private head = 0;
   private waiter: Waiter<T> | undefined;
   private ended = false;
+  /** Thrown to the reader after the queued messages, when the stream ended with an error. */
+  private finalError: unknown = undefined;
   private error: unknown = undefined;
   private iterated = false;
 
@@ -64,14 +66,19 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     return true;
   }
 
-  /** No more messages: the reader sees the end after the queued ones. */
-  end(): void {
+  /**
+   * No more messages: the reader sees the end after the queued ones; with `err`, it gets that
+   * error after them (a stream whose status is an error still delivers what came before it).
+   */
+  end(err?: unknown): void {
     if (this.closed) return;
     this.ended = true;
+    this.finalError = err;
     if (this.waiter !== undefined && this.size === 0) {
       const w = this.waiter;
       this.waiter = undefined;
-      w.resolve({ value: undefined, done: true });
+      if (err === undefined) w.resolve({ value: undefined, done: true });
+      else w.reject(err);
     }
   }
 
@@ -106,7 +113,10 @@ export class MessageQueue<T> implements AsyncIterable<T> {
       this.onRead?.(cost);
       return { value, done: false };
     }
-    if (this.ended) return { value: undefined, done: true };
+    if (this.ended) {
+      if (this.finalError !== undefined) throw this.finalError;
+      return { value: undefined, done: true };
+    }
     return undefined;
   }
 

@@ -87,6 +87,20 @@ describe("native streams", () => {
     }
   });
 
+  test("a stream that ends with an error status delivers the messages sent before it", async () => {
+    const client = createClient(TestDefinition, env.nc);
+    for (let round = 0; round < 20; round++) {
+      const got: string[] = [];
+      await assert.rejects(
+        (async () => {
+          for await (const r of client.count({ n: 10, prefix: "p", failAt: 4, failCode: Status.ABORTED })) got.push(r.msg);
+        })(),
+        (e: unknown) => e instanceof ClientError && e.code === Status.ABORTED,
+      );
+      assert.deepEqual(got, ["p-1", "p-2", "p-3"]);
+    }
+  });
+
   test("10,000 cancelled or timed-out calls leave no subscription and no call state behind", async () => {
     const client = createClient(TestServiceDefinition, env.nc);
     const mux = muxFor(env.nc);

@@ -80,3 +80,18 @@ test("Data frames: the fast encoder writes what the generated encoder writes, an
   assert.equal(dataFramePayload(new Uint8Array([0x1a, 0x05, 0x0a, 0x01])), undefined, "truncated");
   assert.equal(dataFramePayload(new Uint8Array([0x1a, 0x02, 0x0a, 0x00, 0x22, 0x00])), undefined, "followed by another field");
 });
+
+test("a stream ended with an error delivers what it holds first, then the error", async () => {
+  const q = new MessageQueue<number>(4);
+  q.push(1);
+  q.push(2);
+  q.end(new Error("status"));
+  const got: number[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const x of q) got.push(x);
+    })(),
+    /status/,
+  );
+  assert.deepEqual(got, [1, 2]);
+});
