@@ -29,8 +29,18 @@ class UnaryCall implements ActiveCall {
   private controller: AbortController | undefined;
   private aborted = false;
   private readonly started = performance.now();
-  readonly header = Metadata();
-  readonly trailer = Metadata();
+  private headerMd: Metadata | undefined;
+  private trailerMd: Metadata | undefined;
+
+  /** Response header metadata, made when the handler first touches it. */
+  get header(): Metadata {
+    return (this.headerMd ??= Metadata());
+  }
+
+  /** Response trailer metadata, made when the handler first touches it. */
+  get trailer(): Metadata {
+    return (this.trailerMd ??= Metadata());
+  }
 
   constructor(
     private readonly core: ServerCore,
@@ -86,7 +96,7 @@ class UnaryCall implements ActiveCall {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.core.untrack(this);
     this.core.record(this.method.path, status.code, status.message, performance.now() - this.started);
-    sendReply(this.core, this.reply, status, data, this.json, this.header, this.trailer, this.method.path);
+    sendReply(this.core, this.reply, status, data, this.json, this.headerMd, this.trailerMd, this.method.path);
   }
 }
 
@@ -207,11 +217,11 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
     return;
   }
   let request: unknown;
-  let metadata: Metadata;
+  let metadata: Metadata | undefined;
   try {
     request = decodeRequest(core, method, msg.data, json);
     const h = plain ? undefined : msg.headers;
-    metadata = readHeaders(h);
+    if (h !== undefined) metadata = readHeaders(h);
     const t = h?.get(H.timeout) ?? "";
     if (t !== "") {
       const ms = parseTimeout(t);
@@ -222,12 +232,21 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
     call.fail(e as StatusInfo);
     return;
   }
+  // Made lazily: most handlers of plain requests touch neither metadata nor their signal.
   const context: CallContext = {
-    metadata,
-    peer: `nats:${reply}`,
-    header: call.header,
+    get metadata() {
+      return (metadata ??= Metadata());
+    },
+    get peer() {
+      return `nats:${reply}`;
+    },
+    get header() {
+      return call.header;
+    },
     sendHeader: () => {},
-    trailer: call.trailer,
+    get trailer() {
+      return call.trailer;
+    },
     get signal() {
       return call.signal;
     },
