@@ -90,3 +90,37 @@ test("GOB.md 4.6: an interface holding []string, its definition inline, the valu
   ]);
   assert.equal(d.types.get(70)?.kind, "slice");
 });
+
+test("round trips of random discovery values: strings (unicode too), ints and uints of every size, floats, bools, maps", async () => {
+  const { struct } = await import("../../src/gob/types.js");
+  let seed = 42;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const str = (): string => Array.from({ length: Math.floor(rnd() * 12) }, () => (rnd() < 0.2 ? (["é", "☺", "😈"][Math.floor(rnd() * 3)] as string) : String.fromCharCode(97 + Math.floor(rnd() * 26)))).join("");
+  const anyValue = () => {
+    const k = Math.floor(rnd() * 5);
+    if (k === 0) return { type: "string", value: str() };
+    if (k === 1) return { type: "int", value: Math.floor((rnd() - 0.5) * 2 ** 40) };
+    if (k === 2) return { type: "float64", value: (rnd() - 0.5) * 1e6 };
+    if (k === 3) return { type: "bool", value: rnd() < 0.5 };
+    return { type: "uint", value: Math.floor(rnd() * 2 ** 50) };
+  };
+  const map = <T>(make: () => T) => new Map(Array.from({ length: Math.floor(rnd() * 4) }, () => [str() || "k", make()] as [string, T]));
+  const encoder = new GobEncoder();
+  for (let i = 0; i < 300; i++) {
+    const node = struct([
+      ["DC", str()],
+      ["Service", str()],
+      ["NID", str()],
+      ["RPC", struct([["Protocol", str()], ["Addr", str()], ["Params", map(str)]])],
+      ["ExtraInfo", map(anyValue)],
+    ]);
+    const req = struct([["Action", ["save", "update", "delete", "get"][i % 4] as string], ["Node", node], ["Service", str()], ["Params", map(anyValue)]]);
+    const back = decodeGob(encoder.encode(REQUEST, req)).value as Record<string, unknown>;
+    // Empty maps come back as nil (Go omits them), as Go itself would see them.
+    const norm = (v: unknown): unknown => (v instanceof Map && v.size === 0 ? null : v instanceof Map ? new Map([...v].map(([k, x]) => [k, norm(x)])) : v !== null && typeof v === "object" && !("type" in v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, norm(x)])) : v);
+    assert.deepEqual(norm(back), norm(req));
+  }
+});

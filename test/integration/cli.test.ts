@@ -39,3 +39,39 @@ test("islb nodes prints a table and JSON; errors exit non-zero with a reason; /m
     await ns.stop();
   }
 });
+
+test("make run's path: islb serve --start-nats starts a nats-server when none answers, and stops it on SIGTERM", async () => {
+  const { spawn } = await import("node:child_process");
+  const { connect } = await import("nats");
+  const { createClient } = await import("../../src/index.js");
+  const { ISLBDefinition } = await import("../../generated/islb/islb.js");
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [MAIN, "serve", "--start-nats", "--nats", url, "--nid", "islb-run"], { stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout?.on("data", (d) => (log += String(d)));
+  try {
+    for (let i = 0; i < 100 && !log.includes("islb serving"); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(log, /starting a local nats-server/);
+    assert.match(log, /islb serving/);
+    const nc = await connect({ servers: url });
+    const r = await createClient(ISLBDefinition, nc).findNode({ service: "rtc" });
+    assert.deepEqual(r.nodes, []);
+    await nc.close();
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    const { connect: netConnect } = await import("node:net");
+    const refused = await new Promise<boolean>((resolve) => {
+      const c = netConnect({ port, host: "127.0.0.1" });
+      c.once("connect", () => {
+        c.destroy();
+        resolve(false);
+      });
+      c.once("error", () => resolve(true));
+    });
+    assert.ok(refused, "the nats-server it started is gone");
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
