@@ -239,7 +239,7 @@ export class ServerFrameCall implements ActiveCall {
     this.close(new AbortError());
   }
 
-  /** The client went silent past its keep-alive: abort the handler. */
+  /** The client went silent past its keep-alive (native) or the idle limit (compat): abort the handler. */
   expire(): void {
     this.core.options.logger.debug({ method: this.method.path, call: this.id }, "client stopped answering; call cancelled");
     this.close(new AbortError());

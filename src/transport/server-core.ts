@@ -33,6 +33,11 @@ export interface ServerOptions {
   compatQueueLimit?: number;
   /** How long `close()` waits for calls in progress before cancelling them (default 5000 ms). */
   drainMs?: number;
+  /**
+   * A nats-grpc compat call (no keep-alive in that protocol) with no frame either way for this
+   * long is cancelled, so a Go client that died mid-stream leaves nothing behind (default 10 minutes).
+   */
+  compatIdleMs?: number;
   /** The canonical proto3 JSON mapping for the JSON mode (see JsonCodec). */
   json?: JsonCodec;
   logger?: Logger;
@@ -46,6 +51,7 @@ export interface ResolvedServerOptions {
   keepaliveMs: number;
   compatQueueLimit: number;
   drainMs: number;
+  compatIdleMs: number;
   json: JsonCodec | undefined;
   logger: Logger;
 }

@@ -107,6 +107,7 @@ export class NatsServer {
       keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
       compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
       drainMs: o.drainMs ?? 5000,
+      compatIdleMs: Math.max(10, o.compatIdleMs ?? 600_000),
       json: o.json,
       logger: o.logger ?? silentLogger,
     };
@@ -188,7 +189,7 @@ export class NatsServer {
         },
       }),
     );
-    const tick = Math.max(5, Math.floor(options.keepaliveMs / 2));
+    const tick = Math.max(5, Math.floor(Math.min(options.keepaliveMs, options.compatIdleMs) / 2));
     this.ticker = setInterval(() => this.tick(), tick);
     this.ticker.unref();
     this.startedAt = new Date();
@@ -311,6 +312,10 @@ export class NatsServer {
       const ka = call.peerKeepaliveMs;
       if (ka > 0 && now - call.lastReceived > 3 * ka) call.expire();
       else call.keepalive(now);
+    }
+    const idle = (this.core as ServerCore).options.compatIdleMs;
+    for (const call of this.compatCalls.values()) {
+      if (now - Math.max(call.lastReceived, call.lastSent) > idle) call.expire();
     }
   }
 

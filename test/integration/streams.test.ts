@@ -206,3 +206,30 @@ test("a NATS server that dies fails streams UNAVAILABLE at once", async () => {
     await snc.close().catch(() => {});
   }
 });
+
+test("a nats-grpc compat call whose client vanished is cancelled after the idle limit", async () => {
+  const ns = await startNatsServer();
+  const nc = await connect({ servers: ns.url });
+  const server = createServer({ compatIdleMs: 300 });
+  let aborted = false;
+  server.add(TestDefinition, {
+    async *chat(requests: AsyncIterable<CountReply>, ctx: { signal: AbortSignal }) {
+      ctx.signal.addEventListener("abort", () => (aborted = true));
+      for await (const r of requests) yield r;
+    },
+  } as never);
+  await server.listen(nc);
+  try {
+    const { encodeRequest } = await import("../../src/wire/frames.js");
+    // A Go client's Call and one Data, then silence (its process died).
+    nc.publish("nrpc.interop.test.Test.Chat", encodeRequest({ call: { method: "x", metadata: undefined, nid: "", native: undefined } } as never), { reply: "_INBOX.gone.1" });
+    nc.publish("nrpc.interop.test.Test.Chat", encodeRequest({ data: { data: Buffer.from([0x08, 0x01]) } } as never), { reply: "_INBOX.gone.1" });
+    await nc.flush();
+    assert.ok(await eventually(() => server.stats().frameCalls === 1, 1000));
+    assert.ok(await eventually(() => server.stats().frameCalls === 0 && aborted, 3000), JSON.stringify(server.stats()));
+  } finally {
+    await server.close();
+    await nc.close();
+    await ns.stop();
+  }
+});
