@@ -5,6 +5,7 @@ import { encodeTimeout, msUntil } from "../deadline.js";
 import { CONTENT_TYPE, H, Metadata, PLAIN_REQUEST, decodeMessage, isEmpty, isPlainOk, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, ServerError, toStatusCode } from "../status.js";
 import { methodSubject, tokenProblem } from "../subjects.js";
+import { encodeProto } from "../wire/encode.js";
 import { clientError, type ClientCore } from "./client-core.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
 
@@ -22,7 +23,7 @@ export function targetSubject(core: ClientCore, method: ResolvedMethod, options:
 /** Encodes a request, enforcing the size limit. */
 export function encodeRequestMessage(core: ClientCore, method: ResolvedMethod, request: unknown): Uint8Array {
   const type = method.definition.requestType;
-  const data = type.encode(type.fromPartial(request as never)).finish();
+  const data = encodeProto(type, type.fromPartial(request as never));
   const max = core.options.maxMessageBytes;
   if (data.length > max) throw clientError(method.path, Status.RESOURCE_EXHAUSTED, `request message is ${data.length} bytes, over the limit of ${max}`);
   return data;

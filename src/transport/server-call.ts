@@ -7,7 +7,8 @@ import { AbortError } from "abort-controller-x";
 import type { CallContext } from "nice-grpc-common";
 import { Metadata, fromFrameMetadata, isEmpty, toFrameMetadata } from "../metadata.js";
 import { Status, serverStatusOf, type StatusInfo } from "../status.js";
-import { encodeDataFrame, encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
+import { encodeMessageFrame } from "../wire/encode.js";
+import { encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
 import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
@@ -170,15 +171,15 @@ export class ServerFrameCall implements ActiveCall {
    */
   private trySend(response: unknown): Promise<void> | undefined {
     const type = this.method.definition.responseType;
-    const data = type.encode(type.fromPartial(response as never)).finish();
+    const { frame, length } = encodeMessageFrame(type, type.fromPartial(response as never));
     const max = this.core.options.maxMessageBytes;
-    if (data.length > max) throw { code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}` };
+    if (length > max) throw { code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${length} bytes, over the limit of ${max}` };
     const send = (): void => {
       if (this.done) throw new AbortError();
       this.sendHeader();
-      this.sendBytes(encodeDataFrame(data));
+      this.sendBytes(frame);
     };
-    const wait = this.credit?.take(messageCost(data.length));
+    const wait = this.credit?.take(messageCost(length));
     if (wait === undefined) return void send();
     return wait.then(send);
   }

@@ -7,6 +7,7 @@ import type { CallContext } from "nice-grpc-common";
 import { parseTimeout } from "../deadline.js";
 import { CONTENT_TYPE, H, Metadata, OK_JSON, OK_PROTO, encodeMessage, isEmpty, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.js";
+import { encodeProto } from "../wire/encode.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
 
@@ -80,8 +81,8 @@ class UnaryCall implements ActiveCall {
     const msg = type.fromPartial(response as never);
     const codec = this.core.options.json;
     let data: Uint8Array;
-    if (!this.json) data = type.encode(msg).finish();
-    else if (codec?.knows(this.method.path) === true) data = encoder.encode(codec.responseToJson(this.method.path, type.encode(msg).finish()));
+    if (!this.json) data = encodeProto(type, msg);
+    else if (codec?.knows(this.method.path) === true) data = encoder.encode(codec.responseToJson(this.method.path, encodeProto(type, msg)));
     else data = encoder.encode(JSON.stringify(type.toJSON(msg)));
     const max = this.core.options.maxMessageBytes;
     if (data.length > max) {

@@ -95,3 +95,24 @@ test("a stream ended with an error delivers what it holds first, then the error"
   );
   assert.deepEqual(got, [1, 2]);
 });
+
+test("a message framed in one pass is the same bytes as framing its encoding, empty messages included", async () => {
+  const { encodeDataFrame } = await import("../../src/wire/frames.js");
+  const { encodeMessageFrame, encodeProto } = await import("../../src/wire/encode.js");
+  const { StreamingOutputCallResponse } = await import("../../generated/testing/test.js");
+  const { Empty } = await import("../../generated/ion/ion.js");
+  for (const n of [0, 1, 100, 126, 127, 128, 5000, 70_000]) {
+    const msg = StreamingOutputCallResponse.fromPartial({ payload: { body: Buffer.alloc(n, 7) } });
+    const { frame, length } = encodeMessageFrame(StreamingOutputCallResponse, msg);
+    const plain = StreamingOutputCallResponse.encode(msg).finish();
+    assert.deepEqual(frame, encodeDataFrame(plain), `${n} bytes`);
+    assert.equal(length, plain.length);
+    assert.deepEqual(encodeProto(StreamingOutputCallResponse, msg), plain);
+  }
+  const empty = encodeMessageFrame(Empty, {});
+  assert.deepEqual([...empty.frame], [0x1a, 0x00]);
+  assert.equal(empty.length, 0);
+  // a codec that ignores the writer it is given
+  const own = { encode: () => ({ finish: () => new Uint8Array([1, 2, 3]) }) };
+  assert.deepEqual([...encodeMessageFrame(own, {}).frame], [0x1a, 0x05, 0x0a, 0x03, 1, 2, 3]);
+});
