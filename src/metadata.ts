@@ -192,14 +192,6 @@ export function isPlainOk(msg: unknown): boolean {
   return raw !== undefined && sameBytes(raw, OK_PROTO_BYTES);
 }
 
-/** New NATS headers holding `md`, or undefined when there is nothing to send. */
-export function toHeaders(md: Metadata | undefined): MsgHdrs | undefined {
-  if (md === undefined) return undefined;
-  const h = natsHeaders();
-  writeHeaders(md, h);
-  return h;
-}
-
 /**
  * Reads metadata from NATS headers: keys lower-cased; reserved keys skipped. With `prefix`,
  * only keys under it (the prefix removed); without, keys under `H.trailerPrefix` are skipped.

@@ -135,11 +135,6 @@ export class MemoryStore implements RegistryStore {
     }
   }
 
-  /** Sessions held (for tests and metrics). */
-  get sessionCount(): number {
-    return this.sessions.size;
-  }
-
   async ping(): Promise<boolean> {
     return true;
   }

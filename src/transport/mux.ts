@@ -3,6 +3,7 @@
  * call whose token ends its subject, so a call costs no subscription of its own.
  */
 import { nuid, type Msg, type NatsConnection, type Subscription } from "nats";
+import { inboxPrefix } from "../subjects.js";
 
 /** Gets each message for its token, or `undefined` when the connection dropped (replies in flight are lost). */
 export type MuxHandler = (msg: Msg | undefined) => void;
@@ -14,7 +15,7 @@ export class InboxMux {
   readonly prefix: string;
 
   constructor(nc: NatsConnection) {
-    this.prefix = `_INBOX.${nuid.next()}`;
+    this.prefix = inboxPrefix(nuid.next());
     const skip = this.prefix.length + 1;
     this.sub = nc.subscribe(`${this.prefix}.*`, {
       callback: (err, msg) => {

@@ -11,6 +11,7 @@ import { Status, ServerError, type StatusInfo } from "../status.js";
 import {
   DEFAULT_PREFIX,
   dottedProblem,
+  inboxPrefix,
   nodeQueue,
   nodeWildcard,
   serviceQueue,
@@ -118,7 +119,7 @@ export class NatsServer {
         }
       }
     }
-    const callInbox = `_INBOX.${nuid.next()}`;
+    const callInbox = inboxPrefix(nuid.next());
     const active = this.active;
     const outbox = outboxFor(nc);
     const tooLarge = (n: number) => new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes is over the NATS max_payload of ${maxPayload}`);

@@ -53,12 +53,6 @@ export function responseKind(f: Response): ResponseKind {
   return "none";
 }
 
-/** An End frame's status as a code and message (no status, or code 0, is OK). */
-export function endStatus(status: FrameStatus | undefined): { code: Status; message: string } {
-  if (status === undefined) return { code: Status.OK, message: "" };
-  return { code: status.code as Status, message: status.message };
-}
-
 /** A frame status for a code and message (undefined for a plain OK, as the Go library sends it). */
 export function frameStatus(code: Status, message: string): FrameStatus | undefined {
   return code === Status.OK && message === "" ? undefined : { code, message, details: [] };
