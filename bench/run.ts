@@ -26,6 +26,8 @@ interface Result {
   messages: number;
   perSec: number;
   cpuUsPerCall: number;
+  /** CPU µs per call of the client, the server and nats-server, in that order. */
+  split: number[];
   p50: number;
   p99: number;
 }
@@ -56,9 +58,10 @@ async function scenario(name: string, serverKind: string, clientKind: string, na
     const seconds = (performance.now() - t0) / 1000;
     const after = pids.map(cpuMicros);
     const r = JSON.parse(await expectLine(out)) as { calls: number; messages: number; p50: number; p99: number };
-    const cpu = after.reduce((a, v, i) => a + v - (before[i] as number), 0);
     const units = r.messages > 0 ? r.messages : r.calls;
-    return { name, calls: r.calls, messages: r.messages, perSec: units / seconds, cpuUsPerCall: cpu / units, p50: r.p50, p99: r.p99 };
+    const split = after.map((v, i) => (v - (before[i] as number)) / units);
+    const cpu = split.reduce((a, v) => a + v, 0);
+    return { name, calls: r.calls, messages: r.messages, perSec: units / seconds, cpuUsPerCall: cpu, split, p50: r.p50, p99: r.p99 };
   } finally {
     server.kill("SIGKILL");
   }
@@ -91,10 +94,10 @@ const bareD = by("bare nats request (default)");
 const bareN = by("bare nats request (noAsyncTraces)");
 const f = (n: number, d = 0): string => n.toFixed(d);
 console.log(`\nunary: ${INFLIGHT} in flight, ${MS} ms a scenario, same messages (FindNodeRequest -> FindNodeReply with 5 nodes)`);
-console.log("| scenario | calls/s | CPU µs/call | p50 ms | p99 ms | × bare default | × bare noAsyncTraces | CPU × bare default |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+console.log("| scenario | calls/s | CPU µs/call | client / server / nats-server | p50 ms | p99 ms | × bare default | × bare noAsyncTraces | CPU × bare default |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of results.filter((x) => x.messages === 0)) {
-  console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.cpuUsPerCall, 1)} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.perSec / bareD.perSec, 2)} | ${f(r.perSec / bareN.perSec, 2)} | ${f(r.cpuUsPerCall / bareD.cpuUsPerCall, 2)} |`);
+  console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.cpuUsPerCall, 1)} | ${r.split.map((v) => f(v, 1)).join(" / ")} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.perSec / bareD.perSec, 2)} | ${f(r.perSec / bareN.perSec, 2)} | ${f(r.cpuUsPerCall / bareD.cpuUsPerCall, 2)} |`);
 }
 const ours = by("islb native binary");
 const grpcjs = by("grpc-js over HTTP/2");

@@ -7,6 +7,7 @@ import type { Msg } from "nats";
 import { msUntil } from "../deadline.js";
 import { fromFrameMetadata, toFrameMetadata } from "../metadata.js";
 import { Status, toStatusCode } from "../status.js";
+import { decodeProto } from "../wire/reader.js";
 import { dataFramePayload, decodeResponse, encodeDataFrame, encodeRequest, type Request, type Response } from "../wire/frames.js";
 import { clientError, type ClientCore } from "./client-core.js";
 import { asClientError, encodeRequestMessage, targetSubject } from "./client-unary.js";
@@ -185,7 +186,7 @@ export class ClientFrameCall {
     if (bytes.length > max) return this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `response message is ${bytes.length} bytes, over the limit of ${max}`), "message too large");
     let message: unknown;
     try {
-      message = this.method.definition.responseType.decode(bytes);
+      message = decodeProto(this.method.definition.responseType, bytes);
     } catch (e) {
       return this.cancel(clientError(this.path, Status.INTERNAL, `cannot decode a response: ${(e as Error).message}`), "undecodable response");
     }

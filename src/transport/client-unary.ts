@@ -6,6 +6,7 @@ import { CONTENT_TYPE, H, Metadata, PLAIN_REQUEST, decodeMessage, isEmpty, isPla
 import { Status, ServerError, toStatusCode } from "../status.js";
 import { methodSubject, tokenProblem } from "../subjects.js";
 import { encodeProto } from "../wire/encode.js";
+import { decodeProto } from "../wire/reader.js";
 import { clientError, type ClientCore } from "./client-core.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
 
@@ -23,7 +24,7 @@ export function targetSubject(core: ClientCore, method: ResolvedMethod, options:
 /** Encodes a request, enforcing the size limit. */
 export function encodeRequestMessage(core: ClientCore, method: ResolvedMethod, request: unknown): Uint8Array {
   const type = method.definition.requestType;
-  const data = encodeProto(type, type.fromPartial(request as never));
+  const data = encodeProto(type, request);
   const max = core.options.maxMessageBytes;
   if (data.length > max) throw clientError(method.path, Status.RESOURCE_EXHAUSTED, `request message is ${data.length} bytes, over the limit of ${max}`);
   return data;
@@ -113,7 +114,7 @@ function decodeResponse(core: ClientCore, method: ResolvedMethod, data: Uint8Arr
   const max = core.options.maxMessageBytes;
   if (data.length > max) throw clientError(method.path, Status.RESOURCE_EXHAUSTED, `response message is ${data.length} bytes, over the limit of ${max}`);
   try {
-    return method.definition.responseType.decode(data);
+    return decodeProto(method.definition.responseType, data);
   } catch (e) {
     throw clientError(method.path, Status.INTERNAL, `cannot decode the response: ${(e as Error).message}`);
   }

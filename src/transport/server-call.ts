@@ -9,6 +9,7 @@ import { Metadata, fromFrameMetadata, isEmpty, toFrameMetadata } from "../metada
 import { Status, serverStatusOf, type StatusInfo } from "../status.js";
 import { encodeMessageFrame } from "../wire/encode.js";
 import { encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
+import { decodeProto } from "../wire/reader.js";
 import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
@@ -94,7 +95,7 @@ export class ServerFrameCall implements ActiveCall {
     }
     let request: unknown;
     try {
-      request = this.method.definition.requestType.decode(bytes);
+      request = decodeProto(this.method.definition.requestType, bytes);
     } catch (e) {
       return this.end({ code: Status.INTERNAL, message: `cannot decode a request of ${this.method.path}: ${(e as Error).message}` });
     }
@@ -171,7 +172,7 @@ export class ServerFrameCall implements ActiveCall {
    */
   private trySend(response: unknown): Promise<void> | undefined {
     const type = this.method.definition.responseType;
-    const { frame, length } = encodeMessageFrame(type, type.fromPartial(response as never));
+    const { frame, length } = encodeMessageFrame(type, response);
     const max = this.core.options.maxMessageBytes;
     if (length > max) throw { code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${length} bytes, over the limit of ${max}` };
     const send = (): void => {

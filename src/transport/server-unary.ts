@@ -8,6 +8,7 @@ import { parseTimeout } from "../deadline.js";
 import { CONTENT_TYPE, H, Metadata, OK_JSON, OK_PROTO, encodeMessage, isEmpty, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.js";
 import { encodeProto } from "../wire/encode.js";
+import { decodeProto } from "../wire/reader.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
 
@@ -78,12 +79,11 @@ class UnaryCall implements ActiveCall {
   succeed(response: unknown): void {
     if (this.replied) return;
     const type = this.method.definition.responseType;
-    const msg = type.fromPartial(response as never);
     const codec = this.core.options.json;
     let data: Uint8Array;
-    if (!this.json) data = encodeProto(type, msg);
-    else if (codec?.knows(this.method.path) === true) data = encoder.encode(codec.responseToJson(this.method.path, encodeProto(type, msg)));
-    else data = encoder.encode(JSON.stringify(type.toJSON(msg)));
+    if (!this.json) data = encodeProto(type, response);
+    else if (codec?.knows(this.method.path) === true) data = encoder.encode(codec.responseToJson(this.method.path, encodeProto(type, response)));
+    else data = encoder.encode(JSON.stringify(type.toJSON(type.fromPartial(response as never))));
     const max = this.core.options.maxMessageBytes;
     if (data.length > max) {
       this.send({ code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}` }, undefined);
@@ -173,7 +173,7 @@ function decodeRequest(core: ServerCore, method: ServedMethod, data: Uint8Array,
   }
   if (!json) {
     try {
-      return type.decode(data);
+      return decodeProto(type, data);
     } catch (e) {
       throw { code: Status.INTERNAL, message: `cannot decode the request of ${method.path}: ${(e as Error).message}` } satisfies StatusInfo;
     }

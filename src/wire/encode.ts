@@ -1,21 +1,107 @@
 /**
- * Encoding messages without growing a fresh buffer for each: one writer, reused (encoding is
- * synchronous and `finish()` returns a copy), so its buffer grows once to the largest message.
+ * Encoding messages without growing a fresh buffer for each, and without copying a message
+ * that is already whole. One writer, reused (encoding is synchronous and `finish()` returns a
+ * copy), so its buffer grows once to the largest message.
+ *
+ * A message is first encoded as it was given, by a writer that refuses any value of the wrong
+ * type (a missing string, bool, double or 64-bit field): a whole message, which handlers and
+ * callers usually give, encodes with no copy. Anything else (a partial message, a null, a
+ * missing map or list) stops that attempt, and the message is encoded as `fromPartial` fills
+ * it in: the bytes are those of `encode(fromPartial(m))` either way.
  */
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { encodeDataFrame } from "./frames.js";
 
-const shared = new BinaryWriter();
+/** Thrown (not an Error: no stack to capture) when a value is not of its field's type. */
+const PARTIAL = Symbol("partial message");
 
-/** What ts-proto generates: `encode(message, writer?)`. Codecs that ignore the writer are handled too. */
+/** A writer that throws PARTIAL where BinaryWriter would coerce undefined or null into bytes. */
+class StrictWriter extends BinaryWriter {
+  override string(value: string): this {
+    if (typeof value !== "string") throw PARTIAL;
+    return super.string(value);
+  }
+  override bool(value: boolean): this {
+    if (typeof value !== "boolean") throw PARTIAL;
+    return super.bool(value);
+  }
+  override double(value: number): this {
+    if (typeof value !== "number") throw PARTIAL;
+    return super.double(value);
+  }
+  override int64(value: bigint | string | number): this {
+    return super.int64(int64Like(value));
+  }
+  override uint64(value: bigint | string | number): this {
+    return super.uint64(int64Like(value));
+  }
+  override sint64(value: bigint | string | number): this {
+    return super.sint64(int64Like(value));
+  }
+  override fixed64(value: bigint | string | number): this {
+    return super.fixed64(int64Like(value));
+  }
+  override sfixed64(value: bigint | string | number): this {
+    return super.sfixed64(int64Like(value));
+  }
+}
+
+function int64Like<T>(value: T): T {
+  const t = typeof value;
+  if (t !== "number" && t !== "bigint" && t !== "string") throw PARTIAL;
+  return value;
+}
+
+const shared = new StrictWriter();
+
+/** What ts-proto generates: `encode(message, writer?)` and `fromPartial(object)`. */
 interface Encodes {
   encode(message: never, writer?: BinaryWriter): { finish(): Uint8Array };
+  fromPartial(object: never): unknown;
 }
 
-/** The message's bytes. */
-export function encodeProto(type: Encodes, message: unknown): Uint8Array {
-  return type.encode(message as never, shared).finish();
+/** Codecs whose last messages came partial: encodes left before trying a message as given again. */
+const partialRuns = new WeakMap<Encodes, number>();
+const RETRY_AFTER = 64;
+
+/**
+ * Encodes `message` after `begin` wrote into `w`, as given when it is whole, else filled in.
+ * Returns what the codec wrote into: `w`, or a writer of its own for a codec that ignores `w`.
+ */
+function encodeInto(type: Encodes, message: unknown, w: StrictWriter, begin: (w: StrictWriter) => void): { finish(): Uint8Array } {
+  begin(w);
+  const skip = partialRuns.get(type);
+  if (skip === undefined || skip <= 0) {
+    try {
+      return type.encode(message as never, w);
+    } catch {
+      // Partial (a missing field stopped the writer, or a missing list or map threw a TypeError).
+      w.finish(); // drop what the attempt wrote, and its open forks
+      begin(w);
+      partialRuns.set(type, RETRY_AFTER);
+    }
+  } else {
+    partialRuns.set(type, skip - 1);
+  }
+  try {
+    return type.encode(type.fromPartial(message as never) as never, w);
+  } catch (e) {
+    w.finish(); // an invalid value: leave nothing half-written for the next message
+    throw e;
+  }
 }
+
+const nothing = (): void => {};
+
+/** The message's bytes: those of `encode(fromPartial(message))`. */
+export function encodeProto(type: Encodes, message: unknown): Uint8Array {
+  return encodeInto(type, message, shared, nothing).finish();
+}
+
+const beginFrame = (w: StrictWriter): void => {
+  w.uint32(26).fork(); // Response.data / Request.data: field 3
+  w.uint32(10).fork(); // Data.data: field 1
+};
 
 /**
  * A Data frame holding the message (the bytes of encodeDataFrame(encodeProto(...))), written in
@@ -23,9 +109,7 @@ export function encodeProto(type: Encodes, message: unknown): Uint8Array {
  */
 export function encodeMessageFrame(type: Encodes, message: unknown): { frame: Uint8Array; length: number } {
   const w = shared;
-  w.uint32(26).fork(); // Response.data / Request.data: field 3
-  w.uint32(10).fork(); // Data.data: field 1
-  const r = type.encode(message as never, w);
+  const r = encodeInto(type, message, w, beginFrame);
   if (r !== w) {
     // A codec of its own (it wrote elsewhere): drop what was begun here.
     w.finish();

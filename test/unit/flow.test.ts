@@ -113,6 +113,6 @@ test("a message framed in one pass is the same bytes as framing its encoding, em
   assert.deepEqual([...empty.frame], [0x1a, 0x00]);
   assert.equal(empty.length, 0);
   // a codec that ignores the writer it is given
-  const own = { encode: () => ({ finish: () => new Uint8Array([1, 2, 3]) }) };
+  const own = { encode: () => ({ finish: () => new Uint8Array([1, 2, 3]) }), fromPartial: (m: unknown) => m };
   assert.deepEqual([...encodeMessageFrame(own, {}).frame], [0x1a, 0x05, 0x0a, 0x03, 1, 2, 3]);
 });
