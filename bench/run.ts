@@ -2,7 +2,9 @@
  * The transport benchmark: each scenario runs its server and client in separate processes
  * against one nats-server, back to back in this one run, and prints calls/s at N in flight,
  * CPU µs per call (client + server + nats-server), p50/p99 latency, and ratios to bare NATS.
- *   node dist/bench/run.js [--ms 3000] [--inflight 64]
+ * Scenarios run in rounds (all of them, in turn, each round), and each figure is the median of
+ * its rounds, so a slow spell of a shared machine moves every scenario alike, not one.
+ *   node dist/bench/run.js [--ms 3000] [--inflight 64] [--rounds 3]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -18,6 +20,7 @@ const opt = (name: string, def: number): number => {
 };
 const MS = opt("ms", 3000);
 const INFLIGHT = opt("inflight", 64);
+const ROUNDS = Math.max(1, opt("rounds", 3));
 const PEER = fileURLToPath(new URL("./peer.js", import.meta.url));
 
 interface Result {
@@ -67,33 +70,49 @@ async function scenario(name: string, serverKind: string, clientKind: string, na
   }
 }
 
+/** The median round of a scenario, by rate; its CPU is the median of the rounds' CPU figures. */
+function median(rs: Result[]): Result {
+  const mid = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  const byRate = rs.slice().sort((a, b) => a.perSec - b.perSec);
+  const m = byRate[Math.floor(byRate.length / 2)] as Result;
+  const cpu = mid(rs.map((r) => r.cpuUsPerCall));
+  const atCpu = rs.find((r) => r.cpuUsPerCall === cpu) as Result;
+  return { ...m, cpuUsPerCall: cpu, split: atCpu.split };
+}
+
+const unary: Array<[string, string, string]> = [
+  ["bare nats request (default)", "bare", "bare-default"],
+  ["bare nats request (noAsyncTraces)", "bare", "bare-noasync"],
+  ["islb native binary", "ours", "native-binary"],
+  ["islb native JSON", "ours", "native-json"],
+  ["islb nats-grpc compat", "ours", "compat"],
+  ["grpc-js over HTTP/2", "grpcjs", "grpcjs"],
+];
+const streaming: Array<[string, string, string]> = [
+  ["bare nats pub/sub stream", "stream-bare", "stream-bare"],
+  ["islb native server stream", "stream-ours", "stream-ours"],
+];
+const rounds = new Map<string, Result[]>();
 const ns = await startNatsServer();
-const results: Result[] = [];
 try {
-  const run = async (name: string, s: string, c: string, inflight?: number) => {
-    const r = await scenario(name, s, c, ns.url, ns.pid, inflight);
-    results.push(r);
-    process.stderr.write(`  ${name}: ${Math.round(r.perSec)}/s\n`);
-  };
-  process.stderr.write(`unary FindNode (5 nodes), ${INFLIGHT} in flight, ${MS} ms each:\n`);
-  await run("bare nats request (default)", "bare", "bare-default");
-  await run("bare nats request (noAsyncTraces)", "bare", "bare-noasync");
-  await run("islb native binary", "ours", "native-binary");
-  await run("islb native JSON", "ours", "native-json");
-  await run("islb nats-grpc compat", "ours", "compat");
-  await run("grpc-js over HTTP/2", "grpcjs", "grpcjs");
-  process.stderr.write("server streaming, 10,000 FindNodeReply messages a call, one stream:\n");
-  await run("bare nats pub/sub stream", "stream-bare", "stream-bare", 1);
-  await run("islb native server stream", "stream-ours", "stream-ours", 1);
+  for (let round = 1; round <= ROUNDS; round++) {
+    process.stderr.write(`round ${round} of ${ROUNDS}: unary FindNode (5 nodes), ${INFLIGHT} in flight, ${MS} ms each; then server streaming, one stream\n`);
+    for (const [name, s, c, inflight] of [...unary, ...streaming.map(([n, s, c]) => [n, s, c, 1] as const)]) {
+      const r = await scenario(name, s, c, ns.url, ns.pid, inflight);
+      rounds.set(name, [...(rounds.get(name) ?? []), r]);
+      process.stderr.write(`  ${name}: ${Math.round(r.perSec)}/s\n`);
+    }
+  }
 } finally {
   await ns.stop();
 }
+const results = [...rounds.values()].map(median);
 
 const by = (n: string): Result => results.find((r) => r.name === n) as Result;
 const bareD = by("bare nats request (default)");
 const bareN = by("bare nats request (noAsyncTraces)");
 const f = (n: number, d = 0): string => n.toFixed(d);
-console.log(`\nunary: ${INFLIGHT} in flight, ${MS} ms a scenario, same messages (FindNodeRequest -> FindNodeReply with 5 nodes)`);
+console.log(`\nunary: ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds, same messages (FindNodeRequest -> FindNodeReply with 5 nodes)`);
 console.log("| scenario | calls/s | CPU µs/call | client / server / nats-server | p50 ms | p99 ms | × bare default | × bare noAsyncTraces | CPU × bare default |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of results.filter((x) => x.messages === 0)) {

@@ -8,6 +8,7 @@ import type { Metadata as MetadataType, MetadataInit, MetadataValue } from "nice
 import { headers as natsHeaders, type MsgHdrs } from "nats";
 import type { Metadata as FrameMetadata, Strings } from "../generated/nrpc/nrpc.js";
 import { ServerError, Status } from "./status.js";
+import { headerBlockIs } from "./wire/raw-msg.js";
 
 /** gRPC metadata: nice-grpc's Metadata type. */
 export type Metadata = MetadataType;
@@ -163,33 +164,14 @@ export const OK_JSON = constantHeaders({ [H.status]: "0", [H.contentType]: CONTE
 const PLAIN_REQUEST_BYTES = (PLAIN_REQUEST as unknown as { encode(): Uint8Array }).encode();
 const OK_PROTO_BYTES = (OK_PROTO as unknown as { encode(): Uint8Array }).encode();
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/**
- * The raw header block of a received message, without parsing it (nats.js keeps it; this
- * reads its fields, and answers undefined whenever they are not there as expected).
- */
-function rawHeaderBlock(msg: unknown): Uint8Array | undefined {
-  const m = msg as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
-  const len = m._msg?.hdr;
-  if (typeof len !== "number" || len <= 0 || !(m._rdata instanceof Uint8Array)) return undefined;
-  return m._rdata.subarray(0, len);
-}
-
 /** True when a message's headers are exactly PLAIN_REQUEST's (so parsing them can be skipped). */
 export function isPlainRequest(msg: unknown): boolean {
-  const raw = rawHeaderBlock(msg);
-  return raw !== undefined && sameBytes(raw, PLAIN_REQUEST_BYTES);
+  return headerBlockIs(msg, PLAIN_REQUEST_BYTES);
 }
 
 /** True when a message's headers are exactly OK_PROTO's. */
 export function isPlainOk(msg: unknown): boolean {
-  const raw = rawHeaderBlock(msg);
-  return raw !== undefined && sameBytes(raw, OK_PROTO_BYTES);
+  return headerBlockIs(msg, OK_PROTO_BYTES);
 }
 
 /**

@@ -72,7 +72,8 @@ export class ClientFrameCall {
     }
     this.acceptedP = new Promise((resolve) => (this.accepted = resolve));
     this.subject = targetSubject(core, method, options);
-    const { token, subject } = core.mux.add((msg) => this.onMessage(msg));
+    const token = core.mux.add({ deliver: (msg) => this.onMessage(msg) });
+    const subject = core.mux.subjectOf(token);
     this.token = token;
     this.reply = subject;
     if (!this.native) {

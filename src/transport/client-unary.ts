@@ -1,6 +1,6 @@
 /** The client side of a native unary call: one NATS request, one reply (docs/PROTOCOL.md). */
 import { AbortError } from "abort-controller-x";
-import { headers as natsHeaders, type Msg } from "nats";
+import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
 import { encodeTimeout, msUntil } from "../deadline.js";
 import { CONTENT_TYPE, H, Metadata, PLAIN_REQUEST, decodeMessage, isEmpty, isPlainOk, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, ServerError, toStatusCode } from "../status.js";
@@ -9,6 +9,7 @@ import { encodeProto } from "../wire/encode.js";
 import { decodeProto } from "../wire/reader.js";
 import { clientError, type ClientCore } from "./client-core.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
+import type { MuxReceiver } from "./mux.js";
 
 /** The node a call goes to: the call's `nid`, else the client's; checked so it cannot break the subject. */
 export function targetSubject(core: ClientCore, method: ResolvedMethod, options: NatsCallOptions): string {
@@ -61,32 +62,72 @@ export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unk
     return Promise.reject(asClientError(path, e));
   }
   return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => finish(() => reject(new AbortError()));
-    const finish = (then: () => void): void => {
-      core.mux.remove(token);
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      then();
-    };
-    const { token, subject: reply } = core.mux.add((msg) => finish(() => settle(msg)));
-    const settle = (msg: Msg | undefined): void => {
-      try {
-        resolve(readReply(core, method, subject, msg, options));
-      } catch (e) {
-        reject(e);
-      }
-    };
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(() => finish(() => reject(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs as number)} ms exceeded`))), timeoutMs);
-    }
-    signal?.addEventListener("abort", onAbort);
-    try {
-      core.publish(path, subject, data, { reply, headers: h });
-    } catch (e) {
-      finish(() => reject(e));
-    }
+    const call = new PendingUnary(core, method, subject, options, resolve, reject);
+    call.send(data, h, timeoutMs);
   });
+}
+
+/** A unary call waiting for its reply: one object per call (no closures on the common path). */
+class PendingUnary implements MuxReceiver {
+  private readonly token: string;
+  private timer: NodeJS.Timeout | undefined;
+  private onAbort: (() => void) | undefined;
+  private done = false;
+
+  constructor(
+    private readonly core: ClientCore,
+    private readonly method: ResolvedMethod,
+    private readonly subject: string,
+    private readonly options: NatsCallOptions,
+    private readonly resolve: (value: unknown) => void,
+    private readonly reject: (reason: unknown) => void,
+  ) {
+    this.token = core.mux.add(this);
+  }
+
+  send(data: Uint8Array, headers: MsgHdrs, timeoutMs: number | undefined): void {
+    if (timeoutMs !== undefined) {
+      const path = this.method.path;
+      this.timer = setTimeout(() => this.fail(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`)), timeoutMs);
+    }
+    const signal = this.options.signal;
+    if (signal !== undefined) {
+      this.onAbort = () => this.fail(new AbortError());
+      signal.addEventListener("abort", this.onAbort);
+    }
+    try {
+      this.core.publish(this.method.path, this.subject, data, { reply: this.core.mux.subjectOf(this.token), headers });
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** The reply (or `undefined`: the connection dropped). */
+  deliver(msg: Msg | undefined): void {
+    if (!this.finish()) return;
+    let value: unknown;
+    try {
+      value = readReply(this.core, this.method, this.subject, msg, this.options);
+    } catch (e) {
+      this.reject(e);
+      return;
+    }
+    this.resolve(value);
+  }
+
+  private fail(err: unknown): void {
+    if (this.finish()) this.reject(err);
+  }
+
+  /** Lets go of the call's token, timer and listener; false if it was already finished. */
+  private finish(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    this.core.mux.remove(this.token);
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.onAbort !== undefined) this.options.signal?.removeEventListener("abort", this.onAbort);
+    return true;
+  }
 }
 
 /** Reads a unary reply: status, header and trailer metadata, and the response message. */

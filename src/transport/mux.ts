@@ -6,10 +6,12 @@ import { nuid, type Msg, type NatsConnection, type Subscription } from "nats";
 import { inboxPrefix } from "../subjects.js";
 
 /** Gets each message for its token, or `undefined` when the connection dropped (replies in flight are lost). */
-export type MuxHandler = (msg: Msg | undefined) => void;
+export interface MuxReceiver {
+  deliver(msg: Msg | undefined): void;
+}
 
 export class InboxMux {
-  private readonly handlers = new Map<string, MuxHandler>();
+  private readonly handlers = new Map<string, MuxReceiver>();
   private readonly sub: Subscription;
   private next = 0;
   readonly prefix: string;
@@ -23,7 +25,7 @@ export class InboxMux {
         const h = this.handlers.get(msg.subject.slice(skip));
         if (h === undefined) return;
         try {
-          h(msg);
+          h.deliver(msg);
         } catch {
           /* handlers own their errors; a throw must not reach the NATS parser */
         }
@@ -37,7 +39,7 @@ export class InboxMux {
       if (s.type !== "disconnect") continue;
       for (const h of [...this.handlers.values()]) {
         try {
-          h(undefined);
+          h.deliver(undefined);
         } catch {
           /* as above */
         }
@@ -45,11 +47,16 @@ export class InboxMux {
     }
   }
 
-  /** Registers a handler; returns its token and the reply subject that reaches it. */
-  add(handler: MuxHandler): { token: string; subject: string } {
+  /** Registers a receiver; returns its token. Its reply subject is `subjectOf(token)`. */
+  add(receiver: MuxReceiver): string {
     const token = (this.next++).toString(36);
-    this.handlers.set(token, handler);
-    return { token, subject: `${this.prefix}.${token}` };
+    this.handlers.set(token, receiver);
+    return token;
+  }
+
+  /** The reply subject that reaches the receiver of `token`. */
+  subjectOf(token: string): string {
+    return `${this.prefix}.${token}`;
   }
 
   remove(token: string): void {

@@ -208,8 +208,9 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
   const call = new UnaryCall(core, method, reply, json);
   core.track(call);
   const max = core.options.maxMessageBytes;
-  if (msg.data.length > max) {
-    call.fail({ code: Status.RESOURCE_EXHAUSTED, message: `request message of ${method.path} is ${msg.data.length} bytes, over the limit of ${max}` });
+  const data = msg.data;
+  if (data.length > max) {
+    call.fail({ code: Status.RESOURCE_EXHAUSTED, message: `request message of ${method.path} is ${data.length} bytes, over the limit of ${max}` });
     return;
   }
   const d = method.definition;
@@ -220,7 +221,7 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
   let request: unknown;
   let metadata: Metadata | undefined;
   try {
-    request = decodeRequest(core, method, msg.data, json);
+    request = decodeRequest(core, method, data, json);
     const h = plain ? undefined : msg.headers;
     if (h !== undefined) metadata = readHeaders(h);
     const t = h?.get(H.timeout) ?? "";
@@ -244,7 +245,7 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
     get header() {
       return call.header;
     },
-    sendHeader: () => {},
+    sendHeader: sendNothing,
     get trailer() {
       return call.trailer;
     },
@@ -252,11 +253,13 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
       return call.signal;
     },
   };
-  run(core, method, call, request, context).catch((e: unknown) => {
-    core.options.logger.error({ err: e, method: method.path }, "unary call failed unexpectedly");
-  });
+  void run(core, method, call, request, context);
 }
 
+/** Headers of a unary reply go with it: nothing to send ahead. */
+function sendNothing(): void {}
+
+/** Runs the handler (and middleware) and replies. Never rejects. */
 async function run(core: ServerCore, method: ServedMethod, call: UnaryCall, request: unknown, context: CallContext): Promise<void> {
   try {
     let response: unknown;
@@ -271,7 +274,11 @@ async function run(core: ServerCore, method: ServedMethod, call: UnaryCall, requ
     call.succeed(response);
   } catch (e) {
     const st = serverStatusOf(e);
-    if (st.unexpected) core.options.logger.error({ err: e, method: method.path }, "handler threw");
+    try {
+      if (st.unexpected) core.options.logger.error({ err: e, method: method.path }, "handler threw");
+    } catch {
+      // a logger that throws must not leave the call unanswered
+    }
     call.fail(st);
   }
 }

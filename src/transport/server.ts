@@ -20,6 +20,8 @@ import {
   tokenProblem,
 } from "../subjects.js";
 import { dataFramePayload, decodeRequest, encodeResponse, frameStatus, looksLikeJson, type Request } from "../wire/frames.js";
+import { rawSubject } from "../wire/raw-msg.js";
+import { MethodTable } from "./method-table.js";
 import { outboxFor } from "./outbox.js";
 import { resolveMethods, type ServiceDefinition, type ServiceImplementation } from "./definition.js";
 import type { HandlerFn, ServedMethod } from "./invoke.js";
@@ -35,6 +37,8 @@ interface ServiceEntry {
   readonly fullName: string;
   /** Methods by their proto name ("FindNode"). */
   readonly methods: Map<string, ServedMethod>;
+  /** The same methods, found from a subject's bytes. */
+  readonly table: MethodTable;
 }
 
 /** Counts for tests and metrics. */
@@ -86,7 +90,7 @@ export class NatsServer {
       if (typeof handler !== "function") continue; // not implemented: UNIMPLEMENTED
       methods.set(m.name, { ...m, handler: handler.bind(implementation) });
     }
-    this.services.set(definition.fullName, { fullName: definition.fullName, methods });
+    this.services.set(definition.fullName, { fullName: definition.fullName, methods, table: new MethodTable(methods.values()) });
     return this;
   }
 
@@ -163,7 +167,13 @@ export class NatsServer {
         nc.subscribe(serviceWildcard(prefix, svc.fullName), {
           queue: serviceQueue(svc.fullName),
           callback: (err, msg) => {
-            if (err === null) this.onMessage(svc, svc.fullName, msg.subject.slice(skip), msg);
+            if (err !== null) return;
+            // The common request: a method of this service, binary, no metadata. Found from the
+            // subject's bytes and served without decoding the subject or parsing headers.
+            const raw = rawSubject(msg);
+            const method = raw === undefined ? undefined : svc.table.find(raw, skip);
+            if (method !== undefined && !this.closing && isPlainRequest(msg)) return this.onPlain(method, msg);
+            this.onMessage(svc, svc.fullName, msg.subject.slice(skip), msg);
           },
         }),
       );
@@ -237,6 +247,14 @@ export class NatsServer {
     if (this.ticker !== undefined) clearInterval(this.ticker);
     if (!core.nc.isClosed()) callSub?.unsubscribe();
     this.subs = [];
+  }
+
+  private onPlain(method: ServedMethod, msg: Msg): void {
+    try {
+      serveUnary(this.core as ServerCore, method, msg, false, true);
+    } catch (e) {
+      this.core?.options.logger.error({ err: e, method: method.path }, "dispatch failed");
+    }
   }
 
   private onMessage(svc: ServiceEntry | undefined, serviceName: string, methodName: string, msg: Msg): void {

@@ -15,41 +15,47 @@ import { encodeDataFrame } from "./frames.js";
 /** Thrown (not an Error: no stack to capture) when a value is not of its field's type. */
 const PARTIAL = Symbol("partial message");
 
-/** A writer that throws PARTIAL where BinaryWriter would coerce undefined or null into bytes. */
+/**
+ * A writer that, while `strict`, throws PARTIAL where BinaryWriter would coerce undefined or
+ * null into bytes; not strict, it is BinaryWriter (for messages fromPartial filled in, which
+ * may hold values of other types that BinaryWriter coerces, as ts-proto always did).
+ */
 class StrictWriter extends BinaryWriter {
+  strict = true;
+
   override string(value: string): this {
-    if (typeof value !== "string") throw PARTIAL;
+    if (this.strict && typeof value !== "string") throw PARTIAL;
     return super.string(value);
   }
   override bool(value: boolean): this {
-    if (typeof value !== "boolean") throw PARTIAL;
+    if (this.strict && typeof value !== "boolean") throw PARTIAL;
     return super.bool(value);
   }
   override double(value: number): this {
-    if (typeof value !== "number") throw PARTIAL;
+    if (this.strict && typeof value !== "number") throw PARTIAL;
     return super.double(value);
   }
   override int64(value: bigint | string | number): this {
-    return super.int64(int64Like(value));
+    return super.int64(this.int64Like(value));
   }
   override uint64(value: bigint | string | number): this {
-    return super.uint64(int64Like(value));
+    return super.uint64(this.int64Like(value));
   }
   override sint64(value: bigint | string | number): this {
-    return super.sint64(int64Like(value));
+    return super.sint64(this.int64Like(value));
   }
   override fixed64(value: bigint | string | number): this {
-    return super.fixed64(int64Like(value));
+    return super.fixed64(this.int64Like(value));
   }
   override sfixed64(value: bigint | string | number): this {
-    return super.sfixed64(int64Like(value));
+    return super.sfixed64(this.int64Like(value));
   }
-}
 
-function int64Like<T>(value: T): T {
-  const t = typeof value;
-  if (t !== "number" && t !== "bigint" && t !== "string") throw PARTIAL;
-  return value;
+  private int64Like<T>(value: T): T {
+    const t = typeof value;
+    if (this.strict && t !== "number" && t !== "bigint" && t !== "string") throw PARTIAL;
+    return value;
+  }
 }
 
 const shared = new StrictWriter();
@@ -83,11 +89,14 @@ function encodeInto(type: Encodes, message: unknown, w: StrictWriter, begin: (w:
   } else {
     partialRuns.set(type, skip - 1);
   }
+  w.strict = false;
   try {
     return type.encode(type.fromPartial(message as never) as never, w);
   } catch (e) {
     w.finish(); // an invalid value: leave nothing half-written for the next message
     throw e;
+  } finally {
+    w.strict = true;
   }
 }
 

@@ -49,7 +49,7 @@ function registration(r: () => number): Registration {
   };
 }
 
-/** Removes or nulls fields at random, at any depth (maps and their values included). */
+/** Removes, nulls or mistypes fields at random, at any depth (maps and their values included). */
 function damage(v: unknown, r: () => number): unknown {
   if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, damage(x, r)]));
   if (v === null || typeof v !== "object" || v instanceof Uint8Array) return v;
@@ -58,6 +58,7 @@ function damage(v: unknown, r: () => number): unknown {
     const d = r();
     if (d < 0.15) continue;
     if (d < 0.2) out[k] = null;
+    else if (d < 0.25 && (typeof x === "string" || typeof x === "boolean")) out[k] = typeof x === "string" ? 7 : 1; // coerced by BinaryWriter
     else out[k] = damage(x, r);
   }
   return out;
