@@ -14,14 +14,37 @@ const table: Array<string | undefined> = new Array<string | undefined>(SLOTS).fi
 /** One array per length, reused to build a string on a miss. */
 const scratch: number[][] = Array.from({ length: MAX_INTERNED + 1 }, (_, n) => new Array<number>(n).fill(0));
 
-/** A BinaryReader whose `string()` interns short ASCII strings; for ts-proto's `decode(reader)`. */
+/** BinaryReader's own fields, which `reset` sets again (its types keep them private). */
+interface ReaderFields {
+  buf: Uint8Array;
+  len: number;
+  pos: number;
+}
+
+/**
+ * A BinaryReader whose `string()` interns short ASCII strings, for ts-proto's `decode(reader)`.
+ * It can be pointed at other bytes (`reset`), so one reader serves every decode, and it makes
+ * its DataView only when a fixed-width field needs one.
+ */
 export class InterningReader extends BinaryReader {
-  /** The reader's bytes (BinaryReader keeps its own copy of the reference private). */
-  private readonly input: Uint8Array;
+  /** The reader's bytes (BinaryReader keeps its own reference private). */
+  private input: Uint8Array;
+  private lazyView: DataView | undefined;
 
   constructor(bytes: Uint8Array) {
     super(bytes);
     this.input = bytes;
+  }
+
+  /** Reads `bytes` from the start, as a reader made for them would. */
+  reset(bytes: Uint8Array): this {
+    const f = this as unknown as ReaderFields;
+    f.buf = bytes;
+    f.len = bytes.length;
+    f.pos = 0;
+    this.input = bytes;
+    this.lazyView = undefined;
+    return this;
   }
 
   override string(strict?: boolean): string {
@@ -66,11 +89,47 @@ interface Decodes<T> {
   decode(input: Uint8Array): T;
 }
 
+// BinaryReader reads fixed-width fields through `this.view`: made on first use here.
+Object.defineProperty(InterningReader.prototype, "view", {
+  get(this: { input: Uint8Array; lazyView: DataView | undefined }): DataView {
+    const b = this.input;
+    return (this.lazyView ??= new DataView(b.buffer, b.byteOffset, b.byteLength));
+  },
+  set(this: { lazyView: DataView | undefined }, v: DataView) {
+    this.lazyView = v;
+  },
+});
+
+const EMPTY = new Uint8Array(0);
+const shared = new InterningReader(EMPTY);
+
+/** True when `reset` works with this version of BinaryReader (its fields are where we set them). */
+function resetWorks(): boolean {
+  try {
+    const r = new InterningReader(new Uint8Array([0x0a, 0x01, 0x61])).reset(new Uint8Array([0x12, 0x02, 0x68, 0x69, 0x25, 1, 0, 0, 0]));
+    return r.uint32() === 0x12 && r.string() === "hi" && r.uint32() === 0x25 && r.fixed32() === 1 && r.pos === r.len;
+  } catch {
+    return false;
+  }
+}
+const reuse = resetWorks();
+
+/** Whether one reader is reused for every decode (false: this BinaryReader's fields moved). */
+export function reusesReader(): boolean {
+  return reuse;
+}
+
 /**
- * Decodes a message. ts-proto's decoders (two parameters) are given an InterningReader; a codec
- * of another kind (one parameter, such as a pass-through of bytes) gets the bytes.
+ * Decodes a message. ts-proto's decoders (two parameters) are given the shared InterningReader
+ * (decoding is synchronous and runs no other code, so one reader is enough); a codec of another
+ * kind (one parameter, such as a pass-through of bytes) gets the bytes.
  */
 export function decodeProto<T>(type: Decodes<T>, data: Uint8Array): T {
   if (type.decode.length !== 2) return type.decode(data);
-  return type.decode(new InterningReader(data) as unknown as Uint8Array);
+  if (!reuse) return type.decode(new InterningReader(data) as unknown as Uint8Array);
+  try {
+    return type.decode(shared.reset(data) as unknown as Uint8Array);
+  } finally {
+    shared.reset(EMPTY); // holds on to no received bytes
+  }
 }

@@ -9,7 +9,7 @@ import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { FindNodeReply, NodeState, Registration, RegisterRequest } from "../../generated/islb/islb.js";
 import { encodeMessageFrame, encodeProto } from "../../src/wire/encode.js";
 import { encodeDataFrame } from "../../src/wire/frames.js";
-import { InterningReader, decodeProto } from "../../src/wire/reader.js";
+import { InterningReader, decodeProto, reusesReader } from "../../src/wire/reader.js";
 
 /** A deterministic generator, so a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -124,6 +124,19 @@ test("interned decoding: invalid UTF-8 is replaced as before, and truncated inpu
   assert.throws(() => decodeProto(FindNodeReply, truncated));
   assert.throws(() => FindNodeReply.decode(new InterningReader(new Uint8Array([0x0a, 0x03, 0x0a, 0x05, 0x61]))));
   assert.ok(new InterningReader(new Uint8Array(0)) instanceof BinaryReader);
+  // a decode that failed half-way leaves nothing behind for the next one
+  const good = FindNodeReply.encode({ nodes: [{ dc: "d", nid: "n", service: "s", rpc: undefined }] }).finish();
+  assert.equal(decodeProto(FindNodeReply, good).nodes[0]?.nid, "n");
+});
+
+test("one reader serves every decode with this version of @bufbuild/protobuf, fixed-width fields included", () => {
+  assert.equal(reusesReader(), true, "BinaryReader's fields moved: every decode makes a reader again");
+  const reg = { node: undefined, state: 0, region: "r", load: { cpu: 0.25, sessions: 3, tracks: 0, bandwidthIn: 2 ** 40, bandwidthOut: 0 }, softLimits: undefined, hardLimits: undefined, extraInfo: new Map() };
+  const bytes = Registration.encode(reg).finish();
+  for (let i = 0; i < 3; i++) assert.equal(decodeProto(Registration, bytes).load?.cpu, 0.25);
+  const r = new InterningReader(new Uint8Array([0x0a, 0x01, 0x61])).reset(new Uint8Array([0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]));
+  assert.equal(r.uint32(), 0x09);
+  assert.equal(r.double(), 1);
 });
 
 test("a codec of one parameter (not ts-proto's) is given the bytes, not a reader", () => {
