@@ -1,6 +1,6 @@
 /**
  * One side of a benchmark scenario, in its own process.
- *   node peer.js server <bare|ours|grpcjs|stream-bare|stream-ours> <nats-url> [grpc-port]
+ *   node peer.js server <bare|bare-proto|ours|grpcjs|stream-bare|stream-ours> <nats-url> [grpc-port]
  *   node peer.js client <scenario> <nats-url> <ms> <inflight> [grpc-port]
  * A client prints "start" when its measured window begins, "stop" when it ends, then one
  * JSON line of results. A server prints "ready".
@@ -38,6 +38,14 @@ async function server(): Promise<void> {
     const nc = await connect({ servers: url });
     if (kind === "bare") {
       nc.subscribe(BARE, { callback: (_e, m) => m.respond(replyBytes) });
+    } else if (kind === "bare-proto") {
+      // The same work as ours, written by hand on nats.js: decode, an async handler, encode.
+      const handler = async (_req: FindNodeRequest): Promise<FindNodeReply> => reply;
+      nc.subscribe(BARE, {
+        callback: (_e, m) => {
+          void handler(FindNodeRequest.decode(m.data)).then((r) => m.respond(FindNodeReply.encode(r).finish()));
+        },
+      });
     } else if (kind === "ours") {
       const s = createServer();
       s.add(ISLBDefinition, { findNode: async () => reply });
@@ -114,6 +122,8 @@ async function client(): Promise<void> {
     const conn = nc;
     if (kind === "bare-default" || kind === "bare-noasync") {
       call = () => conn.request(BARE, requestBytes, { timeout: 5000 });
+    } else if (kind === "bare-proto") {
+      call = async () => FindNodeReply.decode((await conn.request(BARE, FindNodeRequest.encode(request).finish(), { timeout: 5000 })).data);
     } else if (kind === "native-binary") {
       const c = createClient(ISLBDefinition, conn);
       call = () => c.findNode(request);

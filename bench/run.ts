@@ -83,6 +83,7 @@ function median(rs: Result[]): Result {
 const unary: Array<[string, string, string]> = [
   ["bare nats request (default)", "bare", "bare-default"],
   ["bare nats request (noAsyncTraces)", "bare", "bare-noasync"],
+  ["bare nats + ts-proto by hand (noAsyncTraces)", "bare-proto", "bare-proto"],
   ["islb native binary", "ours", "native-binary"],
   ["islb native JSON", "ours", "native-json"],
   ["islb nats-grpc compat", "ours", "compat"],
@@ -146,3 +147,6 @@ console.log(`\ntargets: each the median over the ${ROUNDS} rounds of that round'
 console.log("\n| target | measured | met |");
 console.log("|---|---:|---|");
 for (const [name, v, t, higher] of targets) console.log(`| ${name} | ${f(v, 2)} | ${(higher ? v >= t : v <= t) ? "yes" : "no"} |`);
+const byHand = "bare nats + ts-proto by hand (noAsyncTraces)";
+console.log(`| (no target) native calls/s × the same work by hand on nats.js | ${f(ratio(NATIVE, byHand, rate), 2)} | |`);
+console.log(`| (no target) native CPU/call × the same work by hand on nats.js | ${f(ratio(NATIVE, byHand, cpuOf), 2)} | |`);

@@ -153,6 +153,8 @@ export class RedisStore implements RegistryStore {
       else if (fields[i] === "r") rec = fields[i + 1];
     }
     if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return;
+    // Our own writes were applied when their scripts answered: not decoded a second time.
+    if (rev <= this.view.revision) return;
     this.view.apply({ type: type as ChangeType, revision: rev, record: unb64(rec) });
   }
 
