@@ -40,7 +40,7 @@ export class ClientFrameCall {
   private readonly native: boolean;
   private readonly path: string;
   private readonly subject: string;
-  private readonly token: string;
+  private readonly token: number;
   private readonly reply: string;
   /** Where frames after the Call go: the server's per-call subject (native) or the method subject. */
   private target: string | undefined;

@@ -69,7 +69,7 @@ export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unk
 
 /** A unary call waiting for its reply: one object per call (no closures on the common path). */
 class PendingUnary implements MuxReceiver {
-  private readonly token: string;
+  private readonly token: number;
   private timer: NodeJS.Timeout | undefined;
   private onAbort: (() => void) | undefined;
   private done = false;

@@ -11,6 +11,7 @@ import { ClientError, Status, createClient, createServer, type NatsServer } from
 import { FindNodeReply, ISLBDefinition } from "../../generated/islb/islb.js";
 import { OK_PROTO, PLAIN_REQUEST, isPlainOk, isPlainRequest } from "../../src/metadata.js";
 import { MethodTable } from "../../src/transport/method-table.js";
+import { tokenAt } from "../../src/transport/mux.js";
 import { headerBlockIs, rawSubject } from "../../src/wire/raw-msg.js";
 import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
 
@@ -85,6 +86,12 @@ describe("fast path for plain unary requests", () => {
     assert.equal(find("nrpc.islb.ISLB.FindNodes"), undefined);
     assert.equal(find("nrpc.islb.ISLB.findNode"), undefined);
     assert.equal(find("nrpc.islb.ISLB."), undefined);
+  });
+
+  test("an inbox token is read back from the subject's bytes exactly as it was written", () => {
+    const at = (s: string) => tokenAt(enc.encode(`_INBOX.abc.${s}`), "_INBOX.abc.".length);
+    for (const n of [0, 1, 35, 36, 1295, 46_655, 2 ** 31, 36 ** 10 - 1]) assert.equal(at(n.toString(36)), n);
+    for (const bad of ["", "00", "01", "A", "1-", "x.y", "zzzzzzzzzzz", " 1"]) assert.equal(at(bad), -1, JSON.stringify(bad));
   });
 
   test("plain requests are served; a reply that cannot be encoded is an error and leaves the next reply whole", async () => {
