@@ -13,6 +13,7 @@ import { Balancer } from "../src/balancer/balancer.js";
 import { createIslbService } from "../src/islb/service.js";
 import { MemoryStore } from "../src/registry/memory.js";
 import { fleetRecord } from "./fixtures.js";
+import { median } from "./median.js";
 import type { NodeRecord } from "../src/registry/types.js";
 import { createClient } from "../src/index.js";
 import { ISLBDefinition } from "../generated/islb/islb.js";
@@ -51,11 +52,7 @@ async function serverSide(n: number): Promise<{ newUs: number; knownUs: number }
     for (let i = 0; i < batch; i++) await svc.findNode(req(`new-${i % 1000}`), {} as never);
     knownUs.push(((performance.now() - t0) * 1000) / batch);
   }
-  return { newUs: medianOf(newUs), knownUs: medianOf(knownUs) };
-}
-
-function medianOf(xs: number[]): number {
-  return xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+  return { newUs: median(newUs), knownUs: median(knownUs) };
 }
 
 /** Keeps what memoryPerNode measures reachable through its second collection. */

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { startNatsServer } from "../test/helpers/nats-server.js";
 import { freePort } from "../test/helpers/nats-server.js";
 import { cpuMicros } from "./cpu.js";
+import { median, medianBy } from "./median.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number): number => {
@@ -71,13 +72,10 @@ async function scenario(name: string, serverKind: string, clientKind: string, na
 }
 
 /** The median round of a scenario, by rate; its CPU is the median of the rounds' CPU figures. */
-function median(rs: Result[]): Result {
-  const mid = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-  const byRate = rs.slice().sort((a, b) => a.perSec - b.perSec);
-  const m = byRate[Math.floor(byRate.length / 2)] as Result;
-  const cpu = mid(rs.map((r) => r.cpuUsPerCall));
-  const atCpu = rs.find((r) => r.cpuUsPerCall === cpu) as Result;
-  return { ...m, cpuUsPerCall: cpu, split: atCpu.split };
+function medianRound(rs: Result[]): Result {
+  const m = medianBy(rs, (r) => r.perSec);
+  const atCpu = medianBy(rs, (r) => r.cpuUsPerCall);
+  return { ...m, cpuUsPerCall: atCpu.cpuUsPerCall, split: atCpu.split };
 }
 
 const unary: Array<[string, string, string]> = [
@@ -107,7 +105,7 @@ try {
 } finally {
   await ns.stop();
 }
-const results = [...rounds.values()].map(median);
+const results = [...rounds.values()].map(medianRound);
 
 const by = (n: string): Result => results.find((r) => r.name === n) as Result;
 const bareD = by("bare nats request (default)");
@@ -130,8 +128,7 @@ for (const r of [sb, so]) console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.cpuU
 function ratio(a: string, b: string, of: (r: Result) => number): number {
   const ra = rounds.get(a) as Result[];
   const rb = rounds.get(b) as Result[];
-  const xs = ra.map((r, i) => of(r) / of(rb[i] as Result)).sort((x, y) => x - y);
-  return xs[Math.floor(xs.length / 2)] as number;
+  return median(ra.map((r, i) => of(r) / of(rb[i] as Result)));
 }
 const rate = (r: Result): number => r.perSec;
 const cpuOf = (r: Result): number => r.cpuUsPerCall;

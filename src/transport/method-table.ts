@@ -3,6 +3,7 @@
  * so the common request needs no decoded subject string. A service has a handful of methods:
  * a scan comparing lengths, then bytes, is all it takes.
  */
+import { bytesAt } from "../wire/bytes.js";
 import type { ServedMethod } from "./invoke.js";
 
 const encoder = new TextEncoder();
@@ -24,10 +25,7 @@ export class MethodTable {
     const names = this.names;
     for (let k = 0; k < names.length; k++) {
       const name = names[k] as Uint8Array;
-      if (name.length !== len) continue;
-      let i = 0;
-      while (i < len && name[i] === subject[skip + i]) i++;
-      if (i === len) return this.methods[k];
+      if (name.length === len && bytesAt(subject, skip, name)) return this.methods[k];
     }
     return undefined;
   }

@@ -6,6 +6,7 @@
  */
 import { nuid, type Msg, type NatsConnection, type Subscription } from "nats";
 import { inboxPrefix } from "../subjects.js";
+import { perConnection } from "./per-connection.js";
 import { rawSubject } from "../wire/raw-msg.js";
 
 const encoder = new TextEncoder();
@@ -96,14 +97,5 @@ export class InboxMux {
   }
 }
 
-const muxes = new WeakMap<NatsConnection, InboxMux>();
-
 /** The connection's shared mux, made on first use. */
-export function muxFor(nc: NatsConnection): InboxMux {
-  let m = muxes.get(nc);
-  if (m === undefined) {
-    m = new InboxMux(nc);
-    muxes.set(nc, m);
-  }
-  return m;
-}
+export const muxFor = perConnection((nc) => new InboxMux(nc));

@@ -6,6 +6,7 @@
  * frames, so that the peer works on the first while the rest are made).
  */
 import type { MsgHdrs, NatsConnection } from "nats";
+import { perConnection } from "./per-connection.js";
 
 interface Pending {
   subject: string;
@@ -52,14 +53,5 @@ export class Outbox {
   };
 }
 
-const outboxes = new WeakMap<NatsConnection, Outbox>();
-
 /** The connection's shared outbox (one, so frames of every call keep their order). */
-export function outboxFor(nc: NatsConnection): Outbox {
-  let o = outboxes.get(nc);
-  if (o === undefined) {
-    o = new Outbox(nc);
-    outboxes.set(nc, o);
-  }
-  return o;
-}
+export const outboxFor = perConnection((nc) => new Outbox(nc));

@@ -4,6 +4,8 @@
  * defensively: every function answers `undefined` or false when they are not there as
  * expected, and callers then take the decoded path. Tests pin the nats.js version's shape.
  */
+import { bytesAt } from "./bytes.js";
+
 interface RawMsg {
   _msg?: { subject?: unknown; hdr?: unknown };
   _rdata?: unknown;
@@ -20,7 +22,5 @@ export function headerBlockIs(msg: unknown, block: Uint8Array): boolean {
   const m = msg as RawMsg;
   const len = m._msg?.hdr;
   const data = m._rdata;
-  if (len !== block.length || !(data instanceof Uint8Array) || data.length < len) return false;
-  for (let i = 0; i < len; i++) if (data[i] !== block[i]) return false;
-  return true;
+  return len === block.length && data instanceof Uint8Array && bytesAt(data, 0, block);
 }
