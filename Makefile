@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 TESTS = $(shell find dist/test -name '*.test.js' | sort)
 
-.PHONY: deps servers build generate check-generated lint test test-unit bench soak run clean
+.PHONY: deps servers build generate check-generated lint test test-unit bench bench-placement soak run clean
 
 # Node packages, from package-lock.json.
 $(NPM_STAMP): package.json package-lock.json
@@ -59,6 +59,11 @@ test: deps check-generated lint build
 bench: deps build
 	node dist/bench/run.js
 	node --expose-gc dist/bench/islb.js
+	node dist/bench/placement.js
+
+# Placement quality against LiveKit's selector, simulated in process (no NATS): about 15 s.
+bench-placement: deps build
+	node dist/bench/placement.js
 
 # Long runs, not part of make test: nodes heartbeating for minutes (memory, then Redis store).
 soak: deps build

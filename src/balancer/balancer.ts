@@ -7,8 +7,9 @@
  */
 import type { RegistryView } from "../registry/view.js";
 import type { NodeRecord, RegistryEvent } from "../registry/types.js";
+import { CostMean } from "./costs.js";
 import { IndexedHeap, type HeapItem } from "./heap.js";
-import { score, standing, type Measure, type Standing } from "./score.js";
+import { DEFAULT_COST, ownCost, score, sessionCost, standing, type Measure, type SessionCost, type Standing } from "./score.js";
 
 export interface BalancerOptions {
   /** The figure nodes are compared by (default "sessions"). */
@@ -31,6 +32,10 @@ class Entry implements HeapItem {
   /** Sessions placed since the node's last heartbeat. */
   pending = 0;
   standing: Standing = "closed";
+  /** What one more session adds to this node's figures (see sessionCost). */
+  cost: SessionCost = DEFAULT_COST;
+  /** The node's own cost per session, counted in its service's mean; undefined while it reports no session. */
+  own: SessionCost | undefined;
   constructor(
     public record: NodeRecord,
     public zone: string,
@@ -57,6 +62,7 @@ export const zoneOf = (r: NodeRecord): string => r.region || r.node.dc;
 export class Balancer {
   private readonly entries = new Map<string, Entry>();
   private readonly services = new Map<string, Map<string, Zone>>();
+  private readonly costs = new Map<string, CostMean>();
   private readonly measure: Measure;
   private readonly twoChoices: boolean;
   private readonly random: () => number;
@@ -72,6 +78,7 @@ export class Balancer {
     this.unsubscribeResync = view.onResync(() => {
       this.entries.clear();
       this.services.clear();
+      this.costs.clear();
       for (const r of view.nodesOf("*")) this.upsert(r);
     });
   }
@@ -94,19 +101,42 @@ export class Balancer {
     return z;
   }
 
+  private costsOf(service: string): CostMean {
+    let c = this.costs.get(service);
+    if (c === undefined) this.costs.set(service, (c = new CostMean()));
+    return c;
+  }
+
   private detach(e: Entry): void {
-    const zones = this.services.get(e.record.node.service);
+    const service = e.record.node.service;
+    const zones = this.services.get(service);
     const z = zones?.get(e.zone);
     if (z === undefined || zones === undefined) return;
     z.heap(e.standing)?.remove(e);
     if (z.size === 0) zones.delete(e.zone);
-    if (zones.size === 0) this.services.delete(e.record.node.service);
+    if (zones.size === 0) this.services.delete(service);
   }
 
   private attach(e: Entry): void {
-    e.score = score(this.measure, e.record, e.pending);
-    e.standing = standing(e.record, e.pending);
+    e.score = score(this.measure, e.record, e.pending, e.cost);
+    e.standing = standing(e.record, e.pending, e.cost);
     this.zone(e.record.node.service, e.zone).heap(e.standing)?.push(e);
+  }
+
+  /** Takes the node's report into its service's mean cost per session, and its own estimate from both. */
+  private costIn(e: Entry): void {
+    const costs = this.costsOf(e.record.node.service);
+    e.own = e.record.load.sessions > 0 ? ownCost(e.record.load) : undefined;
+    e.cost = sessionCost(e.record.load, costs.mean);
+    if (e.own !== undefined) costs.add(e.own, 1);
+  }
+
+  private costOut(e: Entry): void {
+    const service = e.record.node.service;
+    const costs = this.costs.get(service);
+    if (costs === undefined || e.own === undefined) return;
+    costs.add(e.own, -1);
+    if (!this.services.has(service) && costs.empty) this.costs.delete(service);
   }
 
   /** A heartbeat resets the placements counted since the last one: the node's own figures now include them. */
@@ -116,13 +146,16 @@ export class Balancer {
     if (cur === undefined) {
       const e = new Entry(r, zoneOf(r));
       this.entries.set(nid, e);
+      this.costIn(e);
       this.attach(e);
       return;
     }
     this.detach(cur);
+    this.costOut(cur);
     cur.record = r;
     cur.zone = zoneOf(r);
     if (reported) cur.pending = 0;
+    this.costIn(cur);
     this.attach(cur);
   }
 
@@ -130,6 +163,7 @@ export class Balancer {
     const e = this.entries.get(nid);
     if (e === undefined) return;
     this.detach(e);
+    this.costOut(e);
     this.entries.delete(nid);
   }
 

@@ -6,10 +6,13 @@ export type Measure = "cpu" | "sessions" | "tracks" | "bandwidth";
 
 export const MEASURES: readonly Measure[] = ["cpu", "sessions", "tracks", "bandwidth"];
 
-/** What one session placed since the node's last heartbeat adds to each figure (an estimate until it reports). */
-const PER_SESSION: Record<Measure, number> = { cpu: 0.01, sessions: 1, tracks: 2, bandwidth: 1_000_000 };
+/** What one session adds to each figure of a node. */
+export type SessionCost = Readonly<Record<Measure, number>>;
 
-function figure(m: Measure, x: Load | Limits): number {
+/** The estimate of a session's cost before any node of a service has reported one. */
+export const DEFAULT_COST: SessionCost = { cpu: 0.01, sessions: 1, tracks: 2, bandwidth: 1_000_000 };
+
+export function figure(m: Measure, x: Load | Limits): number {
   switch (m) {
     case "cpu":
       return x.cpu;
@@ -22,26 +25,52 @@ function figure(m: Measure, x: Load | Limits): number {
   }
 }
 
+/** How many sessions of the service's mean cost a node's own figures are blended with. */
+const PRIOR_SESSIONS = 4;
+
+/**
+ * What one more session is expected to add to each figure of a node, for the sessions placed
+ * on it since its last report: its own figures per session (a node of half the size shows
+ * twice the CPU per session), blended with `mean` (the service's mean) as if it carried
+ * `PRIOR_SESSIONS` more sessions of that cost, so one or two small sessions do not make it
+ * look cheap; never below `mean`, because the node picked is the one that looks least loaded
+ * and an estimate too low sends it a whole burst before its next report (a node that reports
+ * no session yet, such as one just restarted, is judged by `mean`).
+ */
+export function sessionCost(load: Load, mean: SessionCost): SessionCost {
+  const n = load.sessions;
+  if (n <= 0) return mean;
+  const k = PRIOR_SESSIONS;
+  const blend = (own: number, m: Measure): number => Math.max(mean[m], (own + k * mean[m]) / (n + k));
+  return { cpu: blend(load.cpu, "cpu"), sessions: 1, tracks: blend(load.tracks, "tracks"), bandwidth: blend(figure("bandwidth", load), "bandwidth") };
+}
+
+/** A node's own figures per session (what its service's mean is made of). */
+export function ownCost(load: Load): SessionCost {
+  const n = load.sessions;
+  return { cpu: load.cpu / n, sessions: 1, tracks: load.tracks / n, bandwidth: figure("bandwidth", load) / n };
+}
+
 /** A figure with the sessions placed since the last heartbeat counted in. */
-function withPending(m: Measure, load: Load, pending: number): number {
-  return figure(m, load) + pending * PER_SESSION[m];
+function withPending(m: Measure, load: Load, pending: number, cost: SessionCost): number {
+  return figure(m, load) + pending * cost[m];
 }
 
 /**
- * The node's score by measure `m`: its figure (with pending placements) relative to its
- * capacity for it (the soft limit, else the hard limit, else 1), so nodes of different sizes
- * compare fairly. Lower is better.
+ * The node's score by measure `m`: its figure (with pending placements at their estimated
+ * cost) relative to its capacity for it (the soft limit, else the hard limit, else 1), so
+ * nodes of different sizes compare fairly. Lower is better.
  */
-export function score(m: Measure, r: NodeRecord, pending: number): number {
+export function score(m: Measure, r: NodeRecord, pending: number, cost: SessionCost = DEFAULT_COST): number {
   const cap = figure(m, r.soft) || figure(m, r.hard) || 1;
-  return withPending(m, r.load, pending) / cap;
+  return withPending(m, r.load, pending, cost) / cap;
 }
 
-/** True when any figure with a limit set (> 0) has reached it. */
-export function reached(load: Load, limits: Limits, pending: number): boolean {
+/** True when any figure with a limit set (> 0) has reached it, counting the sessions placed since the last report. */
+export function reached(load: Load, limits: Limits, pending: number, cost: SessionCost = DEFAULT_COST): boolean {
   for (const m of MEASURES) {
     const lim = figure(m, limits);
-    if (lim > 0 && withPending(m, load, pending) >= lim) return true;
+    if (lim > 0 && withPending(m, load, pending, cost) >= lim) return true;
   }
   return false;
 }
@@ -50,8 +79,8 @@ export function reached(load: Load, limits: Limits, pending: number): boolean {
 export type Standing = "under" | "over" | "closed";
 
 /** under: takes sessions; over: past a soft limit (used when no node is under); closed: draining or past a hard limit. */
-export function standing(r: NodeRecord, pending: number): Standing {
+export function standing(r: NodeRecord, pending: number, cost: SessionCost = DEFAULT_COST): Standing {
   if (r.state !== NodeState.NODE_STATE_SERVING) return "closed";
-  if (reached(r.load, r.hard, pending)) return "closed";
-  return reached(r.load, r.soft, pending) ? "over" : "under";
+  if (reached(r.load, r.hard, pending, cost)) return "closed";
+  return reached(r.load, r.soft, pending, cost) ? "over" : "under";
 }
