@@ -127,8 +127,8 @@ export class Balancer {
   private costIn(e: Entry): void {
     const costs = this.costsOf(e.record.node.service);
     e.own = e.record.load.sessions > 0 ? ownCost(e.record.load) : undefined;
-    e.cost = sessionCost(e.record.load, costs.mean);
     if (e.own !== undefined) costs.add(e.own, 1);
+    e.cost = sessionCost(e.record.load, costs.mean);
   }
 
   private costOut(e: Entry): void {

@@ -98,3 +98,36 @@ test("two random choices keeps the lesser of the two", async () => {
   const one = await fleet([{ nid: "solo" }]);
   assert.equal(new Balancer(one.view, { twoChoices: true }).pick("rtc"), "solo");
 });
+
+test("sessions placed before the next report count at the node's own cost, so a burst does not pile onto the node that looks least loaded", async () => {
+  // Nine nodes at half their CPU with ten sessions each (0.05 CPU a session), and one just
+  // restarted (no session yet). At a fixed 0.01 CPU a session the empty node would look least
+  // loaded for 50 placements; at the service's mean cost (0.05) for about 10.
+  const nodes = Array.from({ length: 9 }, (_, i) => ({ nid: `busy-${i}`, load: { cpu: 0.5, sessions: 10 }, soft: { cpu: 0.7 }, hard: { cpu: 0.9 } }));
+  const s = await fleet([...nodes, { nid: "fresh", soft: { cpu: 0.7 }, hard: { cpu: 0.9 } }]);
+  const b = new Balancer(s.view, { measure: "cpu" });
+  const got = new Map<string, number>();
+  for (let i = 0; i < 50; i++) {
+    const nid = b.pick("rtc") as string;
+    b.notePlaced(nid);
+    got.set(nid, (got.get(nid) ?? 0) + 1);
+  }
+  const fresh = got.get("fresh") ?? 0;
+  assert.ok(fresh >= 10 && fresh <= 14, `the empty node got ${fresh} of 50`);
+  // A node's own figures count too: one that shows 0.1 CPU a session fills faster than one that shows 0.01.
+  const s2 = await fleet([
+    { nid: "heavy", load: { cpu: 0.2, sessions: 2 }, soft: { cpu: 0.7 }, hard: { cpu: 0.9 } },
+    { nid: "light", load: { cpu: 0.2, sessions: 20 }, soft: { cpu: 0.7 }, hard: { cpu: 0.9 } },
+  ]);
+  const b2 = new Balancer(s2.view, { measure: "cpu" });
+  // Each node's estimate blends in its service's mean as of its own last report: a second
+  // round of reports, once both have reported, settles them.
+  for (const r of [...s2.view.nodesOf("rtc")]) await s2.register(r, "t");
+  const got2 = new Map<string, number>();
+  for (let i = 0; i < 20; i++) {
+    const nid = b2.pick("rtc") as string;
+    b2.notePlaced(nid);
+    got2.set(nid, (got2.get(nid) ?? 0) + 1);
+  }
+  assert.ok((got2.get("light") ?? 0) > (got2.get("heavy") ?? 0), `light ${got2.get("light")}, heavy ${got2.get("heavy")}`);
+});
