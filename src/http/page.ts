@@ -24,7 +24,7 @@ export const CLUSTER_PAGE = `<!doctype html>
   .chips { display:flex; gap:6px; flex-wrap:wrap; }
   .chip { border:1px solid var(--line); border-radius:999px; padding:1px 9px; font-size:12px; color:var(--mute); }
   .chip.self { border-color:var(--acc); color:var(--acc); }
-  main { display:grid; grid-template-columns:minmax(0,1fr) 330px; gap:16px; padding:16px 20px; }
+  main { display:grid; grid-template-columns:minmax(0,1fr) 310px; gap:16px; padding:16px 20px; }
   @media (max-width: 1000px) { main { grid-template-columns:1fr; } }
   .summary { display:flex; gap:10px; margin-bottom:12px; flex-wrap:wrap; }
   .stat { background:var(--panel); border:1px solid var(--line); border-radius:8px; padding:8px 14px; min-width:110px; }
@@ -32,6 +32,7 @@ export const CLUSTER_PAGE = `<!doctype html>
   section.service { background:var(--panel); border:1px solid var(--line); border-radius:10px; margin-bottom:16px; overflow:hidden; }
   section.service > h2 { font-size:15px; margin:0; padding:10px 14px; border-bottom:1px solid var(--line); display:flex; justify-content:space-between; }
   h3 { font-size:12px; text-transform:uppercase; letter-spacing:.06em; color:var(--mute); margin:10px 14px 4px; }
+  .scroll { overflow-x:auto; }
   table { width:100%; border-collapse:collapse; }
   th, td { text-align:left; padding:5px 14px; border-top:1px solid var(--line); white-space:nowrap; }
   th { font-size:11px; color:var(--mute); font-weight:600; text-transform:uppercase; letter-spacing:.05em; border-top:none; }
@@ -40,7 +41,7 @@ export const CLUSTER_PAGE = `<!doctype html>
   .state.serving { background:rgba(31,157,85,.14); color:var(--ok); }
   .state.draining { background:rgba(217,139,0,.16); color:var(--warn); }
   .state.unknown { background:var(--bar); color:var(--mute); }
-  .bar { position:relative; width:130px; height:10px; background:var(--bar); border-radius:5px; display:inline-block; vertical-align:middle; overflow:hidden; }
+  .bar { position:relative; width:110px; height:10px; background:var(--bar); border-radius:5px; display:inline-block; vertical-align:middle; overflow:hidden; }
   .bar > i { position:absolute; left:0; top:0; bottom:0; background:var(--ok); border-radius:5px; }
   .bar.over > i { background:var(--warn); } .bar.full > i { background:var(--bad); }
   .bar > s { position:absolute; top:0; bottom:0; width:2px; background:var(--ink); opacity:.45; }
@@ -49,7 +50,7 @@ export const CLUSTER_PAGE = `<!doctype html>
   aside { background:var(--panel); border:1px solid var(--line); border-radius:10px; align-self:start; position:sticky; top:72px; max-height:calc(100vh - 90px); display:flex; flex-direction:column; }
   aside h2 { font-size:15px; margin:0; padding:10px 14px; border-bottom:1px solid var(--line); }
   #changes { list-style:none; margin:0; padding:0; overflow:auto; }
-  #changes li { padding:6px 14px; border-bottom:1px solid var(--line); font-size:13px; display:grid; grid-template-columns:64px 78px 1fr; gap:6px; }
+  #changes li { padding:6px 14px; border-bottom:1px solid var(--line); font-size:13px; display:grid; grid-template-columns:62px 74px 1fr; gap:6px; }
   #changes time { color:var(--mute); font-variant-numeric:tabular-nums; font-size:12px; }
   .kind { font-size:11px; font-weight:600; text-transform:uppercase; }
   .kind.up, .kind.placed { color:var(--ok); } .kind.draining, .kind.moved, .kind.cordoned { color:var(--warn); } .kind.down, .kind.expired, .kind.released { color:var(--bad); }
@@ -130,10 +131,10 @@ export const CLUSTER_PAGE = `<!doctype html>
           tr.appendChild(el("td", "num", fmt(n.load.tracks)));
           tr.appendChild(el("td", "num", n.load.bandwidth ? fmt(n.load.bandwidth) + "bit/s" : "–"));
           var lease = el("td", "lease"); lease.dataset.nid = n.nid; tr.appendChild(lease);
-          tr.appendChild(el("td", "num", n.addr || ""));
+          var a = el("td", "num", n.addr || ""); a.title = n.addr || ""; tr.appendChild(a);
           t.appendChild(tr);
         });
-        sec.appendChild(t);
+        var box = el("div", "scroll"); box.appendChild(t); sec.appendChild(box);
       });
       root.appendChild(sec);
     });
@@ -152,7 +153,7 @@ export const CLUSTER_PAGE = `<!doctype html>
     list.forEach(function (c) {
       changes.push(c);
       var li = el("li");
-      li.appendChild(el("time", "", new Date(c.at - offset).toLocaleTimeString()));
+      li.appendChild(el("time", "", new Date(c.at - offset).toLocaleTimeString([], { hour12: false })));
       li.appendChild(el("span", "kind " + c.type, c.type));
       var what = c.sid ? c.sid + " → " + c.nid + (c.from ? " (from " + c.from + ")" : "") : c.nid + " · " + c.service + (c.region ? " · " + c.region : "");
       li.appendChild(el("span", "", what + (c.detail ? " — " + c.detail : "")));
