@@ -302,10 +302,19 @@ export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
   }
 }
 
+/**
+ * Who may release: the node hosting the session (nid and its owner token), or an operator
+ * with the registry's admin credential. Anyone else gets PERMISSION_DENIED.
+ */
 export interface ReleaseSessionRequest {
   sid: string;
   /** The service the session was placed in. */
   service: string;
+  /** The node hosting the session, releasing its own session with its owner token. */
+  nid: string;
+  token: string;
+  /** The registry's admin credential ([islb] admin_token), instead of nid and token. */
+  adminToken: string;
 }
 
 function createBaseFindNodeRequest(): FindNodeRequest {
@@ -2239,7 +2248,7 @@ export const WatchEvent: MessageFns<WatchEvent> = {
 };
 
 function createBaseReleaseSessionRequest(): ReleaseSessionRequest {
-  return { sid: "", service: "" };
+  return { sid: "", service: "", nid: "", token: "", adminToken: "" };
 }
 
 export const ReleaseSessionRequest: MessageFns<ReleaseSessionRequest> = {
@@ -2249,6 +2258,15 @@ export const ReleaseSessionRequest: MessageFns<ReleaseSessionRequest> = {
     }
     if (message.service !== "") {
       writer.uint32(18).string(message.service);
+    }
+    if (message.nid !== "") {
+      writer.uint32(26).string(message.nid);
+    }
+    if (message.token !== "") {
+      writer.uint32(34).string(message.token);
+    }
+    if (message.adminToken !== "") {
+      writer.uint32(42).string(message.adminToken);
     }
     return writer;
   },
@@ -2282,6 +2300,30 @@ export const ReleaseSessionRequest: MessageFns<ReleaseSessionRequest> = {
             message.service = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.adminToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2298,6 +2340,13 @@ export const ReleaseSessionRequest: MessageFns<ReleaseSessionRequest> = {
     return {
       sid: isSet(object.sid) ? globalThis.String(object.sid) : "",
       service: isSet(object.service) ? globalThis.String(object.service) : "",
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      adminToken: isSet(object.adminToken)
+        ? globalThis.String(object.adminToken)
+        : isSet(object.admin_token)
+        ? globalThis.String(object.admin_token)
+        : "",
     };
   },
 
@@ -2309,6 +2358,15 @@ export const ReleaseSessionRequest: MessageFns<ReleaseSessionRequest> = {
     if (message.service !== "") {
       obj.service = message.service;
     }
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.adminToken !== "") {
+      obj.adminToken = message.adminToken;
+    }
     return obj;
   },
 
@@ -2319,6 +2377,9 @@ export const ReleaseSessionRequest: MessageFns<ReleaseSessionRequest> = {
     const message = createBaseReleaseSessionRequest();
     message.sid = object.sid ?? "";
     message.service = object.service ?? "";
+    message.nid = object.nid ?? "";
+    message.token = object.token ?? "";
+    message.adminToken = object.adminToken ?? "";
     return message;
   },
 };

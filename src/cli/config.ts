@@ -1,13 +1,14 @@
 /**
  * islb's configuration: defaults, then a TOML file (ion's islb.toml is accepted as it is:
  * [global] dc, [log] level, [nats] url, [redis] addrs/password/db), then the environment
- * (NATS_URL, REDIS_URL, ISLB_NID, ISLB_DC, LOG_LEVEL), then command-line flags.
+ * (NATS_URL, REDIS_URL, ISLB_NID, ISLB_DC, LOG_LEVEL, ISLB_ADMIN_TOKEN), then command-line flags.
  */
 import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { parse } from "smol-toml";
 import type { Measure } from "../balancer/score.js";
 import type { RedisConfig } from "../registry/redis.js";
+import { DEFAULT_HISTORY, type HistoryLimits } from "../registry/history.js";
 
 export type { RedisConfig };
 import { MEASURES } from "../balancer/score.js";
@@ -40,6 +41,10 @@ export interface Config {
   metricsPort: number;
   /** Serve ion's nats-discovery protocol too. */
   ionDiscovery: boolean;
+  /** The operator's credential (ReleaseSession of any session); "" for none. */
+  adminToken: string;
+  /** Bounds of the change history kept for resuming watchers: changes, bytes (estimated), age. */
+  watchHistory: HistoryLimits;
 }
 
 export class ConfigError extends Error {}
@@ -74,6 +79,12 @@ function bool(t: Table, k: string, where: string): boolean | undefined {
   return v;
 }
 
+function positive(v: number | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`${name} must be a whole number ≥ 1`);
+  return v;
+}
+
 function measureOf(v: string | undefined): Measure | undefined {
   if (v === undefined) return undefined;
   if (!(MEASURES as readonly string[]).includes(v)) throw new ConfigError(`measure must be one of ${MEASURES.join(", ")}, not ${JSON.stringify(v)}`);
@@ -95,6 +106,8 @@ export function defaults(): Config {
     secrets: {},
     metricsPort: 0,
     ionDiscovery: true,
+    adminToken: "",
+    watchHistory: { ...DEFAULT_HISTORY },
   };
 }
 
@@ -149,6 +162,12 @@ export function applyToml(cfg: Config, text: string, file = "config"): Config {
   out.measure = measureOf(str(islb, "measure", "islb")) ?? out.measure;
   out.twoChoices = bool(islb, "two_choices", "islb") ?? out.twoChoices;
   out.ionDiscovery = bool(islb, "ion_discovery", "islb") ?? out.ionDiscovery;
+  out.adminToken = str(islb, "admin_token", "islb") ?? out.adminToken;
+  out.watchHistory = {
+    changes: positive(num(islb, "watch_history_changes", "islb"), "islb.watch_history_changes") ?? out.watchHistory.changes,
+    bytes: positive(num(islb, "watch_history_bytes", "islb"), "islb.watch_history_bytes") ?? out.watchHistory.bytes,
+    ageMs: positive(num(islb, "watch_history_age_ms", "islb"), "islb.watch_history_age_ms") ?? out.watchHistory.ageMs,
+  };
   const secrets = table(islb, "secrets");
   for (const [k, v] of Object.entries(secrets)) {
     if (typeof v !== "string") throw new ConfigError(`islb.secrets.${k} must be a string`);
@@ -166,6 +185,7 @@ export function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): Config {
   if (env.ISLB_NID) out.nid = env.ISLB_NID;
   if (env.ISLB_DC) out.dc = env.ISLB_DC;
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
+  if (env.ISLB_ADMIN_TOKEN) out.adminToken = env.ISLB_ADMIN_TOKEN;
   return out;
 }
 
@@ -206,6 +226,10 @@ export interface ServeFlags extends NatsFlags {
   twoChoices?: boolean;
   metricsPort?: string;
   ionDiscovery?: boolean;
+  adminToken?: string;
+  watchHistoryChanges?: string;
+  watchHistoryBytes?: string;
+  watchHistoryAgeMs?: string;
 }
 
 function int(v: string | undefined, name: string): number | undefined {
@@ -240,5 +264,11 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   if (flags.twoChoices) cfg.twoChoices = true;
   cfg.metricsPort = int(flags.metricsPort, "metrics-port") ?? cfg.metricsPort;
   if (flags.ionDiscovery === false) cfg.ionDiscovery = false;
+  if (flags.adminToken) cfg.adminToken = flags.adminToken;
+  cfg.watchHistory = {
+    changes: positive(int(flags.watchHistoryChanges, "watch-history-changes"), "--watch-history-changes") ?? cfg.watchHistory.changes,
+    bytes: positive(int(flags.watchHistoryBytes, "watch-history-bytes"), "--watch-history-bytes") ?? cfg.watchHistory.bytes,
+    ageMs: positive(int(flags.watchHistoryAgeMs, "watch-history-age-ms"), "--watch-history-age-ms") ?? cfg.watchHistory.ageMs,
+  };
   return cfg;
 }

@@ -19,6 +19,8 @@ import { DescriptorIndex, islbDescriptorSet } from "../reflection/descriptors.js
 import { DescriptorJson } from "../reflection/json.js";
 import { addReflection } from "../reflection/mount.js";
 import { VERSION } from "../version.js";
+import { Authorization } from "../islb/auth.js";
+import { probeStore } from "../health/probe.js";
 
 export interface Running {
   nc: NatsConnection;
@@ -29,28 +31,29 @@ export interface Running {
   close(): Promise<void>;
 }
 
-/** How often the store's reachability is checked for health. */
-const HEALTH_MS = 1000;
-
 /** How often expired leases are swept: well inside the "gone within lease + 1 s" bound. */
 const SWEEP_MS = 250;
 
-export async function openStore(cfg: Config): Promise<RegistryStore> {
-  if (cfg.redis === undefined) return new MemoryStore();
+/** How long the store's first answer is awaited at start before health says NOT_SERVING. */
+const FIRST_PING_MS = 1000;
+
+export async function openStore(cfg: Config, log?: Logger): Promise<RegistryStore> {
+  if (cfg.redis === undefined) return new MemoryStore({ history: cfg.watchHistory });
   const { RedisStore } = await import("../registry/redis.js");
-  return RedisStore.connect(cfg.redis);
+  return RedisStore.connect(cfg.redis, { history: cfg.watchHistory, logger: log });
 }
 
 export async function serve(cfg: Config, log: Logger, options: { startLocalNats?: boolean } = {}): Promise<Running> {
   const { nc, local } = await connectNats(cfg.nats, `islb ${cfg.nid}`, log, options.startLocalNats === true);
   let localNats: LocalNats | undefined = local;
-  const store = await openStore(cfg);
+  const store = await openStore(cfg, log);
   const balancer = new Balancer(store.view, { measure: cfg.measure, twoChoices: cfg.twoChoices });
   const metrics = registryMetrics(store.view);
+  const auth = new Authorization({ secrets: cfg.secrets, adminToken: cfg.adminToken });
   const service = createIslbService(
     store,
     balancer,
-    { leaseMs: cfg.leaseMs, heartbeatMs: cfg.heartbeatMs, sessionIdleMs: cfg.sessionIdleMs, secrets: cfg.secrets },
+    { leaseMs: cfg.leaseMs, heartbeatMs: cfg.heartbeatMs, sessionIdleMs: cfg.sessionIdleMs, auth },
     { onLookup: metrics.onLookup },
   );
   const descriptors = islbDescriptorSet();
@@ -59,17 +62,19 @@ export async function serve(cfg: Config, log: Logger, options: { startLocalNats?
   const health = new HealthStatus();
   server.add(HealthDefinition, health.service());
   addReflection(server, new DescriptorIndex(descriptors));
-  const checkStore = async (): Promise<void> => {
-    const ok = await store.ping();
+  const storeName = cfg.redis === undefined ? "memory" : "redis";
+  const setHealth = (ok: boolean): void => {
     const status = ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
-    if (health.get("") !== status) log[ok ? "info" : "warn"]({ store: cfg.redis === undefined ? "memory" : "redis" }, ok ? "store reachable: SERVING" : "store unreachable: NOT_SERVING");
+    if (health.get("") !== undefined && health.get("") !== status) log[ok ? "info" : "warn"]({ store: storeName }, ok ? "store reachable: SERVING" : "store unreachable: NOT_SERVING");
     health.set("", status);
     health.set("islb.ISLB", status);
   };
-  await checkStore();
-  const healthTimer = setInterval(() => void checkStore().catch(() => undefined), HEALTH_MS);
+  let firstTimer: NodeJS.Timeout | undefined;
+  setHealth(await Promise.race([store.ping(), new Promise<boolean>((r) => (firstTimer = setTimeout(() => r(false), FIRST_PING_MS)))]));
+  clearTimeout(firstTimer);
+  const probe = probeStore(() => store.ping(), setHealth);
   await server.listen(nc);
-  const discovery = cfg.ionDiscovery ? serveDiscovery(nc, store, balancer, { sessionIdleMs: cfg.sessionIdleMs, logger: log }) : undefined;
+  const discovery = cfg.ionDiscovery ? serveDiscovery(nc, store, balancer, auth, { sessionIdleMs: cfg.sessionIdleMs, logger: log }) : undefined;
   const stopMicro = serveMicro(nc, server, { name: "islb", id: cfg.nid, version: VERSION, description: "Inter-Server Load Balancer", metadata: { dc: cfg.dc } });
   const sweeper = setInterval(() => {
     store.sweep(Date.now()).catch((e: unknown) => log.warn({ err: e }, "lease sweep failed"));
@@ -85,7 +90,7 @@ export async function serve(cfg: Config, log: Logger, options: { startLocalNats?
     health,
     async close() {
       clearInterval(sweeper);
-      clearInterval(healthTimer);
+      probe.stop();
       stopMicro();
       discovery?.stop();
       http?.close();

@@ -5,6 +5,7 @@
  * broadcast on node.discovery.<service>.<dc>.<nid> for Go watchers. Bad input is answered with
  * a failed Response (or dropped) and logged; it never stops the listener.
  */
+import { createHash } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "nats";
 import type { Balancer } from "../balancer/balancer.js";
 import { decodeGob } from "../gob/decoder.js";
@@ -15,7 +16,10 @@ import { toRecord } from "../registry/records.js";
 import { NodeState, type RegistryEvent, type RegistryStore } from "../registry/types.js";
 import { tokenProblem } from "../subjects.js";
 import { asRequest, extraFromGo, goValue, ionNode, param, type GoRequest } from "./nodes.js";
+import type { GoAny } from "../gob/types.js";
 import { GET_RESPONSE, REQUEST, RESPONSE } from "./types.js";
+import type { Authorization } from "../islb/auth.js";
+import { StoreUnavailableError } from "../registry/errors.js";
 
 export interface DiscoveryOptions {
   /** Lease of a node kept alive by save/update (default 5000 ms, as ion's registry). */
@@ -25,15 +29,47 @@ export interface DiscoveryOptions {
   logger?: Logger;
 }
 
-/** The owner token of nodes registered through nats-discovery (which has no notion of owner). */
-export const DISCOVERY_TOKEN = "nats-discovery";
+/**
+ * ExtraInfo keys a Go node may send to prove things; both are taken out before the node is
+ * stored, answered or broadcast. `secret`: its service's registration secret. `owner_token`:
+ * a per-node owner token (stable across the node's restarts; without it, the node's NATS
+ * connection owns its entry).
+ */
+export const SECRET_KEY = "secret";
+export const OWNER_KEY = "owner_token";
 const PUBLISH = "node.publish";
 const DISCOVERY = "node.discovery";
 /** One answer per request across islb instances. */
 export const DISCOVERY_QUEUE = "islb.discovery";
 const MAX_PAYLOAD = 64 * 1024;
 
-export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balancer: Balancer, options: DiscoveryOptions = {}): { stop(): void } {
+/**
+ * Who owns a Go node's entry, as the owner token it is kept under. nats-discovery has no
+ * notion of owner, so: the node's `owner_token` when it sends one; else the reply-inbox prefix
+ * of its connection (nats.go's request mux, `_INBOX.<nuid>.`: one per connection, kept across
+ * reconnects, seen only by islb and the NATS server). Undefined when neither exists (no reply,
+ * or an old-style single-use inbox): such a request cannot be bound to an owner.
+ */
+export function discoveryOwner(reply: string | undefined, ownerToken: string): string | undefined {
+  let identity: string;
+  if (ownerToken !== "") identity = `token:${ownerToken}`;
+  else {
+    if (reply === undefined) return undefined;
+    const cut = reply.lastIndexOf(".");
+    const prefix = cut < 0 ? "" : reply.slice(0, cut);
+    if (prefix.split(".").length < 2) return undefined;
+    identity = `inbox:${prefix}`;
+  }
+  return `nats-discovery:${createHash("sha256").update(identity).digest("base64url")}`;
+}
+
+const stringOf = (v: GoAny | null | undefined): string => (v !== null && v !== undefined && typeof v.value === "string" ? v.value : "");
+
+/**
+ * Serves nats-discovery. Every save and update passes `auth` (the registry's one registration
+ * check); a Go node owns its entry as `discoveryOwner` says, and cannot touch a native node's.
+ */
+export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balancer: Balancer, auth: Authorization, options: DiscoveryOptions = {}): { stop(): void } {
   const log = options.logger ?? silentLogger;
   const leaseMs = options.leaseMs ?? 5000;
   const idleMs = options.sessionIdleMs ?? 600_000;
@@ -53,7 +89,18 @@ export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balance
     const n = req.node;
     const problem = tokenProblem("NID", n.nid) ?? tokenProblem("Service", n.service) ?? (n.dc === "" ? undefined : tokenProblem("DC", n.dc));
     if (problem !== undefined) return respond(msg, false, problem);
-    const { kept, dropped } = extraFromGo(n.extraInfo);
+    const secret = stringOf(n.extraInfo.get(SECRET_KEY)) || param(req, SECRET_KEY);
+    const denied = auth.registrationProblem(n.service, secret);
+    if (denied !== undefined) {
+      log.warn({ nid: n.nid, service: n.service }, "discovery: registration refused (secret)");
+      return respond(msg, false, `${denied} (ExtraInfo "${SECRET_KEY}")`);
+    }
+    const owner = discoveryOwner(msg.reply, stringOf(n.extraInfo.get(OWNER_KEY)));
+    if (owner === undefined) return respond(msg, false, `a save needs a reply inbox or ExtraInfo "${OWNER_KEY}" to bind the node to its owner`);
+    const extraInfo = new Map(n.extraInfo);
+    extraInfo.delete(SECRET_KEY);
+    extraInfo.delete(OWNER_KEY);
+    const { kept, dropped } = extraFromGo(extraInfo);
     if (dropped.length > 0) log.debug({ nid: n.nid, keys: dropped }, "discovery: ExtraInfo values of other than basic types are not kept");
     const now = Date.now();
     const cur = view.get(n.nid);
@@ -63,13 +110,15 @@ export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balance
       now,
       cur?.registeredAt,
     );
-    const r = await store.register(record, DISCOVERY_TOKEN);
-    if (r.refused === "token") return respond(msg, false, `node id ${n.nid} is registered by another owner`);
+    const r = await store.register(record, owner);
+    if (r.refused === "token") return respond(msg, false, `node id ${n.nid} is registered by another owner (free again when its lease lapses)`);
     respond(msg, true);
   };
 
   const remove = async (msg: Msg, req: GoRequest): Promise<void> => {
-    const r = await store.deregister(req.node.nid, DISCOVERY_TOKEN);
+    const owner = discoveryOwner(msg.reply, stringOf(req.node.extraInfo.get(OWNER_KEY)));
+    if (owner === undefined) return respond(msg, false, `a delete needs a reply inbox or ExtraInfo "${OWNER_KEY}" to prove its owner`);
+    const r = await store.deregister(req.node.nid, owner);
     if (r.refused === "token") return respond(msg, false, `node id ${req.node.nid} is registered by another owner`);
     respond(msg, true);
   };
@@ -123,6 +172,7 @@ export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balance
     callback: (err, msg) => {
       if (err !== null) return;
       handle(msg).catch((e: unknown) => {
+        if (e instanceof StoreUnavailableError) return respond(msg, false, e.message);
         log.error({ err: e, subject: msg.subject }, "discovery: request failed");
         respond(msg, false, "internal error");
       });

@@ -2,7 +2,7 @@
  * The ISLB service: registration with leases, heartbeats, watch, and FindNode with load
  * balancing and session affinity, over a registry store and a balancer. No NATS code here.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { CallContext } from "nice-grpc-common";
 import type {
   DeregisterRequest,
@@ -19,11 +19,13 @@ import type {
 } from "../../generated/islb/islb.js";
 import type { Empty } from "../../generated/ion/ion.js";
 import type { Balancer } from "../balancer/balancer.js";
-import { NodeState, type NodeRecord, type RegistryStore } from "../registry/types.js";
+import { NodeState, type NodeRecord, type RegistryStore, type SessionHost } from "../registry/types.js";
 import { Status, fail } from "../status.js";
 import { toRecord } from "../registry/records.js";
 import { checkLoad, checkOptionalToken, checkRegistration, checkSid, checkToken } from "./validate.js";
 import { watchNodes } from "./watch.js";
+import { Authorization, presentedAdmin } from "./auth.js";
+import { StoreUnavailableError } from "../registry/errors.js";
 
 export interface IslbOptions {
   /** Lease granted when a node asks for none (default 6000 ms). */
@@ -35,8 +37,10 @@ export interface IslbOptions {
   heartbeatMs?: number;
   /** A session's placement is kept this long after its last lookup (default 10 minutes). */
   sessionIdleMs?: number;
-  /** Registration secrets by service: a node of such a service must present it. */
+  /** Registration secrets by service: a node of such a service must present it (ignored when `auth` is given). */
   secrets?: Record<string, string>;
+  /** The registry's authorization (secrets, admin credential), shared with every other way in (nats-discovery). */
+  auth?: Authorization;
   /** Changes a watcher may fall behind before it is ended (default 10,000). */
   watchBacklog?: number;
 }
@@ -51,19 +55,13 @@ export interface IslbHooks {
 
 const MAX_TOKEN = 256;
 
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 export function createIslbService(store: RegistryStore, balancer: Balancer, options: IslbOptions = {}, hooks: IslbHooks = {}): ISLBServiceImplementation {
   const view = store.view;
   const defaultLease = options.leaseMs ?? 6000;
   const minLease = options.minLeaseMs ?? 1000;
   const maxLease = options.maxLeaseMs ?? 300_000;
   const idleMs = options.sessionIdleMs ?? 600_000;
-  const secrets = new Map(Object.entries(options.secrets ?? {}));
+  const auth = options.auth ?? new Authorization({ secrets: options.secrets });
   const backlog = options.watchBacklog ?? 10_000;
 
   const lease = (asked: number): number => Math.min(maxLease, Math.max(minLease, asked > 0 ? asked : defaultLease));
@@ -71,12 +69,21 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
   const alive = (r: NodeRecord | undefined, now: number): r is NodeRecord => r !== undefined && r.expiresAt > now;
 
   const checkSecret = (service: string, secret: string): void => {
-    const want = secrets.get(service);
-    if (want !== undefined && !sameSecret(want, secret)) fail(Status.PERMISSION_DENIED, `registering a node of service ${service} needs its secret`);
+    const problem = auth.registrationProblem(service, secret);
+    if (problem !== undefined) fail(Status.PERMISSION_DENIED, problem);
   };
   const checkOwnerToken = (token: string): void => {
     if (token === "") fail(Status.INVALID_ARGUMENT, "token is required");
     if (token.length > MAX_TOKEN) fail(Status.INVALID_ARGUMENT, `token is longer than ${MAX_TOKEN} characters`);
+  };
+  /** A store call; a store that cannot be reached is UNAVAILABLE (retry middleware retries it). */
+  const stored = async <T>(p: Promise<T>): Promise<T> => {
+    try {
+      return await p;
+    } catch (e) {
+      if (e instanceof StoreUnavailableError) fail(Status.UNAVAILABLE, e.message);
+      throw e;
+    }
   };
   const refusedToken = (nid: string): never => fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
 
@@ -97,7 +104,7 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       const pref = { region: req.region, dc: req.dc };
       if (req.sid !== "") {
         if (anyService) fail(Status.INVALID_ARGUMENT, "a session lookup needs a service: sessions are placed on a node of one service");
-        const p = await store.placeSession(req.service, req.sid, () => balancer.pick(req.service, pref), idleMs);
+        const p = await stored(store.placeSession(req.service, req.sid, () => balancer.pick(req.service, pref), idleMs));
         if (p === undefined) {
           if (view.countOf(req.service) === 0) fail(Status.NOT_FOUND, `no node of service ${req.service} is registered`);
           fail(Status.RESOURCE_EXHAUSTED, `no node of service ${req.service} can take a new session: all are draining or at their hard limits`);
@@ -119,7 +126,7 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       const token = req.token || randomBytes(18).toString("base64url");
       const leaseMs = lease(req.leaseMs);
       const now = Date.now();
-      const r = await store.register(toRecord(reg, leaseMs, now, view.get(reg.node.nid)?.registeredAt), token);
+      const r = await stored(store.register(toRecord(reg, leaseMs, now, view.get(reg.node.nid)?.registeredAt), token));
       if (r.refused === "token") refusedToken(reg.node.nid);
       return { token, leaseMs, heartbeatMs: heartbeatOf(leaseMs), revision: r.revision };
     },
@@ -140,7 +147,7 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       const state = req.state === NodeState.NODE_STATE_UNSPECIFIED ? undefined : req.state;
       const load = req.load ?? view.get(req.nid)?.load ?? record?.load;
       if (load === undefined) fail(Status.NOT_FOUND, `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`);
-      const r = await store.heartbeat(req.nid, req.token, { load, state, expiresAt: now + leaseMs, leaseMs }, record);
+      const r = await stored(store.heartbeat(req.nid, req.token, { load, state, expiresAt: now + leaseMs, leaseMs }, record));
       if (r.refused === "unknown") fail(Status.NOT_FOUND, `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`);
       if (r.refused === "token") refusedToken(req.nid);
       return { reregistered: r.reregistered === true, leaseMs, heartbeatMs: heartbeatOf(leaseMs), revision: r.revision };
@@ -149,7 +156,7 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
     async deregister(req: DeregisterRequest): Promise<Empty> {
       checkToken("nid", req.nid);
       checkOwnerToken(req.token);
-      const r = await store.deregister(req.nid, req.token);
+      const r = await stored(store.deregister(req.nid, req.token));
       if (r.refused === "token") refusedToken(req.nid);
       return {};
     },
@@ -158,11 +165,21 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       return watchNodes(view, req, context.signal, backlog);
     },
 
-    async releaseSession(req: ReleaseSessionRequest): Promise<Empty> {
+    async releaseSession(req: ReleaseSessionRequest, context: CallContext): Promise<Empty> {
       checkSid(req.sid);
       if (req.sid === "") fail(Status.INVALID_ARGUMENT, "sid is required");
       checkToken("service", req.service);
-      await store.releaseSession(req.service, req.sid);
+      let host: SessionHost | undefined;
+      if (!auth.isAdmin(presentedAdmin(req.adminToken, context.metadata))) {
+        if (req.nid === "" || req.token === "") {
+          fail(Status.PERMISSION_DENIED, auth.hasAdmin ? "releasing a session needs the hosting node's nid and owner token, or the admin token" : "releasing a session needs the hosting node's nid and owner token");
+        }
+        checkToken("nid", req.nid);
+        checkOwnerToken(req.token);
+        host = { nid: req.nid, token: req.token };
+      }
+      const r = await stored(store.releaseSession(req.service, req.sid, host));
+      if (r === "refused") fail(Status.PERMISSION_DENIED, `session ${req.sid} of ${req.service} is not hosted by node ${req.nid} with that owner token`);
       return {};
     },
   };

@@ -3,8 +3,9 @@
  * session's check-and-place is atomic without locks.
  */
 import { LeaseWheel } from "./leases.js";
-import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type WriteResult } from "./types.js";
+import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
 import { RegistryView } from "./view.js";
+import type { HistoryLimits } from "./history.js";
 
 interface Session {
   nid: string;
@@ -14,8 +15,8 @@ interface Session {
 const sessionKey = (service: string, sid: string): string => `${service}\u0000${sid}`;
 
 export interface MemoryStoreOptions {
-  /** Recent changes kept for resuming watchers (default 100,000). */
-  history?: number;
+  /** Bounds of the changes kept for resuming watchers (a number: the count only); default DEFAULT_HISTORY. */
+  history?: number | Partial<HistoryLimits>;
 }
 
 export class MemoryStore implements RegistryStore {
@@ -29,7 +30,7 @@ export class MemoryStore implements RegistryStore {
   private readonly local = new Set<(e: RegistryEvent) => void>();
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.view = new RegistryView(options.history);
+    this.view = new RegistryView(typeof options.history === "number" ? { changes: options.history } : options.history);
   }
 
   private emit(type: ChangeType, record: NodeRecord): WriteResult {
@@ -110,10 +111,14 @@ export class MemoryStore implements RegistryStore {
     return s !== undefined && s.until > Date.now() ? s.nid : undefined;
   }
 
-  async releaseSession(service: string, sid: string): Promise<void> {
+  async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
     const key = sessionKey(service, sid);
+    const s = this.sessions.get(key);
+    if (s === undefined || s.until <= Date.now()) return "none";
+    if (host !== undefined && (s.nid !== host.nid || this.tokens.get(host.nid) !== host.token)) return "refused";
     this.sessions.delete(key);
     this.sessionExpiry.delete(key);
+    return "released";
   }
 
   async sweep(now: number): Promise<void> {

@@ -123,3 +123,20 @@ for _, nid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out
 `;
+
+/**
+ * Forgets a session's placement. KEYS: session. ARGV: node key prefix, host nid ('' when the
+ * caller is an admin), host token. The host's key is built from the prefix (same hash tag).
+ * Returns 1 (released), 0 (nothing placed), -1 (not this host's, or the token is wrong).
+ */
+export const RELEASE = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if ARGV[2] ~= '' then
+  if cur ~= ARGV[2] then return -1 end
+  local t = redis.call('HGET', ARGV[1] .. cur, 'token')
+  if not t or t ~= ARGV[3] then return -1 end
+end
+redis.call('DEL', KEYS[1])
+return 1
+`;

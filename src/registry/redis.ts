@@ -7,9 +7,12 @@
  */
 import { Redis, Cluster, type RedisOptions } from "ioredis";
 import { decodeRecord, encodeRecord } from "./records.js";
-import { DEREGISTER, EXPIRE, PLACE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
-import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type WriteResult } from "./types.js";
+import { DEREGISTER, EXPIRE, PLACE, RELEASE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
+import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
 import { RegistryView } from "./view.js";
+import type { HistoryLimits } from "./history.js";
+import { StoreUnavailableError } from "./errors.js";
+import { silentLogger, type Logger } from "../log.js";
 
 type Client = Redis | Cluster;
 
@@ -34,6 +37,7 @@ interface Scripts {
   islbExpire(...args: (string | number)[]): Promise<[number]>;
   islbPlace(...args: (string | number)[]): Promise<[number, string]>;
   islbSnapshot(...args: (string | number)[]): Promise<string[]>;
+  islbRelease(...args: (string | number)[]): Promise<number>;
 }
 
 export interface RedisStoreOptions {
@@ -43,6 +47,75 @@ export interface RedisStoreOptions {
   keyGraceMs?: number;
   /** Called when the tail of the change stream fails (it retries by itself). */
   onError?: (err: unknown) => void;
+  /** Where connection errors are logged: once per change of state, then with backoff while it lasts. */
+  logger?: Logger;
+  /** A command not answered within this long fails with StoreUnavailableError (default 1000 ms). */
+  commandTimeoutMs?: number;
+  /** How long connecting at start may take (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** Bounds of the changes the view keeps for resuming watchers. */
+  history?: Partial<HistoryLimits>;
+}
+
+/** Where a Redis configuration points, for messages (no password). */
+export function describeRedis(cfg: RedisConfig): string {
+  if (cfg.url !== undefined) {
+    try {
+      const u = new URL(cfg.url);
+      if (u.password !== "") u.password = "***";
+      return u.toString();
+    } catch {
+      return "(an invalid URL)";
+    }
+  }
+  if (cfg.sentinels !== undefined && cfg.sentinels.length > 0) return `sentinels ${cfg.sentinels.join(",")} (master ${cfg.masterName ?? "mymaster"})`;
+  return cfg.addrs.join(",");
+}
+
+/** First reminder while Redis stays unreachable, and the longest gap between reminders. */
+const REMIND_FIRST_MS = 5000;
+const REMIND_MAX_MS = 300_000;
+
+/** Logs a connection's errors once per change of state, then with doubling gaps while it lasts. */
+class ConnectionLog {
+  private down = false;
+  private nextAt = 0;
+  private gap = REMIND_FIRST_MS;
+  private suppressed = 0;
+  last: unknown;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly where: string,
+  ) {}
+
+  error(err: unknown): void {
+    this.last = err;
+    const now = Date.now();
+    const message = err instanceof Error ? err.message : String(err);
+    if (!this.down) {
+      this.down = true;
+      this.nextAt = now + this.gap;
+      this.log.warn({ store: "redis", at: this.where, err: message }, "redis store unreachable");
+      return;
+    }
+    if (now < this.nextAt) {
+      this.suppressed++;
+      return;
+    }
+    this.log.warn({ store: "redis", at: this.where, err: message, repeated: this.suppressed }, "redis store still unreachable");
+    this.suppressed = 0;
+    this.gap = Math.min(REMIND_MAX_MS, this.gap * 2);
+    this.nextAt = now + this.gap;
+  }
+
+  ready(): void {
+    if (!this.down) return;
+    this.down = false;
+    this.gap = REMIND_FIRST_MS;
+    this.suppressed = 0;
+    this.log.info({ store: "redis", at: this.where }, "redis store reachable again");
+  }
 }
 
 const TYPES = new Set<ChangeType>(["up", "updated", "draining", "down", "expired"]);
@@ -64,7 +137,7 @@ function connectClient(cfg: RedisConfig): Client {
 }
 
 export class RedisStore implements RegistryStore {
-  readonly view = new RegistryView();
+  readonly view: RegistryView;
   private readonly k: { rev: string; nodes: string; leases: string; events: string; node: string; session: string };
   private readonly cmd: Client & Scripts;
   private readonly tail: Client;
@@ -73,12 +146,17 @@ export class RedisStore implements RegistryStore {
   private readonly maxlen: number;
   private readonly local = new Set<(e: RegistryEvent) => void>();
   private readonly graceMs: number;
+  private readonly timeoutMs: number;
 
   private constructor(
     private readonly redis: Client,
     prefix: string,
     private readonly options: RedisStoreOptions,
+    private readonly where: string,
+    private readonly conn: ConnectionLog,
   ) {
+    this.view = new RegistryView(options.history);
+    this.timeoutMs = options.commandTimeoutMs ?? 1000;
     const tag = `${prefix}{islb}:`;
     this.k = { rev: `${tag}rev`, nodes: `${tag}nodes`, leases: `${tag}leases`, events: `${tag}events`, node: `${tag}node:`, session: `${tag}s:` };
     this.maxlen = options.streamLength ?? 100_000;
@@ -88,19 +166,66 @@ export class RedisStore implements RegistryStore {
     redis.defineCommand("islbExpire", { numberOfKeys: 5, lua: EXPIRE });
     redis.defineCommand("islbPlace", { numberOfKeys: 2, lua: PLACE });
     redis.defineCommand("islbSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
+    redis.defineCommand("islbRelease", { numberOfKeys: 1, lua: RELEASE });
     this.cmd = redis as Client & Scripts;
     this.tail = redis.duplicate();
+    this.tail.on("error", (e: unknown) => conn.error(e));
   }
 
-  /** Connects, loads the current nodes, and starts tailing the change stream. */
+  /**
+   * Connects, loads the current nodes, and starts tailing the change stream. A Redis that
+   * cannot be reached fails with StoreUnavailableError naming its address (and nothing keeps
+   * trying in the background).
+   */
   static async connect(cfg: RedisConfig, options: RedisStoreOptions = {}): Promise<RedisStore> {
+    const where = describeRedis(cfg);
+    const conn = new ConnectionLog(options.logger ?? silentLogger, where);
     const redis = connectClient(cfg);
-    await redis.connect();
-    const store = new RedisStore(redis, cfg.prefix, options);
-    await store.tail.connect();
-    await store.load();
+    redis.on("error", (e: unknown) => conn.error(e));
+    redis.on("ready", () => conn.ready());
+    let store: RedisStore | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = options.connectTimeoutMs ?? 5000;
+    try {
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      await Promise.race([redis.connect(), timeout]);
+      store = new RedisStore(redis, cfg.prefix, options, where, conn);
+      await Promise.race([store.tail.connect(), timeout]);
+      await Promise.race([store.load(), timeout]);
+    } catch (e) {
+      const reason = conn.last instanceof Error ? conn.last.message : e instanceof Error ? e.message : String(e);
+      store?.tail.disconnect();
+      redis.disconnect();
+      throw new StoreUnavailableError(`cannot reach the Redis store at ${where}: ${reason}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
     store.tailing = store.tailLoop();
     return store;
+  }
+
+  /**
+   * A command's answer, or StoreUnavailableError when Redis fails it or does not answer
+   * within the command timeout (a stalled Redis must not hold callers).
+   */
+  private async guard<T>(p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new StoreUnavailableError(`the Redis store at ${this.where} did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+        }),
+      ]);
+    } catch (e) {
+      if (e instanceof StoreUnavailableError) throw e;
+      const message = e instanceof Error ? e.message : String(e);
+      throw new StoreUnavailableError(`the Redis store at ${this.where} failed: ${message}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private nodeKeys(nid: string): string[] {
@@ -139,6 +264,7 @@ export class RedisStore implements RegistryStore {
         }
       } catch (e) {
         if (this.closed) return;
+        this.conn.error(e);
         this.options.onError?.(e);
         await new Promise((r) => setTimeout(r, 250));
       }
@@ -206,7 +332,7 @@ export class RedisStore implements RegistryStore {
     const now = Date.now();
     const nid = record.node.nid;
     const before = this.view.get(nid);
-    const [rev, existed] = await this.cmd.islbUpsert(
+    const [rev, existed] = await this.guard(this.cmd.islbUpsert(
       ...this.nodeKeys(nid),
       nid,
       token,
@@ -219,7 +345,7 @@ export class RedisStore implements RegistryStore {
       now,
       now * 1000,
       mustExist ? "1" : "0",
-    );
+    ));
     if (rev === -1) return { revision: this.view.revision, refused: "token", existed: true };
     if (rev === -2) return { revision: this.view.revision, refused: "unknown", existed: false };
     const type: ChangeType = existed === 0 ? "up" : record.state === NodeState.NODE_STATE_DRAINING && before?.state !== NodeState.NODE_STATE_DRAINING ? "draining" : "updated";
@@ -243,7 +369,7 @@ export class RedisStore implements RegistryStore {
   async deregister(nid: string, token: string): Promise<WriteResult> {
     // Read before the write: the tail may apply the change before the script's reply arrives.
     const r = this.view.get(nid);
-    const [rev] = await this.cmd.islbDeregister(...this.nodeKeys(nid), nid, token, this.maxlen, Date.now() * 1000);
+    const [rev] = await this.guard(this.cmd.islbDeregister(...this.nodeKeys(nid), nid, token, this.maxlen, Date.now() * 1000));
     if (rev === -1) return { revision: this.view.revision, refused: "token" };
     if (rev === -2) return { revision: this.view.revision, refused: "unknown" };
     if (r !== undefined) await this.applyOwn("down", rev, r);
@@ -260,7 +386,7 @@ export class RedisStore implements RegistryStore {
     for (let attempt = 0; attempt < 4; attempt++) {
       let cand = candidate();
       if (cand !== undefined && tried.has(cand)) cand = undefined;
-      const [code, nid] = await this.cmd.islbPlace(key, this.k.node + (cand ?? ""), this.k.node, cand ?? "", idleMs, Date.now(), service);
+      const [code, nid] = await this.guard(this.cmd.islbPlace(key, this.k.node + (cand ?? ""), this.k.node, cand ?? "", idleMs, Date.now(), service));
       if (code === 0) return { nid, placed: false };
       if (code === 1) return { nid, placed: true };
       if (code === -1) return undefined;
@@ -271,25 +397,27 @@ export class RedisStore implements RegistryStore {
   }
 
   async sessionNode(service: string, sid: string): Promise<string | undefined> {
-    return (await this.redis.get(this.sessionKey(service, sid))) ?? undefined;
+    return (await this.guard(this.redis.get(this.sessionKey(service, sid)))) ?? undefined;
   }
 
-  async releaseSession(service: string, sid: string): Promise<void> {
-    await this.redis.del(this.sessionKey(service, sid));
+  async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
+    const r = await this.guard(this.cmd.islbRelease(this.sessionKey(service, sid), this.k.node, host?.nid ?? "", host?.token ?? ""));
+    return r === 1 ? "released" : r === 0 ? "none" : "refused";
   }
 
   async sweep(now: number): Promise<void> {
-    const due = await this.redis.zrangebyscore(this.k.leases, "-inf", now, "LIMIT", 0, 512);
+    const due = await this.guard(this.redis.zrangebyscore(this.k.leases, "-inf", now, "LIMIT", 0, 512));
     for (const nid of due) {
       const known = this.view.get(nid);
-      const [rev] = await this.cmd.islbExpire(...this.nodeKeys(nid), nid, now, this.maxlen, now * 1000, known === undefined ? "" : b64(known));
+      const [rev] = await this.guard(this.cmd.islbExpire(...this.nodeKeys(nid), nid, now, this.maxlen, now * 1000, known === undefined ? "" : b64(known)));
       if (rev > 0 && known !== undefined) await this.applyOwn("expired", rev, known);
     }
   }
 
+  /** Resolves when Redis answers (true) or fails (false); a stalled Redis answers late: the health probe times it. */
   async ping(): Promise<boolean> {
     try {
-      return (await Promise.race([this.redis.ping(), new Promise<string>((r) => setTimeout(() => r("timeout"), 1000))])) === "PONG";
+      return (await this.redis.ping()) === "PONG";
     } catch {
       return false;
     }

@@ -43,6 +43,15 @@ export interface WriteResult {
   readonly refused?: Refusal;
 }
 
+/** A node releasing one of its own sessions: its id and owner token. */
+export interface SessionHost {
+  readonly nid: string;
+  readonly token: string;
+}
+
+/** What a release did. */
+export type ReleaseResult = "released" | "none" | "refused";
+
 /** A session's placement. */
 export interface Placement {
   readonly nid: string;
@@ -75,7 +84,12 @@ export interface RegistryStore {
   placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined>;
   /** The node a session is on, without placing it. */
   sessionNode(service: string, sid: string): Promise<string | undefined>;
-  releaseSession(service: string, sid: string): Promise<void>;
+  /**
+   * Forgets a session's placement. With `host`, only when the session is on `host.nid` and
+   * `host.token` is that node's owner token ("refused" otherwise); without, unconditionally
+   * (the caller checked the admin credential). "none" when nothing was placed.
+   */
+  releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult>;
   /** Expires the leases that ended before `now`. */
   sweep(now: number): Promise<void>;
   /**

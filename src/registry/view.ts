@@ -4,6 +4,7 @@
  * Every store keeps one and applies its changes in revision order; reads never do I/O.
  */
 import type { NodeRecord, RegistryEvent } from "./types.js";
+import { ChangeHistory, type HistoryLimits } from "./history.js";
 
 export type ChangeListener = (event: RegistryEvent) => void;
 /** Called when the view was replaced by a snapshot (see `resync`). */
@@ -14,15 +15,13 @@ export class RegistryView {
   private readonly services = new Map<string, Map<string, NodeRecord>>();
   private readonly listeners = new Set<ChangeListener>();
   private readonly resyncListeners = new Set<ResyncListener>();
-  /** Ring buffer of the last `history` events. */
-  private readonly log: (RegistryEvent | undefined)[];
-  private logStart = 0;
-  private logSize = 0;
+  /** The recent changes, for watchers that resume. */
+  readonly history: ChangeHistory;
   private rev = 0;
 
-  /** @param history how many recent changes are kept for resuming watchers. */
-  constructor(readonly history = 100_000) {
-    this.log = new Array(Math.max(1, history));
+  /** @param history bounds of the recent changes kept for resuming watchers (count, bytes, age). */
+  constructor(history: Partial<HistoryLimits> = {}) {
+    this.history = new ChangeHistory(history);
   }
 
   /** The revision of the last change applied. */
@@ -78,7 +77,7 @@ export class RegistryView {
       if (m === undefined) this.services.set(service, (m = new Map()));
       m.set(nid, r);
     }
-    this.append(event);
+    this.history.append(event);
     for (const l of this.listeners) l(event);
   }
 
@@ -89,32 +88,12 @@ export class RegistryView {
     if (m.size === 0) this.services.delete(service);
   }
 
-  private append(event: RegistryEvent): void {
-    const cap = this.log.length;
-    if (this.logSize < cap) {
-      this.log[(this.logStart + this.logSize) % cap] = event;
-      this.logSize++;
-    } else {
-      this.log[this.logStart] = event;
-      this.logStart = (this.logStart + 1) % cap;
-    }
-  }
-
   /**
    * The changes after `revision`, in order, or undefined when some of them are no longer
    * kept (the watcher must start again from a snapshot).
    */
   since(revision: number): RegistryEvent[] | undefined {
-    if (revision >= this.rev) return [];
-    const cap = this.log.length;
-    const oldest = this.logSize === 0 ? undefined : this.log[this.logStart];
-    if (oldest === undefined || oldest.revision > revision + 1) return undefined;
-    const out: RegistryEvent[] = [];
-    for (let i = 0; i < this.logSize; i++) {
-      const e = this.log[(this.logStart + i) % cap] as RegistryEvent;
-      if (e.revision > revision) out.push(e);
-    }
-    return out;
+    return this.history.since(revision, this.rev);
   }
 
   /**
@@ -132,9 +111,7 @@ export class RegistryView {
       m.set(r.node.nid, r);
     }
     this.rev = revision;
-    this.log.fill(undefined);
-    this.logStart = 0;
-    this.logSize = 0;
+    this.history.clear();
     for (const l of this.resyncListeners) l(revision);
   }
 

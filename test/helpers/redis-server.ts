@@ -8,6 +8,11 @@ import { freePort, killOnExit, spawnServer, waitForPort } from "./nats-server.js
 export interface RedisServerProcess {
   readonly port: number;
   readonly url: string;
+  /** The process id of the running redis-server. */
+  readonly pid: number;
+  /** Stops (SIGSTOP) and continues (SIGCONT) the process: a Redis that stalls, connections open. */
+  pause(): void;
+  resume(): void;
   kill(): Promise<void>;
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -17,7 +22,25 @@ export async function startRedisServer(args: string[] = []): Promise<RedisServer
   const port = await freePort();
   const bin = process.env.REDIS_SERVER_BIN ?? "redis-server";
   const p = await spawnServer(bin, port, (dir) => ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...args], "islb-redis-");
-  return { port, url: `redis://127.0.0.1:${port}`, kill: p.kill, restart: p.restart, stop: p.stop };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return p.pid;
+    },
+    pause: () => process.kill(p.pid, "SIGSTOP"),
+    resume: () => process.kill(p.pid, "SIGCONT"),
+    kill: p.kill,
+    restart: p.restart,
+    stop: async () => {
+      try {
+        if (p.pid > 0) process.kill(p.pid, "SIGCONT");
+      } catch {
+        /* already gone */
+      }
+      await p.stop();
+    },
+  };
 }
 
 /** A Redis Cluster of three masters (each a redis-server this test started), created with redis-cli. */

@@ -9,6 +9,9 @@ import { connect, createInbox, type Msg, type NatsConnection } from "nats";
 import { createClient } from "../../src/index.js";
 import { ISLBDefinition, WatchEvent_Type } from "../../generated/islb/islb.js";
 import { decodeGob } from "../../src/gob/decoder.js";
+import { GobEncoder } from "../../src/gob/encoder.js";
+import { struct } from "../../src/gob/types.js";
+import { REQUEST } from "../../src/discovery/types.js";
 import type { Running } from "../../src/cli/serve.js";
 import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
 import { eventually } from "../helpers/setup.js";
@@ -174,4 +177,113 @@ test("two islb instances on one Redis broadcast each Go node's up and down once"
     await rs.stop();
     await ns.stop();
   }
+});
+
+/** A discovery.Request for a Go node, as nats-discovery encodes it, with extra ExtraInfo. */
+function goRequest(action: string, nid: string, extra: Record<string, string> = {}): Uint8Array {
+  const extraInfo = new Map<string, { type: string; value: unknown }>([["cores", { type: "int", value: 8 }]]);
+  for (const [k, v] of Object.entries(extra)) extraInfo.set(k, { type: "string", value: v });
+  const node = struct([
+    ["DC", "dc1"],
+    ["Service", "rtc"],
+    ["NID", nid],
+    ["RPC", struct([["Protocol", "nats-grpc"], ["Addr", "nats://x"], ["Params", new Map()]])],
+    ["ExtraInfo", extraInfo],
+  ]);
+  return new GobEncoder().encode(REQUEST, struct([["Action", action], ["Node", node], ["Service", ""], ["Params", new Map()]]));
+}
+
+describe("nats-discovery passes the same authorization as the native API", () => {
+  let ns: NatsServerProcess;
+  let islb: Running;
+  let a: NatsConnection;
+  let b: NatsConnection;
+  const ask = async (nc: NatsConnection, subject: string, data: Uint8Array) => decoded(await nc.request(subject, data, { timeout: 2000 })) as { Success: boolean; Reason: string };
+
+  before(async () => {
+    ns = await startNatsServer();
+    islb = await startIslb(ns.url, { nid: "islb-sec", secrets: { rtc: "s3cret" } });
+    a = await connect({ servers: ns.url });
+    b = await connect({ servers: ns.url });
+  });
+  after(async () => {
+    await a.close();
+    await b.close();
+    await islb.close();
+    await ns.stop();
+  });
+
+  test("a Go save or update without the service's secret is refused: never in FindNode, never given a session", async () => {
+    const native = await startAgent(ns.url, "sfu-native-sec", {}, { secret: "s3cret" });
+    try {
+      for (const f of [requests("keepalive_save_update_delete", "save")[0], requests("keepalive_save_update_delete", "update")[0]] as DiscoveryFrame[]) {
+        const r = await ask(a, f.subject, unhex(f.hex));
+        assert.equal(r.Success, false, "refused");
+        assert.match(r.Reason, /secret/);
+      }
+      const wrong = await ask(a, "node.publish.rtc.dc1.sfu-g", goRequest("save", "sfu-g", { secret: "guess" }));
+      assert.equal(wrong.Success, false);
+      const client = createClient(ISLBDefinition, a);
+      assert.equal((await client.findNode({ nid: "sfu-1" })).nodes.length, 0);
+      assert.equal((await client.findNode({ nid: "sfu-g" })).nodes.length, 0);
+      for (let i = 0; i < 20; i++) assert.equal((await client.findNode({ service: "rtc", sid: `room-sec-${i}` })).nodes[0]?.nid, "sfu-native-sec");
+    } finally {
+      await native.agent.stop();
+      await native.nc.close();
+    }
+  });
+
+  test("with the secret in ExtraInfo a Go node registers; the secret is kept nowhere and broadcast to no one", async () => {
+    const seen: string[] = [];
+    const sub = b.subscribe("node.discovery.rtc.>", { callback: (_e, m) => seen.push(JSON.stringify(decoded(m))) });
+    await b.flush();
+    const r = await ask(a, "node.publish.rtc.dc1.sfu-ok", goRequest("save", "sfu-ok", { secret: "s3cret" }));
+    assert.deepEqual(r, { Success: true, Reason: "" });
+    const rec = islb.store.view.get("sfu-ok");
+    assert.equal(rec?.extra.get("cores")?.intValue, 8);
+    assert.equal(rec?.extra.has("secret"), false, "not stored");
+    assert.ok(await eventually(() => seen.length > 0));
+    assert.ok(seen.every((s) => !s.includes("s3cret")), "not broadcast");
+    const got = decoded(await a.request("node.publish.rtc", unhex(frames("get_rtc_all")[0]?.hex as string), { timeout: 2000 }));
+    assert.ok(!JSON.stringify(got).includes("s3cret"), "not answered to gets");
+    sub.unsubscribe();
+    assert.deepEqual(await ask(a, "node.publish.rtc.dc1.sfu-ok", goRequest("delete", "sfu-ok")), { Success: true, Reason: "" });
+  });
+
+  test("a Go node's entry belongs to the connection (or owner_token) that registered it", async () => {
+    const subj = "node.publish.rtc.dc1.sfu-own";
+    assert.equal((await ask(a, subj, goRequest("save", "sfu-own", { secret: "s3cret" }))).Success, true);
+    const over = await ask(b, subj, goRequest("save", "sfu-own", { secret: "s3cret" }));
+    assert.equal(over.Success, false, "another connection, even with the secret, cannot overwrite it");
+    assert.match(over.Reason, /another owner/);
+    assert.equal((await ask(b, subj, goRequest("update", "sfu-own", { secret: "s3cret" }))).Success, false);
+    assert.equal((await ask(b, subj, goRequest("delete", "sfu-own"))).Success, false, "nor delete it");
+    assert.ok(islb.store.view.get("sfu-own") !== undefined);
+    assert.equal((await ask(a, subj, goRequest("update", "sfu-own", { secret: "s3cret" }))).Success, true, "its own connection keeps it alive");
+    assert.equal((await ask(a, subj, goRequest("delete", "sfu-own"))).Success, true);
+    assert.equal(islb.store.view.get("sfu-own"), undefined);
+    // With an owner_token, the node (restarted on a new connection) keeps its entry; others cannot take it.
+    assert.equal((await ask(a, subj, goRequest("save", "sfu-own", { secret: "s3cret", owner_token: "mine" }))).Success, true);
+    assert.equal((await ask(b, subj, goRequest("save", "sfu-own", { secret: "s3cret", owner_token: "yours" }))).Success, false);
+    assert.equal((await ask(b, subj, goRequest("update", "sfu-own", { secret: "s3cret", owner_token: "mine" }))).Success, true, "same owner_token, new connection");
+    assert.equal(islb.store.view.get("sfu-own")?.extra.has("owner_token"), false, "not stored");
+    assert.equal((await ask(b, subj, goRequest("delete", "sfu-own", { owner_token: "mine" }))).Success, true);
+  });
+
+  test("a native node's entry cannot be overwritten or deleted through nats-discovery", async () => {
+    const native = await startAgent(ns.url, "sfu-nat", { region: "eu" }, { secret: "s3cret" });
+    try {
+      const before = islb.store.view.get("sfu-nat");
+      for (const action of ["save", "update", "delete"]) {
+        const r = await ask(a, "node.publish.rtc.dc1.sfu-nat", goRequest(action, "sfu-nat", { secret: "s3cret" }));
+        assert.equal(r.Success, false, action);
+      }
+      const after = islb.store.view.get("sfu-nat");
+      assert.equal(after?.node.rpc?.addr, before?.node.rpc?.addr, "unchanged");
+      assert.equal(after?.extra.has("cores"), false);
+    } finally {
+      await native.agent.stop();
+      await native.nc.close();
+    }
+  });
 });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "nats";
-import { ClientError, Status, createClient } from "../../src/index.js";
+import { ClientError, Metadata, Status, createClient } from "../../src/index.js";
 import { ISLBDefinition, NodeState, WatchEvent_Type, type WatchEvent } from "../../generated/islb/islb.js";
 import type { Running } from "../../src/cli/serve.js";
 import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
@@ -65,7 +65,27 @@ describe("ISLB over NATS (memory store)", () => {
     await a.drain();
     const moved = await client.findNode({ service: "rtc", sid: "room-d" });
     assert.notEqual(moved.nodes[0]?.nid, "sfu-d");
-    await client.releaseSession({ sid: "room-d", service: "rtc" });
+  });
+
+  test("ReleaseSession: only the hosting node with its owner token may release (no admin token configured)", async () => {
+    await agent("sfu-rel", { node: { nid: "sfu-rel", service: "rel" } }, { token: "tok-rel" });
+    await agent("sfu-rel2", { node: { nid: "sfu-rel2", service: "rel" } }, { token: "tok-rel2" });
+    const sid = "room-rel";
+    const host = (await client.findNode({ service: "rel", sid })).nodes[0]?.nid as string;
+    const other = host === "sfu-rel" ? "sfu-rel2" : "sfu-rel";
+    const tokens: Record<string, string | undefined> = { "sfu-rel": "tok-rel", "sfu-rel2": "tok-rel2" };
+    assert.ok(tokens[host] !== undefined, host);
+    const kept = async () => assert.equal(await islb.store.sessionNode("rel", sid), host, "the placement is kept");
+    await assert.rejects(client.releaseSession({ sid, service: "rel" }), isStatus(Status.PERMISSION_DENIED), "anonymous");
+    await kept();
+    await assert.rejects(client.releaseSession({ sid, service: "rel", adminToken: "guess" }), isStatus(Status.PERMISSION_DENIED), "no admin token is configured");
+    await kept();
+    await assert.rejects(client.releaseSession({ sid, service: "rel", nid: host, token: "thief" }), isStatus(Status.PERMISSION_DENIED), "the host's id with a wrong token");
+    await kept();
+    await assert.rejects(client.releaseSession({ sid, service: "rel", nid: other, token: tokens[other] as string }), isStatus(Status.PERMISSION_DENIED), "another node, with its own token");
+    await kept();
+    await client.releaseSession({ sid, service: "rel", nid: host, token: tokens[host] as string });
+    assert.equal(await islb.store.sessionNode("rel", sid), undefined, "released by its host");
   });
 
   test("watch: snapshot, then changes in order; resume from a revision misses and repeats nothing", async () => {
@@ -215,6 +235,31 @@ describe("registration authorization", () => {
     }
   });
 
+  test("ReleaseSession with the admin token (field or authorization metadata) releases any session; a wrong one is refused", async () => {
+    const ns = await startNatsServer();
+    const islb = await startIslb(ns.url, { nid: "islb-adm", adminToken: "op-secret" });
+    const nc = await connect({ servers: ns.url });
+    const client = createClient(ISLBDefinition, nc);
+    const a = await startAgent(ns.url, "sfu-adm");
+    try {
+      for (const [i, how] of [{ adminToken: "op-secret" }, {}].entries()) {
+        const sid = `room-adm-${i}`;
+        assert.equal((await client.findNode({ service: "rtc", sid })).nodes[0]?.nid, "sfu-adm");
+        await assert.rejects(client.releaseSession({ sid, service: "rtc", adminToken: "op-wrong" }), isStatus(Status.PERMISSION_DENIED));
+        assert.equal(await islb.store.sessionNode("rtc", sid), "sfu-adm");
+        const metadata = Object.keys(how).length === 0 ? Metadata({ authorization: "Bearer op-secret" }) : undefined;
+        await client.releaseSession({ sid, service: "rtc", ...how }, { metadata });
+        assert.equal(await islb.store.sessionNode("rtc", sid), undefined);
+      }
+    } finally {
+      await a.agent.stop();
+      await a.nc.close();
+      await nc.close();
+      await islb.close();
+      await ns.stop();
+    }
+  });
+
   test("the sample nats-server.conf: nodes register, clients look up but cannot register", async () => {
     const conf = fileURLToPath(new URL("../../../docs/nats-server.conf", import.meta.url));
     const ns = await startNatsServer({ args: ["-c", conf] });
@@ -237,4 +282,30 @@ describe("registration authorization", () => {
       await ns.stop();
     }
   });
+});
+
+test("watch history bounded by age (watchHistory config): a resume from an aged-out revision gets RESET and a snapshot", async () => {
+  const ns = await startNatsServer();
+  const islb = await startIslb(ns.url, { nid: "islb-hist", watchHistory: { changes: 100_000, bytes: 16 * 1024 * 1024, ageMs: 300 } });
+  const nc = await connect({ servers: ns.url });
+  const client = createClient(ISLBDefinition, nc);
+  try {
+    const from = (await client.register({ registration: { node: { nid: "h-0", service: "hist" } } })).revision;
+    await client.register({ registration: { node: { nid: "h-1", service: "hist" } } });
+    const resume = async () => {
+      const out: WatchEvent[] = [];
+      for await (const e of client.watch({ service: "hist", fromRevision: from })) {
+        out.push(e);
+        if (e.type === WatchEvent_Type.TYPE_SYNCED) break;
+      }
+      return out.map((e) => e.type);
+    };
+    assert.deepEqual(await resume(), [WatchEvent_Type.TYPE_UP, WatchEvent_Type.TYPE_SYNCED], "still kept");
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(await resume(), [WatchEvent_Type.TYPE_RESET, WatchEvent_Type.TYPE_EXISTING, WatchEvent_Type.TYPE_EXISTING, WatchEvent_Type.TYPE_SYNCED], "aged out");
+  } finally {
+    await nc.close();
+    await islb.close();
+    await ns.stop();
+  }
 });

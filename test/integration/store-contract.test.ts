@@ -142,8 +142,22 @@ for (const sub of subjects) {
       await s.deregister(other, "t");
       const again = await s.placeSession("rtc", "room", () => undefined, 60_000);
       assert.equal(again, undefined, "no host left and no candidate");
-      await s.releaseSession("rtc", "room");
+      assert.equal(await s.releaseSession("rtc", "room"), "released");
       assert.equal(await s.sessionNode("rtc", "room"), undefined);
+      assert.equal(await s.releaseSession("rtc", "room"), "none");
+    });
+
+    test("release by the host: only the node the session is on, with its owner token", async () => {
+      const s = await sub.open();
+      await s.register(rec("h1"), "tok-1");
+      await s.register(rec("h2"), "tok-2");
+      assert.equal((await s.placeSession("rtc", "r", () => "h1", 60_000))?.nid, "h1");
+      assert.equal(await s.releaseSession("rtc", "r", { nid: "h1", token: "tok-2" }), "refused", "the host's id, another's token");
+      assert.equal(await s.releaseSession("rtc", "r", { nid: "h2", token: "tok-2" }), "refused", "another node");
+      assert.equal(await s.sessionNode("rtc", "r"), "h1");
+      assert.equal(await s.releaseSession("rtc", "r", { nid: "h1", token: "tok-1" }), "released");
+      assert.equal(await s.sessionNode("rtc", "r"), undefined);
+      assert.equal(await s.releaseSession("rtc", "r", { nid: "h1", token: "tok-1" }), "none");
     });
 
     const twin = sub.twin;

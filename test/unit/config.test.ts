@@ -67,3 +67,25 @@ test("bad configuration says what is wrong", () => {
   assert.throws(() => loadConfig({ config: "/nonexistent/islb.toml" }, {}), /cannot read/);
   assert.throws(() => loadConfig({ leaseMs: "-5" }, {}), /--lease-ms/);
 });
+
+test("admin token and watch history bounds: TOML keys, environment and flags", () => {
+  const d = defaults();
+  assert.equal(d.adminToken, "");
+  assert.deepEqual(d.watchHistory, { changes: 100_000, bytes: 16 * 1024 * 1024, ageMs: 600_000 });
+  const c = applyToml(d, `
+[islb]
+admin_token = "op"
+watch_history_changes = 5000
+watch_history_bytes = 1048576
+watch_history_age_ms = 60000
+`);
+  assert.equal(c.adminToken, "op");
+  assert.deepEqual(c.watchHistory, { changes: 5000, bytes: 1048576, ageMs: 60000 });
+  assert.equal(applyEnv(c, { ISLB_ADMIN_TOKEN: "from-env" }).adminToken, "from-env");
+  const f = loadConfig({ adminToken: "from-flag", watchHistoryBytes: "2048", watchHistoryAgeMs: "1000" }, {});
+  assert.equal(f.adminToken, "from-flag");
+  assert.deepEqual(f.watchHistory, { changes: 100_000, bytes: 2048, ageMs: 1000 });
+  assert.throws(() => applyToml(d, "[islb]\nwatch_history_bytes = 0\n"), ConfigError);
+  assert.throws(() => applyToml(d, "[islb]\nwatch_history_age_ms = 1.5\n"), ConfigError);
+  assert.throws(() => loadConfig({ watchHistoryChanges: "-1" }, {}), ConfigError);
+});

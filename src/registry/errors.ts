@@ -1,0 +1,13 @@
+/** Errors a store reports, independent of its backend. */
+
+/**
+ * The store cannot be reached (or did not answer in time): nothing was changed that the caller
+ * can rely on, and the call may be retried. The message names the store and its address.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
