@@ -40,7 +40,7 @@ const SERVICE = "rtc";
 
 /** islb's balancer, with soft and hard CPU limits on every node and the chosen options. */
 export class IslbSelector implements Selector {
-  private readonly view = new RegistryView(1);
+  private readonly view = new RegistryView({ changes: 1 });
   private readonly balancer: Balancer;
   private revision = 0;
 
