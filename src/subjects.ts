@@ -55,9 +55,26 @@ export function nodeQueue(prefix: string, nid: string): string {
   return `${prefix}.${nid}`;
 }
 
-/** A fresh unique inbox prefix for one client or server (`_INBOX.<id>`). */
-export function inboxPrefix(id: string): string {
-  return `_INBOX.${id}`;
+/** NATS's default inbox prefix, used when a connection sets none. */
+export const DEFAULT_INBOX = "_INBOX";
+
+/**
+ * The reply-subject prefix of one client (`<inbox>.<id>`), under the connection's configured
+ * inbox prefix `inbox` (nats.js `inboxPrefix`, `_INBOX` by default), so NATS permissions can
+ * give each user its own inbox space.
+ */
+export function inboxPrefix(inbox: string | undefined, id: string): string {
+  return `${inbox || DEFAULT_INBOX}.${id}`;
+}
+
+/**
+ * The per-call subject prefix of one server instance (`<inbox>.calls.<id>`): where peers of
+ * its native streams publish their frames. Apart from the connection's reply inboxes (an id
+ * is never `calls`), so permissions can let clients publish here (`_INBOX.*.calls.>` with
+ * per-user prefixes `_INBOX.<user>`) and nowhere else in another user's inbox.
+ */
+export function callInboxPrefix(inbox: string | undefined, id: string): string {
+  return `${inbox || DEFAULT_INBOX}.calls.${id}`;
 }
 
 /**

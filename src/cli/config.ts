@@ -21,6 +21,8 @@ export interface NatsConfig {
   /** A NATS credentials file (JWT + nkey seed). */
   creds?: string;
   tls?: { ca?: string; cert?: string; key?: string };
+  /** The connection's inbox prefix (nats.js `inboxPrefix`), e.g. `_INBOX.islb` for per-user NATS permissions. */
+  inboxPrefix?: string;
 }
 
 export interface Config {
@@ -133,6 +135,7 @@ export function applyToml(cfg: Config, text: string, file = "config"): Config {
   out.nats.pass = str(nats, "password", "nats") ?? out.nats.pass;
   out.nats.token = str(nats, "token", "nats") ?? out.nats.token;
   out.nats.creds = str(nats, "creds", "nats") ?? out.nats.creds;
+  out.nats.inboxPrefix = str(nats, "inbox_prefix", "nats") ?? out.nats.inboxPrefix;
   const ca = str(nats, "tls_ca", "nats");
   const cert = str(nats, "tls_cert", "nats");
   const key = str(nats, "tls_key", "nats");

@@ -10,6 +10,7 @@ export function connectionOptions(c: NatsConfig, name: string): ConnectionOption
   if (c.user !== undefined) o.user = c.user;
   if (c.pass !== undefined) o.pass = c.pass;
   if (c.token !== undefined) o.token = c.token;
+  if (c.inboxPrefix !== undefined) o.inboxPrefix = c.inboxPrefix;
   if (c.creds !== undefined) o.authenticator = credsAuthenticator(readFileSync(c.creds));
   if (c.tls !== undefined) o.tls = { caFile: c.tls.ca, certFile: c.tls.cert, keyFile: c.tls.key };
   return o;

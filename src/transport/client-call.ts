@@ -33,6 +33,10 @@ function watch(call: ClientFrameCall): void {
   }
 }
 
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
 /** One call carried in frames, from the client's side. */
 export class ClientFrameCall {
   /** Response messages, in order; the reader of this is the caller. */
@@ -115,13 +119,19 @@ export class ClientFrameCall {
       if (requests === undefined) {
         await this.sendMessage(single);
       } else {
+        // Compat: a Go server handles each frame on its own goroutine, so messages sent back to
+        // back may reach its handler out of order; each waits compatGapMs after the one before.
+        const gap = this.native ? 0 : this.core.options.compatGapMs;
+        let sent = 0;
         for await (const r of requests) {
+          if (this.done) return;
+          if (gap > 0 && sent++ > 0) await pause(gap);
           if (this.done) return;
           await this.sendMessage(r);
         }
       }
       if (this.done) return;
-      if (!this.native && this.core.options.compatGapMs > 0) await new Promise((r) => setTimeout(r, this.core.options.compatGapMs));
+      if (!this.native && this.core.options.compatGapMs > 0) await pause(this.core.options.compatGapMs);
       if (!this.done && (this.native || this.method.definition.requestStream)) this.send({ end: { status: undefined, trailer: undefined } });
     } catch (e) {
       if (this.done) return;

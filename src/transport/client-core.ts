@@ -19,7 +19,11 @@ export interface ClientOptions {
   keepaliveMs?: number;
   /** Unread response messages a compat stream may queue before it fails (default 1024). */
   compatQueueLimit?: number;
-  /** Compat mode: pause before the half-close, since Go handles each frame on its own goroutine (default 20 ms). */
+  /**
+   * Compat mode: pause between client-stream messages and before the half-close, since a Go
+   * server handles each frame on its own goroutine and may reorder frames sent back to back
+   * (default 20 ms; 0: no pause).
+   */
   compatGapMs?: number;
   /** This caller's node id, sent in the Call frame of streams. */
   callerNid?: string;

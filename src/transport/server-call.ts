@@ -14,6 +14,8 @@ import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
 import { invoke, type ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
 
+const EMPTY = new Uint8Array(0);
+
 type Native = NonNullable<NonNullable<Request["call"]>["native"]>;
 
 /** One call carried in frames. Frames are handled synchronously and in arrival order. */
@@ -35,14 +37,24 @@ export class ServerFrameCall implements ActiveCall {
   /** The client's keep-alive interval: silence for 3 × this means the client is gone. */
   readonly peerKeepaliveMs: number;
 
+  /** When the Call arrived. */
+  readonly openedAt = Date.now();
+  /** True until the client sent a frame after its Call (a compat call that stays so is dropped: compatStartMs). */
+  awaitingFirst = true;
+  /** When the server last probed a silent compat client (see `probe`). */
+  lastProbe = 0;
+
   /**
-   * @param id key of the call in the server's table: the per-call token (native) or the reply subject (compat).
+   * @param id the call's unguessable token: the last token of its per-call subject `<callInbox>.<id>`.
+   * @param replyTo the client's reply subject: every frame of the call must come with it (the peer binding).
+   * @param subject the subject of the Call frame (compat frames of the call must arrive on it too).
    */
   constructor(
     private readonly core: ServerCore,
     private readonly method: ServedMethod,
     readonly id: string,
-    private readonly replyTo: string,
+    readonly replyTo: string,
+    readonly subject: string,
     private readonly native: Native | undefined,
     private readonly metadata: Metadata,
     private readonly onDone: (call: ServerFrameCall) => void,
@@ -59,20 +71,31 @@ export class ServerFrameCall implements ActiveCall {
     }
     if (native !== undefined) {
       this.credit = new Credit(native.window > 0 ? native.window : 1);
-      this.sendFrame({ accept: { window: o.window, keepaliveMs: o.keepaliveMs, nid: o.nid } }, `${core.callInbox}.${id}`);
+      this.sendFrame({ accept: { window: o.window, keepaliveMs: o.keepaliveMs, nid: o.nid } }, this.callSubject);
       const t = Number(native.timeoutMs);
       if (t > 0) this.timer = setTimeout(() => this.end({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${t} ms exceeded` }), t);
     }
     if (method.definition.requestStream) this.start(this.requests);
   }
 
+  /** True once the call ended. */
+  get closed(): boolean {
+    return this.done;
+  }
+
   get isNative(): boolean {
     return this.native !== undefined;
+  }
+
+  /** The call's own subject: native peers send their frames there; compat probes get their answer there. */
+  get callSubject(): string {
+    return `${this.core.callInbox}.${this.id}`;
   }
 
   /** Handles one frame from the client. */
   onFrame(f: Request): void {
     this.lastReceived = Date.now();
+    this.awaitingFirst = false;
     if (this.done) return;
     if (f.data !== undefined) return this.onData(f.data.data);
     if (f.end !== undefined) {
@@ -88,6 +111,7 @@ export class ServerFrameCall implements ActiveCall {
   /** Handles one request message (the payload of a Data frame). */
   onData(bytes: Uint8Array): void {
     this.lastReceived = Date.now();
+    this.awaitingFirst = false;
     if (this.done) return;
     const max = this.core.options.maxMessageBytes;
     if (bytes.length > max) {
@@ -263,6 +287,21 @@ export class ServerFrameCall implements ActiveCall {
       this.requests?.end();
     }
     this.onDone(this);
+  }
+
+  /**
+   * Asks NATS whether the compat client is still there: an empty message (an empty Response,
+   * which nats-grpc clients and ours ignore) to its reply subject, with the call's own subject
+   * as reply. With nobody subscribed to the reply subject any more, nats-server answers
+   * "no responders" (503) there, and the server ends the call (`expire`).
+   */
+  probe(now: number): void {
+    this.lastProbe = now;
+    try {
+      this.core.publish(this.replyTo, EMPTY, { reply: this.callSubject });
+    } catch (e) {
+      this.onSendError(e);
+    }
   }
 
   /** A ping if nothing was sent for the keep-alive interval (native calls). */

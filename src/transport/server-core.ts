@@ -2,6 +2,7 @@
 import type { NatsConnection, MsgHdrs } from "nats";
 import type { ServerMiddleware } from "nice-grpc-common";
 import type { Logger } from "../log.js";
+import { Status, type StatusInfo } from "../status.js";
 
 /**
  * The proto3 JSON mapping of a server's messages, by method path. Without one, the JSON mode
@@ -38,6 +39,22 @@ export interface ServerOptions {
    * long is cancelled, so a Go client that died mid-stream leaves nothing behind (default 10 minutes).
    */
   compatIdleMs?: number;
+  /**
+   * Calls (of every kind) the server holds at once; past it a new call is answered
+   * RESOURCE_EXHAUSTED at once (default 10,000), so no peer can make it hold without bound.
+   */
+  maxCalls?: number;
+  /**
+   * A nats-grpc compat call whose client sends nothing after its Call frame for this long is
+   * ended DEADLINE_EXCEEDED (default 5000 ms): an opening frame alone holds nothing for long.
+   */
+  compatStartMs?: number;
+  /**
+   * A compat call that heard nothing from its client for this long is probed (an empty message
+   * to the client's reply subject, whose "no responders" answer ends the call), and again each
+   * interval while the client stays silent (default 30,000 ms; 0: never). See docs/PROTOCOL.md.
+   */
+  compatProbeMs?: number;
   /** The canonical proto3 JSON mapping for the JSON mode (see JsonCodec). */
   json?: JsonCodec;
   logger?: Logger;
@@ -52,6 +69,9 @@ export interface ResolvedServerOptions {
   compatQueueLimit: number;
   drainMs: number;
   compatIdleMs: number;
+  maxCalls: number;
+  compatStartMs: number;
+  compatProbeMs: number;
   json: JsonCodec | undefined;
   logger: Logger;
 }
@@ -75,14 +95,21 @@ export interface ServerCore {
   readonly nc: NatsConnection;
   readonly options: ResolvedServerOptions;
   readonly middleware: ServerMiddleware | undefined;
-  /** The subject prefix of this server's per-call inbox (`_INBOX.<id>`). */
+  /** The subject prefix of this server's per-call subjects (`<inbox prefix>.calls.<id>`). */
   readonly callInbox: string;
   /** Publishes, turning a payload over the NATS limit into a thrown RESOURCE_EXHAUSTED. */
   publish(subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }): void;
   /** Publishes in the connection's outbox (frames of calls: batched, in order); size is checked at once. */
   queue(subject: string, data: Uint8Array, opts: { reply?: string } | undefined, onError: (err: unknown) => void): void;
   track(call: ActiveCall): void;
+  /** True when the server holds `maxCalls` calls: a new one is refused RESOURCE_EXHAUSTED. */
+  full(): boolean;
   /** Counts a finished call of `path`: its status and how long it took. */
   record(path: string, code: number, message: string, ms: number): void;
   untrack(call: ActiveCall): void;
+}
+
+/** The status of a call refused because the server holds `maxCalls` calls. */
+export function tooBusy(core: ServerCore): StatusInfo {
+  return { code: Status.RESOURCE_EXHAUSTED, message: `the server holds ${core.options.maxCalls} calls, its limit: try again later` };
 }

@@ -10,7 +10,7 @@ import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.j
 import { encodeProto } from "../wire/encode.js";
 import { decodeProto } from "../wire/reader.js";
 import { invoke, type ServedMethod } from "./invoke.js";
-import type { ActiveCall, ServerCore } from "./server-core.js";
+import { tooBusy, type ActiveCall, type ServerCore } from "./server-core.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -203,6 +203,10 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
   const reply = msg.reply;
   if (reply === undefined || reply === "") {
     core.options.logger.debug({ subject: msg.subject }, "unary request without a reply subject dropped");
+    return;
+  }
+  if (core.full()) {
+    sendReply(core, reply, tooBusy(core), undefined, json, undefined, undefined, method.path);
     return;
   }
   const call = new UnaryCall(core, method, reply, json);

@@ -10,8 +10,8 @@ import { fromFrameMetadata, isPlainRequest } from "../metadata.js";
 import { Status, ServerError, type StatusInfo } from "../status.js";
 import {
   DEFAULT_PREFIX,
+  callInboxPrefix,
   dottedProblem,
-  inboxPrefix,
   nodeQueue,
   nodeWildcard,
   serviceQueue,
@@ -19,14 +19,15 @@ import {
   splitServiceMethod,
   tokenProblem,
 } from "../subjects.js";
-import { dataFramePayload, decodeRequest, encodeResponse, frameStatus, looksLikeJson, type Request } from "../wire/frames.js";
+import { decodeRequest, encodeResponse, frameStatus, looksLikeJson, type Request } from "../wire/frames.js";
 import { rawSubject } from "../wire/raw-msg.js";
+import { CallTable } from "./call-table.js";
 import { MethodTable } from "./method-table.js";
+import { connectionInbox } from "./mux.js";
 import { outboxFor } from "./outbox.js";
 import { resolveMethods, type ServiceDefinition, type ServiceImplementation } from "./definition.js";
 import type { HandlerFn, ServedMethod } from "./invoke.js";
-import type { ActiveCall, MethodStats, ResolvedServerOptions, ServerCore, ServerOptions } from "./server-core.js";
-import { ServerFrameCall } from "./server-call.js";
+import { tooBusy, type ActiveCall, type MethodStats, type ResolvedServerOptions, type ServerCore, type ServerOptions } from "./server-core.js";
 import { sendReply, serveUnary, unaryEncoding } from "./server-unary.js";
 
 export type { MethodStats, ServerOptions };
@@ -57,11 +58,7 @@ export class NatsServer {
   private core: (ServerCore & { options: ResolvedServerOptions }) | undefined;
   private subs: Subscription[] = [];
   private readonly active = new Set<ActiveCall>();
-  /** Compat calls by reply subject; native calls by their token. */
-  private readonly compatCalls = new Map<string, ServerFrameCall>();
-  private readonly nativeCalls = new Map<string, ServerFrameCall>();
-  private nextCall = 0;
-  private ticker: NodeJS.Timeout | undefined;
+  private calls: CallTable | undefined;
   private closing = false;
   private readonly methodStats = new Map<string, MethodStats>();
   /** When the server started listening. */
@@ -113,6 +110,9 @@ export class NatsServer {
       compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
       drainMs: o.drainMs ?? 5000,
       compatIdleMs: Math.max(10, o.compatIdleMs ?? 600_000),
+      maxCalls: Math.max(1, o.maxCalls ?? 10_000),
+      compatStartMs: Math.max(10, o.compatStartMs ?? 5000),
+      compatProbeMs: o.compatProbeMs === 0 ? 0 : Math.max(10, o.compatProbeMs ?? 30_000),
       json: o.json,
       logger: o.logger ?? silentLogger,
     };
@@ -123,7 +123,7 @@ export class NatsServer {
         }
       }
     }
-    const callInbox = inboxPrefix(nuid.next());
+    const callInbox = callInboxPrefix(connectionInbox(nc), nuid.next());
     const active = this.active;
     const outbox = outboxFor(nc);
     const tooLarge = (n: number) => new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes is over the NATS max_payload of ${maxPayload}`);
@@ -158,8 +158,10 @@ export class NatsServer {
         }
       },
       track: (call) => void active.add(call),
+      full: () => active.size >= options.maxCalls,
       untrack: (call) => void active.delete(call),
     };
+    const calls = (this.calls = new CallTable(this.core, active));
     const prefix = options.prefix;
     for (const svc of this.services.values()) {
       const skip = `${prefix}.${svc.fullName}.`.length;
@@ -196,13 +198,15 @@ export class NatsServer {
     this.subs.push(
       nc.subscribe(`${callInbox}.*`, {
         callback: (err, msg) => {
-          if (err === null) this.onCallFrame(msg.subject.slice(skip), msg);
+          if (err !== null) return;
+          try {
+            calls.onCallMessage(msg.subject.slice(skip), msg);
+          } catch (e) {
+            this.core?.options.logger.error({ err: e, subject: msg.subject }, "frame handling failed");
+          }
         },
       }),
     );
-    const tick = Math.max(5, Math.floor(Math.min(options.keepaliveMs, options.compatIdleMs) / 2));
-    this.ticker = setInterval(() => this.tick(), tick);
-    this.ticker.unref();
     this.startedAt = new Date();
     await nc.flush();
   }
@@ -228,7 +232,7 @@ export class NatsServer {
 
   /** Counts of what the server holds now. */
   stats(): ServerStats {
-    return { activeCalls: this.active.size, frameCalls: this.compatCalls.size + this.nativeCalls.size, subscriptions: this.subs.length };
+    return { activeCalls: this.active.size, frameCalls: this.calls?.size ?? 0, subscriptions: this.subs.length };
   }
 
   /**
@@ -244,7 +248,7 @@ export class NatsServer {
     const until = Date.now() + core.options.drainMs;
     while (this.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     for (const call of [...this.active]) call.shutdown();
-    if (this.ticker !== undefined) clearInterval(this.ticker);
+    this.calls?.close();
     if (!core.nc.isClosed()) callSub?.unsubscribe();
     this.subs = [];
   }
@@ -288,54 +292,17 @@ export class NatsServer {
     }
     const reply = msg.reply;
     if (reply === undefined || reply === "") return;
-    const existing = this.compatCalls.get(reply);
+    const calls = this.calls as CallTable;
+    const existing = calls.compatCall(reply, msg.subject);
     if (existing !== undefined) return existing.onFrame(frame);
-    if (frame.call === undefined) {
+    if (frame.call === undefined || calls.compatTaken(reply)) {
       core.options.logger.debug({ subject: msg.subject }, "frame for no known call dropped");
       return;
     }
     if (this.closing) return this.replyFrameError(msg, { code: Status.UNAVAILABLE, message: "server is shutting down" });
     if (method === undefined) return this.replyFrameError(msg, unimplemented(svc, serviceName, methodName));
-    const native = frame.call.native;
-    const id = native !== undefined ? (this.nextCall++).toString(36) : reply;
-    const table = native !== undefined ? this.nativeCalls : this.compatCalls;
-    const call = new ServerFrameCall(core, method, id, reply, native, fromFrameMetadata(frame.call.metadata), (c) => {
-      table.delete(c.id);
-      this.active.delete(c);
-    });
-    table.set(id, call);
-    this.active.add(call);
-  }
-
-  private onCallFrame(token: string, msg: Msg): void {
-    try {
-      const call = this.nativeCalls.get(token);
-      if (call === undefined) return;
-      const payload = dataFramePayload(msg.data);
-      if (payload !== undefined) return call.onData(payload);
-      let frame: Request;
-      try {
-        frame = decodeRequest(msg.data);
-      } catch (e) {
-        return call.end({ code: Status.INTERNAL, message: `cannot decode a frame: ${(e as Error).message}` });
-      }
-      call.onFrame(frame);
-    } catch (e) {
-      this.core?.options.logger.error({ err: e, subject: msg.subject }, "frame handling failed");
-    }
-  }
-
-  private tick(): void {
-    const now = Date.now();
-    for (const call of this.nativeCalls.values()) {
-      const ka = call.peerKeepaliveMs;
-      if (ka > 0 && now - call.lastReceived > 3 * ka) call.expire();
-      else call.keepalive(now);
-    }
-    const idle = (this.core as ServerCore).options.compatIdleMs;
-    for (const call of this.compatCalls.values()) {
-      if (now - Math.max(call.lastReceived, call.lastSent) > idle) call.expire();
-    }
+    if (core.full()) return this.replyFrameError(msg, tooBusy(core));
+    calls.open(method, reply, msg.subject, frame.call.native, fromFrameMetadata(frame.call.metadata));
   }
 
   private replyError(msg: Msg, status: StatusInfo, json = true): void {

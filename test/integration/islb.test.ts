@@ -265,16 +265,16 @@ describe("registration authorization", () => {
     const ns = await startNatsServer({ args: ["-c", conf] });
     const closers: Array<() => Promise<unknown>> = [];
     try {
-      const islb = await startIslb({ url: ns.url, user: "islb", pass: "change-me-islb" }, { nid: "islb-p" });
+      const islb = await startIslb({ url: ns.url, user: "islb", pass: "change-me-islb", inboxPrefix: "_INBOX.islb" }, { nid: "islb-1" });
       closers.push(() => islb.close());
-      const node = await connect({ servers: ns.url, user: "sfu", pass: "change-me-sfu" });
+      const node = await connect({ servers: ns.url, user: "sfu-1", pass: "change-me-sfu-1", inboxPrefix: "_INBOX.sfu-1" });
       closers.push(() => node.close());
-      const user = await connect({ servers: ns.url, user: "signal", pass: "change-me-signal" });
+      const user = await connect({ servers: ns.url, user: "signal", pass: "change-me-signal", inboxPrefix: "_INBOX.signal" });
       closers.push(() => user.close());
       const asNode = createClient(ISLBDefinition, node);
       const asUser = createClient(ISLBDefinition, user);
-      await asNode.register({ registration: { node: { nid: "sfu-p", service: "rtc" } } });
-      assert.equal((await asUser.findNode({ service: "rtc", sid: "room" })).nodes[0]?.nid, "sfu-p");
+      await asNode.register({ registration: { node: { nid: "sfu-1", service: "rtc" } } });
+      assert.equal((await asUser.findNode({ service: "rtc", sid: "room" })).nodes[0]?.nid, "sfu-1");
       await assert.rejects(asUser.register({ registration: { node: { nid: "evil", service: "rtc" } } }, { deadline: 500 }), (e: unknown) => e instanceof ClientError);
       assert.equal((await asUser.findNode({ nid: "evil" })).nodes.length, 0, "the client's registration never reached islb");
     } finally {
