@@ -49,9 +49,11 @@ lint: $(NPM_STAMP)
 	  npx buf breaking --against '.git#ref=HEAD~1' && echo "buf breaking: no breaking change against HEAD~1"; \
 	else echo "buf breaking: no previous commit to compare with"; fi
 
+# Circular imports fail the build: on the output, and on the sources (which also sees type-only imports).
 build: $(NPM_STAMP)
 	rm -rf dist && npx tsc -p tsconfig.json
 	npx madge --circular --extensions js dist/src
+	npx madge --circular --extensions ts --ts-config tsconfig.json src
 
 test: deps check-generated lint build
 	node --test --test-concurrency=2 --test-timeout=180000 $(TESTS)

@@ -4,50 +4,12 @@
  * (NATS_URL, REDIS_URL, ISLB_NID, ISLB_DC, LOG_LEVEL, ISLB_ADMIN_TOKEN), then command-line flags.
  */
 import { readFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
 import { parse } from "smol-toml";
 import type { Measure } from "../balancer/score.js";
-import type { RedisConfig } from "../registry/redis.js";
-import { DEFAULT_HISTORY, type HistoryLimits } from "../registry/history.js";
-
-export type { RedisConfig };
 import { MEASURES } from "../balancer/score.js";
+import { defaults, type Config, type NatsConfig, type RedisConfig } from "../app/config.js";
 
-export interface NatsConfig {
-  url: string;
-  user?: string;
-  pass?: string;
-  token?: string;
-  /** A NATS credentials file (JWT + nkey seed). */
-  creds?: string;
-  tls?: { ca?: string; cert?: string; key?: string };
-  /** The connection's inbox prefix (nats.js `inboxPrefix`), e.g. `_INBOX.islb` for per-user NATS permissions. */
-  inboxPrefix?: string;
-}
-
-export interface Config {
-  nats: NatsConfig;
-  redis?: RedisConfig;
-  /** This islb instance's node id (also answers on nrpc.<nid>.islb.ISLB.*). */
-  nid: string;
-  dc: string;
-  prefix: string;
-  logLevel: string;
-  leaseMs: number;
-  heartbeatMs?: number;
-  sessionIdleMs: number;
-  measure: Measure;
-  twoChoices: boolean;
-  secrets: Record<string, string>;
-  /** Port of the Prometheus /metrics endpoint (0: off). */
-  metricsPort: number;
-  /** Serve ion's nats-discovery protocol too. */
-  ionDiscovery: boolean;
-  /** The operator's credential (ReleaseSession of any session); "" for none. */
-  adminToken: string;
-  /** Bounds of the change history kept for resuming watchers: changes, bytes (estimated), age. */
-  watchHistory: HistoryLimits;
-}
+export { defaults, type Config, type NatsConfig, type RedisConfig };
 
 export class ConfigError extends Error {}
 
@@ -91,26 +53,6 @@ function measureOf(v: string | undefined): Measure | undefined {
   if (v === undefined) return undefined;
   if (!(MEASURES as readonly string[]).includes(v)) throw new ConfigError(`measure must be one of ${MEASURES.join(", ")}, not ${JSON.stringify(v)}`);
   return v as Measure;
-}
-
-/** Defaults: the embedded set-up (memory store, local NATS). */
-export function defaults(): Config {
-  return {
-    nats: { url: "nats://127.0.0.1:4222" },
-    nid: `islb-${randomBytes(3).toString("hex")}`,
-    dc: "",
-    prefix: "nrpc",
-    logLevel: "info",
-    leaseMs: 6000,
-    sessionIdleMs: 600_000,
-    measure: "sessions",
-    twoChoices: false,
-    secrets: {},
-    metricsPort: 0,
-    ionDiscovery: true,
-    adminToken: "",
-    watchHistory: { ...DEFAULT_HISTORY },
-  };
 }
 
 /** Applies a TOML document (ion's islb.toml, or ours with [islb] and [metrics] too). */

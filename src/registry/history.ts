@@ -4,7 +4,7 @@
  * is gone: a watcher resuming from before it gets RESET and a fresh snapshot.
  */
 import type { Node } from "../../generated/ion/ion.js";
-import type { NodeRecord, RegistryEvent } from "./types.js";
+import type { NodeRecord, RegistryEvent } from "./model.js";
 
 /** Bounds of the change history. */
 export interface HistoryLimits {

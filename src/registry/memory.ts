@@ -3,7 +3,7 @@
  * session's check-and-place is atomic without locks.
  */
 import { LeaseWheel } from "./leases.js";
-import { NodeState, type ChangeType, type Load, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
+import { NodeState, type ChangeType, type HeartbeatUpdate, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -63,7 +63,7 @@ export class MemoryStore implements RegistryStore {
   async heartbeat(
     nid: string,
     token: string,
-    update: { load: Load; state: NodeState | undefined; expiresAt: number; leaseMs: number },
+    update: HeartbeatUpdate,
     record: NodeRecord | undefined,
   ): Promise<WriteResult> {
     const cur = this.view.get(nid);

@@ -3,7 +3,7 @@
  * bounded log of recent changes (for watchers that resume), and a synchronous change feed.
  * Every store keeps one and applies its changes in revision order; reads never do I/O.
  */
-import type { NodeRecord, RegistryEvent } from "./types.js";
+import type { NodeRecord, RegistryEvent } from "./model.js";
 import { ChangeHistory, type HistoryLimits } from "./history.js";
 
 export type ChangeListener = (event: RegistryEvent) => void;

@@ -1,13 +1,12 @@
 /** An islb instance in this process, on a test nats-server (and a test redis-server when given). */
 import { connect, type NatsConnection } from "nats";
-import { defaults, type Config } from "../../src/cli/config.js";
-import { serve, type Running } from "../../src/cli/serve.js";
-import { silentLogger } from "../../src/log.js";
+import { defaults, type Config } from "../../src/app/config.js";
+import { startIslb as start, type Islb } from "../../src/app/islb.js";
 import { NodeAgent, type AgentOptions } from "../../src/agent/agent.js";
 
-export async function startIslb(nats: string | Config["nats"], over: Partial<Config> = {}): Promise<Running> {
+export async function startIslb(nats: string | Config["nats"], over: Partial<Config> = {}): Promise<Islb> {
   const cfg: Config = { ...defaults(), ...over, nats: typeof nats === "string" ? { url: nats } : nats };
-  return serve(cfg, silentLogger);
+  return start(cfg);
 }
 
 export function redisConfig(url: string, prefix = "islb:"): NonNullable<Config["redis"]> {

@@ -57,7 +57,7 @@ export function serveMetrics(port: number): Promise<Server> {
     );
   });
   return new Promise((resolve, reject) => {
-    http.once("error", reject);
+    http.once("error", (e: Error) => reject(new Error(`cannot serve metrics on port ${port}: ${e.message}`, { cause: e })));
     http.listen(port, () => resolve(http));
   });
 }

@@ -1,0 +1,79 @@
+/**
+ * The configuration of one islb instance: every setting, with its default. The one place the
+ * configuration's types live; `islb serve` fills it from a TOML file, the environment and its
+ * flags (cli/config.ts), an embedder builds it from `defaults()`.
+ */
+import { randomBytes } from "node:crypto";
+import type { Measure } from "../balancer/score.js";
+import type { RedisConfig } from "../registry/redis.js";
+import { DEFAULT_HISTORY, type HistoryLimits } from "../registry/history.js";
+
+export type { HistoryLimits, Measure, RedisConfig };
+
+/** Where and how to connect to NATS. */
+export interface NatsConfig {
+  url: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** A NATS credentials file (JWT + nkey seed). */
+  creds?: string;
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** The connection's inbox prefix (nats.js `inboxPrefix`), e.g. `_INBOX.islb` for per-user NATS permissions. */
+  inboxPrefix?: string;
+}
+
+/** Everything an islb instance is configured with. */
+export interface Config {
+  nats: NatsConfig;
+  /** The Redis store; undefined: the memory store. */
+  redis?: RedisConfig;
+  /** This islb instance's node id (also answers on nrpc.<nid>.islb.ISLB.*). */
+  nid: string;
+  /** This instance's data center (ion's [global] dc). */
+  dc: string;
+  /** The subject prefix ("nrpc"). */
+  prefix: string;
+  /** pino's level: trace, debug, info, warn, error. */
+  logLevel: string;
+  /** Lease granted when a node asks for none (ms). */
+  leaseMs: number;
+  /** How often nodes are told to heartbeat (default a third of their lease). */
+  heartbeatMs?: number;
+  /** A session's placement is kept this long after its last lookup (ms). */
+  sessionIdleMs: number;
+  /** The load figure placement compares. */
+  measure: Measure;
+  /** Place on the lesser of two random eligible nodes. */
+  twoChoices: boolean;
+  /** Registration secrets by service ([islb.secrets]). */
+  secrets: Record<string, string>;
+  /** Port of the Prometheus /metrics endpoint (0: off). */
+  metricsPort: number;
+  /** Serve ion's nats-discovery protocol too. */
+  ionDiscovery: boolean;
+  /** The operator's credential (ReleaseSession of any session); "" for none. */
+  adminToken: string;
+  /** Bounds of the change history kept for resuming watchers: changes, bytes (estimated), age. */
+  watchHistory: HistoryLimits;
+}
+
+/** Defaults: the embedded set-up (memory store, local NATS). */
+export function defaults(): Config {
+  return {
+    nats: { url: "nats://127.0.0.1:4222" },
+    nid: `islb-${randomBytes(3).toString("hex")}`,
+    dc: "",
+    prefix: "nrpc",
+    logLevel: "info",
+    leaseMs: 6000,
+    sessionIdleMs: 600_000,
+    measure: "sessions",
+    twoChoices: false,
+    secrets: {},
+    metricsPort: 0,
+    ionDiscovery: true,
+    adminToken: "",
+    watchHistory: { ...DEFAULT_HISTORY },
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * The Redis store's connections: where they point, the command connection (with the store's
+ * Lua scripts defined on it) and the second one the change tail blocks on, the key layout,
+ * connection errors logged once per change of state, and commands that fail as
+ * StoreUnavailableError instead of hanging. ioredis stays in the registry/redis-* files.
+ */
+import { Redis, Cluster, type RedisOptions } from "ioredis";
+import { StoreUnavailableError } from "./errors.js";
+import { DEREGISTER, EXPIRE, PLACE, RELEASE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
+import { silentLogger, type Logger } from "../log.js";
+import { ConnectionLog } from "./connection-log.js";
+
+/** Where the Redis store connects. */
+export interface RedisConfig {
+  /** host:port addresses: one is a single Redis, several a Cluster. */
+  addrs: string[];
+  password?: string;
+  db: number;
+  /** A redis:// URL (REDIS_URL); used instead of addrs when set. */
+  url?: string;
+  /** Sentinels (host:port) and the master's name: Redis behind Sentinel. */
+  sentinels?: string[];
+  masterName?: string;
+  /** Key prefix (default "islb:"). */
+  prefix: string;
+}
+
+/** How the connections behave. */
+export interface ConnectionOptions {
+  /** Where connection errors are logged: once per change of state, then with backoff while it lasts. */
+  logger?: Logger;
+  /** A command not answered within this long fails with StoreUnavailableError (default 1000 ms). */
+  commandTimeoutMs?: number;
+}
+
+type Client = Redis | Cluster;
+
+/** The store's scripts (redis-scripts.ts), as commands of the command connection. */
+export interface Scripts {
+  islbUpsert(...args: (string | number)[]): Promise<[number, number]>;
+  islbDeregister(...args: (string | number)[]): Promise<[number]>;
+  islbExpire(...args: (string | number)[]): Promise<[number]>;
+  islbPlace(...args: (string | number)[]): Promise<[number, string]>;
+  islbSnapshot(...args: (string | number)[]): Promise<string[]>;
+  islbRelease(...args: (string | number)[]): Promise<number>;
+}
+
+/** The keys of one registry (docs/REDIS.md); every key shares the hash tag {islb}. */
+export interface RedisKeys {
+  rev: string;
+  nodes: string;
+  leases: string;
+  events: string;
+  /** Prefix of the node hashes (`node:<nid>`). */
+  node: string;
+  /** Prefix of the session keys (`s:<service>.<sid>`). */
+  session: string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  const tag = `${prefix}{islb}:`;
+  return { rev: `${tag}rev`, nodes: `${tag}nodes`, leases: `${tag}leases`, events: `${tag}events`, node: `${tag}node:`, session: `${tag}s:` };
+}
+
+/** Where a Redis configuration points, for messages (no password). */
+export function describeRedis(cfg: RedisConfig): string {
+  if (cfg.url !== undefined) {
+    try {
+      const u = new URL(cfg.url);
+      if (u.password !== "") u.password = "***";
+      return u.toString();
+    } catch {
+      return "(an invalid URL)";
+    }
+  }
+  if (cfg.sentinels !== undefined && cfg.sentinels.length > 0) return `sentinels ${cfg.sentinels.join(",")} (master ${cfg.masterName ?? "mymaster"})`;
+  return cfg.addrs.join(",");
+}
+
+function client(cfg: RedisConfig): Client {
+  const common: RedisOptions = { password: cfg.password, db: cfg.db, maxRetriesPerRequest: 2, enableAutoPipelining: true, lazyConnect: true };
+  if (cfg.url !== undefined) return new Redis(cfg.url, { ...common, db: undefined, password: undefined });
+  const hostPort = (a: string) => {
+    const i = a.lastIndexOf(":");
+    return { host: i <= 0 ? "127.0.0.1" : a.slice(0, i), port: Number(i < 0 ? 6379 : a.slice(i + 1)) };
+  };
+  if (cfg.sentinels !== undefined && cfg.sentinels.length > 0) {
+    return new Redis({ ...common, sentinels: cfg.sentinels.map(hostPort), name: cfg.masterName ?? "mymaster" });
+  }
+  if (cfg.addrs.length === 1) return new Redis({ ...hostPort(cfg.addrs[0] as string), ...common });
+  return new Cluster(cfg.addrs.map(hostPort), { redisOptions: { password: cfg.password, maxRetriesPerRequest: 2 }, enableAutoPipelining: true, lazyConnect: true });
+}
+
+/** The two connections of a Redis store. */
+export class RedisConnection {
+  /** Commands and scripts. */
+  readonly cmd: Client & Scripts;
+  /** The change tail's blocking reads. */
+  readonly tail: Client;
+  private readonly timeoutMs: number;
+  private readonly log: ConnectionLog;
+
+  constructor(
+    cfg: RedisConfig,
+    readonly where: string,
+    options: ConnectionOptions,
+  ) {
+    this.timeoutMs = options.commandTimeoutMs ?? 1000;
+    this.log = new ConnectionLog(options.logger ?? silentLogger, "redis", where);
+    const redis = client(cfg);
+    redis.defineCommand("islbUpsert", { numberOfKeys: 5, lua: UPSERT });
+    redis.defineCommand("islbDeregister", { numberOfKeys: 5, lua: DEREGISTER });
+    redis.defineCommand("islbExpire", { numberOfKeys: 5, lua: EXPIRE });
+    redis.defineCommand("islbPlace", { numberOfKeys: 2, lua: PLACE });
+    redis.defineCommand("islbSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
+    redis.defineCommand("islbRelease", { numberOfKeys: 1, lua: RELEASE });
+    redis.on("error", (e: unknown) => this.log.error(e));
+    redis.on("ready", () => this.log.ready());
+    this.cmd = redis as Client & Scripts;
+    this.tail = redis.duplicate();
+    this.tail.on("error", (e: unknown) => this.log.error(e));
+  }
+
+  /** Runs `step` (part of the start) within `timeoutMs`; on failure disconnects and names the store. */
+  async within<T>(timeoutMs: number, step: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        step(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (e) {
+      const last = this.log.last;
+      const reason = last instanceof Error ? last.message : e instanceof Error ? e.message : String(e);
+      this.disconnect();
+      throw new StoreUnavailableError(`cannot reach the Redis store at ${this.where}: ${reason}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Notes an error of the tail (logged as connection errors are). */
+  noteError(e: unknown): void {
+    this.log.error(e);
+  }
+
+  /**
+   * A command's answer, or StoreUnavailableError when Redis fails it or does not answer
+   * within the command timeout (a stalled Redis must not hold callers).
+   */
+  guard<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new StoreUnavailableError(`the Redis store at ${this.where} did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      p.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(new StoreUnavailableError(`the Redis store at ${this.where} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+        },
+      );
+    });
+  }
+
+  disconnect(): void {
+    this.tail.disconnect();
+    this.cmd.disconnect();
+  }
+
+  /** Closes the tail at once and the command connection once its replies are in. */
+  async close(): Promise<void> {
+    this.tail.disconnect();
+    await this.cmd.quit().catch(() => undefined);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The Redis store's change feed: the instance's view, loaded from a snapshot and kept current
+ * by tailing the change stream (XREAD BLOCK on the second connection), with this instance's
+ * own writes applied as their scripts answer, in revision order. A gap in the stream (trimmed
+ * or wiped) reloads the snapshot.
+ */
+import { decodeRecord } from "./records.js";
+import type { RedisConnection, RedisKeys } from "./redis-connection.js";
+import type { ChangeFeed } from "./types.js";
+import type { ChangeType, NodeRecord, RegistryEvent } from "./model.js";
+import { RegistryView } from "./view.js";
+import type { HistoryLimits } from "./history.js";
+
+const TYPES = new Set<ChangeType>(["up", "updated", "draining", "down", "expired"]);
+
+/** A record as the store keeps it (base64 of a NodeInfo message). */
+export const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buffer.from(s, "base64")));
+
+/** How long a write waits for the tail to bring the changes before its own. */
+const REACH_OWN_MS = 1000;
+
+export class ChangeTail implements ChangeFeed {
+  readonly view: RegistryView;
+  private readonly local = new Set<(e: RegistryEvent) => void>();
+  private closed = false;
+  private tailing: Promise<void> | undefined;
+
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly k: RedisKeys,
+    history: Partial<HistoryLimits> | undefined,
+    private readonly onError: ((err: unknown) => void) | undefined,
+  ) {
+    this.view = new RegistryView(history);
+  }
+
+  /** Reads every node (start-up, or after a gap in the stream). */
+  async load(): Promise<void> {
+    const [rev, ...recs] = await this.conn.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node, Date.now() * 1000);
+    const records: NodeRecord[] = [];
+    for (const r of recs) {
+      try {
+        records.push(unb64(r));
+      } catch (e) {
+        this.onError?.(e);
+      }
+    }
+    this.view.resync(Number(rev), records);
+  }
+
+  /** Starts tailing the stream from the view's revision. */
+  start(): void {
+    this.tailing = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const res = (await this.conn.tail.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.k.events, `${this.view.revision}-0`)) as Array<[string, Array<[string, string[]]>]> | null;
+        if (res === null) continue;
+        for (const [, entries] of res) {
+          for (const [id, fields] of entries) {
+            const rev = Number(id.slice(0, id.indexOf("-")));
+            if (this.isGap(rev)) {
+              // Changes are missing (the stream was trimmed or wiped): start again from a snapshot.
+              await this.load();
+              break;
+            }
+            this.applyEntry(rev, fields);
+          }
+        }
+      } catch (e) {
+        if (this.closed) return;
+        this.conn.noteError(e);
+        this.onError?.(e);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private applyEntry(rev: number, fields: string[]): void {
+    let type: string | undefined;
+    let rec: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === "t") type = fields[i + 1];
+      else if (fields[i] === "r") rec = fields[i + 1];
+    }
+    if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return;
+    // Our own writes were applied when their scripts answered: not decoded a second time.
+    if (rev <= this.view.revision) return;
+    this.view.apply({ type: type as ChangeType, revision: rev, record: unb64(rec) });
+  }
+
+  /** True when changes before `rev` are missing from the view. */
+  private isGap(rev: number): boolean {
+    return rev > this.view.revision + 1;
+  }
+
+  onLocalChange(listener: (event: RegistryEvent) => void): () => void {
+    this.local.add(listener);
+    return () => this.local.delete(listener);
+  }
+
+  /**
+   * Applies this instance's own write at once when it is the next change; otherwise waits
+   * (briefly) for the tail to bring the changes before it, in order. Either way the write's
+   * caller then reads its own write from the view; local listeners hear of it.
+   */
+  async applyOwn(type: ChangeType, revision: number, record: NodeRecord): Promise<void> {
+    const event = { type, revision, record };
+    await this.reach(event);
+    for (const l of this.local) l(event);
+  }
+
+  private async reach(event: RegistryEvent): Promise<void> {
+    const rev = event.revision;
+    if (!this.isGap(rev)) {
+      this.view.apply(event);
+      return;
+    }
+    if (this.view.revision >= rev) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, REACH_OWN_MS);
+      const check = (): void => {
+        if (this.view.revision >= rev) done();
+      };
+      const stop = this.view.subscribe(check);
+      const stopResync = this.view.onResync(check);
+      function done(): void {
+        clearTimeout(timer);
+        stop();
+        stopResync();
+        resolve();
+      }
+    });
+  }
+
+  /** Stops tailing (the tail connection must be closed to end the blocking read). */
+  async stop(): Promise<void> {
+    this.closed = true;
+    this.conn.tail.disconnect();
+    await this.tailing;
+  }
+}
