@@ -55,11 +55,13 @@ export interface RedisKeys {
   node: string;
   /** Prefix of the session keys (`s:<service>.<sid>`). */
   session: string;
+  /** The stream of session releases and re-placements (entry field `k`: the session key). */
+  sessionChanges: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
   const tag = `${prefix}{islb}:`;
-  return { rev: `${tag}rev`, nodes: `${tag}nodes`, leases: `${tag}leases`, events: `${tag}events`, node: `${tag}node:`, session: `${tag}s:` };
+  return { rev: `${tag}rev`, nodes: `${tag}nodes`, leases: `${tag}leases`, events: `${tag}events`, node: `${tag}node:`, session: `${tag}s:`, sessionChanges: `${tag}sessions` };
 }
 
 /** Where a Redis configuration points, for messages (no password). */
@@ -111,9 +113,9 @@ export class RedisConnection {
     redis.defineCommand("islbUpsert", { numberOfKeys: 5, lua: UPSERT });
     redis.defineCommand("islbDeregister", { numberOfKeys: 5, lua: DEREGISTER });
     redis.defineCommand("islbExpire", { numberOfKeys: 5, lua: EXPIRE });
-    redis.defineCommand("islbPlace", { numberOfKeys: 2, lua: PLACE });
+    redis.defineCommand("islbPlace", { numberOfKeys: 3, lua: PLACE });
     redis.defineCommand("islbSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
-    redis.defineCommand("islbRelease", { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand("islbRelease", { numberOfKeys: 2, lua: RELEASE });
     redis.on("error", (e: unknown) => this.log.error(e));
     redis.on("ready", () => this.log.ready());
     this.cmd = redis as Client & Scripts;

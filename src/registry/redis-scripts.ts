@@ -86,9 +86,14 @@ if rec == '' then return {0} end
 return {emit(events, revk, ARGV[3], ARGV[4], 'expired', rec)}
 `;
 
+/** Entries kept in the session-change stream (approximately): only a moment's worth is ever read. */
+const SESSION_STREAM_LEN = 10000;
+
 /**
  * A session's node, or its placement on the candidate, in one step. KEYS: session, candidate
- * node. ARGV: node key prefix, candidate nid ('' for none), idle ms, now, service.
+ * node, session-change stream. ARGV: node key prefix, candidate nid ('' for none), idle ms,
+ * now, service. Replacing an existing placement is appended to the session-change stream (so
+ * instances that answer known sessions from memory drop theirs).
  * The hosting node's key is built from the prefix: it shares the hash tag, so the same slot.
  * Returns {0, nid} (already hosted), {1, nid} (placed), {-1, ''} (no candidate),
  * {-2, ''} (the candidate cannot take it).
@@ -106,6 +111,7 @@ if ARGV[2] == '' then return {-1, ''} end
 local st = redis.call('HMGET', KEYS[2], 'state', 'exp', 'service')
 if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= tonumber(ARGV[4]) or st[3] ~= ARGV[5] then return {-2, ''} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if cur then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', KEYS[1]) end
 return {1, ARGV[2]}
 `;
 
@@ -125,8 +131,9 @@ return out
 `;
 
 /**
- * Forgets a session's placement. KEYS: session. ARGV: node key prefix, host nid ('' when the
- * caller is an admin), host token. The host's key is built from the prefix (same hash tag).
+ * Forgets a session's placement. KEYS: session, session-change stream. ARGV: node key prefix,
+ * host nid ('' when the caller is an admin), host token. The host's key is built from the
+ * prefix (same hash tag). A release is appended to the session-change stream.
  * Returns 1 (released), 0 (nothing placed), -1 (not this host's, or the token is wrong).
  */
 export const RELEASE = `
@@ -138,5 +145,6 @@ if ARGV[2] ~= '' then
   if not t or t ~= ARGV[3] then return -1 end
 end
 redis.call('DEL', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', KEYS[1])
 return 1
 `;

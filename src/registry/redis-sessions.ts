@@ -1,35 +1,82 @@
 /**
- * The Redis store's session placements: one script per lookup (PLACE) that returns the
- * session's node when it is alive, SERVING and of the service, or places the session on the
- * calling instance's candidate when Redis agrees it can take it; and RELEASE.
+ * The Redis store's session placements. A new session (or one whose host cannot keep it) is
+ * one script (PLACE) that places it on the calling instance's candidate when Redis agrees it
+ * can take it: two instances placing at once get the same node. A known session is answered
+ * from what this instance learnt from Redis, without a round trip, while that still holds:
+ * its node alive, SERVING and of the service in this instance's view, its idle time not over
+ * (renewed in Redis in the background), and no release or re-placement of it seen on the
+ * session-change stream; otherwise PLACE again. Changes made through other instances reach
+ * this one within the stream's delivery delay. RELEASE forgets a placement.
  */
+import { NodeState, type Placement, type ReleaseResult, type SessionHost } from "./model.js";
+import { PlacementCache } from "./placement-cache.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
+import type { ChangeTail } from "./redis-tail.js";
 import type { SessionStore } from "./types.js";
-import type { Placement, ReleaseResult, SessionHost } from "./model.js";
 
 /** Candidates tried per placement when Redis knows better than this instance's view. */
 const ATTEMPTS = 4;
 
+/** A known session's idle time is renewed in Redis at most this often (a fraction of it, at least 1 s). */
+const renewEvery = (idleMs: number): number => Math.max(1000, idleMs / 20);
+
 export class RedisSessions implements SessionStore {
+  private readonly cache: PlacementCache;
+
   constructor(
     private readonly conn: RedisConnection,
     private readonly k: RedisKeys,
-  ) {}
+    private readonly feed: ChangeTail,
+    cacheSize?: number,
+  ) {
+    this.cache = new PlacementCache(cacheSize);
+    feed.onSessionChange((key) => this.cache.delete(key));
+    // A reloaded view (wiped or trimmed store) may come with lost placements: learn them again.
+    feed.view.onResync(() => this.cache.clear());
+  }
 
   private key(service: string, sid: string): string {
     // A service name cannot contain ".", so "<service>.<sid>" is unambiguous.
     return `${this.k.session}${service}.${sid}`;
   }
 
+  /** The known placement of `key`, when it still holds by this instance's view. */
+  private known(key: string, service: string, now: number, idleMs: number): string | undefined {
+    const e = this.cache.get(key, now);
+    if (e === undefined) return undefined;
+    const r = this.feed.view.get(e.nid);
+    if (r === undefined || r.state !== NodeState.NODE_STATE_SERVING || r.expiresAt <= now || r.node.service !== service) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    if (now - e.renewedAt >= renewEvery(idleMs)) {
+      e.renewedAt = now;
+      e.until = now + idleMs;
+      // A renewal that fails makes this instance ask Redis next time.
+      this.conn.cmd.pexpire(key, idleMs).then(
+        (ok) => {
+          if (ok !== 1) this.cache.delete(key);
+        },
+        () => this.cache.delete(key),
+      );
+    }
+    return e.nid;
+  }
+
   async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {
     const key = this.key(service, sid);
+    const now = Date.now();
+    const nid = this.known(key, service, now, idleMs);
+    if (nid !== undefined) return { nid, placed: false };
     const tried = new Set<string>();
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let cand = candidate();
       if (cand !== undefined && tried.has(cand)) cand = undefined;
-      const [code, nid] = await this.conn.guard(this.conn.cmd.islbPlace(key, this.k.node + (cand ?? ""), this.k.node, cand ?? "", idleMs, Date.now(), service));
-      if (code === 0) return { nid, placed: false };
-      if (code === 1) return { nid, placed: true };
+      const [code, nid] = await this.conn.guard(this.conn.cmd.islbPlace(key, this.k.node + (cand ?? ""), this.k.sessionChanges, this.k.node, cand ?? "", idleMs, now, service));
+      if (code === 0 || code === 1) {
+        this.cache.set(key, nid, now, idleMs);
+        return { nid, placed: code === 1 };
+      }
       if (code === -1) return undefined;
       // -2: our view is behind Redis about the candidate; try another.
       if (cand !== undefined) tried.add(cand);
@@ -42,7 +89,9 @@ export class RedisSessions implements SessionStore {
   }
 
   async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
-    const r = await this.conn.guard(this.conn.cmd.islbRelease(this.key(service, sid), this.k.node, host?.nid ?? "", host?.token ?? ""));
+    const key = this.key(service, sid);
+    const r = await this.conn.guard(this.conn.cmd.islbRelease(key, this.k.sessionChanges, this.k.node, host?.nid ?? "", host?.token ?? ""));
+    if (r === 1) this.cache.delete(key);
     return r === 1 ? "released" : r === 0 ? "none" : "refused";
   }
 }

@@ -2,7 +2,8 @@
  * The Redis store's change feed: the instance's view, loaded from a snapshot and kept current
  * by tailing the change stream (XREAD BLOCK on the second connection), with this instance's
  * own writes applied as their scripts answer, in revision order. A gap in the stream (trimmed
- * or wiped) reloads the snapshot.
+ * or wiped) reloads the snapshot. The same read tails the session-change stream (releases and
+ * re-placements), for whoever answers known sessions from memory.
  */
 import { decodeRecord } from "./records.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
@@ -24,6 +25,9 @@ export class ChangeTail implements ChangeFeed {
   private readonly local = new Set<(e: RegistryEvent) => void>();
   private closed = false;
   private tailing: Promise<void> | undefined;
+  /** The last session-change entry read (from the stream's end at the first load). */
+  private sessionsFrom: string | undefined;
+  private readonly sessionListeners = new Set<(key: string) => void>();
 
   constructor(
     private readonly conn: RedisConnection,
@@ -36,6 +40,10 @@ export class ChangeTail implements ChangeFeed {
 
   /** Reads every node (start-up, or after a gap in the stream). */
   async load(): Promise<void> {
+    if (this.sessionsFrom === undefined) {
+      const last = (await this.conn.cmd.xrevrange(this.k.sessionChanges, "+", "-", "COUNT", 1)) as Array<[string, string[]]>;
+      this.sessionsFrom = last[0]?.[0] ?? "0-0";
+    }
     const [rev, ...recs] = await this.conn.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node, Date.now() * 1000);
     const records: NodeRecord[] = [];
     for (const r of recs) {
@@ -56,9 +64,15 @@ export class ChangeTail implements ChangeFeed {
   private async loop(): Promise<void> {
     while (!this.closed) {
       try {
-        const res = (await this.conn.tail.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.k.events, `${this.view.revision}-0`)) as Array<[string, Array<[string, string[]]>]> | null;
+        const res = (await this.conn.tail.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.k.events, this.k.sessionChanges, `${this.view.revision}-0`, this.sessionsFrom ?? "$")) as Array<
+          [string, Array<[string, string[]]>]
+        > | null;
         if (res === null) continue;
-        for (const [, entries] of res) {
+        for (const [stream, entries] of res) {
+          if (stream === this.k.sessionChanges) {
+            this.sessionChanges(entries);
+            continue;
+          }
           for (const [id, fields] of entries) {
             const rev = Number(id.slice(0, id.indexOf("-")));
             if (this.isGap(rev)) {
@@ -76,6 +90,21 @@ export class ChangeTail implements ChangeFeed {
         await new Promise((r) => setTimeout(r, 250));
       }
     }
+  }
+
+  private sessionChanges(entries: Array<[string, string[]]>): void {
+    for (const [id, fields] of entries) {
+      this.sessionsFrom = id;
+      const i = fields.indexOf("k");
+      const key = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
+      if (key !== undefined) for (const l of this.sessionListeners) l(key);
+    }
+  }
+
+  /** Calls `listener` with the key of each session released or placed anew (by any instance). */
+  onSessionChange(listener: (key: string) => void): () => void {
+    this.sessionListeners.add(listener);
+    return () => this.sessionListeners.delete(listener);
   }
 
   private applyEntry(rev: number, fields: string[]): void {

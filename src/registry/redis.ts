@@ -29,6 +29,8 @@ export interface RedisStoreOptions extends ConnectionOptions {
   connectTimeoutMs?: number;
   /** Bounds of the changes the view keeps for resuming watchers. */
   history?: Partial<HistoryLimits>;
+  /** Known session placements kept in memory to answer lookups without a round trip (default 100,000). */
+  placementCache?: number;
 }
 
 export class RedisStore implements RegistryStore {
@@ -56,7 +58,7 @@ export class RedisStore implements RegistryStore {
     });
     feed.start();
     const nodes = new RedisNodeWrites(conn, k, feed, { streamLength: options.streamLength ?? 100_000, keyGraceMs: options.keyGraceMs ?? 60_000 });
-    return new RedisStore(conn, feed, nodes, new RedisSessions(conn, k));
+    return new RedisStore(conn, feed, nodes, new RedisSessions(conn, k, feed, options.placementCache));
   }
 
   get view(): RegistryView {
