@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 TESTS = $(shell find dist/test -name '*.test.js' | sort)
 
-.PHONY: deps servers build generate check-generated lint test test-unit bench soak run clean
+.PHONY: deps servers build generate check-generated lint test test-unit bench soak run clean examples example-sfu example-signal
 
 # Node packages, from package-lock.json.
 $(NPM_STAMP): package.json package-lock.json
@@ -31,6 +31,7 @@ servers:
 generate: $(NPM_STAMP)
 	rm -rf generated && npx buf generate
 	npx buf build --as-file-descriptor-set -o descriptors/islb.binpb
+	cd examples && rm -rf generated && npx buf generate && npx buf build --as-file-descriptor-set -o sfu.binpb
 
 # Fails when generated/ is not what proto/ makes now.
 check-generated: $(NPM_STAMP)
@@ -51,6 +52,7 @@ lint: $(NPM_STAMP)
 
 build: $(NPM_STAMP)
 	rm -rf dist && npx tsc -p tsconfig.json
+	chmod +x dist/src/cli/main.js
 	npx madge --circular --extensions js dist/src
 
 test: deps check-generated lint build
@@ -68,5 +70,16 @@ soak: deps build
 run: deps build
 	node dist/src/cli/main.js serve --start-nats
 
+# examples/ (they import "islb" as a user's code does), each started by one command against
+# the NATS at NATS_URL (default nats://127.0.0.1:4222) and an islb on it (make run).
+examples: build
+	rm -rf examples/dist && npx tsc -p examples/tsconfig.json
+
+example-sfu: examples
+	node examples/dist/sfu.js $(or $(NID),sfu-1)
+
+example-signal: examples
+	node examples/dist/signal.js
+
 clean:
-	rm -rf dist
+	rm -rf dist examples/dist
