@@ -30,8 +30,9 @@ const http = createHttpServer((req, res) => {
   const answer = url.pathname !== "/join" ? Promise.resolve({ status: 404, body: { error: "GET /join?room=&uid=" } }) : join(room, uid);
   answer
     .catch((e: unknown) => {
-      const bad = e instanceof ClientError && e.code === Status.INVALID_ARGUMENT;
-      return { status: bad ? 400 : 502, body: { error: e instanceof ClientError ? `${Status[e.code]}: ${e.details}` : String(e) } };
+      if (!(e instanceof ClientError)) return { status: 500, body: { error: String(e) } };
+      const status = e.code === Status.INVALID_ARGUMENT ? 400 : e.code === Status.NOT_FOUND || e.code === Status.UNAVAILABLE ? 503 : 502;
+      return { status, body: { error: `${Status[e.code]}: ${e.details}` } };
     })
     .then(({ status, body }) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body)));
 });
