@@ -50,13 +50,15 @@ function locate(packages: Record<string, LockEntry>, from: string, name: string)
 }
 
 /**
- * Writes package.json and package-lock.json for a project depending on the tarball and on
- * `extra` packages (names; versions as islb's lockfile has them), then `npm ci --offline`.
+ * Writes package.json and package-lock.json for a project depending on islb (the tarball
+ * `source`, or a `git+file://…#commit` URL) and on `extra` packages (names; versions as
+ * islb's lockfile has them), then `npm ci --offline`.
  */
-export function installOffline(dir: string, tarball: string, root: string, extra: string[]): void {
+export function installOffline(dir: string, source: string, root: string, extra: string[]): void {
   const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> };
   const islbPkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { name: string; version: string; dependencies: Record<string, string>; bin: Record<string, string>; engines: Record<string, string> };
-  const spec = `file:${basename(tarball)}`;
+  const git = source.startsWith("git+");
+  const spec = git ? source : `file:${basename(source)}`;
   const deps: Record<string, string> = { [islbPkg.name]: spec };
   for (const name of extra) {
     const v = lock.packages[`node_modules/${name}`]?.version;
@@ -68,7 +70,7 @@ export function installOffline(dir: string, tarball: string, root: string, extra
     [`node_modules/${islbPkg.name}`]: {
       version: islbPkg.version,
       resolved: spec,
-      integrity: `sha512-${createHash("sha512").update(readFileSync(tarball)).digest("base64")}`,
+      ...(git ? {} : { integrity: `sha512-${createHash("sha512").update(readFileSync(source)).digest("base64")}` }),
       dependencies: islbPkg.dependencies,
       bin: islbPkg.bin,
       engines: islbPkg.engines,
