@@ -70,7 +70,21 @@ describe("the packed package, installed offline into a fresh project", () => {
     // generated/ is made here by the recipe, not copied.
     for (const f of ["sfu.ts", "signal.ts", "tsconfig.json", "buf.yaml", "buf.gen.yaml", "sfu.binpb"]) cpSync(join(root, "examples", f), join(dir, f));
     cpSync(join(root, "examples/proto"), join(dir, "proto"), { recursive: true });
-    for (const [name, code] of readmeSnippets(readFileSync(join(root, "README.md"), "utf8"))) writeFileSync(join(dir, `readme-${name}`), code);
+    const snippets = readmeSnippets(readFileSync(join(root, "README.md"), "utf8"));
+    assert.deepEqual([...snippets.keys()].sort(), ["calling.ts", "serving.ts"], "the README's tested blocks");
+    for (const [name, code] of snippets) writeFileSync(join(dir, `readme-${name}`), code);
+    // Type-checked with the rest: TypeScript must refuse paths outside the exports map.
+    writeFileSync(
+      join(dir, "not-exported.ts"),
+      [
+        "// @ts-expect-error: dist/ is private",
+        'import type { NodeAgent } from "islb/dist/src/agent/agent.js";',
+        "// @ts-expect-error: so are the generated sources",
+        'import type { ISLBDefinition } from "islb/generated/islb/islb.js";',
+        "export type Private = [NodeAgent, ISLBDefinition];",
+        "",
+      ].join("\n"),
+    );
     installOffline(dir, packed.file, root, ["nats", "nice-grpc-common", "@bufbuild/protobuf", "typescript", "@types/node", "@bufbuild/buf", "ts-proto"]);
     const path = `${join(dir, "node_modules/.bin")}:${process.env.PATH ?? ""}`;
     const { npm_command: _, npm_lifecycle_event: __, ...clean } = process.env;
@@ -174,9 +188,9 @@ describe("the packed package, installed offline into a fresh project", () => {
     assert.equal(bad.status, 400);
     assert.match(bad.body.error ?? "", /INVALID_ARGUMENT: sid and uid are required/);
     // The SFUs are listed, described and called by the CLI and answer NATS micro discovery.
-    const describe = cli("describe", "sfu.v1.JoinReply", "--nid", "sfu-2");
-    assert.equal(describe.status, 0, describe.stderr);
-    assert.match(describe.stdout, /int32 peers = 3;/);
+    const described = cli("describe", "sfu.v1.JoinReply", "--nid", "sfu-2");
+    assert.equal(described.status, 0, described.stderr);
+    assert.match(described.stdout, /int32 peers = 3;/);
     const ping = JSON.parse(new TextDecoder().decode((await nc.request("$SRV.INFO.sfu.sfu-2", undefined, { timeout: 2000 })).data)) as { id: string; endpoints: Array<{ subject: string }> };
     assert.equal(ping.id, "sfu-2");
     assert.deepEqual(ping.endpoints.map((e) => e.subject).filter((s) => s.startsWith("nrpc.sfu")).sort(), ["nrpc.sfu.v1.SFU.Join", "nrpc.sfu.v1.SFU.Leave"]);
