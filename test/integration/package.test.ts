@@ -218,4 +218,11 @@ describe("the packed package, installed offline into a fresh project", () => {
     if (left) process.kill(served[0] as number, "SIGKILL");
     assert.equal(left, false, "the islb node process outlived npx");
   });
+
+  test("SIGTERM to the islb bin drains and exits 0", async () => {
+    const t0 = Date.now();
+    assert.equal(await islb.stop("SIGTERM"), 0, islb.output());
+    assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
+    assert.match(islb.output(), /"reason":"SIGTERM".*stopping: draining calls in progress/);
+  });
 });
