@@ -19,10 +19,13 @@ import { run, type Proc } from "../helpers/procs.js";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string; exports: Record<string, string | Record<string, string>> };
 
-/** The README's ```ts blocks marked `<!-- tested: NAME.ts ... -->`, by name. */
+/** The README's code blocks marked `<!-- tested: NAME ... -->` (the line before the fence), by name, unindented. */
 export function readmeSnippets(readme: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const m of readme.matchAll(/<!-- tested: ([\w-]+\.ts)[^>]*-->\n```ts\n([\s\S]*?)\n```/g)) out.set(m[1] as string, `${m[2] as string}\n`);
+  for (const m of readme.matchAll(/^( *)<!-- tested: ([\w.-]+)[^>]*-->\n\1```\w+\n([\s\S]*?)\n\1```$/gm)) {
+    const indent = (m[1] as string).length;
+    out.set(m[2] as string, `${(m[3] as string).split("\n").map((l) => l.slice(indent)).join("\n")}\n`);
+  }
   return out;
 }
 
@@ -68,11 +71,14 @@ describe("the packed package, installed offline into a fresh project", () => {
     packed = packIslb(root, dir);
     // examples/ as a user's project: sources, protos, the buf configs and the descriptor set;
     // generated/ is made here by the recipe, not copied.
-    for (const f of ["sfu.ts", "signal.ts", "tsconfig.json", "buf.yaml", "buf.gen.yaml", "sfu.binpb"]) cpSync(join(root, "examples", f), join(dir, f));
+    for (const f of ["sfu.ts", "signal.ts", "tsconfig.json", "buf.yaml", "sfu.binpb"]) cpSync(join(root, "examples", f), join(dir, f));
     cpSync(join(root, "examples/proto"), join(dir, "proto"), { recursive: true });
     const snippets = readmeSnippets(readFileSync(join(root, "README.md"), "utf8"));
-    assert.deepEqual([...snippets.keys()].sort(), ["calling.ts", "serving.ts"], "the README's tested blocks");
-    for (const [name, code] of snippets) writeFileSync(join(dir, `readme-${name}`), code);
+    assert.deepEqual([...snippets.keys()].sort(), ["buf.gen.yaml", "calling.ts", "serving.ts"], "the README's tested blocks");
+    // The recipe's buf.gen.yaml is the README's block, which is examples/buf.gen.yaml.
+    assert.equal(snippets.get("buf.gen.yaml"), readFileSync(join(root, "examples/buf.gen.yaml"), "utf8"), "README's buf.gen.yaml differs from examples/buf.gen.yaml");
+    writeFileSync(join(dir, "buf.gen.yaml"), snippets.get("buf.gen.yaml") as string);
+    for (const name of ["calling.ts", "serving.ts"]) writeFileSync(join(dir, `readme-${name}`), snippets.get(name) as string);
     // Type-checked with the rest: TypeScript must refuse paths outside the exports map.
     writeFileSync(
       join(dir, "not-exported.ts"),
@@ -108,7 +114,7 @@ describe("the packed package, installed offline into a fresh project", () => {
   test("the tarball holds the runtime only, and every export with its types", (t) => {
     t.diagnostic(`packed ${packed.size} bytes (${packed.unpackedSize} unpacked), ${packed.files.length} files`);
     const files = new Set(packed.files);
-    for (const f of ["package.json", "README.md", "LICENSE", "CHANGELOG.md", "dist/src/cli/main.js", "proto/islb/islb.proto", "proto/ion/ion.proto", "descriptors/islb.binpb", "buf.gen.yaml"]) assert.ok(files.has(f), `${f} is missing`);
+    for (const f of ["package.json", "README.md", "LICENSE", "CHANGELOG.md", "dist/src/cli/main.js", "proto/islb/islb.proto", "proto/ion/ion.proto", "descriptors/islb.binpb"]) assert.ok(files.has(f), `${f} is missing`);
     const stray = packed.files.filter((f) => /^(src|test|bench|generated|examples|docs|\.ci)\//.test(f) || /^dist\/(test|bench)\//.test(f) || f.endsWith(".map") || (f.endsWith(".ts") && !f.endsWith(".d.ts")) || f.includes("/testing/"));
     assert.deepEqual(stray, []);
     for (const [path, target] of Object.entries(pkg.exports)) {
@@ -118,7 +124,7 @@ describe("the packed package, installed offline into a fresh project", () => {
     assert.ok(packed.size < 400_000, `packed size ${packed.size}`);
   });
 
-  test("the recipe's buf.gen.yaml regenerates examples/generated as committed", () => {
+  test("the README's buf.gen.yaml regenerates examples/generated as committed", () => {
     const made = walk(join(dir, "generated")).sort();
     assert.deepEqual(made, walk(join(root, "examples/generated")).sort());
     for (const f of made) assert.equal(readFileSync(join(dir, "generated", f), "utf8"), readFileSync(join(root, "examples/generated", f), "utf8"), `examples/generated/${f} is stale: run make generate`);
