@@ -71,9 +71,18 @@ run: deps build
 	node dist/src/cli/main.js serve --start-nats
 
 # examples/ (they import "islb" as a user's code does), each started by one command against
-# the NATS at NATS_URL (default nats://127.0.0.1:4222) and an islb on it (make run).
-examples: build
-	rm -rf examples/dist && npx tsc -p examples/tsconfig.json
+# the NATS at NATS_URL (default nats://127.0.0.1:4222) and an islb on it (make run). They
+# build dist/ only when it is missing, so they never pull it from under a running islb.
+EXAMPLE_SOURCES = $(wildcard examples/*.ts) $(shell find examples/generated -name '*.ts')
+
+examples: examples/dist/.built
+
+examples/dist/.built: $(EXAMPLE_SOURCES) examples/tsconfig.json | dist/src/index.js
+	npx tsc -p examples/tsconfig.json
+	@touch $@
+
+dist/src/index.js:
+	$(MAKE) build
 
 example-sfu: examples
 	node examples/dist/sfu.js $(or $(NID),sfu-1)

@@ -152,6 +152,7 @@ describe("the packed package, installed offline into a fresh project", () => {
     const v = cli("--version");
     assert.equal(v.status, 0, v.stderr);
     assert.equal(v.stdout.trim(), pkg.version);
+    assert.equal(execFileSync("npx", ["islb", "--version"], { cwd: dir, env, encoding: "utf8" }).trim(), pkg.version); // as the README says
   });
 
   test("README: Serving a service, with reflection; SIGTERM drains and exits 0", async () => {
