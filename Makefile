@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 TESTS = $(shell find dist/test -name '*.test.js' | sort)
 
-.PHONY: deps servers build generate check-generated lint test test-unit bench bench-placement soak run clean
+.PHONY: deps servers build generate check-generated lint test test-unit bench bench-placement soak run clean examples example-sfu example-signal
 
 # Node packages, from package-lock.json.
 $(NPM_STAMP): package.json package-lock.json
@@ -31,6 +31,7 @@ servers:
 generate: $(NPM_STAMP)
 	rm -rf generated && npx buf generate
 	npx buf build --as-file-descriptor-set -o descriptors/islb.binpb
+	cd examples && rm -rf generated && npx buf generate && npx buf build --as-file-descriptor-set -o sfu.binpb
 
 # Fails when generated/ is not what proto/ makes now.
 check-generated: $(NPM_STAMP)
@@ -52,6 +53,7 @@ lint: $(NPM_STAMP)
 # Circular imports fail the build: on the output, and on the sources (which also sees type-only imports).
 build: $(NPM_STAMP)
 	rm -rf dist && npx tsc -p tsconfig.json
+	chmod +x dist/src/cli/main.js
 	npx madge --circular --extensions js dist/src
 	npx madge --circular --extensions ts --ts-config tsconfig.json src
 
@@ -75,5 +77,25 @@ soak: deps build
 run: deps build
 	node dist/src/cli/main.js serve --start-nats
 
+# examples/ (they import "islb" as a user's code does), each started by one command against
+# the NATS at NATS_URL (default nats://127.0.0.1:4222) and an islb on it (make run). They
+# build dist/ only when it is missing, so they never pull it from under a running islb.
+EXAMPLE_SOURCES = $(wildcard examples/*.ts) $(shell find examples/generated -name '*.ts')
+
+examples: examples/dist/.built
+
+examples/dist/.built: $(EXAMPLE_SOURCES) examples/tsconfig.json | dist/src/index.js
+	npx tsc -p examples/tsconfig.json
+	@touch $@
+
+dist/src/index.js:
+	$(MAKE) build
+
+example-sfu: examples
+	node examples/dist/sfu.js $(or $(NID),sfu-1)
+
+example-signal: examples
+	node examples/dist/signal.js
+
 clean:
-	rm -rf dist
+	rm -rf dist examples/dist

@@ -1,4 +1,10 @@
-/** islb's public surface: the gRPC-over-NATS transport and its pieces. */
+/**
+ * islb's everyday surface (`import … from "islb"`): the gRPC-over-NATS client and server,
+ * status codes, metadata and errors, deadline helpers, the node agent, and the ISLB service's
+ * definition and messages. Rarer parts are behind subpaths: `islb/reflection` (reflection and
+ * NATS micro discovery for your own servers), `islb/service` (embedding the ISLB service and
+ * its stores) and `islb/messages` (every generated message islb ships).
+ */
 export { createServer, NatsServer, type ServerOptions, type ServerStats } from "./transport/server.js";
 export { createClient, type ClientOptions, type CreateClientOptions } from "./transport/client.js";
 export type { Client, NatsCallOptions, ServiceDefinition, ServiceImplementation, DeepPartial } from "./transport/definition.js";
@@ -7,3 +13,29 @@ export { Metadata } from "./metadata.js";
 export { DEFAULT_PREFIX, methodSubject, tokenProblem } from "./subjects.js";
 export { encodeTimeout, parseTimeout } from "./deadline.js";
 export { silentLogger, type Logger } from "./log.js";
+export type { CallContext, CallOptions } from "nice-grpc-common";
+export { NodeAgent, AgentStartError, type AgentOptions, type AgentStartOptions } from "./agent/agent.js";
+export { VERSION } from "./version.js";
+export {
+  ISLBDefinition,
+  type ISLBClient,
+  type ISLBServiceImplementation,
+  NodeState,
+  FindNodeRequest,
+  FindNodeReply,
+  Load,
+  Limits,
+  Registration,
+  ExtraValue,
+  RegisterRequest,
+  RegisterReply,
+  HeartbeatRequest,
+  HeartbeatReply,
+  DeregisterRequest,
+  WatchRequest,
+  WatchEvent,
+  WatchEvent_Type,
+  NodeInfo,
+  ReleaseSessionRequest,
+} from "../generated/islb/islb.js";
+export { Node, RPC, Empty } from "../generated/ion/ion.js";

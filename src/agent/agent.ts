@@ -5,11 +5,17 @@
  * deregisters on stop.
  */
 import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "nats";
 import { ISLBDefinition, NodeState, type Load, type Registration } from "../../generated/islb/islb.js";
 import { silentLogger, type Logger } from "../log.js";
+import { Status } from "../status.js";
+import { DEFAULT_PREFIX, methodSubject } from "../subjects.js";
 import { createClient } from "../transport/client.js";
 import type { DeepPartial } from "../transport/definition.js";
+import { AgentStartError, describeFailure, isTransient, statusOf } from "./start-error.js";
+
+export { AgentStartError };
 
 export interface AgentOptions {
   /** The node as it registers (ion's Node, state, region, limits). */
@@ -28,6 +34,24 @@ export interface AgentOptions {
   retryMs?: number;
   logger?: Logger;
 }
+
+/** How `start()` waits for islb. */
+export interface AgentStartOptions {
+  /** Aborts the start-up: `start()` rejects with an AgentStartError (CANCELLED) and the agent stops. */
+  signal?: AbortSignal;
+  /** How long to keep trying while no islb answers (default 10 000 ms). */
+  timeoutMs?: number;
+  /**
+   * When no islb answered within `timeoutMs`: resolve anyway and keep trying in the background
+   * (with backoff, up to 5 s apart), heartbeating once registered. Default false: reject and stop.
+   */
+  keepRetrying?: boolean;
+}
+
+/** Default start-up timeout. */
+const START_TIMEOUT_MS = 10_000;
+/** Longest pause between background registration attempts. */
+const MAX_BACKOFF_MS = 5_000;
 
 export class NodeAgent {
   private readonly client;
@@ -61,23 +85,77 @@ export class NodeAgent {
     return { ...this.options.registration, state: this.state };
   }
 
-  /** Registers, and keeps heartbeating until `stop`. Resolves once registered. */
-  async start(): Promise<void> {
-    this.stopped = false;
-    for (;;) {
-      try {
-        const r = await this.client.register({ registration: this.registration(), token: this.token, leaseMs: this.options.leaseMs ?? 0, secret: this.options.secret ?? "" }, { deadline: 2000 });
-        this.heartbeatMs = r.heartbeatMs;
-        this.registrations++;
-        break;
-      } catch (e) {
-        if (this.stopped) throw e;
-        this.log.warn({ err: e, nid: this.nid }, "registration failed; retrying");
-        await new Promise((r) => setTimeout(r, this.options.retryMs ?? 250));
-      }
-    }
+  /** True once the node is registered (see `start`). */
+  get registered(): boolean {
+    return this.registrations > 0;
+  }
+
+  private async register(deadlineMs: number): Promise<void> {
+    const r = await this.client.register({ registration: this.registration(), token: this.token, leaseMs: this.options.leaseMs ?? 0, secret: this.options.secret ?? "" }, { deadline: deadlineMs });
+    this.heartbeatMs = r.heartbeatMs;
+    this.registrations++;
     this.schedule(this.heartbeatMs);
     void this.watchConnection();
+  }
+
+  /**
+   * Registers, then heartbeats until `stop`. Resolves once registered. While no islb answers
+   * (UNAVAILABLE, a timeout) it tries again every `retryMs`, for `timeoutMs` at most; then it
+   * rejects with an AgentStartError naming the subject it tried, and the agent stops, unless
+   * `keepRetrying` is set (then it resolves with `registered` still false and keeps trying in
+   * the background). islb refusing the registration (a bad id, a wrong secret, another
+   * node's id) rejects at once.
+   */
+  async start(options: AgentStartOptions = {}): Promise<void> {
+    if (!this.stopped) throw new Error("the agent is already started");
+    this.stopped = false;
+    const timeoutMs = options.timeoutMs ?? START_TIMEOUT_MS;
+    const until = Date.now() + timeoutMs;
+    const subject = methodSubject(this.options.prefix ?? DEFAULT_PREFIX, "islb.ISLB", "Register");
+    const fail = (message: string, code: Status, cause: unknown): never => {
+      this.stopped = true;
+      throw new AgentStartError(message, code, cause);
+    };
+    let last: unknown;
+    do {
+      if (this.stopped) fail(`node ${this.nid} was stopped during start-up`, Status.CANCELLED, last);
+      if (options.signal?.aborted === true) fail(`start-up of node ${this.nid} aborted before islb answered`, Status.CANCELLED, options.signal.reason);
+      try {
+        await this.register(Math.max(100, Math.min(2000, until - Date.now())));
+        return;
+      } catch (e) {
+        if (this.stopped) fail(`node ${this.nid} was stopped during start-up`, Status.CANCELLED, e);
+        if (!isTransient(e)) fail(`islb refused the registration of node ${this.nid}: ${describeFailure(e)}`, statusOf(e), e);
+        last = e;
+      }
+      const wait = Math.min(this.options.retryMs ?? 250, until - Date.now());
+      if (wait > 0) await sleep(wait, undefined, { signal: options.signal }).catch(() => undefined);
+    } while (Date.now() < until || options.signal?.aborted === true);
+    const message = `no islb answered on ${subject} within ${timeoutMs} ms (last: ${describeFailure(last)}); is islb serve running on this NATS, with this prefix?`;
+    if (options.keepRetrying !== true) fail(message, statusOf(last), last);
+    this.log.warn({ err: last, nid: this.nid }, `${message} Registering in the background.`);
+    void this.registerInBackground();
+  }
+
+  private async registerInBackground(): Promise<void> {
+    let backoff = this.options.retryMs ?? 250;
+    while (!this.stopped) {
+      await sleep(backoff);
+      if (this.stopped) return;
+      try {
+        await this.register(2000);
+        this.log.info({ nid: this.nid }, "registered with islb");
+        return;
+      } catch (e) {
+        if (this.stopped) return;
+        if (!isTransient(e)) {
+          this.log.error({ err: e, nid: this.nid }, "islb refused the registration; no more attempts");
+          this.stopped = true;
+          return;
+        }
+        backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
+      }
+    }
   }
 
   private async watchConnection(): Promise<void> {

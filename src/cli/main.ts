@@ -9,8 +9,10 @@ import { ProtoFileSchema, ReflectionSchema, UsageError, type Schema } from "./sc
 import { callMethod, errorLine, exitCodeOf, jsonDocuments, parseDuration, parseHeaders, splitMethod } from "./call.js";
 import type { NatsConnection } from "nats";
 import { serve } from "./serve.js";
+import { onStopRequest } from "./signals.js";
+import { VERSION } from "../version.js";
 
-const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").showHelpAfterError();
+const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").version(VERSION, "-V, --version", "print islb's version").showHelpAfterError();
 
 addNatsFlags(program.command("serve").description("run the ISLB service (memory store unless Redis is configured)"))
   .option("-c, --config <file>", "TOML config; ion's islb.toml is accepted (env ISLB_CONFIG)")
@@ -29,11 +31,8 @@ addNatsFlags(program.command("serve").description("run the ISLB service (memory 
     const cfg = loadConfig(flags);
     const log = pino({ level: cfg.logLevel, base: { nid: cfg.nid } });
     const running = await serve(cfg, log, { startLocalNats: flags.startNats === true });
-    let stopping = false;
-    const stop = (sig: string): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal: sig }, "stopping: draining calls in progress");
+    onStopRequest((reason) => {
+      log.info({ reason }, "stopping: draining calls in progress");
       running.close().then(
         () => process.exit(0),
         (e: unknown) => {
@@ -41,9 +40,7 @@ addNatsFlags(program.command("serve").description("run the ISLB service (memory 
           process.exit(1);
         },
       );
-    };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
+    });
   });
 
 addClientFlags(program.command("nodes [service]").description("list the registered nodes (all services, or one)"))

@@ -3,15 +3,15 @@
  * as .<name> and .<name>.<id>), so `nats micro ls / info / stats` show it, with one endpoint
  * per method and live request and error counts.
  */
-import type { NatsConnection, Subscription } from "nats";
+import { nuid, type NatsConnection, type Subscription } from "nats";
 import type { NatsServer } from "../transport/server.js";
 import { methodSubject, serviceQueue } from "../subjects.js";
 
 export interface MicroOptions {
   /** Service name: letters, digits, - and _ (e.g. "islb"). */
   name: string;
-  /** Instance id (the server's node id). */
-  id: string;
+  /** Instance id (default: the server's node id once it listens, else a random id). */
+  id?: string;
   /** Semantic version. */
   version: string;
   description?: string;
@@ -29,12 +29,17 @@ function endpointNames(methods: ReturnType<NatsServer["methods"]>): Map<string, 
   return out;
 }
 
-/** Subscribes the discovery subjects; returns how to stop. */
+/**
+ * Subscribes the discovery subjects; returns how to stop. It may be called before the server
+ * listens: the id, prefix and endpoints are read when a request comes.
+ */
 export function serveMicro(nc: NatsConnection, server: NatsServer, o: MicroOptions): () => void {
   if (!/^[A-Za-z0-9_-]+$/.test(o.name)) throw new Error(`micro service name ${JSON.stringify(o.name)} must be letters, digits, - and _`);
-  const prefix = server.resolvedOptions?.prefix ?? "nrpc";
-  const base = { name: o.name, id: o.id, version: o.version, metadata: o.metadata ?? {} };
+  const fallbackId = nuid.next();
+  const id = (): string => o.id ?? (server.resolvedOptions?.nid || fallbackId);
+  const base = () => ({ name: o.name, id: id(), version: o.version, metadata: o.metadata ?? {} });
   const endpoints = () => {
+    const prefix = server.resolvedOptions?.prefix ?? "nrpc";
     const methods = server.methods();
     const names = endpointNames(methods);
     return methods.map((m) => ({ m, name: names.get(m.path) as string, subject: methodSubject(prefix, m.service, m.name), queue_group: serviceQueue(m.service) }));
@@ -42,11 +47,11 @@ export function serveMicro(nc: NatsConnection, server: NatsServer, o: MicroOptio
   const answer = (verb: Verb): unknown => {
     switch (verb) {
       case "PING":
-        return { type: "io.nats.micro.v1.ping_response", ...base };
+        return { type: "io.nats.micro.v1.ping_response", ...base() };
       case "INFO":
         return {
           type: "io.nats.micro.v1.info_response",
-          ...base,
+          ...base(),
           description: o.description ?? "",
           endpoints: endpoints().map((e) => ({ name: e.name, subject: e.subject, queue_group: e.queue_group, metadata: { path: e.m.path, kind: kind(e.m) } })),
         };
@@ -54,7 +59,7 @@ export function serveMicro(nc: NatsConnection, server: NatsServer, o: MicroOptio
         const stats = server.callStats();
         return {
           type: "io.nats.micro.v1.stats_response",
-          ...base,
+          ...base(),
           started: server.startedAt.toISOString(),
           endpoints: endpoints().map((e) => {
             const s = stats.get(e.m.path);
@@ -69,11 +74,15 @@ export function serveMicro(nc: NatsConnection, server: NatsServer, o: MicroOptio
   const subs: Subscription[] = [];
   const enc = new TextEncoder();
   for (const verb of VERBS) {
-    for (const subject of [`$SRV.${verb}`, `$SRV.${verb}.${o.name}`, `$SRV.${verb}.${o.name}.${o.id}`]) {
+    // The instance's own subject is subscribed with a wildcard and matched when a request
+    // comes, because the id may only be known once the server listens.
+    for (const subject of [`$SRV.${verb}`, `$SRV.${verb}.${o.name}`, `$SRV.${verb}.${o.name}.*`]) {
+      const own = subject.endsWith(".*") ? `$SRV.${verb}.${o.name}.` : undefined;
       subs.push(
         nc.subscribe(subject, {
           callback: (err, msg) => {
             if (err !== null || msg.reply === undefined || msg.reply === "") return;
+            if (own !== undefined && msg.subject !== own + id()) return;
             try {
               msg.respond(enc.encode(JSON.stringify(answer(verb))));
             } catch {
