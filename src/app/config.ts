@@ -10,6 +10,12 @@ import { DEFAULT_HISTORY, type HistoryLimits } from "../registry/history.js";
 
 export type { HistoryLimits, Measure, RedisConfig };
 
+/** How log lines are written. */
+export type LogFormat = "auto" | "json" | "pretty";
+
+/** The HTTP listener's default address: loopback only. */
+export const DEFAULT_HTTP = "127.0.0.1:9464";
+
 /** Where and how to connect to NATS. */
 export interface NatsConfig {
   url: string;
@@ -34,8 +40,10 @@ export interface Config {
   dc: string;
   /** The subject prefix ("nrpc"). */
   prefix: string;
-  /** pino's level: trace, debug, info, warn, error. */
+  /** pino's level: trace, debug, info, warn, error, fatal, silent. */
   logLevel: string;
+  /** Log lines as JSON, or pretty for people ("auto": pretty when stdout is a terminal). */
+  logFormat: LogFormat;
   /** Lease granted when a node asks for none (ms). */
   leaseMs: number;
   /** How often nodes are told to heartbeat (default a third of their lease). */
@@ -48,8 +56,13 @@ export interface Config {
   twoChoices: boolean;
   /** Registration secrets by service ([islb.secrets]). */
   secrets: Record<string, string>;
-  /** Port of the Prometheus /metrics endpoint (0: off). */
-  metricsPort: number;
+  /**
+   * The HTTP listener (`HOST:PORT`: /healthz, /readyz, /metrics and the live cluster page);
+   * "" for none.
+   */
+  http: string;
+  /** How long a stop (SIGTERM) lets calls in progress finish before ending them (ms). */
+  drainMs: number;
   /** Serve ion's nats-discovery protocol too. */
   ionDiscovery: boolean;
   /** The operator's credential (ReleaseSession of any session); "" for none. */
@@ -66,12 +79,14 @@ export function defaults(): Config {
     dc: "",
     prefix: "nrpc",
     logLevel: "info",
+    logFormat: "auto",
     leaseMs: 6000,
     sessionIdleMs: 600_000,
     measure: "sessions",
     twoChoices: false,
     secrets: {},
-    metricsPort: 0,
+    http: DEFAULT_HTTP,
+    drainMs: 5000,
     ionDiscovery: true,
     adminToken: "",
     watchHistory: { ...DEFAULT_HISTORY },

@@ -6,7 +6,6 @@
  * thin caller; embedders and tests call it directly.
  */
 import type { NatsConnection } from "nats";
-import type { Server } from "node:http";
 import { ISLBDefinition } from "../../generated/islb/islb.js";
 import { HealthDefinition } from "../../generated/grpc/health/v1/health.js";
 import { Balancer } from "../balancer/balancer.js";
@@ -25,8 +24,16 @@ import { MemoryStore } from "../registry/memory.js";
 import type { RegistryStore } from "../registry/types.js";
 import { createServer, type NatsServer } from "../transport/server.js";
 import { VERSION } from "../version.js";
+import { ClusterFeed } from "../http/events.js";
+import { LoopMonitor } from "../http/probes.js";
+import { startHttp, type HttpHandle } from "../http/server.js";
+import { tracingServerMiddleware } from "../tracing/middleware.js";
+import { callMetrics } from "./call-metrics.js";
 import type { Config, NatsConfig } from "./config.js";
-import { callMetrics, registryMetrics, serveMetrics } from "./metrics.js";
+import { islbInstances } from "./instances.js";
+import { islbMetrics, type IslbMetrics } from "./metrics.js";
+import { Readiness } from "./readiness.js";
+import { storeName } from "./store-name.js";
 import { Teardown } from "./teardown.js";
 
 /** A running islb instance. */
@@ -37,8 +44,11 @@ export interface Islb {
   readonly store: RegistryStore;
   readonly balancer: Balancer;
   readonly health: HealthStatus;
-  /** The metrics HTTP server, when `metricsPort` is set. */
-  readonly http: Server | undefined;
+  /** The HTTP listener (health, metrics, the cluster page), unless `http` is "". */
+  readonly http: HttpHandle | undefined;
+  readonly metrics: IslbMetrics;
+  /** The one answer of /readyz and grpc.health.v1. */
+  readonly readiness: Readiness;
   /** Stops everything, the last started first; resolves once all is stopped. */
   close(): Promise<void>;
 }
@@ -46,6 +56,8 @@ export interface Islb {
 /** A NATS connection for islb, and how to let go of it. */
 export interface NatsHandle {
   nc: NatsConnection;
+  /** Set when the connection is to a nats-server started for it (`islb serve --start-nats`). */
+  localServer?: boolean;
   /** Ends what came with the connection (a local nats-server); called after the drain. */
   release?(): void | Promise<void>;
 }
@@ -58,6 +70,12 @@ export interface StartOptions {
    */
   nc?: NatsConnection;
   connect?: (nats: NatsConfig, name: string, log: Logger) => Promise<NatsHandle>;
+  /**
+   * Trace calls (server spans, the caller's W3C trace context as parent) through
+   * OpenTelemetry's global tracer provider: set it when one is registered (islb serve does when
+   * OTEL_EXPORTER_OTLP_ENDPOINT is set).
+   */
+  tracing?: boolean;
 }
 
 /** How often expired leases are swept: well inside the "gone within lease + 1 s" bound. */
@@ -75,8 +93,18 @@ export async function openStore(cfg: Config, log: Logger = silentLogger): Promis
 
 const defaultConnect = async (nats: NatsConfig, name: string, log: Logger): Promise<NatsHandle> => {
   const { nc, local } = await connectNats(nats, name, log, false);
-  return { nc, release: local?.stop };
+  return { nc, release: local?.stop, localServer: local !== undefined };
 };
+
+/** Counts a stream as open in `opened`'s gauge while it is read. */
+async function* counted<T>(stream: AsyncIterable<T>, opened: () => () => void): AsyncGenerator<T> {
+  const done = opened();
+  try {
+    yield* stream;
+  } finally {
+    done();
+  }
+}
 
 /** Builds and starts an islb instance; throws (having stopped what it started) when it cannot. */
 export async function startIslb(config: Config, options: StartOptions = {}): Promise<Islb> {
@@ -84,20 +112,24 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
   const down = new Teardown();
   try {
     let nc: NatsConnection;
+    let localServer = false;
     if (options.nc !== undefined) nc = options.nc;
     else {
       const h = await (options.connect ?? defaultConnect)(config.nats, `islb ${config.nid}`, log);
       nc = h.nc;
+      localServer = h.localServer === true;
       down.push("nats", async () => {
         await nc.drain().catch(() => undefined);
         await h.release?.();
       });
     }
+    const storeDesc = storeName(config);
     const store = await openStore(config, log);
     down.push("store", () => store.close());
     const balancer = new Balancer(store.view, { measure: config.measure, twoChoices: config.twoChoices });
     down.push("balancer", () => balancer.close());
-    const metrics = registryMetrics(store.view);
+    const metrics = islbMetrics(store.view, { info: { version: VERSION, nid: config.nid, dc: config.dc, store: config.redis === undefined ? "memory" : "redis" } });
+    down.push("metrics", () => metrics.close());
     const auth = new Authorization({ secrets: config.secrets, adminToken: config.adminToken });
     const service = createIslbService(
       store,
@@ -105,26 +137,47 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       { leaseMs: config.leaseMs, heartbeatMs: config.heartbeatMs, sessionIdleMs: config.sessionIdleMs, auth },
       { onLookup: metrics.onLookup },
     );
+    const watch = service.watch.bind(service);
+    service.watch = (req, ctx) => counted(watch(req, ctx), metrics.watchOpened);
     const descriptors = islbDescriptorSet();
-    const server = createServer({ nid: config.nid, prefix: config.prefix, logger: log, json: new DescriptorJson(descriptors) }).use(callMetrics());
+    const server = createServer({ nid: config.nid, prefix: config.prefix, logger: log, json: new DescriptorJson(descriptors), drainMs: config.drainMs });
+    if (options.tracing === true) server.use(tracingServerMiddleware());
+    server.use(callMetrics(metrics.registry));
     server.add(ISLBDefinition, service);
     const health = new HealthStatus();
     server.add(HealthDefinition, health.service());
     addReflection(server, new DescriptorIndex(descriptors));
 
-    const storeName = config.redis === undefined ? "memory" : "redis";
     const setHealth = (ok: boolean): void => {
       const status = ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
       const before = health.get("");
-      if (before !== undefined && before !== status) log[ok ? "info" : "warn"]({ store: storeName }, ok ? "store reachable: SERVING" : "store unreachable: NOT_SERVING");
+      if (before !== undefined && before !== status) log[ok ? "info" : "warn"]({ checks: readiness.checks() }, ok ? "ready: SERVING" : "not ready: NOT_SERVING");
       health.set("", status);
       health.set("islb.ISLB", status);
     };
+    const readiness = new Readiness(storeDesc, setHealth);
+    readiness.setViewLoaded();
+    const timedPing = async (): Promise<boolean> => {
+      const t0 = performance.now();
+      const ok = await store.ping();
+      metrics.storePing((performance.now() - t0) / 1000, ok);
+      return ok;
+    };
     let firstTimer: NodeJS.Timeout | undefined;
-    setHealth(await Promise.race([store.ping(), new Promise<boolean>((r) => (firstTimer = setTimeout(() => r(false), FIRST_PING_MS)))]));
+    readiness.setStore(await Promise.race([timedPing(), new Promise<boolean>((r) => (firstTimer = setTimeout(() => r(false), FIRST_PING_MS)))]));
     clearTimeout(firstTimer);
-    const probe = probeStore(() => store.ping(), setHealth);
+    setHealth(readiness.ready);
+    const probe = probeStore(timedPing, (ok) => readiness.setStore(ok));
     down.push("health probe", () => probe.stop());
+    metrics.setNatsConnected(!nc.isClosed());
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect" || s.type === "reconnect") {
+          readiness.setNats(s.type === "reconnect");
+          metrics.setNatsConnected(s.type === "reconnect");
+        }
+      }
+    })();
 
     await server.listen(nc);
     down.push("server", () => server.close());
@@ -138,20 +191,32 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       store.sweep(Date.now()).catch((e: unknown) => log.warn({ err: e }, "lease sweep failed"));
     }, SWEEP_MS);
     down.push("sweeper", () => clearInterval(sweeper));
-    let http: Server | undefined;
-    if (config.metricsPort > 0) {
-      const h = await serveMetrics(config.metricsPort);
+    let http: HttpHandle | undefined;
+    if (config.http !== "") {
+      const live = new LoopMonitor();
+      down.push("liveness", () => live.close());
+      const feed = new ClusterFeed(store.view, {
+        self: { nid: config.nid, dc: config.dc, version: VERSION, store: storeDesc },
+        instances: () => islbInstances(nc, config.nid),
+      });
+      down.push("cluster feed", () => feed.close());
+      const h = await startHttp({ listen: config.http, live, ready: () => readiness.checks(), metrics: metrics.registry, feed, logger: log });
       http = h;
-      down.push(
-        "metrics http",
-        () =>
-          new Promise<void>((resolve) => {
-            h.close(() => resolve());
-            h.closeAllConnections();
-          }),
-      );
+      down.push("http", () => h.close());
     }
-    log.info({ nats: nc.getServer(), store: storeName, prefix: config.prefix, metrics: config.metricsPort || undefined }, "islb serving");
+    log.info(
+      {
+        version: VERSION,
+        dc: config.dc || undefined,
+        nats: nc.getServer(),
+        natsStartedHere: localServer || undefined,
+        store: storeDesc,
+        http: http?.url,
+        prefix: config.prefix,
+        drainMs: config.drainMs,
+      },
+      `islb serving (version ${VERSION}) as ${config.nid}${config.dc ? ` in ${config.dc}` : ""}: NATS ${nc.getServer()}${localServer ? " (started here)" : ""}, ${storeDesc}${http ? `, ${http.url}` : ""}`,
+    );
     let closing: Promise<void> | undefined;
     return {
       config,
@@ -161,9 +226,13 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       balancer,
       health,
       http,
+      metrics,
+      readiness,
       close() {
+        const t0 = Date.now();
         closing ??= down.run().then((failures) => {
           for (const f of failures) log.warn({ err: f.err, step: f.name }, "stopping: a step failed");
+          log.info({ nid: config.nid, stoppedInMs: Date.now() - t0 }, `islb ${config.nid} stopped in ${Date.now() - t0} ms`);
         });
         return closing;
       },

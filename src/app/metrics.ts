@@ -1,63 +1,128 @@
 /**
- * Prometheus metrics: calls by method and code with latency (nice-grpc-prometheus's server
- * middleware), nodes by service and state, and session placements. Served on /metrics.
+ * One islb instance's Prometheus metrics, in a registry of its own: prom-client's process and
+ * Node metrics, NATS and store connection state, the store's round-trip time, FindNode lookups
+ * and placements by service and outcome, registry changes (heartbeats, expiries...), Watch
+ * streams open, nodes by service, region and state, and load: summed per service and region
+ * always, per node for at most `maxNodeSeries` nodes (the first by id), so the number of
+ * series stays bounded whatever the cluster's size.
  */
-import { createServer as createHttpServer, type Server } from "node:http";
-import { Counter, Gauge } from "prom-client";
-import { prometheusServerMiddleware, registry } from "nice-grpc-prometheus";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Lookup } from "../islb/service.js";
+import { NodeState, type ChangeType, type NodeRecord } from "../registry/types.js";
 import type { RegistryView } from "../registry/view.js";
-import { NodeState } from "../registry/types.js";
 
-export { registry };
+/** Per-node load series kept at most (the rest are only in the per-service sums). */
+export const DEFAULT_NODE_SERIES = 500;
 
-export function callMetrics() {
-  return prometheusServerMiddleware();
+export interface MetricsOptions {
+  /** islb_info's labels. */
+  info: { version: string; nid: string; dc: string; store: string };
+  maxNodeSeries?: number;
 }
 
-/** Gauges of the registry's nodes, read from the view when scraped. */
-export function registryMetrics(view: RegistryView): { onLookup(kind: Lookup, service: string): void } {
-  const existing = registry.getSingleMetric("islb_nodes");
-  if (existing !== undefined) registry.removeSingleMetric("islb_nodes");
+/** What the composition root reports into the metrics. */
+export interface IslbMetrics {
+  readonly registry: Registry;
+  onLookup(kind: Lookup, service: string): void;
+  /** A lookup refused (no node can take the session). */
+  onRefused(service: string): void;
+  /** A Watch stream opened; call the result when it ends. */
+  watchOpened(): () => void;
+  /** One store ping: how long it took, and whether it answered. */
+  storePing(seconds: number, ok: boolean): void;
+  setNatsConnected(connected: boolean): void;
+  /** Stops listening to the registry. */
+  close(): void;
+}
+
+const FIGURES = ["cpu", "sessions", "tracks", "bandwidth"] as const;
+const figure = (r: NodeRecord, f: (typeof FIGURES)[number]): number =>
+  f === "bandwidth" ? Number(r.load.bandwidthIn) + Number(r.load.bandwidthOut) : r.load[f];
+const stateOf = (r: NodeRecord): string => (r.state === NodeState.NODE_STATE_DRAINING ? "draining" : "serving");
+
+export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const maxNodeSeries = o.maxNodeSeries ?? DEFAULT_NODE_SERIES;
+  collectDefaultMetrics({ register: registry });
+  new Gauge({ registers, name: "islb_info", help: "This islb instance: version, node id, dc and store.", labelNames: ["version", "nid", "dc", "store"] }).set(o.info, 1);
+  const natsUp = new Gauge({ registers, name: "islb_nats_connected", help: "1 while the NATS connection is up." });
+  const storeUp = new Gauge({ registers, name: "islb_store_up", help: "1 while the store answers its health pings." });
+  const storeRtt = new Histogram({ registers, name: "islb_store_ping_seconds", help: "Round-trip time of the store's health pings.", buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
+  const lookups = new Counter({ registers, name: "islb_lookups_total", help: "FindNode lookups by service and kind (node, list, session).", labelNames: ["service", "kind"] });
+  const placements = new Counter({ registers, name: "islb_placements_total", help: "Session lookups by service and outcome: new (placed now), known (already placed), refused (no node could take it).", labelNames: ["service", "outcome"] });
+  const changes = new Counter({ registers, name: "islb_registry_changes_total", help: "Registry changes seen by this instance, by type (updated: heartbeats and other updates; expired: leases that ended).", labelNames: ["type"] });
+  const watches = new Gauge({ registers, name: "islb_watch_streams", help: "Watch streams open on this instance." });
   new Gauge({
+    registers,
     name: "islb_nodes",
-    help: "Registered nodes, by service and state.",
-    labelNames: ["service", "state"],
-    registers: [registry],
+    help: "Registered nodes, by service, region and state.",
+    labelNames: ["service", "region", "state"],
     collect() {
       this.reset();
-      for (const service of view.serviceNames()) {
-        let serving = 0;
-        let draining = 0;
-        for (const r of view.nodesOf(service)) {
-          if (r.state === NodeState.NODE_STATE_DRAINING) draining++;
-          else serving++;
-        }
-        this.set({ service, state: "serving" }, serving);
-        this.set({ service, state: "draining" }, draining);
+      const counts = new Map<string, { service: string; region: string; state: string; n: number }>();
+      for (const r of view.nodesOf("*")) {
+        const labels = { service: r.node.service, region: r.region || r.node.dc, state: stateOf(r) };
+        const key = `${labels.service}\u0000${labels.region}\u0000${labels.state}`;
+        const c = counts.get(key);
+        if (c === undefined) counts.set(key, { ...labels, n: 1 });
+        else c.n++;
       }
+      for (const { n, ...labels } of counts.values()) this.set(labels, n);
     },
   });
-  const lookups =
-    (registry.getSingleMetric("islb_lookups_total") as Counter<"service" | "kind"> | undefined) ??
-    new Counter({ name: "islb_lookups_total", help: "FindNode lookups, by service and kind (node, list, session-known, session-placed).", labelNames: ["service", "kind"], registers: [registry] });
-  return { onLookup: (kind, service) => lookups.inc({ service: service || "*", kind }) };
-}
-
-/** Serves /metrics on `port` (loopback and beyond, as the operator configured). */
-export function serveMetrics(port: number): Promise<Server> {
-  const http = createHttpServer((req, res) => {
-    if (req.url !== "/metrics") {
-      res.writeHead(404).end("not found; metrics are at /metrics\n");
-      return;
-    }
-    registry.metrics().then(
-      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
-      (e: unknown) => res.writeHead(500).end(String(e)),
-    );
+  new Gauge({
+    registers,
+    name: "islb_service_load",
+    help: "Load reported by the nodes of a service and region, summed, by figure (cpu, sessions, tracks, bandwidth in bit/s).",
+    labelNames: ["service", "region", "figure"],
+    collect() {
+      this.reset();
+      for (const r of view.nodesOf("*")) for (const f of FIGURES) this.inc({ service: r.node.service, region: r.region || r.node.dc, figure: f }, figure(r, f));
+    },
   });
-  return new Promise((resolve, reject) => {
-    http.once("error", (e: Error) => reject(new Error(`cannot serve metrics on port ${port}: ${e.message}`, { cause: e })));
-    http.listen(port, () => resolve(http));
+  new Gauge({
+    registers,
+    name: "islb_node_load",
+    help: `Load reported by each node, by figure, for at most ${maxNodeSeries} nodes (the first by node id).`,
+    labelNames: ["service", "nid", "figure"],
+    collect() {
+      this.reset();
+      const nodes = [...view.nodesOf("*")].sort((a, b) => (a.node.nid < b.node.nid ? -1 : 1)).slice(0, maxNodeSeries);
+      for (const r of nodes) for (const f of FIGURES) this.set({ service: r.node.service, nid: r.node.nid, figure: f }, figure(r, f));
+    },
   });
+  const stop = view.subscribe((e) => changes.inc({ type: e.type satisfies ChangeType }));
+  return {
+    registry,
+    onLookup(kind, service) {
+      const s = service || "*";
+      if (kind === "session-placed" || kind === "session-known") {
+        lookups.inc({ service: s, kind: "session" });
+        placements.inc({ service: s, outcome: kind === "session-placed" ? "new" : "known" });
+      } else lookups.inc({ service: s, kind });
+    },
+    onRefused(service) {
+      lookups.inc({ service, kind: "session" });
+      placements.inc({ service, outcome: "refused" });
+    },
+    watchOpened() {
+      watches.inc();
+      let done = false;
+      return () => {
+        if (!done) watches.dec();
+        done = true;
+      };
+    },
+    storePing(seconds, ok) {
+      storeUp.set(ok ? 1 : 0);
+      if (ok) storeRtt.observe(seconds);
+    },
+    setNatsConnected(connected) {
+      natsUp.set(connected ? 1 : 0);
+    },
+    close() {
+      stop();
+    },
+  };
 }

@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 import { parse } from "smol-toml";
 import type { Measure } from "../balancer/score.js";
 import { MEASURES } from "../balancer/score.js";
-import { defaults, type Config, type NatsConfig, type RedisConfig } from "../app/config.js";
+import { defaults, type Config, type LogFormat, type NatsConfig, type RedisConfig } from "../app/config.js";
+import { LOG_LEVELS } from "../app/logger.js";
+import { unknownKeys } from "./known-keys.js";
 
 export { defaults, type Config, type NatsConfig, type RedisConfig };
 
@@ -55,23 +57,44 @@ function measureOf(v: string | undefined): Measure | undefined {
   return v as Measure;
 }
 
-/** Applies a TOML document (ion's islb.toml, or ours with [islb] and [metrics] too). */
-export function applyToml(cfg: Config, text: string, file = "config"): Config {
+function levelOf(v: string | undefined, where: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new ConfigError(`${where} must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+function formatOf(v: string | undefined, where: string): LogFormat | undefined {
+  if (v === undefined) return undefined;
+  if (v !== "auto" && v !== "json" && v !== "pretty") throw new ConfigError(`${where} must be json, pretty or auto, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** `--metrics-port N` and `[metrics] port`, kept from before `--http`: the listener on loopback port N (0: none). */
+const metricsPortListen = (port: number): string => (port === 0 ? "" : `127.0.0.1:${port}`);
+
+/**
+ * Applies a TOML document (ion's islb.toml, or ours with [islb], [http] and [metrics] too);
+ * keys it does not know are named in `warnings`.
+ */
+export function applyToml(cfg: Config, text: string, file = "config", warnings: string[] = []): Config {
   let doc: Table;
   try {
     doc = parse(text) as Table;
   } catch (e) {
     throw new ConfigError(`${file}: ${(e as Error).message}`);
   }
+  for (const k of unknownKeys(doc)) warnings.push(`${file}: unknown key ${k} (ignored)`);
   const g = table(doc, "global");
   const log = table(doc, "log");
   const nats = table(doc, "nats");
   const redis = table(doc, "redis");
   const islb = table(doc, "islb");
   const metrics = table(doc, "metrics");
+  const http = table(doc, "http");
   const out: Config = { ...cfg, nats: { ...cfg.nats } };
   out.dc = str(g, "dc", "global") ?? out.dc;
-  out.logLevel = str(log, "level", "log") ?? out.logLevel;
+  out.logLevel = levelOf(str(log, "level", "log"), "log.level") ?? out.logLevel;
+  out.logFormat = formatOf(str(log, "format", "log"), "log.format") ?? out.logFormat;
   out.nats.url = str(nats, "url", "nats") ?? out.nats.url;
   out.nats.user = str(nats, "user", "nats") ?? out.nats.user;
   out.nats.pass = str(nats, "password", "nats") ?? out.nats.pass;
@@ -108,6 +131,7 @@ export function applyToml(cfg: Config, text: string, file = "config"): Config {
   out.twoChoices = bool(islb, "two_choices", "islb") ?? out.twoChoices;
   out.ionDiscovery = bool(islb, "ion_discovery", "islb") ?? out.ionDiscovery;
   out.adminToken = str(islb, "admin_token", "islb") ?? out.adminToken;
+  out.drainMs = num(islb, "drain_ms", "islb") ?? out.drainMs;
   out.watchHistory = {
     changes: positive(num(islb, "watch_history_changes", "islb"), "islb.watch_history_changes") ?? out.watchHistory.changes,
     bytes: positive(num(islb, "watch_history_bytes", "islb"), "islb.watch_history_bytes") ?? out.watchHistory.bytes,
@@ -118,7 +142,9 @@ export function applyToml(cfg: Config, text: string, file = "config"): Config {
     if (typeof v !== "string") throw new ConfigError(`islb.secrets.${k} must be a string`);
   }
   out.secrets = { ...out.secrets, ...(secrets as Record<string, string>) };
-  out.metricsPort = num(metrics, "port", "metrics") ?? out.metricsPort;
+  const metricsPort = num(metrics, "port", "metrics");
+  if (metricsPort !== undefined) out.http = metricsPortListen(metricsPort);
+  out.http = str(http, "listen", "http") ?? out.http;
   return out;
 }
 
@@ -129,7 +155,8 @@ export function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): Config {
   if (env.REDIS_URL) out.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: env.REDIS_URL };
   if (env.ISLB_NID) out.nid = env.ISLB_NID;
   if (env.ISLB_DC) out.dc = env.ISLB_DC;
-  if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
+  if (env.LOG_LEVEL) out.logLevel = levelOf(env.LOG_LEVEL, "LOG_LEVEL") as string;
+  if (env.ISLB_HTTP !== undefined) out.http = env.ISLB_HTTP;
   if (env.ISLB_ADMIN_TOKEN) out.adminToken = env.ISLB_ADMIN_TOKEN;
   return out;
 }
@@ -166,10 +193,13 @@ export interface ServeFlags extends NatsFlags {
   dc?: string;
   prefix?: string;
   logLevel?: string;
+  logFormat?: string;
   leaseMs?: string;
   measure?: string;
   twoChoices?: boolean;
   metricsPort?: string;
+  http?: string;
+  drainMs?: string;
   ionDiscovery?: boolean;
   adminToken?: string;
   watchHistoryChanges?: string;
@@ -184,8 +214,11 @@ function int(v: string | undefined, name: string): number | undefined {
   return n;
 }
 
-/** The whole configuration of `islb serve`: defaults < file < environment < flags. */
-export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): Config {
+/**
+ * The whole configuration of `islb serve`: defaults < file < environment < flags. What it
+ * ignores (unknown keys of the file) is named in `warnings`, for the caller to log.
+ */
+export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env, warnings: string[] = []): Config {
   let cfg = defaults();
   const file = flags.config ?? env.ISLB_CONFIG;
   if (file !== undefined) {
@@ -195,7 +228,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     } catch (e) {
       throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
     }
-    cfg = applyToml(cfg, text, file);
+    cfg = applyToml(cfg, text, file, warnings);
   }
   cfg = applyEnv(cfg, env);
   cfg.nats = applyNatsFlags(cfg.nats, flags);
@@ -203,11 +236,15 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   if (flags.nid) cfg.nid = flags.nid;
   if (flags.dc) cfg.dc = flags.dc;
   if (flags.prefix) cfg.prefix = flags.prefix;
-  if (flags.logLevel) cfg.logLevel = flags.logLevel;
+  if (flags.logLevel) cfg.logLevel = levelOf(flags.logLevel, "--log-level") as string;
+  if (flags.logFormat) cfg.logFormat = formatOf(flags.logFormat, "--log-format") as LogFormat;
   cfg.leaseMs = int(flags.leaseMs, "lease-ms") ?? cfg.leaseMs;
   cfg.measure = measureOf(flags.measure) ?? cfg.measure;
   if (flags.twoChoices) cfg.twoChoices = true;
-  cfg.metricsPort = int(flags.metricsPort, "metrics-port") ?? cfg.metricsPort;
+  const metricsPort = int(flags.metricsPort, "metrics-port");
+  if (metricsPort !== undefined) cfg.http = metricsPortListen(metricsPort);
+  if (flags.http !== undefined) cfg.http = flags.http === "off" ? "" : flags.http;
+  cfg.drainMs = int(flags.drainMs, "drain-ms") ?? cfg.drainMs;
   if (flags.ionDiscovery === false) cfg.ionDiscovery = false;
   if (flags.adminToken) cfg.adminToken = flags.adminToken;
   cfg.watchHistory = {

@@ -24,7 +24,7 @@ export function serve(cfg: Config, log: Logger, options: { startLocalNats?: bool
           setTimeout(resolve, 2000).unref();
           local.stop();
         });
-      return { nc, release };
+      return { nc, release, localServer: true };
     },
   });
 }

@@ -4,8 +4,9 @@ import { defaults, type Config } from "../../src/app/config.js";
 import { startIslb as start, type Islb } from "../../src/app/islb.js";
 import { NodeAgent, type AgentOptions } from "../../src/agent/agent.js";
 
+/** Each instance's HTTP listener on a free loopback port (several run in one test). */
 export async function startIslb(nats: string | Config["nats"], over: Partial<Config> = {}): Promise<Islb> {
-  const cfg: Config = { ...defaults(), ...over, nats: typeof nats === "string" ? { url: nats } : nats };
+  const cfg: Config = { ...defaults(), http: "127.0.0.1:0", ...over, nats: typeof nats === "string" ? { url: nats } : nats };
   return start(cfg);
 }
 

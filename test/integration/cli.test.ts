@@ -13,7 +13,7 @@ const MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 test("islb nodes prints a table and JSON; errors exit non-zero with a reason; /metrics serves Prometheus text", async () => {
   const ns = await startNatsServer();
   const metricsPort = await freePort();
-  const islb = await startIslb(ns.url, { nid: "islb-cli", metricsPort });
+  const islb = await startIslb(ns.url, { nid: "islb-cli", http: `127.0.0.1:${metricsPort}` });
   const a = await startAgent(ns.url, "sfu-cli", { load: { sessions: 4 } });
   try {
     const t = await run(process.execPath, [MAIN, "nodes", "--nats", ns.url]);
@@ -29,7 +29,7 @@ test("islb nodes prints a table and JSON; errors exit non-zero with a reason; /m
       text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.match(text, /islb_nodes\{service="rtc",state="serving"\} 1/);
+    assert.match(text, /islb_nodes\{service="rtc",region="eu",state="serving"\} 1/);
     assert.match(text, /grpc_server_handled_total\{[^}]*grpc_method="Register"[^}]*grpc_code="OK"[^}]*\} 1/);
     assert.match(text, /grpc_server_handled_total\{[^}]*grpc_method="Watch"/);
   } finally {

@@ -49,7 +49,7 @@ async function withNats<T>(body: (url: string, monitor: number) => Promise<T>): 
   }
 }
 
-const config = (url: string, over: Partial<Config> = {}): Config => ({ ...defaults(), ...over, nats: { url } });
+const config = (url: string, over: Partial<Config> = {}): Config => ({ ...defaults(), http: "127.0.0.1:0", ...over, nats: { url } });
 
 test("a start whose metrics listener fails stops what it had started: NATS connection, subscriptions, timers", async () => {
   await withNats(async (url, monitor) => {
@@ -61,7 +61,7 @@ test("a start whose metrics listener fails stops what it had started: NATS conne
     try {
       const timersBefore = timers();
       for (const redis of [undefined, redisConfig(rs.url)]) {
-        await assert.rejects(startIslb(config(url, { nid: "islb-fail", metricsPort: port, redis })), /cannot serve metrics on port \d+/);
+        await assert.rejects(startIslb(config(url, { nid: "islb-fail", http: `127.0.0.1:${port}`, redis })), /cannot listen for HTTP on 127\.0\.0\.1:\d+/);
         assert.ok(await eventually(() => timers() <= timersBefore, 2000), `timers left running: ${timers()} > ${timersBefore}`);
         assert.equal(await natsConnections(monitor), 0, "no NATS connection left open");
         const clients = String(await admin.client("LIST")).trim().split("\n").length;

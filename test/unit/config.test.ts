@@ -46,7 +46,7 @@ port = 9464
   assert.equal(c.measure, "cpu");
   assert.equal(c.twoChoices, true);
   assert.deepEqual(c.secrets, { rtc: "s3cret" });
-  assert.equal(c.metricsPort, 9464);
+  assert.equal(c.http, "127.0.0.1:9464", "[metrics] port is kept as the HTTP listener on loopback");
   const s = applyToml(defaults(), `[redis]\nsentinels = ["127.0.0.1:26379"]\nmaster_name = "m"`);
   assert.deepEqual([s.redis?.sentinels, s.redis?.masterName], [["127.0.0.1:26379"], "m"]);
 });
@@ -88,4 +88,29 @@ watch_history_age_ms = 60000
   assert.throws(() => applyToml(d, "[islb]\nwatch_history_bytes = 0\n"), ConfigError);
   assert.throws(() => applyToml(d, "[islb]\nwatch_history_age_ms = 1.5\n"), ConfigError);
   assert.throws(() => loadConfig({ watchHistoryChanges: "-1" }, {}), ConfigError);
+});
+
+test("the HTTP listener: [http] listen, ISLB_HTTP, --http (off: none), --metrics-port kept as loopback port; drain and log format", () => {
+  assert.equal(defaults().http, "127.0.0.1:9464");
+  assert.equal(applyToml(defaults(), `[http]\nlisten = "0.0.0.0:9000"`).http, "0.0.0.0:9000");
+  assert.equal(applyEnv(defaults(), { ISLB_HTTP: "[::1]:9001" }).http, "[::1]:9001");
+  assert.equal(loadConfig({ http: "off" }, {}).http, "");
+  assert.equal(loadConfig({ metricsPort: "9100" }, {}).http, "127.0.0.1:9100");
+  assert.equal(loadConfig({ drainMs: "12000" }, {}).drainMs, 12000);
+  assert.equal(loadConfig({ logFormat: "json" }, {}).logFormat, "json");
+  assert.throws(() => loadConfig({ logFormat: "xml" }, {}), /--log-format must be json, pretty or auto/);
+});
+
+test("a bad log level names the valid ones, from a flag, the environment or the file", () => {
+  assert.throws(() => loadConfig({ logLevel: "loud" }, {}), /--log-level must be one of trace, debug, info, warn, error, fatal, silent, not "loud"/);
+  assert.throws(() => loadConfig({}, { LOG_LEVEL: "verbose" }), /LOG_LEVEL must be one of trace, debug/);
+  assert.throws(() => applyToml(defaults(), `[log]\nlevel = "chatty"`), /log.level must be one of/);
+});
+
+test("unknown keys of the TOML file are named in warnings; ion's keys and ours are known", () => {
+  const warnings: string[] = [];
+  applyToml(defaults(), ION_ISLB_TOML, "islb.toml", warnings);
+  assert.deepEqual(warnings, []);
+  applyToml(defaults(), `[nats]\nurl = "nats://x:4222"\nrul = "typo"\n[islb]\nleas_ms = 1\n[islb.secrets]\nany-service = "ok"\n[telemetry]\non = true`, "islb.toml", warnings);
+  assert.deepEqual(warnings, ["islb.toml: unknown key nats.rul (ignored)", "islb.toml: unknown key islb.leas_ms (ignored)", "islb.toml: unknown key telemetry (ignored)"]);
 });
