@@ -14,11 +14,13 @@ $(NPM_STAMP): package.json package-lock.json
 
 deps: $(NPM_STAMP) servers
 
-# nats-server and redis-server for the integration tests (Debian packages when missing).
+# nats-server and redis-server for the integration tests, Chromium for the cluster page's
+# browser test (Debian packages when missing).
 servers:
 	@missing=""; \
 	command -v nats-server >/dev/null 2>&1 || missing="$$missing nats-server"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \

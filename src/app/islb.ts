@@ -232,7 +232,8 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
         const t0 = Date.now();
         closing ??= down.run().then((failures) => {
           for (const f of failures) log.warn({ err: f.err, step: f.name }, "stopping: a step failed");
-          log.info({ nid: config.nid, stoppedInMs: Date.now() - t0 }, `islb ${config.nid} stopped in ${Date.now() - t0} ms`);
+          const ms = Date.now() - t0;
+          log.info({ stoppedInMs: ms }, `islb ${config.nid} stopped; the drain and shutdown took ${ms} ms`);
         });
         return closing;
       },

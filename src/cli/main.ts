@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 /** The `islb` command. */
 import { Command } from "commander";
-import { pino } from "pino";
 import { addClientFlags, addNatsFlags, clientConnection, type ClientFlags } from "./client-flags.js";
 import { ConfigError, loadConfig, type ServeFlags } from "./config.js";
 import { printNodes, printWatch } from "./nodes.js";
@@ -11,6 +10,8 @@ import type { NatsConnection } from "nats";
 import { serve } from "./serve.js";
 import { onStopRequest } from "./signals.js";
 import { VERSION } from "../version.js";
+import { createLogger } from "../app/logger.js";
+import { startTracingFromEnv } from "../tracing/otlp.js";
 
 const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").version(VERSION, "-V, --version", "print islb's version").showHelpAfterError();
 
@@ -20,26 +21,39 @@ addNatsFlags(program.command("serve").description("run the ISLB service (memory 
   .option("--nid <nid>", "this instance's node id (env ISLB_NID)")
   .option("--dc <dc>", "this instance's data center (env ISLB_DC)")
   .option("--prefix <prefix>", "subject prefix")
-  .option("--log-level <level>", "log level: trace, debug, info, warn, error (env LOG_LEVEL)")
+  .option("--log-level <level>", "log level: trace, debug, info, warn, error, fatal, silent (env LOG_LEVEL)")
+  .option("--log-format <format>", "log lines as json, pretty, or auto: pretty on a terminal (default)")
   .option("--lease-ms <ms>", "default node lease")
   .option("--measure <measure>", "load measure: cpu, sessions, tracks, bandwidth")
   .option("--two-choices", "place sessions on the lesser of two random nodes")
-  .option("--metrics-port <port>", "serve Prometheus metrics on this port")
+  .option("--http <host:port>", "the HTTP listener: /healthz, /readyz, /metrics, the cluster page at / (default 127.0.0.1:9464; off: none; env ISLB_HTTP)")
+  .option("--metrics-port <port>", "the HTTP listener on 127.0.0.1:<port> (kept from before --http)")
+  .option("--drain-ms <ms>", "on SIGTERM, how long calls in progress may finish (default 5000)")
+  .option("--admin-token <token>", "the operator's credential: release any session (env ISLB_ADMIN_TOKEN)")
+  .option("--watch-history-changes <n>", "changes kept for Watch resumes, at most (default 100000)")
+  .option("--watch-history-bytes <n>", "bytes of changes kept for Watch resumes, at most (default 16 MiB)")
+  .option("--watch-history-age-ms <ms>", "age of changes kept for Watch resumes, at most (default 10 minutes)")
   .option("--no-ion-discovery", "do not serve ion's nats-discovery protocol")
   .option("--start-nats", "start a local nats-server when none answers at a loopback URL")
   .action(async (flags: ServeFlags & { startNats?: boolean }) => {
-    const cfg = loadConfig(flags);
-    const log = pino({ level: cfg.logLevel, base: { nid: cfg.nid } });
-    const running = await serve(cfg, log, { startLocalNats: flags.startNats === true });
+    const warnings: string[] = [];
+    const cfg = loadConfig(flags, process.env, warnings);
+    const log = createLogger(cfg.logLevel, cfg.logFormat, { nid: cfg.nid });
+    for (const w of warnings) log.warn({}, w);
+    const tracing = await startTracingFromEnv(`islb ${cfg.nid}`, log);
+    const running = await serve(cfg, log, { startLocalNats: flags.startNats === true, tracing: tracing !== undefined });
     onStopRequest((reason) => {
-      log.info({ reason }, "stopping: draining calls in progress");
-      running.close().then(
-        () => process.exit(0),
-        (e: unknown) => {
-          log.error({ err: e }, "stop failed");
-          process.exit(1);
-        },
-      );
+      log.info({ reason, drainMs: cfg.drainMs }, `stopping: draining calls in progress (${reason}; they have up to ${cfg.drainMs} ms)`);
+      running
+        .close()
+        .then(() => tracing?.shutdown())
+        .then(
+          () => process.exit(0),
+          (e: unknown) => {
+            log.error({ err: e }, "stop failed");
+            process.exit(1);
+          },
+        );
     });
   });
 

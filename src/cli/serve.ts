@@ -10,9 +10,10 @@ export { openStore } from "../app/islb.js";
 export type Running = Islb;
 
 /** Starts islb as `islb serve` does: with `startLocalNats`, a local nats-server when none answers at a loopback URL. */
-export function serve(cfg: Config, log: Logger, options: { startLocalNats?: boolean } = {}): Promise<Running> {
+export function serve(cfg: Config, log: Logger, options: { startLocalNats?: boolean; tracing?: boolean } = {}): Promise<Running> {
   return startIslb(cfg, {
     logger: log,
+    tracing: options.tracing,
     connect: async (nats, name) => {
       const { nc, local } = await connectNats(nats, name, log, options.startLocalNats === true);
       if (local === undefined) return { nc };

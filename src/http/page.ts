@@ -177,7 +177,11 @@ export const CLUSTER_PAGE = `<!doctype html>
       offset = d.now - Date.now();
       nodes = new Map(); d.nodes.forEach(function (n) { nodes.set(n.nid, n); });
       var self = d.self || {}, parts = [];
-      Object.keys(self).forEach(function (k) { if (self[k] !== undefined && self[k] !== "") parts.push(k + " " + self[k]); });
+      Object.keys(self).forEach(function (k) {
+        var v = self[k];
+        if (v === undefined || v === "") return;
+        parts.push(k === "version" ? "v" + v : k === "store" ? v : k === "nid" ? "this instance " + v : k + " " + v);
+      });
       document.getElementById("self").textContent = parts.join(" · ");
       setInstances(d.instances || []);
       document.getElementById("changes").replaceChildren(); changes = [];

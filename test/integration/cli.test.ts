@@ -47,7 +47,7 @@ test("make run's path: islb serve --start-nats starts a nats-server when none an
   const { ISLBDefinition } = await import("../../generated/islb/islb.js");
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [MAIN, "serve", "--start-nats", "--nats", url, "--nid", "islb-run"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [MAIN, "serve", "--start-nats", "--nats", url, "--nid", "islb-run", "--http", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout?.on("data", (d) => (log += String(d)));
   try {

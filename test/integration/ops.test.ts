@@ -118,7 +118,21 @@ test("the cluster page in headless Chromium: a node appears within 2 s of regist
   const ns = await startNatsServer();
   const islb = await startIslb(ns.url, { nid: "islb-page", dc: "dc1" });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
-  const others = [await startAgent(ns.url, "sfu-steady", { region: "eu-west", load: { cpu: 0.42, sessions: 12, tracks: 40, bandwidthIn: 0, bandwidthOut: 0 }, softLimits: { cpu: 0.7, sessions: 30, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 }, hardLimits: { cpu: 0.9, sessions: 40, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 } })];
+  // A few nodes of two services in two regions, at different loads, one draining: what a
+  // person looks at in the screenshot.
+  const limits = { softLimits: { cpu: 0.7, sessions: 30, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 }, hardLimits: { cpu: 0.9, sessions: 40, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 } };
+  const load = (cpu: number) => ({ cpu, sessions: Math.round(cpu * 40), tracks: Math.round(cpu * 300), bandwidthIn: Math.round(cpu * 4e8), bandwidthOut: 0 });
+  const others = [];
+  for (const [nid, region, cpu, service] of [
+    ["sfu-steady", "eu-west", 0.42, "rtc"],
+    ["sfu-eu-2", "eu-west", 0.78, "rtc"],
+    ["sfu-us-1", "us-east", 0.15, "rtc"],
+    ["sfu-us-2", "us-east", 0.93, "rtc"],
+    ["signal-eu-1", "eu-west", 0.2, "signal"],
+  ] as const) {
+    others.push(await startAgent(ns.url, nid, { region, load: load(cpu), ...limits, node: { nid, service, dc: region, rpc: { protocol: "nats-grpc", addr: ns.url } } }));
+  }
+  await (others[1] as { agent: { drain(): Promise<void> } }).agent.drain();
   let child: ReturnType<typeof spawn> | undefined;
   try {
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });

@@ -99,7 +99,7 @@ describe("the packed package, installed offline into a fresh project", () => {
     execFileSync("npx", ["--no", "buf", "generate"], { cwd: dir, env, stdio: "pipe" });
     execFileSync(join(dir, "node_modules/.bin/tsc"), ["-p", "tsconfig.json"], { cwd: dir, env, stdio: "pipe" });
     nc = await connect({ servers: ns.url });
-    islb = run(join(dir, "node_modules/.bin/islb"), ["serve", "--nid", "islb-pkg", "--lease-ms", "1500"], { cwd: dir, env });
+    islb = run(join(dir, "node_modules/.bin/islb"), ["serve", "--nid", "islb-pkg", "--lease-ms", "1500", "--http", "127.0.0.1:0"], { cwd: dir, env });
     procs.push(islb);
     await islb.waitFor(/islb serving/);
   });
@@ -212,7 +212,7 @@ describe("the packed package, installed offline into a fresh project", () => {
 
   test("SIGTERM to `npx islb serve` stops the server too (no orphan)", async () => {
     const marker = `npx-term-${process.pid}`;
-    const npx = run("npx", ["--no", "islb", "serve", "--nid", marker], { cwd: dir, env });
+    const npx = run("npx", ["--no", "islb", "serve", "--nid", marker, "--http", "127.0.0.1:0"], { cwd: dir, env });
     procs.push(npx);
     await npx.waitFor(/islb serving/);
     const served = pidsWith(`serve --nid ${marker}`).filter((p) => readFileSync(`/proc/${p}/cmdline`, "utf8").startsWith("node"));

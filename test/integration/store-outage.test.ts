@@ -91,7 +91,7 @@ test("while Redis stalls or is gone, store calls are UNAVAILABLE within ~1 s; lo
 test("islb serve logs a lost Redis once per change of state, through the logger, with no ioredis stack traces", async () => {
   const ns = await startNatsServer();
   const rs = await startRedisServer();
-  const child = spawn(process.execPath, [MAIN, "serve", "--nats", ns.url, "--redis", rs.url, "--nid", "islb-log"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [MAIN, "serve", "--nats", ns.url, "--redis", rs.url, "--nid", "islb-log", "--http", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -118,7 +118,7 @@ test("islb serve logs a lost Redis once per change of state, through the logger,
 test("islb serve with a Redis that cannot be reached exits non-zero, naming Redis and its address", async () => {
   const ns = await startNatsServer();
   try {
-    const child = spawn(process.execPath, [MAIN, "serve", "--nats", ns.url, "--redis", "redis://127.0.0.1:1"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [MAIN, "serve", "--nats", ns.url, "--redis", "redis://127.0.0.1:1", "--http", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
