@@ -13,6 +13,7 @@ import { PlacementCache } from "./placement-cache.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
 import type { SessionStore } from "./types.js";
+import { inSpan } from "../tracing/tracer.js";
 
 /** Candidates tried per placement when Redis knows better than this instance's view. */
 const ATTEMPTS = 4;
@@ -68,6 +69,16 @@ export class RedisSessions implements SessionStore {
     const now = Date.now();
     const nid = this.known(key, service, now, idleMs);
     if (nid !== undefined) return { nid, placed: false };
+    // A span per round trip (a no-op unless an OpenTelemetry SDK is registered).
+    return inSpan("islb.redis.place", { "db.system": "redis", "db.operation": "PLACE", "islb.service": service, "islb.sid": sid }, async (span) => {
+      const p = await this.place(key, service, candidate, idleMs, now);
+      span.setAttribute("islb.nid", p?.nid ?? "");
+      span.setAttribute("islb.placed", p?.placed ?? false);
+      return p;
+    });
+  }
+
+  private async place(key: string, service: string, candidate: () => string | undefined, idleMs: number, now: number): Promise<Placement | undefined> {
     const tried = new Set<string>();
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let cand = candidate();
