@@ -4,7 +4,7 @@
  */
 import { AbortError } from "abort-controller-x";
 import type { Msg } from "nats";
-import { msUntil } from "../deadline.js";
+import { createDeadline, msUntil, type DeadlineTimer } from "../deadline.js";
 import { fromFrameMetadata, toFrameMetadata } from "../metadata.js";
 import { Status, toStatusCode } from "../status.js";
 import { decodeProto } from "../wire/reader.js";
@@ -52,7 +52,7 @@ export class ClientFrameCall {
   private accepted: (() => void) | undefined;
   private readonly acceptedP: Promise<void>;
   private done = false;
-  private timer: NodeJS.Timeout | undefined;
+  private deadline: DeadlineTimer | undefined;
   private lastReceived = Date.now();
   private lastSent = Date.now();
   private serverKeepaliveMs = 0;
@@ -95,7 +95,7 @@ export class ClientFrameCall {
     if (this.options.deadline !== undefined) {
       timeoutMs = msUntil(this.options.deadline);
       if (timeoutMs <= 0) throw clientError(this.path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
-      this.timer = setTimeout(() => this.cancel(clientError(this.path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`), "deadline exceeded", Status.DEADLINE_EXCEEDED), timeoutMs);
+      this.deadline = createDeadline(timeoutMs, () => this.cancel(clientError(this.path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`), "deadline exceeded", Status.DEADLINE_EXCEEDED));
     }
     let metadata;
     try {
@@ -276,7 +276,7 @@ export class ClientFrameCall {
 
   private close(): void {
     this.done = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadline?.cleanup();
     this.options.signal?.removeEventListener("abort", this.onAbort);
     this.core.mux.remove(this.token);
     live.delete(this);

@@ -1,6 +1,6 @@
 /** What the client's call code needs, kept apart from client.ts to avoid import cycles. */
 import type { NatsConnection, MsgHdrs } from "nats";
-import { ClientError, Status } from "../status.js";
+import { Status, clientError } from "../status.js";
 import type { InboxMux } from "./mux.js";
 
 /** Options of a client. */
@@ -53,10 +53,7 @@ export interface ClientCore {
   flush(): void;
 }
 
-/** A ClientError for a call. */
-export function clientError(path: string, code: Status, message: string): ClientError {
-  return new ClientError(path, code, message);
-}
+export { clientError };
 
 /** Publishes for a call, turning NATS's errors into the call's status errors. */
 export function publishFor(nc: NatsConnection, maxPayload: number, path: string, subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }): void {
@@ -67,6 +64,6 @@ export function publishFor(nc: NatsConnection, maxPayload: number, path: string,
     const code = (e as { code?: string }).code;
     if (code === "MAX_PAYLOAD_EXCEEDED") throw clientError(path, Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes and its headers are over the NATS max_payload of ${maxPayload}`);
     if (code === "CONNECTION_CLOSED" || code === "CONNECTION_DRAINING") throw clientError(path, Status.UNAVAILABLE, `the NATS connection is closed (${code})`);
-    throw clientError(path, Status.INTERNAL, `cannot publish to ${subject}: ${(e as Error).message}`);
+    throw clientError(path, Status.INTERNAL, `cannot publish to ${subject}: ${(e as Error).message}`, e);
   }
 }

@@ -3,13 +3,13 @@
  * application/grpc+proto) or JSON (proto3 JSON mapping; also any header-less JSON object).
  */
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
-import type { CallContext } from "nice-grpc-common";
-import { parseTimeout } from "../deadline.js";
+import { createDeadline, parseTimeout, type DeadlineTimer } from "../deadline.js";
 import { CONTENT_TYPE, H, Metadata, OK_JSON, OK_PROTO, encodeMessage, isEmpty, readHeaders, writeHeaders } from "../metadata.js";
-import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.js";
+import { Status, serverError, serverStatusOf, statusName, type StatusInfo } from "../status.js";
 import { encodeProto } from "../wire/encode.js";
 import { decodeProto } from "../wire/reader.js";
-import { invoke, type ServedMethod } from "./invoke.js";
+import type { ServedMethod } from "./invoke.js";
+import { createCallContext, handlerStatus, runHandler, type ContextSource } from "./server-handler.js";
 import { tooBusy, type ActiveCall, type ServerCore } from "./server-core.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -25,14 +25,28 @@ export function unaryEncoding(h: MsgHdrs | undefined, looksJson: boolean): "json
   return undefined;
 }
 
-class UnaryCall implements ActiveCall {
+class UnaryCall implements ActiveCall, ContextSource {
   private replied = false;
-  private timer: NodeJS.Timeout | undefined;
+  private deadline: DeadlineTimer | undefined;
   private controller: AbortController | undefined;
   private aborted = false;
   private readonly started = performance.now();
   private headerMd: Metadata | undefined;
   private trailerMd: Metadata | undefined;
+  /** The request metadata, when the request had headers. */
+  requestMd: Metadata | undefined;
+
+  /** Request metadata, made when the handler first touches it. */
+  get metadata(): Metadata {
+    return (this.requestMd ??= Metadata());
+  }
+
+  get peer(): string {
+    return `nats:${this.reply}`;
+  }
+
+  /** Headers of a unary reply go with it: nothing to send ahead. */
+  sendHeader(): void {}
 
   /** Response header metadata, made when the handler first touches it. */
   get header(): Metadata {
@@ -52,7 +66,7 @@ class UnaryCall implements ActiveCall {
   ) {}
 
   startDeadline(ms: number): void {
-    this.timer = setTimeout(() => this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(ms)} ms exceeded` }), Math.max(0, ms));
+    this.deadline = createDeadline(ms, () => this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(ms)} ms exceeded` }));
   }
 
   shutdown(): void {
@@ -94,7 +108,7 @@ class UnaryCall implements ActiveCall {
 
   private send(status: StatusInfo, data: Uint8Array | undefined): void {
     this.replied = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadline?.cleanup();
     this.core.untrack(this);
     this.core.record(this.method.path, status.code, status.message, performance.now() - this.started);
     sendReply(this.core, this.reply, status, data, this.json, this.headerMd, this.trailerMd, this.method.path);
@@ -161,13 +175,13 @@ function decodeRequest(core: ServerCore, method: ServedMethod, data: Uint8Array,
     try {
       text = utf8.decode(data).trim();
     } catch {
-      throw { code: Status.INVALID_ARGUMENT, message: `the request of ${method.path} is not valid UTF-8` } satisfies StatusInfo;
+      throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} is not valid UTF-8`);
     }
     let bytes: Uint8Array;
     try {
       bytes = codec.requestFromJson(method.path, text === "" ? "{}" : text);
     } catch (e) {
-      throw { code: Status.INVALID_ARGUMENT, message: `the request of ${method.path} is not valid: ${(e as Error).message}` } satisfies StatusInfo;
+      throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} is not valid: ${(e as Error).message}`, e);
     }
     return type.decode(bytes);
   }
@@ -175,7 +189,7 @@ function decodeRequest(core: ServerCore, method: ServedMethod, data: Uint8Array,
     try {
       return decodeProto(type, data);
     } catch (e) {
-      throw { code: Status.INTERNAL, message: `cannot decode the request of ${method.path}: ${(e as Error).message}` } satisfies StatusInfo;
+      throw serverError(Status.INTERNAL, `cannot decode the request of ${method.path}: ${(e as Error).message}`, e);
     }
   }
   let value: unknown;
@@ -183,15 +197,15 @@ function decodeRequest(core: ServerCore, method: ServedMethod, data: Uint8Array,
     const text = utf8.decode(data).trim();
     value = text === "" ? {} : JSON.parse(text);
   } catch (e) {
-    throw { code: Status.INVALID_ARGUMENT, message: `the request of ${method.path} is not valid JSON: ${(e as Error).message}` } satisfies StatusInfo;
+    throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} is not valid JSON: ${(e as Error).message}`, e);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw { code: Status.INVALID_ARGUMENT, message: `the request of ${method.path} must be a JSON object` } satisfies StatusInfo;
+    throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} must be a JSON object`);
   }
   try {
     return type.fromJSON(value);
   } catch (e) {
-    throw { code: Status.INVALID_ARGUMENT, message: `invalid field value in the request of ${method.path}: ${(e as Error).message}` } satisfies StatusInfo;
+    throw serverError(Status.INVALID_ARGUMENT, `invalid field value in the request of ${method.path}: ${(e as Error).message}`, e);
   }
 }
 
@@ -223,66 +237,28 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
     return;
   }
   let request: unknown;
-  let metadata: Metadata | undefined;
   try {
     request = decodeRequest(core, method, data, json);
     const h = plain ? undefined : msg.headers;
-    if (h !== undefined) metadata = readHeaders(h);
+    if (h !== undefined) call.requestMd = readHeaders(h);
     const t = h?.get(H.timeout) ?? "";
     if (t !== "") {
       const ms = parseTimeout(t);
-      if (ms === undefined) throw { code: Status.INVALID_ARGUMENT, message: `malformed grpc-timeout ${JSON.stringify(t)}` } satisfies StatusInfo;
+      if (ms === undefined) throw serverError(Status.INVALID_ARGUMENT, `malformed grpc-timeout ${JSON.stringify(t)}`);
       call.startDeadline(ms);
     }
   } catch (e) {
-    call.fail(e as StatusInfo);
+    call.fail(serverStatusOf(e));
     return;
   }
-  // Made lazily: most handlers of plain requests touch neither metadata nor their signal.
-  const context: CallContext = {
-    get metadata() {
-      return (metadata ??= Metadata());
-    },
-    get peer() {
-      return `nats:${reply}`;
-    },
-    get header() {
-      return call.header;
-    },
-    sendHeader: sendNothing,
-    get trailer() {
-      return call.trailer;
-    },
-    get signal() {
-      return call.signal;
-    },
-  };
-  void run(core, method, call, request, context);
+  void run(core, method, call, request);
 }
 
-/** Headers of a unary reply go with it: nothing to send ahead. */
-function sendNothing(): void {}
-
 /** Runs the handler (and middleware) and replies. Never rejects. */
-async function run(core: ServerCore, method: ServedMethod, call: UnaryCall, request: unknown, context: CallContext): Promise<void> {
+async function run(core: ServerCore, method: ServedMethod, call: UnaryCall, request: unknown): Promise<void> {
   try {
-    let response: unknown;
-    if (core.middleware === undefined) {
-      response = await method.handler(request, context);
-    } else {
-      const gen = invoke(method, core.middleware, request, context);
-      const r = await gen.next();
-      if (r.done !== true) throw new Error(`a middleware yielded a message for unary method ${method.path}`);
-      response = r.value;
-    }
-    call.succeed(response);
+    call.succeed(await runHandler(method, core.middleware, request, createCallContext(call)));
   } catch (e) {
-    const st = serverStatusOf(e);
-    try {
-      if (st.unexpected) core.options.logger.error({ err: e, method: method.path }, "handler threw");
-    } catch {
-      // a logger that throws must not leave the call unanswered
-    }
-    call.fail(st);
+    call.fail(handlerStatus(core, method, e));
   }
 }

@@ -1,0 +1,77 @@
+/**
+ * The two bugs of issue 16: a streamed response over the size limit reaches the client as
+ * RESOURCE_EXHAUSTED (it was UNKNOWN), and a deadline further than 2^31 ms does not fire at
+ * once (the timers overflowed). Also: errors keep their cause, and an unexpected handler
+ * error is logged by default.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { ClientError, Status, createClient, createServer, type NatsServer } from "../../src/index.js";
+import { TestDefinition } from "../../generated/testing/interop.js";
+import { interopService } from "../helpers/services.js";
+import { startEnv, type Env } from "../helpers/setup.js";
+
+const THIRTY_DAYS = 30 * 86_400_000;
+
+describe("issue 16 bugs", () => {
+  let env: Env;
+  let big: NatsServer;
+  before(async () => {
+    env = await startEnv();
+    big = createServer({ prefix: "big", maxMessageBytes: 1024 }).add(TestDefinition, {
+      ...interopService,
+      async *count(req) {
+        yield { i: 1, msg: "small" };
+        yield { i: 2, msg: "x".repeat(req.n) };
+      },
+    });
+    await big.listen(env.snc);
+  });
+  after(async () => {
+    await big.close();
+    await env.close();
+  });
+
+  for (const wire of ["native", "nats-grpc"] as const) {
+    test(`a streamed response over the size limit is RESOURCE_EXHAUSTED (${wire})`, async () => {
+      const client = createClient(TestDefinition, env.nc, { prefix: "big", wire });
+      const got: string[] = [];
+      await assert.rejects(
+        async () => {
+          for await (const r of client.count({ n: 4096 })) got.push(r.msg);
+        },
+        (e) => e instanceof ClientError && e.code === Status.RESOURCE_EXHAUSTED && /over the limit of 1024/.test(e.details),
+      );
+      assert.deepEqual(got, ["small"]);
+    });
+  }
+
+  test("a deadline 30 days away does not fire at once (unary, native stream, compat)", async () => {
+    const c = createClient(TestDefinition, env.nc);
+    assert.deepEqual(await c.hello({ i: 1, msg: "a" }, { deadline: THIRTY_DAYS }), { i: 2, msg: "a world" });
+    assert.deepEqual(await c.hello({ i: 1, msg: "b" }, { deadline: new Date(Date.now() + THIRTY_DAYS) }), { i: 2, msg: "b world" });
+    const slow = createServer({ prefix: "slow30" }).add(TestDefinition, {
+      ...interopService,
+      async *count(req) {
+        for (let i = 1; i <= req.n; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+          yield { i, msg: "" };
+        }
+      },
+    });
+    await slow.listen(env.snc);
+    try {
+      for (const wire of ["native", "nats-grpc"] as const) {
+        const s = createClient(TestDefinition, env.nc, { prefix: "slow30", wire });
+        const n = [];
+        for await (const r of s.count({ n: 5 }, { deadline: THIRTY_DAYS })) n.push(r.i);
+        assert.deepEqual(n, [1, 2, 3, 4, 5], wire);
+      }
+      // the server side of a unary call: grpc-timeout of 30 days
+      const h = await c.hello({ i: 5, msg: "c" }, { deadline: THIRTY_DAYS, metadata: undefined });
+      assert.equal(h.i, 6);
+    } finally {
+      await slow.close();
+    }
+  });
+});
