@@ -13,32 +13,14 @@ import { clientError, type ClientCore } from "./client-core.js";
 import { asClientError, encodeRequestMessage, targetSubject } from "./client-unary.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
 import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
-
-/** Native calls in progress, for the keep-alive ticker. */
-const live = new Set<ClientFrameCall>();
-let ticker: NodeJS.Timeout | undefined;
-
-function watch(call: ClientFrameCall): void {
-  live.add(call);
-  if (ticker === undefined) {
-    ticker = setInterval(() => {
-      const now = Date.now();
-      for (const c of live) c.tick(now);
-      if (live.size === 0 && ticker !== undefined) {
-        clearInterval(ticker);
-        ticker = undefined;
-      }
-    }, 100);
-    ticker.unref();
-  }
-}
+import type { Ticking } from "./keepalive.js";
 
 function pause(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
 /** One call carried in frames, from the client's side. */
-export class ClientFrameCall {
+export class ClientFrameCall implements Ticking {
   /** Response messages, in order; the reader of this is the caller. */
   readonly responses: MessageQueue<unknown>;
   private readonly native: boolean;
@@ -106,7 +88,7 @@ export class ClientFrameCall {
     const call: NonNullable<Request["call"]> = { method: this.path, metadata, nid: o.callerNid, native: undefined };
     if (this.native) call.native = { timeoutMs: Math.ceil(timeoutMs), window: o.window, keepaliveMs: o.keepaliveMs, version: 1 };
     signal?.addEventListener("abort", this.onAbort);
-    if (this.native) watch(this);
+    if (this.native) this.core.keepalive.add(this);
     this.core.queue(this.path, this.subject, encodeRequest({ call } as Request), { reply: this.reply }, this.onSendError);
   }
 
@@ -279,7 +261,7 @@ export class ClientFrameCall {
     this.deadline?.cleanup();
     this.options.signal?.removeEventListener("abort", this.onAbort);
     this.core.mux.remove(this.token);
-    live.delete(this);
+    this.core.keepalive.delete(this);
   }
 
   /** Keep-alive: ping when idle; fail when the server has been silent for 3 of its intervals. */

@@ -6,7 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ClientError, Status, createClient, createServer, type NatsServer } from "../../src/index.js";
+import { ClientError, Metadata, Status, createClient, createServer, type NatsServer } from "../../src/index.js";
+import { MetadataError } from "../../src/metadata.js";
 import { TestDefinition } from "../../generated/testing/interop.js";
 import { interopService } from "../helpers/services.js";
 import { startEnv, type Env } from "../helpers/setup.js";
@@ -73,5 +74,46 @@ describe("issue 16 bugs", () => {
     } finally {
       await slow.close();
     }
+  });
+
+  test("errors keep their cause: metadata that cannot be sent is the call's ClientError, caused by a MetadataError", async () => {
+    const c = createClient(TestDefinition, env.nc);
+    const md = Metadata();
+    md.set("x-text", "caf\u00e9");
+    for (const call of [() => c.hello({ i: 1 }, { metadata: md }), () => c.hello({ i: 1 }, { metadata: md, deadline: 1000 })]) {
+      await assert.rejects(call(), (e) => e instanceof ClientError && e.code === Status.INTERNAL && (e as Error & { cause?: unknown }).cause instanceof MetadataError);
+    }
+    const s = createClient(TestDefinition, env.nc);
+    await assert.rejects(async () => {
+      for await (const _ of s.count({ n: 1 }, { metadata: md })) void _;
+    }, (e) => e instanceof ClientError && (e as Error & { cause?: unknown }).cause instanceof MetadataError);
+  });
+
+  test("by default, a handler that throws something unexpected gives UNKNOWN and logs an error line to stderr", async () => {
+    const server = createServer({ prefix: "logged" }).add(TestDefinition, {
+      ...interopService,
+      async hello() {
+        throw new TypeError("the handler broke");
+      },
+    });
+    await server.listen(env.snc);
+    const lines: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      lines.push(String(chunk));
+      return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      const c = createClient(TestDefinition, env.nc, { prefix: "logged" });
+      await assert.rejects(c.hello({ i: 1 }), (e) => e instanceof ClientError && e.code === Status.UNKNOWN && e.details === "Unknown server error occurred");
+    } finally {
+      process.stderr.write = write;
+      await server.close();
+    }
+    const line = lines.find((l) => l.includes("handler threw"));
+    assert.ok(line !== undefined, JSON.stringify(lines));
+    assert.match(line, /ERROR handler threw /);
+    assert.match(line, /TypeError: the handler broke/);
+    assert.match(line, /method="\/interop\.test\.Test\/Hello"/);
   });
 });
