@@ -28,7 +28,9 @@ import { resolveMethods, type ServiceDefinition, type ServiceImplementation } fr
 import type { HandlerFn, ServedMethod } from "./invoke.js";
 import { createServerCore, tooBusy, type ActiveCall, type MethodStats, type ServerCore } from "./server-core.js";
 import { prefixProblem, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.js";
-import { sendReply, serveUnary, unaryEncoding } from "./server-unary.js";
+import { serveUnary } from "./server-unary.js";
+import { unaryEncoding } from "./unary-codec.js";
+import { sendReply } from "./unary-reply.js";
 
 export type { MethodStats, ServerOptions };
 

@@ -156,4 +156,27 @@ describe("bounds on what a peer can make a server hold", () => {
       await snc.close();
     }
   });
+
+  test("our compat client ignores the probes of a long quiet stream and reads it to its end", async () => {
+    const snc = await connect({ servers: ns.url });
+    const server = createServer({ prefix: "probed", compatProbeMs: 50 }).add(TestDefinition, {
+      ...interopService,
+      async *count(req) {
+        for (let i = 1; i <= req.n; i++) {
+          await sleep(150);
+          yield { i, msg: "" };
+        }
+      },
+    });
+    await server.listen(snc);
+    try {
+      const client = createClient(TestDefinition, nc, { prefix: "probed", wire: "nats-grpc" });
+      const got = [];
+      for await (const r of client.count({ n: 4 }, { deadline: 5000 })) got.push(r.i);
+      assert.deepEqual(got, [1, 2, 3, 4]);
+    } finally {
+      await server.close();
+      await snc.close();
+    }
+  });
 });

@@ -6,7 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ClientError, Metadata, Status, createClient, createServer, type NatsServer } from "../../src/index.js";
+import { retryMiddleware } from "nice-grpc-client-middleware-retry";
+import { ClientError, Metadata, ServerError, Status, createClient, createClientFactory, createServer, type NatsServer } from "../../src/index.js";
 import { MetadataError } from "../../src/metadata.js";
 import { TestDefinition } from "../../generated/testing/interop.js";
 import { interopService } from "../helpers/services.js";
@@ -115,5 +116,26 @@ describe("issue 16 bugs", () => {
     assert.match(line, /ERROR handler threw /);
     assert.match(line, /TypeError: the handler broke/);
     assert.match(line, /method="\/interop\.test\.Test\/Hello"/);
+  });
+
+  test("a client factory runs the middleware it was given, with its typed call options (retry)", async () => {
+    let calls = 0;
+    const flaky = createServer({ prefix: "flaky" }).add(TestDefinition, {
+      ...interopService,
+      async hello(req) {
+        if (++calls < 3) throw new ServerError(Status.UNAVAILABLE, "not yet");
+        return req;
+      },
+    });
+    await flaky.listen(env.snc);
+    try {
+      const plain = createClient(TestDefinition, env.nc, { prefix: "flaky" });
+      await assert.rejects(plain.hello({ i: 1 }), (e) => e instanceof ClientError && e.code === Status.UNAVAILABLE);
+      const client = createClientFactory().use(retryMiddleware).create(TestDefinition, env.nc, { prefix: "flaky" });
+      assert.equal((await client.hello({ i: 7 }, { retry: true, retryMaxAttempts: 3, retryBaseDelayMs: 1 })).i, 7);
+      assert.equal(calls, 3);
+    } finally {
+      await flaky.close();
+    }
   });
 });
