@@ -15,6 +15,7 @@ import { randomChars } from "./tokens.js";
 
 type Native = NonNullable<NonNullable<Request["call"]>["native"]>;
 
+/** A server's frame calls: opened, routed to, ticked and bounded here. */
 export class CallTable {
   /** Every frame call, by its id (the last token of its per-call subject). */
   private readonly byId = new Map<string, ServerFrameCall>();

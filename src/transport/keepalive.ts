@@ -12,6 +12,7 @@ export interface Ticking {
   tick(now: number): void;
 }
 
+/** Ticks the native streams of one connection every `everyMs` while there are any. */
 export class KeepaliveTicker {
   private readonly calls = new Set<Ticking>();
   private timer: NodeJS.Timeout | undefined;

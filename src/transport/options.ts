@@ -110,6 +110,7 @@ export interface ResolvedLimits {
   compatQueueLimit: number;
 }
 
+/** ServerOptions with every default applied and clamped (what a listening server uses). */
 export interface ResolvedServerOptions extends ResolvedLimits {
   nid: string;
   drainMs: number;
@@ -121,6 +122,7 @@ export interface ResolvedServerOptions extends ResolvedLimits {
   logger: Logger;
 }
 
+/** ClientOptions with every default applied and clamped. */
 export interface ResolvedClientOptions extends ResolvedLimits {
   nid: string;
   wire: "native" | "nats-grpc";

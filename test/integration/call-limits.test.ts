@@ -37,7 +37,7 @@ describe("bounds on what a peer can make a server hold", () => {
     await ns.stop();
   });
 
-  test("50,000 compat opening frames are held to the bound, and the server's memory and tables return to the start", async () => {
+  test("50,000 compat opening frames are held to the bound, and the server's memory and tables return to the start", async (t) => {
     const script = fileURLToPath(new URL("../helpers/flood-server.js", import.meta.url));
     const child: ChildProcess = spawn(process.execPath, ["--expose-gc", script, ns.url, JSON.stringify({ compatStartMs: 1000 })], { stdio: ["ignore", "pipe", "inherit"] });
     try {
@@ -79,6 +79,8 @@ describe("bounds on what a peer can make a server hold", () => {
       assert.equal(end.frameCalls, 0, "every half-open call was dropped");
       assert.equal(end.activeCalls, 0);
       const grew = (end.heapUsed - start.heapUsed) / 1024 / 1024;
+      const mb = (n: number): string => (n / 1048576).toFixed(1);
+      t.diagnostic(`held at most ${peak}; heap after GC ${mb(start.heapUsed)} -> ${mb(during.heapUsed)} (flood) -> ${mb(end.heapUsed)} MB; RSS ${mb(start.rss)} -> ${mb(during.rss)} -> ${mb(end.rss)} MB; refused ${refused.n}, dropped ${refused.dropped}`);
       assert.ok(grew < 8, `heap after GC back near the start: ${(start.heapUsed / 1048576).toFixed(1)} MB -> ${(end.heapUsed / 1048576).toFixed(1)} MB (peak held ${peak})`);
     } finally {
       child.kill("SIGTERM");
