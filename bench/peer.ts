@@ -11,6 +11,7 @@ import { createClient, createServer } from "../src/index.js";
 import { FindNodeReply, FindNodeRequest, ISLBDefinition } from "../generated/islb/islb.js";
 import { TestServiceDefinition } from "../generated/testing/test.js";
 import { reply, replyBytes, request, requestBytes, requestJson } from "./fixtures.js";
+import { withUnimplemented } from "../test/helpers/services.js";
 
 const [role, kind, url, ...rest] = process.argv.slice(2) as [string, string, string, ...string[]];
 const SUBJECT = "nrpc.islb.ISLB.FindNode";
@@ -48,7 +49,7 @@ async function server(): Promise<void> {
       });
     } else if (kind === "ours") {
       const s = createServer();
-      s.add(ISLBDefinition, { findNode: async () => reply });
+      s.add(ISLBDefinition, withUnimplemented(ISLBDefinition, { findNode: async () => reply }));
       await s.listen(nc);
     } else if (kind === "stream-bare") {
       nc.subscribe(`${STREAM}.go`, {

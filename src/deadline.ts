@@ -27,3 +27,61 @@ export function parseTimeout(value: string): number | undefined {
 export function msUntil(deadline: Date | number, now = Date.now()): number {
   return typeof deadline === "number" ? deadline : deadline.getTime() - now;
 }
+
+/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A deadline armed as a timer: `onExpire` runs once when it passes, unless `cleanup` ran first.
+ * Deadlines further away than a timer can wait (MAX_TIMER_MS) wait in steps, so a 30-day
+ * deadline fires after 30 days and not at once (grpc-js clamps the same way). The `signal`,
+ * made on first use, aborts at the deadline, for handlers and helpers that take one.
+ */
+export class DeadlineTimer {
+  private timer: NodeJS.Timeout | undefined;
+  private controller: AbortController | undefined;
+  private expired = false;
+  private readonly at: number;
+
+  /** @param ms milliseconds from now (0 or less: at the next turn of the event loop). */
+  constructor(
+    readonly ms: number,
+    private readonly onExpire?: () => void,
+  ) {
+    this.at = Date.now() + ms;
+    this.arm(ms);
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.fire, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+  }
+
+  private readonly fire = (): void => {
+    const left = this.at - Date.now();
+    if (left > 1) return this.arm(left);
+    this.timer = undefined;
+    this.expired = true;
+    this.controller?.abort();
+    this.onExpire?.();
+  };
+
+  /** Aborted when the deadline passes (made when first asked for). */
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.expired) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  /** Stops the timer (the call ended before its deadline). */
+  cleanup(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** Arms `deadline` (milliseconds from now); `onExpire` runs when it passes. Call `cleanup()` when done. */
+export function createDeadline(ms: number, onExpire?: () => void): DeadlineTimer {
+  return new DeadlineTimer(ms, onExpire);
+}

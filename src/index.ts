@@ -6,13 +6,13 @@
  * its stores) and `islb/messages` (every generated message islb ships).
  */
 export { createServer, NatsServer, type ServerOptions, type ServerStats } from "./transport/server.js";
-export { createClient, type ClientOptions, type CreateClientOptions } from "./transport/client.js";
+export { createClient, createClientFactory, type ClientFactory, type ClientOptions, type CreateClientOptions, type FactoryClientOptions } from "./transport/client.js";
 export type { Client, NatsCallOptions, ServiceDefinition, ServiceImplementation, DeepPartial } from "./transport/definition.js";
 export { Status, ServerError, ClientError, statusName, statusFromName, type StatusInfo } from "./status.js";
 export { Metadata } from "./metadata.js";
 export { DEFAULT_PREFIX, methodSubject, tokenProblem } from "./subjects.js";
 export { encodeTimeout, parseTimeout } from "./deadline.js";
-export { silentLogger, type Logger } from "./log.js";
+export { defaultLogger, silentLogger, stderrLogger, type Logger } from "./log.js";
 export type { CallContext, CallOptions } from "nice-grpc-common";
 export { NodeAgent, AgentStartError, type AgentOptions, type AgentStartOptions } from "./agent/agent.js";
 export { VERSION } from "./version.js";

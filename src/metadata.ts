@@ -7,7 +7,14 @@
 import type { Metadata as MetadataType, MetadataInit, MetadataValue } from "nice-grpc-common";
 import { headers as natsHeaders, type MsgHdrs } from "nats";
 import type { Metadata as FrameMetadata, Strings } from "../generated/nrpc/nrpc.js";
-import { ServerError, Status } from "./status.js";
+/**
+ * Metadata that cannot travel (a key that is not a gRPC key, a text value that is not
+ * printable ASCII). Not a status: the side that meets it turns it into its own status error
+ * (ServerError on a server, ClientError on a client), keeping it as the cause.
+ */
+export class MetadataError extends Error {
+  override readonly name = "MetadataError";
+}
 import { headerBlockIs } from "./wire/raw-msg.js";
 
 /** gRPC metadata: nice-grpc's Metadata type. */
@@ -112,13 +119,13 @@ const KEY = /^[0-9a-z_.-]+$/;
 const PRINTABLE = /^[\x20-\x7e]*$/;
 
 function checkKey(key: string): void {
-  if (!KEY.test(key)) throw new ServerError(Status.INTERNAL, `metadata key ${JSON.stringify(key)} is not a valid gRPC metadata key`);
+  if (!KEY.test(key)) throw new MetadataError(`metadata key ${JSON.stringify(key)} is not a valid gRPC metadata key`);
 }
 
 function textValue(key: string, value: string | Uint8Array): string {
   if (key.endsWith("-bin")) return Buffer.from(value as Uint8Array).toString("base64");
   if (typeof value !== "string" || !PRINTABLE.test(value)) {
-    throw new ServerError(Status.INTERNAL, `metadata value of ${JSON.stringify(key)} must be printable ASCII (use a -bin key for bytes)`);
+    throw new MetadataError(`metadata value of ${JSON.stringify(key)} must be printable ASCII (use a -bin key for bytes)`);
   }
   return value;
 }

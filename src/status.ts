@@ -37,6 +37,25 @@ export function toStatusCode(code: unknown): Status {
     : Status.UNKNOWN;
 }
 
+/** `err` with its `cause` set (nice-grpc-common's error classes take no options). */
+export function withCause<E extends Error>(err: E, cause: unknown): E {
+  if (cause !== undefined) Object.defineProperty(err, "cause", { value: cause, enumerable: false, writable: true, configurable: true });
+  return err;
+}
+
+/**
+ * The one error a server throws for a status (the transport's own checks included), with
+ * what caused it kept as `cause`. On the client side the same role is ClientError's.
+ */
+export function serverError(code: Status, message: string, cause?: unknown): ServerError {
+  return withCause(new ServerError(code, message), cause);
+}
+
+/** The client's error for a status of the call `path`, with `cause` kept. */
+export function clientError(path: string, code: Status, message: string, cause?: unknown): ClientError {
+  return withCause(new ClientError(path, code, message), cause);
+}
+
 /** Shorthand for throwing a status from a handler or from our own checks. */
 export function fail(code: Status, message: string): never {
   throw new ServerError(code, message);

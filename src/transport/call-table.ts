@@ -5,9 +5,9 @@
  * the idle limit). The server's dispatch only classifies messages and hands frames here.
  */
 import type { Msg } from "nats";
-import { Status } from "../status.js";
-import { dataFramePayload, decodeRequest, type Request } from "../wire/frames.js";
-import type { Metadata } from "../metadata.js";
+import { Status, type StatusInfo } from "../status.js";
+import { dataFramePayload, decodeRequest, encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
+import { fromFrameMetadata, type Metadata } from "../metadata.js";
 import type { ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
 import { ServerFrameCall } from "./server-call.js";
@@ -15,6 +15,7 @@ import { randomChars } from "./tokens.js";
 
 type Native = NonNullable<NonNullable<Request["call"]>["native"]>;
 
+/** A server's frame calls: opened, routed to, ticked and bounded here. */
 export class CallTable {
   /** Every frame call, by its id (the last token of its per-call subject). */
   private readonly byId = new Map<string, ServerFrameCall>();
@@ -36,6 +37,40 @@ export class CallTable {
   /** Frame calls held. */
   get size(): number {
     return this.byId.size;
+  }
+
+  /**
+   * A frame on a method subject (a compat call's frame, or the Call that opens any frame call).
+   * `refuse` says why a new call cannot be taken (shutting down, unknown method, full), if so.
+   */
+  onMethodFrame(msg: Msg, method: ServedMethod | undefined, refuse: () => StatusInfo | undefined): void {
+    let frame: Request;
+    try {
+      frame = decodeRequest(msg.data);
+    } catch (e) {
+      return this.replyEnd(msg, { code: Status.INTERNAL, message: `cannot decode the frame sent to ${msg.subject}: ${(e as Error).message}` });
+    }
+    const reply = msg.reply;
+    if (reply === undefined || reply === "") return;
+    const existing = this.compatCall(reply, msg.subject);
+    if (existing !== undefined) return existing.onFrame(frame);
+    if (frame.call === undefined || this.compatTaken(reply)) {
+      this.core.options.logger.debug({ subject: msg.subject }, "frame for no known call dropped");
+      return;
+    }
+    const refused = refuse();
+    if (refused !== undefined || method === undefined) return this.replyEnd(msg, refused ?? { code: Status.UNIMPLEMENTED, message: `no method at ${msg.subject}` });
+    this.open(method, reply, msg.subject, frame.call.native, fromFrameMetadata(frame.call.metadata));
+  }
+
+  /** Answers a frame with an End carrying `status` (a call that is not taken). */
+  replyEnd(msg: Msg, status: StatusInfo): void {
+    if (msg.reply === undefined || msg.reply === "") return;
+    try {
+      this.core.publish(msg.reply, encodeResponse({ end: { status: frameStatus(status.code, status.message), trailer: undefined } } as Partial<Response> as Response));
+    } catch (e) {
+      this.core.options.logger.warn({ err: e, subject: msg.subject }, "could not send an error frame");
+    }
   }
 
   /** The compat call of this reply subject, if the frame came on the call's own subject. */

@@ -4,7 +4,7 @@
  */
 import { AbortError } from "abort-controller-x";
 import type { Msg } from "nats";
-import { msUntil } from "../deadline.js";
+import { createDeadline, msUntil, type DeadlineTimer } from "../deadline.js";
 import { fromFrameMetadata, toFrameMetadata } from "../metadata.js";
 import { Status, toStatusCode } from "../status.js";
 import { decodeProto } from "../wire/reader.js";
@@ -13,32 +13,14 @@ import { clientError, type ClientCore } from "./client-core.js";
 import { asClientError, encodeRequestMessage, targetSubject } from "./client-unary.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
 import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
-
-/** Native calls in progress, for the keep-alive ticker. */
-const live = new Set<ClientFrameCall>();
-let ticker: NodeJS.Timeout | undefined;
-
-function watch(call: ClientFrameCall): void {
-  live.add(call);
-  if (ticker === undefined) {
-    ticker = setInterval(() => {
-      const now = Date.now();
-      for (const c of live) c.tick(now);
-      if (live.size === 0 && ticker !== undefined) {
-        clearInterval(ticker);
-        ticker = undefined;
-      }
-    }, 100);
-    ticker.unref();
-  }
-}
+import type { Ticking } from "./keepalive.js";
 
 function pause(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
 /** One call carried in frames, from the client's side. */
-export class ClientFrameCall {
+export class ClientFrameCall implements Ticking {
   /** Response messages, in order; the reader of this is the caller. */
   readonly responses: MessageQueue<unknown>;
   private readonly native: boolean;
@@ -52,7 +34,7 @@ export class ClientFrameCall {
   private accepted: (() => void) | undefined;
   private readonly acceptedP: Promise<void>;
   private done = false;
-  private timer: NodeJS.Timeout | undefined;
+  private deadline: DeadlineTimer | undefined;
   private lastReceived = Date.now();
   private lastSent = Date.now();
   private serverKeepaliveMs = 0;
@@ -95,7 +77,7 @@ export class ClientFrameCall {
     if (this.options.deadline !== undefined) {
       timeoutMs = msUntil(this.options.deadline);
       if (timeoutMs <= 0) throw clientError(this.path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
-      this.timer = setTimeout(() => this.cancel(clientError(this.path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`), "deadline exceeded", Status.DEADLINE_EXCEEDED), timeoutMs);
+      this.deadline = createDeadline(timeoutMs, () => this.cancel(clientError(this.path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`), "deadline exceeded", Status.DEADLINE_EXCEEDED));
     }
     let metadata;
     try {
@@ -106,7 +88,7 @@ export class ClientFrameCall {
     const call: NonNullable<Request["call"]> = { method: this.path, metadata, nid: o.callerNid, native: undefined };
     if (this.native) call.native = { timeoutMs: Math.ceil(timeoutMs), window: o.window, keepaliveMs: o.keepaliveMs, version: 1 };
     signal?.addEventListener("abort", this.onAbort);
-    if (this.native) watch(this);
+    if (this.native) this.core.keepalive.add(this);
     this.core.queue(this.path, this.subject, encodeRequest({ call } as Request), { reply: this.reply }, this.onSendError);
   }
 
@@ -276,10 +258,10 @@ export class ClientFrameCall {
 
   private close(): void {
     this.done = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadline?.cleanup();
     this.options.signal?.removeEventListener("abort", this.onAbort);
     this.core.mux.remove(this.token);
-    live.delete(this);
+    this.core.keepalive.delete(this);
   }
 
   /** Keep-alive: ping when idle; fail when the server has been silent for 3 of its intervals. */

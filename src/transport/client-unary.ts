@@ -1,9 +1,9 @@
 /** The client side of a native unary call: one NATS request, one reply (docs/PROTOCOL.md). */
 import { AbortError } from "abort-controller-x";
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
-import { encodeTimeout, msUntil } from "../deadline.js";
-import { CONTENT_TYPE, H, Metadata, PLAIN_REQUEST, decodeMessage, isEmpty, isPlainOk, readHeaders, writeHeaders } from "../metadata.js";
-import { Status, ServerError, toStatusCode } from "../status.js";
+import { createDeadline, encodeTimeout, msUntil, type DeadlineTimer } from "../deadline.js";
+import { CONTENT_TYPE, H, Metadata, MetadataError, PLAIN_REQUEST, decodeMessage, isEmpty, isPlainOk, readHeaders, writeHeaders } from "../metadata.js";
+import { Status, toStatusCode } from "../status.js";
 import { methodSubject, tokenProblem } from "../subjects.js";
 import { encodeProto } from "../wire/encode.js";
 import { decodeProto } from "../wire/reader.js";
@@ -31,9 +31,9 @@ export function encodeRequestMessage(core: ClientCore, method: ResolvedMethod, r
   return data;
 }
 
-/** Turns metadata problems (thrown as ServerError by metadata.ts) into client errors. */
+/** Turns metadata that cannot be sent (a MetadataError from metadata.ts) into the call's ClientError, keeping the cause. */
 export function asClientError(path: string, e: unknown): unknown {
-  return e instanceof ServerError ? clientError(path, e.code, e.details) : e;
+  return e instanceof MetadataError ? clientError(path, Status.INTERNAL, e.message, e) : e;
 }
 
 export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): Promise<unknown> {
@@ -70,7 +70,7 @@ export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unk
 /** A unary call waiting for its reply: one object per call (no closures on the common path). */
 class PendingUnary implements MuxReceiver {
   private readonly token: number;
-  private timer: NodeJS.Timeout | undefined;
+  private deadline: DeadlineTimer | undefined;
   private onAbort: (() => void) | undefined;
   private done = false;
 
@@ -88,7 +88,7 @@ class PendingUnary implements MuxReceiver {
   send(data: Uint8Array, headers: MsgHdrs, timeoutMs: number | undefined): void {
     if (timeoutMs !== undefined) {
       const path = this.method.path;
-      this.timer = setTimeout(() => this.fail(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`)), timeoutMs);
+      this.deadline = createDeadline(timeoutMs, () => this.fail(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`)));
     }
     const signal = this.options.signal;
     if (signal !== undefined) {
@@ -124,7 +124,7 @@ class PendingUnary implements MuxReceiver {
     if (this.done) return false;
     this.done = true;
     this.core.mux.remove(this.token);
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadline?.cleanup();
     if (this.onAbort !== undefined) this.options.signal?.removeEventListener("abort", this.onAbort);
     return true;
   }
@@ -157,6 +157,6 @@ function decodeResponse(core: ClientCore, method: ResolvedMethod, data: Uint8Arr
   try {
     return decodeProto(method.definition.responseType, data);
   } catch (e) {
-    throw clientError(method.path, Status.INTERNAL, `cannot decode the response: ${(e as Error).message}`);
+    throw clientError(method.path, Status.INTERNAL, `cannot decode the response: ${(e as Error).message}`, e);
   }
 }

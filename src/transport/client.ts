@@ -5,34 +5,22 @@
  */
 import type { NatsConnection } from "nats";
 import { composeClientMiddleware, type ClientMiddleware } from "nice-grpc-common";
-import { DEFAULT_PREFIX, dottedProblem } from "../subjects.js";
 import { ClientFrameCall } from "./client-call.js";
 import { Status } from "../status.js";
-import { clientError, publishFor, type ClientCore, type ClientOptions, type ResolvedClientOptions } from "./client-core.js";
+import { clientError, publishFor, type ClientCore } from "./client-core.js";
+import { DEFAULTS, prefixProblem, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from "./options.js";
 import { unaryCall } from "./client-unary.js";
 import { resolveMethods, type Client, type NatsCallOptions, type ResolvedMethod, type ServiceDefinition } from "./definition.js";
+import { keepaliveFor } from "./keepalive.js";
 import { muxFor } from "./mux.js";
 import { outboxFor } from "./outbox.js";
 
 export type { ClientOptions };
 
-const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
-
 function resolveOptions(nc: NatsConnection, o: ClientOptions): ResolvedClientOptions {
-  const prefix = o.prefix ?? DEFAULT_PREFIX;
-  const p = dottedProblem("subject prefix", prefix);
+  const p = prefixProblem(o);
   if (p !== undefined) throw new Error(p);
-  return {
-    prefix,
-    nid: o.nid ?? "",
-    wire: o.wire ?? "native",
-    maxMessageBytes: Math.min(o.maxMessageBytes ?? DEFAULT_MAX_BYTES, nc.info?.max_payload ?? DEFAULT_MAX_BYTES),
-    window: Math.max(1024, o.window ?? 1024 * 1024),
-    keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
-    compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
-    compatGapMs: Math.max(0, o.compatGapMs ?? 20),
-    callerNid: o.callerNid ?? "",
-  };
+  return resolveClientOptions(o, nc.info?.max_payload);
 }
 
 /** Starts a frame call: the Call frame, then its requests pumped in the background. */
@@ -148,11 +136,12 @@ export interface CreateClientOptions extends ClientOptions {
 /** A typed client of `definition` over the NATS connection `nc`. */
 export function createClient<S extends ServiceDefinition>(definition: S, nc: NatsConnection, options: CreateClientOptions = {}): Client<S> {
   const resolved = resolveOptions(nc, options);
-  const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_BYTES;
+  const maxPayload = nc.info?.max_payload ?? DEFAULTS.maxMessageBytes;
   const outbox = outboxFor(nc);
   const core: ClientCore = {
     nc,
     mux: muxFor(nc),
+    keepalive: keepaliveFor(nc),
     options: resolved,
     publish: (path, subject, data, opts) => publishFor(nc, maxPayload, path, subject, data, opts),
     queue: (path, subject, data, opts, onError) => {
@@ -173,4 +162,34 @@ export function createClient<S extends ServiceDefinition>(definition: S, nc: Nat
   const client: Record<string, unknown> = Object.create(null);
   for (const [key, m] of resolveMethods(definition)) client[key] = makeMethod(core, m, middleware as ClientMiddleware | undefined, options.defaultCallOptions ?? {});
   return client as Client<S>;
+}
+
+/**
+ * Makes clients with a chain of middleware whose call options are typed (nice-grpc's
+ * `createClientFactory`): `createClientFactory().use(retryMiddleware).create(def, nc)` takes
+ * `{ retry: true }` in its calls' options, without a cast.
+ */
+export interface ClientFactory<CallOptionsExt = {}> {
+  /** A factory whose clients also run `middleware` (inside the ones added before). */
+  use<Ext>(middleware: ClientMiddleware<Ext, CallOptionsExt>): ClientFactory<CallOptionsExt & Ext>;
+  /** A typed client of `definition` over `nc`, with this factory's middleware. */
+  create<S extends ServiceDefinition>(definition: S, nc: NatsConnection, options?: FactoryClientOptions<CallOptionsExt>): Client<S, CallOptionsExt>;
+}
+
+/** Options of a client made by a factory: those of `createClient`, with typed default call options. */
+export interface FactoryClientOptions<CallOptionsExt> extends ClientOptions {
+  /** Options every call starts from (a call's own options win). */
+  defaultCallOptions?: NatsCallOptions & Partial<CallOptionsExt>;
+}
+
+function factory<Ext>(middleware: ReadonlyArray<ClientMiddleware<any, any>>): ClientFactory<Ext> {
+  return {
+    use: (m) => factory([...middleware, m]),
+    create: (definition, nc, options = {}) => createClient(definition, nc, { ...options, middleware: [...middleware] }) as never,
+  };
+}
+
+/** A client factory with no middleware yet (see ClientFactory). */
+export function createClientFactory(): ClientFactory {
+  return factory([]);
 }

@@ -52,6 +52,7 @@ interface Entry {
   readonly key: string;
 }
 
+/** The connection's inbox: one subscription, each message routed to its call by its token. */
 export class InboxMux {
   private readonly handlers = new Map<number, Entry>();
   private readonly sub: Subscription;

@@ -4,14 +4,15 @@
  * credit-based flow control, keep-alive pings and a deadline (docs/PROTOCOL.md).
  */
 import { AbortError } from "abort-controller-x";
-import type { CallContext } from "nice-grpc-common";
 import { Metadata, fromFrameMetadata, isEmpty, toFrameMetadata } from "../metadata.js";
-import { Status, serverStatusOf, type StatusInfo } from "../status.js";
+import { Status, serverError, type StatusInfo } from "../status.js";
+import { createDeadline, type DeadlineTimer } from "../deadline.js";
 import { encodeMessageFrame } from "../wire/encode.js";
 import { encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
 import { decodeProto } from "../wire/reader.js";
 import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
-import { invoke, type ServedMethod } from "./invoke.js";
+import type { ServedMethod } from "./invoke.js";
+import { createCallContext, handlerStatus, runHandler, type ContextSource } from "./server-handler.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
 
 const EMPTY = new Uint8Array(0);
@@ -19,16 +20,16 @@ const EMPTY = new Uint8Array(0);
 type Native = NonNullable<NonNullable<Request["call"]>["native"]>;
 
 /** One call carried in frames. Frames are handled synchronously and in arrival order. */
-export class ServerFrameCall implements ActiveCall {
+export class ServerFrameCall implements ActiveCall, ContextSource {
   private readonly abort = new AbortController();
-  private readonly header = Metadata();
-  private readonly trailer = Metadata();
+  readonly header = Metadata();
+  readonly trailer = Metadata();
   private headerSent = false;
   private done = false;
   private started = false;
   private readonly requests: MessageQueue<unknown> | undefined;
   private readonly credit: Credit | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private deadline: DeadlineTimer | undefined;
   private readonly startedAt = performance.now();
   /** When a frame last came from the client (native calls: keep-alive). */
   lastReceived = Date.now();
@@ -56,7 +57,7 @@ export class ServerFrameCall implements ActiveCall {
     readonly replyTo: string,
     readonly subject: string,
     private readonly native: Native | undefined,
-    private readonly metadata: Metadata,
+    readonly metadata: Metadata,
     private readonly onDone: (call: ServerFrameCall) => void,
   ) {
     const o = core.options;
@@ -73,7 +74,7 @@ export class ServerFrameCall implements ActiveCall {
       this.credit = new Credit(native.window > 0 ? native.window : 1);
       this.sendFrame({ accept: { window: o.window, keepaliveMs: o.keepaliveMs, nid: o.nid } }, this.callSubject);
       const t = Number(native.timeoutMs);
-      if (t > 0) this.timer = setTimeout(() => this.end({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${t} ms exceeded` }), t);
+      if (t > 0) this.deadline = createDeadline(t, () => this.end({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${t} ms exceeded` }));
     }
     if (method.definition.requestStream) this.start(this.requests);
   }
@@ -134,54 +135,33 @@ export class ServerFrameCall implements ActiveCall {
     this.start(request);
   }
 
+  get peer(): string {
+    return `nats:${this.replyTo}`;
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
   private start(request: unknown): void {
     this.started = true;
-    const context: CallContext = {
-      metadata: this.metadata,
-      peer: `nats:${this.replyTo}`,
-      header: this.header,
-      sendHeader: () => this.sendHeader(),
-      trailer: this.trailer,
-      signal: this.abort.signal,
-    };
-    this.run(request, context).catch((e: unknown) => {
+    this.run(request).catch((e: unknown) => {
       this.core.options.logger.error({ err: e, method: this.method.path }, "stream call failed unexpectedly");
     });
   }
 
-  private async run(request: unknown, context: CallContext): Promise<void> {
+  private readonly isDone = (): boolean => this.done;
+  private readonly send = (response: unknown): Promise<void> | undefined => this.trySend(response);
+
+  private async run(request: unknown): Promise<void> {
     try {
-      if (this.core.middleware === undefined) {
-        // The fast path: the handler itself, without a generator around it.
-        if (this.method.definition.responseStream) {
-          for await (const r of this.method.handler(request, context) as AsyncIterable<unknown>) {
-            if (this.done) return;
-            const wait = this.trySend(r);
-            if (wait !== undefined) await wait;
-          }
-        } else {
-          const r = await this.method.handler(request, context);
-          if (this.done) return;
-          await this.sendMessage(r);
-        }
-        return this.end({ code: Status.OK, message: "" });
-      }
-      const gen = invoke(this.method, this.core.middleware, request, context);
-      for (;;) {
-        const r = await gen.next();
-        if (this.done) return void (await gen.return(undefined));
-        if (r.done === true) {
-          if (!this.method.definition.responseStream) await this.sendMessage(r.value);
-          break;
-        }
-        await this.sendMessage(r.value);
-      }
+      const r = await runHandler(this.method, this.core.middleware, request, createCallContext(this), this.send, this.isDone);
+      if (this.done) return;
+      if (!this.method.definition.responseStream) await this.sendMessage(r);
       this.end({ code: Status.OK, message: "" });
     } catch (e) {
       if (this.done) return;
-      const st = serverStatusOf(e);
-      if (st.unexpected) this.core.options.logger.error({ err: e, method: this.method.path }, "handler threw");
-      this.end(st);
+      this.end(handlerStatus(this.core, this.method, e));
     }
   }
 
@@ -198,7 +178,7 @@ export class ServerFrameCall implements ActiveCall {
     const type = this.method.definition.responseType;
     const { frame, length } = encodeMessageFrame(type, response);
     const max = this.core.options.maxMessageBytes;
-    if (length > max) throw { code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${length} bytes, over the limit of ${max}` };
+    if (length > max) throw serverError(Status.RESOURCE_EXHAUSTED, `response message of ${this.method.path} is ${length} bytes, over the limit of ${max}`);
     const send = (): void => {
       if (this.done) throw new AbortError();
       this.sendHeader();
@@ -209,7 +189,8 @@ export class ServerFrameCall implements ActiveCall {
     return wait.then(send);
   }
 
-  private sendHeader(): void {
+  /** Sends the header metadata now (before the first message), if it was not sent yet. */
+  sendHeader(): void {
     if (this.headerSent) return;
     this.headerSent = true;
     if (isEmpty(this.header)) return;
@@ -278,7 +259,7 @@ export class ServerFrameCall implements ActiveCall {
   private close(err: unknown): void {
     if (this.done) return;
     this.done = true;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.deadline?.cleanup();
     if (err !== undefined) {
       this.abort.abort();
       this.requests?.fail(err);

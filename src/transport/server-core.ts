@@ -1,80 +1,14 @@
-/** What the server's call handlers need from the server, kept apart to avoid import cycles. */
+/**
+ * What the server's call handlers need from the server (kept apart from server.ts to avoid
+ * import cycles), and how it is made.
+ */
 import type { NatsConnection, MsgHdrs } from "nats";
 import type { ServerMiddleware } from "nice-grpc-common";
-import type { Logger } from "../log.js";
-import { Status, type StatusInfo } from "../status.js";
+import { Status, ServerError, type StatusInfo } from "../status.js";
+import type { ResolvedServerOptions } from "./options.js";
+import { outboxFor } from "./outbox.js";
 
-/**
- * The proto3 JSON mapping of a server's messages, by method path. Without one, the JSON mode
- * uses ts-proto's toJSON/fromJSON (which writes 64-bit integers as numbers and ignores
- * unknown keys); with one (reflection/json.ts, from descriptors) it is the canonical mapping.
- */
-export interface JsonCodec {
-  /** Request JSON to binary; throws (with a message saying what is wrong) on invalid JSON or field values. */
-  requestFromJson(path: string, json: string): Uint8Array;
-  /** Response binary to canonical JSON. */
-  responseToJson(path: string, bytes: Uint8Array): string;
-  /** True when it knows the method. */
-  knows(path: string): boolean;
-}
-
-/** Options of a server. */
-export interface ServerOptions {
-  /** This instance's node id: it also answers on `<prefix>.<nid>.<pkg.Service>.<Method>`. */
-  nid?: string;
-  /** Subject prefix, `nrpc` by default. */
-  prefix?: string;
-  /** Largest request or response message, in bytes (default 4 MiB, never above NATS's max_payload). */
-  maxMessageBytes?: number;
-  /** Bytes of request messages (each counted with 32 bytes of overhead) a native stream may have unread before the client must wait (default 1 MiB, at least 1 KiB). */
-  window?: number;
-  /** Ping after this many ms without sending on a native stream (default 500); the peer is dead after 3 × its own interval of silence. */
-  keepaliveMs?: number;
-  /** Unread request messages a nats-grpc compat call (no flow control) may queue before it fails (default 1024). */
-  compatQueueLimit?: number;
-  /** How long `close()` waits for calls in progress before cancelling them (default 5000 ms). */
-  drainMs?: number;
-  /**
-   * A nats-grpc compat call (no keep-alive in that protocol) with no frame either way for this
-   * long is cancelled, so a Go client that died mid-stream leaves nothing behind (default 10 minutes).
-   */
-  compatIdleMs?: number;
-  /**
-   * Calls (of every kind) the server holds at once; past it a new call is answered
-   * RESOURCE_EXHAUSTED at once (default 10,000), so no peer can make it hold without bound.
-   */
-  maxCalls?: number;
-  /**
-   * A nats-grpc compat call whose client sends nothing after its Call frame for this long is
-   * ended DEADLINE_EXCEEDED (default 5000 ms): an opening frame alone holds nothing for long.
-   */
-  compatStartMs?: number;
-  /**
-   * A compat call that heard nothing from its client for this long is probed (an empty message
-   * to the client's reply subject, whose "no responders" answer ends the call), and again each
-   * interval while the client stays silent (default 30,000 ms; 0: never). See docs/PROTOCOL.md.
-   */
-  compatProbeMs?: number;
-  /** The canonical proto3 JSON mapping for the JSON mode (see JsonCodec). */
-  json?: JsonCodec;
-  logger?: Logger;
-}
-
-export interface ResolvedServerOptions {
-  nid: string;
-  prefix: string;
-  maxMessageBytes: number;
-  window: number;
-  keepaliveMs: number;
-  compatQueueLimit: number;
-  drainMs: number;
-  compatIdleMs: number;
-  maxCalls: number;
-  compatStartMs: number;
-  compatProbeMs: number;
-  json: JsonCodec | undefined;
-  logger: Logger;
-}
+export type { JsonCodec, ResolvedServerOptions, ServerOptions } from "./options.js";
 
 /** Calls of one method, for NATS micro discovery's STATS and for tests. */
 export interface MethodStats {
@@ -112,4 +46,54 @@ export interface ServerCore {
 /** The status of a call refused because the server holds `maxCalls` calls. */
 export function tooBusy(core: ServerCore): StatusInfo {
   return { code: Status.RESOURCE_EXHAUSTED, message: `the server holds ${core.options.maxCalls} calls, its limit: try again later` };
+}
+
+/** What the server keeps that its core reports to. */
+export interface CoreHooks {
+  /** Calls in progress (every kind). */
+  readonly active: Set<ActiveCall>;
+  /** Counts a finished call (see ServerCore.record). */
+  record(path: string, code: number, message: string, ms: number): void;
+}
+
+/**
+ * The core of a server listening on `nc`: its publishing (sizes checked against the NATS
+ * server's max_payload, NATS's refusals turned into RESOURCE_EXHAUSTED) and its accounting.
+ */
+export function createServerCore(
+  nc: NatsConnection,
+  options: ResolvedServerOptions,
+  middleware: ServerMiddleware | undefined,
+  callInbox: string,
+  hooks: CoreHooks,
+): ServerCore {
+  const maxPayload = nc.info?.max_payload ?? options.maxMessageBytes;
+  const outbox = outboxFor(nc);
+  const active = hooks.active;
+  const tooLarge = (n: number): ServerError => new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes is over the NATS max_payload of ${maxPayload}`);
+  return {
+    nc,
+    options,
+    middleware,
+    callInbox,
+    publish(subject, data, opts) {
+      if (data.length > maxPayload) throw tooLarge(data.length);
+      try {
+        nc.publish(subject, data, opts);
+      } catch (e) {
+        if ((e as { code?: string }).code === "MAX_PAYLOAD_EXCEEDED") {
+          throw new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes and its headers are over the NATS max_payload of ${maxPayload}`);
+        }
+        throw e;
+      }
+    },
+    queue(subject, data, opts, onError) {
+      if (data.length > maxPayload) throw tooLarge(data.length);
+      outbox.publish(subject, data, opts, onError);
+    },
+    record: hooks.record,
+    track: (call) => void active.add(call),
+    full: () => active.size >= options.maxCalls,
+    untrack: (call) => void active.delete(call),
+  };
 }

@@ -4,9 +4,9 @@
  * frames (Go compat) and native streams. Never throws on what a client sends.
  */
 import { nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "nats";
-import { composeServerMiddleware, type ServerMiddleware } from "nice-grpc-common";
-import { silentLogger } from "../log.js";
-import { fromFrameMetadata, isPlainRequest } from "../metadata.js";
+import { composeServerMiddleware, type CallContext, type ServerMiddleware } from "nice-grpc-common";
+import { defaultLogger } from "../log.js";
+import { isPlainRequest } from "../metadata.js";
 import { Status, ServerError, type StatusInfo } from "../status.js";
 import {
   DEFAULT_PREFIX,
@@ -19,20 +19,20 @@ import {
   splitServiceMethod,
   tokenProblem,
 } from "../subjects.js";
-import { decodeRequest, encodeResponse, frameStatus, looksLikeJson, type Request } from "../wire/frames.js";
+import { looksLikeJson } from "../wire/frames.js";
 import { rawSubject } from "../wire/raw-msg.js";
 import { CallTable } from "./call-table.js";
 import { MethodTable } from "./method-table.js";
 import { connectionInbox } from "./mux.js";
-import { outboxFor } from "./outbox.js";
 import { resolveMethods, type ServiceDefinition, type ServiceImplementation } from "./definition.js";
 import type { HandlerFn, ServedMethod } from "./invoke.js";
-import { tooBusy, type ActiveCall, type MethodStats, type ResolvedServerOptions, type ServerCore, type ServerOptions } from "./server-core.js";
-import { sendReply, serveUnary, unaryEncoding } from "./server-unary.js";
+import { createServerCore, tooBusy, type ActiveCall, type MethodStats, type ServerCore } from "./server-core.js";
+import { prefixProblem, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.js";
+import { serveUnary } from "./server-unary.js";
+import { unaryEncoding } from "./unary-codec.js";
+import { sendReply } from "./unary-reply.js";
 
 export type { MethodStats, ServerOptions };
-
-const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 
 interface ServiceEntry {
   readonly fullName: string;
@@ -65,8 +65,7 @@ export class NatsServer {
   startedAt = new Date();
 
   constructor(private readonly options: ServerOptions = {}) {
-    const prefix = options.prefix ?? DEFAULT_PREFIX;
-    const p = dottedProblem("subject prefix", prefix) ?? (options.nid ? tokenProblem("node id", options.nid) : undefined);
+    const p = prefixProblem(options) ?? (options.nid ? tokenProblem("node id", options.nid) : undefined);
     if (p !== undefined) throw new ServerError(Status.INVALID_ARGUMENT, p);
   }
 
@@ -76,15 +75,19 @@ export class NatsServer {
     return this;
   }
 
-  /** Serves a service; methods the implementation lacks answer UNIMPLEMENTED. Call before `listen`. */
-  add<S extends ServiceDefinition>(definition: S, implementation: Partial<ServiceImplementation<S, any>>): this {
+  /**
+   * Serves a service. The implementation has one handler per method, each taking nice-grpc's
+   * `CallContext` (as nice-grpc's `ServiceImplementation<S, CallContext>`): a missing method, or a
+   * handler that uses its context wrongly, does not compile. Call before `listen`.
+   */
+  add<S extends ServiceDefinition>(definition: S, implementation: ServiceImplementation<S, CallContext>): this {
     if (this.core !== undefined) throw new Error("add services before listen()");
     const p = dottedProblem("service name", definition.fullName);
     if (p !== undefined) throw new Error(p);
     const methods = new Map<string, ServedMethod>();
     for (const [key, m] of resolveMethods(definition)) {
       const handler = (implementation as Record<string, HandlerFn | undefined>)[key];
-      if (typeof handler !== "function") continue; // not implemented: UNIMPLEMENTED
+      if (typeof handler !== "function") continue; // not there at run time (a cast): UNIMPLEMENTED
       methods.set(m.name, { ...m, handler: handler.bind(implementation) });
     }
     this.services.set(definition.fullName, { fullName: definition.fullName, methods, table: new MethodTable(methods.values()) });
@@ -99,23 +102,7 @@ export class NatsServer {
   /** Subscribes on `nc` and starts answering. Resolves once the server has the subscriptions. */
   async listen(nc: NatsConnection): Promise<void> {
     if (this.core !== undefined) throw new Error("the server is already listening");
-    const o = this.options;
-    const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_BYTES;
-    const options: ResolvedServerOptions = {
-      nid: o.nid ?? "",
-      prefix: o.prefix ?? DEFAULT_PREFIX,
-      maxMessageBytes: Math.min(o.maxMessageBytes ?? DEFAULT_MAX_BYTES, maxPayload),
-      window: Math.max(1024, o.window ?? 1024 * 1024),
-      keepaliveMs: Math.max(10, o.keepaliveMs ?? 500),
-      compatQueueLimit: Math.max(1, o.compatQueueLimit ?? 1024),
-      drainMs: o.drainMs ?? 5000,
-      compatIdleMs: Math.max(10, o.compatIdleMs ?? 600_000),
-      maxCalls: Math.max(1, o.maxCalls ?? 10_000),
-      compatStartMs: Math.max(10, o.compatStartMs ?? 5000),
-      compatProbeMs: o.compatProbeMs === 0 ? 0 : Math.max(10, o.compatProbeMs ?? 30_000),
-      json: o.json,
-      logger: o.logger ?? silentLogger,
-    };
+    const options = resolveServerOptions(this.options, nc.info?.max_payload, defaultLogger);
     if (options.nid !== "") {
       for (const name of this.services.keys()) {
         if (name.split(".")[0] === options.nid) {
@@ -125,42 +112,7 @@ export class NatsServer {
     }
     const callInbox = callInboxPrefix(connectionInbox(nc), nuid.next());
     const active = this.active;
-    const outbox = outboxFor(nc);
-    const tooLarge = (n: number) => new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes is over the NATS max_payload of ${maxPayload}`);
-    this.core = {
-      nc,
-      options,
-      middleware: this.middleware,
-      callInbox,
-      publish(subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }) {
-        if (data.length > maxPayload) throw tooLarge(data.length);
-        try {
-          nc.publish(subject, data, opts);
-        } catch (e) {
-          if ((e as { code?: string }).code === "MAX_PAYLOAD_EXCEEDED") {
-            throw new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes and its headers are over the NATS max_payload of ${maxPayload}`);
-          }
-          throw e;
-        }
-      },
-      queue(subject, data, opts, onError) {
-        if (data.length > maxPayload) throw tooLarge(data.length);
-        outbox.publish(subject, data, opts, onError);
-      },
-      record: (path, code, message, ms) => {
-        let st = this.methodStats.get(path);
-        if (st === undefined) this.methodStats.set(path, (st = { requests: 0, errors: 0, lastError: "", totalMs: 0 }));
-        st.requests++;
-        st.totalMs += ms;
-        if (code !== Status.OK) {
-          st.errors++;
-          st.lastError = `${code}: ${message}`;
-        }
-      },
-      track: (call) => void active.add(call),
-      full: () => active.size >= options.maxCalls,
-      untrack: (call) => void active.delete(call),
-    };
+    this.core = createServerCore(nc, options, this.middleware, callInbox, { active, record: (path, code, message, ms) => this.record(path, code, message, ms) });
     const calls = (this.calls = new CallTable(this.core, active));
     const prefix = options.prefix;
     for (const svc of this.services.values()) {
@@ -209,6 +161,17 @@ export class NatsServer {
     );
     this.startedAt = new Date();
     await nc.flush();
+  }
+
+  private record(path: string, code: number, message: string, ms: number): void {
+    let st = this.methodStats.get(path);
+    if (st === undefined) this.methodStats.set(path, (st = { requests: 0, errors: 0, lastError: "", totalMs: 0 }));
+    st.requests++;
+    st.totalMs += ms;
+    if (code !== Status.OK) {
+      st.errors++;
+      st.lastError = `${code}: ${message}`;
+    }
   }
 
   /** Calls finished so far, by method path. */
@@ -284,39 +247,16 @@ export class NatsServer {
       }
       return serveUnary(core, method, msg, enc === "json");
     }
-    let frame: Request;
-    try {
-      frame = decodeRequest(msg.data);
-    } catch (e) {
-      return this.replyFrameError(msg, { code: Status.INTERNAL, message: `cannot decode the frame sent to ${msg.subject}: ${(e as Error).message}` });
-    }
-    const reply = msg.reply;
-    if (reply === undefined || reply === "") return;
-    const calls = this.calls as CallTable;
-    const existing = calls.compatCall(reply, msg.subject);
-    if (existing !== undefined) return existing.onFrame(frame);
-    if (frame.call === undefined || calls.compatTaken(reply)) {
-      core.options.logger.debug({ subject: msg.subject }, "frame for no known call dropped");
-      return;
-    }
-    if (this.closing) return this.replyFrameError(msg, { code: Status.UNAVAILABLE, message: "server is shutting down" });
-    if (method === undefined) return this.replyFrameError(msg, unimplemented(svc, serviceName, methodName));
-    if (core.full()) return this.replyFrameError(msg, tooBusy(core));
-    calls.open(method, reply, msg.subject, frame.call.native, fromFrameMetadata(frame.call.metadata));
+    (this.calls as CallTable).onMethodFrame(msg, method, () => {
+      if (this.closing) return { code: Status.UNAVAILABLE, message: "server is shutting down" };
+      if (method === undefined) return unimplemented(svc, serviceName, methodName);
+      return core.full() ? tooBusy(core) : undefined;
+    });
   }
 
   private replyError(msg: Msg, status: StatusInfo, json = true): void {
     if (msg.reply === undefined || msg.reply === "" || this.core === undefined) return;
     sendReply(this.core, msg.reply, status, undefined, json);
-  }
-
-  private replyFrameError(msg: Msg, status: StatusInfo): void {
-    if (msg.reply === undefined || msg.reply === "" || this.core === undefined) return;
-    try {
-      this.core.publish(msg.reply, encodeResponse({ end: { status: frameStatus(status.code, status.message), trailer: undefined } } as never));
-    } catch (e) {
-      this.core.options.logger.warn({ err: e, subject: msg.subject }, "could not send an error frame");
-    }
   }
 }
 

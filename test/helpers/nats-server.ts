@@ -80,18 +80,58 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
+/** How a server process tells the port it listens on, when it picked it itself. */
+export interface SpawnOptions {
+  /** A pattern of its output whose first group is the port (with `port` 0: the process picks one). */
+  portFromOutput?: RegExp;
+}
+
 /**
- * Spawns `bin` with the arguments `args(dir)` (dir: a fresh temporary folder for its files),
- * waits for `port`, and returns how to kill, restart and stop it.
+ * Spawns `bin` with the arguments `args(dir, port)` (dir: a fresh temporary folder for its
+ * files), waits until it listens, and returns how to kill, restart and stop it. Fails at once,
+ * with the reason, when the binary cannot be started (missing: ENOENT) or exits before it
+ * listens (its last output says why, a port taken for example). With `port` 0 and
+ * `portFromOutput`, the process picks a free port itself (no race with other tests for one
+ * found free earlier) and restarts reuse it.
  */
-export async function spawnServer(bin: string, port: number, args: (dir: string) => string[], dirPrefix: string): Promise<ServerProcess> {
+export async function spawnServer(
+  bin: string,
+  port: number,
+  args: (dir: string, port: number) => string[],
+  dirPrefix: string,
+  options: SpawnOptions = {},
+): Promise<ServerProcess & { readonly port: number }> {
   const dir = mkdtempSync(join(tmpdir(), dirPrefix));
   let child: ChildProcess | undefined;
+  let current = port;
   const start = async (): Promise<void> => {
-    child = spawn(bin, args(dir), { stdio: "ignore" });
-    child.on("error", () => {});
-    killOnExit(child);
-    await waitForPort(port);
+    const c = spawn(bin, args(dir, current), { stdio: ["ignore", "pipe", "pipe"] });
+    child = c;
+    killOnExit(c);
+    let output = "";
+    let learnt: (p: number) => void = () => {};
+    const portSeen = new Promise<number>((resolve) => (learnt = resolve));
+    const onData = (d: Buffer): void => {
+      output = (output + d.toString()).slice(-8192);
+      const m = options.portFromOutput?.exec(output);
+      if (m?.[1] !== undefined) learnt(Number(m[1]));
+    };
+    c.stdout?.on("data", onData);
+    c.stderr?.on("data", onData);
+    const failed = new Promise<never>((_, reject) => {
+      c.once("error", (e) => reject(new Error(`cannot start ${bin}: ${e.message}${(e as { code?: string }).code === "ENOENT" ? " (is it installed and on PATH?)" : ""}`)));
+      c.once("exit", (code, signal) => reject(new Error(`${bin} exited (${signal ?? `code ${code}`}) before it listened: ${output.trim().split("\n").slice(-3).join(" | ")}`)));
+    });
+    failed.catch(() => {});
+    if (current === 0) {
+      if (options.portFromOutput === undefined) throw new Error("port 0 needs portFromOutput");
+      current = await Promise.race([portSeen, failed, new Promise<never>((_, r) => setTimeout(() => r(new Error(`${bin} named no port after 10 s: ${output.trim()}`)), 10_000).unref())]);
+    }
+    await Promise.race([waitForPort(current), failed]);
+    c.stdout?.off("data", onData);
+    c.stderr?.off("data", onData);
+    c.stdout?.resume();
+    c.stderr?.resume();
   };
   const exit = (sig: NodeJS.Signals): Promise<void> =>
     new Promise((resolve) => {
@@ -102,6 +142,9 @@ export async function spawnServer(bin: string, port: number, args: (dir: string)
     });
   await start();
   return {
+    get port() {
+      return current;
+    },
     get pid() {
       return child?.pid ?? -1;
     },
@@ -117,14 +160,23 @@ export async function spawnServer(bin: string, port: number, args: (dir: string)
   };
 }
 
-/** Starts nats-server (binary from $NATS_SERVER_BIN or PATH) on a free port. */
+/**
+ * Starts nats-server (binary from $NATS_SERVER_BIN or PATH). Without a port, nats-server picks
+ * a free one itself (`-p -1`) and the helper reads it from its log, so concurrent tests never
+ * race for a port; restarts keep it.
+ */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerProcess> {
-  const port = options.port ?? (await freePort());
   const bin = process.env.NATS_SERVER_BIN ?? "nats-server";
-  const p = await spawnServer(bin, port, (dir) => ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir, ...(options.args ?? [])], "islb-nats-");
+  const p = await spawnServer(
+    bin,
+    options.port ?? 0,
+    (dir, port) => ["-a", "127.0.0.1", "-p", port === 0 ? "-1" : String(port), "-js", "-sd", dir, ...(options.args ?? [])],
+    "islb-nats-",
+    { portFromOutput: /Listening for client connections on [^\s]*:(\d+)/ },
+  );
   return {
-    port,
-    url: `nats://127.0.0.1:${port}`,
+    port: p.port,
+    url: `nats://127.0.0.1:${p.port}`,
     get pid() {
       return p.pid;
     },

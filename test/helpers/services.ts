@@ -8,6 +8,7 @@ import type {
   TestServiceImplementation as GrpcTestImplementation,
 } from "../../generated/testing/test.js";
 import type { CountReply, CountRequest, FailRequest, TestServiceImplementation as InteropImplementation } from "../../generated/testing/interop.js";
+import type { ServiceDefinition, ServiceImplementation } from "../../src/transport/definition.js";
 
 const ECHO_INITIAL = "x-grpc-test-echo-initial";
 const ECHO_TRAILING = "x-grpc-test-echo-trailing-bin";
@@ -105,3 +106,23 @@ export const interopService: InteropImplementation = {
     throw new ServerError(req.code as Status, req.message);
   },
 };
+
+/**
+ * A complete implementation from some handlers: the others answer UNIMPLEMENTED, as a method a
+ * server does not serve would (server.add takes complete implementations only).
+ */
+export function withUnimplemented<S extends ServiceDefinition>(definition: S, handlers: Partial<ServiceImplementation<S, CallContext>>): ServiceImplementation<S, CallContext> {
+  const out: Record<string, unknown> = { ...handlers };
+  for (const [key, m] of Object.entries(definition.methods)) {
+    if (typeof out[key] === "function") continue;
+    const fail = (): never => {
+      throw new ServerError(Status.UNIMPLEMENTED, `${definition.fullName}/${m.name} is not implemented`);
+    };
+    out[key] = m.responseStream
+      ? async function* () {
+          yield fail();
+        }
+      : async () => fail();
+  }
+  return out as ServiceImplementation<S, CallContext>;
+}

@@ -37,7 +37,7 @@ describe("bounds on what a peer can make a server hold", () => {
     await ns.stop();
   });
 
-  test("50,000 compat opening frames are held to the bound, and the server's memory and tables return to the start", async () => {
+  test("50,000 compat opening frames are held to the bound, and the server's memory and tables return to the start", async (t) => {
     const script = fileURLToPath(new URL("../helpers/flood-server.js", import.meta.url));
     const child: ChildProcess = spawn(process.execPath, ["--expose-gc", script, ns.url, JSON.stringify({ compatStartMs: 1000 })], { stdio: ["ignore", "pipe", "inherit"] });
     try {
@@ -79,6 +79,8 @@ describe("bounds on what a peer can make a server hold", () => {
       assert.equal(end.frameCalls, 0, "every half-open call was dropped");
       assert.equal(end.activeCalls, 0);
       const grew = (end.heapUsed - start.heapUsed) / 1024 / 1024;
+      const mb = (n: number): string => (n / 1048576).toFixed(1);
+      t.diagnostic(`held at most ${peak}; heap after GC ${mb(start.heapUsed)} -> ${mb(during.heapUsed)} (flood) -> ${mb(end.heapUsed)} MB; RSS ${mb(start.rss)} -> ${mb(during.rss)} -> ${mb(end.rss)} MB; refused ${refused.n}, dropped ${refused.dropped}`);
       assert.ok(grew < 8, `heap after GC back near the start: ${(start.heapUsed / 1048576).toFixed(1)} MB -> ${(end.heapUsed / 1048576).toFixed(1)} MB (peak held ${peak})`);
     } finally {
       child.kill("SIGTERM");
@@ -151,6 +153,29 @@ describe("bounds on what a peer can make a server hold", () => {
       assert.ok(staying.got() > before + 10, "and it keeps getting messages");
       staying.stop();
       assert.ok(await eventually(() => server.stats().frameCalls === 0, 3000));
+    } finally {
+      await server.close();
+      await snc.close();
+    }
+  });
+
+  test("our compat client ignores the probes of a long quiet stream and reads it to its end", async () => {
+    const snc = await connect({ servers: ns.url });
+    const server = createServer({ prefix: "probed", compatProbeMs: 50 }).add(TestDefinition, {
+      ...interopService,
+      async *count(req) {
+        for (let i = 1; i <= req.n; i++) {
+          await sleep(150);
+          yield { i, msg: "" };
+        }
+      },
+    });
+    await server.listen(snc);
+    try {
+      const client = createClient(TestDefinition, nc, { prefix: "probed", wire: "nats-grpc" });
+      const got = [];
+      for await (const r of client.count({ n: 4 }, { deadline: 5000 })) got.push(r.i);
+      assert.deepEqual(got, [1, 2, 3, 4]);
     } finally {
       await server.close();
       await snc.close();

@@ -14,6 +14,7 @@ import { MethodTable } from "../../src/transport/method-table.js";
 import { tokenAt } from "../../src/transport/mux.js";
 import { headerBlockIs, rawSubject } from "../../src/wire/raw-msg.js";
 import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
+import { withUnimplemented } from "../helpers/services.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -28,14 +29,14 @@ describe("fast path for plain unary requests", () => {
     nc = await connect({ servers: ns.url });
     snc = await connect({ servers: ns.url });
     server = createServer({ nid: "fp1" });
-    server.add(ISLBDefinition, {
+    server.add(ISLBDefinition, withUnimplemented(ISLBDefinition, {
       async findNode(req) {
         // a reply that cannot be encoded at all (nodes is not a list), and one ts-proto coerces
         if (req.service === "broken") return { nodes: 42 } as never;
         if (req.service === "coerced") return { nodes: [{ dc: 7, nid: "n", service: "s" }] } as never;
         return { nodes: [{ dc: "dc1", nid: req.sid, service: req.service, rpc: undefined }] };
       },
-    });
+    }));
     await server.listen(snc);
   });
   after(async () => {

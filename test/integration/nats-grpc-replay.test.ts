@@ -10,7 +10,7 @@ import { createServer, ServerError, Status, type NatsServer } from "../../src/in
 import { ISLBDefinition, type FindNodeRequest } from "../../generated/islb/islb.js";
 import { TestDefinition } from "../../generated/testing/interop.js";
 import { decodeResponse } from "../../src/wire/frames.js";
-import { interopService } from "../helpers/services.js";
+import { interopService, withUnimplemented } from "../helpers/services.js";
 import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
 import { hex, natsGrpcScenarios, unhex, type Scenario } from "../helpers/vectors.js";
 
@@ -57,7 +57,7 @@ describe("replay of captured Go client frames against our server", () => {
   before(async () => {
     ns = await startNatsServer();
     nc = await connect({ servers: ns.url });
-    servers = [createServer({ nid: "islb-node-1" }).add(ISLBDefinition, islbStub), createServer({ nid: "t1" }).add(TestDefinition, interopService)];
+    servers = [createServer({ nid: "islb-node-1" }).add(ISLBDefinition, withUnimplemented(ISLBDefinition, islbStub)), createServer({ nid: "t1" }).add(TestDefinition, interopService)];
     for (const s of servers) await s.listen(nc);
   });
   after(async () => {

@@ -4,6 +4,7 @@ import { connect } from "nats";
 import { createClient, createServer, Status, ClientError } from "../../src/index.js";
 import { ISLBDefinition, FindNodeRequest, FindNodeReply } from "../../generated/islb/islb.js";
 import { startNatsServer } from "../helpers/nats-server.js";
+import { withUnimplemented } from "../helpers/services.js";
 
 test("unary FindNode over NATS: binary, JSON and unknown method", async (t) => {
   const ns = await startNatsServer();
@@ -11,11 +12,11 @@ test("unary FindNode over NATS: binary, JSON and unknown method", async (t) => {
   const nc = await connect({ servers: ns.url });
   t.after(() => nc.close());
   const server = createServer({ nid: "n1" });
-  server.add(ISLBDefinition, {
+  server.add(ISLBDefinition, withUnimplemented(ISLBDefinition, {
     async findNode(req: FindNodeRequest) {
       return { nodes: [{ dc: "dc1", nid: "sfu-1", service: req.service, rpc: { protocol: "nats-grpc", addr: "x", params: new Map([["a", "b"]]) } }] };
     },
-  });
+  }));
   await server.listen(nc);
   t.after(() => server.close());
   const client = createClient(ISLBDefinition, nc);
