@@ -9,6 +9,7 @@ import { ProtoFileSchema, ReflectionSchema, UsageError, type Schema } from "./sc
 import { callMethod, errorLine, exitCodeOf, jsonDocuments, parseDuration, parseHeaders, splitMethod } from "./call.js";
 import type { NatsConnection } from "nats";
 import { serve } from "./serve.js";
+import { addGatewayCommand } from "./gateway.js";
 
 const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").showHelpAfterError();
 
@@ -146,6 +147,8 @@ withSchemaFlags(program.command("call <method>").description("call SERVICE/METHO
       await callMethod(nc, m, jsonDocuments(text), { client: clientOptions(f), metadata, timeoutMs, signal: ac.signal, out: (line) => process.stdout.write(`${line}\n`) });
     }),
   );
+
+addGatewayCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const msg = e instanceof ConfigError ? `config: ${e.message}` : e instanceof UsageError ? e.message : (e as Error).message;

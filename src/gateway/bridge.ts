@@ -5,7 +5,6 @@
  */
 import { isAbortError } from "abort-controller-x";
 import { ClientError, Metadata, Status, type NatsCallOptions } from "../index.js";
-import type { BodyReader } from "./body-reader.js";
 import { FramingError } from "./framing.js";
 import type { MethodKinds } from "./kinds.js";
 import type { PassThroughClients } from "./passthrough.js";
@@ -35,8 +34,24 @@ export interface GatewayCall {
   readonly signal: AbortSignal;
 }
 
-/** A method the gateway answers itself (health, reflection). */
-export type LocalHandler = (call: GatewayCall, body: BodyReader, sink: CallSink) => Promise<void>;
+/** The request messages of a call: read one by one, or the single one of a unary call. */
+export interface Requests extends AsyncIterable<Uint8Array> {
+  /** The one request message (later ones are dropped); undefined when there is none. */
+  single(): Promise<Uint8Array | undefined>;
+}
+
+/** Requests already in hand (a local handler that decided to pass a call on). */
+export function requestsOf(messages: Uint8Array[]): Requests {
+  return {
+    single: async () => messages[0],
+    async *[Symbol.asyncIterator]() {
+      yield* messages;
+    },
+  };
+}
+
+/** A method the gateway answers itself (health, reflection); `bridge` carries what it passes on. */
+export type LocalHandler = (call: GatewayCall, requests: Requests, sink: CallSink, bridge: Bridge) => Promise<void>;
 
 /** Calls carried, for tests and metrics. */
 export interface BridgeStats {
@@ -68,19 +83,15 @@ export class Bridge {
   ) {}
 
   /** Carries the call to its end; never throws (every failure becomes the call's status). */
-  async run(call: GatewayCall, body: BodyReader, sink: CallSink): Promise<void> {
+  async run(call: GatewayCall, body: Requests, sink: CallSink): Promise<void> {
     this.stats.active++;
     try {
       const local = this.local.get(call.path);
       if (local !== undefined) {
         this.stats.local++;
-        await local(call, body, sink);
-      } else if (this.kinds.get(call.path, call.service) === "unary") {
-        this.stats.unary++;
-        await this.unary(call, body, sink);
+        await local(call, body, sink, this);
       } else {
-        this.stats.stream++;
-        await this.stream(call, body, sink);
+        await this.upstream(call, body, sink);
       }
     } catch (e) {
       const st = statusOf(e);
@@ -90,6 +101,16 @@ export class Bridge {
     }
   }
 
+  /** Carries the call to the bus (no local handler): in one NATS request when its kind is known unary, else as a stream. */
+  upstream(call: GatewayCall, body: Requests, sink: CallSink): Promise<void> {
+    if (this.kinds.get(call.path, call.service) === "unary") {
+      this.stats.unary++;
+      return this.unary(call, body, sink);
+    }
+    this.stats.stream++;
+    return this.stream(call, body, sink);
+  }
+
   private options(call: GatewayCall): NatsCallOptions {
     const o: NatsCallOptions = { metadata: call.metadata, signal: call.signal };
     if (call.timeoutMs !== undefined) o.deadline = call.timeoutMs;
@@ -97,7 +118,7 @@ export class Bridge {
     return o;
   }
 
-  private async unary(call: GatewayCall, body: BodyReader, sink: CallSink): Promise<void> {
+  private async unary(call: GatewayCall, body: Requests, sink: CallSink): Promise<void> {
     const request = await body.single();
     if (request === undefined) return sink.end(Status.INTERNAL, `${call.path}: the request has no message`, Metadata());
     let header: Metadata | undefined;
@@ -119,7 +140,7 @@ export class Bridge {
     sink.end(Status.OK, "", trailer);
   }
 
-  private async stream(call: GatewayCall, body: BodyReader, sink: CallSink): Promise<void> {
+  private async stream(call: GatewayCall, body: Requests, sink: CallSink): Promise<void> {
     let trailer = Metadata();
     const o = this.options(call);
     o.onHeader = (h) => sink.header(h);
