@@ -26,12 +26,20 @@ const HTTP_ONLY = new Set([
   "upgrade",
   "http2-settings",
   "proxy-connection",
+  // A browser's own headers: cookies for the gateway's host must never reach a service.
+  "cookie",
+  "origin",
+  "referer",
+  "accept",
+  "accept-language",
+  "cache-control",
+  "pragma",
   NID_KEY,
 ]);
 
 /** Headers of the protocols carried (gRPC-Web, Connect) that are theirs, not the service's. */
 function isProtocolKey(key: string): boolean {
-  return key.startsWith("grpc-") || key.startsWith("connect-") || key === "x-grpc-web" || key === "x-user-agent";
+  return key.startsWith("grpc-") || key.startsWith("connect-") || key.startsWith("sec-") || key.startsWith("access-control-") || key === "x-grpc-web" || key === "x-user-agent";
 }
 
 /**

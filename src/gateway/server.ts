@@ -11,10 +11,14 @@ import { Access, type AccessOptions } from "./access.js";
 import { Bridge, type BridgeStats, type LocalHandler } from "./bridge.js";
 import { methodsIn, filesOf, askReflection, microInstances } from "./bus-info.js";
 import type { GatewayCore } from "./core.js";
-import { refuseHttp, serveGrpc } from "./grpc.js";
+import { serveGrpc } from "./grpc.js";
 import { header } from "./headers.js";
 import { MethodKinds } from "./kinds.js";
 import { createListener, type ListenerTls } from "./listener.js";
+import { http1Exchange, http2Exchange, type Exchange } from "./exchange.js";
+import { serveGrpcWeb } from "./grpc-web.js";
+import { isConnect, serveConnect } from "./connect.js";
+import { Cors } from "./web-call.js";
 import { PassThroughClients } from "./passthrough.js";
 import type { Route } from "./route.js";
 
@@ -25,6 +29,8 @@ export interface GatewayOptions extends AccessOptions {
   maxMessageBytes?: number;
   /** TLS on the HTTP side (h2 and HTTP/1.1 by ALPN); with `ca`, mTLS. */
   tls?: ListenerTls;
+  /** Origins browsers may call from (gRPC-Web, Connect); `*` for any. None by default. */
+  corsOrigins?: readonly string[];
   /** Methods the gateway answers itself (health, reflection), by path. */
   local?: ReadonlyMap<string, LocalHandler>;
   logger?: Logger;
@@ -46,6 +52,7 @@ export class Gateway implements GatewayCore {
   private readonly sockets = new Set<Socket>();
   private listener: NetServer | undefined;
   private readonly log: Logger;
+  private readonly cors: Cors;
 
   constructor(
     readonly nc: NatsConnection,
@@ -56,6 +63,7 @@ export class Gateway implements GatewayCore {
     this.access = new Access(options);
     this.consumedHeaders = this.access.consumed;
     this.log = options.logger ?? silentLogger;
+    this.cors = new Cors(options.corsOrigins);
     const prefix = this.prefix;
     this.kinds = new MethodKinds({
       micro: async () => (await microInstances(nc)).flatMap((i) => i.endpoints),
@@ -85,12 +93,22 @@ export class Gateway implements GatewayCore {
     stream.on("error", () => undefined);
     const ct = header(headers, "content-type") ?? "";
     if (ct.startsWith("application/grpc") && !ct.startsWith("application/grpc-web")) return serveGrpc(this, stream, headers);
-    refuseHttp(stream, 415, `unsupported content type ${JSON.stringify(ct)}: send gRPC (application/grpc)`, { "grpc-status": "13", "grpc-message": "unsupported content type" });
+    this.onWeb(http2Exchange(stream, headers), ct);
   }
 
   private onHttp1(req: IncomingMessage, res: ServerResponse): void {
-    res.writeHead(415, { "content-type": "text/plain; charset=utf-8" });
-    res.end(`unsupported content type ${JSON.stringify(req.headers["content-type"] ?? "")}\n`);
+    res.on("error", () => undefined);
+    req.on("error", () => undefined);
+    this.onWeb(http1Exchange(req, res), req.headers["content-type"] ?? "");
+  }
+
+  /** gRPC-Web and Connect, over HTTP/2 or HTTP/1.1; CORS preflights; anything else is refused. */
+  private onWeb(x: Exchange, ct: string): void {
+    if (x.method === "OPTIONS") return this.cors.preflight(x);
+    if (ct.startsWith("application/grpc-web")) return serveGrpcWeb(this, x, this.cors);
+    if (isConnect(ct.split(";")[0]?.trim() ?? "")) return serveConnect(this, x, this.cors);
+    x.respond(415, { "content-type": "text/plain; charset=utf-8" });
+    x.end(Buffer.from(`unsupported content type ${JSON.stringify(ct)}: this is a gRPC, gRPC-Web and Connect gateway\n`));
   }
 
   /** Learns method kinds from micro discovery once, then listens. Resolves with the address. */

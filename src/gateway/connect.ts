@@ -1,0 +1,121 @@
+/**
+ * The Connect protocol, binary: unary calls as a plain POST of the message (errors as JSON
+ * with an HTTP status, trailers as `trailer-` headers), streams as prefixed messages ending in
+ * a JSON end-of-stream message flagged 0x02.
+ */
+import type { OutgoingHttpHeaders } from "node:http";
+import { Metadata, Status, statusName } from "../index.js";
+import { BodyReader } from "./body-reader.js";
+import type { CallSink } from "./bridge.js";
+import type { GatewayCore } from "./core.js";
+import type { Exchange } from "./exchange.js";
+import { framed } from "./framing.js";
+import { header, metadataHeaders } from "./headers.js";
+import { webCall, wholeBody, type Cors } from "./web-call.js";
+
+const END_STREAM = 0x02;
+
+/** Connect's HTTP status for each code (connectrpc.com/docs/protocol). */
+const HTTP_STATUS = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
+
+/** Connect's name of a code: the gRPC name in lower case, CANCELLED spelt "canceled". */
+export function connectCode(code: Status): string {
+  return code === Status.CANCELLED ? "canceled" : statusName(code).toLowerCase();
+}
+
+function errorJson(code: Status, message: string): { code: string; message?: string } {
+  return message === "" ? { code: connectCode(code) } : { code: connectCode(code), message };
+}
+
+/** The answer of a unary call, sent whole at its end. */
+class UnarySink implements CallSink {
+  private head = Metadata();
+  private body: Uint8Array | undefined;
+
+  constructor(
+    private readonly x: Exchange,
+    private readonly extra: OutgoingHttpHeaders,
+  ) {}
+
+  header(md: Metadata): void {
+    this.head = md;
+  }
+
+  message(bytes: Uint8Array): undefined {
+    this.body = bytes;
+    return undefined;
+  }
+
+  end(code: Status, message: string, trailer: Metadata): void {
+    const h = metadataHeaders(trailer, metadataHeaders(this.head, { ...this.extra }), "trailer-");
+    if (code === Status.OK && this.body !== undefined) {
+      this.x.respond(200, { ...h, "content-type": "application/proto" });
+      return this.x.end(this.body);
+    }
+    const json = code === Status.OK ? errorJson(Status.INTERNAL, "the service sent no response message") : errorJson(code, message);
+    this.x.respond(HTTP_STATUS[code === Status.OK ? Status.INTERNAL : code] ?? 500, { ...h, "content-type": "application/json" });
+    this.x.end(Buffer.from(JSON.stringify(json)));
+  }
+}
+
+/** The answer of a streaming call. */
+class StreamSink implements CallSink {
+  private done = false;
+
+  constructor(
+    private readonly x: Exchange,
+    private readonly contentType: string,
+    private readonly extra: OutgoingHttpHeaders,
+  ) {}
+
+  header(md: Metadata): void {
+    if (!this.x.responded) this.x.respond(200, metadataHeaders(md, { ...this.extra, "content-type": this.contentType }));
+  }
+
+  message(bytes: Uint8Array): Promise<void> | undefined {
+    this.header(Metadata());
+    return this.done ? undefined : this.x.write(framed(bytes));
+  }
+
+  end(code: Status, message: string, trailer: Metadata): void {
+    if (this.done) return;
+    this.done = true;
+    this.header(Metadata());
+    const metadata: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(metadataHeaders(trailer, {}))) metadata[k] = (Array.isArray(v) ? v : [v]).map(String);
+    const end: { error?: object; metadata?: object } = {};
+    if (code !== Status.OK) end.error = errorJson(code, message);
+    if (Object.keys(metadata).length > 0) end.metadata = metadata;
+    this.x.end(framed(Buffer.from(JSON.stringify(end)), END_STREAM));
+  }
+}
+
+/** True for the content types of Connect (unary `application/proto`, streams `application/connect+proto`, and their JSON forms). */
+export function isConnect(ct: string): boolean {
+  return ct === "application/proto" || ct === "application/json" || ct.startsWith("application/connect+");
+}
+
+/** Serves one Connect call. */
+export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
+  const ct = (header(x.headers, "content-type") ?? "").split(";")[0]?.trim() ?? "";
+  const stream = ct.startsWith("application/connect+");
+  const extra = cors.headers(header(x.headers, "origin"));
+  const sink: CallSink = stream ? new StreamSink(x, ct, extra) : new UnarySink(x, extra);
+  if (ct === "application/json" || ct === "application/connect+json") {
+    return sink.end(Status.UNIMPLEMENTED, "the gateway carries binary protobuf: use Connect's binary format (useBinaryFormat: true)", Metadata());
+  }
+  if (x.method !== "POST") return sink.end(Status.UNIMPLEMENTED, "Connect calls are POST requests here (GET is not supported)", Metadata());
+  const enc = header(x.headers, stream ? "connect-content-encoding" : "content-encoding");
+  if (enc !== undefined && enc !== "identity") return sink.end(Status.UNIMPLEMENTED, `content encoding ${JSON.stringify(enc)} is not supported (send identity)`, Metadata());
+  let timeoutMs: number | undefined;
+  const t = header(x.headers, "connect-timeout-ms");
+  if (t !== undefined) {
+    if (!/^\d{1,10}$/.test(t)) return sink.end(Status.INVALID_ARGUMENT, `malformed connect-timeout-ms ${JSON.stringify(t)}`, Metadata());
+    timeoutMs = Number(t);
+  }
+  const call = webCall(core, x, timeoutMs);
+  if (!("path" in call)) return sink.end(call.code, call.message, Metadata());
+  // Connect's unary form is used only for unary methods: the request itself says the kind.
+  if (!stream) core.bridge.kinds.set(call.path, "unary");
+  void core.bridge.run(call, stream ? new BodyReader(x.body, core.maxMessageBytes) : wholeBody(x, core.maxMessageBytes), sink);
+}
