@@ -25,6 +25,7 @@ interface GatewayFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  corsOrigin?: string[];
   logLevel: string;
 }
 
@@ -70,7 +71,7 @@ async function run(f: GatewayFlags): Promise<void> {
   const tls = f.tlsCert === undefined ? undefined : { cert: readFileSync(f.tlsCert), key: readFileSync(f.tlsKey as string), ca: f.tlsCa === undefined ? undefined : readFileSync(f.tlsCa) };
   const authToken = f.authToken ?? process.env.ISLB_GATEWAY_TOKEN;
   const allow = f.allow === undefined || f.allow.length === 0 ? undefined : f.allow;
-  const gateway = new Gateway(nc, withOwnServices(nc, { prefix: f.prefix, allow, authToken: authToken === "" ? undefined : authToken, tls, logger: log }));
+  const gateway = new Gateway(nc, withOwnServices(nc, { prefix: f.prefix, allow, authToken: authToken === "" ? undefined : authToken, tls, corsOrigins: f.corsOrigin, logger: log }));
   const a = await gateway.listen(port, host);
   process.stdout.write(`islb gateway listening on ${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}${tls ? " (TLS)" : ""}\n`);
   let stopping = false;
@@ -110,6 +111,7 @@ export function addGatewayCommand(program: Command): void {
     .option("--tls-cert <file>", "TLS certificate of the HTTP side")
     .option("--tls-key <file>", "TLS key of the HTTP side")
     .option("--tls-ca <file>", "require client certificates signed by this CA (mTLS)")
+    .option("--cors-origin <origin>", "let browsers on this origin call (repeatable or comma-separated; * for any)", collect)
     .option("--log-level <level>", "log level: trace, debug, info, warn, error", process.env.LOG_LEVEL ?? "info")
     .action(async (f: GatewayFlags) => run(f));
 }
