@@ -6,7 +6,7 @@
 import { isAbortError } from "abort-controller-x";
 import { ClientError, Metadata, Status, type NatsCallOptions } from "../index.js";
 import { FramingError } from "./framing.js";
-import type { MethodKinds } from "./kinds.js";
+import type { Kind, MethodKinds } from "./kinds.js";
 import type { PassThroughClients } from "./passthrough.js";
 
 /** Where the answer of a call goes, in the order header, messages, end. */
@@ -32,6 +32,11 @@ export interface GatewayCall {
   readonly timeoutMs: number | undefined;
   /** Aborted when the HTTP client goes away. */
   readonly signal: AbortSignal;
+  /**
+   * The kind the request itself says (Connect's unary form), for this call only: a client
+   * never writes the shared table of kinds, so it cannot make a method unary for others.
+   */
+  readonly kind?: Kind;
 }
 
 /** The request messages of a call: read one by one, or the single one of a unary call. */
@@ -103,7 +108,7 @@ export class Bridge {
 
   /** Carries the call to the bus (no local handler): in one NATS request when its kind is known unary, else as a stream. */
   upstream(call: GatewayCall, body: Requests, sink: CallSink): Promise<void> {
-    if (this.kinds.get(call.path, call.service) === "unary") {
+    if ((call.kind ?? this.kinds.get(call.path, call.service)) === "unary") {
       this.stats.unary++;
       return this.unary(call, body, sink);
     }

@@ -113,9 +113,9 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
     if (!/^\d{1,10}$/.test(t)) return sink.end(Status.INVALID_ARGUMENT, `malformed connect-timeout-ms ${JSON.stringify(t)}`, Metadata());
     timeoutMs = Number(t);
   }
-  const call = webCall(core, x, timeoutMs);
-  if (!("path" in call)) return sink.end(call.code, call.message, Metadata());
+  const c = webCall(core, x, timeoutMs);
+  if (!("path" in c)) return sink.end(c.code, c.message, Metadata());
   // Connect's unary form is used only for unary methods: the request itself says the kind.
-  if (!stream) core.bridge.kinds.set(call.path, "unary");
+  const call = stream ? c : { ...c, kind: "unary" as const };
   void core.bridge.run(call, stream ? new BodyReader(x.body, core.maxMessageBytes) : wholeBody(x, core.maxMessageBytes), sink);
 }

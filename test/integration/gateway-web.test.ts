@@ -121,6 +121,20 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
     assert.equal(call.headers.get("access-control-allow-origin"), null);
   });
 
+  test("a Connect unary request to a streaming method is refused, and does not make the method unary for others", async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`${baseUrl}/islb.ISLB/Watch`, { method: "POST", headers: { "content-type": "application/proto" }, body: new Uint8Array(0) });
+      assert.equal(r.status, 400);
+      assert.equal(((await r.json()) as { code: string }).code, "invalid_argument");
+    }
+    const client = createClient(service, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })) as unknown as IslbClient;
+    const ac = new AbortController();
+    for await (const ev of client.watch({ service: "rtc" }, { signal: ac.signal })) {
+      if (ev.type === SYNCED) break;
+    }
+    ac.abort();
+  });
+
   test("gRPC-Web text (base64), as the grpc-web npm client sends it by default", async () => {
     // FindNodeRequest{service: "rtc"} = 1a 03 'rtc'
     const msg = Buffer.from([0x1a, 0x03, 0x72, 0x74, 0x63]);
