@@ -5,29 +5,8 @@ import type { Command } from "commander";
 import { pino } from "pino";
 import { Gateway } from "../gateway/server.js";
 import { withOwnServices } from "../gateway/own.js";
-import type { NatsConfig } from "./config.js";
 import { connectNats } from "./connect.js";
-
-interface GatewayFlags {
-  listen: string;
-  nats: string;
-  natsUser?: string;
-  natsPassword?: string;
-  natsToken?: string;
-  natsCreds?: string;
-  natsTlsCa?: string;
-  natsTlsCert?: string;
-  natsTlsKey?: string;
-  prefix: string;
-  allow?: string[];
-  exposeAll?: boolean;
-  authToken?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsCa?: string;
-  corsOrigin?: string[];
-  logLevel: string;
-}
+import { loadGatewayConfig, type GatewayFlags } from "./gateway-config.js";
 
 /** A mistake in the flags: printed as it is. */
 export class GatewayUsageError extends Error {}
@@ -49,29 +28,18 @@ export function isLoopback(host: string): boolean {
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(",").map((x) => x.trim()).filter((x) => x !== "")];
 
-function natsConfig(f: GatewayFlags): NatsConfig {
-  const c: NatsConfig = { url: f.nats };
-  if (f.natsUser) c.user = f.natsUser;
-  if (f.natsPassword) c.pass = f.natsPassword;
-  if (f.natsToken) c.token = f.natsToken;
-  if (f.natsCreds) c.creds = f.natsCreds;
-  if (f.natsTlsCa || f.natsTlsCert || f.natsTlsKey) c.tls = { ca: f.natsTlsCa, cert: f.natsTlsCert, key: f.natsTlsKey };
-  return c;
-}
-
-async function run(f: GatewayFlags): Promise<void> {
+async function run(flags: GatewayFlags): Promise<void> {
+  const f = loadGatewayConfig(flags);
   const { host, port } = parseListen(f.listen);
-  if (!isLoopback(host) && (f.allow === undefined || f.allow.length === 0) && f.exposeAll !== true) {
+  if (!isLoopback(host) && f.allow === undefined && !f.exposeAll) {
     throw new GatewayUsageError(`refusing to expose every service on ${host}, which is not a loopback address: name what to expose with --allow SERVICE[/METHOD], or pass --expose-all`);
   }
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new GatewayUsageError("--tls-cert and --tls-key go together");
   if (f.tlsCa !== undefined && f.tlsCert === undefined) throw new GatewayUsageError("--tls-ca (client certificates) needs --tls-cert and --tls-key");
   const log = pino({ level: f.logLevel });
-  const { nc } = await connectNats(natsConfig(f), "islb gateway", log);
+  const { nc } = await connectNats(f.nats, "islb gateway", log);
   const tls = f.tlsCert === undefined ? undefined : { cert: readFileSync(f.tlsCert), key: readFileSync(f.tlsKey as string), ca: f.tlsCa === undefined ? undefined : readFileSync(f.tlsCa) };
-  const authToken = f.authToken ?? process.env.ISLB_GATEWAY_TOKEN;
-  const allow = f.allow === undefined || f.allow.length === 0 ? undefined : f.allow;
-  const gateway = new Gateway(nc, withOwnServices(nc, { prefix: f.prefix, allow, authToken: authToken === "" ? undefined : authToken, tls, corsOrigins: f.corsOrigin, logger: log }));
+  const gateway = new Gateway(nc, withOwnServices(nc, { prefix: f.prefix, allow: f.allow, authToken: f.authToken, tls, corsOrigins: f.corsOrigins, logger: log }));
   const a = await gateway.listen(port, host);
   process.stdout.write(`islb gateway listening on ${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}${tls ? " (TLS)" : ""}\n`);
   let stopping = false;
@@ -95,8 +63,9 @@ export function addGatewayCommand(program: Command): void {
   program
     .command("gateway")
     .description("serve gRPC, gRPC-Web and Connect on HTTP, carrying every call to the services on the bus")
-    .option("--listen <host:port>", "where to listen (h2c, or TLS with --tls-cert/--tls-key)", "127.0.0.1:50051")
-    .option("--nats <url>", "NATS server URL(s), comma-separated (env NATS_URL)", process.env.NATS_URL ?? "nats://127.0.0.1:4222")
+    .option("-c, --config <file>", "TOML config: [gateway], [nats], [islb] prefix (env ISLB_CONFIG)")
+    .option("--listen <host:port>", "where to listen, 127.0.0.1:50051 by default (h2c, or TLS with --tls-cert/--tls-key)")
+    .option("--nats <url>", "NATS server URL(s), comma-separated (env NATS_URL)")
     .option("--nats-user <user>", "NATS user")
     .option("--nats-password <password>", "NATS password")
     .option("--nats-token <token>", "NATS token")
@@ -104,7 +73,7 @@ export function addGatewayCommand(program: Command): void {
     .option("--nats-tls-ca <file>", "CA of the NATS server's certificate")
     .option("--nats-tls-cert <file>", "client certificate for NATS")
     .option("--nats-tls-key <file>", "client key for NATS")
-    .option("--prefix <prefix>", "subject prefix", "nrpc")
+    .option("--prefix <prefix>", "subject prefix (nrpc)")
     .option("--allow <service[/method]>", "expose only these (repeatable or comma-separated; pkg.* for a package, * for all)", collect)
     .option("--expose-all", "expose every service on a non-loopback address")
     .option("--auth-token <token>", "require 'authorization: Bearer <token>' on every call (env ISLB_GATEWAY_TOKEN)")
@@ -112,6 +81,6 @@ export function addGatewayCommand(program: Command): void {
     .option("--tls-key <file>", "TLS key of the HTTP side")
     .option("--tls-ca <file>", "require client certificates signed by this CA (mTLS)")
     .option("--cors-origin <origin>", "let browsers on this origin call (repeatable or comma-separated; * for any)", collect)
-    .option("--log-level <level>", "log level: trace, debug, info, warn, error", process.env.LOG_LEVEL ?? "info")
+    .option("--log-level <level>", "log level: trace, debug, info, warn, error (env LOG_LEVEL)")
     .action(async (f: GatewayFlags) => run(f));
 }

@@ -5,7 +5,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import type { Msg } from "nats";
@@ -15,6 +18,7 @@ import { HealthCheckResponse_ServingStatus as Serving } from "../../generated/gr
 import { withOwnServices } from "../../src/gateway/own.js";
 import { Gateway } from "../../src/gateway/server.js";
 import { eventually } from "../helpers/setup.js";
+import { freePort } from "../helpers/nats-server.js";
 import { isGrpcStatus, readAll, repoFile, startGateway, testClients, unary, type GatewayEnv } from "./gateway-env.js";
 
 const CHUNK = 64 * 1024;
@@ -209,6 +213,34 @@ describe("gateway: health and access", () => {
     c.close();
     unimplemented.close();
     await gw.close();
+  });
+
+  test("islb gateway -c file.toml: [gateway] and [nats] from the file, flags over them; SIGTERM stops it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "islb-gw-cli-"));
+    const file = join(dir, "islb.toml");
+    writeFileSync(file, `[nats]\nurl = "${g.env.ns.url}"\n\n[gateway]\nlisten = "127.0.0.1:1"\nallow = ["grpc.testing.TestService/EmptyCall"]\nauth_token = "from-file"\n`);
+    const port = await freePort();
+    const child = spawn(process.execPath, [repoFile("dist/src/cli/main.js"), "gateway", "-c", file, "--listen", `127.0.0.1:${port}`, "--log-level", "warn"], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout.once("data", (d: Buffer) => resolve(d.toString()));
+        child.once("exit", (code) => reject(new Error(`exited ${code}`)));
+      });
+      assert.match(line, new RegExp(`listening on 127\\.0\\.0\\.1:${port}`));
+      const { test: c } = testClients(`127.0.0.1:${port}`);
+      const md = new grpc.Metadata();
+      md.set("authorization", "Bearer from-file");
+      md.set("islb-nid", "t1");
+      assert.deepEqual((await unary(c, "emptyCall", {}, md)).value, {});
+      await assert.rejects(unary(c, "unaryCall", { responseSize: 1 }, md), isGrpcStatus(grpc.status.PERMISSION_DENIED));
+      c.close();
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("islb gateway refuses to expose everything on a non-loopback address", () => {
