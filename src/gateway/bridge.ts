@@ -100,7 +100,11 @@ export class Bridge {
       }
     } catch (e) {
       const st = statusOf(e);
-      sink.end(st.code, st.message, Metadata());
+      try {
+        sink.end(st.code, st.message, Metadata());
+      } catch {
+        /* the client is gone: nothing to tell */
+      }
     } finally {
       this.stats.active--;
     }

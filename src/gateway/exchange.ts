@@ -92,7 +92,11 @@ export function http1Exchange(req: IncomingMessage, res: ServerResponse): Exchan
     },
     respond(status, h) {
       if (res.headersSent || res.destroyed) return;
-      res.writeHead(status, h);
+      try {
+        res.writeHead(status, h);
+      } catch {
+        res.destroy(); // a header Node refuses: the response cannot be sent
+      }
     },
     write(chunk) {
       if (res.destroyed || res.writableEnded) return undefined;
@@ -100,8 +104,12 @@ export function http1Exchange(req: IncomingMessage, res: ServerResponse): Exchan
     },
     end(chunk) {
       if (res.destroyed || res.writableEnded) return;
-      if (chunk === undefined) res.end();
-      else res.end(chunk);
+      try {
+        if (chunk === undefined) res.end();
+        else res.end(chunk);
+      } catch {
+        res.destroy();
+      }
     },
     onClose(f) {
       res.once("close", f);

@@ -79,6 +79,26 @@ describe("gateway: reflection and health for the services on the bus", () => {
       );
     assert.deepEqual([...(await check(""))], [0x08, 1], "SERVING");
     assert.deepEqual([...(await check("islb.ISLB"))], [0x08, 1], "islb says SERVING");
+    // Watch of the gateway itself: SERVING now, then NOT_SERVING when its NATS connection closes.
+    const wnc = await connect({ servers: ns.url });
+    const wgw = new Gateway(wnc, withOwnServices(wnc, {}));
+    const wa = await wgw.listen(0, "127.0.0.1");
+    const wc = new grpc.Client(`127.0.0.1:${wa.port}`, grpc.credentials.createInsecure());
+    const watch = wc.makeServerStreamRequest("/grpc.health.v1.Health/Watch", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0));
+    const seen: number[][] = [];
+    watch.on("data", (b: Buffer) => seen.push([...b]));
+    watch.on("error", () => undefined);
+    const until = async (n: number): Promise<void> => {
+      for (let i = 0; i < 300 && seen.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(1);
+    assert.deepEqual(seen[0], [0x08, 1]);
+    await wnc.close();
+    await until(2);
+    assert.deepEqual(seen[1], [0x08, 2], "NOT_SERVING once the gateway's NATS connection is gone");
+    watch.cancel();
+    wc.close();
+    await wgw.close();
     c.close();
     await gw.close();
   });
