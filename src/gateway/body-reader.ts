@@ -5,6 +5,7 @@
  */
 import type { Readable } from "node:stream";
 import { Status } from "../index.js";
+import { inflate, type Encoding } from "./compression.js";
 import { FramingError, MessageParser } from "./framing.js";
 
 const COMPRESSED = 0x01;
@@ -24,11 +25,13 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
   /**
    * @param body the request body
    * @param max the largest request message, in bytes
+   * @param encoding how the request's compressed messages are compressed (its grpc-encoding)
    * @param highWater bytes of unread messages held before the body is paused
    */
   constructor(
     private readonly body: Readable,
-    max: number,
+    private readonly max: number,
+    private readonly encoding?: Encoding,
     private readonly highWater = 64 * 1024,
   ) {
     this.parser = new MessageParser(max, (flags, m) => this.onMessage(flags, m));
@@ -50,12 +53,9 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
     });
   }
 
-  private onMessage(flags: number, message: Uint8Array): void {
-    if (flags !== 0) {
-      throw flags & COMPRESSED
-        ? new FramingError(Status.UNIMPLEMENTED, "compressed request messages are not supported (send them with grpc-encoding identity)")
-        : new FramingError(Status.INTERNAL, `request message with unknown flags 0x${flags.toString(16)}`);
-    }
+  private onMessage(flags: number, raw: Uint8Array): void {
+    if ((flags & ~COMPRESSED) !== 0) throw new FramingError(Status.INTERNAL, `request message with unknown flags 0x${flags.toString(16)}`);
+    const message = flags === COMPRESSED ? inflate(this.encoding, raw, this.max) : raw;
     if (this.discarding) return;
     const w = this.waiter;
     if (w !== undefined) {

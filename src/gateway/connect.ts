@@ -6,6 +6,7 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { Metadata, Status, statusName } from "../index.js";
 import { BodyReader } from "./body-reader.js";
+import { encodingOf } from "./compression.js";
 import type { CallSink } from "./bridge.js";
 import type { GatewayCore } from "./core.js";
 import type { Exchange } from "./exchange.js";
@@ -105,8 +106,8 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
     return sink.end(Status.UNIMPLEMENTED, "the gateway carries binary protobuf: use Connect's binary format (useBinaryFormat: true)", Metadata());
   }
   if (x.method !== "POST") return sink.end(Status.UNIMPLEMENTED, "Connect calls are POST requests here (GET is not supported)", Metadata());
-  const enc = header(x.headers, stream ? "connect-content-encoding" : "content-encoding");
-  if (enc !== undefined && enc !== "identity") return sink.end(Status.UNIMPLEMENTED, `content encoding ${JSON.stringify(enc)} is not supported (send identity)`, Metadata());
+  const encoding = encodingOf(header(x.headers, stream ? "connect-content-encoding" : "content-encoding"));
+  if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
   let timeoutMs: number | undefined;
   const t = header(x.headers, "connect-timeout-ms");
   if (t !== undefined) {
@@ -117,5 +118,5 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
   if (!("path" in c)) return sink.end(c.code, c.message, Metadata());
   // Connect's unary form is used only for unary methods: the request itself says the kind.
   const call = stream ? c : { ...c, kind: "unary" as const };
-  void core.bridge.run(call, stream ? new BodyReader(x.body, core.maxMessageBytes) : wholeBody(x, core.maxMessageBytes), sink);
+  void core.bridge.run(call, stream ? new BodyReader(x.body, core.maxMessageBytes, encoding) : wholeBody(x, core.maxMessageBytes, encoding), sink);
 }

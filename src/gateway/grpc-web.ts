@@ -6,6 +6,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import { Transform, type Readable } from "node:stream";
 import { Metadata, Status, parseTimeout } from "../index.js";
 import { BodyReader } from "./body-reader.js";
+import { ACCEPT_ENCODING, encodingOf } from "./compression.js";
 import type { CallSink } from "./bridge.js";
 import type { GatewayCore } from "./core.js";
 import type { Exchange } from "./exchange.js";
@@ -50,7 +51,7 @@ export class GrpcWebSink implements CallSink {
 
   header(md: Metadata): void {
     if (this.x.responded) return;
-    this.x.respond(200, metadataHeaders(md, { "content-type": this.contentType, "grpc-accept-encoding": "identity", ...this.extra }));
+    this.x.respond(200, metadataHeaders(md, { "content-type": this.contentType, "grpc-accept-encoding": ACCEPT_ENCODING, ...this.extra }));
   }
 
   message(bytes: Uint8Array): Promise<void> | undefined {
@@ -84,8 +85,10 @@ export function serveGrpcWeb(core: GatewayCore, x: Exchange, cors: Cors): void {
     timeoutMs = parseTimeout(t);
     if (timeoutMs === undefined) return sink.end(Status.INVALID_ARGUMENT, `malformed grpc-timeout ${JSON.stringify(t)}`, Metadata());
   }
+  const encoding = encodingOf(header(x.headers, "grpc-encoding"));
+  if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
   const call = webCall(core, x, timeoutMs);
   if (!("path" in call)) return sink.end(call.code, call.message, Metadata());
   const body: Readable = text ? x.body.pipe(base64Decoder()) : x.body;
-  void core.bridge.run(call, new BodyReader(body, core.maxMessageBytes), sink);
+  void core.bridge.run(call, new BodyReader(body, core.maxMessageBytes, encoding), sink);
 }

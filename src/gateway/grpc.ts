@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { Metadata, Status, parseTimeout } from "../index.js";
 import { BodyReader } from "./body-reader.js";
+import { ACCEPT_ENCODING, encodingOf } from "./compression.js";
 import type { CallSink } from "./bridge.js";
 import { framed, messagePrefix } from "./framing.js";
 import type { GatewayCore } from "./core.js";
@@ -45,7 +46,7 @@ export class GrpcSink implements CallSink {
   header(md: Metadata): void {
     if (this.headersSent || this.done || this.gone) return;
     this.headersSent = true;
-    const h = metadataHeaders(md, { ":status": 200, "content-type": this.contentType, "grpc-accept-encoding": "identity" });
+    const h = metadataHeaders(md, { ":status": 200, "content-type": this.contentType, "grpc-accept-encoding": ACCEPT_ENCODING });
     try {
       this.stream.respond(h, { waitForTrailers: true });
     } catch {
@@ -124,9 +125,11 @@ export function serveGrpc(core: GatewayCore, stream: ServerHttp2Stream, headers:
     timeoutMs = parseTimeout(t);
     if (timeoutMs === undefined) return sink.end(Status.INVALID_ARGUMENT, `malformed grpc-timeout ${JSON.stringify(t)}`, Metadata());
   }
+  const encoding = encodingOf(header(headers, "grpc-encoding"));
+  if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
   const ac = new AbortController();
   stream.on("error", () => undefined);
   stream.once("close", () => ac.abort());
   const call = { ...route, nid: nidOf(headers), metadata: requestMetadata(headers, core.consumedHeaders), timeoutMs, signal: ac.signal };
-  void core.bridge.run(call, new BodyReader(stream, core.maxMessageBytes), sink);
+  void core.bridge.run(call, new BodyReader(stream, core.maxMessageBytes, encoding), sink);
 }

@@ -16,6 +16,23 @@ import { askReflection, filesOf, microInstances, type Instance } from "./bus-inf
 
 /** How long one look at micro discovery is reused. */
 const INSTANCES_MS = 2000;
+/** Nodes asked one by one, at most (a bus of many instances is not asked a question each). */
+const MAX_NODES = 16;
+
+/**
+ * The node ids micro discovery names, each once, at most MAX_NODES: first those serving a
+ * service the symbol is or is in (when one is given).
+ */
+function nodeIds(instances: Instance[], symbol?: string): string[] {
+  const serves = (i: Instance): boolean =>
+    symbol !== undefined &&
+    i.endpoints.some((e) => {
+      const svc = e.path.split("/")[1] ?? "";
+      return symbol === svc || symbol.startsWith(`${svc}.`);
+    });
+  const ordered = [...instances.filter(serves), ...instances.filter((i) => !serves(i))];
+  return [...new Set(ordered.map((i) => i.id))].slice(0, MAX_NODES);
+}
 
 export class GatewayReflection {
   private instances: { at: number; list: Promise<Instance[]> } | undefined;
@@ -41,7 +58,7 @@ export class GatewayReflection {
     const names = new Set<string>(OWN_SERVICES);
     const instances = await this.bus();
     for (const i of instances) for (const e of i.endpoints) names.add(e.path.split("/")[1] ?? "");
-    const asks = [undefined, ...new Set(instances.map((i) => i.id))].map((nid) =>
+    const asks = [undefined, ...nodeIds(instances)].map((nid) =>
       askReflection(this.nc, this.prefix, { listServices: "" }, nid, 1000).then(
         (r) => r.listServicesResponse?.service.map((s) => s.name) ?? [],
         () => [] as string[],
@@ -66,7 +83,7 @@ export class GatewayReflection {
   private async ask(req: ServerReflectionRequest): Promise<ServerReflectionResponse> {
     const question: Partial<ServerReflectionRequest> = { ...req, host: "" };
     let last: ServerReflectionResponse | undefined;
-    for (const nid of [undefined, ...new Set((await this.bus()).map((i) => i.id))]) {
+    for (const nid of [undefined, ...nodeIds(await this.bus(), req.fileContainingSymbol?.replace(/^\./, ""))]) {
       try {
         const r = await askReflection(this.nc, this.prefix, question, nid, 1000);
         if (r.errorResponse === undefined) return r;

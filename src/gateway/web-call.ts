@@ -7,6 +7,7 @@ import { Status } from "../index.js";
 import type { GatewayCall, Requests } from "./bridge.js";
 import type { GatewayCore } from "./core.js";
 import type { Exchange } from "./exchange.js";
+import { inflate, type Encoding } from "./compression.js";
 import { FramingError } from "./framing.js";
 import { header, nidOf, requestMetadata } from "./headers.js";
 import { parseRoute } from "./route.js";
@@ -55,8 +56,8 @@ export class Cors {
   }
 }
 
-/** A request body that is one message, read whole (Connect unary), up to `max` bytes. */
-export function wholeBody(x: Exchange, max: number): Requests {
+/** A request body that is one message, read whole (Connect unary), up to `max` bytes (inflated, when it is compressed). */
+export function wholeBody(x: Exchange, max: number, encoding?: Encoding): Requests {
   const read = (): Promise<Uint8Array> =>
     new Promise((resolve, reject) => {
       const parts: Buffer[] = [];
@@ -69,7 +70,14 @@ export function wholeBody(x: Exchange, max: number): Requests {
         }
         parts.push(c);
       });
-      x.body.once("end", () => resolve(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n)));
+      x.body.once("end", () => {
+        const whole = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, n);
+        try {
+          resolve(encoding === undefined ? whole : inflate(encoding, whole, max));
+        } catch (e) {
+          reject(e);
+        }
+      });
       x.body.once("error", () => reject(new FramingError(Status.CANCELLED, "the request body failed")));
     });
   let p: Promise<Uint8Array> | undefined;

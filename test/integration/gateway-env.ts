@@ -46,10 +46,10 @@ export async function startGateway(options: GatewayOptions & { micro?: boolean }
 type Ctor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => grpc.Client & Record<string, (...args: unknown[]) => any>;
 
 /** grpc.testing.TestService and UnimplementedService, as grpc-js makes them from test.proto. */
-export function testClients(address: string, creds = grpc.credentials.createInsecure()): { test: InstanceType<Ctor>; unimplemented: InstanceType<Ctor> } {
+export function testClients(address: string, creds = grpc.credentials.createInsecure(), options: grpc.ClientOptions = {}): { test: InstanceType<Ctor>; unimplemented: InstanceType<Ctor> } {
   const def = loadSync(repoFile("proto/testing/test.proto"), { keepCase: false, longs: String, defaults: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { testing: { TestService: Ctor; UnimplementedService: Ctor } } };
-  return { test: new pkg.grpc.testing.TestService(address, creds), unimplemented: new pkg.grpc.testing.UnimplementedService(address, creds) };
+  return { test: new pkg.grpc.testing.TestService(address, creds, options), unimplemented: new pkg.grpc.testing.UnimplementedService(address, creds, options) };
 }
 
 /** A unary call of a grpc-js client as a promise, with the header and trailer metadata. */

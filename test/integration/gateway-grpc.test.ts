@@ -10,6 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import http2 from "node:http2";
+import { gzipSync } from "node:zlib";
+import { messagePrefix } from "../../src/gateway/framing.js";
 import * as grpc from "@grpc/grpc-js";
 import type { Msg } from "nats";
 import { createServer, parseTimeout, type NatsServer } from "../../src/index.js";
@@ -154,6 +156,26 @@ describe("gateway: gRPC side", () => {
     const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => req.once("response", resolve));
     assert.equal(headers["grpc-status"], String(grpc.status.INVALID_ARGUMENT));
     assert.match(String(headers["grpc-message"]), /malformed grpc-timeout/);
+    session.close();
+  });
+
+  test("compressed requests: grpc-js with gzip passes; a gzip bomb is refused before it inflates past the limit", async () => {
+    const gz = testClients(g.address, grpc.credentials.createInsecure(), { "grpc.default_compression_algorithm": 2 }).test;
+    const md = new grpc.Metadata();
+    md.set("islb-nid", "t1");
+    const r = await unary<{ payload?: { body: Buffer } }>(gz, "unaryCall", { responseSize: 1000, payload: { body: Buffer.alloc(271_828) } }, md);
+    assert.equal(r.value.payload?.body.length, 1000);
+    gz.close();
+    const bomb = gzipSync(Buffer.alloc(6 * 1024 * 1024));
+    const session = http2.connect(`http://${g.address}`);
+    const req = session.request({ ":method": "POST", ":path": "/grpc.testing.TestService/UnaryCall", "content-type": "application/grpc", te: "trailers", "grpc-encoding": "gzip", "islb-nid": "t1" });
+    req.end(Buffer.concat([messagePrefix(bomb.length, 1), bomb]));
+    const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => req.once("response", resolve));
+    assert.equal(headers["grpc-status"], String(grpc.status.RESOURCE_EXHAUSTED), String(headers["grpc-message"]));
+    const other = session.request({ ":method": "POST", ":path": "/grpc.testing.TestService/EmptyCall", "content-type": "application/grpc", te: "trailers", "grpc-encoding": "br" });
+    other.end(messagePrefix(0));
+    const h2 = await new Promise<http2.IncomingHttpHeaders>((resolve) => other.once("response", resolve));
+    assert.equal(h2["grpc-status"], String(grpc.status.UNIMPLEMENTED));
     session.close();
   });
 
