@@ -32,6 +32,8 @@ function errorJson(code: Status, message: string): { code: string; message?: str
 class UnarySink implements CallSink {
   private head = Metadata();
   private body: Uint8Array | undefined;
+  /** True once the answer was sent. */
+  ended = false;
 
   constructor(
     private readonly x: Exchange,
@@ -48,6 +50,8 @@ class UnarySink implements CallSink {
   }
 
   end(code: Status, message: string, trailer: Metadata): void {
+    if (this.ended) return;
+    this.ended = true;
     const h = metadataHeaders(trailer, metadataHeaders(this.head, { ...this.extra }), "trailer-");
     if (code === Status.OK && this.body !== undefined) {
       this.x.respond(200, { ...h, "content-type": "application/proto" });
@@ -62,6 +66,11 @@ class UnarySink implements CallSink {
 /** The answer of a streaming call. */
 class StreamSink implements CallSink {
   private done = false;
+
+  /** True once the end-of-stream message was sent. */
+  get ended(): boolean {
+    return this.done;
+  }
 
   constructor(
     private readonly x: Exchange,
@@ -101,7 +110,7 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
   const ct = (header(x.headers, "content-type") ?? "").split(";")[0]?.trim() ?? "";
   const stream = ct.startsWith("application/connect+");
   const extra = cors.headers(header(x.headers, "origin"));
-  const sink: CallSink = stream ? new StreamSink(x, ct, extra) : new UnarySink(x, extra);
+  const sink: CallSink & { readonly ended: boolean } = stream ? new StreamSink(x, ct, extra) : new UnarySink(x, extra);
   if (ct === "application/json" || ct === "application/connect+json") {
     return sink.end(Status.UNIMPLEMENTED, "the gateway carries binary protobuf: use Connect's binary format (useBinaryFormat: true)", Metadata());
   }
@@ -114,7 +123,7 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
     if (!/^\d{1,10}$/.test(t)) return sink.end(Status.INVALID_ARGUMENT, `malformed connect-timeout-ms ${JSON.stringify(t)}`, Metadata());
     timeoutMs = Number(t);
   }
-  const c = webCall(core, x, timeoutMs);
+  const c = webCall(core, x, timeoutMs, () => sink.ended);
   if (!("path" in c)) return sink.end(c.code, c.message, Metadata());
   // Connect's unary form is used only for unary methods: the request itself says the kind.
   const call = stream ? c : { ...c, kind: "unary" as const };

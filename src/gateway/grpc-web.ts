@@ -38,6 +38,11 @@ function base64Decoder(): Transform {
 export class GrpcWebSink implements CallSink {
   private done = false;
 
+  /** True once the call's status was sent. */
+  get ended(): boolean {
+    return this.done;
+  }
+
   constructor(
     private readonly x: Exchange,
     private readonly contentType: string,
@@ -87,7 +92,7 @@ export function serveGrpcWeb(core: GatewayCore, x: Exchange, cors: Cors): void {
   }
   const encoding = encodingOf(header(x.headers, "grpc-encoding"));
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
-  const call = webCall(core, x, timeoutMs);
+  const call = webCall(core, x, timeoutMs, () => sink.ended);
   if (!("path" in call)) return sink.end(call.code, call.message, Metadata());
   const body: Readable = text ? x.body.pipe(base64Decoder()) : x.body;
   void core.bridge.run(call, new BodyReader(body, core.maxMessageBytes, encoding), sink);

@@ -34,6 +34,11 @@ export class GrpcSink implements CallSink {
   private headersSent = false;
   private done = false;
 
+  /** True once the call's status was sent (or the stream was gone). */
+  get ended(): boolean {
+    return this.done;
+  }
+
   constructor(
     private readonly stream: ServerHttp2Stream,
     private readonly contentType: string,
@@ -129,7 +134,10 @@ export function serveGrpc(core: GatewayCore, stream: ServerHttp2Stream, headers:
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
   const ac = new AbortController();
   stream.on("error", () => undefined);
-  stream.once("close", () => ac.abort());
+  // Aborting makes an AbortError (a DOMException with its stack): only for calls still going.
+  stream.once("close", () => {
+    if (!sink.ended) ac.abort();
+  });
   const call = { ...route, nid: nidOf(headers), metadata: requestMetadata(headers, core.consumedHeaders), timeoutMs, signal: ac.signal };
   void core.bridge.run(call, new BodyReader(stream, core.maxMessageBytes, encoding), sink);
 }

@@ -13,13 +13,15 @@ import { header, nidOf, requestMetadata } from "./headers.js";
 import { parseRoute } from "./route.js";
 
 /** The call of an exchange, or the status refusing it. */
-export function webCall(core: GatewayCore, x: Exchange, timeoutMs: number | undefined): GatewayCall | { code: Status; message: string } {
+export function webCall(core: GatewayCore, x: Exchange, timeoutMs: number | undefined, ended: () => boolean): GatewayCall | { code: Status; message: string } {
   const route = parseRoute(x.path);
   if (typeof route === "string") return { code: Status.UNIMPLEMENTED, message: route };
   const refused = core.admit(route, x.headers);
   if (refused !== undefined) return refused;
   const ac = new AbortController();
-  x.onClose(() => ac.abort());
+  x.onClose(() => {
+    if (!ended()) ac.abort(); // only calls still going: an abort costs an AbortError and its stack
+  });
   return { ...route, nid: nidOf(x.headers), metadata: requestMetadata(x.headers, core.consumedHeaders), timeoutMs, signal: ac.signal };
 }
 
