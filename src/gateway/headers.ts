@@ -34,6 +34,9 @@ const HTTP_ONLY = new Set([
   "accept-language",
   "cache-control",
   "pragma",
+  // The HTTP client of this hop: not the service's business, and without it a plain call
+  // needs no NATS headers at all (the transport's fast path).
+  "user-agent",
   NID_KEY,
 ]);
 
