@@ -123,8 +123,13 @@ describe("gateway: gRPC side", () => {
     md.add("x-custom", "value-2");
     md.set("x-data-bin", Buffer.from([1, 2, 3]));
     await unary(clients.test, "unaryCall", { responseSize: 3 }, md, { deadline: new Date(Date.now() + 5000) });
+    const plain = new grpc.Metadata();
+    plain.set("islb-nid", "t1");
+    await unary(clients.test, "unaryCall", { responseSize: 3 }, plain);
     sub.unsubscribe();
-    assert.equal(seen.length, 1, "one NATS request: the unary fast path");
+    assert.equal(seen.length, 2, "one NATS request a call: the unary fast path");
+    // A call with no metadata and no deadline carries only the content type (user-agent and te stay behind).
+    assert.deepEqual(seen[1]?.headers?.keys(), ["content-type"]);
     const h = seen[0]?.headers;
     const t = parseTimeout(h?.get("grpc-timeout") ?? "");
     assert.ok(t !== undefined && t > 3000 && t <= 5000, `grpc-timeout on the bus: ${h?.get("grpc-timeout")}`);
