@@ -1,5 +1,5 @@
 /**
- * The Connect protocol, binary: unary calls as a plain POST of the message (errors as JSON
+ * The Connect protocol, binary or JSON (json.ts converts with schemas from the bus): unary calls as a plain POST of the message (errors as JSON
  * with an HTTP status, trailers as `trailer-` headers), streams as prefixed messages ending in
  * a JSON end-of-stream message flagged 0x02.
  */
@@ -12,6 +12,7 @@ import type { GatewayCore } from "./core.js";
 import type { Exchange } from "./exchange.js";
 import { framed } from "./framing.js";
 import { header, metadataHeaders } from "./headers.js";
+import { JsonSink, jsonRequests } from "./json.js";
 import { webCall, wholeBody, type Cors } from "./web-call.js";
 
 const END_STREAM = 0x02;
@@ -38,6 +39,7 @@ class UnarySink implements CallSink {
   constructor(
     private readonly x: Exchange,
     private readonly extra: OutgoingHttpHeaders,
+    private readonly contentType: string,
   ) {}
 
   header(md: Metadata): void {
@@ -54,7 +56,7 @@ class UnarySink implements CallSink {
     this.ended = true;
     const h = metadataHeaders(trailer, metadataHeaders(this.head, { ...this.extra }), "trailer-");
     if (code === Status.OK && this.body !== undefined) {
-      this.x.respond(200, { ...h, "content-type": "application/proto" });
+      this.x.respond(200, { ...h, "content-type": this.contentType });
       return this.x.end(this.body);
     }
     const json = code === Status.OK ? errorJson(Status.INTERNAL, "the service sent no response message") : errorJson(code, message);
@@ -110,10 +112,9 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
   const ct = (header(x.headers, "content-type") ?? "").split(";")[0]?.trim() ?? "";
   const stream = ct.startsWith("application/connect+");
   const extra = cors.headers(header(x.headers, "origin"));
-  const sink: CallSink & { readonly ended: boolean } = stream ? new StreamSink(x, ct, extra) : new UnarySink(x, extra);
-  if (ct === "application/json" || ct === "application/connect+json") {
-    return sink.end(Status.UNIMPLEMENTED, "the gateway carries binary protobuf: use Connect's binary format (useBinaryFormat: true)", Metadata());
-  }
+  const json = ct === "application/json" || ct === "application/connect+json";
+  const sink: CallSink & { readonly ended: boolean } = stream ? new StreamSink(x, ct, extra) : new UnarySink(x, extra, json ? "application/json" : "application/proto");
+  if (json && core.json === undefined) return sink.end(Status.UNIMPLEMENTED, "this gateway has no schemas for JSON: use Connect's binary format", Metadata());
   if (x.method !== "POST") return sink.end(Status.UNIMPLEMENTED, "Connect calls are POST requests here (GET is not supported)", Metadata());
   const encoding = encodingOf(header(x.headers, stream ? "connect-content-encoding" : "content-encoding"));
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
@@ -127,5 +128,13 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
   if (!("path" in c)) return sink.end(c.code, c.message, Metadata());
   // Connect's unary form is used only for unary methods: the request itself says the kind.
   const call = stream ? c : { ...c, kind: "unary" as const };
-  void core.bridge.run(call, stream ? new BodyReader(x.body, core.maxMessageBytes, encoding) : wholeBody(x, core.maxMessageBytes, encoding), sink);
+  const requests = stream ? new BodyReader(x.body, core.maxMessageBytes, encoding) : wholeBody(x, core.maxMessageBytes, encoding);
+  if (!json) return void core.bridge.run(call, requests, sink);
+  void (async () => {
+    const codec = await core.json?.codec(call.service);
+    if (codec === undefined || !codec.knows(call.path)) {
+      return sink.end(Status.UNIMPLEMENTED, `no schema for ${call.path} on the bus (JSON needs the service's reflection): use Connect's binary format`, Metadata());
+    }
+    await core.bridge.run(call, jsonRequests(requests, codec, call.path), new JsonSink(sink, codec, call.path));
+  })().catch(() => undefined);
 }

@@ -6,6 +6,7 @@
  * own descriptors last. What the allow list hides is neither listed nor described.
  */
 import type { NatsConnection } from "nats";
+import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { ServerReflectionRequest, ServerReflectionResponse } from "../../generated/grpc/reflection/v1/reflection.js";
 import { Metadata, Status } from "../index.js";
 import type { DescriptorIndex } from "../reflection/descriptors.js";
@@ -106,6 +107,12 @@ export class GatewayReflection {
       }
     }
     return false;
+  }
+
+  /** The files defining an exposed service and their dependencies ([] when nobody describes it). */
+  async files(service: string): Promise<FileDescriptorProto[]> {
+    const r = await this.answer({ host: "", fileContainingSymbol: service });
+    return r.errorResponse === undefined ? filesOf(r) : [];
   }
 
   /** The ServerReflectionInfo handlers (v1 and v1alpha). */

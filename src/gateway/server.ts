@@ -19,6 +19,7 @@ import { http1Exchange, http2Exchange, type Exchange } from "./exchange.js";
 import { serveGrpcWeb } from "./grpc-web.js";
 import { isConnect, serveConnect } from "./connect.js";
 import { Cors } from "./web-call.js";
+import type { JsonCodecs } from "./json.js";
 import { PassThroughClients } from "./passthrough.js";
 import type { Route } from "./route.js";
 
@@ -31,6 +32,8 @@ export interface GatewayOptions extends AccessOptions {
   tls?: ListenerTls;
   /** Origins browsers may call from (gRPC-Web, Connect); `*` for any. None by default. */
   corsOrigins?: readonly string[];
+  /** Schemas for Connect's JSON format (own.ts gives them from the bus's reflection). */
+  json?: JsonCodecs;
   /** Methods the gateway answers itself (health, reflection), by path. */
   local?: ReadonlyMap<string, LocalHandler>;
   logger?: Logger;
@@ -46,7 +49,9 @@ export class Gateway implements GatewayCore {
   readonly consumedHeaders: ReadonlySet<string>;
   readonly prefix: string;
   readonly access: Access;
-  private readonly h2 = createHttp2Server({ maxSessionMemory: 64 });
+  readonly json: JsonCodecs | undefined;
+  /** At most 1000 streams at once per connection, and 64 MB of a connection's buffers: a client holds no more. */
+  private readonly h2 = createHttp2Server({ maxSessionMemory: 64, settings: { maxConcurrentStreams: 1000 } });
   private readonly h1 = createHttpServer();
   private readonly sessions = new Set<Http2Session>();
   private readonly sockets = new Set<Socket>();
@@ -64,6 +69,7 @@ export class Gateway implements GatewayCore {
     this.consumedHeaders = this.access.consumed;
     this.log = options.logger ?? silentLogger;
     this.cors = new Cors(options.corsOrigins);
+    this.json = options.json;
     const prefix = this.prefix;
     this.kinds = new MethodKinds({
       micro: async () => (await microInstances(nc)).flatMap((i) => i.endpoints),

@@ -1,6 +1,7 @@
 /**
  * Browsers' protocols through the gateway: stock Connect and gRPC-Web clients from npm
- * (@connectrpc/connect-node, over HTTP/1.1 and HTTP/2) call ISLB's FindNode and Watch on an
+ * (@connectrpc/connect-node, over HTTP/1.1 and HTTP/2; Connect in binary and in JSON, which the
+ * gateway converts with the schema from the bus's reflection) call ISLB's FindNode and Watch on an
  * islb behind the gateway; errors keep their code and message; CORS only for allowed origins.
  */
 import { after, before, describe, test } from "node:test";
@@ -66,6 +67,8 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
   const transports: Array<[string, () => Transport]> = [
     ["Connect over HTTP/1.1", () => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true })],
     ["Connect over HTTP/2", () => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })],
+    ["Connect JSON (connect-web's default) over HTTP/1.1", () => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false })],
+    ["Connect JSON over HTTP/2", () => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false })],
     ["gRPC-Web over HTTP/1.1", () => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true })],
     ["gRPC-Web over HTTP/2", () => createGrpcWebTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })],
   ];
@@ -133,6 +136,17 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
       if (ev.type === SYNCED) break;
     }
     ac.abort();
+  });
+
+  test("Connect JSON: a request that is not valid JSON for its type is INVALID_ARGUMENT, and says why", async () => {
+    const r = await fetch(`${baseUrl}/islb.ISLB/FindNode`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "rtc", bogus: 1 }) });
+    const e = (await r.json()) as { code: string; message: string };
+    assert.equal(r.status, 400, JSON.stringify(e));
+    assert.equal(e.code, "invalid_argument");
+    assert.match(e.message, /bogus/);
+    const ok = await fetch(`${baseUrl}/islb.ISLB/FindNode`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "rtc" }) });
+    assert.equal(ok.status, 200);
+    assert.ok(((await ok.json()) as { nodes: Array<{ nid: string }> }).nodes.some((n) => n.nid === "sfu-1"));
   });
 
   test("gRPC-Web text (base64), as the grpc-web npm client sends it by default", async () => {
