@@ -184,6 +184,33 @@ describe("gateway: gRPC side", () => {
     session.close();
   });
 
+  test("nothing is left behind: after every call above, no call is active in the gateway or on the servers", async () => {
+    assert.ok(await eventually(() => g.gateway.stats.active === 0), `gateway calls still active: ${g.gateway.stats.active}`);
+    assert.ok(await eventually(() => g.env.server.stats().activeCalls === 0 && slow.stats().activeCalls === 0), "server calls still active");
+  });
+
+  test("close() ends the calls in progress: the stream on the bus is cancelled, the client sees the end", async () => {
+    const gw = new Gateway(g.gnc, {});
+    const a = await gw.listen(0, "127.0.0.1");
+    const { test: c } = testClients(`127.0.0.1:${a.port}`);
+    const md = new grpc.Metadata();
+    md.set("islb-nid", "t1");
+    const call = c.fullDuplexCall!(md) as grpc.ClientDuplexStream<unknown, unknown>;
+    const ended = new Promise<void>((resolve) => {
+      call.on("error", () => resolve());
+      call.on("status", () => resolve());
+    });
+    call.write({ responseParameters: [{ size: 1, intervalUs: 0 }] });
+    await new Promise<void>((resolve) => call.once("data", () => resolve()));
+    assert.equal(gw.stats.active, 1);
+    const t0 = Date.now();
+    await gw.close();
+    await ended;
+    assert.ok(Date.now() - t0 < 5000);
+    assert.ok(await eventually(() => gw.stats.active === 0 && g.env.server.stats().activeCalls === 0), "the call on the bus ended");
+    c.close();
+  });
+
   test("UNAVAILABLE at once for a node nobody is", async () => {
     const md = new grpc.Metadata();
     md.set("islb-nid", "nobody");
