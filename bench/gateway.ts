@@ -119,4 +119,6 @@ for (const r of results) {
   console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.perSec / base.perSec, 2)} | ${f(r.cpuUsPerCall, 1)} | ${r.parts.map((p, i) => `${p} ${f(r.split[i] as number, 1)}`).join(", ")} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |`);
 }
 const known = results[1] as Result;
-console.log(`\ngateway (kind known) / direct: ${f(known.perSec / base.perSec, 2)}× the calls/s (target ≥ 0.80)`);
+const names = [...rounds.keys()];
+const perRound = (rounds.get(names[1] as string) ?? []).map((r, i) => r.perSec / ((rounds.get(names[0] as string) ?? [])[i] as Result).perSec);
+console.log(`\ngateway (kind known) / direct: ${f(known.perSec / base.perSec, 2)}× the calls/s (target ≥ 0.80); round by round: ${perRound.map((x) => f(x, 2)).join(", ")}`);
