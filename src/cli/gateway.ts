@@ -3,8 +3,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { Command } from "commander";
 import { pino } from "pino";
-import { Gateway } from "../gateway/server.js";
-import { withOwnServices } from "../gateway/own.js";
+import { createGateway } from "../gateway/index.js";
 import { connectNats } from "./connect.js";
 import { loadGatewayConfig, type GatewayFlags } from "./gateway-config.js";
 
@@ -39,7 +38,7 @@ async function run(flags: GatewayFlags): Promise<void> {
   const log = pino({ level: f.logLevel });
   const { nc } = await connectNats(f.nats, "islb gateway", log);
   const tls = f.tlsCert === undefined ? undefined : { cert: readFileSync(f.tlsCert), key: readFileSync(f.tlsKey as string), ca: f.tlsCa === undefined ? undefined : readFileSync(f.tlsCa) };
-  const gateway = new Gateway(nc, withOwnServices(nc, { prefix: f.prefix, allow: f.allow, authToken: f.authToken, tls, corsOrigins: f.corsOrigins, logger: log }));
+  const gateway = createGateway(nc, { prefix: f.prefix, allow: f.allow, authToken: f.authToken, tls, corsOrigins: f.corsOrigins, logger: log });
   const a = await gateway.listen(port, host);
   process.stdout.write(`islb gateway listening on ${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}${tls ? " (TLS)" : ""}\n`);
   let stopping = false;

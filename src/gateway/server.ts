@@ -42,6 +42,10 @@ export interface GatewayOptions extends AccessOptions {
 /** What `close()` waits for before it cuts connections. */
 const CLOSE_MS = 2000;
 
+/**
+ * The gateway. `new Gateway(nc, options)` carries calls only; `createGateway` (index.ts) adds
+ * its own health and reflection services and JSON schemas.
+ */
 export class Gateway implements GatewayCore {
   readonly bridge: Bridge;
   readonly kinds: MethodKinds;
