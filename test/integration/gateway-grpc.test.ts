@@ -211,6 +211,25 @@ describe("gateway: gRPC side", () => {
     c.close();
   });
 
+  test("the bus side ending a call reaches the HTTP client: a server shutting down mid-stream", async () => {
+    const t3 = createServer({ nid: "t3", drainMs: 50 });
+    t3.add(TestServiceDefinition, {
+      async *fullDuplexCall(requests: AsyncIterable<unknown>) {
+        for await (const _ of requests) yield { payload: { body: Buffer.alloc(1) } };
+      },
+    } as never);
+    await t3.listen(g.env.snc);
+    const md = new grpc.Metadata();
+    md.set("islb-nid", "t3");
+    const call = clients.test.fullDuplexCall!(md) as grpc.ClientDuplexStream<unknown, unknown>;
+    const failed = new Promise<grpc.ServiceError>((resolve) => call.on("error", resolve));
+    call.write({ responseParameters: [] });
+    await new Promise<void>((resolve) => call.once("data", () => resolve()));
+    await t3.close();
+    const e = await failed;
+    assert.equal(e.code, grpc.status.UNAVAILABLE, e.details);
+  });
+
   test("UNAVAILABLE at once for a node nobody is", async () => {
     const md = new grpc.Metadata();
     md.set("islb-nid", "nobody");
