@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 import { parse } from "smol-toml";
 import { ConfigError, applyToml, defaults, type NatsConfig } from "./config.js";
 
+/** What `islb gateway` runs with, once file, environment and flags are applied. */
 export interface GatewayConfig {
   listen: string;
   nats: NatsConfig;

@@ -11,6 +11,7 @@ import type { Route } from "./route.js";
 /** Services the gateway answers itself, always exposed (reflection lists only what is allowed). */
 export const OWN_SERVICES = new Set(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]);
 
+/** What the gateway exposes, and to whom. */
 export interface AccessOptions {
   /**
    * What is exposed: `pkg.Service` (every method), `pkg.Service/Method`, `pkg.*` (every
@@ -23,6 +24,7 @@ export interface AccessOptions {
 
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
 
+/** The allow list and the bearer token, checked for every call before it reaches the bus. */
 export class Access {
   private readonly services = new Set<string>();
   private readonly methods = new Set<string>();

@@ -10,6 +10,7 @@ import { FramingError, MessageParser } from "./framing.js";
 
 const COMPRESSED = 0x01;
 
+/** The request messages of one call, from its body, read on demand (flow control both ways). */
 export class BodyReader implements AsyncIterable<Uint8Array> {
   private readonly parser: MessageParser;
   private queue: Uint8Array[] = [];

@@ -78,6 +78,7 @@ export function statusOf(e: unknown): { code: Status; message: string } {
   return { code: Status.INTERNAL, message: `gateway: ${(e as Error)?.message ?? String(e)}` };
 }
 
+/** Carries calls from the HTTP side to the bus, or to a local handler. */
 export class Bridge {
   readonly stats: BridgeStats = { unary: 0, stream: 0, local: 0, active: 0 };
 

@@ -10,6 +10,7 @@ import { FramingError } from "./framing.js";
 /** What the gateway can inflate, as it advertises it (`grpc-accept-encoding`). */
 export const ACCEPT_ENCODING = "identity,gzip,deflate";
 
+/** The compressions a request may use. */
 export type Encoding = "gzip" | "deflate";
 
 /** The encoding a request names, or a reason it cannot be read; undefined means identity. */

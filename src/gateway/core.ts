@@ -6,6 +6,7 @@ import type { Bridge } from "./bridge.js";
 import type { JsonCodecs } from "./json.js";
 import type { Route } from "./route.js";
 
+/** The gateway as its protocol handlers see it. */
 export interface GatewayCore {
   readonly bridge: Bridge;
   /** The largest request or response message, in bytes. */

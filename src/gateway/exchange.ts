@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import type { ServerHttp2Stream } from "node:http2";
 import type { Readable } from "node:stream";
 
+/** A request and its response, whichever HTTP version carries them. */
 export interface Exchange {
   readonly method: string;
   readonly path: string;

@@ -35,6 +35,7 @@ function base64Decoder(): Transform {
   });
 }
 
+/** The answer of one gRPC-Web call: messages, then the trailer frame (base64 in text mode). */
 export class GrpcWebSink implements CallSink {
   private done = false;
 

@@ -20,6 +20,7 @@ export interface KindSources {
 
 const MAX_TRIED = 1024;
 
+/** The kind of each method path, as the bus describes it; bounded, and learnt in the background. */
 export class MethodKinds {
   private readonly kinds = new Map<string, Kind>();
   private lastRefresh = -Infinity;

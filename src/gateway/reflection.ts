@@ -35,6 +35,7 @@ function nodeIds(instances: Instance[], symbol?: string): string[] {
   return [...new Set(ordered.map((i) => i.id))].slice(0, MAX_NODES);
 }
 
+/** Reflection answered by the gateway for everything it exposes on the bus. */
 export class GatewayReflection {
   private instances: { at: number; list: Promise<Instance[]> } | undefined;
   private readonly own: Reflection;

@@ -23,6 +23,7 @@ import type { JsonCodecs } from "./json.js";
 import { PassThroughClients } from "./passthrough.js";
 import type { Route } from "./route.js";
 
+/** Options of a gateway (the access options: allow list, bearer token). */
 export interface GatewayOptions extends AccessOptions {
   /** Subject prefix on the bus, `nrpc` by default. */
   prefix?: string;
