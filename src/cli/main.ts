@@ -12,6 +12,7 @@ import { onStopRequest } from "./signals.js";
 import { VERSION } from "../version.js";
 import { createLogger } from "../app/logger.js";
 import { startTracingFromEnv } from "../tracing/otlp.js";
+import { addGatewayCommand } from "./gateway.js";
 
 const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").version(VERSION, "-V, --version", "print islb's version").showHelpAfterError();
 
@@ -157,6 +158,8 @@ withSchemaFlags(program.command("call <method>").description("call SERVICE/METHO
       await callMethod(nc, m, jsonDocuments(text), { client: clientOptions(f), metadata, timeoutMs, signal: ac.signal, out: (line) => process.stdout.write(`${line}\n`) });
     }),
   );
+
+addGatewayCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const msg = e instanceof ConfigError ? `config: ${e.message}` : e instanceof UsageError ? e.message : (e as Error).message;
