@@ -3,7 +3,7 @@ import { FindNodeReply, FindNodeRequest, NodeState } from "../generated/islb/isl
 import { toRecord } from "../src/registry/records.js";
 import type { NodeRecord } from "../src/registry/types.js";
 
-export const request: FindNodeRequest = { service: "rtc", sid: "room-42", nid: "", region: "", dc: "", limit: 0 };
+export const request: FindNodeRequest = { service: "rtc", sid: "room-42", nid: "", region: "", dc: "", limit: 0, explain: false };
 
 export const reply: FindNodeReply = {
   nodes: Array.from({ length: 5 }, (_, i) => ({
@@ -12,6 +12,7 @@ export const reply: FindNodeReply = {
     service: "rtc",
     rpc: { protocol: "nats-grpc", addr: "nats://10.0.0.1:4222", params: new Map([["region", "eu-west"], ["load", String(0.1 * i)]]) },
   })),
+  explanation: undefined,
 };
 
 export const requestBytes = FindNodeRequest.encode(request).finish();

@@ -36,7 +36,7 @@ async function serverSide(n: number): Promise<{ newUs: number; knownUs: number }
   const now = Date.now();
   for (let i = 0; i < n; i++) await store.register(record(i, now), "t");
   const svc = createIslbService(store, new Balancer(store.view));
-  const req = (sid: string) => ({ service: "rtc", sid, nid: "", region: "r1", dc: "", limit: 0 });
+  const req = (sid: string) => ({ service: "rtc", sid, nid: "", region: "r1", dc: "", limit: 0, explain: false });
   for (let i = 0; i < 5000; i++) await svc.findNode(req(`warm-${i}`), {} as never);
   // Five batches of each kind, alternating; the median batch, so one collection of a large
   // heap or a slow spell of the machine does not decide the figure.

@@ -73,10 +73,162 @@ export interface FindNodeRequest {
   dc: string;
   /** At most this many nodes in the reply (0: all). Without sid or nid only. */
   limit: number;
+  /**
+   * Also return, in FindNodeReply.explanation, every candidate of the service and why it was
+   * or was not taken. Costs nothing when false.
+   */
+  explain: boolean;
 }
 
 export interface FindNodeReply {
   nodes: Node[];
+  /** Set when FindNodeRequest.explain was. */
+  explanation: Explanation | undefined;
+}
+
+/** Why a lookup answered as it did. */
+export interface Explanation {
+  /**
+   * What happened: "known" (the session was already placed and kept), "placed" (placed now),
+   * "list", "node", "none" (no node could take it).
+   */
+  outcome: string;
+  /** The node answered ("" when none). */
+  chosen: string;
+  /** The measure nodes are compared by, and whether two random choices were drawn. */
+  measure: string;
+  twoChoices: boolean;
+  /** Two-choices only: the two nodes drawn (the lesser score is taken). */
+  drawn: string[];
+  /** The zone (region, else dc) preferred. */
+  homeZone: string;
+  /** Every node of the service, best first. */
+  candidates: Candidate[];
+  /** For a known session: the node that already hosts it. */
+  host: string;
+  /** Where the pick came from: "home" (the caller's zone) or "other" ("" when nothing was picked). */
+  tier: string;
+}
+
+/** One node of the service as the balancer saw it for this lookup. */
+export interface Candidate {
+  nid: string;
+  /** Lower is better: the node's measure (with pending placements) over its capacity. */
+  score: number;
+  /**
+   * "under" (takes sessions), "over" (past a soft limit: used only when no node is under),
+   * "closed" (takes none).
+   */
+  standing: string;
+  /** The figure that decided the standing, e.g. "hard sessions 100 >= 100" or "cordoned". */
+  reason: string;
+  /** Its zone and whether it is in the caller's ("home") or not ("other"). */
+  zone: string;
+  tier: string;
+  /** Lease left, in ms. */
+  leaseLeftMs: number;
+  state: NodeState;
+  /** Sessions placed on it since its last heartbeat. */
+  pending: number;
+  /** The operator's mark, if any. */
+  mark:
+    | NodeMark
+    | undefined;
+  /** True for the node answered. */
+  chosen: boolean;
+}
+
+/** An operator's mark on a node, kept apart from what the node's heartbeats write. */
+export interface NodeMark {
+  kind: NodeMark_Kind;
+  /**
+   * Who set it and why (free text from the caller), and how they were authorized
+   * ("admin", "owner" or "open").
+   */
+  by: string;
+  reason: string;
+  authorizedAs: string;
+  /** When it was set (ms since the epoch). */
+  atMs: number;
+  /** Draining: when the drain ends whatever the node still hosts (0: no deadline). */
+  deadlineMs: number;
+  /**
+   * Draining: when the node was found drained (0: not yet), and why ("sessions": it reported
+   * none; "deadline": the deadline passed).
+   */
+  drainedAtMs: number;
+  drainedReason: string;
+}
+
+export enum NodeMark_Kind {
+  KIND_UNSPECIFIED = 0,
+  /** KIND_CORDONED - No new sessions; keeps its sessions. */
+  KIND_CORDONED = 1,
+  /** KIND_DRAINING - No new sessions; its sessions are placed elsewhere on their next lookup. */
+  KIND_DRAINING = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function nodeMark_KindFromJSON(object: any): NodeMark_Kind {
+  switch (object) {
+    case 0:
+    case "KIND_UNSPECIFIED":
+      return NodeMark_Kind.KIND_UNSPECIFIED;
+    case 1:
+    case "KIND_CORDONED":
+      return NodeMark_Kind.KIND_CORDONED;
+    case 2:
+    case "KIND_DRAINING":
+      return NodeMark_Kind.KIND_DRAINING;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return NodeMark_Kind.UNRECOGNIZED;
+  }
+}
+
+export function nodeMark_KindToJSON(object: NodeMark_Kind): string {
+  switch (object) {
+    case NodeMark_Kind.KIND_UNSPECIFIED:
+      return "KIND_UNSPECIFIED";
+    case NodeMark_Kind.KIND_CORDONED:
+      return "KIND_CORDONED";
+    case NodeMark_Kind.KIND_DRAINING:
+      return "KIND_DRAINING";
+    case NodeMark_Kind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * Who may cordon, uncordon or drain: an operator with the admin credential, or the node itself
+ * with its owner token; with no admin credential configured, any caller.
+ */
+export interface CordonRequest {
+  nid: string;
+  /** Why (shown in Watch and islb nodes), and who (free text, e.g. user@host). */
+  reason: string;
+  by: string;
+  /** The registry's admin credential, or the node's owner token. */
+  adminToken: string;
+  token: string;
+}
+
+export interface DrainRequest {
+  nid: string;
+  /** How long the drain may last, in ms (0: until the node's sessions reach 0). */
+  deadlineMs: number;
+  reason: string;
+  by: string;
+  adminToken: string;
+  token: string;
+}
+
+export interface NodeMarkReply {
+  /** The node after the change. */
+  node: NodeInfo | undefined;
+  revision: number;
 }
 
 /** What a node carries now. Any figure may be left at 0. */
@@ -182,6 +334,8 @@ export interface HeartbeatReply {
   leaseMs: number;
   heartbeatMs: number;
   revision: number;
+  /** The operator's mark on this node, if any: a node told it is drained (drained_at_ms set) may stop. */
+  mark: NodeMark | undefined;
 }
 
 export interface DeregisterRequest {
@@ -210,13 +364,20 @@ export interface NodeInfo {
   expiresAtMs: number;
   /** The node's lease, in ms. */
   leaseMs: number;
+  /** The operator's mark (cordon, drain), if any. */
+  mark: NodeMark | undefined;
 }
 
 export interface WatchEvent {
   type: WatchEvent_Type;
   /** The registry's revision of this change (of the snapshot, for EXISTING and SYNCED). */
   revision: number;
-  node: NodeInfo | undefined;
+  node:
+    | NodeInfo
+    | undefined;
+  /** Marks (CORDONED, UNCORDONED, DRAINING by an operator, DRAINED): who made the change and why. */
+  by: string;
+  reason: string;
 }
 
 export enum WatchEvent_Type {
@@ -237,6 +398,12 @@ export enum WatchEvent_Type {
   TYPE_EXPIRED = 7,
   /** TYPE_RESET - The revision asked for is no longer kept: drop what you hold; a snapshot follows. */
   TYPE_RESET = 8,
+  /** TYPE_CORDONED - An operator cordoned the node (node.mark says who and why). */
+  TYPE_CORDONED = 9,
+  /** TYPE_UNCORDONED - A cordon was lifted or a drain cancelled: the node takes sessions again (by/reason say who and why). */
+  TYPE_UNCORDONED = 10,
+  /** TYPE_DRAINED - A draining node's sessions reached 0, or its drain deadline passed: it may stop. */
+  TYPE_DRAINED = 11,
   UNRECOGNIZED = -1,
 }
 
@@ -269,6 +436,15 @@ export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
     case 8:
     case "TYPE_RESET":
       return WatchEvent_Type.TYPE_RESET;
+    case 9:
+    case "TYPE_CORDONED":
+      return WatchEvent_Type.TYPE_CORDONED;
+    case 10:
+    case "TYPE_UNCORDONED":
+      return WatchEvent_Type.TYPE_UNCORDONED;
+    case 11:
+    case "TYPE_DRAINED":
+      return WatchEvent_Type.TYPE_DRAINED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -296,6 +472,12 @@ export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
       return "TYPE_EXPIRED";
     case WatchEvent_Type.TYPE_RESET:
       return "TYPE_RESET";
+    case WatchEvent_Type.TYPE_CORDONED:
+      return "TYPE_CORDONED";
+    case WatchEvent_Type.TYPE_UNCORDONED:
+      return "TYPE_UNCORDONED";
+    case WatchEvent_Type.TYPE_DRAINED:
+      return "TYPE_DRAINED";
     case WatchEvent_Type.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -318,7 +500,7 @@ export interface ReleaseSessionRequest {
 }
 
 function createBaseFindNodeRequest(): FindNodeRequest {
-  return { sid: "", nid: "", service: "", region: "", dc: "", limit: 0 };
+  return { sid: "", nid: "", service: "", region: "", dc: "", limit: 0, explain: false };
 }
 
 export const FindNodeRequest: MessageFns<FindNodeRequest> = {
@@ -340,6 +522,9 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     }
     if (message.limit !== 0) {
       writer.uint32(48).uint32(message.limit);
+    }
+    if (message.explain !== false) {
+      writer.uint32(56).bool(message.explain);
     }
     return writer;
   },
@@ -405,6 +590,14 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
             message.limit = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.explain = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -425,6 +618,7 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
       region: isSet(object.region) ? globalThis.String(object.region) : "",
       dc: isSet(object.dc) ? globalThis.String(object.dc) : "",
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
     };
   },
 
@@ -448,6 +642,9 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     if (message.limit !== 0) {
       obj.limit = Math.round(message.limit);
     }
+    if (message.explain !== false) {
+      obj.explain = message.explain;
+    }
     return obj;
   },
 
@@ -462,18 +659,22 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     message.region = object.region ?? "";
     message.dc = object.dc ?? "";
     message.limit = object.limit ?? 0;
+    message.explain = object.explain ?? false;
     return message;
   },
 };
 
 function createBaseFindNodeReply(): FindNodeReply {
-  return { nodes: [] };
+  return { nodes: [], explanation: undefined };
 }
 
 export const FindNodeReply: MessageFns<FindNodeReply> = {
   encode(message: FindNodeReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.nodes) {
       Node.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.explanation !== undefined) {
+      Explanation.encode(message.explanation, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -499,6 +700,14 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
             message.nodes.push(Node.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.explanation = Explanation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -512,13 +721,19 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
   },
 
   fromJSON(object: any): FindNodeReply {
-    return { nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => Node.fromJSON(e)) : [] };
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => Node.fromJSON(e)) : [],
+      explanation: isSet(object.explanation) ? Explanation.fromJSON(object.explanation) : undefined,
+    };
   },
 
   toJSON(message: FindNodeReply): unknown {
     const obj: any = {};
     if (message.nodes?.length) {
       obj.nodes = message.nodes.map((e) => Node.toJSON(e));
+    }
+    if (message.explanation !== undefined) {
+      obj.explanation = Explanation.toJSON(message.explanation);
     }
     return obj;
   },
@@ -529,6 +744,1051 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
   fromPartial(object: DeepPartial<FindNodeReply>): FindNodeReply {
     const message = createBaseFindNodeReply();
     message.nodes = object.nodes?.map((e) => Node.fromPartial(e)) || [];
+    message.explanation = (object.explanation !== undefined && object.explanation !== null)
+      ? Explanation.fromPartial(object.explanation)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseExplanation(): Explanation {
+  return {
+    outcome: "",
+    chosen: "",
+    measure: "",
+    twoChoices: false,
+    drawn: [],
+    homeZone: "",
+    candidates: [],
+    host: "",
+    tier: "",
+  };
+}
+
+export const Explanation: MessageFns<Explanation> = {
+  encode(message: Explanation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.outcome !== "") {
+      writer.uint32(10).string(message.outcome);
+    }
+    if (message.chosen !== "") {
+      writer.uint32(18).string(message.chosen);
+    }
+    if (message.measure !== "") {
+      writer.uint32(26).string(message.measure);
+    }
+    if (message.twoChoices !== false) {
+      writer.uint32(32).bool(message.twoChoices);
+    }
+    for (const v of message.drawn) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.homeZone !== "") {
+      writer.uint32(50).string(message.homeZone);
+    }
+    for (const v of message.candidates) {
+      Candidate.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.host !== "") {
+      writer.uint32(66).string(message.host);
+    }
+    if (message.tier !== "") {
+      writer.uint32(74).string(message.tier);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Explanation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExplanation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chosen = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.measure = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.twoChoices = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.drawn.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.homeZone = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.candidates.push(Candidate.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Explanation {
+    return {
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      chosen: isSet(object.chosen) ? globalThis.String(object.chosen) : "",
+      measure: isSet(object.measure) ? globalThis.String(object.measure) : "",
+      twoChoices: isSet(object.twoChoices)
+        ? globalThis.Boolean(object.twoChoices)
+        : isSet(object.two_choices)
+        ? globalThis.Boolean(object.two_choices)
+        : false,
+      drawn: globalThis.Array.isArray(object?.drawn) ? object.drawn.map((e: any) => globalThis.String(e)) : [],
+      homeZone: isSet(object.homeZone)
+        ? globalThis.String(object.homeZone)
+        : isSet(object.home_zone)
+        ? globalThis.String(object.home_zone)
+        : "",
+      candidates: globalThis.Array.isArray(object?.candidates)
+        ? object.candidates.map((e: any) => Candidate.fromJSON(e))
+        : [],
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : "",
+    };
+  },
+
+  toJSON(message: Explanation): unknown {
+    const obj: any = {};
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.chosen !== "") {
+      obj.chosen = message.chosen;
+    }
+    if (message.measure !== "") {
+      obj.measure = message.measure;
+    }
+    if (message.twoChoices !== false) {
+      obj.twoChoices = message.twoChoices;
+    }
+    if (message.drawn?.length) {
+      obj.drawn = message.drawn;
+    }
+    if (message.homeZone !== "") {
+      obj.homeZone = message.homeZone;
+    }
+    if (message.candidates?.length) {
+      obj.candidates = message.candidates.map((e) => Candidate.toJSON(e));
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.tier !== "") {
+      obj.tier = message.tier;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Explanation>): Explanation {
+    return Explanation.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Explanation>): Explanation {
+    const message = createBaseExplanation();
+    message.outcome = object.outcome ?? "";
+    message.chosen = object.chosen ?? "";
+    message.measure = object.measure ?? "";
+    message.twoChoices = object.twoChoices ?? false;
+    message.drawn = object.drawn?.map((e) => e) || [];
+    message.homeZone = object.homeZone ?? "";
+    message.candidates = object.candidates?.map((e) => Candidate.fromPartial(e)) || [];
+    message.host = object.host ?? "";
+    message.tier = object.tier ?? "";
+    return message;
+  },
+};
+
+function createBaseCandidate(): Candidate {
+  return {
+    nid: "",
+    score: 0,
+    standing: "",
+    reason: "",
+    zone: "",
+    tier: "",
+    leaseLeftMs: 0,
+    state: 0,
+    pending: 0,
+    mark: undefined,
+    chosen: false,
+  };
+}
+
+export const Candidate: MessageFns<Candidate> = {
+  encode(message: Candidate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nid !== "") {
+      writer.uint32(10).string(message.nid);
+    }
+    if (message.score !== 0) {
+      writer.uint32(17).double(message.score);
+    }
+    if (message.standing !== "") {
+      writer.uint32(26).string(message.standing);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    if (message.zone !== "") {
+      writer.uint32(42).string(message.zone);
+    }
+    if (message.tier !== "") {
+      writer.uint32(50).string(message.tier);
+    }
+    if (message.leaseLeftMs !== 0) {
+      writer.uint32(56).int64(message.leaseLeftMs);
+    }
+    if (message.state !== 0) {
+      writer.uint32(64).int32(message.state);
+    }
+    if (message.pending !== 0) {
+      writer.uint32(72).uint32(message.pending);
+    }
+    if (message.mark !== undefined) {
+      NodeMark.encode(message.mark, writer.uint32(82).fork()).join();
+    }
+    if (message.chosen !== false) {
+      writer.uint32(88).bool(message.chosen);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Candidate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCandidate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.score = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.standing = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.zone = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tier = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.leaseLeftMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.pending = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.mark = NodeMark.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.chosen = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Candidate {
+    return {
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+      score: isSet(object.score) ? globalThis.Number(object.score) : 0,
+      standing: isSet(object.standing) ? globalThis.String(object.standing) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      zone: isSet(object.zone) ? globalThis.String(object.zone) : "",
+      tier: isSet(object.tier) ? globalThis.String(object.tier) : "",
+      leaseLeftMs: isSet(object.leaseLeftMs)
+        ? globalThis.Number(object.leaseLeftMs)
+        : isSet(object.lease_left_ms)
+        ? globalThis.Number(object.lease_left_ms)
+        : 0,
+      state: isSet(object.state) ? nodeStateFromJSON(object.state) : 0,
+      pending: isSet(object.pending) ? globalThis.Number(object.pending) : 0,
+      mark: isSet(object.mark) ? NodeMark.fromJSON(object.mark) : undefined,
+      chosen: isSet(object.chosen) ? globalThis.Boolean(object.chosen) : false,
+    };
+  },
+
+  toJSON(message: Candidate): unknown {
+    const obj: any = {};
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    if (message.score !== 0) {
+      obj.score = floatToJson(message.score);
+    }
+    if (message.standing !== "") {
+      obj.standing = message.standing;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.zone !== "") {
+      obj.zone = message.zone;
+    }
+    if (message.tier !== "") {
+      obj.tier = message.tier;
+    }
+    if (message.leaseLeftMs !== 0) {
+      obj.leaseLeftMs = Math.round(message.leaseLeftMs);
+    }
+    if (message.state !== 0) {
+      obj.state = nodeStateToJSON(message.state);
+    }
+    if (message.pending !== 0) {
+      obj.pending = Math.round(message.pending);
+    }
+    if (message.mark !== undefined) {
+      obj.mark = NodeMark.toJSON(message.mark);
+    }
+    if (message.chosen !== false) {
+      obj.chosen = message.chosen;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Candidate>): Candidate {
+    return Candidate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Candidate>): Candidate {
+    const message = createBaseCandidate();
+    message.nid = object.nid ?? "";
+    message.score = object.score ?? 0;
+    message.standing = object.standing ?? "";
+    message.reason = object.reason ?? "";
+    message.zone = object.zone ?? "";
+    message.tier = object.tier ?? "";
+    message.leaseLeftMs = object.leaseLeftMs ?? 0;
+    message.state = object.state ?? 0;
+    message.pending = object.pending ?? 0;
+    message.mark = (object.mark !== undefined && object.mark !== null) ? NodeMark.fromPartial(object.mark) : undefined;
+    message.chosen = object.chosen ?? false;
+    return message;
+  },
+};
+
+function createBaseNodeMark(): NodeMark {
+  return { kind: 0, by: "", reason: "", authorizedAs: "", atMs: 0, deadlineMs: 0, drainedAtMs: 0, drainedReason: "" };
+}
+
+export const NodeMark: MessageFns<NodeMark> = {
+  encode(message: NodeMark, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== 0) {
+      writer.uint32(8).int32(message.kind);
+    }
+    if (message.by !== "") {
+      writer.uint32(18).string(message.by);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.authorizedAs !== "") {
+      writer.uint32(34).string(message.authorizedAs);
+    }
+    if (message.atMs !== 0) {
+      writer.uint32(40).int64(message.atMs);
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(48).int64(message.deadlineMs);
+    }
+    if (message.drainedAtMs !== 0) {
+      writer.uint32(56).int64(message.drainedAtMs);
+    }
+    if (message.drainedReason !== "") {
+      writer.uint32(66).string(message.drainedReason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeMark {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeMark();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.authorizedAs = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.atMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.deadlineMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.drainedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.drainedReason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeMark {
+    return {
+      kind: isSet(object.kind) ? nodeMark_KindFromJSON(object.kind) : 0,
+      by: isSet(object.by) ? globalThis.String(object.by) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      authorizedAs: isSet(object.authorizedAs)
+        ? globalThis.String(object.authorizedAs)
+        : isSet(object.authorized_as)
+        ? globalThis.String(object.authorized_as)
+        : "",
+      atMs: isSet(object.atMs)
+        ? globalThis.Number(object.atMs)
+        : isSet(object.at_ms)
+        ? globalThis.Number(object.at_ms)
+        : 0,
+      deadlineMs: isSet(object.deadlineMs)
+        ? globalThis.Number(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? globalThis.Number(object.deadline_ms)
+        : 0,
+      drainedAtMs: isSet(object.drainedAtMs)
+        ? globalThis.Number(object.drainedAtMs)
+        : isSet(object.drained_at_ms)
+        ? globalThis.Number(object.drained_at_ms)
+        : 0,
+      drainedReason: isSet(object.drainedReason)
+        ? globalThis.String(object.drainedReason)
+        : isSet(object.drained_reason)
+        ? globalThis.String(object.drained_reason)
+        : "",
+    };
+  },
+
+  toJSON(message: NodeMark): unknown {
+    const obj: any = {};
+    if (message.kind !== 0) {
+      obj.kind = nodeMark_KindToJSON(message.kind);
+    }
+    if (message.by !== "") {
+      obj.by = message.by;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.authorizedAs !== "") {
+      obj.authorizedAs = message.authorizedAs;
+    }
+    if (message.atMs !== 0) {
+      obj.atMs = Math.round(message.atMs);
+    }
+    if (message.deadlineMs !== 0) {
+      obj.deadlineMs = Math.round(message.deadlineMs);
+    }
+    if (message.drainedAtMs !== 0) {
+      obj.drainedAtMs = Math.round(message.drainedAtMs);
+    }
+    if (message.drainedReason !== "") {
+      obj.drainedReason = message.drainedReason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeMark>): NodeMark {
+    return NodeMark.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeMark>): NodeMark {
+    const message = createBaseNodeMark();
+    message.kind = object.kind ?? 0;
+    message.by = object.by ?? "";
+    message.reason = object.reason ?? "";
+    message.authorizedAs = object.authorizedAs ?? "";
+    message.atMs = object.atMs ?? 0;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    message.drainedAtMs = object.drainedAtMs ?? 0;
+    message.drainedReason = object.drainedReason ?? "";
+    return message;
+  },
+};
+
+function createBaseCordonRequest(): CordonRequest {
+  return { nid: "", reason: "", by: "", adminToken: "", token: "" };
+}
+
+export const CordonRequest: MessageFns<CordonRequest> = {
+  encode(message: CordonRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nid !== "") {
+      writer.uint32(10).string(message.nid);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.by !== "") {
+      writer.uint32(26).string(message.by);
+    }
+    if (message.adminToken !== "") {
+      writer.uint32(34).string(message.adminToken);
+    }
+    if (message.token !== "") {
+      writer.uint32(42).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CordonRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCordonRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.adminToken = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CordonRequest {
+    return {
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      by: isSet(object.by) ? globalThis.String(object.by) : "",
+      adminToken: isSet(object.adminToken)
+        ? globalThis.String(object.adminToken)
+        : isSet(object.admin_token)
+        ? globalThis.String(object.admin_token)
+        : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: CordonRequest): unknown {
+    const obj: any = {};
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.by !== "") {
+      obj.by = message.by;
+    }
+    if (message.adminToken !== "") {
+      obj.adminToken = message.adminToken;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CordonRequest>): CordonRequest {
+    return CordonRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CordonRequest>): CordonRequest {
+    const message = createBaseCordonRequest();
+    message.nid = object.nid ?? "";
+    message.reason = object.reason ?? "";
+    message.by = object.by ?? "";
+    message.adminToken = object.adminToken ?? "";
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseDrainRequest(): DrainRequest {
+  return { nid: "", deadlineMs: 0, reason: "", by: "", adminToken: "", token: "" };
+}
+
+export const DrainRequest: MessageFns<DrainRequest> = {
+  encode(message: DrainRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nid !== "") {
+      writer.uint32(10).string(message.nid);
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(16).uint32(message.deadlineMs);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.by !== "") {
+      writer.uint32(34).string(message.by);
+    }
+    if (message.adminToken !== "") {
+      writer.uint32(42).string(message.adminToken);
+    }
+    if (message.token !== "") {
+      writer.uint32(50).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.adminToken = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainRequest {
+    return {
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+      deadlineMs: isSet(object.deadlineMs)
+        ? globalThis.Number(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? globalThis.Number(object.deadline_ms)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      by: isSet(object.by) ? globalThis.String(object.by) : "",
+      adminToken: isSet(object.adminToken)
+        ? globalThis.String(object.adminToken)
+        : isSet(object.admin_token)
+        ? globalThis.String(object.admin_token)
+        : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: DrainRequest): unknown {
+    const obj: any = {};
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    if (message.deadlineMs !== 0) {
+      obj.deadlineMs = Math.round(message.deadlineMs);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.by !== "") {
+      obj.by = message.by;
+    }
+    if (message.adminToken !== "") {
+      obj.adminToken = message.adminToken;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DrainRequest>): DrainRequest {
+    return DrainRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DrainRequest>): DrainRequest {
+    const message = createBaseDrainRequest();
+    message.nid = object.nid ?? "";
+    message.deadlineMs = object.deadlineMs ?? 0;
+    message.reason = object.reason ?? "";
+    message.by = object.by ?? "";
+    message.adminToken = object.adminToken ?? "";
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseNodeMarkReply(): NodeMarkReply {
+  return { node: undefined, revision: 0 };
+}
+
+export const NodeMarkReply: MessageFns<NodeMarkReply> = {
+  encode(message: NodeMarkReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== undefined) {
+      NodeInfo.encode(message.node, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeMarkReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeMarkReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = NodeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeMarkReply {
+    return {
+      node: isSet(object.node) ? NodeInfo.fromJSON(object.node) : undefined,
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+    };
+  },
+
+  toJSON(message: NodeMarkReply): unknown {
+    const obj: any = {};
+    if (message.node !== undefined) {
+      obj.node = NodeInfo.toJSON(message.node);
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeMarkReply>): NodeMarkReply {
+    return NodeMarkReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeMarkReply>): NodeMarkReply {
+    const message = createBaseNodeMarkReply();
+    message.node = (object.node !== undefined && object.node !== null) ? NodeInfo.fromPartial(object.node) : undefined;
+    message.revision = object.revision ?? 0;
     return message;
   },
 };
@@ -1717,7 +2977,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
 };
 
 function createBaseHeartbeatReply(): HeartbeatReply {
-  return { reregistered: false, leaseMs: 0, heartbeatMs: 0, revision: 0 };
+  return { reregistered: false, leaseMs: 0, heartbeatMs: 0, revision: 0, mark: undefined };
 }
 
 export const HeartbeatReply: MessageFns<HeartbeatReply> = {
@@ -1733,6 +2993,9 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     }
     if (message.revision !== 0) {
       writer.uint32(32).uint64(message.revision);
+    }
+    if (message.mark !== undefined) {
+      NodeMark.encode(message.mark, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1782,6 +3045,14 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
             message.revision = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mark = NodeMark.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1808,6 +3079,7 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
         ? globalThis.Number(object.heartbeat_ms)
         : 0,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      mark: isSet(object.mark) ? NodeMark.fromJSON(object.mark) : undefined,
     };
   },
 
@@ -1825,6 +3097,9 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     if (message.revision !== 0) {
       obj.revision = Math.round(message.revision);
     }
+    if (message.mark !== undefined) {
+      obj.mark = NodeMark.toJSON(message.mark);
+    }
     return obj;
   },
 
@@ -1837,6 +3112,7 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     message.leaseMs = object.leaseMs ?? 0;
     message.heartbeatMs = object.heartbeatMs ?? 0;
     message.revision = object.revision ?? 0;
+    message.mark = (object.mark !== undefined && object.mark !== null) ? NodeMark.fromPartial(object.mark) : undefined;
     return message;
   },
 };
@@ -2016,7 +3292,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
 };
 
 function createBaseNodeInfo(): NodeInfo {
-  return { registration: undefined, registeredAtMs: 0, expiresAtMs: 0, leaseMs: 0 };
+  return { registration: undefined, registeredAtMs: 0, expiresAtMs: 0, leaseMs: 0, mark: undefined };
 }
 
 export const NodeInfo: MessageFns<NodeInfo> = {
@@ -2032,6 +3308,9 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     }
     if (message.leaseMs !== 0) {
       writer.uint32(32).uint32(message.leaseMs);
+    }
+    if (message.mark !== undefined) {
+      NodeMark.encode(message.mark, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -2081,6 +3360,14 @@ export const NodeInfo: MessageFns<NodeInfo> = {
             message.leaseMs = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mark = NodeMark.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2111,6 +3398,7 @@ export const NodeInfo: MessageFns<NodeInfo> = {
         : isSet(object.lease_ms)
         ? globalThis.Number(object.lease_ms)
         : 0,
+      mark: isSet(object.mark) ? NodeMark.fromJSON(object.mark) : undefined,
     };
   },
 
@@ -2128,6 +3416,9 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     if (message.leaseMs !== 0) {
       obj.leaseMs = Math.round(message.leaseMs);
     }
+    if (message.mark !== undefined) {
+      obj.mark = NodeMark.toJSON(message.mark);
+    }
     return obj;
   },
 
@@ -2142,12 +3433,13 @@ export const NodeInfo: MessageFns<NodeInfo> = {
     message.registeredAtMs = object.registeredAtMs ?? 0;
     message.expiresAtMs = object.expiresAtMs ?? 0;
     message.leaseMs = object.leaseMs ?? 0;
+    message.mark = (object.mark !== undefined && object.mark !== null) ? NodeMark.fromPartial(object.mark) : undefined;
     return message;
   },
 };
 
 function createBaseWatchEvent(): WatchEvent {
-  return { type: 0, revision: 0, node: undefined };
+  return { type: 0, revision: 0, node: undefined, by: "", reason: "" };
 }
 
 export const WatchEvent: MessageFns<WatchEvent> = {
@@ -2160,6 +3452,12 @@ export const WatchEvent: MessageFns<WatchEvent> = {
     }
     if (message.node !== undefined) {
       NodeInfo.encode(message.node, writer.uint32(26).fork()).join();
+    }
+    if (message.by !== "") {
+      writer.uint32(34).string(message.by);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
     }
     return writer;
   },
@@ -2201,6 +3499,22 @@ export const WatchEvent: MessageFns<WatchEvent> = {
             message.node = NodeInfo.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.by = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2218,6 +3532,8 @@ export const WatchEvent: MessageFns<WatchEvent> = {
       type: isSet(object.type) ? watchEvent_TypeFromJSON(object.type) : 0,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
       node: isSet(object.node) ? NodeInfo.fromJSON(object.node) : undefined,
+      by: isSet(object.by) ? globalThis.String(object.by) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -2232,6 +3548,12 @@ export const WatchEvent: MessageFns<WatchEvent> = {
     if (message.node !== undefined) {
       obj.node = NodeInfo.toJSON(message.node);
     }
+    if (message.by !== "") {
+      obj.by = message.by;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
     return obj;
   },
 
@@ -2243,6 +3565,8 @@ export const WatchEvent: MessageFns<WatchEvent> = {
     message.type = object.type ?? 0;
     message.revision = object.revision ?? 0;
     message.node = (object.node !== undefined && object.node !== null) ? NodeInfo.fromPartial(object.node) : undefined;
+    message.by = object.by ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -2449,6 +3773,42 @@ export const ISLBDefinition = {
       responseStream: false,
       options: {},
     },
+    /**
+     * Marks a node "no new sessions" (an operator's cordon): it keeps its sessions and its lease.
+     * Authorized by the admin credential or the node's owner token (anyone when no admin
+     * credential is configured). The mark survives the node's heartbeats.
+     */
+    cordon: {
+      name: "Cordon",
+      requestType: CordonRequest as typeof CordonRequest,
+      requestStream: false,
+      responseType: NodeMarkReply as typeof NodeMarkReply,
+      responseStream: false,
+      options: {},
+    },
+    /** Clears a cordon or cancels a drain: the node takes new sessions again. Authorized as Cordon. */
+    uncordon: {
+      name: "Uncordon",
+      requestType: CordonRequest as typeof CordonRequest,
+      requestStream: false,
+      responseType: NodeMarkReply as typeof NodeMarkReply,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Drains a node: no new sessions, its sessions are placed elsewhere on their next lookup, and
+     * once its sessions reach 0 (by its heartbeats) or the deadline passes it is marked drained
+     * (told in its heartbeat replies and a DRAINED event) so it can stop. Authorized as Cordon;
+     * cancelled by Uncordon.
+     */
+    drain: {
+      name: "Drain",
+      requestType: DrainRequest as typeof DrainRequest,
+      requestStream: false,
+      responseType: NodeMarkReply as typeof NodeMarkReply,
+      responseStream: false,
+      options: {},
+    },
   },
 } as const;
 
@@ -2474,6 +3834,21 @@ export interface ISLBServiceImplementation<CallContextExt = {}> {
   ): ServerStreamingMethodResult<DeepPartial<WatchEvent>>;
   /** Ends a session's assignment to its node. */
   releaseSession(request: ReleaseSessionRequest, context: CallContext & CallContextExt): Promise<DeepPartial<Empty>>;
+  /**
+   * Marks a node "no new sessions" (an operator's cordon): it keeps its sessions and its lease.
+   * Authorized by the admin credential or the node's owner token (anyone when no admin
+   * credential is configured). The mark survives the node's heartbeats.
+   */
+  cordon(request: CordonRequest, context: CallContext & CallContextExt): Promise<DeepPartial<NodeMarkReply>>;
+  /** Clears a cordon or cancels a drain: the node takes new sessions again. Authorized as Cordon. */
+  uncordon(request: CordonRequest, context: CallContext & CallContextExt): Promise<DeepPartial<NodeMarkReply>>;
+  /**
+   * Drains a node: no new sessions, its sessions are placed elsewhere on their next lookup, and
+   * once its sessions reach 0 (by its heartbeats) or the deadline passes it is marked drained
+   * (told in its heartbeat replies and a DRAINED event) so it can stop. Authorized as Cordon;
+   * cancelled by Uncordon.
+   */
+  drain(request: DrainRequest, context: CallContext & CallContextExt): Promise<DeepPartial<NodeMarkReply>>;
 }
 
 export interface ISLBClient<CallOptionsExt = {}> {
@@ -2495,6 +3870,21 @@ export interface ISLBClient<CallOptionsExt = {}> {
   watch(request: DeepPartial<WatchRequest>, options?: CallOptions & CallOptionsExt): AsyncIterable<WatchEvent>;
   /** Ends a session's assignment to its node. */
   releaseSession(request: DeepPartial<ReleaseSessionRequest>, options?: CallOptions & CallOptionsExt): Promise<Empty>;
+  /**
+   * Marks a node "no new sessions" (an operator's cordon): it keeps its sessions and its lease.
+   * Authorized by the admin credential or the node's owner token (anyone when no admin
+   * credential is configured). The mark survives the node's heartbeats.
+   */
+  cordon(request: DeepPartial<CordonRequest>, options?: CallOptions & CallOptionsExt): Promise<NodeMarkReply>;
+  /** Clears a cordon or cancels a drain: the node takes new sessions again. Authorized as Cordon. */
+  uncordon(request: DeepPartial<CordonRequest>, options?: CallOptions & CallOptionsExt): Promise<NodeMarkReply>;
+  /**
+   * Drains a node: no new sessions, its sessions are placed elsewhere on their next lookup, and
+   * once its sessions reach 0 (by its heartbeats) or the deadline passes it is marked drained
+   * (told in its heartbeat replies and a DRAINED event) so it can stop. Authorized as Cordon;
+   * cancelled by Uncordon.
+   */
+  drain(request: DeepPartial<DrainRequest>, options?: CallOptions & CallOptionsExt): Promise<NodeMarkReply>;
 }
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {

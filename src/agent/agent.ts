@@ -1,13 +1,14 @@
 /**
  * The node agent a node process embeds: registers with islb, heartbeats with fresh load
  * figures, keeps going across NATS reconnects and islb restarts (each heartbeat carries the
- * registration, so a registry that lost the node registers it again at once), drains, and
+ * registration, so a registry that lost the node registers it again at once), drains with a
+ * deadline (told when drained; cancellable), follows an operator's cordon or drain, and
  * deregisters on stop.
  */
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "nats";
-import { ISLBDefinition, NodeState, type Load, type Registration } from "../../generated/islb/islb.js";
+import { ISLBDefinition, NodeMark_Kind, NodeState, type Load, type NodeMark, type Registration } from "../../generated/islb/islb.js";
 import { silentLogger, type Logger } from "../log.js";
 import { Status } from "../status.js";
 import { DEFAULT_PREFIX, methodSubject } from "../subjects.js";
@@ -33,6 +34,22 @@ export interface AgentOptions {
   /** Retry delay after a failed registration or heartbeat (default 250 ms). */
   retryMs?: number;
   logger?: Logger;
+  /**
+   * Called once per drain when the registry finds this node drained (it reported no session,
+   * or the drain's deadline passed), whoever started the drain (`drain()` or an operator's
+   * `islb drain`): the node may stop now.
+   */
+  onDrained?: (mark: NodeMark) => void;
+  /** Called when the operator's mark on this node changes (cordoned, draining, drained, or lifted: undefined). */
+  onMark?: (mark: NodeMark | undefined) => void;
+}
+
+/** How `drain()` drains. */
+export interface DrainOptions {
+  /** How long the drain may last, in ms from now: then the node is drained whatever it still hosts (default: until its sessions reach 0). */
+  deadline?: number;
+  /** Why (shown in Watch and islb nodes). */
+  reason?: string;
 }
 
 /** How `start()` waits for islb. */
@@ -66,6 +83,12 @@ export class NodeAgent {
   registrations = 0;
   /** Heartbeats the registry accepted. */
   heartbeats = 0;
+  /** The operator's mark on this node as the last heartbeat reply told it. */
+  private currentMark: NodeMark | undefined;
+  /** The drain this agent asked for (sent again to a registry that lost it), with its absolute deadline (0: none). */
+  private drainAsked: { deadlineAt: number; reason: string } | undefined;
+  /** The drain (its mark's time) onDrained was called for. */
+  private drainedNotified = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -193,6 +216,8 @@ export class NodeAgent {
         this.registrations++;
         this.log.info({ nid: this.nid }, "the registry had lost this node; registered again");
       }
+      this.noteMark(r.mark);
+      if (r.reregistered && r.mark === undefined && this.drainAsked !== undefined) void this.sendDrain().catch((e: unknown) => this.log.warn({ err: e, nid: this.nid }, "sending the drain again failed"));
     } catch (e) {
       this.log.warn({ err: e, nid: this.nid }, "heartbeat failed; retrying");
       next = this.options.retryMs ?? 250;
@@ -202,9 +227,66 @@ export class NodeAgent {
     this.schedule(next);
   }
 
-  /** Stops taking new sessions (state DRAINING), told to the registry at once. */
-  async drain(): Promise<void> {
-    this.state = NodeState.NODE_STATE_DRAINING;
+  /** The operator's mark on this node (cordon, drain) as the registry last told it. */
+  get mark(): NodeMark | undefined {
+    return this.currentMark;
+  }
+
+  /** True while the node is draining (asked by `drain()` or by an operator) and not yet drained. */
+  get draining(): boolean {
+    return (this.currentMark?.kind === NodeMark_Kind.KIND_DRAINING && Number(this.currentMark.drainedAtMs) === 0) || this.state === NodeState.NODE_STATE_DRAINING;
+  }
+
+  private noteMark(m: NodeMark | undefined): void {
+    const mark = m === undefined || m.kind === NodeMark_Kind.KIND_UNSPECIFIED ? undefined : m;
+    const before = this.currentMark;
+    this.currentMark = mark;
+    const changed = (before === undefined) !== (mark === undefined) || (before !== undefined && mark !== undefined && (before.kind !== mark.kind || before.atMs !== mark.atMs || before.drainedAtMs !== mark.drainedAtMs));
+    if (changed) this.options.onMark?.(mark);
+    // An operator cancelled the drain this agent asked for: it is over.
+    if (mark === undefined && before?.kind === NodeMark_Kind.KIND_DRAINING && this.drainAsked !== undefined) this.drainAsked = undefined;
+    if (mark?.kind === NodeMark_Kind.KIND_DRAINING && Number(mark.drainedAtMs) > 0 && this.drainedNotified !== Number(mark.atMs)) {
+      this.drainedNotified = Number(mark.atMs);
+      this.log.info({ nid: this.nid, reason: mark.drainedReason }, "drained: the node may stop");
+      this.options.onDrained?.(mark);
+    }
+  }
+
+  private async sendDrain(): Promise<void> {
+    const d = this.drainAsked;
+    if (d === undefined) return;
+    const left = d.deadlineAt === 0 ? 0 : Math.max(1, d.deadlineAt - Date.now());
+    const r = await this.client.drain({ nid: this.nid, token: this.token, deadlineMs: left, reason: d.reason, by: this.nid }, { deadline: 2000 });
+    this.noteMark(r.node?.mark);
+  }
+
+  /**
+   * Stops taking new sessions: the registry places this node's sessions elsewhere on their
+   * next lookup and, once the node reports no session (its load's `sessions`) or `deadline`
+   * ms have passed, tells it (`onDrained`). Cancelled by `cancelDrain()`. A registry without
+   * drains (an older islb) gets the node's state DRAINING instead.
+   */
+  async drain(options: DrainOptions = {}): Promise<void> {
+    this.drainAsked = { deadlineAt: options.deadline !== undefined && options.deadline > 0 ? Date.now() + options.deadline : 0, reason: options.reason ?? "" };
+    try {
+      await this.sendDrain();
+    } catch (e) {
+      if (statusOf(e) !== Status.UNIMPLEMENTED) throw e;
+      this.state = NodeState.NODE_STATE_DRAINING;
+    }
+    await this.beat();
+  }
+
+  /** Cancels a drain (this agent's or an operator's): the node takes new sessions again. */
+  async cancelDrain(reason = ""): Promise<void> {
+    this.drainAsked = undefined;
+    this.state = NodeState.NODE_STATE_SERVING;
+    try {
+      const r = await this.client.uncordon({ nid: this.nid, token: this.token, reason, by: this.nid, adminToken: "" }, { deadline: 2000 });
+      this.noteMark(r.node?.mark);
+    } catch (e) {
+      if (statusOf(e) !== Status.UNIMPLEMENTED) throw e;
+    }
     await this.beat();
   }
 

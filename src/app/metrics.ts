@@ -38,7 +38,9 @@ export interface IslbMetrics {
 const FIGURES = ["cpu", "sessions", "tracks", "bandwidth"] as const;
 const figure = (r: NodeRecord, f: (typeof FIGURES)[number]): number =>
   f === "bandwidth" ? Number(r.load.bandwidthIn) + Number(r.load.bandwidthOut) : r.load[f];
-const stateOf = (r: NodeRecord): string => (r.state === NodeState.NODE_STATE_DRAINING ? "draining" : "serving");
+/** serving, draining (the node's own state or an operator's drain), drained, or cordoned. */
+const stateOf = (r: NodeRecord): string =>
+  r.mark?.kind === "cordoned" ? "cordoned" : r.mark?.kind === "draining" ? (r.mark.drainedAt > 0 ? "drained" : "draining") : r.state === NodeState.NODE_STATE_DRAINING ? "draining" : "serving";
 
 export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics {
   const registry = new Registry();
@@ -51,12 +53,12 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
   const storeRtt = new Histogram({ registers, name: "islb_store_ping_seconds", help: "Round-trip time of the store's health pings.", buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
   const lookups = new Counter({ registers, name: "islb_lookups_total", help: "FindNode lookups by service and kind (node, list, session).", labelNames: ["service", "kind"] });
   const placements = new Counter({ registers, name: "islb_placements_total", help: "Session lookups by service and outcome: new (placed now), known (already placed), refused (no node could take it).", labelNames: ["service", "outcome"] });
-  const changes = new Counter({ registers, name: "islb_registry_changes_total", help: "Registry changes seen by this instance, by type (updated: heartbeats and other updates; expired: leases that ended).", labelNames: ["type"] });
+  const changes = new Counter({ registers, name: "islb_registry_changes_total", help: "Registry changes seen by this instance, by type (updated: heartbeats and other updates; expired: leases that ended; cordoned, uncordoned, draining, drained: operators' marks).", labelNames: ["type"] });
   const watches = new Gauge({ registers, name: "islb_watch_streams", help: "Watch streams open on this instance." });
   new Gauge({
     registers,
     name: "islb_nodes",
-    help: "Registered nodes, by service, region and state.",
+    help: "Registered nodes, by service, region and state (serving, draining, drained, cordoned: an operator's mark counts over the node's own state).",
     labelNames: ["service", "region", "state"],
     collect() {
       this.reset();

@@ -1,5 +1,6 @@
 /**
- * Picks nodes for new sessions: only SERVING nodes under their hard limits; the caller's
+ * Picks nodes for new sessions: only SERVING nodes without an operator's mark (cordon, drain)
+ * and under their hard limits; the caller's
  * region first; nodes under their soft limits before nodes over them; least loaded first by
  * the configured measure, or the lesser of two random choices (to avoid herding on one node
  * between heartbeats). Kept current from the registry's change feed; a pick is O(regions)
@@ -9,7 +10,7 @@ import type { RegistryView } from "../registry/view.js";
 import type { NodeRecord, RegistryEvent } from "../registry/types.js";
 import { CostMean } from "./costs.js";
 import { IndexedHeap, type HeapItem } from "./heap.js";
-import { DEFAULT_COST, ownCost, score, sessionCost, standing, type Measure, type SessionCost, type Standing } from "./score.js";
+import { DEFAULT_COST, ownCost, score, sessionCost, standing, standingReason, type Measure, type SessionCost, type Standing } from "./score.js";
 
 export interface BalancerOptions {
   /** The figure nodes are compared by (default "sessions"). */
@@ -18,6 +19,26 @@ export interface BalancerOptions {
   twoChoices?: boolean;
   /** Random numbers in [0, 1), for tests (default Math.random). */
   random?: () => number;
+}
+
+/** What a pick went through, filled in when a lookup is explained (never on the normal path). */
+export interface PickTrace {
+  /** Two-choices: the two nodes drawn. */
+  drawn: string[];
+  /** Where the pick came from: "home" (the caller's zone) or "other". */
+  tier: string;
+}
+
+/** One node of a service as the balancer sees it now, for an explained lookup. */
+export interface CandidateView {
+  readonly record: NodeRecord;
+  readonly score: number;
+  readonly standing: Standing;
+  /** The figure or state that decided the standing. */
+  readonly reason: string;
+  readonly zone: string;
+  readonly tier: "home" | "other";
+  readonly pending: number;
 }
 
 /** The caller's location, preferred when placing. */
@@ -176,22 +197,81 @@ export class Balancer {
     this.attach(e);
   }
 
-  /** The node for a new session of `service`, or undefined when none can take one. */
-  pick(service: string, pref: Preference = {}): string | undefined {
+  /**
+   * The node for a new session of `service`, or undefined when none can take one. `exclude`:
+   * nodes the store refused just now (its view is ahead of ours); `trace` is filled in for an
+   * explained lookup.
+   */
+  pick(service: string, pref: Preference = {}, exclude?: ReadonlySet<string>, trace?: PickTrace): string | undefined {
     const zones = this.services.get(service);
     if (zones === undefined) return undefined;
     const home = pref.region || pref.dc || "";
     const homeZone = home === "" ? undefined : zones.get(home);
+    if (exclude !== undefined && exclude.size > 0) return this.pickExcluding(zones, homeZone, exclude, trace);
     for (const s of ["under", "over"] as const) {
       const local = homeZone?.heap(s);
-      if (local !== undefined && local.size > 0) return this.choose([local]);
+      if (local !== undefined && local.size > 0) {
+        if (trace !== undefined) trace.tier = "home";
+        return this.choose([local], trace);
+      }
       const all = [...zones.values()].map((z) => z.heap(s) as IndexedHeap<Entry>).filter((h) => h.size > 0);
-      if (all.length > 0) return this.choose(all);
+      if (all.length > 0) {
+        if (trace !== undefined) trace.tier = "other";
+        return this.choose(all, trace);
+      }
     }
     return undefined;
   }
 
-  private choose(heaps: IndexedHeap<Entry>[]): string {
+  /** The best node but those excluded, by the same order (a scan: only after the store refused a candidate). */
+  private pickExcluding(zones: Map<string, Zone>, homeZone: Zone | undefined, exclude: ReadonlySet<string>, trace: PickTrace | undefined): string | undefined {
+    for (const s of ["under", "over"] as const) {
+      for (const scope of [homeZone === undefined ? [] : [homeZone], [...zones.values()]]) {
+        let best: Entry | undefined;
+        for (const z of scope) {
+          const h = z.heap(s) as IndexedHeap<Entry>;
+          for (let i = 0; i < h.size; i++) {
+            const e = h.at(i) as Entry;
+            if (!exclude.has(e.record.node.nid) && (best === undefined || before(e, best))) best = e;
+          }
+        }
+        if (best !== undefined) {
+          if (trace !== undefined) trace.tier = scope.length === 1 && scope[0] === homeZone ? "home" : "other";
+          return best.record.node.nid;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** Every node of `nodes` as the balancer sees it now, best first (for explained lookups). */
+  candidates(nodes: Iterable<NodeRecord>, pref: Preference = {}): CandidateView[] {
+    const home = pref.region || pref.dc || "";
+    const out: CandidateView[] = [];
+    for (const r of this.ranked(nodes, pref)) {
+      const e = this.entries.get(r.node.nid);
+      const pending = e?.pending ?? 0;
+      const cost = e?.cost ?? DEFAULT_COST;
+      const zone = zoneOf(r);
+      out.push({
+        record: r,
+        score: e?.score ?? score(this.measure, r, 0),
+        standing: e?.standing ?? standing(r, 0),
+        reason: standingReason(r, pending, cost),
+        zone,
+        tier: home !== "" && zone === home ? "home" : "other",
+        pending,
+      });
+    }
+    return out;
+  }
+
+  /** The measure and whether two random choices are drawn. */
+  get settings(): { measure: Measure; twoChoices: boolean } {
+    return { measure: this.measure, twoChoices: this.twoChoices };
+  }
+
+  private choose(heaps: IndexedHeap<Entry>[], trace?: PickTrace): string {
     if (!this.twoChoices) {
       let best: Entry | undefined;
       for (const h of heaps) {
@@ -210,6 +290,7 @@ export class Balancer {
     };
     const a = at(Math.floor(this.random() * total));
     const b = at(Math.floor(this.random() * total));
+    if (trace !== undefined) trace.drawn = [a.record.node.nid, b.record.node.nid];
     return (before(a, b) ? a : b).record.node.nid;
   }
 

@@ -1,5 +1,5 @@
 /** How loaded a node is, by a chosen measure, and where it stands against its limits. */
-import { NodeState, type Limits, type Load, type NodeRecord } from "../registry/types.js";
+import { NodeState, takesNewSessions, type Limits, type Load, type NodeRecord } from "../registry/types.js";
 
 /** The figure nodes are compared by. */
 export type Measure = "cpu" | "sessions" | "tracks" | "bandwidth";
@@ -78,9 +78,29 @@ export function reached(load: Load, limits: Limits, pending: number, cost: Sessi
 /** Where a node stands for new sessions. */
 export type Standing = "under" | "over" | "closed";
 
-/** under: takes sessions; over: past a soft limit (used when no node is under); closed: draining or past a hard limit. */
+/** under: takes sessions; over: past a soft limit (used when no node is under); closed: draining, cordoned or past a hard limit. */
 export function standing(r: NodeRecord, pending: number, cost: SessionCost = DEFAULT_COST): Standing {
-  if (r.state !== NodeState.NODE_STATE_SERVING) return "closed";
+  if (!takesNewSessions(r)) return "closed";
   if (reached(r.load, r.hard, pending, cost)) return "closed";
   return reached(r.load, r.soft, pending, cost) ? "over" : "under";
+}
+
+/** The first figure of `limits` that `load` (with pending placements) has reached, as "sessions 12 >= 12". */
+function reachedFigure(load: Load, limits: Limits, pending: number, cost: SessionCost): string | undefined {
+  for (const m of MEASURES) {
+    const lim = figure(m, limits);
+    const v = withPending(m, load, pending, cost);
+    if (lim > 0 && v >= lim) return `${m} ${+v.toFixed(3)} >= ${lim}`;
+  }
+  return undefined;
+}
+
+/** Why a node stands where it does (standing()), with the figure that decided it: for explained picks. */
+export function standingReason(r: NodeRecord, pending: number, cost: SessionCost = DEFAULT_COST): string {
+  if (r.state !== NodeState.NODE_STATE_SERVING) return "draining (the node's own state)";
+  if (r.mark !== undefined) return `${r.mark.kind} by ${r.mark.by || "an operator"}${r.mark.reason ? `: ${r.mark.reason}` : ""}`;
+  const hard = reachedFigure(r.load, r.hard, pending, cost);
+  if (hard !== undefined) return `hard limit: ${hard}`;
+  const soft = reachedFigure(r.load, r.soft, pending, cost);
+  return soft !== undefined ? `soft limit: ${soft}` : "under its limits";
 }

@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { addClientFlags, addNatsFlags, clientConnection, type ClientFlags } from "./client-flags.js";
 import { ConfigError, loadConfig, type ServeFlags } from "./config.js";
 import { printNodes, printWatch } from "./nodes.js";
+import { addPlacementCommands } from "./marks.js";
 import { ProtoFileSchema, ReflectionSchema, UsageError, type Schema } from "./schema.js";
 import { callMethod, errorLine, exitCodeOf, jsonDocuments, parseDuration, parseHeaders, splitMethod } from "./call.js";
 import type { NatsConnection } from "nats";
@@ -120,6 +121,8 @@ async function client(f: ClientFlags, act: (nc: NatsConnection) => Promise<void>
     await nc.close();
   }
 }
+
+addPlacementCommands(program, client);
 
 withSchemaFlags(program.command("list [service]").description("list the services a server hosts, or the methods of one"))
   .action(async (service: string | undefined, f: SchemaFlags) =>

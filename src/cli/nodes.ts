@@ -26,7 +26,7 @@ export async function printNodes(nc: NatsConnection, service: string, asJson: bo
   const { revision, nodes } = await snapshotNodes(nc, service, opts);
   nodes.sort((a, b) => (a.registration?.node?.service ?? "").localeCompare(b.registration?.node?.service ?? "") || (a.registration?.node?.nid ?? "").localeCompare(b.registration?.node?.nid ?? ""));
   if (asJson) {
-    for (const n of nodes) process.stdout.write(`${JSON.stringify(ISLBDefinition.methods.watch.responseType.toJSON({ type: WatchEvent_Type.TYPE_EXISTING, revision, node: n }))}\n`);
+    for (const n of nodes) process.stdout.write(`${JSON.stringify(ISLBDefinition.methods.watch.responseType.toJSON({ type: WatchEvent_Type.TYPE_EXISTING, revision, node: n, by: "", reason: "" }))}\n`);
     return;
   }
   process.stdout.write(`${table(NODE_HEADER, nodes.map((n) => nodeRow(n)))}\n`);

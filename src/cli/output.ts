@@ -1,5 +1,5 @@
 /** Printing for people (tables) and for programs (JSON lines). */
-import { WatchEvent_Type, type NodeInfo, type WatchEvent } from "../../generated/islb/islb.js";
+import { NodeMark_Kind, WatchEvent_Type, type NodeInfo, type NodeMark, type WatchEvent } from "../../generated/islb/islb.js";
 import { NodeState } from "../registry/types.js";
 
 /** A plain-text table: a header row, then the rows, columns padded to fit. */
@@ -17,7 +17,25 @@ export function eventName(t: WatchEvent_Type): string {
   return (WatchEvent_Type[t] ?? "UNKNOWN").replace(/^TYPE_/, "").toLowerCase();
 }
 
-export const NODE_HEADER = ["NID", "SERVICE", "DC", "REGION", "STATE", "CPU", "SESSIONS", "TRACKS", "ADDR", "LEASE LEFT"];
+export const NODE_HEADER = ["NID", "SERVICE", "DC", "REGION", "STATE", "CPU", "SESSIONS", "TRACKS", "ADDR", "LEASE LEFT", "MARK"];
+
+/** A node's state as people read it: an operator's mark (cordoned, draining, drained) over the node's own. */
+export function markedState(n: NodeInfo): string {
+  const m = n.mark;
+  if (m === undefined || m.kind === NodeMark_Kind.KIND_UNSPECIFIED) return stateName(n.registration?.state ?? NodeState.NODE_STATE_UNSPECIFIED);
+  if (m.kind === NodeMark_Kind.KIND_CORDONED) return "cordoned";
+  return Number(m.drainedAtMs) > 0 ? "drained" : "draining";
+}
+
+/** Who marked a node, why, and a drain's deadline ("" when unmarked). */
+export function markNote(m: NodeMark | undefined, now = Date.now()): string {
+  if (m === undefined || m.kind === NodeMark_Kind.KIND_UNSPECIFIED) return "";
+  const parts = [`by ${m.by || "?"} (${m.authorizedAs})`];
+  if (m.reason !== "") parts.push(m.reason);
+  if (Number(m.deadlineMs) > 0 && Number(m.drainedAtMs) === 0) parts.push(`deadline in ${Math.max(0, (Number(m.deadlineMs) - now) / 1000).toFixed(0)}s`);
+  if (Number(m.drainedAtMs) > 0) parts.push(`drained (${m.drainedReason})`);
+  return parts.join("; ");
+}
 
 export function nodeRow(n: NodeInfo, now = Date.now()): string[] {
   const r = n.registration;
@@ -28,17 +46,19 @@ export function nodeRow(n: NodeInfo, now = Date.now()): string[] {
     node?.service ?? "",
     node?.dc ?? "",
     r?.region ?? "",
-    stateName(r?.state ?? NodeState.NODE_STATE_UNSPECIFIED),
+    markedState(n),
     (r?.load?.cpu ?? 0).toFixed(2),
     String(r?.load?.sessions ?? 0),
     String(r?.load?.tracks ?? 0),
     node?.rpc?.addr ?? "",
     `${(left / 1000).toFixed(1)}s`,
+    markNote(n.mark, now),
   ];
 }
 
 export function eventLine(e: WatchEvent): string {
   const n = e.node?.registration?.node;
   const what = n === undefined ? "" : ` ${n.nid} (${n.service}${n.dc ? `, ${n.dc}` : ""})`;
-  return `${new Date().toISOString()}  rev ${e.revision}  ${eventName(e.type)}${what}`;
+  const who = e.by !== "" || e.reason !== "" ? `  by ${e.by || "?"}${e.reason ? `: ${e.reason}` : ""}` : "";
+  return `${new Date().toISOString()}  rev ${e.revision}  ${eventName(e.type)}${what}${who}`;
 }

@@ -1,6 +1,7 @@
 /**
  * The ISLB service: registration with leases, heartbeats, watch, and FindNode with load
- * balancing and session affinity, over a registry store and a balancer. No NATS code here.
+ * balancing and session affinity (explained on request: explain.ts), operators' cordons and
+ * drains (marks.ts), over a registry store and a balancer. No NATS code here.
  */
 import { randomBytes } from "node:crypto";
 import type { CallContext } from "nice-grpc-common";
@@ -26,6 +27,10 @@ import { checkLoad, checkOptionalToken, checkRegistration, checkSid, checkToken 
 import { watchNodes } from "./watch.js";
 import { Authorization, presentedAdmin } from "./auth.js";
 import { StoreUnavailableError } from "../registry/errors.js";
+import { toMarkMessage } from "../registry/marks.js";
+import type { PickTrace } from "../balancer/balancer.js";
+import { explainEnd, explainStart } from "./explain.js";
+import { markHandlers } from "./marks.js";
 
 export interface IslbOptions {
   /** Lease granted when a node asks for none (default 6000 ms). */
@@ -85,6 +90,7 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       throw e;
     }
   };
+  const marks = markHandlers(store, auth, stored);
   const refusedToken = (nid: string): never => fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
 
   return {
@@ -99,24 +105,36 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       if (req.nid !== "" && req.nid !== "*") {
         const r = view.get(req.nid);
         hooks.onLookup?.("node", req.service);
-        return { nodes: alive(r, now) && (anyService || r.node.service === req.service) ? [r.node] : [] };
+        const found = alive(r, now) && (anyService || r.node.service === req.service);
+        return { nodes: found ? [r.node] : [], explanation: req.explain ? explainEnd(explainStart(balancer, found ? [r] : [], { region: req.region, dc: req.dc }), found ? "node" : "none", found ? r.node.nid : "", undefined) : undefined };
       }
       const pref = { region: req.region, dc: req.dc };
       if (req.sid !== "") {
         if (anyService) fail(Status.INVALID_ARGUMENT, "a session lookup needs a service: sessions are placed on a node of one service");
-        const p = await stored(store.placeSession(req.service, req.sid, () => balancer.pick(req.service, pref), idleMs));
+        const ex = req.explain ? explainStart(balancer, view.nodesOf(req.service), pref) : undefined;
+        const trace: PickTrace | undefined = ex === undefined ? undefined : { drawn: [], tier: "" };
+        // Each call picks another node: the store asks again when its view is ahead of ours (a node just cordoned elsewhere).
+        let tried: Set<string> | undefined;
+        const candidate = (): string | undefined => {
+          const nid = balancer.pick(req.service, pref, tried, trace);
+          if (nid !== undefined) (tried ??= new Set()).add(nid);
+          return nid;
+        };
+        const p = await stored(store.placeSession(req.service, req.sid, candidate, idleMs));
         if (p === undefined) {
           if (view.countOf(req.service) === 0) fail(Status.NOT_FOUND, `no node of service ${req.service} is registered`);
-          fail(Status.RESOURCE_EXHAUSTED, `no node of service ${req.service} can take a new session: all are draining or at their hard limits`);
+          if (ex !== undefined) return { nodes: [], explanation: explainEnd(ex, "none", "", trace) };
+          fail(Status.RESOURCE_EXHAUSTED, `no node of service ${req.service} can take a new session: all are draining, cordoned or at their hard limits`);
         }
         if (p.placed) balancer.notePlaced(p.nid);
         hooks.onLookup?.(p.placed ? "session-placed" : "session-known", req.service);
         const r = view.get(p.nid);
-        return { nodes: r === undefined ? [] : [r.node] };
+        return { nodes: r === undefined ? [] : [r.node], explanation: ex === undefined ? undefined : explainEnd(ex, p.placed ? "placed" : "known", p.nid, p.placed ? trace : undefined) };
       }
       const live = [...view.nodesOf(req.service)].filter((r) => r.expiresAt > now);
       hooks.onLookup?.("list", req.service);
-      return { nodes: balancer.ranked(live, pref, req.limit).map((r) => r.node) };
+      const nodes = balancer.ranked(live, pref, req.limit).map((r) => r.node);
+      return { nodes, explanation: req.explain ? explainEnd(explainStart(balancer, live, pref), "list", nodes[0]?.nid ?? "", undefined) : undefined };
     },
 
     async register(req: RegisterRequest): Promise<RegisterReply> {
@@ -150,7 +168,10 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       const r = await stored(store.heartbeat(req.nid, req.token, { load, state, expiresAt: now + leaseMs, leaseMs }, record));
       if (r.refused === "unknown") fail(Status.NOT_FOUND, `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`);
       if (r.refused === "token") refusedToken(req.nid);
-      return { reregistered: r.reregistered === true, leaseMs, heartbeatMs: heartbeatOf(leaseMs), revision: r.revision };
+      const after = view.get(req.nid);
+      if (after?.mark !== undefined) await stored(marks.checkDrained(after, now));
+      const mark = view.get(req.nid)?.mark;
+      return { reregistered: r.reregistered === true, leaseMs, heartbeatMs: heartbeatOf(leaseMs), revision: r.revision, mark: mark === undefined ? undefined : toMarkMessage(mark) };
     },
 
     async deregister(req: DeregisterRequest): Promise<Empty> {
@@ -182,5 +203,9 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       if (r === "refused") fail(Status.PERMISSION_DENIED, `session ${req.sid} of ${req.service} is not hosted by node ${req.nid} with that owner token`);
       return {};
     },
+
+    cordon: marks.cordon,
+    uncordon: marks.uncordon,
+    drain: marks.drain,
   };
 }

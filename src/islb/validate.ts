@@ -36,7 +36,7 @@ export function checkSid(sid: string): void {
   if (CONTROL.test(sid)) fail(Status.INVALID_ARGUMENT, "sid must not contain control characters");
 }
 
-function checkText(what: string, value: string, max: number): void {
+export function checkText(what: string, value: string, max: number): void {
   if (value.length > max) fail(Status.INVALID_ARGUMENT, `${what} is longer than ${max} characters`);
   if (CONTROL.test(value)) fail(Status.INVALID_ARGUMENT, `${what} must not contain control characters`);
 }

@@ -6,7 +6,7 @@
  */
 import { WatchEvent_Type, type WatchEvent, type WatchRequest } from "../../generated/islb/islb.js";
 import type { RegistryView } from "../registry/view.js";
-import type { ChangeType, NodeRecord, RegistryEvent } from "../registry/types.js";
+import type { ChangeType, MarkNote, NodeRecord, RegistryEvent } from "../registry/types.js";
 import { ServerError, Status, fail } from "../status.js";
 import { MessageQueue } from "../transport/flow.js";
 import { toNodeInfo } from "../registry/records.js";
@@ -18,9 +18,18 @@ const TYPES: Record<ChangeType, WatchEvent_Type> = {
   draining: WatchEvent_Type.TYPE_DRAINING,
   down: WatchEvent_Type.TYPE_DOWN,
   expired: WatchEvent_Type.TYPE_EXPIRED,
+  cordoned: WatchEvent_Type.TYPE_CORDONED,
+  uncordoned: WatchEvent_Type.TYPE_UNCORDONED,
+  drained: WatchEvent_Type.TYPE_DRAINED,
 };
 
-const event = (type: WatchEvent_Type, revision: number, r?: NodeRecord): WatchEvent => ({ type, revision, node: r === undefined ? undefined : toNodeInfo(r) });
+const event = (type: WatchEvent_Type, revision: number, r?: NodeRecord, note?: MarkNote): WatchEvent => ({
+  type,
+  revision,
+  node: r === undefined ? undefined : toNodeInfo(r),
+  by: note?.by ?? "",
+  reason: note?.reason ?? "",
+});
 
 export async function* watchNodes(view: RegistryView, req: WatchRequest, signal: AbortSignal, backlog: number): AsyncGenerator<WatchEvent> {
   checkOptionalToken("service", req.service, true);
@@ -48,7 +57,7 @@ export async function* watchNodes(view: RegistryView, req: WatchRequest, signal:
     const from = Number(req.fromRevision);
     const missed = from > 0 && from <= rev ? view.since(from) : undefined;
     if (missed !== undefined) {
-      for (const e of missed) if (matches(e.record)) initial.push(event(TYPES[e.type], e.revision, e.record));
+      for (const e of missed) if (matches(e.record)) initial.push(event(TYPES[e.type], e.revision, e.record, e.note));
     } else {
       if (from > 0) initial.push(event(WatchEvent_Type.TYPE_RESET, rev));
       snapshot();
@@ -58,7 +67,7 @@ export async function* watchNodes(view: RegistryView, req: WatchRequest, signal:
     for (const e of initial) yield e;
     for await (const e of queue) {
       last = e.revision;
-      yield event(TYPES[e.type], e.revision, e.record);
+      yield event(TYPES[e.type], e.revision, e.record, e.note);
     }
     if (overflow) fail(Status.RESOURCE_EXHAUSTED, `the watcher fell more than ${backlog} changes behind; resume from revision ${last}`);
   } finally {

@@ -3,7 +3,7 @@
  * session's check-and-place is atomic without locks.
  */
 import { LeaseWheel } from "./leases.js";
-import { NodeState, type ChangeType, type HeartbeatUpdate, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
+import { NodeState, keepsSessions, type ChangeType, type MarkChange, type HeartbeatUpdate, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -87,13 +87,25 @@ export class MemoryStore implements RegistryStore {
     return this.emit("down", cur);
   }
 
+  async markNode(nid: string, change: MarkChange): Promise<WriteResult> {
+    const cur = this.view.get(nid);
+    if (cur === undefined || cur.expiresAt <= Date.now()) return { revision: this.rev, refused: "unknown" };
+    if (change.token !== undefined && this.tokens.get(nid) !== change.token) return { revision: this.rev, refused: "token" };
+    if (change.ifMarkedAt !== undefined && ((cur.mark?.at ?? 0) !== change.ifMarkedAt || (cur.mark?.drainedAt ?? 0) > 0)) return { revision: this.rev, refused: "stale" };
+    this.rev++;
+    const event: RegistryEvent = { type: change.type, revision: this.rev, record: { ...cur, mark: change.mark }, note: change.note };
+    this.view.apply(event);
+    for (const l of this.local) l(event);
+    return { revision: this.rev };
+  }
+
   async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {
     const key = sessionKey(service, sid);
     const now = Date.now();
     const s = this.sessions.get(key);
     if (s !== undefined && s.until > now) {
       const r = this.view.get(s.nid);
-      if (r !== undefined && r.state === NodeState.NODE_STATE_SERVING && r.node.service === service) {
+      if (r !== undefined && keepsSessions(r) && r.node.service === service) {
         s.until = now + idleMs;
         this.sessionExpiry.set(key, s.until);
         return { nid: s.nid, placed: false };

@@ -18,10 +18,53 @@ export interface NodeRecord {
   readonly registeredAt: number;
   readonly expiresAt: number;
   readonly leaseMs: number;
+  /**
+   * The operator's mark (cordon, drain), kept by the store apart from what the node's
+   * heartbeats write and merged into every record the view holds (see RegistryView.apply).
+   */
+  readonly mark?: NodeMark;
+}
+
+/** What an operator's mark does: cordoned keeps its sessions; draining has them placed elsewhere. */
+export type MarkKind = "cordoned" | "draining";
+
+/** An operator's mark on a node. Immutable. */
+export interface NodeMark {
+  readonly kind: MarkKind;
+  /** Who set it and why (the caller's words), and how the caller was authorized. */
+  readonly by: string;
+  readonly reason: string;
+  readonly authorizedAs: "admin" | "owner" | "open";
+  /** When it was set (ms since the epoch). */
+  readonly at: number;
+  /** Draining: when the drain ends whatever the node still hosts (0: none). */
+  readonly deadline: number;
+  /** Draining: when the node was found drained (0: not yet), and why. */
+  readonly drainedAt: number;
+  readonly drainedReason: "" | "sessions" | "deadline";
+}
+
+/** Who made a mark change and why (shown with its event). */
+export interface MarkNote {
+  readonly by: string;
+  readonly reason: string;
+}
+
+/** True when the node takes new sessions: SERVING and not marked by an operator. */
+export function takesNewSessions(r: NodeRecord): boolean {
+  return r.state === NodeState.NODE_STATE_SERVING && r.mark === undefined;
+}
+
+/** True when the node keeps the sessions it hosts: SERVING and not being drained by an operator (a cordon keeps them). */
+export function keepsSessions(r: NodeRecord): boolean {
+  return r.state === NodeState.NODE_STATE_SERVING && r.mark?.kind !== "draining";
 }
 
 /** Kinds of change, as Watch reports them. */
-export type ChangeType = "up" | "updated" | "draining" | "down" | "expired";
+export type ChangeType = "up" | "updated" | "draining" | "down" | "expired" | MarkChangeType;
+
+/** Changes of an operator's mark (an operator's drain is "draining", with a note). */
+export type MarkChangeType = "cordoned" | "uncordoned" | "drained";
 
 /** One change of the registry, numbered by a revision that only grows. */
 export interface RegistryEvent {
@@ -29,10 +72,15 @@ export interface RegistryEvent {
   readonly revision: number;
   /** The record after the change (before it, for down and expired). */
   readonly record: NodeRecord;
+  /**
+   * Set on changes of the operator's mark only (cordoned, uncordoned, an operator's draining,
+   * drained): who and why. The view takes the record's mark as the node's mark from then on.
+   */
+  readonly note?: MarkNote;
 }
 
 /** Why a write was refused. */
-export type Refusal = "token" | "unknown";
+export type Refusal = "token" | "unknown" | "stale";
 
 /** What a registration or heartbeat did. */
 export interface WriteResult {
@@ -41,6 +89,19 @@ export interface WriteResult {
   readonly reregistered?: boolean;
   /** Set when the write was refused (and nothing changed). */
   readonly refused?: Refusal;
+}
+
+/** What a change of an operator's mark asks for (see MarkStore). */
+export interface MarkChange {
+  /** The change as Watch reports it: an operator's drain is "draining". */
+  readonly type: "cordoned" | "uncordoned" | "draining" | "drained";
+  /** The node's mark after the change (undefined: cleared). */
+  readonly mark: NodeMark | undefined;
+  readonly note: MarkNote;
+  /** When set, the node's owner token must be this ("token" otherwise). */
+  readonly token?: string;
+  /** When set, only while the node's current mark was set at this time and is not drained, 0 while it has none ("stale" otherwise). */
+  readonly ifMarkedAt?: number;
 }
 
 /** A node releasing one of its own sessions: its id and owner token. */

@@ -1,5 +1,6 @@
 /** Between the API's messages and the registry's records. */
 import { NodeInfo, type Registration } from "../../generated/islb/islb.js";
+import { toMarkMessage } from "./marks.js";
 import { NodeState, type ExtraValue, type Limits, type Load, type Node, type NodeRecord } from "./types.js";
 
 /** A registration as records are made from it (extra_info optional). */
@@ -48,12 +49,16 @@ export function toRegistration(r: NodeRecord): Registration {
 }
 
 export function toNodeInfo(r: NodeRecord): NodeInfo {
-  return { registration: toRegistration(r), registeredAtMs: r.registeredAt, expiresAtMs: r.expiresAt, leaseMs: r.leaseMs };
+  return { registration: toRegistration(r), registeredAtMs: r.registeredAt, expiresAtMs: r.expiresAt, leaseMs: r.leaseMs, mark: r.mark === undefined ? undefined : toMarkMessage(r.mark) };
 }
 
-/** A record as bytes (a NodeInfo message), for stores that keep records outside this process. */
+/**
+ * A record as bytes (a NodeInfo message), for stores that keep records outside this process.
+ * Without its mark: a store keeps the mark apart (see RegistryView), so a record written from
+ * a stale view cannot bring back a mark that was lifted.
+ */
 export function encodeRecord(r: NodeRecord): Uint8Array {
-  return NodeInfo.encode(toNodeInfo(r)).finish();
+  return NodeInfo.encode(r.mark === undefined ? toNodeInfo(r) : { ...toNodeInfo(r), mark: undefined }).finish();
 }
 
 export function decodeRecord(bytes: Uint8Array): NodeRecord {

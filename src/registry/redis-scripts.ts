@@ -90,7 +90,8 @@ return {emit(events, revk, ARGV[3], ARGV[4], 'expired', rec)}
 const SESSION_STREAM_LEN = 10000;
 
 /**
- * A session's node, or its placement on the candidate, in one step. KEYS: session, candidate
+ * A session's node, or its placement on the candidate, in one step. An operator's mark
+ * ('nonew', redis-mark-scripts.ts) keeps the candidate from taking it, and a drain ('d') its host from keeping it. KEYS: session, candidate
  * node, session-change stream. ARGV: node key prefix, candidate nid ('' for none), idle ms,
  * now, service. Replacing an existing placement is appended to the session-change stream (so
  * instances that answer known sessions from memory drop theirs).
@@ -101,15 +102,15 @@ const SESSION_STREAM_LEN = 10000;
 export const PLACE = `
 local cur = redis.call('GET', KEYS[1])
 if cur then
-  local st = redis.call('HMGET', ARGV[1] .. cur, 'state', 'exp', 'service')
-  if st[1] and tonumber(st[1]) == 1 and tonumber(st[2]) > tonumber(ARGV[4]) and st[3] == ARGV[5] then
+  local st = redis.call('HMGET', ARGV[1] .. cur, 'state', 'exp', 'service', 'nonew')
+  if st[1] and tonumber(st[1]) == 1 and tonumber(st[2]) > tonumber(ARGV[4]) and st[3] == ARGV[5] and st[4] ~= 'd' then
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
     return {0, cur}
   end
 end
 if ARGV[2] == '' then return {-1, ''} end
-local st = redis.call('HMGET', KEYS[2], 'state', 'exp', 'service')
-if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= tonumber(ARGV[4]) or st[3] ~= ARGV[5] then return {-2, ''} end
+local st = redis.call('HMGET', KEYS[2], 'state', 'exp', 'service', 'nonew')
+if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= tonumber(ARGV[4]) or st[3] ~= ARGV[5] or st[4] then return {-2, ''} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 if cur then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', KEYS[1]) end
 return {1, ARGV[2]}

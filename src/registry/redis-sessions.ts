@@ -8,7 +8,7 @@
  * session-change stream; otherwise PLACE again. Changes made through other instances reach
  * this one within the stream's delivery delay. RELEASE forgets a placement.
  */
-import { NodeState, type Placement, type ReleaseResult, type SessionHost } from "./model.js";
+import { keepsSessions, type Placement, type ReleaseResult, type SessionHost } from "./model.js";
 import { PlacementCache } from "./placement-cache.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
@@ -46,7 +46,7 @@ export class RedisSessions implements SessionStore {
     const e = this.cache.get(key, now);
     if (e === undefined) return undefined;
     const r = this.feed.view.get(e.nid);
-    if (r === undefined || r.state !== NodeState.NODE_STATE_SERVING || r.expiresAt <= now || r.node.service !== service) {
+    if (r === undefined || !keepsSessions(r) || r.expiresAt <= now || r.node.service !== service) {
       this.cache.delete(key);
       return undefined;
     }

@@ -8,11 +8,13 @@
 import { decodeRecord } from "./records.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeFeed } from "./types.js";
-import type { ChangeType, NodeRecord, RegistryEvent } from "./model.js";
+import type { ChangeType, MarkNote, NodeRecord, RegistryEvent } from "./model.js";
+import { decodeMark } from "./marks.js";
+import { readMarks } from "./redis-mark-scripts.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
-const TYPES = new Set<ChangeType>(["up", "updated", "draining", "down", "expired"]);
+const TYPES = new Set<ChangeType>(["up", "updated", "draining", "down", "expired", "cordoned", "uncordoned", "drained"]);
 
 /** A record as the store keeps it (base64 of a NodeInfo message). */
 export const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buffer.from(s, "base64")));
@@ -45,10 +47,14 @@ export class ChangeTail implements ChangeFeed {
       this.sessionsFrom = last[0]?.[0] ?? "0-0";
     }
     const [rev, ...recs] = await this.conn.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node, Date.now() * 1000);
+    // Read just after the snapshot: the changes the tail replays from its revision set any mark changed between the two.
+    const marks = await readMarks(this.conn, this.k);
     const records: NodeRecord[] = [];
     for (const r of recs) {
       try {
-        records.push(unb64(r));
+        const rec = unb64(r);
+        const mark = marks.get(rec.node.nid);
+        records.push(mark === undefined ? rec : { ...rec, mark });
       } catch (e) {
         this.onError?.(e);
       }
@@ -110,13 +116,24 @@ export class ChangeTail implements ChangeFeed {
   private applyEntry(rev: number, fields: string[]): void {
     let type: string | undefined;
     let rec: string | undefined;
+    let mark: string | undefined;
+    let by: string | undefined;
+    let why = "";
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i] === "t") type = fields[i + 1];
       else if (fields[i] === "r") rec = fields[i + 1];
+      else if (fields[i] === "m") mark = fields[i + 1];
+      else if (fields[i] === "by") by = fields[i + 1];
+      else if (fields[i] === "why") why = fields[i + 1] ?? "";
     }
     if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return;
     // Our own writes were applied when their scripts answered: not decoded a second time.
     if (rev <= this.view.revision) return;
+    // A mark change (redis-mark-scripts.ts) carries the mark and who and why.
+    if (by !== undefined) {
+      this.view.apply({ type: type as ChangeType, revision: rev, record: { ...unb64(rec), mark: decodeMark(mark) }, note: { by, reason: why } });
+      return;
+    }
     this.view.apply({ type: type as ChangeType, revision: rev, record: unb64(rec) });
   }
 
@@ -135,8 +152,8 @@ export class ChangeTail implements ChangeFeed {
    * (briefly) for the tail to bring the changes before it, in order. Either way the write's
    * caller then reads its own write from the view; local listeners hear of it.
    */
-  async applyOwn(type: ChangeType, revision: number, record: NodeRecord): Promise<void> {
-    const event = { type, revision, record };
+  async applyOwn(type: ChangeType, revision: number, record: NodeRecord, note?: MarkNote): Promise<void> {
+    const event: RegistryEvent = note === undefined ? { type, revision, record } : { type, revision, record, note };
     await this.reach(event);
     for (const l of this.local) l(event);
   }

@@ -4,15 +4,16 @@
  * to keep its in-memory view, so lookups never wait on Redis except to place a session, and
  * that is a single atomic script. Single Redis, Sentinel and Cluster (every key shares the
  * hash tag {islb}). Key layout: docs/REDIS.md. Made of: redis-connection.ts (connections,
- * keys, errors), redis-tail.ts (the view and change feed), redis-writes.ts (nodes) and
- * redis-sessions.ts (placements).
+ * keys, errors), redis-tail.ts (the view and change feed), redis-writes.ts (nodes),
+ * redis-sessions.ts (placements) and redis-marks.ts (operators' cordons and drains).
  */
 import { describeRedis, redisKeys, RedisConnection, type ConnectionOptions, type RedisConfig } from "./redis-connection.js";
 import { RedisSessions } from "./redis-sessions.js";
 import { ChangeTail } from "./redis-tail.js";
 import { RedisNodeWrites } from "./redis-writes.js";
+import { RedisMarks } from "./redis-marks.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
-import type { NodeRecord, Placement, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
+import type { MarkChange, NodeRecord, Placement, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
 import type { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -39,6 +40,7 @@ export class RedisStore implements RegistryStore {
     private readonly feed: ChangeTail,
     private readonly nodes: RedisNodeWrites,
     private readonly sessions: RedisSessions,
+    private readonly marks: RedisMarks,
   ) {}
 
   /**
@@ -58,7 +60,8 @@ export class RedisStore implements RegistryStore {
     });
     feed.start();
     const nodes = new RedisNodeWrites(conn, k, feed, { streamLength: options.streamLength ?? 100_000, keyGraceMs: options.keyGraceMs ?? 60_000 });
-    return new RedisStore(conn, feed, nodes, new RedisSessions(conn, k, feed, options.placementCache));
+    const marks = new RedisMarks(conn, k, feed, options.streamLength ?? 100_000);
+    return new RedisStore(conn, feed, nodes, new RedisSessions(conn, k, feed, options.placementCache), marks);
   }
 
   get view(): RegistryView {
@@ -83,6 +86,10 @@ export class RedisStore implements RegistryStore {
 
   sweep(now: number): Promise<void> {
     return this.nodes.sweep(now);
+  }
+
+  markNode(nid: string, change: MarkChange): Promise<WriteResult> {
+    return this.marks.markNode(nid, change);
   }
 
   placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {

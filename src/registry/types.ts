@@ -1,11 +1,11 @@
 /**
  * What a registry store is, as small interfaces a new backend can implement one by one:
- * nodes (registrations and leases), sessions (placements), changes (the view and the feed of
+ * nodes (registrations and leases), sessions (placements), marks (operators' cordons and drains), changes (the view and the feed of
  * this instance's changes) and health (reachability, lifecycle). `RegistryStore` is all four,
  * what callers use. The records and results they exchange are in model.ts (re-exported here).
  */
 import type { RegistryView } from "./view.js";
-import type { Load, NodeRecord, NodeState, Placement, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
+import type { Load, MarkChange, NodeRecord, NodeState, Placement, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
 
 export * from "./model.js";
 
@@ -30,6 +30,22 @@ export interface NodeStore {
   deregister(nid: string, token: string): Promise<WriteResult>;
   /** Expires the leases (and session placements) that ended before `now`. */
   sweep(now: number): Promise<void>;
+}
+
+/**
+ * Operators' marks (cordon, drain) on nodes, kept apart from what nodes write: a heartbeat,
+ * through any instance and from however stale a view, neither clears nor brings back a mark;
+ * the store merges the mark into the records of its view (RegistryView.apply does, given the
+ * change's `note`). A node that leaves (deregistered, expired) loses its mark.
+ */
+export interface MarkStore {
+  /**
+   * Sets or clears the mark of a registered node atomically across the instances sharing the
+   * store, as one change (type `change.type`, with `change.note`) in revision order. Refused
+   * "unknown" (no such live node), "token" (the owner token given does not match) or "stale"
+   * (`ifMarkedAt` did not hold); nothing changes then.
+   */
+  markNode(nid: string, change: MarkChange): Promise<WriteResult>;
 }
 
 /** Session placements: one node per session, the same for every caller through any instance. */
@@ -74,4 +90,4 @@ export interface StoreHealth {
 }
 
 /** A whole registry store: nodes, sessions, changes and health. */
-export interface RegistryStore extends NodeStore, SessionStore, ChangeFeed, StoreHealth {}
+export interface RegistryStore extends NodeStore, SessionStore, MarkStore, ChangeFeed, StoreHealth {}

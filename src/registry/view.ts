@@ -3,7 +3,7 @@
  * bounded log of recent changes (for watchers that resume), and a synchronous change feed.
  * Every store keeps one and applies its changes in revision order; reads never do I/O.
  */
-import type { NodeRecord, RegistryEvent } from "./model.js";
+import type { NodeMark, NodeRecord, RegistryEvent } from "./model.js";
 import { ChangeHistory, type HistoryLimits } from "./history.js";
 
 export type ChangeListener = (event: RegistryEvent) => void;
@@ -15,6 +15,8 @@ export class RegistryView {
   private readonly services = new Map<string, Map<string, NodeRecord>>();
   private readonly listeners = new Set<ChangeListener>();
   private readonly resyncListeners = new Set<ResyncListener>();
+  /** The operators' marks by node: set by mark changes only, merged into every other change of the node. */
+  private readonly marks = new Map<string, NodeMark>();
   /** The recent changes, for watchers that resume. */
   readonly history: ChangeHistory;
   private rev = 0;
@@ -57,9 +59,10 @@ export class RegistryView {
    * Applies one change. Revisions must grow; a change at or below the current revision is
    * ignored (it was applied already), so a feed replayed after a reconnect is harmless.
    */
-  apply(event: RegistryEvent): void {
-    if (event.revision <= this.rev) return;
-    this.rev = event.revision;
+  apply(change: RegistryEvent): void {
+    if (change.revision <= this.rev) return;
+    this.rev = change.revision;
+    const event = this.withMark(change);
     const r = event.record;
     const nid = r.node.nid;
     const service = r.node.service;
@@ -79,6 +82,27 @@ export class RegistryView {
     }
     this.history.append(event);
     for (const l of this.listeners) l(event);
+  }
+
+  /**
+   * A change with the node's mark as the view knows it: a mark change sets it (or clears it),
+   * a node that leaves loses it, any other change (a heartbeat written from whatever an
+   * instance's view held) gets the current one. No allocation while nothing is marked.
+   */
+  private withMark(event: RegistryEvent): RegistryEvent {
+    const nid = event.record.node.nid;
+    if (event.note !== undefined) {
+      if (event.record.mark === undefined) this.marks.delete(nid);
+      else this.marks.set(nid, event.record.mark);
+      return event;
+    }
+    if (event.type === "down" || event.type === "expired") {
+      if (this.marks.size > 0) this.marks.delete(nid);
+      return event;
+    }
+    const m = this.marks.size === 0 ? undefined : this.marks.get(nid);
+    if (event.record.mark === m) return event;
+    return { ...event, record: { ...event.record, mark: m } };
   }
 
   private dropFromService(service: string, nid: string): void {
@@ -104,7 +128,9 @@ export class RegistryView {
   resync(revision: number, records: Iterable<NodeRecord>): void {
     this.nodes.clear();
     this.services.clear();
+    this.marks.clear();
     for (const r of records) {
+      if (r.mark !== undefined) this.marks.set(r.node.nid, r.mark);
       this.nodes.set(r.node.nid, r);
       let m = this.services.get(r.node.service);
       if (m === undefined) this.services.set(r.node.service, (m = new Map()));

@@ -69,6 +69,6 @@ test("ion's field numbers are pinned", () => {
   };
   assert.deepEqual(tags(Node.encode({ dc: "a", nid: "b", service: "c", rpc: { protocol: "", addr: "", params: new Map() } }).finish()), [1, 2, 3, 4]);
   assert.deepEqual(tags(RPC.encode({ protocol: "a", addr: "b", params: new Map([["k", "v"]]) }).finish()), [1, 2, 3]);
-  assert.deepEqual(tags(FindNodeRequest.encode({ sid: "a", nid: "b", service: "c", region: "", dc: "", limit: 0 }).finish()), [1, 2, 3]);
-  assert.deepEqual(tags(FindNodeReply.encode({ nodes: [{ dc: "", nid: "x", service: "", rpc: undefined }] }).finish()), [1]);
+  assert.deepEqual(tags(FindNodeRequest.encode({ sid: "a", nid: "b", service: "c", region: "", dc: "", limit: 0, explain: false }).finish()), [1, 2, 3]);
+  assert.deepEqual(tags(FindNodeReply.encode({ nodes: [{ dc: "", nid: "x", service: "", rpc: undefined }], explanation: undefined }).finish()), [1]);
 });

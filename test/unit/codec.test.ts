@@ -91,7 +91,7 @@ test("a message given whole is not copied; a partial one is filled in, and an in
   assert.deepEqual(FindNodeReply.decode(bytes), FindNodeReply.fromPartial(reply));
   // partial: a node without nid, and a reply without nodes
   assert.deepEqual(FindNodeReply.decode(encodeProto(FindNodeReply, { nodes: [{ dc: "x" }] })).nodes[0], { dc: "x", nid: "", service: "", rpc: undefined });
-  assert.deepEqual(FindNodeReply.decode(encodeProto(FindNodeReply, {})), { nodes: [] });
+  assert.deepEqual(FindNodeReply.decode(encodeProto(FindNodeReply, {})), { nodes: [], explanation: undefined });
   // invalid whichever way it is encoded: a number where an int32 enum must be an integer
   assert.throws(() => encodeProto(Registration, { state: 1.5 }), /invalid int32/);
   // the shared writer is left clean after a failure
@@ -107,7 +107,7 @@ test("interned decoding gives what plain decoding gives, strings of every kind i
   // many distinct short strings (table slots shared and overwritten) stay exact
   for (let i = 0; i < 20_000; i++) {
     const s = `n${i.toString(36)}`;
-    const bytes = FindNodeReply.encode({ nodes: [{ dc: s, nid: s + "x", service: "rtc", rpc: undefined }] }).finish();
+    const bytes = FindNodeReply.encode({ nodes: [{ dc: s, nid: s + "x", service: "rtc", rpc: undefined }], explanation: undefined }).finish();
     const got = decodeProto(FindNodeReply, bytes).nodes[0];
     assert.equal(got?.dc, s);
     assert.equal(got?.nid, s + "x");
@@ -125,7 +125,7 @@ test("interned decoding: invalid UTF-8 is replaced as before, and truncated inpu
   assert.throws(() => FindNodeReply.decode(new InterningReader(new Uint8Array([0x0a, 0x03, 0x0a, 0x05, 0x61]))));
   assert.ok(new InterningReader(new Uint8Array(0)) instanceof BinaryReader);
   // a decode that failed half-way leaves nothing behind for the next one
-  const good = FindNodeReply.encode({ nodes: [{ dc: "d", nid: "n", service: "s", rpc: undefined }] }).finish();
+  const good = FindNodeReply.encode({ nodes: [{ dc: "d", nid: "n", service: "s", rpc: undefined }], explanation: undefined }).finish();
   assert.equal(decodeProto(FindNodeReply, good).nodes[0]?.nid, "n");
 });
 

@@ -43,8 +43,8 @@ test("descriptors built from the answer (protobufjs) encode a message our genera
   const root = (protobuf.Root as unknown as { fromDescriptor(s: unknown): import("protobufjs").Root }).fromDescriptor(set);
   const T = root.lookupType("islb.FindNodeRequest");
   const bytes = T.encode(T.fromObject({ sid: "room1", service: "rtc", limit: 3 })).finish();
-  assert.deepEqual(FindNodeRequest.decode(bytes), { sid: "room1", nid: "", service: "rtc", region: "", dc: "", limit: 3 });
-  const back = T.toObject(T.decode(FindNodeRequest.encode({ sid: "s", nid: "n", service: "rtc", region: "eu", dc: "", limit: 0 }).finish()));
+  assert.deepEqual(FindNodeRequest.decode(bytes), { sid: "room1", nid: "", service: "rtc", region: "", dc: "", limit: 3, explain: false });
+  const back = T.toObject(T.decode(FindNodeRequest.encode({ sid: "s", nid: "n", service: "rtc", region: "eu", dc: "", limit: 0, explain: false }).finish()));
   assert.deepEqual(back, { sid: "s", nid: "n", service: "rtc", region: "eu" });
   const svc = root.lookupService("islb.ISLB");
   assert.ok(svc.methods.Watch?.responseStream);

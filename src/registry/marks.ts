@@ -1,0 +1,44 @@
+/** An operator's mark (cordon, drain) between the records' form and the API's message, and as bytes for stores that keep it outside this process. */
+import { NodeMark as NodeMarkMessage, NodeMark_Kind } from "../../generated/islb/islb.js";
+import type { NodeMark } from "./model.js";
+
+const AUTH = new Set(["admin", "owner", "open"]);
+const DRAINED = new Set(["", "sessions", "deadline"]);
+
+export function toMarkMessage(m: NodeMark): NodeMarkMessage {
+  return {
+    kind: m.kind === "cordoned" ? NodeMark_Kind.KIND_CORDONED : NodeMark_Kind.KIND_DRAINING,
+    by: m.by,
+    reason: m.reason,
+    authorizedAs: m.authorizedAs,
+    atMs: m.at,
+    deadlineMs: m.deadline,
+    drainedAtMs: m.drainedAt,
+    drainedReason: m.drainedReason,
+  };
+}
+
+/** A mark from its message; undefined for none (an unspecified kind). */
+export function fromMarkMessage(m: NodeMarkMessage | undefined): NodeMark | undefined {
+  if (m === undefined || (m.kind !== NodeMark_Kind.KIND_CORDONED && m.kind !== NodeMark_Kind.KIND_DRAINING)) return undefined;
+  return {
+    kind: m.kind === NodeMark_Kind.KIND_CORDONED ? "cordoned" : "draining",
+    by: m.by,
+    reason: m.reason,
+    authorizedAs: AUTH.has(m.authorizedAs) ? (m.authorizedAs as NodeMark["authorizedAs"]) : "open",
+    at: Number(m.atMs),
+    deadline: Number(m.deadlineMs),
+    drainedAt: Number(m.drainedAtMs),
+    drainedReason: DRAINED.has(m.drainedReason) ? (m.drainedReason as NodeMark["drainedReason"]) : "",
+  };
+}
+
+/** A mark as base64 of its message ("" for none). */
+export function encodeMark(m: NodeMark | undefined): string {
+  return m === undefined ? "" : Buffer.from(NodeMarkMessage.encode(toMarkMessage(m)).finish()).toString("base64");
+}
+
+export function decodeMark(s: string | undefined): NodeMark | undefined {
+  if (s === undefined || s === "") return undefined;
+  return fromMarkMessage(NodeMarkMessage.decode(new Uint8Array(Buffer.from(s, "base64"))));
+}
