@@ -4,7 +4,7 @@
  * next to bare default `nc.request` to a bare responder (same 5-node reply) in the same run.
  * Scenarios run in rounds, each figure the median of its rounds, each ratio the median of the
  * rounds' ratios. CPU is from /proc: islb, redis-server (Redis rows) and nats-server.
- *   node dist/bench/service.js [--ms 2000] [--inflight 64] [--rounds 3] [--store memory|redis|both]
+ *   node dist/bench/service.js [--ms 2000] [--inflight 64] [--rounds 3] [--store memory|redis|both] [--kinds list,new,...]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -103,11 +103,18 @@ const KINDS: Array<[string, string]> = [
   ["bare", "bare default nc.request (5-node reply)"],
   ["list", "list of 5"],
   ["list-deadline", "list of 5, {deadline: 5000}"],
+  ["list-deadline-date", "list of 5, {deadline: a Date 5 s ahead}"],
   ["new", "new session (placement)"],
   ["known", "known session"],
   ["heartbeat", `heartbeat (${FLEET.toLocaleString("en")} nodes, load only)`],
   ["heartbeat-agent", "heartbeat as the agent sends it (registration, deadline)"],
 ];
+
+const ONLY = opt("kinds", "");
+if (ONLY !== "") {
+  const keep = new Set(["bare", ...ONLY.split(",")]);
+  KINDS.splice(0, KINDS.length, ...KINDS.filter(([k]) => keep.has(k)));
+}
 
 const ns = await startNatsServer();
 const bare = spawn(process.execPath, [PEER, "server", "bare", ns.url], { stdio: ["ignore", "pipe", "inherit"] });
@@ -141,8 +148,8 @@ try {
 
 const f = (n: number, d = 0): string => n.toFixed(d);
 console.log(`\nthe real islb serve, separate client process, typed client, ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds`);
-console.log("| store | call | calls/s | × bare default | islb CPU µs/call | redis-server µs/call | nats-server µs/call | p50 ms | p99 ms |");
-console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+console.log("| store | call | calls/s | × bare default | client CPU µs/call | islb CPU µs/call | redis-server µs/call | nats-server µs/call | p50 ms | p99 ms |");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const store of STORES) {
   const bareRounds = results.get(`${store}/bare`) as Round[];
   for (const [kind, label] of KINDS) {
@@ -150,7 +157,7 @@ for (const store of STORES) {
     const ratio = median(rs.map((r, i) => r.perSec / (bareRounds[i] as Round).perSec));
     const col = (j: number): number => median(rs.map((r) => r.split[j] as number));
     console.log(
-      `| ${store} | ${label} | ${f(median(rs.map((r) => r.perSec)))} | ${f(ratio, 2)} | ${f(col(1), 1)} | ${kind === "bare" || store === "memory" ? "" : f(col(2), 1)} | ${f(col(3), 1)} | ${f(median(rs.map((r) => r.p50)), 2)} | ${f(median(rs.map((r) => r.p99)), 2)} |`,
+      `| ${store} | ${label} | ${f(median(rs.map((r) => r.perSec)))} | ${f(ratio, 2)} | ${f(col(0), 1)} | ${f(col(1), 1)} | ${kind === "bare" || store === "memory" ? "" : f(col(2), 1)} | ${f(col(3), 1)} | ${f(median(rs.map((r) => r.p50)), 2)} | ${f(median(rs.map((r) => r.p99)), 2)} |`,
     );
   }
 }
