@@ -76,7 +76,9 @@ function withoutIslbEnv(): NodeJS.ProcessEnv {
 /** Starts `islb serve` on `natsUrl` (and Redis) and registers the bench fleet through it. */
 async function startIslb(natsUrl: string, redisUrl: string | undefined): Promise<ChildProcess> {
   const flags = ["serve", "--nats", natsUrl, "--http", "off", "--log-level", "warn", "--nid", "islb-bench", "--no-ion-discovery", ...(redisUrl ? ["--redis", redisUrl] : [])];
-  const child = spawn(process.execPath, [MAIN, ...flags], { stdio: ["ignore", "inherit", "inherit"], env: withoutIslbEnv() });
+  // BENCH_PROF=<dir>: islb writes a CPU profile there when it is stopped (SIGINT).
+  const prof = process.env.BENCH_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROF] : [];
+  const child = spawn(process.execPath, [...prof, MAIN, ...flags], { stdio: ["ignore", "inherit", "inherit"], env: withoutIslbEnv() });
   const nc = await connect({ servers: natsUrl });
   const c = createClient(ISLBDefinition, nc);
   try {
@@ -137,7 +139,10 @@ try {
         }
       }
     } finally {
-      islb.kill("SIGKILL");
+      if (process.env.BENCH_PROF) {
+        islb.kill("SIGINT");
+        await new Promise((r) => islb.once("exit", r));
+      } else islb.kill("SIGKILL");
       await redis?.stop();
     }
   }

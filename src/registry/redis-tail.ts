@@ -5,10 +5,10 @@
  * or wiped) reloads the snapshot. The same read tails the session-change stream (releases and
  * re-placements), for whoever answers known sessions from memory.
  */
-import { decodeRecord } from "./records.js";
+import { decodeLoad, decodeRecord } from "./records.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeFeed } from "./types.js";
-import type { ChangeType, NodeRecord, RegistryEvent } from "./model.js";
+import type { ChangeType, Load, NodeRecord, RegistryEvent } from "./model.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -16,6 +16,16 @@ const TYPES = new Set<ChangeType>(["up", "updated", "draining", "down", "expired
 
 /** A record as the store keeps it (base64 of a NodeInfo message). */
 export const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buffer.from(s, "base64")));
+
+/**
+ * `r` with the load, lease end and lease that load-only heartbeats wrote since it (base64 of
+ * an islb.Load message, ms, ms), when they did (`load` not empty).
+ */
+export function withLoad(r: NodeRecord, load: string | undefined, exp: string | undefined, lms: string | undefined): NodeRecord {
+  if (load === undefined || load === "") return r;
+  const leaseMs = Number(lms);
+  return { ...r, load: decodeLoad(new Uint8Array(Buffer.from(load, "base64"))), expiresAt: Number(exp), leaseMs: leaseMs > 0 ? leaseMs : r.leaseMs };
+}
 
 /** How long a write waits for the tail to bring the changes before its own. */
 const REACH_OWN_MS = 1000;
@@ -46,9 +56,10 @@ export class ChangeTail implements ChangeFeed {
     }
     const [rev, ...recs] = await this.conn.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node, Date.now() * 1000);
     const records: NodeRecord[] = [];
-    for (const r of recs) {
+    // Four per node: the record, and the load, lease end and lease written since it.
+    for (let i = 0; i + 3 < recs.length; i += 4) {
       try {
-        records.push(unb64(r));
+        records.push(withLoad(unb64(recs[i] as string), recs[i + 1], recs[i + 2], recs[i + 3]));
       } catch (e) {
         this.onError?.(e);
       }
@@ -80,7 +91,11 @@ export class ChangeTail implements ChangeFeed {
               await this.load();
               break;
             }
-            this.applyEntry(rev, fields);
+            if (!this.applyEntry(rev, fields)) {
+              // A load entry of a node the view does not have: the view missed a change.
+              await this.load();
+              break;
+            }
           }
         }
       } catch (e) {
@@ -107,17 +122,48 @@ export class ChangeTail implements ChangeFeed {
     return () => this.sessionListeners.delete(listener);
   }
 
-  private applyEntry(rev: number, fields: string[]): void {
+  /** Applies one stream entry; false when it is a load entry of a node the view does not have. */
+  private applyEntry(rev: number, fields: string[]): boolean {
+    // Our own writes were applied when their scripts answered: not decoded a second time.
+    if (rev <= this.view.revision) return true;
     let type: string | undefined;
     let rec: string | undefined;
+    let nid: string | undefined;
+    let load: string | undefined;
+    let exp: string | undefined;
+    let lms: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === "t") type = fields[i + 1];
-      else if (fields[i] === "r") rec = fields[i + 1];
+      const v = fields[i + 1];
+      switch (fields[i]) {
+        case "t":
+          type = v;
+          break;
+        case "r":
+          rec = v;
+          break;
+        case "n":
+          nid = v;
+          break;
+        case "l":
+          load = v;
+          break;
+        case "x":
+          exp = v;
+          break;
+        case "m":
+          lms = v;
+          break;
+      }
     }
-    if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return;
-    // Our own writes were applied when their scripts answered: not decoded a second time.
-    if (rev <= this.view.revision) return;
-    this.view.apply({ type: type as ChangeType, revision: rev, record: unb64(rec) });
+    if (type === "load") {
+      const base = nid === undefined ? undefined : this.view.get(nid);
+      if (base === undefined) return false;
+      this.view.apply({ type: "updated", revision: rev, record: withLoad(base, load, exp, lms) });
+      return true;
+    }
+    if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return true;
+    this.view.apply({ type: type as ChangeType, revision: rev, record: withLoad(unb64(rec), load, exp, lms) });
+    return true;
   }
 
   /** True when changes before `rev` are missing from the view. */
@@ -141,12 +187,38 @@ export class ChangeTail implements ChangeFeed {
     for (const l of this.local) l(event);
   }
 
+  /**
+   * Applies this instance's own load-only heartbeat of `nid` (revision `revision`) to the
+   * view's record of it as it is when applied, as the tail applies everyone's load entries.
+   */
+  async applyOwnLoad(revision: number, nid: string, load: Load, expiresAt: number, leaseMs: number): Promise<void> {
+    const now = (): RegistryEvent | undefined => {
+      const base = this.view.get(nid);
+      return base === undefined ? undefined : { type: "updated", revision, record: { ...base, load, expiresAt, leaseMs } };
+    };
+    if (!this.isGap(revision)) {
+      const event = now();
+      if (event === undefined) return;
+      this.view.apply(event);
+      for (const l of this.local) l(event);
+      return;
+    }
+    await this.waitFor(revision);
+    const r = this.view.get(nid);
+    if (r !== undefined) for (const l of this.local) l({ type: "updated", revision, record: r });
+  }
+
   private async reach(event: RegistryEvent): Promise<void> {
     const rev = event.revision;
     if (!this.isGap(rev)) {
       this.view.apply(event);
       return;
     }
+    await this.waitFor(rev);
+  }
+
+  /** Waits (up to REACH_OWN_MS) until the tail has brought the view to `rev`. */
+  private async waitFor(rev: number): Promise<void> {
     if (this.view.revision >= rev) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, REACH_OWN_MS);
