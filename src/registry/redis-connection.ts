@@ -7,7 +7,7 @@
 import { Redis, Cluster, type RedisOptions } from "ioredis";
 import { StoreUnavailableError } from "./errors.js";
 import { DeadlineWheel } from "../transport/deadline-wheel.js";
-import { DEREGISTER, EXPIRE, HEARTBEATS, PLACE, RELEASE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
+import { DEREGISTER, EXPIRE, HEARTBEATS, PLACES, RELEASE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
 import { silentLogger, type Logger } from "../log.js";
 import { ConnectionLog } from "./connection-log.js";
 
@@ -41,9 +41,10 @@ export interface Scripts {
   islbUpsert(...args: (string | number)[]): Promise<[number, number]>;
   islbDeregister(...args: (string | number)[]): Promise<[number]>;
   islbExpire(...args: (string | number)[]): Promise<[number]>;
-  islbPlace(...args: (string | number)[]): Promise<[number, string]>;
   islbSnapshot(...args: (string | number)[]): Promise<string[]>;
   islbRelease(...args: (string | number)[]): Promise<number>;
+  /** PLACES: the number of keys first. */
+  islbPlaces(...args: (string | number)[]): Promise<Array<number | string>>;
   /** HEARTBEATS: the number of keys first. */
   islbHeartbeats(...args: (string | number)[]): Promise<number[]>;
 }
@@ -117,10 +118,10 @@ export class RedisConnection {
     redis.defineCommand("islbUpsert", { numberOfKeys: 5, lua: UPSERT });
     redis.defineCommand("islbDeregister", { numberOfKeys: 5, lua: DEREGISTER });
     redis.defineCommand("islbExpire", { numberOfKeys: 5, lua: EXPIRE });
-    redis.defineCommand("islbPlace", { numberOfKeys: 3, lua: PLACE });
     redis.defineCommand("islbSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
     redis.defineCommand("islbRelease", { numberOfKeys: 2, lua: RELEASE });
     redis.defineCommand("islbHeartbeats", { lua: HEARTBEATS });
+    redis.defineCommand("islbPlaces", { lua: PLACES });
     redis.on("error", (e: unknown) => this.log.error(e));
     redis.on("ready", () => this.log.ready());
     this.cmd = redis as Client & Scripts;

@@ -134,29 +134,48 @@ return out
 const SESSION_STREAM_LEN = 10000;
 
 /**
- * A session's node, or its placement on the candidate, in one step. KEYS: session, candidate
- * node, session-change stream. ARGV: node key prefix, candidate nid ('' for none), idle ms,
- * now, service. Replacing an existing placement is appended to the session-change stream (so
- * instances that answer known sessions from memory drop theirs).
- * The hosting node's key is built from the prefix: it shares the hash tag, so the same slot.
- * Returns {0, nid} (already hosted), {1, nid} (placed), {-1, ''} (no candidate),
- * {-2, ''} (the candidate cannot take it).
+ * A session's node, or its placement on the candidate, in one step (the Lua function of PLACES): session key, candidate node key, session-change stream, node key prefix,
+ * candidate nid ('' for none), idle ms, now, service. Replacing an existing placement is
+ * appended to the session-change stream (so instances that answer known sessions from memory
+ * drop theirs). The hosting node's key is built from the prefix: it shares the hash tag, so
+ * the same slot. Returns 0, nid (already hosted), 1, nid (placed), -1, '' (no candidate),
+ * -2, '' (the candidate cannot take it).
  */
-export const PLACE = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local st = redis.call('HMGET', ARGV[1] .. cur, 'state', 'exp', 'service')
-  if st[1] and tonumber(st[1]) == 1 and tonumber(st[2]) > tonumber(ARGV[4]) and st[3] == ARGV[5] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
-    return {0, cur}
+const PLACE_ONE = `
+local function place(skey, ckey, changes, prefix, cand, idle, now, service)
+  local cur = redis.call('GET', skey)
+  if cur then
+    local st = redis.call('HMGET', prefix .. cur, 'state', 'exp', 'service')
+    if st[1] and tonumber(st[1]) == 1 and tonumber(st[2]) > now and st[3] == service then
+      redis.call('PEXPIRE', skey, idle)
+      return 0, cur
+    end
   end
+  if cand == '' then return -1, '' end
+  local st = redis.call('HMGET', ckey, 'state', 'exp', 'service')
+  if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= now or st[3] ~= service then return -2, '' end
+  redis.call('SET', skey, cand, 'PX', idle)
+  if cur then redis.call('XADD', changes, 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', skey) end
+  return 1, cand
 end
-if ARGV[2] == '' then return {-1, ''} end
-local st = redis.call('HMGET', KEYS[2], 'state', 'exp', 'service')
-if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= tonumber(ARGV[4]) or st[3] ~= ARGV[5] then return {-2, ''} end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-if cur then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', KEYS[1]) end
-return {1, ARGV[2]}
+`;
+
+/**
+ * The placements of one turn of the event loop, in order (two of the same session: the first
+ * places it, the second gets that node). KEYS: session-change stream, then two per placement:
+ * session, candidate node. ARGV: node key prefix, now, then three per placement: candidate nid
+ * ('' for none), idle ms, service. Returns {code, nid} per placement, flattened.
+ */
+export const PLACES = `${PLACE_ONE}
+local out = {}
+local now = tonumber(ARGV[2])
+for i = 2, #KEYS, 2 do
+  local a = 3 * (i - 2) / 2 + 3
+  local code, nid = place(KEYS[i], KEYS[i + 1], KEYS[1], ARGV[1], ARGV[a], ARGV[a + 1], now, ARGV[a + 2])
+  out[#out + 1] = code
+  out[#out + 1] = nid
+end
+return out
 `;
 
 /**

@@ -4,7 +4,8 @@
  * the change to the stream atomically; the change is then applied to the view in order.
  */
 import { encodeLoad, encodeRecord } from "./records.js";
-import { HeartbeatBatcher } from "./redis-heartbeats.js";
+import { heartbeatBatch, type LoadBeat } from "./redis-heartbeats.js";
+import type { TurnBatch } from "./turn-batch.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
 import type { HeartbeatUpdate, NodeStore } from "./types.js";
@@ -24,7 +25,7 @@ export interface WriteOptions {
 }
 
 export class RedisNodeWrites implements NodeStore {
-  private readonly beats: HeartbeatBatcher;
+  private readonly beats: TurnBatch<LoadBeat, number>;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -32,7 +33,7 @@ export class RedisNodeWrites implements NodeStore {
     private readonly feed: ChangeTail,
     private readonly options: WriteOptions,
   ) {
-    this.beats = new HeartbeatBatcher(conn, k, options.streamLength);
+    this.beats = heartbeatBatch(conn, k, options.streamLength);
   }
 
   private nodeKeys(nid: string): string[] {
