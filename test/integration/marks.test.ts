@@ -113,7 +113,7 @@ for (const storeKind of ["memory", "redis"] as const) {
       for (const i of islbs) {
         const rec = i.store.view.get(n1);
         assert.equal(rec?.mark?.kind, "cordoned", `${i.config.nid}'s view after heartbeats`);
-        assert.ok((rec?.expiresAt ?? 0) > Date.now(), "the lease is kept");
+        assert.ok((rec?.expiresAt ?? 0) > Date.now(), `the lease is kept (${i.config.nid}: expires ${rec?.expiresAt} at ${Date.now()}, lease ${rec?.leaseMs})`);
       }
       assert.equal(agents.find((a) => a.agent.nid === n1)!.agent.mark?.kind, NodeMark_Kind.KIND_CORDONED, "the node learns of it");
       assert.equal((await client().findNode({ service: svc, sid: "after-beats" })).nodes[0]?.nid, n2);
