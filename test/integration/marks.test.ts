@@ -235,7 +235,9 @@ test("explained two-choices picks name the two nodes drawn", async () => {
     assert.equal(e.twoChoices, true);
     assert.equal(e.drawn.length, 2);
     const score = (nid: string) => e.candidates.find((c) => c.nid === nid)?.score ?? Infinity;
-    const best = score(e.drawn[0]!) <= score(e.drawn[1]!) ? e.drawn[0] : e.drawn[1];
+    // The lesser by score, ties broken by node id as the balancer breaks them (before their first
+    // heartbeat with load, all three score 0).
+    const best = [...e.drawn].sort((x, y) => score(x) - score(y) || (x < y ? -1 : x > y ? 1 : 0))[0];
     assert.equal(e.chosen, best, "the lesser of the two drawn");
   } finally {
     for (const a of started) {
