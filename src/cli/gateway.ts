@@ -3,9 +3,9 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import type { Command } from "commander";
 import { pino } from "pino";
-import { createGateway } from "../gateway/index.js";
+import { createGateway, type GatewayOptions } from "../gateway/index.js";
 import { connectNats } from "./connect.js";
-import { loadGatewayConfig, type GatewayFlags } from "./gateway-config.js";
+import { loadGatewayConfig, type GatewayConfig, type GatewayFlags } from "./gateway-config.js";
 
 /** A mistake in the flags: printed as it is. */
 export class GatewayUsageError extends Error {}
@@ -27,20 +27,33 @@ export function isLoopback(host: string): boolean {
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(",").map((x) => x.trim()).filter((x) => x !== "")];
 
-async function run(flags: GatewayFlags): Promise<void> {
-  const f = loadGatewayConfig(flags);
+/** Where a gateway listens and what it is given, checked as `islb gateway` and `islb serve --gateway` check it. */
+export interface PreparedGateway {
+  host: string;
+  port: number;
+  options: Omit<GatewayOptions, "logger">;
+}
+
+/** Checks a gateway's configuration (an open non-loopback address needs --allow or --expose-all) and reads its TLS files. */
+export function prepareGateway(f: GatewayConfig): PreparedGateway {
   const { host, port } = parseListen(f.listen);
   if (!isLoopback(host) && f.allow === undefined && !f.exposeAll) {
     throw new GatewayUsageError(`refusing to expose every service on ${host}, which is not a loopback address: name what to expose with --allow SERVICE[/METHOD], or pass --expose-all`);
   }
   if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new GatewayUsageError("--tls-cert and --tls-key go together");
   if (f.tlsCa !== undefined && f.tlsCert === undefined) throw new GatewayUsageError("--tls-ca (client certificates) needs --tls-cert and --tls-key");
+  const tls = f.tlsCert === undefined ? undefined : { cert: readFileSync(f.tlsCert), key: readFileSync(f.tlsKey as string), ca: f.tlsCa === undefined ? undefined : readFileSync(f.tlsCa) };
+  return { host, port, options: { prefix: f.prefix, allow: f.allow, authToken: f.authToken, tls, corsOrigins: f.corsOrigins } };
+}
+
+async function run(flags: GatewayFlags): Promise<void> {
+  const f = loadGatewayConfig(flags);
+  const { host, port, options } = prepareGateway(f);
   const log = pino({ level: f.logLevel });
   const { nc } = await connectNats(f.nats, "islb gateway", log);
-  const tls = f.tlsCert === undefined ? undefined : { cert: readFileSync(f.tlsCert), key: readFileSync(f.tlsKey as string), ca: f.tlsCa === undefined ? undefined : readFileSync(f.tlsCa) };
-  const gateway = createGateway(nc, { prefix: f.prefix, allow: f.allow, authToken: f.authToken, tls, corsOrigins: f.corsOrigins, logger: log });
+  const gateway = createGateway(nc, { ...options, logger: log });
   const a = await gateway.listen(port, host);
-  process.stdout.write(`islb gateway listening on ${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}${tls ? " (TLS)" : ""}\n`);
+  process.stdout.write(`islb gateway listening on ${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}${options.tls ? " (TLS)" : ""}\n`);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
