@@ -1,6 +1,6 @@
 /** `islb gateway`: stock gRPC, gRPC-Web and Connect clients reach every service on the bus (docs/GATEWAY.md). */
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
+import { isLoopback, parseListen as parseListenAddress } from "../http/listen-address.js";
 import type { Command } from "commander";
 import { pino } from "pino";
 import { createGateway, type GatewayOptions } from "../gateway/index.js";
@@ -10,19 +10,13 @@ import { loadGatewayConfig, type GatewayConfig, type GatewayFlags } from "./gate
 /** A mistake in the flags: printed as it is. */
 export class GatewayUsageError extends Error {}
 
-/** `host:port` (IPv6 in brackets), or a bare port on 127.0.0.1. */
+/** `host:port` (IPv6 in brackets), or a bare port on 127.0.0.1; a mistake is a usage error. */
 export function parseListen(s: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(s.trim()) ?? /^()()(\d+)$/.exec(s.trim());
-  const port = Number(m?.[3]);
-  if (m === null || !Number.isInteger(port) || port < 0 || port > 65535) throw new GatewayUsageError(`--listen must be HOST:PORT, not ${JSON.stringify(s)}`);
-  return { host: m[1] ?? (m[2] === "" || m[2] === undefined ? "127.0.0.1" : m[2]), port };
-}
-
-/** True for addresses only this machine can reach. */
-export function isLoopback(host: string): boolean {
-  if (host === "localhost") return true;
-  if (isIP(host) === 4) return host.startsWith("127.");
-  return host === "::1";
+  try {
+    return parseListenAddress(s);
+  } catch {
+    throw new GatewayUsageError(`--listen must be HOST:PORT, not ${JSON.stringify(s)}`);
+  }
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(",").map((x) => x.trim()).filter((x) => x !== "")];
