@@ -40,7 +40,7 @@ export interface Scripts {
   islbUpsert(...args: (string | number)[]): Promise<[number, number]>;
   islbDeregister(...args: (string | number)[]): Promise<[number]>;
   islbExpire(...args: (string | number)[]): Promise<[number]>;
-  islbPlace(...args: (string | number)[]): Promise<[number, string]>;
+  islbPlace(...args: (string | number)[]): Promise<[number, string, string?]>;
   islbSnapshot(...args: (string | number)[]): Promise<string[]>;
   islbRelease(...args: (string | number)[]): Promise<number>;
 }

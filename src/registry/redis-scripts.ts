@@ -96,7 +96,7 @@ const SESSION_STREAM_LEN = 10000;
  * now, service. Replacing an existing placement is appended to the session-change stream (so
  * instances that answer known sessions from memory drop theirs).
  * The hosting node's key is built from the prefix: it shares the hash tag, so the same slot.
- * Returns {0, nid} (already hosted), {1, nid} (placed), {-1, ''} (no candidate),
+ * Returns {0, nid} (already hosted), {1, nid, previous host or ''} (placed), {-1, ''} (no candidate),
  * {-2, ''} (the candidate cannot take it).
  */
 export const PLACE = `
@@ -113,7 +113,7 @@ local st = redis.call('HMGET', KEYS[2], 'state', 'exp', 'service', 'nonew')
 if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= tonumber(ARGV[4]) or st[3] ~= ARGV[5] or st[4] then return {-2, ''} end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 if cur then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', KEYS[1]) end
-return {1, ARGV[2]}
+return {1, ARGV[2], cur or ''}
 `;
 
 /**

@@ -8,9 +8,10 @@
 import { decodeRecord } from "./records.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeFeed } from "./types.js";
-import type { ChangeType, MarkNote, NodeRecord, RegistryEvent } from "./model.js";
+import type { ChangeType, MarkNote, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
 import { decodeMark } from "./marks.js";
 import { readMarks } from "./redis-mark-scripts.js";
+import { parseSessionEvent } from "./redis-session-events.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -119,12 +120,20 @@ export class ChangeTail implements ChangeFeed {
     let mark: string | undefined;
     let by: string | undefined;
     let why = "";
+    let session: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       if (fields[i] === "t") type = fields[i + 1];
+      else if (fields[i] === "s") session = fields[i + 1];
       else if (fields[i] === "r") rec = fields[i + 1];
       else if (fields[i] === "m") mark = fields[i + 1];
       else if (fields[i] === "by") by = fields[i + 1];
       else if (fields[i] === "why") why = fields[i + 1] ?? "";
+    }
+    // A session change (redis-session-events.ts): the next revision, for session watchers only.
+    if (type === "session" && session !== undefined) {
+      const e = rev > this.view.revision ? parseSessionEvent(rev, session) : undefined;
+      if (e !== undefined) this.view.applySession(e);
+      return;
     }
     if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return;
     // Our own writes were applied when their scripts answered: not decoded a second time.
@@ -156,6 +165,11 @@ export class ChangeTail implements ChangeFeed {
     const event: RegistryEvent = note === undefined ? { type, revision, record } : { type, revision, record, note };
     await this.reach(event);
     for (const l of this.local) l(event);
+  }
+
+  /** Applies this instance's own session change when it is the next change (else the tail brings it, in order). */
+  applyOwnSession(event: SessionEvent): void {
+    if (!this.isGap(event.revision)) this.view.applySession(event);
   }
 
   private async reach(event: RegistryEvent): Promise<void> {
