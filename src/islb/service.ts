@@ -130,10 +130,13 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
         const ex = req.explain ? explainStart(balancer, view.nodesOf(req.service), pref) : undefined;
         const trace: PickTrace | undefined = ex === undefined ? undefined : { drawn: [], tier: "" };
         // Each call picks another node: the store asks again when its view is ahead of ours (a node just cordoned elsewhere).
+        let first: string | undefined;
         let tried: Set<string> | undefined;
         const candidate = (): string | undefined => {
+          if (first !== undefined) tried ??= new Set([first]);
           const nid = balancer.pick(req.service, pref, tried, trace);
-          if (nid !== undefined) (tried ??= new Set()).add(nid);
+          if (first === undefined) first = nid;
+          else if (nid !== undefined) tried?.add(nid);
           return nid;
         };
         let movedFrom: string | undefined;
