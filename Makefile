@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 TESTS = $(shell find dist/test -name '*.test.js' | sort)
 
-.PHONY: deps servers build generate check-generated lint test test-unit bench bench-placement soak run clean examples example-sfu example-signal
+.PHONY: deps servers build generate check-generated lint test test-unit bench bench-placement bench-gateway soak run clean examples example-sfu example-signal
 
 # Node packages, from package-lock.json.
 $(NPM_STAMP): package.json package-lock.json
@@ -66,6 +66,11 @@ bench: deps build
 	node dist/bench/run.js
 	node --expose-gc dist/bench/islb.js
 	node dist/bench/placement.js
+	node dist/bench/gateway.js
+
+# Unary through islb gateway against grpc-js straight to a grpc-js server (about 45 s).
+bench-gateway: deps build
+	node dist/bench/gateway.js
 
 # Placement quality against LiveKit's selector, simulated in process (no NATS): about 15 s.
 bench-placement: deps build

@@ -12,6 +12,7 @@ import { FindNodeReply, FindNodeRequest, ISLBDefinition } from "../generated/isl
 import { TestServiceDefinition } from "../generated/testing/test.js";
 import { reply, replyBytes, request, requestBytes, requestJson } from "./fixtures.js";
 import { withUnimplemented } from "../test/helpers/services.js";
+import { load, pct } from "./load.js";
 
 const [role, kind, url, ...rest] = process.argv.slice(2) as [string, string, string, ...string[]];
 const SUBJECT = "nrpc.islb.ISLB.FindNode";
@@ -78,35 +79,6 @@ async function server(): Promise<void> {
     await nc.flush();
   }
   process.stdout.write("ready\n");
-}
-
-/** Keeps `inflight` calls going for `ms` after a warm-up; returns latencies of the measured window. */
-async function load(call: () => Promise<unknown>, ms: number, inflight: number): Promise<{ calls: number; lat: Float64Array }> {
-  const lat = new Float64Array(5_000_000);
-  let n = 0;
-  let measuring = false;
-  let stop = false;
-  const worker = async (): Promise<void> => {
-    while (!stop) {
-      const t0 = performance.now();
-      await call();
-      if (measuring && !stop && n < lat.length) lat[n++] = performance.now() - t0;
-    }
-  };
-  const workers = Array.from({ length: inflight }, worker);
-  await new Promise((r) => setTimeout(r, 700));
-  measuring = true;
-  process.stdout.write("start\n");
-  await new Promise((r) => setTimeout(r, ms));
-  stop = true;
-  process.stdout.write("stop\n");
-  await Promise.all(workers);
-  return { calls: n, lat: lat.subarray(0, n) };
-}
-
-function pct(lat: Float64Array, p: number): number {
-  const s = Float64Array.from(lat).sort();
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
 }
 
 async function client(): Promise<void> {

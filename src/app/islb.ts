@@ -28,6 +28,7 @@ import { ClusterFeed } from "../http/events.js";
 import { LoopMonitor } from "../http/probes.js";
 import { startHttp, type HttpHandle } from "../http/server.js";
 import { tracingServerMiddleware } from "../tracing/middleware.js";
+import type { GatewayOptions } from "../gateway/index.js";
 import { callMetrics } from "./call-metrics.js";
 import type { Config, NatsConfig } from "./config.js";
 import { islbInstances } from "./instances.js";
@@ -76,6 +77,8 @@ export interface StartOptions {
    * OTEL_EXPORTER_OTLP_ENDPOINT is set).
    */
   tracing?: boolean;
+  /** Also run the gateway (gRPC, gRPC-Web and Connect over HTTP into the bus) on islb's connection. */
+  gateway?: { host: string; port: number; options: Omit<GatewayOptions, "logger"> };
 }
 
 /** How often expired leases are swept: well inside the "gone within lease + 1 s" bound. */
@@ -208,9 +211,18 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       http = h;
       down.push("http", () => h.close());
     }
+    let gatewayAt: string | undefined;
+    if (options.gateway !== undefined) {
+      const { createGateway } = await import("../gateway/index.js");
+      const g = createGateway(nc, { ...options.gateway.options, logger: log });
+      const a = await g.listen(options.gateway.port, options.gateway.host);
+      gatewayAt = `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`;
+      down.push("gateway", () => g.close());
+    }
     log.info(
       {
         version: VERSION,
+        gateway: gatewayAt,
         dc: config.dc || undefined,
         nats: nc.getServer(),
         natsStartedHere: localServer || undefined,
@@ -219,7 +231,7 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
         prefix: config.prefix,
         drainMs: config.drainMs,
       },
-      `islb serving (version ${VERSION}) as ${config.nid}${config.dc ? ` in ${config.dc}` : ""}: NATS ${nc.getServer()}${localServer ? " (started here)" : ""}, ${storeDesc}${http ? `, ${http.url}` : ""}`,
+      `islb serving (version ${VERSION}) as ${config.nid}${config.dc ? ` in ${config.dc}` : ""}: NATS ${nc.getServer()}${localServer ? " (started here)" : ""}, ${storeDesc}${http ? `, ${http.url}` : ""}${gatewayAt ? `, gateway ${gatewayAt}` : ""}`,
     );
     let closing: Promise<void> | undefined;
     return {

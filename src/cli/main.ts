@@ -14,6 +14,8 @@ import { onStopRequest } from "./signals.js";
 import { VERSION } from "../version.js";
 import { createLogger } from "../app/logger.js";
 import { startTracingFromEnv } from "../tracing/otlp.js";
+import { addGatewayCommand, prepareGateway } from "./gateway.js";
+import { loadGatewayConfig } from "./gateway-config.js";
 
 const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").version(VERSION, "-V, --version", "print islb's version").showHelpAfterError();
 
@@ -36,14 +38,16 @@ addNatsFlags(program.command("serve").description("run the ISLB service (memory 
   .option("--watch-history-bytes <n>", "bytes of changes kept for Watch resumes, at most (default 16 MiB)")
   .option("--watch-history-age-ms <ms>", "age of changes kept for Watch resumes, at most (default 10 minutes)")
   .option("--no-ion-discovery", "do not serve ion's nats-discovery protocol")
+  .option("--gateway <host:port>", "also run islb gateway here (its other settings from [gateway] in the config file)")
   .option("--start-nats", "start a local nats-server when none answers at a loopback URL")
-  .action(async (flags: ServeFlags & { startNats?: boolean }) => {
+  .action(async (flags: ServeFlags & { startNats?: boolean; gateway?: string }) => {
     const warnings: string[] = [];
     const cfg = loadConfig(flags, process.env, warnings);
     const log = createLogger(cfg.logLevel, cfg.logFormat, { nid: cfg.nid });
     for (const w of warnings) log.warn({}, w);
     const tracing = await startTracingFromEnv(`islb ${cfg.nid}`, log);
-    const running = await serve(cfg, log, { startLocalNats: flags.startNats === true, tracing: tracing !== undefined });
+    const gateway = flags.gateway === undefined ? undefined : prepareGateway(loadGatewayConfig({ config: flags.config, listen: flags.gateway }));
+    const running = await serve(cfg, log, { startLocalNats: flags.startNats === true, tracing: tracing !== undefined, gateway });
     onStopRequest((reason) => {
       log.info({ reason, drainMs: cfg.drainMs }, `stopping: draining calls in progress (${reason}; they have up to ${cfg.drainMs} ms)`);
       running
@@ -164,6 +168,8 @@ withSchemaFlags(program.command("call <method>").description("call SERVICE/METHO
       await callMethod(nc, m, jsonDocuments(text), { client: clientOptions(f), metadata, timeoutMs, signal: ac.signal, out: (line) => process.stdout.write(`${line}\n`) });
     }),
   );
+
+addGatewayCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
   const msg = e instanceof ConfigError ? `config: ${e.message}` : e instanceof UsageError ? e.message : (e as Error).message;

@@ -1,5 +1,5 @@
 /** `islb serve`: the configuration (file, environment, flags) handed to the composition root. */
-import { startIslb, type Islb } from "../app/islb.js";
+import { startIslb, type Islb, type StartOptions } from "../app/islb.js";
 import type { Logger } from "../log.js";
 import type { Config } from "./config.js";
 import { connectNats } from "./connect.js";
@@ -10,10 +10,11 @@ export { openStore } from "../app/islb.js";
 export type Running = Islb;
 
 /** Starts islb as `islb serve` does: with `startLocalNats`, a local nats-server when none answers at a loopback URL. */
-export function serve(cfg: Config, log: Logger, options: { startLocalNats?: boolean; tracing?: boolean } = {}): Promise<Running> {
+export function serve(cfg: Config, log: Logger, options: { startLocalNats?: boolean; tracing?: boolean; gateway?: StartOptions["gateway"] } = {}): Promise<Running> {
   return startIslb(cfg, {
     logger: log,
     tracing: options.tracing,
+    gateway: options.gateway,
     connect: async (nats, name) => {
       const { nc, local } = await connectNats(nats, name, log, options.startLocalNats === true);
       if (local === undefined) return { nc };

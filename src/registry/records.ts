@@ -1,5 +1,5 @@
 /** Between the API's messages and the registry's records. */
-import { NodeInfo, type Registration } from "../../generated/islb/islb.js";
+import { Load as LoadMessage, NodeInfo, type Registration } from "../../generated/islb/islb.js";
 import { toMarkMessage } from "./marks.js";
 import { NodeState, type ExtraValue, type Limits, type Load, type Node, type NodeRecord } from "./types.js";
 
@@ -66,4 +66,13 @@ export function decodeRecord(bytes: Uint8Array): NodeRecord {
   const reg = info.registration;
   if (reg?.node === undefined) throw new Error("stored node has no registration");
   return toRecord({ ...reg, node: reg.node }, info.leaseMs, Number(info.expiresAtMs) - info.leaseMs, Number(info.registeredAtMs));
+}
+
+/** A load as bytes (an islb.Load message), for stores that write load apart from the record. */
+export function encodeLoad(l: Load): Uint8Array {
+  return LoadMessage.encode(l).finish();
+}
+
+export function decodeLoad(bytes: Uint8Array): Load {
+  return LoadMessage.decode(bytes);
 }

@@ -6,7 +6,8 @@
  */
 import { Redis, Cluster, type RedisOptions } from "ioredis";
 import { StoreUnavailableError } from "./errors.js";
-import { DEREGISTER, EXPIRE, PLACE, RELEASE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
+import { DeadlineWheel } from "../transport/deadline-wheel.js";
+import { DEREGISTER, EXPIRE, HEARTBEATS, PLACES, RELEASE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
 import { silentLogger, type Logger } from "../log.js";
 import { ConnectionLog } from "./connection-log.js";
 
@@ -40,9 +41,12 @@ export interface Scripts {
   islbUpsert(...args: (string | number)[]): Promise<[number, number]>;
   islbDeregister(...args: (string | number)[]): Promise<[number]>;
   islbExpire(...args: (string | number)[]): Promise<[number]>;
-  islbPlace(...args: (string | number)[]): Promise<[number, string, string?]>;
   islbSnapshot(...args: (string | number)[]): Promise<string[]>;
   islbRelease(...args: (string | number)[]): Promise<number>;
+  /** PLACES: the number of keys first. */
+  islbPlaces(...args: (string | number)[]): Promise<Array<number | string>>;
+  /** HEARTBEATS: the number of keys first. */
+  islbHeartbeats(...args: (string | number)[]): Promise<number[]>;
 }
 
 /** The keys of one registry (docs/REDIS.md); every key shares the hash tag {islb}. */
@@ -100,6 +104,7 @@ export class RedisConnection {
   /** The change tail's blocking reads. */
   readonly tail: Client;
   private readonly timeoutMs: number;
+  private readonly timeouts = new DeadlineWheel();
   private readonly log: ConnectionLog;
 
   constructor(
@@ -113,9 +118,10 @@ export class RedisConnection {
     redis.defineCommand("islbUpsert", { numberOfKeys: 5, lua: UPSERT });
     redis.defineCommand("islbDeregister", { numberOfKeys: 5, lua: DEREGISTER });
     redis.defineCommand("islbExpire", { numberOfKeys: 5, lua: EXPIRE });
-    redis.defineCommand("islbPlace", { numberOfKeys: 3, lua: PLACE });
     redis.defineCommand("islbSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
     redis.defineCommand("islbRelease", { numberOfKeys: 2, lua: RELEASE });
+    redis.defineCommand("islbHeartbeats", { lua: HEARTBEATS });
+    redis.defineCommand("islbPlaces", { lua: PLACES });
     redis.on("error", (e: unknown) => this.log.error(e));
     redis.on("ready", () => this.log.ready());
     this.cmd = redis as Client & Scripts;
@@ -154,14 +160,15 @@ export class RedisConnection {
    */
   guard<T>(p: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreUnavailableError(`the Redis store at ${this.where} did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      // On the wheel: no Node timer per command while Redis answers in time.
+      const timer = this.timeouts.arm(this.timeoutMs, () => reject(new StoreUnavailableError(`the Redis store at ${this.where} did not answer within ${this.timeoutMs} ms`)));
       p.then(
         (v) => {
-          clearTimeout(timer);
+          timer.cleanup();
           resolve(v);
         },
         (e: unknown) => {
-          clearTimeout(timer);
+          timer.cleanup();
           reject(new StoreUnavailableError(`the Redis store at ${this.where} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
         },
       );

@@ -4,7 +4,8 @@
  * 'nonew': 'c' cordoned or 'd' draining, read by PLACE; 'markat': when it was set), so a
  * heartbeat through any instance keeps it, and the node's key going (deregistered, expired)
  * takes it along. A change is appended to the event stream like every node change, with the
- * mark ('m') and who and why ('by', 'why').
+ * mark ('mk') and who and why ('by', 'why'), and the node's load, lease end and lease ('l', 'x',
+ * 'm') when load-only heartbeats wrote them since its record.
  */
 import type { Redis } from "ioredis";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
@@ -19,7 +20,7 @@ import type { NodeMark } from "./model.js";
  */
 export const MARK = `
 local node, events, revk = KEYS[1], KEYS[2], KEYS[3]
-local cur = redis.call('HMGET', node, 'token', 'exp', 'rec', 'markat')
+local cur = redis.call('HMGET', node, 'token', 'exp', 'rec', 'markat', 'load', 'lms')
 if not cur[1] or tonumber(cur[2]) <= tonumber(ARGV[9]) then return {-2} end
 if ARGV[2] ~= '' and cur[1] ~= ARGV[2] then return {-1} end
 if ARGV[8] ~= '' and (cur[4] or '0') ~= ARGV[8] then return {-3} end
@@ -30,7 +31,12 @@ else
 end
 if redis.call('EXISTS', revk) == 0 then redis.call('SET', revk, ARGV[7]) end
 local rev = redis.call('INCR', revk)
-redis.call('XADD', events, 'MAXLEN', '~', ARGV[6], string.format('%d-0', rev), 't', ARGV[5], 'r', cur[3], 'm', ARGV[3], 'by', ARGV[10], 'why', ARGV[11])
+local id = string.format('%d-0', rev)
+if cur[5] then
+  redis.call('XADD', events, 'MAXLEN', '~', ARGV[6], id, 't', ARGV[5], 'r', cur[3], 'l', cur[5], 'x', cur[2], 'm', cur[6] or '0', 'mk', ARGV[3], 'by', ARGV[10], 'why', ARGV[11])
+else
+  redis.call('XADD', events, 'MAXLEN', '~', ARGV[6], id, 't', ARGV[5], 'r', cur[3], 'mk', ARGV[3], 'by', ARGV[10], 'why', ARGV[11])
+end
 return {rev}
 `;
 

@@ -11,10 +11,17 @@ local function nextrev(revk, nowus)
   if redis.call('EXISTS', revk) == 0 then redis.call('SET', revk, nowus) end
   return redis.call('INCR', revk)
 end
-local function emit(events, revk, maxlen, nowus, t, rec)
+-- A change entry: its type and record, and, when load-only heartbeats wrote them since the
+-- record, the node's load, lease end and lease (fields l, x, m), which override the record's.
+local function emit(events, revk, maxlen, nowus, t, rec, load, exp, lms)
   local rev = nextrev(revk, nowus)
   -- Lua numbers are doubles: format the revision as an integer, not as 1.7e+15.
-  redis.call('XADD', events, 'MAXLEN', '~', maxlen, string.format('%d-0', rev), 't', t, 'r', rec)
+  local id = string.format('%d-0', rev)
+  if load then
+    redis.call('XADD', events, 'MAXLEN', '~', maxlen, id, 't', t, 'r', rec, 'l', load, 'x', exp, 'm', lms or '0')
+  else
+    redis.call('XADD', events, 'MAXLEN', '~', maxlen, id, 't', t, 'r', rec)
+  end
   return rev
 end
 `;
@@ -28,11 +35,11 @@ export const UPSERT = `${PRELUDE}
 local node, nodes, leases, events, revk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local nid, token, rec, state, service, exp, ttl, maxlen, now, nowus, mustexist =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local cur = redis.call('HMGET', node, 'token', 'exp', 'state', 'rec')
+local cur = redis.call('HMGET', node, 'token', 'exp', 'state', 'rec', 'load', 'lms')
 local typ = 'up'
 if cur[1] then
   if tonumber(cur[2]) <= tonumber(now) then
-    emit(events, revk, maxlen, nowus, 'expired', cur[4])
+    emit(events, revk, maxlen, nowus, 'expired', cur[4], cur[5], cur[2], cur[6])
     redis.call('DEL', node)
     redis.call('SREM', nodes, nid)
     redis.call('ZREM', leases, nid)
@@ -46,6 +53,8 @@ if cur[1] then
 end
 if typ == 'up' and mustexist == '1' then return {-2, 0} end
 redis.call('HSET', node, 'token', token, 'exp', exp, 'state', state, 'service', service, 'rec', rec)
+-- The record is whole again: what load-only heartbeats wrote is in it.
+if cur[5] then redis.call('HDEL', node, 'load', 'lms') end
 redis.call('PEXPIRE', node, ttl)
 redis.call('SADD', nodes, nid)
 redis.call('ZADD', leases, exp, nid)
@@ -57,13 +66,13 @@ return {rev, 1}
 /** KEYS: node, nodes, leases, events, rev. ARGV: nid, token, maxlen, nowus. Returns {rev} or {-1} / {-2}. */
 export const DEREGISTER = `${PRELUDE}
 local node, nodes, leases, events, revk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cur = redis.call('HMGET', node, 'token', 'rec')
+local cur = redis.call('HMGET', node, 'token', 'rec', 'load', 'exp', 'lms')
 if not cur[1] then return {-2} end
 if cur[1] ~= ARGV[2] then return {-1} end
 redis.call('DEL', node)
 redis.call('SREM', nodes, ARGV[1])
 redis.call('ZREM', leases, ARGV[1])
-return {emit(events, revk, ARGV[3], ARGV[4], 'down', cur[2])}
+return {emit(events, revk, ARGV[3], ARGV[4], 'down', cur[2], cur[3], cur[4], cur[5])}
 `;
 
 /**
@@ -72,7 +81,7 @@ return {emit(events, revk, ARGV[3], ARGV[4], 'down', cur[2])}
  */
 export const EXPIRE = `${PRELUDE}
 local node, nodes, leases, events, revk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cur = redis.call('HMGET', node, 'exp', 'rec')
+local cur = redis.call('HMGET', node, 'exp', 'rec', 'load', 'lms')
 if cur[1] and tonumber(cur[1]) > tonumber(ARGV[2]) then
   redis.call('ZADD', leases, cur[1], ARGV[1])
   return {0}
@@ -83,50 +92,114 @@ if not cur[1] and member == 0 then return {0} end
 redis.call('DEL', node)
 local rec = cur[2] or ARGV[5]
 if rec == '' then return {0} end
-return {emit(events, revk, ARGV[3], ARGV[4], 'expired', rec)}
+return {emit(events, revk, ARGV[3], ARGV[4], 'expired', rec, cur[2] and cur[3], cur[1], cur[4])}
+`;
+
+/**
+ * Heartbeats that change only load and lease, several nodes in one call. KEYS: leases, events,
+ * rev, then each node's hash. ARGV: maxlen, now, nowus, then six per node: nid, token, load
+ * (an islb.Load message, base64), exp, ttl, lease ms. Writes only the node's `exp`, `load` and
+ * `lms` (the record stays as it was), its lease in `leases`, and a load entry (t = load, n, l,
+ * x, m) to the stream. Returns, per node, its revision, or -1 (token mismatch), -2 (unknown),
+ * -3 (its lease had lapsed): those go to UPSERT, which decides them.
+ */
+export const HEARTBEATS = `${PRELUDE}
+local leases, events, revk = KEYS[1], KEYS[2], KEYS[3]
+local maxlen, now, nowus = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local out = {}
+for i = 4, #KEYS do
+  local node = KEYS[i]
+  local a = (i - 4) * 6 + 4
+  local nid, token, load, exp, ttl, lms = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local cur = redis.call('HMGET', node, 'token', 'exp')
+  if not cur[1] then
+    out[#out + 1] = -2
+  elseif cur[1] ~= token then
+    out[#out + 1] = -1
+  elseif tonumber(cur[2]) <= now then
+    out[#out + 1] = -3
+  else
+    redis.call('HSET', node, 'exp', exp, 'load', load, 'lms', lms)
+    redis.call('PEXPIRE', node, ttl)
+    redis.call('ZADD', leases, exp, nid)
+    local rev = nextrev(revk, nowus)
+    redis.call('XADD', events, 'MAXLEN', '~', maxlen, string.format('%d-0', rev), 't', 'load', 'n', nid, 'l', load, 'x', exp, 'm', lms)
+    out[#out + 1] = rev
+  end
+end
+return out
 `;
 
 /** Entries kept in the session-change stream (approximately): only a moment's worth is ever read. */
 const SESSION_STREAM_LEN = 10000;
 
 /**
- * A session's node, or its placement on the candidate, in one step. An operator's mark
- * ('nonew', redis-mark-scripts.ts) keeps the candidate from taking it, and a drain ('d') its host from keeping it. KEYS: session, candidate
- * node, session-change stream. ARGV: node key prefix, candidate nid ('' for none), idle ms,
- * now, service. Replacing an existing placement is appended to the session-change stream (so
- * instances that answer known sessions from memory drop theirs).
- * The hosting node's key is built from the prefix: it shares the hash tag, so the same slot.
- * Returns {0, nid} (already hosted), {1, nid, previous host or ''} (placed), {-1, ''} (no candidate),
- * {-2, ''} (the candidate cannot take it).
+ * A session's node, or its placement on the candidate, in one step (the Lua function of
+ * PLACES). An operator's mark ('nonew', redis-mark-scripts.ts) keeps the candidate from taking
+ * it, and a drain ('d') its host from keeping it. Arguments: session key, candidate node key,
+ * session-change stream, node key prefix,
+ * candidate nid ('' for none), idle ms, now, service. Replacing an existing placement is
+ * appended to the session-change stream (so instances that answer known sessions from memory
+ * drop theirs). The hosting node's key is built from the prefix: it shares the hash tag, so
+ * the same slot. Returns 0, nid (already hosted), 1, nid, the previous host or '' (placed),
+ * -1, '' (no candidate), -2, '' (the candidate cannot take it), each with a third value ('' but when placed).
  */
-export const PLACE = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local st = redis.call('HMGET', ARGV[1] .. cur, 'state', 'exp', 'service', 'nonew')
-  if st[1] and tonumber(st[1]) == 1 and tonumber(st[2]) > tonumber(ARGV[4]) and st[3] == ARGV[5] and st[4] ~= 'd' then
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
-    return {0, cur}
+const PLACE_ONE = `
+local function place(skey, ckey, changes, prefix, cand, idle, now, service)
+  local cur = redis.call('GET', skey)
+  if cur then
+    local st = redis.call('HMGET', prefix .. cur, 'state', 'exp', 'service', 'nonew')
+    if st[1] and tonumber(st[1]) == 1 and tonumber(st[2]) > now and st[3] == service and st[4] ~= 'd' then
+      redis.call('PEXPIRE', skey, idle)
+      return 0, cur, ''
+    end
   end
+  if cand == '' then return -1, '', '' end
+  local st = redis.call('HMGET', ckey, 'state', 'exp', 'service', 'nonew')
+  if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= now or st[3] ~= service or st[4] then return -2, '', '' end
+  redis.call('SET', skey, cand, 'PX', idle)
+  if cur then redis.call('XADD', changes, 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', skey) end
+  return 1, cand, cur or ''
 end
-if ARGV[2] == '' then return {-1, ''} end
-local st = redis.call('HMGET', KEYS[2], 'state', 'exp', 'service', 'nonew')
-if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= tonumber(ARGV[4]) or st[3] ~= ARGV[5] or st[4] then return {-2, ''} end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-if cur then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', KEYS[1]) end
-return {1, ARGV[2], cur or ''}
+`;
+
+/**
+ * The placements of one turn of the event loop, in order (two of the same session: the first
+ * places it, the second gets that node). KEYS: session-change stream, then two per placement:
+ * session, candidate node. ARGV: node key prefix, now, then three per placement: candidate nid
+ * ('' for none), idle ms, service. Returns {code, nid, previous host} per placement, flattened.
+ */
+export const PLACES = `${PLACE_ONE}
+local out = {}
+local now = tonumber(ARGV[2])
+for i = 2, #KEYS, 2 do
+  local a = 3 * (i - 2) / 2 + 3
+  local code, nid, from = place(KEYS[i], KEYS[i + 1], KEYS[1], ARGV[1], ARGV[a], ARGV[a + 1], now, ARGV[a + 2])
+  out[#out + 1] = code
+  out[#out + 1] = nid
+  out[#out + 1] = from
+end
+return out
 `;
 
 /**
  * Every node and the revision, at one instant. KEYS: nodes, rev. ARGV: node key prefix, now
  * in µs (seeds the revision when there is none, so a view always starts from a real one).
+ * Returns the revision, then four per node: its record, and its load, lease end and lease
+ * written by load-only heartbeats since ('' when none).
  * At start-up and after a gap in the stream only: it reads every node.
  */
 export const SNAPSHOT = `
 redis.call('SET', KEYS[2], ARGV[2], 'NX')
 local out = {redis.call('GET', KEYS[2])}
 for _, nid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local r = redis.call('HGET', ARGV[1] .. nid, 'rec')
-  if r then table.insert(out, r) end
+  local r = redis.call('HMGET', ARGV[1] .. nid, 'rec', 'load', 'exp', 'lms')
+  if r[1] then
+    table.insert(out, r[1])
+    table.insert(out, r[2] or '')
+    table.insert(out, r[3] or '')
+    table.insert(out, r[4] or '')
+  end
 end
 return out
 `;

@@ -1,11 +1,12 @@
 /**
  * The Redis store's session placements. A new session (or one whose host cannot keep it) is
- * one script (PLACE) that places it on the calling instance's candidate when Redis agrees it
- * can take it: two instances placing at once get the same node. A known session is answered
+ * placed by a script (PLACES, one call for the placements of one turn of the event loop, in
+ * order) on the calling instance's candidate when Redis agrees it can take it: two instances
+ * placing at once get the same node. A known session is answered
  * from what this instance learnt from Redis, without a round trip, while that still holds:
  * its node alive, SERVING and of the service in this instance's view, its idle time not over
  * (renewed in Redis in the background), and no release or re-placement of it seen on the
- * session-change stream; otherwise PLACE again. Changes made through other instances reach
+ * session-change stream; otherwise PLACES again. Changes made through other instances reach
  * this one within the stream's delivery delay. RELEASE forgets a placement.
  */
 import { keepsSessions, type Placement, type ReleaseResult, type SessionHost } from "./model.js";
@@ -14,6 +15,16 @@ import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
 import type { SessionStore } from "./types.js";
 import { inSpan } from "../tracing/tracer.js";
+import { TurnBatch } from "./turn-batch.js";
+
+/** One placement, as PLACES takes it. */
+interface PlaceRequest {
+  readonly key: string;
+  /** The candidate's nid ('' for none). */
+  readonly cand: string;
+  readonly idleMs: number;
+  readonly service: string;
+}
 
 /** Candidates tried per placement when Redis knows better than this instance's view. */
 const ATTEMPTS = 4;
@@ -23,6 +34,8 @@ const renewEvery = (idleMs: number): number => Math.max(1000, idleMs / 20);
 
 export class RedisSessions implements Omit<SessionStore, "noteSession"> {
   private readonly cache: PlacementCache;
+  /** The placements of one turn, in one PLACES call. */
+  private readonly places: TurnBatch<PlaceRequest, [number, string, string]>;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -31,6 +44,16 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     cacheSize?: number,
   ) {
     this.cache = new PlacementCache(cacheSize);
+    this.places = new TurnBatch(async (qs) => {
+      const keys: string[] = [k.sessionChanges];
+      const args: (string | number)[] = [k.node, Date.now()];
+      for (const q of qs) {
+        keys.push(q.key, k.node + q.cand);
+        args.push(q.cand, q.idleMs, q.service);
+      }
+      const flat = await conn.guard(conn.cmd.islbPlaces(keys.length, ...keys, ...args));
+      return qs.map((_, i) => [Number(flat[3 * i]), String(flat[3 * i + 1] ?? ""), String(flat[3 * i + 2] ?? "")] as [number, string, string]);
+    });
     feed.onSessionChange((key) => this.cache.delete(key));
     // A reloaded view (wiped or trimmed store) may come with lost placements: learn them again.
     feed.view.onResync(() => this.cache.clear());
@@ -83,10 +106,10 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let cand = candidate();
       if (cand !== undefined && tried.has(cand)) cand = undefined;
-      const [code, nid, from] = await this.conn.guard(this.conn.cmd.islbPlace(key, this.k.node + (cand ?? ""), this.k.sessionChanges, this.k.node, cand ?? "", idleMs, now, service));
+      const [code, nid, from] = await this.places.send({ key, cand: cand ?? "", idleMs, service });
       if (code === 0 || code === 1) {
         this.cache.set(key, nid, now, idleMs);
-        if (code === 1 && onMoved !== undefined && from !== undefined && from !== "" && from !== nid) onMoved(from);
+        if (code === 1 && onMoved !== undefined && from !== "" && from !== nid) onMoved(from);
         return { nid, placed: code === 1 };
       }
       if (code === -1) return undefined;

@@ -5,10 +5,10 @@
  * or wiped) reloads the snapshot. The same read tails the session-change stream (releases and
  * re-placements), for whoever answers known sessions from memory.
  */
-import { decodeRecord } from "./records.js";
+import { decodeLoad, decodeRecord } from "./records.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeFeed } from "./types.js";
-import type { ChangeType, MarkNote, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
+import type { ChangeType, Load, MarkNote, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
 import { decodeMark } from "./marks.js";
 import { readMarks } from "./redis-mark-scripts.js";
 import { parseSessionEvent } from "./redis-session-events.js";
@@ -19,6 +19,18 @@ const TYPES = new Set<ChangeType>(["up", "updated", "draining", "down", "expired
 
 /** A record as the store keeps it (base64 of a NodeInfo message). */
 export const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buffer.from(s, "base64")));
+
+/**
+ * `r` with the load, lease end and lease that load-only heartbeats wrote since it (base64 of
+ * an islb.Load message, ms, ms), when they did: `lms` is there only then. An empty `load` is a
+ * load of all zeros (protobuf writes no field of it), not a missing one: an idle node's lease
+ * is renewed like any other.
+ */
+export function withLoad(r: NodeRecord, load: string | undefined, exp: string | undefined, lms: string | undefined): NodeRecord {
+  if (lms === undefined || lms === "" || load === undefined) return r;
+  const leaseMs = Number(lms);
+  return { ...r, load: decodeLoad(new Uint8Array(Buffer.from(load, "base64"))), expiresAt: Number(exp), leaseMs: leaseMs > 0 ? leaseMs : r.leaseMs };
+}
 
 /** How long a write waits for the tail to bring the changes before its own. */
 const REACH_OWN_MS = 1000;
@@ -51,9 +63,10 @@ export class ChangeTail implements ChangeFeed {
     // Read just after the snapshot: the changes the tail replays from its revision set any mark changed between the two.
     const marks = await readMarks(this.conn, this.k);
     const records: NodeRecord[] = [];
-    for (const r of recs) {
+    // Four per node: the record, and the load, lease end and lease written since it.
+    for (let i = 0; i + 3 < recs.length; i += 4) {
       try {
-        const rec = unb64(r);
+        const rec = withLoad(unb64(recs[i] as string), recs[i + 1], recs[i + 2], recs[i + 3]);
         const mark = marks.get(rec.node.nid);
         records.push(mark === undefined ? rec : { ...rec, mark });
       } catch (e) {
@@ -87,7 +100,11 @@ export class ChangeTail implements ChangeFeed {
               await this.load();
               break;
             }
-            this.applyEntry(rev, fields);
+            if (!this.applyEntry(rev, fields)) {
+              // A load entry of a node the view does not have: the view missed a change.
+              await this.load();
+              break;
+            }
           }
         }
       } catch (e) {
@@ -114,36 +131,73 @@ export class ChangeTail implements ChangeFeed {
     return () => this.sessionListeners.delete(listener);
   }
 
-  private applyEntry(rev: number, fields: string[]): void {
+  /** Applies one stream entry; false when it is a load entry of a node the view does not have. */
+  private applyEntry(rev: number, fields: string[]): boolean {
+    // Our own writes were applied when their scripts answered: not decoded a second time.
+    if (rev <= this.view.revision) return true;
     let type: string | undefined;
     let rec: string | undefined;
+    let nid: string | undefined;
+    let load: string | undefined;
+    let exp: string | undefined;
+    let lms: string | undefined;
     let mark: string | undefined;
     let by: string | undefined;
     let why = "";
     let session: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === "t") type = fields[i + 1];
-      else if (fields[i] === "s") session = fields[i + 1];
-      else if (fields[i] === "r") rec = fields[i + 1];
-      else if (fields[i] === "m") mark = fields[i + 1];
-      else if (fields[i] === "by") by = fields[i + 1];
-      else if (fields[i] === "why") why = fields[i + 1] ?? "";
+      const v = fields[i + 1];
+      switch (fields[i]) {
+        case "t":
+          type = v;
+          break;
+        case "r":
+          rec = v;
+          break;
+        case "n":
+          nid = v;
+          break;
+        case "l":
+          load = v;
+          break;
+        case "x":
+          exp = v;
+          break;
+        case "m":
+          lms = v;
+          break;
+        case "mk":
+          mark = v;
+          break;
+        case "by":
+          by = v;
+          break;
+        case "why":
+          why = v ?? "";
+          break;
+        case "s":
+          session = v;
+          break;
+      }
     }
     // A session change (redis-session-events.ts): the next revision, for session watchers only.
-    if (type === "session" && session !== undefined) {
-      const e = rev > this.view.revision ? parseSessionEvent(rev, session) : undefined;
+    if (type === "session") {
+      const e = session === undefined ? undefined : parseSessionEvent(rev, session);
       if (e !== undefined) this.view.applySession(e);
-      return;
+      return true;
     }
-    if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return;
-    // Our own writes were applied when their scripts answered: not decoded a second time.
-    if (rev <= this.view.revision) return;
+    if (type === "load") {
+      const base = nid === undefined ? undefined : this.view.get(nid);
+      if (base === undefined) return false;
+      this.view.apply({ type: "updated", revision: rev, record: withLoad(base, load, exp, lms) });
+      return true;
+    }
+    if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return true;
+    const record = withLoad(unb64(rec), load, exp, lms);
     // A mark change (redis-mark-scripts.ts) carries the mark and who and why.
-    if (by !== undefined) {
-      this.view.apply({ type: type as ChangeType, revision: rev, record: { ...unb64(rec), mark: decodeMark(mark) }, note: { by, reason: why } });
-      return;
-    }
-    this.view.apply({ type: type as ChangeType, revision: rev, record: unb64(rec) });
+    if (by !== undefined) this.view.apply({ type: type as ChangeType, revision: rev, record: { ...record, mark: decodeMark(mark) }, note: { by, reason: why } });
+    else this.view.apply({ type: type as ChangeType, revision: rev, record });
+    return true;
   }
 
   /** True when changes before `rev` are missing from the view. */
@@ -172,12 +226,38 @@ export class ChangeTail implements ChangeFeed {
     if (!this.isGap(event.revision)) this.view.applySession(event);
   }
 
+  /**
+   * Applies this instance's own load-only heartbeat of `nid` (revision `revision`) to the
+   * view's record of it as it is when applied, as the tail applies everyone's load entries.
+   */
+  async applyOwnLoad(revision: number, nid: string, load: Load, expiresAt: number, leaseMs: number): Promise<void> {
+    const now = (): RegistryEvent | undefined => {
+      const base = this.view.get(nid);
+      return base === undefined ? undefined : { type: "updated", revision, record: { ...base, load, expiresAt, leaseMs } };
+    };
+    if (!this.isGap(revision)) {
+      const event = now();
+      if (event === undefined) return;
+      this.view.apply(event);
+      for (const l of this.local) l(event);
+      return;
+    }
+    await this.waitFor(revision);
+    const r = this.view.get(nid);
+    if (r !== undefined) for (const l of this.local) l({ type: "updated", revision, record: r });
+  }
+
   private async reach(event: RegistryEvent): Promise<void> {
     const rev = event.revision;
     if (!this.isGap(rev)) {
       this.view.apply(event);
       return;
     }
+    await this.waitFor(rev);
+  }
+
+  /** Waits (up to REACH_OWN_MS) until the tail has brought the view to `rev`. */
+  private async waitFor(rev: number): Promise<void> {
     if (this.view.revision >= rev) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, REACH_OWN_MS);

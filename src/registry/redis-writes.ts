@@ -3,7 +3,9 @@
  * Lua script (redis-scripts.ts) that checks the owner's token, changes the node and appends
  * the change to the stream atomically; the change is then applied to the view in order.
  */
-import { encodeRecord } from "./records.js";
+import { encodeLoad, encodeRecord } from "./records.js";
+import { heartbeatBatch, type LoadBeat } from "./redis-heartbeats.js";
+import type { TurnBatch } from "./turn-batch.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
 import type { HeartbeatUpdate, NodeStore } from "./types.js";
@@ -23,12 +25,16 @@ export interface WriteOptions {
 }
 
 export class RedisNodeWrites implements NodeStore {
+  private readonly beats: TurnBatch<LoadBeat, number>;
+
   constructor(
     private readonly conn: RedisConnection,
     private readonly k: RedisKeys,
     private readonly feed: ChangeTail,
     private readonly options: WriteOptions,
-  ) {}
+  ) {
+    this.beats = heartbeatBatch(conn, k, options.streamLength);
+  }
 
   private nodeKeys(nid: string): string[] {
     return [this.k.node + nid, this.k.nodes, this.k.leases, this.k.events, this.k.rev];
@@ -68,6 +74,19 @@ export class RedisNodeWrites implements NodeStore {
   }
 
   async heartbeat(nid: string, token: string, update: HeartbeatUpdate, record: NodeRecord | undefined): Promise<WriteResult> {
+    const known = this.feed.view.get(nid);
+    if (known !== undefined && (update.state === undefined || update.state === known.state)) {
+      // Only load and lease change (the registration a heartbeat carries is for a registry that
+      // lost the node): only they are written, batched with this turn's others.
+      const b64load = Buffer.from(encodeLoad(update.load)).toString("base64");
+      const rev = await this.beats.send({ nid, token, load: b64load, expiresAt: update.expiresAt, ttlMs: update.leaseMs + this.options.keyGraceMs, leaseMs: update.leaseMs });
+      if (rev > 0) {
+        await this.feed.applyOwnLoad(rev, nid, update.load, update.expiresAt, update.leaseMs);
+        return { revision: rev };
+      }
+      if (rev === -1) return { revision: this.feed.view.revision, refused: "token" };
+      // Redis does not know it, or its lease lapsed there: the whole write decides.
+    }
     const base = this.feed.view.get(nid) ?? record;
     if (base === undefined) return { revision: this.feed.view.revision, refused: "unknown" };
     const next: NodeRecord = { ...base, load: update.load, state: update.state ?? base.state, expiresAt: update.expiresAt, leaseMs: update.leaseMs };

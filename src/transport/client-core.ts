@@ -1,6 +1,7 @@
 /** What the client's call code needs, kept apart from client.ts to avoid import cycles. */
 import type { NatsConnection, MsgHdrs } from "nats";
 import { Status, clientError } from "../status.js";
+import type { DeadlineWheel } from "./deadline-wheel.js";
 import type { KeepaliveTicker } from "./keepalive.js";
 import type { InboxMux } from "./mux.js";
 import type { ResolvedClientOptions } from "./options.js";
@@ -12,6 +13,8 @@ export interface ClientCore {
   readonly mux: InboxMux;
   /** The connection's keep-alive ticker of native streams. */
   readonly keepalive: KeepaliveTicker;
+  /** The connection's wheel of unary deadlines. */
+  readonly deadlines: DeadlineWheel;
   readonly options: ResolvedClientOptions;
   /** Publishes; maps NATS's own refusals to status errors of the call `path`. */
   publish(path: string, subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }): void;

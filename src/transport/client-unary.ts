@@ -1,7 +1,7 @@
 /** The client side of a native unary call: one NATS request, one reply (docs/PROTOCOL.md). */
 import { AbortError } from "abort-controller-x";
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
-import { createDeadline, encodeTimeout, msUntil, type DeadlineTimer } from "../deadline.js";
+import { encodeTimeout, msUntil } from "../deadline.js";
 import { CONTENT_TYPE, H, Metadata, MetadataError, PLAIN_REQUEST, decodeMessage, isEmpty, isPlainOk, readHeaders, writeHeaders } from "../metadata.js";
 import { Status, toStatusCode } from "../status.js";
 import { methodSubject, tokenProblem } from "../subjects.js";
@@ -10,6 +10,8 @@ import { decodeProto } from "../wire/reader.js";
 import { clientError, type ClientCore } from "./client-core.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
 import type { MuxReceiver } from "./mux.js";
+import { deadlineRequestHeaders } from "./deadline-headers.js";
+import type { WheelDeadline } from "./deadline-wheel.js";
 
 /** The node a call goes to: the call's `nid`, else the client's; checked so it cannot break the subject. */
 export function targetSubject(core: ClientCore, method: ResolvedMethod, options: NatsCallOptions): string {
@@ -48,7 +50,13 @@ export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unk
     subject = targetSubject(core, method, options);
     data = encodeRequestMessage(core, method, request);
     const md = options.metadata;
-    if (options.deadline !== undefined || (md !== undefined && !isEmpty(md))) {
+    const noMetadata = md === undefined || isEmpty(md);
+    if (options.deadline !== undefined && noMetadata) {
+      // A deadline alone: headers encoded once per timeout value, that the server reads in place.
+      timeoutMs = msUntil(options.deadline);
+      if (timeoutMs <= 0) throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
+      h = deadlineRequestHeaders(encodeTimeout(timeoutMs));
+    } else if (options.deadline !== undefined || !noMetadata) {
       h = natsHeaders();
       h.set(H.contentType, CONTENT_TYPE.proto);
       writeHeaders(md, h);
@@ -70,7 +78,7 @@ export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unk
 /** A unary call waiting for its reply: one object per call (no closures on the common path). */
 class PendingUnary implements MuxReceiver {
   private readonly token: number;
-  private deadline: DeadlineTimer | undefined;
+  private deadline: WheelDeadline | undefined;
   private onAbort: (() => void) | undefined;
   private done = false;
 
@@ -88,7 +96,7 @@ class PendingUnary implements MuxReceiver {
   send(data: Uint8Array, headers: MsgHdrs, timeoutMs: number | undefined): void {
     if (timeoutMs !== undefined) {
       const path = this.method.path;
-      this.deadline = createDeadline(timeoutMs, () => this.fail(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`)));
+      this.deadline = this.core.deadlines.arm(timeoutMs, () => this.fail(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`)));
     }
     const signal = this.options.signal;
     if (signal !== undefined) {

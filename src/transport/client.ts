@@ -12,6 +12,7 @@ import { DEFAULTS, prefixProblem, resolveClientOptions, type ClientOptions, type
 import { unaryCall } from "./client-unary.js";
 import { resolveMethods, type Client, type NatsCallOptions, type ResolvedMethod, type ServiceDefinition } from "./definition.js";
 import { keepaliveFor } from "./keepalive.js";
+import { deadlineWheelFor } from "./deadline-wheel.js";
 import { muxFor } from "./mux.js";
 import { outboxFor } from "./outbox.js";
 
@@ -142,6 +143,7 @@ export function createClient<S extends ServiceDefinition>(definition: S, nc: Nat
     nc,
     mux: muxFor(nc),
     keepalive: keepaliveFor(nc),
+    deadlines: deadlineWheelFor(nc),
     options: resolved,
     publish: (path, subject, data, opts) => publishFor(nc, maxPayload, path, subject, data, opts),
     queue: (path, subject, data, opts, onError) => {

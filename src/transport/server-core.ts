@@ -7,6 +7,7 @@ import type { ServerMiddleware } from "nice-grpc-common";
 import { Status, ServerError, type StatusInfo } from "../status.js";
 import type { ResolvedServerOptions } from "./options.js";
 import { outboxFor } from "./outbox.js";
+import { DeadlineWheel } from "./deadline-wheel.js";
 
 export type { JsonCodec, ResolvedServerOptions, ServerOptions } from "./options.js";
 
@@ -36,6 +37,8 @@ export interface ServerCore {
   /** Publishes in the connection's outbox (frames of calls: batched, in order); size is checked at once. */
   queue(subject: string, data: Uint8Array, opts: { reply?: string } | undefined, onError: (err: unknown) => void): void;
   track(call: ActiveCall): void;
+  /** The server's wheel of unary-call deadlines. */
+  readonly deadlines: DeadlineWheel;
   /** True when the server holds `maxCalls` calls: a new one is refused RESOURCE_EXHAUSTED. */
   full(): boolean;
   /** Counts a finished call of `path`: its status and how long it took. */
@@ -92,6 +95,7 @@ export function createServerCore(
       outbox.publish(subject, data, opts, onError);
     },
     record: hooks.record,
+    deadlines: new DeadlineWheel(),
     track: (call) => void active.add(call),
     full: () => active.size >= options.maxCalls,
     untrack: (call) => void active.delete(call),

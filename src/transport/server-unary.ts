@@ -4,7 +4,8 @@
  * The call's state and its deadline; decoding is unary-codec.ts, the reply unary-reply.ts.
  */
 import type { Msg } from "nats";
-import { createDeadline, parseTimeout, type DeadlineTimer } from "../deadline.js";
+import { parseTimeout } from "../deadline.js";
+import type { WheelDeadline } from "./deadline-wheel.js";
 import { H, Metadata, readHeaders } from "../metadata.js";
 import { Status, serverError, serverStatusOf, type StatusInfo } from "../status.js";
 import type { ServedMethod } from "./invoke.js";
@@ -15,7 +16,7 @@ import { tooBusy, type ActiveCall, type ServerCore } from "./server-core.js";
 
 class UnaryCall implements ActiveCall, ContextSource {
   private replied = false;
-  private deadline: DeadlineTimer | undefined;
+  private deadline: WheelDeadline | undefined;
   private controller: AbortController | undefined;
   private aborted = false;
   private readonly started = performance.now();
@@ -54,7 +55,7 @@ class UnaryCall implements ActiveCall, ContextSource {
   ) {}
 
   startDeadline(ms: number): void {
-    this.deadline = createDeadline(ms, () => this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(ms)} ms exceeded` }));
+    this.deadline = this.core.deadlines.arm(ms, () => this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(ms)} ms exceeded` }));
   }
 
   shutdown(): void {
@@ -102,9 +103,10 @@ class UnaryCall implements ActiveCall, ContextSource {
 
 /**
  * Serves one unary request that arrived as a single NATS message. Never throws.
- * `plain`: its headers are known to be just the binary content type (nothing to parse).
+ * `plain`: its headers are known to be just the binary content type (nothing to parse), and
+ * `deadlineMs` the deadline read from them in place (deadline-headers.ts), when they also had one.
  */
-export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, json: boolean, plain = false): void {
+export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, json: boolean, plain = false, deadlineMs?: number): void {
   const reply = msg.reply;
   if (reply === undefined || reply === "") {
     core.options.logger.debug({ subject: msg.subject }, "unary request without a reply subject dropped");
@@ -130,6 +132,7 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
   let request: unknown;
   try {
     request = decodeUnaryRequest(core, method, data, json);
+    if (deadlineMs !== undefined) call.startDeadline(deadlineMs);
     const h = plain ? undefined : msg.headers;
     if (h !== undefined) call.requestMd = readHeaders(h);
     const t = h?.get(H.timeout) ?? "";

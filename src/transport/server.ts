@@ -29,6 +29,7 @@ import type { HandlerFn, ServedMethod } from "./invoke.js";
 import { createServerCore, tooBusy, type ActiveCall, type MethodStats, type ServerCore } from "./server-core.js";
 import { prefixProblem, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.js";
 import { serveUnary } from "./server-unary.js";
+import { plainDeadlineMs } from "./deadline-headers.js";
 import { unaryEncoding } from "./unary-codec.js";
 import { sendReply } from "./unary-reply.js";
 
@@ -126,7 +127,11 @@ export class NatsServer {
             // subject's bytes and served without decoding the subject or parsing headers.
             const raw = rawSubject(msg);
             const method = raw === undefined ? undefined : svc.table.find(raw, skip);
-            if (method !== undefined && !this.closing && isPlainRequest(msg)) return this.onPlain(method, msg);
+            if (method !== undefined && !this.closing) {
+              if (isPlainRequest(msg)) return this.onPlain(method, msg);
+              const ms = plainDeadlineMs(msg);
+              if (ms !== undefined) return this.onPlain(method, msg, ms);
+            }
             this.onMessage(svc, svc.fullName, msg.subject.slice(skip), msg);
           },
         }),
@@ -216,9 +221,9 @@ export class NatsServer {
     this.subs = [];
   }
 
-  private onPlain(method: ServedMethod, msg: Msg): void {
+  private onPlain(method: ServedMethod, msg: Msg, deadlineMs?: number): void {
     try {
-      serveUnary(this.core as ServerCore, method, msg, false, true);
+      serveUnary(this.core as ServerCore, method, msg, false, true, deadlineMs);
     } catch (e) {
       this.core?.options.logger.error({ err: e, method: method.path }, "dispatch failed");
     }
@@ -235,7 +240,11 @@ export class NatsServer {
   private dispatch(svc: ServiceEntry | undefined, serviceName: string, methodName: string, msg: Msg): void {
     const core = this.core as ServerCore;
     const method = svc?.methods.get(methodName);
-    if (method !== undefined && !this.closing && isPlainRequest(msg)) return serveUnary(core, method, msg, false, true);
+    if (method !== undefined && !this.closing) {
+      if (isPlainRequest(msg)) return serveUnary(core, method, msg, false, true);
+      const ms = plainDeadlineMs(msg);
+      if (ms !== undefined) return serveUnary(core, method, msg, false, true, ms);
+    }
     const h = msg.headers;
     const json = looksLikeJson(msg.data);
     if (h !== undefined || json) {

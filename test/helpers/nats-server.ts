@@ -120,7 +120,8 @@ export async function spawnServer(
     c.stderr?.on("data", onData);
     const failed = new Promise<never>((_, reject) => {
       c.once("error", (e) => reject(new Error(`cannot start ${bin}: ${e.message}${(e as { code?: string }).code === "ENOENT" ? " (is it installed and on PATH?)" : ""}`)));
-      c.once("exit", (code, signal) => reject(new Error(`${bin} exited (${signal ?? `code ${code}`}) before it listened: ${output.trim().split("\n").slice(-3).join(" | ")}`)));
+      // "close", not "exit": it comes once the process's output has been read to its end.
+      c.once("close", (code, signal) => reject(new Error(`${bin} exited (${signal ?? `code ${code}`}) before it listened: ${output.trim().split("\n").slice(-3).join(" | ")}`)));
     });
     failed.catch(() => {});
     if (current === 0) {

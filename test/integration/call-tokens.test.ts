@@ -99,6 +99,7 @@ describe("per-call tokens and peer binding", () => {
     const client = createClient(TestDefinition, nc, { wire: "nats-grpc", compatGapMs: 0 });
     const calls: Msg[] = [];
     const sniff = evil.subscribe("nrpc.interop.test.Test.Chat", { callback: (_e, m) => void calls.push(m) });
+    await evil.flush();
     const requests = pushable<{ i: number; msg: string }>();
     const it = client.chat(requests.iterable, { deadline: 5000 })[Symbol.asyncIterator]();
     requests.push({ i: 1, msg: "a" });

@@ -113,7 +113,7 @@ for (const storeKind of ["memory", "redis"] as const) {
       for (const i of islbs) {
         const rec = i.store.view.get(n1);
         assert.equal(rec?.mark?.kind, "cordoned", `${i.config.nid}'s view after heartbeats`);
-        assert.ok((rec?.expiresAt ?? 0) > Date.now(), "the lease is kept");
+        assert.ok((rec?.expiresAt ?? 0) > Date.now(), `the lease is kept (${i.config.nid}: expires ${rec?.expiresAt} at ${Date.now()}, lease ${rec?.leaseMs})`);
       }
       assert.equal(agents.find((a) => a.agent.nid === n1)!.agent.mark?.kind, NodeMark_Kind.KIND_CORDONED, "the node learns of it");
       assert.equal((await client().findNode({ service: svc, sid: "after-beats" })).nodes[0]?.nid, n2);
@@ -236,7 +236,9 @@ test("explained two-choices picks name the two nodes drawn", async () => {
     assert.equal(e.twoChoices, true);
     assert.equal(e.drawn.length, 2);
     const score = (nid: string) => e.candidates.find((c) => c.nid === nid)?.score ?? Infinity;
-    const best = score(e.drawn[0]!) <= score(e.drawn[1]!) ? e.drawn[0] : e.drawn[1];
+    // The lesser by score, ties broken by node id as the balancer breaks them (before their first
+    // heartbeat with load, all three score 0).
+    const best = [...e.drawn].sort((x, y) => score(x) - score(y) || (x < y ? -1 : x > y ? 1 : 0))[0];
     assert.equal(e.chosen, best, "the lesser of the two drawn");
   } finally {
     for (const a of started) {

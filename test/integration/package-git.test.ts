@@ -31,3 +31,18 @@ test("npm install from a git URL builds islb (prepare) and ships the runtime onl
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("npm install from a folder (a checkout that has been built) links it: import and the bin work", () => {
+  if (!existsSync(join(root, "dist/src/index.js"))) throw new Error("the checkout is not built (make build)");
+  const dir = mkdtempSync(join(tmpdir(), "islb-folder-"));
+  try {
+    execFileSync("npm", ["init", "-y"], { cwd: dir, stdio: "ignore" });
+    execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", root.replace(/\/$/, "")], { cwd: dir, stdio: "pipe" });
+    const version = execFileSync(join(dir, "node_modules/.bin/islb"), ["--version"], { cwd: dir, encoding: "utf8" }).trim();
+    assert.equal(version, (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version);
+    const imported = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import("islb"); const s = await import("islb/service"); console.log(typeof m.createClient, typeof s.startIslb)`], { cwd: dir, encoding: "utf8" });
+    assert.equal(imported.stdout.trim(), "function function", imported.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,7 +1,7 @@
 /** Reflection, health, micro discovery and the grpcurl-style CLI, against a real islb over real servers. */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { connect, type NatsConnection } from "nats";
@@ -57,11 +57,22 @@ describe("tooling against islb serve", () => {
   });
 
   test("server streaming prints one JSON document per message", async () => {
-    const ac = new AbortController();
-    const p = run(process.execPath, [MAIN, "call", "islb.ISLB/Watch", "--nats", ns.url, "-d", "{}"], { signal: ac.signal }).catch((e: { stdout: string }) => e);
-    await new Promise((r) => setTimeout(r, 1500));
-    ac.abort();
-    const out = ((await p) as { stdout: string }).stdout.trim().split("\n").map((l) => JSON.parse(l));
+    // Read until the stream's SYNCED line (a loaded machine may take seconds to start the CLI), then stop it.
+    const child = spawn(process.execPath, [MAIN, "call", "islb.ISLB/Watch", "--nats", ns.url, "-d", "{}"], { stdio: ["ignore", "pipe", "inherit"] });
+    let text = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no TYPE_SYNCED within 20 s: ${text}`)), 20_000);
+      child.stdout.on("data", (c: Buffer) => {
+        text += c.toString();
+        if (text.includes("TYPE_SYNCED")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill("SIGINT");
+    await new Promise((r) => child.once("exit", r));
+    const out = text.trim().split("\n").map((l) => JSON.parse(l));
     assert.ok(out.length >= 2);
     assert.equal(out.at(-1).type, "TYPE_SYNCED");
   });

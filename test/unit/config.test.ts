@@ -114,3 +114,16 @@ test("unknown keys of the TOML file are named in warnings; ion's keys and ours a
   applyToml(defaults(), `[nats]\nurl = "nats://x:4222"\nrul = "typo"\n[islb]\nleas_ms = 1\n[islb.secrets]\nany-service = "ok"\n[telemetry]\non = true`, "islb.toml", warnings);
   assert.deepEqual(warnings, ["islb.toml: unknown key nats.rul (ignored)", "islb.toml: unknown key islb.leas_ms (ignored)", "islb.toml: unknown key telemetry (ignored)"]);
 });
+
+test("the README's TOML sample loads as it is, every key of it known", async () => {
+  const { readFileSync } = await import("node:fs");
+  const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+  const block = /```toml\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block !== undefined, "the README has a TOML sample");
+  const warnings: string[] = [];
+  const c = applyToml(defaults(), block, "README.md", warnings);
+  assert.deepEqual(warnings, []);
+  assert.equal(c.dc, "dc1");
+  assert.equal(c.http, "127.0.0.1:9464");
+  assert.deepEqual(c.secrets, { rtc: "registration secret of the rtc service" });
+});

@@ -1,0 +1,140 @@
+/**
+ * The Connect protocol, binary or JSON (json.ts converts with schemas from the bus): unary calls as a plain POST of the message (errors as JSON
+ * with an HTTP status, trailers as `trailer-` headers), streams as prefixed messages ending in
+ * a JSON end-of-stream message flagged 0x02.
+ */
+import type { OutgoingHttpHeaders } from "node:http";
+import { Metadata, Status, statusName } from "../index.js";
+import { BodyReader } from "./body-reader.js";
+import { encodingOf } from "./compression.js";
+import type { CallSink } from "./bridge.js";
+import type { GatewayCore } from "./core.js";
+import type { Exchange } from "./exchange.js";
+import { framed } from "./framing.js";
+import { header, metadataHeaders } from "./headers.js";
+import { JsonSink, jsonRequests } from "./json.js";
+import { webCall, wholeBody, type Cors } from "./web-call.js";
+
+const END_STREAM = 0x02;
+
+/** Connect's HTTP status for each code (connectrpc.com/docs/protocol). */
+const HTTP_STATUS = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
+
+/** Connect's name of a code: the gRPC name in lower case, CANCELLED spelt "canceled". */
+export function connectCode(code: Status): string {
+  return code === Status.CANCELLED ? "canceled" : statusName(code).toLowerCase();
+}
+
+function errorJson(code: Status, message: string): { code: string; message?: string } {
+  return message === "" ? { code: connectCode(code) } : { code: connectCode(code), message };
+}
+
+/** The answer of a unary call, sent whole at its end. */
+class UnarySink implements CallSink {
+  private head = Metadata();
+  private body: Uint8Array | undefined;
+  /** True once the answer was sent. */
+  ended = false;
+
+  constructor(
+    private readonly x: Exchange,
+    private readonly extra: OutgoingHttpHeaders,
+    private readonly contentType: string,
+  ) {}
+
+  header(md: Metadata): void {
+    this.head = md;
+  }
+
+  message(bytes: Uint8Array): undefined {
+    this.body = bytes;
+    return undefined;
+  }
+
+  end(code: Status, message: string, trailer: Metadata): void {
+    if (this.ended) return;
+    this.ended = true;
+    const h = metadataHeaders(trailer, metadataHeaders(this.head, { ...this.extra }), "trailer-");
+    if (code === Status.OK && this.body !== undefined) {
+      this.x.respond(200, { ...h, "content-type": this.contentType });
+      return this.x.end(this.body);
+    }
+    const json = code === Status.OK ? errorJson(Status.INTERNAL, "the service sent no response message") : errorJson(code, message);
+    this.x.respond(HTTP_STATUS[code === Status.OK ? Status.INTERNAL : code] ?? 500, { ...h, "content-type": "application/json" });
+    this.x.end(Buffer.from(JSON.stringify(json)));
+  }
+}
+
+/** The answer of a streaming call. */
+class StreamSink implements CallSink {
+  private done = false;
+
+  /** True once the end-of-stream message was sent. */
+  get ended(): boolean {
+    return this.done;
+  }
+
+  constructor(
+    private readonly x: Exchange,
+    private readonly contentType: string,
+    private readonly extra: OutgoingHttpHeaders,
+  ) {}
+
+  header(md: Metadata): void {
+    if (!this.x.responded) this.x.respond(200, metadataHeaders(md, { ...this.extra, "content-type": this.contentType }));
+  }
+
+  message(bytes: Uint8Array): Promise<void> | undefined {
+    this.header(Metadata());
+    return this.done ? undefined : this.x.write(framed(bytes));
+  }
+
+  end(code: Status, message: string, trailer: Metadata): void {
+    if (this.done) return;
+    this.done = true;
+    this.header(Metadata());
+    const metadata: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(metadataHeaders(trailer, {}))) metadata[k] = (Array.isArray(v) ? v : [v]).map(String);
+    const end: { error?: object; metadata?: object } = {};
+    if (code !== Status.OK) end.error = errorJson(code, message);
+    if (Object.keys(metadata).length > 0) end.metadata = metadata;
+    this.x.end(framed(Buffer.from(JSON.stringify(end)), END_STREAM));
+  }
+}
+
+/** True for the content types of Connect (unary `application/proto`, streams `application/connect+proto`, and their JSON forms). */
+export function isConnect(ct: string): boolean {
+  return ct === "application/proto" || ct === "application/json" || ct.startsWith("application/connect+");
+}
+
+/** Serves one Connect call. */
+export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
+  const ct = (header(x.headers, "content-type") ?? "").split(";")[0]?.trim() ?? "";
+  const stream = ct.startsWith("application/connect+");
+  const extra = cors.headers(header(x.headers, "origin"));
+  const json = ct === "application/json" || ct === "application/connect+json";
+  const sink: CallSink & { readonly ended: boolean } = stream ? new StreamSink(x, ct, extra) : new UnarySink(x, extra, json ? "application/json" : "application/proto");
+  if (json && core.json === undefined) return sink.end(Status.UNIMPLEMENTED, "this gateway has no schemas for JSON: use Connect's binary format", Metadata());
+  if (x.method !== "POST") return sink.end(Status.UNIMPLEMENTED, "Connect calls are POST requests here (GET is not supported)", Metadata());
+  const encoding = encodingOf(header(x.headers, stream ? "connect-content-encoding" : "content-encoding"));
+  if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
+  let timeoutMs: number | undefined;
+  const t = header(x.headers, "connect-timeout-ms");
+  if (t !== undefined) {
+    if (!/^\d{1,10}$/.test(t)) return sink.end(Status.INVALID_ARGUMENT, `malformed connect-timeout-ms ${JSON.stringify(t)}`, Metadata());
+    timeoutMs = Number(t);
+  }
+  const c = webCall(core, x, timeoutMs, () => sink.ended);
+  if (!("path" in c)) return sink.end(c.code, c.message, Metadata());
+  // Connect's unary form is used only for unary methods: the request itself says the kind.
+  const call = stream ? c : { ...c, kind: "unary" as const };
+  const requests = stream ? new BodyReader(x.body, core.maxMessageBytes, encoding) : wholeBody(x, core.maxMessageBytes, encoding);
+  if (!json) return void core.bridge.run(call, requests, sink);
+  void (async () => {
+    const codec = await core.json?.codec(call.service);
+    if (codec === undefined || !codec.knows(call.path)) {
+      return sink.end(Status.UNIMPLEMENTED, `no schema for ${call.path} on the bus (JSON needs the service's reflection): use Connect's binary format`, Metadata());
+    }
+    await core.bridge.run(call, jsonRequests(requests, codec, call.path), new JsonSink(sink, codec, call.path));
+  })().catch(() => undefined);
+}

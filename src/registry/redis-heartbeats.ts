@@ -1,0 +1,34 @@
+/**
+ * Load-only heartbeats to the Redis store, batched: the heartbeats that arrive in one turn of
+ * the event loop go to Redis as one HEARTBEATS script call (redis-scripts.ts), which writes
+ * only each node's load and lease and appends a compact load entry per node to the stream.
+ */
+import type { RedisConnection, RedisKeys } from "./redis-connection.js";
+import { TurnBatch } from "./turn-batch.js";
+
+/** One node's load-only heartbeat, as the script takes it. */
+export interface LoadBeat {
+  readonly nid: string;
+  readonly token: string;
+  /** base64 of an islb.Load message. */
+  readonly load: string;
+  readonly expiresAt: number;
+  /** How long the node's key lives (its lease and a grace). */
+  readonly ttlMs: number;
+  readonly leaseMs: number;
+}
+
+/** Sends load-only heartbeats; each resolves to its revision, or -1, -2, -3 (see HEARTBEATS). */
+export function heartbeatBatch(conn: RedisConnection, k: RedisKeys, streamLength: number): TurnBatch<LoadBeat, number> {
+  return new TurnBatch(async (beats) => {
+    const now = Date.now();
+    const keys: string[] = [k.leases, k.events, k.rev];
+    const args: (string | number)[] = [streamLength, now, now * 1000];
+    for (const b of beats) {
+      keys.push(k.node + b.nid);
+      args.push(b.nid, b.token, b.load, b.expiresAt, b.ttlMs, b.leaseMs);
+    }
+    const codes = await conn.guard(conn.cmd.islbHeartbeats(keys.length, ...keys, ...args));
+    return beats.map((_, i) => Number(codes[i] ?? -2));
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * Deadlines of unary calls on one coarse wheel: one interval per wheel (per connection on a
+ * client, per server), and no Node timer per call while its reply comes before the last
+ * moments of its deadline. A deadline waits in the wheel's slot that ends at least two slots
+ * before it; when that slot comes due, what is left of it (under three slots) becomes an exact
+ * timer (src/deadline.ts), so every deadline still fires when it passes, not a slot late.
+ * Deadlines shorter than three slots get the exact timer at once.
+ */
+import { createDeadline, type DeadlineTimer } from "../deadline.js";
+import { perConnection } from "./per-connection.js";
+
+/** How wide a slot of the wheel is, in ms (its interval's period). */
+export const WHEEL_SLOT_MS = 50;
+
+/** A deadline on the wheel: `cleanup` when the call ends first. */
+export class WheelDeadline {
+  /** The wheel slot it waits in, or -1 (an exact timer holds it, or it is over). */
+  slot = -1;
+  private exact: DeadlineTimer | undefined;
+  private over = false;
+
+  constructor(
+    /** When it passes (performance.now() time). */
+    readonly at: number,
+    private readonly onExpire: () => void,
+    private readonly wheel: DeadlineWheel,
+  ) {}
+
+  /** Its slot came due at `now`: fires, or arms an exact timer for what is left. */
+  due(now: number): void {
+    this.slot = -1;
+    if (this.over) return;
+    const left = this.at - now;
+    if (left > 1) this.exact = createDeadline(left, () => this.expire());
+    else this.expire();
+  }
+
+  /** Arms an exact timer of `ms` at once (a deadline too short for the wheel). */
+  armExact(ms: number): void {
+    this.exact = createDeadline(ms, () => this.expire());
+  }
+
+  private expire(): void {
+    if (this.over) return;
+    this.over = true;
+    this.exact = undefined;
+    this.onExpire();
+  }
+
+  /** Stops it (the call ended before its deadline). */
+  cleanup(): void {
+    if (this.over) return;
+    this.over = true;
+    if (this.slot >= 0) this.wheel.remove(this);
+    this.exact?.cleanup();
+    this.exact = undefined;
+  }
+}
+
+/** The wheel: slots of WHEEL_SLOT_MS, ticked by one interval that runs while any slot is full. */
+export class DeadlineWheel {
+  private readonly slots = new Map<number, Set<WheelDeadline>>();
+  private timer: NodeJS.Timeout | undefined;
+  /** The lowest slot that may hold deadlines. */
+  private first = Infinity;
+
+  /** @param slotMs the width of a slot. */
+  constructor(private readonly slotMs = WHEEL_SLOT_MS) {}
+
+  /** Arms a deadline `ms` from now; `onExpire` runs once when it passes, unless cleaned up first. */
+  arm(ms: number, onExpire: () => void): WheelDeadline {
+    const now = performance.now();
+    const d = new WheelDeadline(now + ms, onExpire, this);
+    if (ms < 3 * this.slotMs) {
+      d.armExact(ms);
+      return d;
+    }
+    const slot = Math.floor(d.at / this.slotMs) - 2;
+    let set = this.slots.get(slot);
+    if (set === undefined) this.slots.set(slot, (set = new Set()));
+    set.add(d);
+    d.slot = slot;
+    if (slot < this.first) this.first = slot;
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.tick(), this.slotMs);
+      this.timer.unref();
+    }
+    return d;
+  }
+
+  /** Takes a deadline out of its slot (it was cleaned up). */
+  remove(d: WheelDeadline): void {
+    const slot = d.slot;
+    d.slot = -1;
+    const set = this.slots.get(slot);
+    if (set === undefined) return;
+    set.delete(d);
+    if (set.size === 0) this.slots.delete(slot);
+  }
+
+  /** Deadlines waiting in slots. */
+  get size(): number {
+    let n = 0;
+    for (const s of this.slots.values()) n += s.size;
+    return n;
+  }
+
+  /** True while its interval runs. */
+  get running(): boolean {
+    return this.timer !== undefined;
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    // Slot s ends at (s + 1) * slotMs: due once that has passed.
+    const last = Math.floor(now / this.slotMs) - 1;
+    if (this.first <= last) {
+      let first = Infinity;
+      for (const [slot, set] of this.slots) {
+        if (slot > last) {
+          if (slot < first) first = slot;
+          continue;
+        }
+        this.slots.delete(slot);
+        for (const d of set) d.due(now);
+      }
+      this.first = first;
+    }
+    if (this.slots.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      this.first = Infinity;
+    }
+  }
+}
+
+/** The connection's wheel of unary-call deadlines (its interval stops by itself when no deadline waits). */
+export const deadlineWheelFor = perConnection(() => new DeadlineWheel());
