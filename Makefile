@@ -65,6 +65,7 @@ test: deps check-generated lint build
 bench: deps build
 	node dist/bench/run.js
 	node --expose-gc dist/bench/islb.js
+	node dist/bench/service.js
 	node dist/bench/placement.js
 
 # Placement quality against LiveKit's selector, simulated in process (no NATS): about 15 s.
