@@ -65,6 +65,7 @@ test: deps check-generated lint build
 bench: deps build
 	node dist/bench/run.js
 	node --expose-gc dist/bench/islb.js
+	node dist/bench/service.js
 	node dist/bench/placement.js
 	node dist/bench/gateway.js
 

@@ -192,8 +192,16 @@ export class Balancer {
   notePlaced(nid: string): void {
     const e = this.entries.get(nid);
     if (e === undefined) return;
-    this.detach(e);
     e.pending++;
+    // Still in the same heap (the common case): one sift from where it is, not a remove and a push.
+    const z = this.services.get(e.record.node.service)?.get(e.zone);
+    const heap = z?.heap(e.standing);
+    if (heap !== undefined && standing(e.record, e.pending, e.cost) === e.standing) {
+      e.score = score(this.measure, e.record, e.pending, e.cost);
+      heap.update(e);
+      return;
+    }
+    this.detach(e);
     this.attach(e);
   }
 

@@ -2,14 +2,23 @@
  * The embedded store: everything in this process. Writes are applied synchronously, so a
  * session's check-and-place is atomic without locks.
  */
-import { LeaseWheel } from "./leases.js";
+import { ExpiryBuckets } from "./leases.js";
 import { NodeState, keepsSessions, type ChangeType, type MarkChange, type SessionChangeInput, type HeartbeatUpdate, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
 interface Session {
-  nid: string;
+  readonly nid: string;
+  /** Renewed by each lookup (the expiry buckets are not touched: the sweep finds it again). */
   until: number;
+  /** The expiry bucket that holds it. */
+  bucket: number;
+}
+
+/** A node's owner token and the expiry bucket that holds its lease. */
+interface Owner {
+  readonly token: string;
+  bucket: number;
 }
 
 const sessionKey = (service: string, sid: string): string => `${service}\u0000${sid}`;
@@ -21,10 +30,10 @@ export interface MemoryStoreOptions {
 
 export class MemoryStore implements RegistryStore {
   readonly view: RegistryView;
-  private readonly tokens = new Map<string, string>();
+  private readonly owners = new Map<string, Owner>();
   private readonly sessions = new Map<string, Session>();
-  private readonly leases = new LeaseWheel();
-  private readonly sessionExpiry = new LeaseWheel(1000);
+  private readonly leases = new ExpiryBuckets();
+  private readonly sessionExpiry = new ExpiryBuckets(1000);
   /** Revisions start at the start time in µs: above any a previous registry handed out. */
   private rev = Date.now() * 1000;
   private readonly local = new Set<(e: RegistryEvent) => void>();
@@ -54,9 +63,10 @@ export class MemoryStore implements RegistryStore {
   async register(record: NodeRecord, token: string): Promise<WriteResult> {
     const nid = record.node.nid;
     const cur = this.view.get(nid);
-    if (cur !== undefined && this.tokens.get(nid) !== token) return { revision: this.rev, refused: "token" };
-    this.tokens.set(nid, token);
-    this.leases.set(nid, record.expiresAt);
+    if (cur !== undefined && this.owners.get(nid)?.token !== token) return { revision: this.rev, refused: "token" };
+    const o = this.owners.get(nid);
+    if (o === undefined) this.owners.set(nid, { token, bucket: this.leases.add(nid, record.expiresAt) });
+    else this.renewLease(nid, o, record.expiresAt);
     return this.emit(this.kindOf(cur, record), record);
   }
 
@@ -72,18 +82,23 @@ export class MemoryStore implements RegistryStore {
       const r = await this.register({ ...record, load: update.load, state: update.state ?? record.state, expiresAt: update.expiresAt, leaseMs: update.leaseMs }, token);
       return { ...r, reregistered: true };
     }
-    if (this.tokens.get(nid) !== token) return { revision: this.rev, refused: "token" };
+    const o = this.owners.get(nid);
+    if (o === undefined || o.token !== token) return { revision: this.rev, refused: "token" };
     const next: NodeRecord = { ...cur, load: update.load, state: update.state ?? cur.state, expiresAt: update.expiresAt, leaseMs: update.leaseMs };
-    this.leases.set(nid, next.expiresAt);
+    this.renewLease(nid, o, next.expiresAt);
     return this.emit(this.kindOf(cur, next), next);
+  }
+
+  /** A lease that ends later stays in its bucket (the sweep moves it); one that ends sooner goes to an earlier bucket. */
+  private renewLease(nid: string, o: Owner, expiresAt: number): void {
+    if (this.leases.bucketOf(expiresAt) < o.bucket) o.bucket = this.leases.add(nid, expiresAt);
   }
 
   async deregister(nid: string, token: string): Promise<WriteResult> {
     const cur = this.view.get(nid);
     if (cur === undefined) return { revision: this.rev, refused: "unknown" };
-    if (this.tokens.get(nid) !== token) return { revision: this.rev, refused: "token" };
-    this.tokens.delete(nid);
-    this.leases.delete(nid);
+    if (this.owners.get(nid)?.token !== token) return { revision: this.rev, refused: "token" };
+    this.owners.delete(nid);
     return this.emit("down", cur);
   }
 
@@ -113,14 +128,12 @@ export class MemoryStore implements RegistryStore {
       const r = this.view.get(s.nid);
       if (r !== undefined && keepsSessions(r) && r.node.service === service) {
         s.until = now + idleMs;
-        this.sessionExpiry.set(key, s.until);
         return { nid: s.nid, placed: false };
       }
     }
     const nid = candidate();
     if (nid === undefined) return undefined;
-    this.sessions.set(key, { nid, until: now + idleMs });
-    this.sessionExpiry.set(key, now + idleMs);
+    this.sessions.set(key, { nid, until: now + idleMs, bucket: this.sessionExpiry.add(key, now + idleMs) });
     if (onMoved !== undefined && s !== undefined && s.until > now && s.nid !== nid) onMoved(s.nid);
     return { nid, placed: true };
   }
@@ -134,28 +147,31 @@ export class MemoryStore implements RegistryStore {
     const key = sessionKey(service, sid);
     const s = this.sessions.get(key);
     if (s === undefined || s.until <= Date.now()) return "none";
-    if (host !== undefined && (s.nid !== host.nid || this.tokens.get(host.nid) !== host.token)) return "refused";
+    if (host !== undefined && (s.nid !== host.nid || this.owners.get(host.nid)?.token !== host.token)) return "refused";
     this.sessions.delete(key);
-    this.sessionExpiry.delete(key);
     return "released";
   }
 
   async sweep(now: number): Promise<void> {
+    // A key whose bucket is later than the ones due now is stale here: that bucket holds it.
+    const lastLease = this.leases.lastDue(now);
     for (const nid of this.leases.due(now)) {
       const r = this.view.get(nid);
-      if (r === undefined) continue;
+      const o = this.owners.get(nid);
+      if (r === undefined || o === undefined || o.bucket > lastLease) continue;
       if (r.expiresAt <= now) {
-        this.tokens.delete(nid);
+        this.owners.delete(nid);
         this.emit("expired", r);
       } else {
-        this.leases.set(nid, r.expiresAt);
+        o.bucket = this.leases.add(nid, r.expiresAt);
       }
     }
+    const lastSession = this.sessionExpiry.lastDue(now);
     for (const key of this.sessionExpiry.due(now)) {
       const s = this.sessions.get(key);
-      if (s === undefined) continue;
+      if (s === undefined || s.bucket > lastSession) continue;
       if (s.until <= now) this.sessions.delete(key);
-      else this.sessionExpiry.set(key, s.until);
+      else s.bucket = this.sessionExpiry.add(key, s.until);
     }
   }
 

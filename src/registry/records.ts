@@ -23,9 +23,24 @@ function shared(l: Limits | undefined): Limits {
   return l;
 }
 
+/** One copy of each of the strings many nodes repeat (service, dc, region, protocol), up to 4096 of them. */
+const stringsSeen = new Map<string, string>();
+
+function intern(s: string): string {
+  const seen = stringsSeen.get(s);
+  if (seen !== undefined) return seen;
+  if (stringsSeen.size < 4096) stringsSeen.set(s, s);
+  return s;
+}
+
 function compact(node: Node): Node {
-  if (node.rpc === undefined || node.rpc.params.size > 0) return node;
-  return { ...node, rpc: { ...node.rpc, params: EMPTY_PARAMS } };
+  const rpc = node.rpc;
+  return {
+    dc: intern(node.dc),
+    nid: node.nid,
+    service: intern(node.service),
+    rpc: rpc === undefined ? undefined : { protocol: intern(rpc.protocol), addr: rpc.addr, params: rpc.params.size > 0 ? rpc.params : EMPTY_PARAMS },
+  };
 }
 
 /** A record for a registration, leased from `now` for `leaseMs`. */
@@ -33,7 +48,7 @@ export function toRecord(reg: RegistrationInput, leaseMs: number, now: number, r
   return {
     node: compact(reg.node),
     state: reg.state === NodeState.NODE_STATE_UNSPECIFIED ? NodeState.NODE_STATE_SERVING : reg.state,
-    region: reg.region,
+    region: intern(reg.region),
     load: reg.load ?? ZERO_LOAD,
     soft: shared(reg.softLimits),
     hard: shared(reg.hardLimits),
