@@ -105,7 +105,7 @@ export class MemoryStore implements RegistryStore {
   async markNode(nid: string, change: MarkChange): Promise<WriteResult> {
     const cur = this.view.get(nid);
     if (cur === undefined || cur.expiresAt <= Date.now()) return { revision: this.rev, refused: "unknown" };
-    if (change.token !== undefined && this.tokens.get(nid) !== change.token) return { revision: this.rev, refused: "token" };
+    if (change.token !== undefined && this.owners.get(nid)?.token !== change.token) return { revision: this.rev, refused: "token" };
     if (change.ifMarkedAt !== undefined && ((cur.mark?.at ?? 0) !== change.ifMarkedAt || (cur.mark?.drainedAt ?? 0) > 0)) return { revision: this.rev, refused: "stale" };
     this.rev++;
     const event: RegistryEvent = { type: change.type, revision: this.rev, record: { ...cur, mark: change.mark }, note: change.note };

@@ -28,8 +28,11 @@ const payload = (size: number) => ({ body: Buffer.alloc(size) });
 
 /** Paths of calls whose handler saw its signal aborted (cancellation reaching the server). */
 export const abortedCalls: string[] = [];
+/** The calls whose handler started, by method name (for tests that must not cancel before the server has the call). */
+export const startedCalls: string[] = [];
 
 function recordAbort(ctx: CallContext, path: string): void {
+  startedCalls.push(path);
   ctx.signal.addEventListener("abort", () => abortedCalls.push(path), { once: true });
 }
 
