@@ -7,11 +7,11 @@
  *   node dist/bench/gateway.js [--ms 3000] [--inflight 64] [--rounds 3]
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { freePort, startNatsServer } from "../test/helpers/nats-server.js";
 import { cpuMicros } from "./cpu.js";
 import { medianBy } from "./median.js";
+import { expectLine, lines } from "./child-lines.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number): number => {
@@ -33,17 +33,6 @@ interface Result {
   parts: string[];
   p50: number;
   p99: number;
-}
-
-function lines(child: ChildProcess): AsyncIterator<string> {
-  return createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-}
-
-async function expectLine(it: AsyncIterator<string>, want?: string): Promise<string> {
-  const r = await it.next();
-  if (r.done === true) throw new Error(`process ended before printing ${want ?? "a line"}`);
-  if (want !== undefined && r.value !== want) throw new Error(`expected ${want}, got ${r.value}`);
-  return r.value;
 }
 
 async function started(file: string, argv: string[]): Promise<ChildProcess> {

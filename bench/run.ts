@@ -6,13 +6,13 @@
  * its rounds, so a slow spell of a shared machine moves every scenario alike, not one.
  *   node dist/bench/run.js [--ms 3000] [--inflight 64] [--rounds 3]
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startNatsServer } from "../test/helpers/nats-server.js";
 import { freePort } from "../test/helpers/nats-server.js";
 import { cpuMicros } from "./cpu.js";
 import { median, medianBy } from "./median.js";
+import { expectLine, lines } from "./child-lines.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: number): number => {
@@ -34,17 +34,6 @@ interface Result {
   split: number[];
   p50: number;
   p99: number;
-}
-
-function lines(child: ChildProcess): AsyncIterator<string> {
-  return createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-}
-
-async function expectLine(it: AsyncIterator<string>, want?: string): Promise<string> {
-  const r = await it.next();
-  if (r.done === true) throw new Error(`process ended before printing ${want ?? "a line"}`);
-  if (want !== undefined && r.value !== want) throw new Error(`expected ${want}, got ${r.value}`);
-  return r.value;
 }
 
 async function scenario(name: string, serverKind: string, clientKind: string, natsUrl: string, natsPid: number, inflight = INFLIGHT): Promise<Result> {

@@ -7,7 +7,6 @@
  *   node dist/bench/service.js [--ms 2000] [--inflight 64] [--rounds 3] [--store memory|redis|both] [--kinds list,new,...]
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { connect } from "nats";
 import { createClient } from "../src/index.js";
@@ -17,6 +16,7 @@ import { startRedisServer, type RedisServerProcess } from "../test/helpers/redis
 import { cpuMicros } from "./cpu.js";
 import { median } from "./median.js";
 import { FLEET, LIST_SERVICE, SESSION_SERVICE, registration } from "./service-fleet.js";
+import { expectLine, lines } from "./child-lines.js";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -38,17 +38,6 @@ interface Round {
   split: number[];
   p50: number;
   p99: number;
-}
-
-function lines(child: ChildProcess): AsyncIterator<string> {
-  return createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-}
-
-async function expectLine(it: AsyncIterator<string>, want?: string): Promise<string> {
-  const r = await it.next();
-  if (r.done === true) throw new Error(`process ended before printing ${want ?? "a line"}`);
-  if (want !== undefined && r.value !== want) throw new Error(`expected ${want}, got ${r.value}`);
-  return r.value;
 }
 
 let runs = 0;

@@ -214,6 +214,15 @@ function int(v: string | undefined, name: string): number | undefined {
   return n;
 }
 
+/** The text of a configuration file; a ConfigError naming it when it cannot be read. */
+export function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
 /**
  * The whole configuration of `islb serve`: defaults < file < environment < flags. What it
  * ignores (unknown keys of the file) is named in `warnings`, for the caller to log.
@@ -221,15 +230,7 @@ function int(v: string | undefined, name: string): number | undefined {
 export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env, warnings: string[] = []): Config {
   let cfg = defaults();
   const file = flags.config ?? env.ISLB_CONFIG;
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
-    }
-    cfg = applyToml(cfg, text, file, warnings);
-  }
+  if (file !== undefined) cfg = applyToml(cfg, readConfigFile(file), file, warnings);
   cfg = applyEnv(cfg, env);
   cfg.nats = applyNatsFlags(cfg.nats, flags);
   if (flags.redis) cfg.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: flags.redis };

@@ -12,9 +12,8 @@
  *   tls_ca = "/etc/islb/clients-ca.pem"
  *   cors_origins = ["https://app.example"]
  */
-import { readFileSync } from "node:fs";
 import { parse } from "smol-toml";
-import { ConfigError, applyToml, defaults, type NatsConfig } from "./config.js";
+import { ConfigError, applyToml, defaults, readConfigFile, type NatsConfig } from "./config.js";
 
 /** What `islb gateway` runs with, once file, environment and flags are applied. */
 export interface GatewayConfig {
@@ -76,12 +75,7 @@ export function loadGatewayConfig(f: GatewayFlags, env: NodeJS.ProcessEnv = proc
   const cfg: GatewayConfig = { listen: "127.0.0.1:50051", nats: base.nats, prefix: base.prefix, exposeAll: false, logLevel: base.logLevel };
   const file = f.config ?? env.ISLB_CONFIG;
   if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`);
-    }
+    const text = readConfigFile(file);
     const shared = applyToml(base, text, file);
     cfg.nats = shared.nats;
     cfg.prefix = shared.prefix;

@@ -83,23 +83,8 @@ export function metadataHeaders(md: Metadata, out: OutgoingHttpHeaders, prefix =
   return out;
 }
 
-/** Percent-encodes a status message as gRPC does for `grpc-message`. */
-export function encodeGrpcMessage(message: string): string {
-  let plain = true;
-  for (let i = 0; i < message.length; i++) {
-    const c = message.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x25) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) return message;
-  let out = "";
-  for (const byte of Buffer.from(message, "utf8")) {
-    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(byte);
-  }
-  return out;
-}
+/** Percent-encodes a status message as gRPC does for `grpc-message` (the transport's own encoder). */
+export { encodeMessage as encodeGrpcMessage } from "../metadata.js";
 
 /** The first value of a header, or undefined. */
 export function header(headers: IncomingHttpHeaders, key: string): string | undefined {
