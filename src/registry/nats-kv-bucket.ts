@@ -162,10 +162,14 @@ export class KvBuckets {
     }
   }
 
+  /** Called when a call fails other than by a lost race (the tail checks whether the buckets are gone). */
+  onFailure: (() => void) | undefined;
+
   /** A lost race as Conflict; anything else as StoreUnavailableError naming the bucket. */
   failure(e: unknown): Error {
     if ((e as NatsError).api_error?.err_code === WRONG_LAST_SEQUENCE) return new Conflict("the key changed");
     if (e instanceof StoreUnavailableError || e instanceof Conflict) return e;
+    this.onFailure?.();
     return new StoreUnavailableError(`the NATS ${this.where} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
 }

@@ -49,6 +49,46 @@ export class KvTail implements ChangeFeed {
     private readonly onError: ((err: unknown) => void) | undefined,
   ) {
     this.view = new RegistryView(history);
+    b.onFailure = () => this.suspect();
+  }
+
+  private suspectedAt = 0;
+
+  /**
+   * True when the nodes bucket answers. A bucket created anew since this instance loaded its
+   * view (wiped: another instance created it again) restarts the watches from a fresh snapshot;
+   * a missing one is created again.
+   */
+  async ping(): Promise<boolean> {
+    try {
+      const { base } = await this.b.info();
+      if (base !== this.base && !this.closed) for (const w of this.watches) w.stop();
+      return true;
+    } catch {
+      this.suspect();
+      return false;
+    }
+  }
+
+  /**
+   * A write or read failed: when the buckets are gone (deleted by hand) or new, creates them
+   * again and restarts the watches (a new bucket: from a fresh snapshot). At most once a second.
+   */
+  private suspect(): void {
+    const now = Date.now();
+    if (this.closed || now - this.suspectedAt < 1000) return;
+    this.suspectedAt = now;
+    const check = async (): Promise<void> => {
+      let base: number;
+      try {
+        base = (await this.b.info()).base;
+      } catch {
+        await this.b.ensure();
+        base = (await this.b.info()).base;
+      }
+      if (base !== this.base) for (const w of this.watches) w.stop();
+    };
+    check().catch((e: unknown) => this.onError?.(e));
   }
 
   /** The revision of KV sequence `seq`. */

@@ -108,14 +108,9 @@ export class NatsKvStore implements RegistryStore {
     return this.sessions.releaseSession(service, sid, host);
   }
 
-  /** Resolves when the nodes bucket's stream answers (true) or fails (false). */
-  async ping(): Promise<boolean> {
-    try {
-      await this.b.info();
-      return true;
-    } catch {
-      return false;
-    }
+  /** Resolves when the nodes bucket's stream answers (true) or fails (false); notices a wiped bucket. */
+  ping(): Promise<boolean> {
+    return this.feed.ping();
   }
 
   /** Stops the watches; the NATS connection is the caller's. */
