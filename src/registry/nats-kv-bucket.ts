@@ -123,6 +123,7 @@ export class KvBuckets {
   async info(): Promise<{ base: number; lastSeq: number }> {
     try {
       const info = await this.jsm.streams.info(`KV_${this.cfg.bucket}`);
+      this.ok();
       return { base: Date.parse(info.created) * 1000, lastSeq: info.state.last_seq };
     } catch (e) {
       throw this.failure(e);
@@ -147,6 +148,7 @@ export class KvBuckets {
     if (del) h.set("KV-Operation", "DEL");
     try {
       const ack = await this.js.publish(`$KV.${bucket}.${key}`, data, { headers: h, timeout: this.timeoutMs });
+      this.ok();
       return ack.seq;
     } catch (e) {
       throw this.failure(e);
@@ -156,7 +158,9 @@ export class KvBuckets {
   /** The entry of `key`, or null (nothing, or a DEL marker: then its value is the marker's). */
   async get(kv: KV, key: string): Promise<KvEntry | null> {
     try {
-      return await kv.get(key);
+      const e = await kv.get(key);
+      this.ok();
+      return e;
     } catch (e) {
       throw this.failure(e);
     }
@@ -164,11 +168,34 @@ export class KvBuckets {
 
   /** Called when a call fails other than by a lost race (the tail checks whether the buckets are gone). */
   onFailure: (() => void) | undefined;
+  private lastFailureAt = -Infinity;
+  private failingSince: number | undefined;
+  private recoveredAt = 0;
+
+  /** Notes a call the buckets answered (ends an outage). */
+  ok(): void {
+    if (this.failingSince === undefined) return;
+    this.failingSince = undefined;
+    this.recoveredAt = Date.now();
+  }
+
+  /**
+   * Until when a lease ending at `expiresAt` holds: a lease during which the buckets failed
+   * (a JetStream leader lost, say: heartbeats could not be written) is not lost to it; it
+   * holds until one full lease after the buckets answer again.
+   */
+  leaseHolds(expiresAt: number, leaseMs: number): number {
+    if (this.lastFailureAt < expiresAt - leaseMs) return expiresAt;
+    if (this.failingSince !== undefined) return Infinity;
+    return Math.max(expiresAt, this.recoveredAt + leaseMs);
+  }
 
   /** A lost race as Conflict; anything else as StoreUnavailableError naming the bucket. */
   failure(e: unknown): Error {
     if ((e as NatsError).api_error?.err_code === WRONG_LAST_SEQUENCE) return new Conflict("the key changed");
     if (e instanceof StoreUnavailableError || e instanceof Conflict) return e;
+    this.lastFailureAt = Date.now();
+    this.failingSince ??= this.lastFailureAt;
     this.onFailure?.();
     return new StoreUnavailableError(`the NATS ${this.where} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }

@@ -41,10 +41,10 @@ export class KvSessions implements SessionStore {
     feed.view.onResync(() => this.cache.clear());
   }
 
-  /** True when `nid` can keep (or take) a session of `service`, by this instance's view. */
+  /** True when `nid` can keep (or take) a session of `service`, by this instance's view (a lease is not lost to an outage of the buckets). */
   private serving(nid: string, service: string, now: number): boolean {
     const r = this.feed.view.get(nid);
-    return r !== undefined && r.state === NodeState.NODE_STATE_SERVING && r.expiresAt > now && r.node.service === service;
+    return r !== undefined && r.state === NodeState.NODE_STATE_SERVING && r.node.service === service && (r.expiresAt > now || this.b.leaseHolds(r.expiresAt, r.leaseMs) > now);
   }
 
   private known(key: string, service: string, now: number, idleMs: number): string | undefined {

@@ -26,6 +26,8 @@ export interface NodeEntry {
 
 /** How long a write waits for the watch to bring the changes before its own. */
 const REACH_OWN_MS = 1000;
+/** A view behind its bucket this long (seen by health pings) has a stalled watch: started again. */
+const STALL_MS = 1000;
 /** Pause before a watch that ended is started again. */
 const RETRY_MS = 250;
 
@@ -53,6 +55,30 @@ export class KvTail implements ChangeFeed {
   }
 
   private suspectedAt = 0;
+  /** A bucket sequence the view had not reached when a ping saw it, and when. */
+  private behind: { seq: number; at: number } | undefined;
+
+  /**
+   * True when the view has stayed behind the bucket for over a second: the watch stalled (its
+   * server went away and the consumer has not noticed yet); it is then started again from
+   * where the view is.
+   */
+  private stalled(lastSeq: number): boolean {
+    const seq = this.view.revision - this.base;
+    if (this.behind !== undefined && seq >= this.behind.seq) this.behind = undefined;
+    if (this.behind === undefined) {
+      if (lastSeq > seq) this.behind = { seq: lastSeq, at: Date.now() };
+      return false;
+    }
+    if (Date.now() - this.behind.at < STALL_MS) return false;
+    this.behind = undefined;
+    return true;
+  }
+
+  private restartWatches(): void {
+    if (this.closed) return;
+    for (const w of this.watches) w.stop();
+  }
 
   /**
    * True when the nodes bucket answers. A bucket created anew since this instance loaded its
@@ -61,8 +87,8 @@ export class KvTail implements ChangeFeed {
    */
   async ping(): Promise<boolean> {
     try {
-      const { base } = await this.b.info();
-      if (base !== this.base && !this.closed) for (const w of this.watches) w.stop();
+      const { base, lastSeq } = await this.b.info();
+      if (base !== this.base || this.stalled(lastSeq)) this.restartWatches();
       return true;
     } catch {
       this.suspect();
@@ -86,7 +112,7 @@ export class KvTail implements ChangeFeed {
         await this.b.ensure();
         base = (await this.b.info()).base;
       }
-      if (base !== this.base) for (const w of this.watches) w.stop();
+      if (base !== this.base) this.restartWatches();
     };
     check().catch((e: unknown) => this.onError?.(e));
   }
@@ -126,7 +152,7 @@ export class KvTail implements ChangeFeed {
     let fresh = true;
     while (!this.closed) {
       try {
-        if (fresh) await this.snapshotWatch(lastSeq, loaded);
+        if (fresh) fresh = !(await this.snapshotWatch(lastSeq, loaded));
         else await this.resumeWatch();
       } catch (e) {
         if (this.closed) return;
@@ -134,6 +160,7 @@ export class KvTail implements ChangeFeed {
       }
       if (this.closed) return;
       await new Promise((r) => setTimeout(r, RETRY_MS));
+      if (this.closed) return;
       // The watch ended: the bucket may be gone (wiped) or new; bring it back and see which.
       try {
         await this.b.ensure();
@@ -149,8 +176,8 @@ export class KvTail implements ChangeFeed {
     }
   }
 
-  /** A watch from the last entry of every key: the view is replaced by them once they are in. */
-  private async snapshotWatch(lastSeq: number, loaded: () => void): Promise<void> {
+  /** A watch from the last entry of every key: the view is replaced by them once they are in. True once it was. */
+  private async snapshotWatch(lastSeq: number, loaded: () => void): Promise<boolean> {
     const initial: KvEntry[] = [];
     let live = false;
     const init = (): void => {
@@ -174,6 +201,7 @@ export class KvTail implements ChangeFeed {
     };
     const w = await this.b.nodes.watch({ key: "n.>", initializedFn: init });
     await this.drain(w, (e) => (live ? this.applyEntry(e) : initial.push(e)));
+    return live;
   }
 
   private async resumeWatch(): Promise<void> {

@@ -5,7 +5,8 @@
  * Deregistrations and expiries write a DEL marker that carries the record it ends. Leases
  * lapse without per-key TTLs (nats-server 2.9 has none): every instance sweeps the leases of
  * its view and deletes each lapsed one with the revision it saw; only one delete succeeds, so
- * only one instance reports the expiry.
+ * only one instance reports the expiry. A lease during which the buckets failed is not lost to
+ * that: it holds until a full lease after they answer again (KvBuckets.leaseHolds).
  */
 import { Conflict, decodeNode, encodeNode, nodeKey, tokenHash, type KvBuckets } from "./nats-kv-bucket.js";
 import type { KvTail, NodeEntry } from "./nats-kv-tail.js";
@@ -63,7 +64,7 @@ export class KvNodeWrites implements NodeStore {
       const e = cur.entry;
       try {
         if (e?.live === true) {
-          if (e.record.expiresAt <= Date.now()) {
+          if (this.b.leaseHolds(e.record.expiresAt, e.record.leaseMs) <= Date.now()) {
             // The lease lapsed before this write: end it first (reported like a sweep's).
             const seq = await this.put("expired", e.token, e.record, cur.seq, true);
             const dead: NodeEntry = { ...e, seq, live: false };
@@ -155,7 +156,8 @@ export class KvNodeWrites implements NodeStore {
     for (const nid of this.feed.leases.due(now)) {
       const e = this.feed.entry(nid);
       if (e?.live !== true) continue;
-      if (e.record.expiresAt > now) this.feed.leases.set(nid, e.record.expiresAt);
+      const holds = this.b.leaseHolds(e.record.expiresAt, e.record.leaseMs);
+      if (holds > now) this.feed.leases.set(nid, Number.isFinite(holds) ? holds : now + 1);
       else due.push(e);
     }
     let failed: unknown;

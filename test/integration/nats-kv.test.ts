@@ -271,6 +271,7 @@ test("known sessions are answered from memory (no KV read per lookup); a release
     if (!followed) await new Promise((r) => setTimeout(r, 5));
   }
   assert.ok(followed, "the other instance follows");
+  await nc.flush();
   assert.ok(reads > 2, "the other instance read the bucket again after the release");
   spy.unsubscribe();
 });
