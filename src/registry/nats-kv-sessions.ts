@@ -98,6 +98,17 @@ export class KvSessions implements SessionStore {
 
   private async place(key: string, service: string, candidate: () => string | undefined, idleMs: number, now: number): Promise<Placement | undefined> {
     const tried = new Set<string>();
+    // Most sessions asked for without a known placement are new: create-if-absent first, read only when it exists.
+    const first = candidate();
+    if (first !== undefined && this.serving(first, service, now)) {
+      try {
+        await this.b.write(this.b.sessionsBucket, key, encodeSession({ until: now + idleMs, nid: first }), 0);
+        this.cache.set(key, first, now, idleMs);
+        return { nid: first, placed: true };
+      } catch (err) {
+        if (!(err instanceof Conflict)) throw err;
+      }
+    } else if (first !== undefined) tried.add(first);
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const e = await this.b.get(this.b.sessions, key);
       const cur = e?.operation === "PUT" ? decodeSession(e.value) : undefined;
