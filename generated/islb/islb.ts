@@ -60,6 +60,54 @@ export function nodeStateToJSON(object: NodeState): string {
   }
 }
 
+/** The kinds of events a watcher asks for. */
+export enum WatchEvents {
+  /** WATCH_EVENTS_UNSPECIFIED - Node events only (what Watch always sent). */
+  WATCH_EVENTS_UNSPECIFIED = 0,
+  WATCH_EVENTS_NODES = 1,
+  /** WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED), after SYNCED; no node snapshot. */
+  WATCH_EVENTS_SESSIONS = 2,
+  WATCH_EVENTS_ALL = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function watchEventsFromJSON(object: any): WatchEvents {
+  switch (object) {
+    case 0:
+    case "WATCH_EVENTS_UNSPECIFIED":
+      return WatchEvents.WATCH_EVENTS_UNSPECIFIED;
+    case 1:
+    case "WATCH_EVENTS_NODES":
+      return WatchEvents.WATCH_EVENTS_NODES;
+    case 2:
+    case "WATCH_EVENTS_SESSIONS":
+      return WatchEvents.WATCH_EVENTS_SESSIONS;
+    case 3:
+    case "WATCH_EVENTS_ALL":
+      return WatchEvents.WATCH_EVENTS_ALL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WatchEvents.UNRECOGNIZED;
+  }
+}
+
+export function watchEventsToJSON(object: WatchEvents): string {
+  switch (object) {
+    case WatchEvents.WATCH_EVENTS_UNSPECIFIED:
+      return "WATCH_EVENTS_UNSPECIFIED";
+    case WatchEvents.WATCH_EVENTS_NODES:
+      return "WATCH_EVENTS_NODES";
+    case WatchEvents.WATCH_EVENTS_SESSIONS:
+      return "WATCH_EVENTS_SESSIONS";
+    case WatchEvents.WATCH_EVENTS_ALL:
+      return "WATCH_EVENTS_ALL";
+    case WatchEvents.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface FindNodeRequest {
   /** A session (e.g. a room). When set, the node hosting it (placing it if new). */
   sid: string;
@@ -352,6 +400,26 @@ export interface WatchRequest {
    * in microseconds), so a revision the registry cannot resume from gets RESET.
    */
   fromRevision: number;
+  /**
+   * Which events: node events (UNSPECIFIED: as before), session events, or both. Session
+   * events share the registry's revisions, so a watcher of both resumes from one revision.
+   */
+  events: WatchEvents;
+}
+
+/** A change of a session's placement. */
+export interface SessionChange {
+  sid: string;
+  service: string;
+  /** The node hosting it now ("" once released). */
+  nid: string;
+  /** The node it was on. */
+  fromNid: string;
+  /**
+   * Why: "host gone" (its lease ended or it deregistered), "host draining", "released by host",
+   * "released by admin".
+   */
+  reason: string;
 }
 
 /** A registered node as the registry sees it. */
@@ -377,7 +445,9 @@ export interface WatchEvent {
     | undefined;
   /** Marks (CORDONED, UNCORDONED, DRAINING by an operator, DRAINED): who made the change and why. */
   by: string;
+  /** Session events (WatchRequest.events): the session and its move. */
   reason: string;
+  session: SessionChange | undefined;
 }
 
 export enum WatchEvent_Type {
@@ -404,6 +474,13 @@ export enum WatchEvent_Type {
   TYPE_UNCORDONED = 10,
   /** TYPE_DRAINED - A draining node's sessions reached 0, or its drain deadline passed: it may stop. */
   TYPE_DRAINED = 11,
+  /**
+   * TYPE_SESSION_MOVED - A session's host could not keep it and the next lookup placed it on another node
+   * (session.from_nid to session.nid): its participants should reconnect there.
+   */
+  TYPE_SESSION_MOVED = 12,
+  /** TYPE_SESSION_RELEASED - A session's placement was released. */
+  TYPE_SESSION_RELEASED = 13,
   UNRECOGNIZED = -1,
 }
 
@@ -445,6 +522,12 @@ export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
     case 11:
     case "TYPE_DRAINED":
       return WatchEvent_Type.TYPE_DRAINED;
+    case 12:
+    case "TYPE_SESSION_MOVED":
+      return WatchEvent_Type.TYPE_SESSION_MOVED;
+    case 13:
+    case "TYPE_SESSION_RELEASED":
+      return WatchEvent_Type.TYPE_SESSION_RELEASED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -478,6 +561,10 @@ export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
       return "TYPE_UNCORDONED";
     case WatchEvent_Type.TYPE_DRAINED:
       return "TYPE_DRAINED";
+    case WatchEvent_Type.TYPE_SESSION_MOVED:
+      return "TYPE_SESSION_MOVED";
+    case WatchEvent_Type.TYPE_SESSION_RELEASED:
+      return "TYPE_SESSION_RELEASED";
     case WatchEvent_Type.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -3203,7 +3290,7 @@ export const DeregisterRequest: MessageFns<DeregisterRequest> = {
 };
 
 function createBaseWatchRequest(): WatchRequest {
-  return { service: "", fromRevision: 0 };
+  return { service: "", fromRevision: 0, events: 0 };
 }
 
 export const WatchRequest: MessageFns<WatchRequest> = {
@@ -3213,6 +3300,9 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     }
     if (message.fromRevision !== 0) {
       writer.uint32(16).uint64(message.fromRevision);
+    }
+    if (message.events !== 0) {
+      writer.uint32(24).int32(message.events);
     }
     return writer;
   },
@@ -3246,6 +3336,14 @@ export const WatchRequest: MessageFns<WatchRequest> = {
             message.fromRevision = longToNumber(reader.uint64());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.events = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3266,6 +3364,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
         : isSet(object.from_revision)
         ? globalThis.Number(object.from_revision)
         : 0,
+      events: isSet(object.events) ? watchEventsFromJSON(object.events) : 0,
     };
   },
 
@@ -3277,6 +3376,9 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     if (message.fromRevision !== 0) {
       obj.fromRevision = Math.round(message.fromRevision);
     }
+    if (message.events !== 0) {
+      obj.events = watchEventsToJSON(message.events);
+    }
     return obj;
   },
 
@@ -3287,6 +3389,144 @@ export const WatchRequest: MessageFns<WatchRequest> = {
     const message = createBaseWatchRequest();
     message.service = object.service ?? "";
     message.fromRevision = object.fromRevision ?? 0;
+    message.events = object.events ?? 0;
+    return message;
+  },
+};
+
+function createBaseSessionChange(): SessionChange {
+  return { sid: "", service: "", nid: "", fromNid: "", reason: "" };
+}
+
+export const SessionChange: MessageFns<SessionChange> = {
+  encode(message: SessionChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sid !== "") {
+      writer.uint32(10).string(message.sid);
+    }
+    if (message.service !== "") {
+      writer.uint32(18).string(message.service);
+    }
+    if (message.nid !== "") {
+      writer.uint32(26).string(message.nid);
+    }
+    if (message.fromNid !== "") {
+      writer.uint32(34).string(message.fromNid);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionChange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fromNid = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionChange {
+    return {
+      sid: isSet(object.sid) ? globalThis.String(object.sid) : "",
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+      fromNid: isSet(object.fromNid)
+        ? globalThis.String(object.fromNid)
+        : isSet(object.from_nid)
+        ? globalThis.String(object.from_nid)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: SessionChange): unknown {
+    const obj: any = {};
+    if (message.sid !== "") {
+      obj.sid = message.sid;
+    }
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    if (message.fromNid !== "") {
+      obj.fromNid = message.fromNid;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionChange>): SessionChange {
+    return SessionChange.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionChange>): SessionChange {
+    const message = createBaseSessionChange();
+    message.sid = object.sid ?? "";
+    message.service = object.service ?? "";
+    message.nid = object.nid ?? "";
+    message.fromNid = object.fromNid ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -3439,7 +3679,7 @@ export const NodeInfo: MessageFns<NodeInfo> = {
 };
 
 function createBaseWatchEvent(): WatchEvent {
-  return { type: 0, revision: 0, node: undefined, by: "", reason: "" };
+  return { type: 0, revision: 0, node: undefined, by: "", reason: "", session: undefined };
 }
 
 export const WatchEvent: MessageFns<WatchEvent> = {
@@ -3458,6 +3698,9 @@ export const WatchEvent: MessageFns<WatchEvent> = {
     }
     if (message.reason !== "") {
       writer.uint32(42).string(message.reason);
+    }
+    if (message.session !== undefined) {
+      SessionChange.encode(message.session, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -3515,6 +3758,14 @@ export const WatchEvent: MessageFns<WatchEvent> = {
             message.reason = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.session = SessionChange.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3534,6 +3785,7 @@ export const WatchEvent: MessageFns<WatchEvent> = {
       node: isSet(object.node) ? NodeInfo.fromJSON(object.node) : undefined,
       by: isSet(object.by) ? globalThis.String(object.by) : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      session: isSet(object.session) ? SessionChange.fromJSON(object.session) : undefined,
     };
   },
 
@@ -3554,6 +3806,9 @@ export const WatchEvent: MessageFns<WatchEvent> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.session !== undefined) {
+      obj.session = SessionChange.toJSON(message.session);
+    }
     return obj;
   },
 
@@ -3567,6 +3822,9 @@ export const WatchEvent: MessageFns<WatchEvent> = {
     message.node = (object.node !== undefined && object.node !== null) ? NodeInfo.fromPartial(object.node) : undefined;
     message.by = object.by ?? "";
     message.reason = object.reason ?? "";
+    message.session = (object.session !== undefined && object.session !== null)
+      ? SessionChange.fromPartial(object.session)
+      : undefined;
     return message;
   },
 };

@@ -216,8 +216,10 @@ export class NodeAgent {
         this.registrations++;
         this.log.info({ nid: this.nid }, "the registry had lost this node; registered again");
       }
-      this.noteMark(r.mark);
-      if (r.reregistered && r.mark === undefined && this.drainAsked !== undefined) void this.sendDrain().catch((e: unknown) => this.log.warn({ err: e, nid: this.nid }, "sending the drain again failed"));
+      // A registry that lost the node lost its drain too: sent again (not taken for a cancel).
+      const lost = r.reregistered && r.mark === undefined && this.drainAsked !== undefined;
+      if (lost) void this.sendDrain().catch((e: unknown) => this.log.warn({ err: e, nid: this.nid }, "sending the drain again failed"));
+      else this.noteMark(r.mark);
     } catch (e) {
       this.log.warn({ err: e, nid: this.nid }, "heartbeat failed; retrying");
       next = this.options.retryMs ?? 250;

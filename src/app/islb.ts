@@ -213,6 +213,10 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
         instances: () => islbInstances(nc, config.nid),
       });
       down.push("cluster feed", () => feed.close());
+      const stopMoves = store.view.sessions.subscribe((e) =>
+        feed.note({ type: e.type, nid: e.nid || e.from, service: e.service, region: "", sid: e.sid, from: e.from, detail: e.reason, revision: e.revision }),
+      );
+      down.push("cluster feed moves", stopMoves);
       const h = await startHttp({ listen: config.http, live, ready: () => readiness.checks(), metrics: metrics.registry, feed, logger: log });
       http = h;
       down.push("http", () => h.close());

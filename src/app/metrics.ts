@@ -94,7 +94,13 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
       for (const r of nodes) for (const f of FIGURES) this.set({ service: r.node.service, nid: r.node.nid, figure: f }, figure(r, f));
     },
   });
-  const stop = view.subscribe((e) => changes.inc({ type: e.type satisfies ChangeType }));
+  const sessionChanges = new Counter({ registers, name: "islb_session_changes_total", help: "Session changes seen by this instance (from every instance sharing the store), by service and type (moved: re-placed off a host that could not keep it; released).", labelNames: ["service", "type"] });
+  const stopNodes = view.subscribe((e) => changes.inc({ type: e.type satisfies ChangeType }));
+  const stopSessions = view.sessions.subscribe((e) => sessionChanges.inc({ service: e.service, type: e.type }));
+  const stop = (): void => {
+    stopNodes();
+    stopSessions();
+  };
   return {
     registry,
     onLookup(kind, service) {

@@ -5,6 +5,7 @@ import { addClientFlags, addNatsFlags, clientConnection, type ClientFlags } from
 import { ConfigError, loadConfig, type ServeFlags } from "./config.js";
 import { printNodes, printWatch } from "./nodes.js";
 import { addPlacementCommands } from "./marks.js";
+import { WatchEvents } from "../../generated/islb/islb.js";
 import { ProtoFileSchema, ReflectionSchema, UsageError, type Schema } from "./schema.js";
 import { callMethod, errorLine, exitCodeOf, jsonDocuments, parseDuration, parseHeaders, splitMethod } from "./call.js";
 import type { NatsConnection } from "nats";
@@ -76,15 +77,18 @@ addClientFlags(program.command("nodes [service]").description("list the register
     }
   });
 
-addClientFlags(program.command("watch [service]").description("print node changes as they happen (all services, or one)"))
+addClientFlags(program.command("watch [service]").description("print node changes (and session moves, with --events) as they happen (all services, or one)"))
   .option("--from <revision>", "resume after this revision", "0")
   .option("--json", "one JSON document per event")
-  .action(async (service: string | undefined, flags: ClientFlags & { from: string; json?: boolean }) => {
+  .option("--events <kinds>", "nodes, sessions (moves, releases) or all", "nodes")
+  .action(async (service: string | undefined, flags: ClientFlags & { from: string; json?: boolean; events: string }) => {
+    const events = { nodes: WatchEvents.WATCH_EVENTS_NODES, sessions: WatchEvents.WATCH_EVENTS_SESSIONS, all: WatchEvents.WATCH_EVENTS_ALL }[flags.events];
+    if (events === undefined) throw new UsageError(`--events must be nodes, sessions or all, not ${JSON.stringify(flags.events)}`);
     const nc = await clientConnection(flags);
     const ac = new AbortController();
     process.on("SIGINT", () => ac.abort());
     try {
-      await printWatch(nc, service ?? "", Number(flags.from), flags.json === true, ac.signal, flags);
+      await printWatch(nc, service ?? "", Number(flags.from), flags.json === true, ac.signal, { ...flags, events });
     } finally {
       await nc.close();
     }

@@ -22,6 +22,7 @@ interface MarkFlags extends ClientFlags {
 /** Runs a client command (connect, act, close; errors to stderr and the exit code). */
 export type RunClient = (f: ClientFlags, act: (nc: NatsConnection) => Promise<void>) => Promise<void>;
 
+/** The default --by: user@host. */
 function who(): string {
   try {
     return `${userInfo().username}@${hostname()}`;

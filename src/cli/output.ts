@@ -57,6 +57,11 @@ export function nodeRow(n: NodeInfo, now = Date.now()): string[] {
 }
 
 export function eventLine(e: WatchEvent): string {
+  if (e.session !== undefined) {
+    const c = e.session;
+    const where = c.nid === "" ? `from ${c.fromNid || "?"}` : `${c.fromNid || "?"} -> ${c.nid}`;
+    return `${new Date().toISOString()}  rev ${e.revision}  ${eventName(e.type)} ${c.service}/${c.sid} ${where}${c.reason ? ` (${c.reason})` : ""}`;
+  }
   const n = e.node?.registration?.node;
   const what = n === undefined ? "" : ` ${n.nid} (${n.service}${n.dc ? `, ${n.dc}` : ""})`;
   const who = e.by !== "" || e.reason !== "" ? `  by ${e.by || "?"}${e.reason ? `: ${e.reason}` : ""}` : "";

@@ -14,7 +14,8 @@ export interface NodeJson {
   service: string;
   dc: string;
   region: string;
-  state: "serving" | "draining" | "unknown";
+  /** An operator's mark (cordoned, draining, drained) over the node's own state. */
+  state: "serving" | "draining" | "drained" | "cordoned" | "unknown";
   load: FiguresJson;
   soft: FiguresJson;
   hard: FiguresJson;
@@ -32,7 +33,18 @@ export function nodeJson(r: NodeRecord): NodeJson {
     service: r.node.service,
     dc: r.node.dc,
     region: r.region,
-    state: r.state === NodeState.NODE_STATE_SERVING ? "serving" : r.state === NodeState.NODE_STATE_DRAINING ? "draining" : "unknown",
+    state:
+      r.mark?.kind === "cordoned"
+        ? "cordoned"
+        : r.mark?.kind === "draining"
+          ? r.mark.drainedAt > 0
+            ? "drained"
+            : "draining"
+          : r.state === NodeState.NODE_STATE_SERVING
+            ? "serving"
+            : r.state === NodeState.NODE_STATE_DRAINING
+              ? "draining"
+              : "unknown",
     load: figures(r.load),
     soft: figures(r.soft),
     hard: figures(r.hard),

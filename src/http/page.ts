@@ -39,7 +39,7 @@ export const CLUSTER_PAGE = `<!doctype html>
   td.nid { font-family:ui-monospace, SFMono-Regular, Menlo, monospace; font-size:13px; }
   .state { font-size:11px; font-weight:600; padding:1px 7px; border-radius:4px; text-transform:uppercase; }
   .state.serving { background:rgba(31,157,85,.14); color:var(--ok); }
-  .state.draining { background:rgba(217,139,0,.16); color:var(--warn); }
+  .state.draining, .state.cordoned, .state.drained { background:rgba(217,139,0,.16); color:var(--warn); }
   .state.unknown { background:var(--bar); color:var(--mute); }
   .bar { position:relative; width:110px; height:10px; background:var(--bar); border-radius:5px; display:inline-block; vertical-align:middle; overflow:hidden; }
   .bar > i { position:absolute; left:0; top:0; bottom:0; background:var(--ok); border-radius:5px; }

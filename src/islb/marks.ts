@@ -24,6 +24,7 @@ type AuthorizedAs = NodeMark["authorizedAs"];
 /** What a store call does when the store cannot be reached (the service's `stored`). */
 export type Stored = <T>(p: Promise<T>) => Promise<T>;
 
+/** The Cordon, Uncordon and Drain handlers, and the drained check heartbeats run. */
 export interface MarkHandlers {
   cordon(req: CordonRequest, context: CallContext): Promise<NodeMarkReply>;
   uncordon(req: CordonRequest, context: CallContext): Promise<NodeMarkReply>;
@@ -32,6 +33,7 @@ export interface MarkHandlers {
   checkDrained(r: NodeRecord | undefined, now: number): Promise<void>;
 }
 
+/** The mark RPCs over a store, authorized by `auth`; `stored` maps store outages to UNAVAILABLE. */
 export function markHandlers(store: RegistryStore, auth: Authorization, stored: Stored): MarkHandlers {
   const view = store.view;
 

@@ -20,7 +20,7 @@ import type {
 } from "../../generated/islb/islb.js";
 import type { Empty } from "../../generated/ion/ion.js";
 import type { Balancer } from "../balancer/balancer.js";
-import { NodeState, type NodeRecord, type RegistryStore, type SessionHost } from "../registry/types.js";
+import { NodeState, type NodeRecord, type RegistryStore, type SessionChangeInput, type SessionHost } from "../registry/types.js";
 import { Status, fail } from "../status.js";
 import { toRecord } from "../registry/records.js";
 import { checkLoad, checkOptionalToken, checkRegistration, checkSid, checkToken } from "./validate.js";
@@ -56,6 +56,8 @@ export type Lookup = "node" | "list" | "session-known" | "session-placed";
 export interface IslbHooks {
   /** After each successful FindNode. */
   onLookup?(kind: Lookup, service: string): void;
+  /** A session event (a move, a release) the store could not record. */
+  onAnnounceFailed?(err: unknown): void;
 }
 
 const MAX_TOKEN = 256;
@@ -91,6 +93,20 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
     }
   };
   const marks = markHandlers(store, auth, stored);
+  /** A session event for watchers; a store that fails it loses the event, not the lookup. */
+  const announce = async (change: SessionChangeInput): Promise<void> => {
+    try {
+      await store.noteSession(change);
+    } catch (e) {
+      hooks.onAnnounceFailed?.(e);
+    }
+  };
+  const announceMove = (service: string, sid: string, nid: string, from: string, now: number): Promise<void> => {
+    const old = view.get(from);
+    const reason =
+      old === undefined || old.expiresAt <= now ? "host gone" : old.mark?.kind === "draining" ? "host draining (operator)" : old.state !== NodeState.NODE_STATE_SERVING ? "host draining" : "host could not keep it";
+    return announce({ type: "moved", service, sid, nid, from, reason });
+  };
   const refusedToken = (nid: string): never => fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
 
   return {
@@ -114,19 +130,24 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
         const ex = req.explain ? explainStart(balancer, view.nodesOf(req.service), pref) : undefined;
         const trace: PickTrace | undefined = ex === undefined ? undefined : { drawn: [], tier: "" };
         // Each call picks another node: the store asks again when its view is ahead of ours (a node just cordoned elsewhere).
+        let first: string | undefined;
         let tried: Set<string> | undefined;
         const candidate = (): string | undefined => {
+          if (first !== undefined) tried ??= new Set([first]);
           const nid = balancer.pick(req.service, pref, tried, trace);
-          if (nid !== undefined) (tried ??= new Set()).add(nid);
+          if (first === undefined) first = nid;
+          else if (nid !== undefined) tried?.add(nid);
           return nid;
         };
-        const p = await stored(store.placeSession(req.service, req.sid, candidate, idleMs));
+        let movedFrom: string | undefined;
+        const p = await stored(store.placeSession(req.service, req.sid, candidate, idleMs, (from) => (movedFrom = from)));
         if (p === undefined) {
           if (view.countOf(req.service) === 0) fail(Status.NOT_FOUND, `no node of service ${req.service} is registered`);
           if (ex !== undefined) return { nodes: [], explanation: explainEnd(ex, "none", "", trace) };
           fail(Status.RESOURCE_EXHAUSTED, `no node of service ${req.service} can take a new session: all are draining, cordoned or at their hard limits`);
         }
         if (p.placed) balancer.notePlaced(p.nid);
+        if (movedFrom !== undefined) await announceMove(req.service, req.sid, p.nid, movedFrom, now);
         hooks.onLookup?.(p.placed ? "session-placed" : "session-known", req.service);
         const r = view.get(p.nid);
         return { nodes: r === undefined ? [] : [r.node], explanation: ex === undefined ? undefined : explainEnd(ex, p.placed ? "placed" : "known", p.nid, p.placed ? trace : undefined) };
@@ -199,8 +220,11 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
         checkOwnerToken(req.token);
         host = { nid: req.nid, token: req.token };
       }
+      // Who hosted it, for the session event: the releasing host, or (an admin's release) the store's word just before.
+      const from = host?.nid ?? (await stored(store.sessionNode(req.service, req.sid))) ?? "";
       const r = await stored(store.releaseSession(req.service, req.sid, host));
       if (r === "refused") fail(Status.PERMISSION_DENIED, `session ${req.sid} of ${req.service} is not hosted by node ${req.nid} with that owner token`);
+      if (r === "released") await announce({ type: "released", service: req.service, sid: req.sid, nid: "", from, reason: host === undefined ? "released by admin" : "released by host" });
       return {};
     },
 

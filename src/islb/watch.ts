@@ -1,12 +1,13 @@
 /**
  * Watch: the nodes of a service as a snapshot (or the changes missed since a revision), then
- * every change in order. Subscribes before reading the snapshot, in the same turn of the
+ * every change in order; on request session changes (moves, releases) too, or only them, in
+ * the same revisions. Subscribes before reading the snapshot, in the same turn of the
  * event loop, so nothing falls between them. A watcher that falls too far behind is ended
  * RESOURCE_EXHAUSTED with the revision to resume from.
  */
-import { WatchEvent_Type, type WatchEvent, type WatchRequest } from "../../generated/islb/islb.js";
+import { WatchEvent_Type, WatchEvents, type WatchEvent, type WatchRequest } from "../../generated/islb/islb.js";
 import type { RegistryView } from "../registry/view.js";
-import type { ChangeType, MarkNote, NodeRecord, RegistryEvent } from "../registry/types.js";
+import type { ChangeType, MarkNote, NodeRecord, RegistryEvent, SessionEvent } from "../registry/types.js";
 import { ServerError, Status, fail } from "../status.js";
 import { MessageQueue } from "../transport/flow.js";
 import { toNodeInfo } from "../registry/records.js";
@@ -29,19 +30,37 @@ const event = (type: WatchEvent_Type, revision: number, r?: NodeRecord, note?: M
   node: r === undefined ? undefined : toNodeInfo(r),
   by: note?.by ?? "",
   reason: note?.reason ?? "",
+  session: undefined,
 });
+
+const sessionEvent = (e: SessionEvent): WatchEvent => ({
+  type: e.type === "moved" ? WatchEvent_Type.TYPE_SESSION_MOVED : WatchEvent_Type.TYPE_SESSION_RELEASED,
+  revision: e.revision,
+  node: undefined,
+  by: "",
+  reason: "",
+  session: { sid: e.sid, service: e.service, nid: e.nid, fromNid: e.from, reason: e.reason },
+});
+
+/** A node change or a session change, as the queue holds them. */
+type Change = { node: RegistryEvent } | { session: SessionEvent };
 
 export async function* watchNodes(view: RegistryView, req: WatchRequest, signal: AbortSignal, backlog: number): AsyncGenerator<WatchEvent> {
   checkOptionalToken("service", req.service, true);
   const all = req.service === "" || req.service === "*";
   const matches = (r: NodeRecord): boolean => all || r.node.service === req.service;
-  const queue = new MessageQueue<RegistryEvent>(backlog);
+  const sessionMatches = (e: SessionEvent): boolean => all || e.service === req.service;
+  const wantNodes = req.events !== WatchEvents.WATCH_EVENTS_SESSIONS;
+  const wantSessions = req.events === WatchEvents.WATCH_EVENTS_SESSIONS || req.events === WatchEvents.WATCH_EVENTS_ALL;
+  const queue = new MessageQueue<Change>(backlog);
   let overflow = false;
-  const unsubscribe = view.subscribe((e) => {
-    if (!matches(e.record) || queue.push(e)) return;
+  const push = (c: Change): void => {
+    if (queue.push(c)) return;
     overflow = true;
     queue.end();
-  });
+  };
+  const unsubscribe = wantNodes ? view.subscribe((e) => matches(e.record) && push({ node: e })) : () => undefined;
+  const unsubscribeSessions = wantSessions ? view.sessions.subscribe((e) => sessionMatches(e) && push({ session: e })) : () => undefined;
   const stopResync = view.onResync((rev) => {
     queue.fail(new ServerError(Status.UNAVAILABLE, `the registry reloaded its state at revision ${rev}; resume from your last revision`));
   });
@@ -52,12 +71,18 @@ export async function* watchNodes(view: RegistryView, req: WatchRequest, signal:
     const rev = view.revision;
     const initial: WatchEvent[] = [];
     const snapshot = (): void => {
-      for (const r of view.nodesOf(req.service)) initial.push(event(WatchEvent_Type.TYPE_EXISTING, rev, r));
+      if (wantNodes) for (const r of view.nodesOf(req.service)) initial.push(event(WatchEvent_Type.TYPE_EXISTING, rev, r));
     };
     const from = Number(req.fromRevision);
-    const missed = from > 0 && from <= rev ? view.since(from) : undefined;
-    if (missed !== undefined) {
-      for (const e of missed) if (matches(e.record)) initial.push(event(TYPES[e.type], e.revision, e.record, e.note));
+    const missedNodes = from > 0 && from <= rev && wantNodes ? view.since(from) : [];
+    const missedSessions = from > 0 && from <= rev && wantSessions ? view.sessions.since(from) : [];
+    if (from > 0 && from <= rev && missedNodes !== undefined && missedSessions !== undefined) {
+      // Both logs in revision order.
+      const out: WatchEvent[] = [];
+      for (const e of missedNodes) if (matches(e.record)) out.push(event(TYPES[e.type], e.revision, e.record, e.note));
+      for (const e of missedSessions) if (sessionMatches(e)) out.push(sessionEvent(e));
+      out.sort((a, b) => a.revision - b.revision);
+      initial.push(...out);
     } else {
       if (from > 0) initial.push(event(WatchEvent_Type.TYPE_RESET, rev));
       snapshot();
@@ -65,13 +90,20 @@ export async function* watchNodes(view: RegistryView, req: WatchRequest, signal:
     initial.push(event(WatchEvent_Type.TYPE_SYNCED, rev));
     let last = rev;
     for (const e of initial) yield e;
-    for await (const e of queue) {
+    for await (const c of queue) {
+      if ("session" in c) {
+        last = c.session.revision;
+        yield sessionEvent(c.session);
+        continue;
+      }
+      const e = c.node;
       last = e.revision;
       yield event(TYPES[e.type], e.revision, e.record, e.note);
     }
     if (overflow) fail(Status.RESOURCE_EXHAUSTED, `the watcher fell more than ${backlog} changes behind; resume from revision ${last}`);
   } finally {
     unsubscribe();
+    unsubscribeSessions();
     stopResync();
     signal.removeEventListener("abort", onAbort);
   }

@@ -5,6 +5,7 @@ import type { NodeMark } from "./model.js";
 const AUTH = new Set(["admin", "owner", "open"]);
 const DRAINED = new Set(["", "sessions", "deadline"]);
 
+/** A mark as its API message. */
 export function toMarkMessage(m: NodeMark): NodeMarkMessage {
   return {
     kind: m.kind === "cordoned" ? NodeMark_Kind.KIND_CORDONED : NodeMark_Kind.KIND_DRAINING,

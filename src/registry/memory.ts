@@ -3,7 +3,7 @@
  * session's check-and-place is atomic without locks.
  */
 import { LeaseWheel } from "./leases.js";
-import { NodeState, keepsSessions, type ChangeType, type MarkChange, type HeartbeatUpdate, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
+import { NodeState, keepsSessions, type ChangeType, type MarkChange, type SessionChangeInput, type HeartbeatUpdate, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -99,7 +99,13 @@ export class MemoryStore implements RegistryStore {
     return { revision: this.rev };
   }
 
-  async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {
+  async noteSession(change: SessionChangeInput): Promise<number> {
+    this.rev++;
+    this.view.applySession({ ...change, revision: this.rev });
+    return this.rev;
+  }
+
+  async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
     const key = sessionKey(service, sid);
     const now = Date.now();
     const s = this.sessions.get(key);
@@ -115,6 +121,7 @@ export class MemoryStore implements RegistryStore {
     if (nid === undefined) return undefined;
     this.sessions.set(key, { nid, until: now + idleMs });
     this.sessionExpiry.set(key, now + idleMs);
+    if (onMoved !== undefined && s !== undefined && s.until > now && s.nid !== nid) onMoved(s.nid);
     return { nid, placed: true };
   }
 

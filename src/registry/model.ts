@@ -119,3 +119,19 @@ export interface Placement {
   /** True when this call placed it (false: it was already there). */
   readonly placed: boolean;
 }
+
+/** A change of a session's placement, as Watch reports it (session events). */
+export interface SessionChangeInput {
+  readonly type: "moved" | "released";
+  readonly service: string;
+  readonly sid: string;
+  /** The node hosting it now ("" once released). */
+  readonly nid: string;
+  readonly from: string;
+  readonly reason: string;
+}
+
+/** A session change with its revision (in the registry's one sequence of revisions). */
+export interface SessionEvent extends SessionChangeInput {
+  readonly revision: number;
+}

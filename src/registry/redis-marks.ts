@@ -11,6 +11,7 @@ import type { ChangeTail } from "./redis-tail.js";
 import type { MarkStore } from "./types.js";
 import type { MarkChange, WriteResult } from "./model.js";
 
+/** The Redis store's MarkStore. */
 export class RedisMarks implements MarkStore {
   constructor(
     private readonly conn: RedisConnection,

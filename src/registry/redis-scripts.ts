@@ -141,8 +141,8 @@ const SESSION_STREAM_LEN = 10000;
  * candidate nid ('' for none), idle ms, now, service. Replacing an existing placement is
  * appended to the session-change stream (so instances that answer known sessions from memory
  * drop theirs). The hosting node's key is built from the prefix: it shares the hash tag, so
- * the same slot. Returns 0, nid (already hosted), 1, nid (placed), -1, '' (no candidate),
- * -2, '' (the candidate cannot take it).
+ * the same slot. Returns 0, nid, '' (already hosted), 1, nid, the previous host or '' (placed),
+ * -1, '', '' (no candidate), -2, '', '' (the candidate cannot take it).
  */
 const PLACE_ONE = `
 local function place(skey, ckey, changes, prefix, cand, idle, now, service)
@@ -151,15 +151,15 @@ local function place(skey, ckey, changes, prefix, cand, idle, now, service)
     local st = redis.call('HMGET', prefix .. cur, 'state', 'exp', 'service', 'nonew')
     if st[1] and tonumber(st[1]) == 1 and tonumber(st[2]) > now and st[3] == service and st[4] ~= 'd' then
       redis.call('PEXPIRE', skey, idle)
-      return 0, cur
+      return 0, cur, ''
     end
   end
-  if cand == '' then return -1, '' end
+  if cand == '' then return -1, '', '' end
   local st = redis.call('HMGET', ckey, 'state', 'exp', 'service', 'nonew')
-  if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= now or st[3] ~= service or st[4] then return -2, '' end
+  if not st[1] or tonumber(st[1]) ~= 1 or tonumber(st[2]) <= now or st[3] ~= service or st[4] then return -2, '', '' end
   redis.call('SET', skey, cand, 'PX', idle)
   if cur then redis.call('XADD', changes, 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', skey) end
-  return 1, cand
+  return 1, cand, cur or ''
 end
 `;
 
@@ -167,16 +167,17 @@ end
  * The placements of one turn of the event loop, in order (two of the same session: the first
  * places it, the second gets that node). KEYS: session-change stream, then two per placement:
  * session, candidate node. ARGV: node key prefix, now, then three per placement: candidate nid
- * ('' for none), idle ms, service. Returns {code, nid} per placement, flattened.
+ * ('' for none), idle ms, service. Returns {code, nid, previous host} per placement, flattened.
  */
 export const PLACES = `${PLACE_ONE}
 local out = {}
 local now = tonumber(ARGV[2])
 for i = 2, #KEYS, 2 do
   local a = 3 * (i - 2) / 2 + 3
-  local code, nid = place(KEYS[i], KEYS[i + 1], KEYS[1], ARGV[1], ARGV[a], ARGV[a + 1], now, ARGV[a + 2])
+  local code, nid, from = place(KEYS[i], KEYS[i + 1], KEYS[1], ARGV[1], ARGV[a], ARGV[a + 1], now, ARGV[a + 2])
   out[#out + 1] = code
   out[#out + 1] = nid
+  out[#out + 1] = from
 end
 return out
 `;

@@ -32,10 +32,10 @@ const ATTEMPTS = 4;
 /** A known session's idle time is renewed in Redis at most this often (a fraction of it, at least 1 s). */
 const renewEvery = (idleMs: number): number => Math.max(1000, idleMs / 20);
 
-export class RedisSessions implements SessionStore {
+export class RedisSessions implements Omit<SessionStore, "noteSession"> {
   private readonly cache: PlacementCache;
   /** The placements of one turn, in one PLACES call. */
-  private readonly places: TurnBatch<PlaceRequest, [number, string]>;
+  private readonly places: TurnBatch<PlaceRequest, [number, string, string]>;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -52,7 +52,7 @@ export class RedisSessions implements SessionStore {
         args.push(q.cand, q.idleMs, q.service);
       }
       const flat = await conn.guard(conn.cmd.islbPlaces(keys.length, ...keys, ...args));
-      return qs.map((_, i) => [Number(flat[2 * i]), String(flat[2 * i + 1] ?? "")] as [number, string]);
+      return qs.map((_, i) => [Number(flat[3 * i]), String(flat[3 * i + 1] ?? ""), String(flat[3 * i + 2] ?? "")] as [number, string, string]);
     });
     feed.onSessionChange((key) => this.cache.delete(key));
     // A reloaded view (wiped or trimmed store) may come with lost placements: learn them again.
@@ -87,28 +87,29 @@ export class RedisSessions implements SessionStore {
     return e.nid;
   }
 
-  async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {
+  async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
     const key = this.key(service, sid);
     const now = Date.now();
     const nid = this.known(key, service, now, idleMs);
     if (nid !== undefined) return { nid, placed: false };
     // A span per round trip (a no-op unless an OpenTelemetry SDK is registered).
     return inSpan("islb.redis.place", { "db.system": "redis", "db.operation": "PLACE", "islb.service": service, "islb.sid": sid }, async (span) => {
-      const p = await this.place(key, service, candidate, idleMs, now);
+      const p = await this.place(key, service, candidate, idleMs, now, onMoved);
       span.setAttribute("islb.nid", p?.nid ?? "");
       span.setAttribute("islb.placed", p?.placed ?? false);
       return p;
     });
   }
 
-  private async place(key: string, service: string, candidate: () => string | undefined, idleMs: number, now: number): Promise<Placement | undefined> {
+  private async place(key: string, service: string, candidate: () => string | undefined, idleMs: number, now: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
     const tried = new Set<string>();
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let cand = candidate();
       if (cand !== undefined && tried.has(cand)) cand = undefined;
-      const [code, nid] = await this.places.send({ key, cand: cand ?? "", idleMs, service });
+      const [code, nid, from] = await this.places.send({ key, cand: cand ?? "", idleMs, service });
       if (code === 0 || code === 1) {
         this.cache.set(key, nid, now, idleMs);
+        if (code === 1 && onMoved !== undefined && from !== undefined && from !== "" && from !== nid) onMoved(from);
         return { nid, placed: code === 1 };
       }
       if (code === -1) return undefined;

@@ -8,9 +8,10 @@
 import { decodeLoad, decodeRecord } from "./records.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeFeed } from "./types.js";
-import type { ChangeType, Load, MarkNote, NodeRecord, RegistryEvent } from "./model.js";
+import type { ChangeType, Load, MarkNote, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
 import { decodeMark } from "./marks.js";
 import { readMarks } from "./redis-mark-scripts.js";
+import { parseSessionEvent } from "./redis-session-events.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -143,6 +144,7 @@ export class ChangeTail implements ChangeFeed {
     let mark: string | undefined;
     let by: string | undefined;
     let why = "";
+    let session: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const v = fields[i + 1];
       switch (fields[i]) {
@@ -167,6 +169,9 @@ export class ChangeTail implements ChangeFeed {
         case "mk":
           mark = v;
           break;
+        case "s":
+          session = v;
+          break;
         case "by":
           by = v;
           break;
@@ -174,6 +179,12 @@ export class ChangeTail implements ChangeFeed {
           why = v ?? "";
           break;
       }
+    }
+    // A session change (redis-session-events.ts): the next revision, for session watchers only.
+    if (type === "session" && session !== undefined) {
+      const e = parseSessionEvent(rev, session);
+      if (e !== undefined) this.view.applySession(e);
+      return true;
     }
     if (type === "load") {
       const base = nid === undefined ? undefined : this.view.get(nid);
@@ -229,6 +240,11 @@ export class ChangeTail implements ChangeFeed {
     await this.waitFor(revision);
     const r = this.view.get(nid);
     if (r !== undefined) for (const l of this.local) l({ type: "updated", revision, record: r });
+  }
+
+  /** Applies this instance's own session change when it is the next change (else the tail brings it, in order). */
+  applyOwnSession(event: SessionEvent): void {
+    if (!this.isGap(event.revision)) this.view.applySession(event);
   }
 
   private async reach(event: RegistryEvent): Promise<void> {

@@ -7,13 +7,14 @@
  * keys, errors), redis-tail.ts (the view and change feed), redis-writes.ts (nodes),
  * redis-sessions.ts (placements) and redis-marks.ts (operators' cordons and drains).
  */
-import { describeRedis, redisKeys, RedisConnection, type ConnectionOptions, type RedisConfig } from "./redis-connection.js";
+import { describeRedis, redisKeys, RedisConnection, type ConnectionOptions, type RedisConfig, type RedisKeys } from "./redis-connection.js";
 import { RedisSessions } from "./redis-sessions.js";
 import { ChangeTail } from "./redis-tail.js";
 import { RedisNodeWrites } from "./redis-writes.js";
 import { RedisMarks } from "./redis-marks.js";
+import { noteSession } from "./redis-session-events.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
-import type { MarkChange, NodeRecord, Placement, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
+import type { MarkChange, NodeRecord, Placement, SessionChangeInput, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
 import type { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -41,6 +42,8 @@ export class RedisStore implements RegistryStore {
     private readonly nodes: RedisNodeWrites,
     private readonly sessions: RedisSessions,
     private readonly marks: RedisMarks,
+    private readonly keys: RedisKeys,
+    private readonly streamLength: number,
   ) {}
 
   /**
@@ -61,7 +64,7 @@ export class RedisStore implements RegistryStore {
     feed.start();
     const nodes = new RedisNodeWrites(conn, k, feed, { streamLength: options.streamLength ?? 100_000, keyGraceMs: options.keyGraceMs ?? 60_000 });
     const marks = new RedisMarks(conn, k, feed, options.streamLength ?? 100_000);
-    return new RedisStore(conn, feed, nodes, new RedisSessions(conn, k, feed, options.placementCache), marks);
+    return new RedisStore(conn, feed, nodes, new RedisSessions(conn, k, feed, options.placementCache), marks, k, options.streamLength ?? 100_000);
   }
 
   get view(): RegistryView {
@@ -88,12 +91,18 @@ export class RedisStore implements RegistryStore {
     return this.nodes.sweep(now);
   }
 
+  async noteSession(change: SessionChangeInput): Promise<number> {
+    const revision = await noteSession(this.conn, this.keys, this.streamLength, change);
+    this.feed.applyOwnSession({ ...change, revision });
+    return revision;
+  }
+
   markNode(nid: string, change: MarkChange): Promise<WriteResult> {
     return this.marks.markNode(nid, change);
   }
 
-  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {
-    return this.sessions.placeSession(service, sid, candidate, idleMs);
+  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+    return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
   }
 
   sessionNode(service: string, sid: string): Promise<string | undefined> {

@@ -5,7 +5,7 @@
  * what callers use. The records and results they exchange are in model.ts (re-exported here).
  */
 import type { RegistryView } from "./view.js";
-import type { Load, MarkChange, NodeRecord, NodeState, Placement, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
+import type { Load, MarkChange, NodeRecord, NodeState, Placement, RegistryEvent, ReleaseResult, SessionChangeInput, SessionHost, WriteResult } from "./model.js";
 
 export * from "./model.js";
 
@@ -54,9 +54,10 @@ export interface SessionStore {
    * The node hosting session `sid` of `service` if it is alive and SERVING; else places the
    * session on `candidate()` atomically (every caller, through any islb instance, gets the
    * same node). Undefined when there is no candidate. Each lookup keeps the session for
-   * `idleMs` more.
+   * `idleMs` more. `onMoved` is called with the previous host when this call placed the
+   * session in place of a placement on another node (its host could not keep it).
    */
-  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined>;
+  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined>;
   /** The node a session is on, without placing it. */
   sessionNode(service: string, sid: string): Promise<string | undefined>;
   /**
@@ -65,6 +66,12 @@ export interface SessionStore {
    * (the caller checked the admin credential). "none" when nothing was placed.
    */
   releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult>;
+  /**
+   * Records a session change (a move, a release) with the next revision, in order with the
+   * node changes, so that every instance's view reports it to its session watchers
+   * (RegistryView.sessions). Resolves with its revision.
+   */
+  noteSession(change: SessionChangeInput): Promise<number>;
 }
 
 /**

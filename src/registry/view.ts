@@ -3,7 +3,8 @@
  * bounded log of recent changes (for watchers that resume), and a synchronous change feed.
  * Every store keeps one and applies its changes in revision order; reads never do I/O.
  */
-import type { NodeMark, NodeRecord, RegistryEvent } from "./model.js";
+import type { NodeMark, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
+import { SessionLog } from "./session-log.js";
 import { ChangeHistory, type HistoryLimits } from "./history.js";
 
 export type ChangeListener = (event: RegistryEvent) => void;
@@ -19,6 +20,8 @@ export class RegistryView {
   private readonly marks = new Map<string, NodeMark>();
   /** The recent changes, for watchers that resume. */
   readonly history: ChangeHistory;
+  /** The recent session changes (moves, releases), for watchers of session events; in the same revisions. */
+  readonly sessions = new SessionLog();
   private rev = 0;
 
   /** @param history bounds of the recent changes kept for resuming watchers (count, bytes, age). */
@@ -105,6 +108,16 @@ export class RegistryView {
     return { ...event, record: { ...event.record, mark: m } };
   }
 
+  /**
+   * Applies one session change (a move, a release): it takes the next revision like a node
+   * change, and goes to the session log and its listeners only (node listeners never see it).
+   */
+  applySession(event: SessionEvent): void {
+    if (event.revision <= this.rev) return;
+    this.rev = event.revision;
+    this.sessions.append(event);
+  }
+
   private dropFromService(service: string, nid: string): void {
     const m = this.services.get(service);
     if (m === undefined) return;
@@ -138,6 +151,7 @@ export class RegistryView {
     }
     this.rev = revision;
     this.history.clear();
+    this.sessions.clear(revision);
     for (const l of this.resyncListeners) l(revision);
   }
 

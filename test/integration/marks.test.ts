@@ -229,7 +229,8 @@ test("explained two-choices picks name the two nodes drawn", async () => {
   const started = [];
   try {
     for (const [nid, s] of [["tc-1", 1], ["tc-2", 2], ["tc-3", 3]] as const) started.push(await startAgent(ns.url, nid, { node: { nid, service: "tc", dc: "dc1" } }, { load: () => ({ sessions: s }) }));
-    assert.ok(await eventually(() => islb.store.view.countOf("tc") === 3));
+    // Their loads reported: distinct scores, so the lesser of two is one node.
+    assert.ok(await eventually(() => [1, 2, 3].every((k) => islb.store.view.get(`tc-${k}`)?.load.sessions === k), 5000));
     const r = await createClient(ISLBDefinition, nc).findNode({ service: "tc", sid: "x", explain: true });
     const e = r.explanation!;
     assert.equal(e.twoChoices, true);
@@ -246,6 +247,32 @@ test("explained two-choices picks name the two nodes drawn", async () => {
     }
     await nc.close();
     await islb.close();
+    await ns.stop();
+  }
+});
+
+test("a drain the agent asked for survives a wiped Redis: the agent sends it again when it registers again", async () => {
+  const ns = await startNatsServer();
+  const rs = await startRedisServer();
+  const islb = await startIslb(ns.url, { nid: "islb-w", redis: redisConfig(rs.url) });
+  const { Redis } = await import("ioredis");
+  const admin = new Redis(rs.url);
+  const a = await startAgent(ns.url, "wipe-1", { node: { nid: "wipe-1", service: "wipe", dc: "dc1" } }, { load: () => ({ sessions: 2 }), leaseMs: 1500 });
+  try {
+    await a.agent.drain({ deadline: 600_000, reason: "scale in" });
+    assert.equal(islb.store.view.get("wipe-1")?.mark?.kind, "draining");
+    const deadline = Number(a.agent.mark?.deadlineMs);
+    await admin.flushall();
+    assert.ok(await eventually(() => a.agent.registrations >= 2, 5000), "registered again");
+    assert.ok(await eventually(() => islb.store.view.get("wipe-1")?.mark?.kind === "draining", 5000), "the drain is back");
+    const again = Number(islb.store.view.get("wipe-1")?.mark?.deadline);
+    assert.ok(Math.abs(again - deadline) < 2000, `the same deadline (${again} vs ${deadline})`);
+  } finally {
+    await a.agent.stop();
+    await a.nc.close();
+    admin.disconnect();
+    await islb.close();
+    await rs.stop();
     await ns.stop();
   }
 });

@@ -131,3 +131,37 @@ test("sessions placed before the next report count at the node's own cost, so a 
   }
   assert.ok((got2.get("light") ?? 0) > (got2.get("heavy") ?? 0), `light ${got2.get("light")}, heavy ${got2.get("heavy")}`);
 });
+
+test("marks: a cordoned or draining node is closed and never picked; excluded nodes are skipped in the same order; explained standings name the deciding figure", async () => {
+  const store = await fleet([
+    { nid: "a", load: { sessions: 1 } },
+    { nid: "b", load: { sessions: 2 }, soft: { sessions: 2 } },
+    { nid: "c", load: { sessions: 3 }, hard: { sessions: 3 } },
+    { nid: "d", load: { sessions: 4 }, region: "us" },
+  ]);
+  const b = new Balancer(store.view);
+  const mark = { by: "ops", reason: "disk", authorizedAs: "admin" as const, at: 1, deadline: 0, drainedAt: 0, drainedReason: "" as const };
+  assert.equal(b.pick("rtc", { region: "eu" }), "a");
+  await store.markNode("a", { type: "cordoned", mark: { ...mark, kind: "cordoned" }, note: { by: "ops", reason: "disk" } });
+  // b is over its soft limit, c at its hard limit: d (another region, under) before b.
+  assert.equal(b.pick("rtc", { region: "eu" }), "d");
+  assert.equal(b.pick("rtc", { region: "eu" }, new Set(["d"])), "b", "excluded: the next by the same order");
+  assert.equal(b.pick("rtc", { region: "eu" }, new Set(["d", "b"])), undefined);
+  const trace = { drawn: [] as string[], tier: "" };
+  assert.equal(b.pick("rtc", { region: "eu" }, undefined, trace), "d");
+  assert.equal(trace.tier, "other");
+  const why = new Map(b.candidates(store.view.nodesOf("rtc"), { region: "eu" }).map((c) => [c.record.node.nid, c]));
+  assert.equal(why.get("a")?.standing, "closed");
+  assert.equal(why.get("a")?.reason, "cordoned by ops: disk");
+  assert.equal(why.get("b")?.standing, "over");
+  assert.equal(why.get("b")?.reason, "soft limit: sessions 2 >= 2");
+  assert.equal(why.get("c")?.reason, "hard limit: sessions 3 >= 3");
+  assert.equal(why.get("d")?.reason, "under its limits");
+  assert.equal(why.get("d")?.tier, "other");
+  assert.equal(why.get("a")?.tier, "home");
+  await store.markNode("d", { type: "draining", mark: { ...mark, kind: "draining" }, note: { by: "ops", reason: "" } });
+  assert.equal(b.pick("rtc", { region: "eu" }), "b", "draining: closed too");
+  await store.markNode("a", { type: "uncordoned", mark: undefined, note: { by: "ops", reason: "" } });
+  assert.equal(b.pick("rtc", { region: "eu" }), "a", "uncordoned: back");
+  b.close();
+});
