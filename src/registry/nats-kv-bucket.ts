@@ -9,7 +9,8 @@ import { createHash } from "node:crypto";
 import { headers, type JetStreamClient, type JetStreamManager, type KV, type KvEntry, type KvOptions, type NatsConnection, type NatsError } from "nats";
 import { StoreUnavailableError } from "./errors.js";
 import { decodeRecord, encodeRecord } from "./records.js";
-import type { ChangeType, NodeRecord } from "./model.js";
+import { decodeMark, encodeMark } from "./marks.js";
+import type { ChangeType, MarkChange, MarkNote, NodeMark, NodeRecord } from "./model.js";
 
 /** Where the NATS KV store keeps its data. */
 export interface NatsKvConfig {
@@ -34,6 +35,10 @@ export class Conflict extends Error {
 export const keyPart = (s: string): string => Buffer.from(s, "utf8").toString("base64url") || "_";
 /** The key of a node in the nodes bucket. */
 export const nodeKey = (nid: string): string => `n.${keyPart(nid)}`;
+/** The key of a node's operator's mark (cordon, drain) in the nodes bucket: apart from the node's own writes. */
+export const markKey = (nid: string): string => `m.${keyPart(nid)}`;
+/** The key of the session changes (moves, releases) in the nodes bucket: each write is one change, in the bucket's sequence. */
+export const SESSION_EVENTS_KEY = "e";
 /** The key of a session in the sessions bucket. */
 export const sessionKey = (service: string, sid: string): string => `${keyPart(service)}.${keyPart(sid)}`;
 
@@ -42,26 +47,60 @@ export const tokenHash = (token: string): Buffer => createHash("sha256").update(
 
 const CODES: readonly ChangeType[] = ["up", "updated", "draining", "down", "expired"];
 
-/** A node entry's value: the change that wrote it, the owner's token hash and the record. */
+/**
+ * A node entry's value: the change that wrote it, the owner's token hash, the registration it
+ * belongs to and the record. `gen` is the sequence the registration's first write expected (0,
+ * or the DEL marker of the node's previous registration): the same for every write of one
+ * registration, another for the next, so a mark names the registration it was set on.
+ */
 export interface NodeValue {
   readonly type: ChangeType;
   readonly token: Buffer;
+  readonly gen: number;
   readonly record: NodeRecord;
 }
 
-export function encodeNode(type: ChangeType, token: Buffer, record: NodeRecord): Uint8Array {
+const HEAD = 1 + 32 + 8;
+
+export function encodeNode(type: ChangeType, token: Buffer, gen: number, record: NodeRecord): Uint8Array {
   const rec = encodeRecord(record);
-  const out = new Uint8Array(1 + 32 + rec.length);
+  const out = Buffer.alloc(HEAD + rec.length);
   out[0] = CODES.indexOf(type);
   out.set(token, 1);
-  out.set(rec, 33);
+  out.writeDoubleBE(gen, 33);
+  out.set(rec, HEAD);
   return out;
 }
 
 export function decodeNode(bytes: Uint8Array): NodeValue {
   const type = CODES[bytes[0] ?? 255];
-  if (type === undefined || bytes.length < 33) throw new Error("not an islb node entry");
-  return { type, token: Buffer.from(bytes.subarray(1, 33)), record: decodeRecord(bytes.subarray(33)) };
+  if (type === undefined || bytes.length < HEAD) throw new Error("not an islb node entry");
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { type, token: Buffer.from(bytes.subarray(1, 33)), gen: b.readDoubleBE(33), record: decodeRecord(bytes.subarray(HEAD)) };
+}
+
+/** A mark entry's value: the registration it was set on (`gen`), the change and its note, the mark (undefined: cleared). */
+export interface MarkValue {
+  readonly gen: number;
+  readonly type: MarkChange["type"];
+  readonly note: MarkNote;
+  readonly mark: NodeMark | undefined;
+}
+
+const MARK_TYPES = new Set<string>(["cordoned", "uncordoned", "draining", "drained"]);
+
+export const encodeMarkValue = (v: MarkValue): Uint8Array => Buffer.from(JSON.stringify({ g: v.gen, t: v.type, by: v.note.by, why: v.note.reason, mk: encodeMark(v.mark) }), "utf8");
+
+/** A mark entry's value, or undefined when it is not one. */
+export function decodeMarkValue(bytes: Uint8Array): MarkValue | undefined {
+  try {
+    const o = JSON.parse(Buffer.from(bytes).toString("utf8")) as Record<string, unknown>;
+    if (typeof o.g !== "number" || typeof o.t !== "string" || !MARK_TYPES.has(o.t)) return undefined;
+    const str = (v: unknown): string => (typeof v === "string" ? v : "");
+    return { gen: o.g, type: o.t as MarkChange["type"], note: { by: str(o.by), reason: str(o.why) }, mark: decodeMark(str(o.mk)) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** A session entry's value: when it lapses unless renewed (ms) and its node. */
@@ -138,13 +177,14 @@ export class KvBuckets {
   }
 
   /**
-   * Writes `data` to `key` if the key's last revision is `expected` (0: the key holds nothing);
+   * Writes `data` to `key` if the key's last revision is `expected` (0: the key holds nothing;
+ * undefined: whatever it holds);
    * `del`: as a DEL marker (the key reads as deleted; the value stays on the marker). Returns
    * the new revision; throws Conflict when the key moved on, StoreUnavailableError otherwise.
    */
-  async write(bucket: string, key: string, data: Uint8Array, expected: number, del = false): Promise<number> {
+  async write(bucket: string, key: string, data: Uint8Array, expected: number | undefined, del = false): Promise<number> {
     const h = headers();
-    h.set("Nats-Expected-Last-Subject-Sequence", String(expected));
+    if (expected !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(expected));
     if (del) h.set("KV-Operation", "DEL");
     try {
       const ack = await this.js.publish(`$KV.${bucket}.${key}`, data, { headers: h, timeout: this.timeoutMs });

@@ -7,12 +7,16 @@
  * A known session is answered from memory while that holds and its idle time is not over
  * (renewed in the bucket in the background), and no other write of it came on the sessions
  * watch; otherwise the bucket is read again. Concurrent lookups of one session through one
- * instance share one round trip. A release writes a DEL marker, revision-checked too.
+ * instance share one round trip. A release writes a DEL marker, revision-checked too. An
+ * operator's mark counts: a marked node takes no new session, a draining one keeps none.
+ * Session changes (moves, releases) are entries of the nodes bucket's key `e`, so they take
+ * the registry's next revision in order with the node changes and every instance's watch
+ * hands them to its view.
  */
-import { Conflict, decodeNode, decodeSession, encodeSession, nodeKey, sessionKey, tokenHash, type KvBuckets } from "./nats-kv-bucket.js";
+import { Conflict, SESSION_EVENTS_KEY, decodeNode, decodeSession, encodeSession, nodeKey, sessionKey, tokenHash, type KvBuckets } from "./nats-kv-bucket.js";
 import type { KvTail } from "./nats-kv-tail.js";
 import { StoreUnavailableError } from "./errors.js";
-import { NodeState, type Placement, type ReleaseResult, type SessionHost } from "./model.js";
+import { keepsSessions, type Placement, type ReleaseResult, type SessionChangeInput, type SessionHost } from "./model.js";
 import { PlacementCache } from "./placement-cache.js";
 import type { SessionStore } from "./types.js";
 import { inSpan } from "../tracing/tracer.js";
@@ -41,10 +45,21 @@ export class KvSessions implements SessionStore {
     feed.view.onResync(() => this.cache.clear());
   }
 
-  /** True when `nid` can keep (or take) a session of `service`, by this instance's view (a lease is not lost to an outage of the buckets). */
+  /** True when `nid` can keep a session of `service`, by this instance's view (a lease is not lost to an outage of the buckets; a draining mark keeps none). */
   private serving(nid: string, service: string, now: number): boolean {
     const r = this.feed.view.get(nid);
-    return r !== undefined && r.state === NodeState.NODE_STATE_SERVING && r.node.service === service && (r.expiresAt > now || this.b.leaseHolds(r.expiresAt, r.leaseMs) > now);
+    return r !== undefined && keepsSessions(r) && r.node.service === service && (r.expiresAt > now || this.b.leaseHolds(r.expiresAt, r.leaseMs) > now);
+  }
+
+  /** True when `nid` can take a new session of `service`: it could keep one and carries no mark (cordoned, draining). */
+  private takes(nid: string, service: string, now: number): boolean {
+    return this.serving(nid, service, now) && this.feed.view.get(nid)?.mark === undefined;
+  }
+
+  async noteSession(change: SessionChangeInput): Promise<number> {
+    const c = { type: change.type, service: change.service, sid: change.sid, nid: change.nid, from: change.from, reason: change.reason };
+    const seq = await this.b.write(this.b.cfg.bucket, SESSION_EVENTS_KEY, Buffer.from(JSON.stringify(c), "utf8"), undefined);
+    return this.feed.applyOwnSession(seq, c);
   }
 
   private known(key: string, service: string, now: number, idleMs: number): string | undefined {
@@ -75,7 +90,7 @@ export class KvSessions implements SessionStore {
     return true;
   }
 
-  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {
+  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
     const key = sessionKey(service, sid);
     const now = Date.now();
     const nid = this.known(key, service, now, idleMs);
@@ -83,7 +98,7 @@ export class KvSessions implements SessionStore {
     const pending = this.inflight.get(key);
     if (pending !== undefined) return pending.then((p) => (p === undefined ? undefined : { nid: p.nid, placed: false }));
     const p = inSpan("islb.kv.place", { "db.system": "nats", "db.operation": "PLACE", "islb.service": service, "islb.sid": sid }, async (span) => {
-      const r = await this.place(key, service, candidate, idleMs, now);
+      const r = await this.place(key, service, candidate, idleMs, now, onMoved);
       span.setAttribute("islb.nid", r?.nid ?? "");
       span.setAttribute("islb.placed", r?.placed ?? false);
       return r;
@@ -96,40 +111,47 @@ export class KvSessions implements SessionStore {
     return p;
   }
 
-  private async place(key: string, service: string, candidate: () => string | undefined, idleMs: number, now: number): Promise<Placement | undefined> {
+  private async place(key: string, service: string, candidate: () => string | undefined, idleMs: number, now: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
     const tried = new Set<string>();
     // Most sessions asked for without a known placement are new: create-if-absent first, read only when it exists.
     const first = candidate();
-    if (first !== undefined && this.serving(first, service, now)) {
+    // The candidate a lost create-if-absent picked is still the one to try: candidate() names another node each call.
+    let next: string | undefined;
+    if (first !== undefined && this.takes(first, service, now)) {
       try {
         await this.b.write(this.b.sessionsBucket, key, encodeSession({ until: now + idleMs, nid: first }), 0);
         this.cache.set(key, first, now, idleMs);
         return { nid: first, placed: true };
       } catch (err) {
         if (!(err instanceof Conflict)) throw err;
+        next = first;
       }
     } else if (first !== undefined) tried.add(first);
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const e = await this.b.get(this.b.sessions, key);
       const cur = e?.operation === "PUT" ? decodeSession(e.value) : undefined;
+      let cand: string | undefined;
       try {
         if (cur !== undefined && cur.until > now && this.serving(cur.nid, service, now)) {
           if (now - (cur.until - idleMs) >= renewEvery(idleMs)) await this.b.write(this.b.sessionsBucket, key, encodeSession({ until: now + idleMs, nid: cur.nid }), e?.revision ?? 0);
           this.cache.set(key, cur.nid, now, idleMs);
           return { nid: cur.nid, placed: false };
         }
-        let cand = candidate();
+        cand = next ?? candidate();
+        next = undefined;
         if (cand !== undefined && tried.has(cand)) cand = undefined;
         if (cand === undefined) return undefined;
-        if (!this.serving(cand, service, now)) {
+        if (!this.takes(cand, service, now)) {
           tried.add(cand);
           continue;
         }
         await this.b.write(this.b.sessionsBucket, key, encodeSession({ until: now + idleMs, nid: cand }), e?.revision ?? 0);
         this.cache.set(key, cand, now, idleMs);
+        if (onMoved !== undefined && cur !== undefined && cur.until > now && cur.nid !== cand) onMoved(cur.nid);
         return { nid: cand, placed: true };
       } catch (err) {
         if (!(err instanceof Conflict)) throw err;
+        next = cand;
       }
     }
     throw new StoreUnavailableError(`the NATS ${this.b.where}: session ${key} kept changing under ${ATTEMPTS} writes`);

@@ -5,13 +5,17 @@
  * instance's own writes are applied as they are acknowledged, in revision order. A watch
  * that ends (the bucket deleted, the server gone) is started again: from where it was, or,
  * when the bucket was created anew, from a fresh snapshot. A second watch (new entries only)
- * of the sessions bucket tells who answers known sessions from memory what changed.
+ * of the sessions bucket tells who answers known sessions from memory what changed. The
+ * nodes bucket also holds the operators' marks (`m.` keys, merged into the records of the
+ * registration they were set on) and the session changes (key `e`), so all of them share
+ * one sequence: the registry's revisions.
  */
 import type { KvEntry, QueuedIterator } from "nats";
-import { decodeNode, type KvBuckets } from "./nats-kv-bucket.js";
+import { SESSION_EVENTS_KEY, decodeMarkValue, decodeNode, type KvBuckets, type MarkValue } from "./nats-kv-bucket.js";
+import { parseSessionEvent } from "./redis-session-events.js";
 import { LeaseWheel } from "./leases.js";
 import type { ChangeFeed } from "./types.js";
-import type { ChangeType, NodeRecord, RegistryEvent } from "./model.js";
+import type { ChangeType, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -19,6 +23,8 @@ import type { HistoryLimits } from "./history.js";
 export interface NodeEntry {
   readonly seq: number;
   readonly token: Buffer;
+  /** The registration this entry belongs to (NodeValue.gen). */
+  readonly gen: number;
   readonly record: NodeRecord;
   /** False for a DEL marker (the node is gone; the marker's sequence is what a new write must expect). */
   readonly live: boolean;
@@ -33,11 +39,24 @@ const RETRY_MS = 250;
 
 type SessionListener = (key: string, entry: KvEntry) => void;
 
+/** What this instance last saw of a node's mark key: its KV sequence and value, and the change it made when it applied to the node (its registration was live). */
+export interface MarkEntry {
+  readonly seq: number;
+  readonly value: MarkValue;
+  readonly event: RegistryEvent | undefined;
+}
+
+/** The node id of a mark key (`m.<b64url(nid)>`). */
+const markNid = (key: string): string => Buffer.from(key.slice(2), "base64url").toString("utf8");
+
 export class KvTail implements ChangeFeed {
   readonly view: RegistryView;
   /** Leases by end, fed by every live entry applied (what the sweep reads). */
   readonly leases = new LeaseWheel();
   private readonly entries = new Map<string, NodeEntry>();
+  private readonly marks = new Map<string, MarkEntry>();
+  /** The last sequence the watch delivered (some entries change nothing in the view: a stale mark). */
+  private seen = 0;
   private readonly local = new Set<(e: RegistryEvent) => void>();
   private readonly sessionListeners = new Set<SessionListener>();
   private base = 0;
@@ -64,7 +83,7 @@ export class KvTail implements ChangeFeed {
    * where the view is.
    */
   private stalled(lastSeq: number): boolean {
-    const seq = this.view.revision - this.base;
+    const seq = Math.max(this.view.revision - this.base, this.seen);
     if (this.behind !== undefined && seq >= this.behind.seq) this.behind = undefined;
     if (this.behind === undefined) {
       if (lastSeq > seq) this.behind = { seq: lastSeq, at: Date.now() };
@@ -133,6 +152,11 @@ export class KvTail implements ChangeFeed {
     if (cur === undefined || cur.seq < e.seq) this.entries.set(nid, e);
   }
 
+  /** What this instance knows of node `nid`'s mark key. */
+  markOf(nid: string): MarkEntry | undefined {
+    return this.marks.get(nid);
+  }
+
   /** Forgets a key's state (it was not what the bucket holds). */
   forget(nid: string): void {
     this.entries.delete(nid);
@@ -184,28 +208,39 @@ export class KvTail implements ChangeFeed {
       if (live) return;
       live = true;
       this.entries.clear();
+      this.marks.clear();
       let max = lastSeq;
       const records: NodeRecord[] = [];
+      const nodes = initial.filter((e) => e.key.startsWith("n."));
       for (const e of initial) {
         max = Math.max(max, e.revision);
+        const v = e.key.startsWith("m.") ? decodeMarkValue(e.value) : undefined;
+        if (v !== undefined) this.marks.set(markNid(e.key), { seq: e.revision, value: v, event: undefined });
+      }
+      for (const e of nodes) {
         const n = this.toEntry(e);
         if (n === undefined) continue;
         this.entries.set(n.record.node.nid, n);
         if (n.live) {
-          records.push(n.record);
+          const nid = n.record.node.nid;
+          const m = this.marks.get(nid);
+          if (m !== undefined && m.value.gen === n.gen && m.value.mark !== undefined) {
+            records.push({ ...n.record, mark: m.value.mark });
+          } else records.push(n.record);
           this.leases.set(n.record.node.nid, n.record.expiresAt);
         }
       }
+      this.seen = max;
       this.view.resync(this.revisionOf(max), records);
       loaded();
     };
-    const w = await this.b.nodes.watch({ key: "n.>", initializedFn: init });
+    const w = await this.b.nodes.watch({ key: ">", initializedFn: init });
     await this.drain(w, (e) => (live ? this.applyEntry(e) : initial.push(e)));
     return live;
   }
 
   private async resumeWatch(): Promise<void> {
-    const w = await this.b.nodes.watch({ key: "n.>", resumeFromRevision: this.view.revision - this.base + 1 });
+    const w = await this.b.nodes.watch({ key: ">", resumeFromRevision: Math.max(this.view.revision - this.base, this.seen) + 1 });
     await this.drain(w, (e) => this.applyEntry(e));
   }
 
@@ -244,15 +279,77 @@ export class KvTail implements ChangeFeed {
     // A purge (by hand: `nats kv purge`) carries no value; the node is gone without a word.
     if (e.value.length === 0) return undefined;
     const v = decodeNode(e.value);
-    return { seq: e.revision, token: v.token, record: v.record, live: e.operation === "PUT" };
+    return { seq: e.revision, token: v.token, gen: v.gen, record: v.record, live: e.operation === "PUT" };
   }
 
   private applyEntry(e: KvEntry): void {
+    this.seen = Math.max(this.seen, e.revision);
     const rev = this.revisionOf(e.revision);
     if (rev <= this.view.revision) return; // our own write, applied when it was acknowledged
     if (e.value.length === 0) return;
+    if (e.key === SESSION_EVENTS_KEY) {
+      const s = parseSessionEvent(rev, Buffer.from(e.value).toString("utf8"));
+      if (s !== undefined) this.view.applySession(s);
+      return;
+    }
+    if (e.key.startsWith("m.")) {
+      const v = decodeMarkValue(e.value);
+      if (v !== undefined) this.applyMark(markNid(e.key), e.revision, v);
+      return;
+    }
+    if (!e.key.startsWith("n.")) return;
     const v = decodeNode(e.value);
-    this.apply(v.type, e.revision, { seq: e.revision, token: v.token, record: v.record, live: e.operation === "PUT" });
+    this.apply(v.type, e.revision, { seq: e.revision, token: v.token, gen: v.gen, record: v.record, live: e.operation === "PUT" });
+  }
+
+  /**
+   * Applies a mark entry: a change of the node's mark when the registration it was set on is
+   * the live one (else it changes nothing: the node left, or came back as a new registration,
+   * before the mark). Returns the change applied, if any.
+   */
+  private applyMark(nid: string, seq: number, v: MarkValue): RegistryEvent | undefined {
+    const cur = this.marks.get(nid);
+    if (cur !== undefined && cur.seq >= seq) return undefined;
+    const n = this.entries.get(nid);
+    const r = this.view.get(nid);
+    const event: RegistryEvent | undefined =
+      n?.live === true && n.gen === v.gen && r !== undefined ? { type: v.type, revision: this.revisionOf(seq), record: { ...r, mark: v.mark }, note: v.note } : undefined;
+    this.marks.set(nid, { seq, value: v, event });
+    if (event !== undefined) this.view.apply(event);
+    return event;
+  }
+
+  /**
+   * Applies this instance's own mark write (sequence `seq`) as applyOwn does a node's; local
+   * listeners hear of it when it applied to the node. Resolves with the change, or undefined
+   * when it did not apply (the registration it named was no longer the live one).
+   */
+  async applyOwnMark(nid: string, seq: number, v: MarkValue): Promise<RegistryEvent | undefined> {
+    const rev = this.revisionOf(seq);
+    let event: RegistryEvent | undefined;
+    if (rev === this.view.revision + 1) event = this.applyMark(nid, seq, v);
+    else {
+      if (rev > this.view.revision) await this.reach(rev);
+      const m = this.marks.get(nid);
+      if (m !== undefined && m.seq === seq) event = m.event;
+      else {
+        // The watch has not brought it yet (slow), or brought a later mark: report it from what this instance sees.
+        const n = this.entries.get(nid);
+        const r = this.view.get(nid);
+        if (n?.live === true && n.gen === v.gen && r !== undefined) event = { type: v.type, revision: rev, record: { ...r, mark: v.mark }, note: v.note };
+      }
+    }
+    if (event !== undefined) for (const l of this.local) l(event);
+    return event;
+  }
+
+  /** Applies this instance's own session change (sequence `seq` of key `e`) in order; resolves with its revision. */
+  async applyOwnSession(seq: number, change: Omit<SessionEvent, "revision">): Promise<number> {
+    const rev = this.revisionOf(seq);
+    this.seen = Math.max(this.seen, seq);
+    if (rev === this.view.revision + 1) this.view.applySession({ ...change, revision: rev });
+    else if (rev > this.view.revision) await this.reach(rev);
+    return rev;
   }
 
   private apply(type: ChangeType, seq: number, n: NodeEntry): RegistryEvent {
@@ -297,10 +394,12 @@ export class KvTail implements ChangeFeed {
       };
       const timer = setTimeout(done, REACH_OWN_MS);
       const stop = this.view.subscribe(check);
+      const stopSessions = this.view.sessions.subscribe(check);
       const stopResync = this.view.onResync(check);
       function done(): void {
         clearTimeout(timer);
         stop();
+        stopSessions();
         stopResync();
         resolve();
       }

@@ -46,13 +46,13 @@ export class KvNodeWrites implements NodeStore {
     }
     if (e.value.length === 0) return { seq: e.revision, entry: undefined, fresh: true };
     const v = decodeNode(e.value);
-    const entry: NodeEntry = { seq: e.revision, token: v.token, record: v.record, live: e.operation === "PUT" };
+    const entry: NodeEntry = { seq: e.revision, token: v.token, gen: v.gen, record: v.record, live: e.operation === "PUT" };
     this.feed.note(nid, entry);
     return { seq: e.revision, entry, fresh: true };
   }
 
-  private put(type: ChangeType, token: Buffer, record: NodeRecord, expected: number, del: boolean): Promise<number> {
-    return this.b.write(this.b.cfg.bucket, nodeKey(record.node.nid), encodeNode(type, token, record), expected, del);
+  private put(type: ChangeType, token: Buffer, gen: number, record: NodeRecord, expected: number, del: boolean): Promise<number> {
+    return this.b.write(this.b.cfg.bucket, nodeKey(record.node.nid), encodeNode(type, token, gen, record), expected, del);
   }
 
   private async upsert(record: NodeRecord, token: string, mustExist: boolean): Promise<WriteResult & { existed: boolean }> {
@@ -66,7 +66,7 @@ export class KvNodeWrites implements NodeStore {
         if (e?.live === true) {
           if (this.b.leaseHolds(e.record.expiresAt, e.record.leaseMs) <= Date.now()) {
             // The lease lapsed before this write: end it first (reported like a sweep's).
-            const seq = await this.put("expired", e.token, e.record, cur.seq, true);
+            const seq = await this.put("expired", e.token, e.gen, e.record, cur.seq, true);
             const dead: NodeEntry = { ...e, seq, live: false };
             await this.feed.applyOwn("expired", seq, dead);
             cur = { seq, entry: dead, fresh: true };
@@ -80,8 +80,8 @@ export class KvNodeWrites implements NodeStore {
             return { revision: this.feed.view.revision, refused: "token", existed: true };
           }
           const type: ChangeType = record.state === NodeState.NODE_STATE_DRAINING && e.record.state !== NodeState.NODE_STATE_DRAINING ? "draining" : "updated";
-          const seq = await this.put(type, th, record, cur.seq, false);
-          await this.feed.applyOwn(type, seq, { seq, token: th, record, live: true });
+          const seq = await this.put(type, th, e.gen, record, cur.seq, false);
+          await this.feed.applyOwn(type, seq, { seq, token: th, gen: e.gen, record, live: true });
           return { revision: this.feed.revisionOf(seq), existed: true };
         }
         if (mustExist) {
@@ -91,8 +91,9 @@ export class KvNodeWrites implements NodeStore {
           }
           return { revision: this.feed.view.revision, refused: "unknown", existed: false };
         }
-        const seq = await this.put("up", th, record, cur.seq, false);
-        await this.feed.applyOwn("up", seq, { seq, token: th, record, live: true });
+        // A new registration: named by the sequence its first write expects (see NodeValue.gen).
+        const seq = await this.put("up", th, cur.seq, record, cur.seq, false);
+        await this.feed.applyOwn("up", seq, { seq, token: th, gen: cur.seq, record, live: true });
         return { revision: this.feed.revisionOf(seq), existed: false };
       } catch (err) {
         if (!(err instanceof Conflict)) throw err;
@@ -135,7 +136,7 @@ export class KvNodeWrites implements NodeStore {
         return { revision: this.feed.view.revision, refused: refusal ?? "unknown" };
       }
       try {
-        const seq = await this.put("down", e.token, e.record, cur.seq, true);
+        const seq = await this.put("down", e.token, e.gen, e.record, cur.seq, true);
         await this.feed.applyOwn("down", seq, { ...e, seq, live: false });
         return { revision: this.feed.revisionOf(seq) };
       } catch (err) {
@@ -165,7 +166,7 @@ export class KvNodeWrites implements NodeStore {
       await Promise.all(
         due.slice(i, i + SWEEP_PARALLEL).map(async (e) => {
           try {
-            const seq = await this.put("expired", e.token, e.record, e.seq, true);
+            const seq = await this.put("expired", e.token, e.gen, e.record, e.seq, true);
             await this.feed.applyOwn("expired", seq, { ...e, seq, live: false });
           } catch (err) {
             if (err instanceof Conflict) return;

@@ -6,16 +6,18 @@
  * leases lapse by revision-checked deletes that only one instance wins (no per-key TTL on
  * nats-server 2.9). Layout and guarantees: docs/KV.md. Made of: nats-kv-bucket.ts (buckets,
  * keys, values, errors), nats-kv-tail.ts (the view and change feed), nats-kv-writes.ts
- * (nodes) and nats-kv-sessions.ts (placements).
+ * (nodes), nats-kv-sessions.ts (placements, session changes) and nats-kv-marks.ts (operators'
+ * cordons and drains).
  */
 import type { NatsConnection } from "nats";
 import { KvBuckets, type NatsKvConfig } from "./nats-kv-bucket.js";
 import { KvSessions } from "./nats-kv-sessions.js";
+import { KvMarks } from "./nats-kv-marks.js";
 import { KvTail } from "./nats-kv-tail.js";
 import { KvNodeWrites } from "./nats-kv-writes.js";
 import { StoreUnavailableError } from "./errors.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
-import type { NodeRecord, Placement, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
+import type { MarkChange, NodeRecord, Placement, RegistryEvent, ReleaseResult, SessionChangeInput, SessionHost, WriteResult } from "./model.js";
 import type { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -40,6 +42,7 @@ export class NatsKvStore implements RegistryStore {
     private readonly feed: KvTail,
     private readonly nodes: KvNodeWrites,
     private readonly sessions: KvSessions,
+    private readonly marks: KvMarks,
   ) {}
 
   /**
@@ -56,7 +59,7 @@ export class NatsKvStore implements RegistryStore {
         const b = await KvBuckets.open(nc, cfg, options.commandTimeoutMs ?? 1000);
         feed = new KvTail(b, options.history, options.onError);
         await feed.start();
-        return new NatsKvStore(b, feed, new KvNodeWrites(b, feed), new KvSessions(b, feed, options.placementCache));
+        return new NatsKvStore(b, feed, new KvNodeWrites(b, feed), new KvSessions(b, feed, options.placementCache), new KvMarks(b, feed));
       };
       return await Promise.race([
         start(),
@@ -96,8 +99,16 @@ export class NatsKvStore implements RegistryStore {
     return this.nodes.sweep(now);
   }
 
-  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number): Promise<Placement | undefined> {
-    return this.sessions.placeSession(service, sid, candidate, idleMs);
+  markNode(nid: string, change: MarkChange): Promise<WriteResult> {
+    return this.marks.markNode(nid, change);
+  }
+
+  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+    return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+  }
+
+  noteSession(change: SessionChangeInput): Promise<number> {
+    return this.sessions.noteSession(change);
   }
 
   sessionNode(service: string, sid: string): Promise<string | undefined> {
