@@ -119,3 +119,24 @@ test("every store: a node that leaves loses its mark, also for an instance start
     }
   }
 });
+
+for (const kind of KINDS) test(`${NAME[kind]}: two instances marking one node at once: ifMarkedAt lets one through, and one instance reports it`, async () => {
+  const prefix = `m${n++}:`;
+  const a = await connectTo(kind, prefix);
+  const b = await connectTo(kind, prefix);
+  const reported: string[] = [];
+  a.onLocalChange((e) => e.note !== undefined && reported.push(`a:${e.type}`));
+  b.onLocalChange((e) => e.note !== undefined && reported.push(`b:${e.type}`));
+  await a.register(rec("n1"), "tok-n1");
+  assert.ok(await eventually(() => b.view.get("n1") !== undefined));
+  for (let round = 0; round < 5; round++) {
+    reported.length = 0;
+    const at = a.view.get("n1")?.mark?.at ?? 0;
+    const next = { ...cordon, at: 100 + round };
+    const rs = await Promise.all([a, b, a, b].map((s) => s.markNode("n1", { type: "cordoned", mark: next, note: { by: "ops", reason: "" }, ifMarkedAt: at })));
+    assert.equal(rs.filter((r) => r.refused === undefined).length, 1, `round ${round}: one of four wins`);
+    assert.ok(rs.every((r) => r.refused === undefined || r.refused === "stale"));
+    assert.equal(reported.length, 1, `round ${round}: reported once`);
+    assert.ok(await eventually(() => a.view.get("n1")?.mark?.at === next.at && b.view.get("n1")?.mark?.at === next.at));
+  }
+});
