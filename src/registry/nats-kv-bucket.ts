@@ -37,6 +37,8 @@ export const keyPart = (s: string): string => Buffer.from(s, "utf8").toString("b
 export const nodeKey = (nid: string): string => `n.${keyPart(nid)}`;
 /** The key of a node's operator's mark (cordon, drain) in the nodes bucket: apart from the node's own writes. */
 export const markKey = (nid: string): string => `m.${keyPart(nid)}`;
+/** The node id of a mark key. */
+export const nidOfMarkKey = (key: string): string => Buffer.from(key.slice(2), "base64url").toString("utf8");
 /** The key of the session changes (moves, releases) in the nodes bucket: each write is one change, in the bucket's sequence. */
 export const SESSION_EVENTS_KEY = "e";
 /** The key of a session in the sessions bucket. */

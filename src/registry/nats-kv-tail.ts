@@ -11,9 +11,10 @@
  * one sequence: the registry's revisions.
  */
 import type { KvEntry, QueuedIterator } from "nats";
-import { SESSION_EVENTS_KEY, decodeMarkValue, decodeNode, type KvBuckets, type MarkValue } from "./nats-kv-bucket.js";
+import { SESSION_EVENTS_KEY, decodeMarkValue, decodeNode, nidOfMarkKey, type KvBuckets, type MarkValue } from "./nats-kv-bucket.js";
 import { parseSessionEvent } from "./redis-session-events.js";
 import { LeaseWheel } from "./leases.js";
+import { reachRevision } from "./nats-kv-wait.js";
 import type { ChangeFeed } from "./types.js";
 import type { ChangeType, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
 import { RegistryView } from "./view.js";
@@ -45,9 +46,6 @@ export interface MarkEntry {
   readonly value: MarkValue;
   readonly event: RegistryEvent | undefined;
 }
-
-/** The node id of a mark key (`m.<b64url(nid)>`). */
-const markNid = (key: string): string => Buffer.from(key.slice(2), "base64url").toString("utf8");
 
 export class KvTail implements ChangeFeed {
   readonly view: RegistryView;
@@ -215,7 +213,7 @@ export class KvTail implements ChangeFeed {
       for (const e of initial) {
         max = Math.max(max, e.revision);
         const v = e.key.startsWith("m.") ? decodeMarkValue(e.value) : undefined;
-        if (v !== undefined) this.marks.set(markNid(e.key), { seq: e.revision, value: v, event: undefined });
+        if (v !== undefined) this.marks.set(nidOfMarkKey(e.key), { seq: e.revision, value: v, event: undefined });
       }
       for (const e of nodes) {
         const n = this.toEntry(e);
@@ -294,7 +292,7 @@ export class KvTail implements ChangeFeed {
     }
     if (e.key.startsWith("m.")) {
       const v = decodeMarkValue(e.value);
-      if (v !== undefined) this.applyMark(markNid(e.key), e.revision, v);
+      if (v !== undefined) this.applyMark(nidOfMarkKey(e.key), e.revision, v);
       return;
     }
     if (!e.key.startsWith("n.")) return;
@@ -329,7 +327,7 @@ export class KvTail implements ChangeFeed {
     let event: RegistryEvent | undefined;
     if (rev === this.view.revision + 1) event = this.applyMark(nid, seq, v);
     else {
-      if (rev > this.view.revision) await this.reach(rev);
+      if (rev > this.view.revision) await reachRevision(this.view, rev, REACH_OWN_MS);
       const m = this.marks.get(nid);
       if (m !== undefined && m.seq === seq) event = m.event;
       else {
@@ -348,7 +346,7 @@ export class KvTail implements ChangeFeed {
     const rev = this.revisionOf(seq);
     this.seen = Math.max(this.seen, seq);
     if (rev === this.view.revision + 1) this.view.applySession({ ...change, revision: rev });
-    else if (rev > this.view.revision) await this.reach(rev);
+    else if (rev > this.view.revision) await reachRevision(this.view, rev, REACH_OWN_MS);
     return rev;
   }
 
@@ -382,28 +380,9 @@ export class KvTail implements ChangeFeed {
     const rev = this.revisionOf(seq);
     this.note(n.record.node.nid, n);
     if (rev === this.view.revision + 1) this.apply(type, seq, n);
-    else if (rev > this.view.revision) await this.reach(rev);
+    else if (rev > this.view.revision) await reachRevision(this.view, rev, REACH_OWN_MS);
     const event = { type, revision: rev, record: n.record };
     for (const l of this.local) l(event);
-  }
-
-  private reach(rev: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (this.view.revision >= rev) done();
-      };
-      const timer = setTimeout(done, REACH_OWN_MS);
-      const stop = this.view.subscribe(check);
-      const stopSessions = this.view.sessions.subscribe(check);
-      const stopResync = this.view.onResync(check);
-      function done(): void {
-        clearTimeout(timer);
-        stop();
-        stopSessions();
-        stopResync();
-        resolve();
-      }
-    });
   }
 
   async stop(): Promise<void> {
