@@ -6,8 +6,8 @@
  * leases lapse by revision-checked deletes that only one instance wins (no per-key TTL on
  * nats-server 2.9). Layout and guarantees: docs/KV.md. Made of: nats-kv-bucket.ts (buckets,
  * keys, values, errors), nats-kv-tail.ts (the view and change feed), nats-kv-writes.ts
- * (nodes), nats-kv-sessions.ts (placements, session changes), nats-kv-wait.ts and nats-kv-marks.ts (operators'
- * cordons and drains).
+ * (nodes), nats-kv-sessions.ts (placements, session changes), nats-kv-marks.ts (operators'
+ * cordons and drains) and nats-kv-wait.ts (a write waiting for the watch).
  */
 import type { NatsConnection } from "nats";
 import { KvBuckets, type NatsKvConfig } from "./nats-kv-bucket.js";
