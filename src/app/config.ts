@@ -10,6 +10,24 @@ import { DEFAULT_HISTORY, type HistoryLimits } from "../registry/history.js";
 
 export type { HistoryLimits, Measure, RedisConfig };
 
+/** Where the registry lives: in this process, in Redis, or in NATS JetStream KV buckets. */
+export type StoreKind = "memory" | "redis" | "nats";
+
+/** Which store, and the NATS KV store's buckets ([store]). */
+export interface StoreConfig {
+  /** Unset: Redis when it is configured, else memory. */
+  kind?: StoreKind;
+  /** The NATS KV nodes bucket (sessions: `<bucket>_sessions`). */
+  bucket: string;
+  /** Replicas of the NATS KV buckets when islb creates them (1, 3 or 5). */
+  replicas: number;
+}
+
+/** The store a configuration runs on. */
+export function storeKind(config: Config): StoreKind {
+  return config.store?.kind ?? (config.redis === undefined ? "memory" : "redis");
+}
+
 /** How log lines are written. */
 export type LogFormat = "auto" | "json" | "pretty";
 
@@ -32,8 +50,10 @@ export interface NatsConfig {
 /** Everything an islb instance is configured with. */
 export interface Config {
   nats: NatsConfig;
-  /** The Redis store; undefined: the memory store. */
+  /** The Redis store; undefined: the memory store (unless `store.kind` says otherwise). */
   redis?: RedisConfig;
+  /** Which store ([store] kind), and the NATS KV store's bucket and replicas. */
+  store?: StoreConfig;
   /** This islb instance's node id (also answers on nrpc.<nid>.islb.ISLB.*). */
   nid: string;
   /** This instance's data center (ion's [global] dc). */
@@ -75,6 +95,7 @@ export interface Config {
 export function defaults(): Config {
   return {
     nats: { url: "nats://127.0.0.1:4222" },
+    store: { bucket: "islb", replicas: 1 },
     nid: `islb-${randomBytes(3).toString("hex")}`,
     dc: "",
     prefix: "nrpc",

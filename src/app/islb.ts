@@ -30,7 +30,7 @@ import { startHttp, type HttpHandle } from "../http/server.js";
 import { tracingServerMiddleware } from "../tracing/middleware.js";
 import type { GatewayOptions } from "../gateway/index.js";
 import { callMetrics } from "./call-metrics.js";
-import type { Config, NatsConfig } from "./config.js";
+import { storeKind, type Config, type NatsConfig } from "./config.js";
 import { islbInstances } from "./instances.js";
 import { islbMetrics, type IslbMetrics } from "./metrics.js";
 import { Readiness } from "./readiness.js";
@@ -87,9 +87,19 @@ const SWEEP_MS = 250;
 /** How long the store's first answer is awaited at start before health says NOT_SERVING. */
 const FIRST_PING_MS = 1000;
 
-/** The configured store: memory, or Redis (connected, its nodes loaded). */
-export async function openStore(cfg: Config, log: Logger = silentLogger): Promise<RegistryStore> {
-  if (cfg.redis === undefined) return new MemoryStore({ history: cfg.watchHistory });
+/**
+ * The configured store: memory, Redis, or NATS KV on `nc` (connected, its nodes loaded).
+ * The NATS KV store needs `nc`: islb's own connection.
+ */
+export async function openStore(cfg: Config, log: Logger = silentLogger, nc?: NatsConnection): Promise<RegistryStore> {
+  const kind = storeKind(cfg);
+  if (kind === "nats") {
+    if (nc === undefined) throw new Error("the NATS KV store needs islb's NATS connection");
+    const { NatsKvStore } = await import("../registry/nats-kv.js");
+    const store = cfg.store ?? { bucket: "islb", replicas: 1 };
+    return NatsKvStore.connect(nc, { bucket: store.bucket, replicas: store.replicas }, { history: cfg.watchHistory, onError: (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, "NATS KV watch failed (started again)") });
+  }
+  if (kind === "memory" || cfg.redis === undefined) return new MemoryStore({ history: cfg.watchHistory });
   const { RedisStore } = await import("../registry/redis.js");
   return RedisStore.connect(cfg.redis, { history: cfg.watchHistory, logger: log });
 }
@@ -127,11 +137,11 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       });
     }
     const storeDesc = storeName(config);
-    const store = await openStore(config, log);
+    const store = await openStore(config, log, nc);
     down.push("store", () => store.close());
     const balancer = new Balancer(store.view, { measure: config.measure, twoChoices: config.twoChoices });
     down.push("balancer", () => balancer.close());
-    const metrics = islbMetrics(store.view, { info: { version: VERSION, nid: config.nid, dc: config.dc, store: config.redis === undefined ? "memory" : "redis" } });
+    const metrics = islbMetrics(store.view, { info: { version: VERSION, nid: config.nid, dc: config.dc, store: storeKind(config) } });
     down.push("metrics", () => metrics.close());
     const auth = new Authorization({ secrets: config.secrets, adminToken: config.adminToken });
     const service = createIslbService(

@@ -1,9 +1,11 @@
 /** The configured store as logs and the cluster page name it, never with its password. */
-import type { Config } from "./config.js";
+import { storeKind, type Config } from "./config.js";
 
 export function storeName(config: Config): string {
+  const kind = storeKind(config);
+  if (kind === "nats") return `the NATS KV store (bucket ${config.store?.bucket ?? "islb"})`;
   const r = config.redis;
-  if (r === undefined) return "the memory store";
+  if (kind === "memory" || r === undefined) return "the memory store";
   if (r.url !== undefined) {
     try {
       const u = new URL(r.url);

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { parse } from "smol-toml";
 import type { Measure } from "../balancer/score.js";
 import { MEASURES } from "../balancer/score.js";
-import { defaults, type Config, type LogFormat, type NatsConfig, type RedisConfig } from "../app/config.js";
+import { defaults, storeKind, type Config, type LogFormat, type NatsConfig, type RedisConfig, type StoreConfig, type StoreKind } from "../app/config.js";
 import { LOG_LEVELS } from "../app/logger.js";
 import { unknownKeys } from "./known-keys.js";
 
@@ -63,6 +63,39 @@ function levelOf(v: string | undefined, where: string): string | undefined {
   return v;
 }
 
+function kindOf(v: string | undefined, where: string): StoreKind | undefined {
+  if (v === undefined) return undefined;
+  if (v !== "memory" && v !== "redis" && v !== "nats") throw new ConfigError(`${where} must be memory, redis or nats, not ${JSON.stringify(v)}`);
+  return v;
+}
+
+function bucketOf(v: string | undefined, where: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new ConfigError(`${where} must be 1 to 64 letters, digits, _ or - (a JetStream KV bucket name), not ${JSON.stringify(v)}`);
+  return v;
+}
+
+function replicasOf(v: number | undefined, where: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 1 && v !== 3 && v !== 5) throw new ConfigError(`${where} must be 1, 3 or 5, not ${v}`);
+  return v;
+}
+
+/** A store configuration with `over` applied (bucket and replicas checked). */
+function withStore(cur: StoreConfig | undefined, over: { kind?: string; bucket?: string; replicas?: number }, names: [string, string, string]): StoreConfig {
+  const base = cur ?? { bucket: "islb", replicas: 1 };
+  return {
+    kind: kindOf(over.kind, names[0]) ?? base.kind,
+    bucket: bucketOf(over.bucket, names[1]) ?? base.bucket,
+    replicas: replicasOf(over.replicas, names[2]) ?? base.replicas,
+  };
+}
+
+/** Fails when the chosen store is not configured. */
+function checkStore(cfg: Config): void {
+  if (storeKind(cfg) === "redis" && cfg.redis === undefined) throw new ConfigError("the redis store needs [redis] addrs or sentinels, REDIS_URL or --redis");
+}
+
 function formatOf(v: string | undefined, where: string): LogFormat | undefined {
   if (v === undefined) return undefined;
   if (v !== "auto" && v !== "json" && v !== "pretty") throw new ConfigError(`${where} must be json, pretty or auto, not ${JSON.stringify(v)}`);
@@ -91,7 +124,9 @@ export function applyToml(cfg: Config, text: string, file = "config", warnings: 
   const islb = table(doc, "islb");
   const metrics = table(doc, "metrics");
   const http = table(doc, "http");
+  const store = table(doc, "store");
   const out: Config = { ...cfg, nats: { ...cfg.nats } };
+  out.store = withStore(cfg.store, { kind: str(store, "kind", "store"), bucket: str(store, "bucket", "store"), replicas: num(store, "replicas", "store") }, ["store.kind", "store.bucket", "store.replicas"]);
   out.dc = str(g, "dc", "global") ?? out.dc;
   out.logLevel = levelOf(str(log, "level", "log"), "log.level") ?? out.logLevel;
   out.logFormat = formatOf(str(log, "format", "log"), "log.format") ?? out.logFormat;
@@ -153,6 +188,8 @@ export function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): Config {
   const out: Config = { ...cfg, nats: { ...cfg.nats } };
   if (env.NATS_URL) out.nats.url = env.NATS_URL;
   if (env.REDIS_URL) out.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: env.REDIS_URL };
+  const replicas = env.ISLB_STORE_REPLICAS ? Number(env.ISLB_STORE_REPLICAS) : undefined;
+  out.store = withStore(cfg.store, { kind: env.ISLB_STORE || (env.REDIS_URL ? "redis" : undefined), bucket: env.ISLB_STORE_BUCKET || undefined, replicas }, ["ISLB_STORE", "ISLB_STORE_BUCKET", "ISLB_STORE_REPLICAS"]);
   if (env.ISLB_NID) out.nid = env.ISLB_NID;
   if (env.ISLB_DC) out.dc = env.ISLB_DC;
   if (env.LOG_LEVEL) out.logLevel = levelOf(env.LOG_LEVEL, "LOG_LEVEL") as string;
@@ -189,6 +226,9 @@ export function applyNatsFlags(n: NatsConfig, f: NatsFlags): NatsConfig {
 export interface ServeFlags extends NatsFlags {
   config?: string;
   redis?: string;
+  store?: string;
+  storeBucket?: string;
+  storeReplicas?: string;
   nid?: string;
   dc?: string;
   prefix?: string;
@@ -234,6 +274,9 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   cfg = applyEnv(cfg, env);
   cfg.nats = applyNatsFlags(cfg.nats, flags);
   if (flags.redis) cfg.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: flags.redis };
+  if (flags.redis && flags.store !== undefined && flags.store !== "redis") throw new ConfigError(`--redis and --store ${flags.store}: pick one`);
+  const replicas = flags.storeReplicas === undefined ? undefined : Number(flags.storeReplicas);
+  cfg.store = withStore(cfg.store, { kind: flags.store ?? (flags.redis ? "redis" : undefined), bucket: flags.storeBucket, replicas }, ["--store", "--store-bucket", "--store-replicas"]);
   if (flags.nid) cfg.nid = flags.nid;
   if (flags.dc) cfg.dc = flags.dc;
   if (flags.prefix) cfg.prefix = flags.prefix;
@@ -253,5 +296,6 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
     bytes: positive(int(flags.watchHistoryBytes, "watch-history-bytes"), "--watch-history-bytes") ?? cfg.watchHistory.bytes,
     ageMs: positive(int(flags.watchHistoryAgeMs, "watch-history-age-ms"), "--watch-history-age-ms") ?? cfg.watchHistory.ageMs,
   };
+  checkStore(cfg);
   return cfg;
 }

@@ -31,7 +31,7 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
   http: ["listen"],
   metrics: ["port"],
   gateway: "any",
-  store: "any",
+  store: ["kind", "bucket", "replicas"],
 };
 
 const isTable = (v: unknown): v is Table => typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);

@@ -19,9 +19,12 @@ import { loadGatewayConfig } from "./gateway-config.js";
 
 const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").version(VERSION, "-V, --version", "print islb's version").showHelpAfterError();
 
-addNatsFlags(program.command("serve").description("run the ISLB service (memory store unless Redis is configured)"))
+addNatsFlags(program.command("serve").description("run the ISLB service (memory store unless Redis or NATS KV is configured)"))
   .option("-c, --config <file>", "TOML config; ion's islb.toml is accepted (env ISLB_CONFIG)")
   .option("--redis <url>", "Redis URL: use the Redis store (env REDIS_URL)")
+  .option("--store <kind>", "the registry store: memory, redis or nats (JetStream KV on islb's NATS connection; env ISLB_STORE)")
+  .option("--store-bucket <name>", "the NATS KV store's bucket (default islb; sessions in <name>_sessions; env ISLB_STORE_BUCKET)")
+  .option("--store-replicas <n>", "replicas of the NATS KV buckets islb creates: 1, 3 or 5 (default 1; env ISLB_STORE_REPLICAS)")
   .option("--nid <nid>", "this instance's node id (env ISLB_NID)")
   .option("--dc <dc>", "this instance's data center (env ISLB_DC)")
   .option("--prefix <prefix>", "subject prefix")

@@ -1,5 +1,5 @@
 /**
- * Operators' marks on both stores: a cordon keeps a node's sessions and lease, gets it no new
+ * Operators' marks on the three stores (memory, Redis, NATS KV): a cordon keeps a node's sessions and lease, gets it no new
  * session and survives its heartbeats (through two instances sharing Redis, never placed on
  * after the Cordon call returned); a drain moves its sessions, ends with the node told (its
  * sessions reached 0, or the deadline passed) and can be cancelled; marks are in Watch (who and
@@ -21,7 +21,7 @@ import { eventually } from "../helpers/setup.js";
 const isStatus = (code: Status) => (e: unknown) => e instanceof ClientError && e.code === code;
 const ADMIN = "adm-secret";
 
-for (const storeKind of ["memory", "redis"] as const) {
+for (const storeKind of ["memory", "redis", "nats"] as const) {
   describe(`marks on the ${storeKind} store`, () => {
     let ns: NatsServerProcess;
     let rs: RedisServerProcess | undefined;
@@ -33,10 +33,10 @@ for (const storeKind of ["memory", "redis"] as const) {
     before(async () => {
       ns = await startNatsServer();
       if (storeKind === "redis") rs = await startRedisServer();
-      const over = (nid: string) => ({ nid, adminToken: ADMIN, redis: rs === undefined ? undefined : redisConfig(rs.url) });
+      const over = (nid: string) => ({ nid, adminToken: ADMIN, redis: rs === undefined ? undefined : redisConfig(rs.url), ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: "islb", replicas: 1 } } : {}) });
       islbs.push(await startIslb(ns.url, over("islb-a")));
-      // Two instances share the Redis store; the memory store has one.
-      if (rs !== undefined) islbs.push(await startIslb(ns.url, over("islb-b")));
+      // Two instances share the Redis or NATS KV store; the memory store has one.
+      if (storeKind !== "memory") islbs.push(await startIslb(ns.url, over("islb-b")));
       nc = await connect({ servers: ns.url });
     });
     after(async () => {

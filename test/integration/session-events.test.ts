@@ -1,5 +1,5 @@
 /**
- * Session events in Watch, on both stores (Redis: watched through one instance, moved through
+ * Session events in Watch, on the three stores (Redis and NATS KV: watched through one instance, moved through
  * the other): a session whose host drains or dies is re-placed on its next lookup and the move
  * is announced with from/to and the reason; a release is announced; watchers ask for node
  * events, session events or both, and resume from a revision.
@@ -16,7 +16,7 @@ import { startRedisServer, type RedisServerProcess } from "../helpers/redis-serv
 import { redisConfig, startAgent, startIslb } from "../helpers/islb.js";
 import { eventually } from "../helpers/setup.js";
 
-for (const storeKind of ["memory", "redis"] as const) {
+for (const storeKind of ["memory", "redis", "nats"] as const) {
   describe(`session events on the ${storeKind} store`, () => {
     let ns: NatsServerProcess;
     let rs: RedisServerProcess | undefined;
@@ -27,9 +27,9 @@ for (const storeKind of ["memory", "redis"] as const) {
     before(async () => {
       ns = await startNatsServer();
       if (storeKind === "redis") rs = await startRedisServer();
-      const over = (nid: string) => ({ nid, adminToken: "adm", redis: rs === undefined ? undefined : redisConfig(rs.url) });
+      const over = (nid: string) => ({ nid, adminToken: "adm", redis: rs === undefined ? undefined : redisConfig(rs.url), ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: "islb", replicas: 1 } } : {}) });
       islbs.push(await startIslb(ns.url, over("islb-a")));
-      if (rs !== undefined) islbs.push(await startIslb(ns.url, over("islb-b")));
+      if (storeKind !== "memory") islbs.push(await startIslb(ns.url, over("islb-b")));
       nc = await connect({ servers: ns.url });
     });
     after(async () => {

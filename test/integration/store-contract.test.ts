@@ -1,8 +1,11 @@
-/** One contract, run against every store: the memory store and the Redis store (real redis-server). */
+/** One contract, run against every store: the memory store, the Redis store (real redis-server) and the NATS KV store (real nats-server, JetStream). */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../src/registry/memory.js";
 import { RedisStore, type RedisConfig } from "../../src/registry/redis.js";
+import { connect, type NatsConnection } from "nats";
+import { NatsKvStore } from "../../src/registry/nats-kv.js";
+import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
 import { NodeState, type NodeRecord, type RegistryEvent, type RegistryStore } from "../../src/registry/types.js";
 import { eventually } from "../helpers/setup.js";
 import { startRedisCluster, startRedisSentinel, startRedisServer, type RedisServerProcess } from "../helpers/redis-server.js";
@@ -62,18 +65,47 @@ function redisSubject(name: string, target: () => RedisTarget): Subject {
   };
 }
 
+let nats: NatsServerProcess | undefined;
+const conns: NatsConnection[] = [];
+
+/** A NATS KV subject: every test gets a fresh bucket; the twin shares it (each store on its own connection). */
+function kvSubject(name: string): Subject {
+  let bucket = "";
+  const kvOpened: NatsKvStore[] = [];
+  const connectKv = async () => {
+    const nc = await connect({ servers: nats?.url });
+    conns.push(nc);
+    const s = await NatsKvStore.connect(nc, { bucket, replicas: 1 });
+    kvOpened.push(s);
+    return s;
+  };
+  return {
+    name,
+    open: async () => {
+      bucket = `t${prefixN++}`;
+      return connectKv();
+    },
+    twin: connectKv,
+    close: async () => {
+      for (const s of kvOpened.splice(0)) await s.close();
+      for (const nc of conns.splice(0)) await nc.close();
+    },
+  };
+}
+
 const subjects: Subject[] = [
   { name: "memory", open: async () => new MemoryStore(), close: async () => {} },
   redisSubject("redis", () => ({ addrs: [], db: 0, url: redis?.url })),
   redisSubject("redis cluster (3 masters)", () => ({ addrs: cluster?.addrs ?? [], db: 0 })),
   redisSubject("redis behind sentinel", () => ({ addrs: [], db: 0, sentinels: sentinel?.sentinels, masterName: sentinel?.masterName })),
+  kvSubject("nats kv (JetStream)"),
 ];
 
 before(async () => {
-  [redis, cluster, sentinel] = await Promise.all([startRedisServer(), startRedisCluster(), startRedisSentinel()]);
+  [redis, cluster, sentinel, nats] = await Promise.all([startRedisServer(), startRedisCluster(), startRedisSentinel(), startNatsServer()]);
 });
 after(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop(), sentinel?.stop()]);
+  await Promise.all([redis?.stop(), cluster?.stop(), sentinel?.stop(), nats?.stop()]);
 });
 
 for (const sub of subjects) {

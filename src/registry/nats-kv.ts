@@ -1,0 +1,131 @@
+/**
+ * The NATS KV store: islb's registry in JetStream Key-Value buckets on the NATS connection
+ * islb already has, so a deployment needs no second system. Shared by several islb instances
+ * like the Redis store: every instance keeps its view from a KV watch (reads never wait on
+ * I/O), writes are revision-checked (create-if-absent, update of the revision read), and
+ * leases lapse by revision-checked deletes that only one instance wins (no per-key TTL on
+ * nats-server 2.9). Layout and guarantees: docs/KV.md. Made of: nats-kv-bucket.ts (buckets,
+ * keys, values, errors), nats-kv-tail.ts (the view and change feed), nats-kv-writes.ts
+ * (nodes), nats-kv-sessions.ts (placements, session changes), nats-kv-marks.ts (operators'
+ * cordons and drains) and nats-kv-wait.ts (a write waiting for the watch).
+ */
+import type { NatsConnection } from "nats";
+import { KvBuckets, type NatsKvConfig } from "./nats-kv-bucket.js";
+import { KvSessions } from "./nats-kv-sessions.js";
+import { KvMarks } from "./nats-kv-marks.js";
+import { KvTail } from "./nats-kv-tail.js";
+import { KvNodeWrites } from "./nats-kv-writes.js";
+import { StoreUnavailableError } from "./errors.js";
+import type { HeartbeatUpdate, RegistryStore } from "./types.js";
+import type { MarkChange, NodeRecord, Placement, RegistryEvent, ReleaseResult, SessionChangeInput, SessionHost, WriteResult } from "./model.js";
+import type { RegistryView } from "./view.js";
+import type { HistoryLimits } from "./history.js";
+
+export type { NatsKvConfig };
+
+export interface NatsKvStoreOptions {
+  /** A JetStream call not answered within this long fails with StoreUnavailableError (default 1000 ms). */
+  commandTimeoutMs?: number;
+  /** How long connecting at start may take (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** Called when a watch fails (it is started again by itself). */
+  onError?: (err: unknown) => void;
+  /** Bounds of the changes the view keeps for resuming watchers. */
+  history?: Partial<HistoryLimits>;
+  /** Known session placements kept in memory to answer lookups without a round trip (default 100,000). */
+  placementCache?: number;
+}
+
+export class NatsKvStore implements RegistryStore {
+  private constructor(
+    private readonly b: KvBuckets,
+    private readonly feed: KvTail,
+    private readonly nodes: KvNodeWrites,
+    private readonly sessions: KvSessions,
+    private readonly marks: KvMarks,
+  ) {}
+
+  /**
+   * Binds (creating when missing) the buckets on `nc`, loads the current nodes and starts
+   * watching. A NATS without JetStream, or one that does not answer within the connect
+   * timeout, fails with StoreUnavailableError naming the bucket. `nc` stays the caller's.
+   */
+  static async connect(nc: NatsConnection, cfg: NatsKvConfig, options: NatsKvStoreOptions = {}): Promise<NatsKvStore> {
+    const timeoutMs = options.connectTimeoutMs ?? 5000;
+    let feed: KvTail | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const start = async (): Promise<NatsKvStore> => {
+        const b = await KvBuckets.open(nc, cfg, options.commandTimeoutMs ?? 1000);
+        feed = new KvTail(b, options.history, options.onError);
+        await feed.start();
+        return new NatsKvStore(b, feed, new KvNodeWrites(b, feed), new KvSessions(b, feed, options.placementCache), new KvMarks(b, feed));
+      };
+      return await Promise.race([
+        start(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (e) {
+      await feed?.stop();
+      throw new StoreUnavailableError(`cannot open the NATS KV store (bucket ${cfg.bucket}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get view(): RegistryView {
+    return this.feed.view;
+  }
+
+  onLocalChange(listener: (event: RegistryEvent) => void): () => void {
+    return this.feed.onLocalChange(listener);
+  }
+
+  register(record: NodeRecord, token: string): Promise<WriteResult> {
+    return this.nodes.register(record, token);
+  }
+
+  heartbeat(nid: string, token: string, update: HeartbeatUpdate, record: NodeRecord | undefined): Promise<WriteResult> {
+    return this.nodes.heartbeat(nid, token, update, record);
+  }
+
+  deregister(nid: string, token: string): Promise<WriteResult> {
+    return this.nodes.deregister(nid, token);
+  }
+
+  sweep(now: number): Promise<void> {
+    return this.nodes.sweep(now);
+  }
+
+  markNode(nid: string, change: MarkChange): Promise<WriteResult> {
+    return this.marks.markNode(nid, change);
+  }
+
+  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+    return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+  }
+
+  noteSession(change: SessionChangeInput): Promise<number> {
+    return this.sessions.noteSession(change);
+  }
+
+  sessionNode(service: string, sid: string): Promise<string | undefined> {
+    return this.sessions.sessionNode(service, sid);
+  }
+
+  releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
+    return this.sessions.releaseSession(service, sid, host);
+  }
+
+  /** Resolves when the nodes bucket's stream answers (true) or fails (false); notices a wiped bucket. */
+  ping(): Promise<boolean> {
+    return this.feed.ping();
+  }
+
+  /** Stops the watches; the NATS connection is the caller's. */
+  async close(): Promise<void> {
+    await this.feed.stop();
+  }
+}
