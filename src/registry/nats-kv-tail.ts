@@ -7,7 +7,7 @@
  * when the bucket was created anew, from a fresh snapshot. A second watch (new entries only)
  * of the sessions bucket tells who answers known sessions from memory what changed.
  */
-import type { KvEntry, QueuedIterator } from "nats";
+import { KvWatchInclude, type KvEntry, type QueuedIterator } from "nats";
 import { decodeNode, type KvBuckets } from "./nats-kv-bucket.js";
 import { LeaseWheel } from "./leases.js";
 import type { ChangeFeed } from "./types.js";
@@ -212,7 +212,7 @@ export class KvTail implements ChangeFeed {
   private async sessionLoop(): Promise<void> {
     while (!this.closed) {
       try {
-        const w = await this.b.sessions.watch({ include: "updates" as never });
+        const w = await this.b.sessions.watch({ include: KvWatchInclude.UpdatesOnly });
         await this.drain(w, (e) => {
           for (const l of this.sessionListeners) l(e.key, e);
         });
