@@ -10,7 +10,7 @@
  * registration they were set on) and the session changes (key `e`), so all of them share
  * one sequence: the registry's revisions.
  */
-import type { KvEntry, QueuedIterator } from "nats";
+import { KvWatchInclude, type KvEntry, type QueuedIterator } from "nats";
 import { SESSION_EVENTS_KEY, decodeMarkValue, decodeNode, nidOfMarkKey, type KvBuckets, type MarkValue } from "./nats-kv-bucket.js";
 import { parseSessionEvent } from "./redis-session-events.js";
 import { LeaseWheel } from "./leases.js";
@@ -245,7 +245,7 @@ export class KvTail implements ChangeFeed {
   private async sessionLoop(): Promise<void> {
     while (!this.closed) {
       try {
-        const w = await this.b.sessions.watch({ include: "updates" as never });
+        const w = await this.b.sessions.watch({ include: KvWatchInclude.UpdatesOnly });
         await this.drain(w, (e) => {
           for (const l of this.sessionListeners) l(e.key, e);
         });

@@ -69,7 +69,10 @@ export class NatsKvStore implements RegistryStore {
       ]);
     } catch (e) {
       await feed?.stop();
-      throw new StoreUnavailableError(`cannot open the NATS KV store (bucket ${cfg.bucket}): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      const m = e instanceof Error ? e.message : String(e);
+      // nats.js says "503" (no responders) when the server runs no JetStream.
+      const reason = m === "503" || /jetstream not enabled/i.test(m) ? "JetStream is not enabled on this NATS (nats-server -js, or a jetstream {} block in its configuration)" : m;
+      throw new StoreUnavailableError(`cannot open the NATS KV store (bucket ${cfg.bucket}): ${reason}`, { cause: e });
     } finally {
       clearTimeout(timer);
     }

@@ -16,7 +16,8 @@ import { NatsKvStore } from "../../src/registry/nats-kv.js";
 import { NodeState, type NodeRecord, type RegistryEvent } from "../../src/registry/types.js";
 import { toRecord } from "../../src/registry/records.js";
 import { nodeKey, sessionKey } from "../../src/registry/nats-kv-bucket.js";
-import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
+import { spawnServer, startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
+import { StoreUnavailableError } from "../../src/registry/errors.js";
 import { eventually } from "../helpers/setup.js";
 import { startAgent, startIslb } from "../helpers/islb.js";
 
@@ -275,4 +276,15 @@ test("known sessions are answered from memory (no KV read per lookup); a release
   await nc.flush();
   assert.ok(reads > 2, "the other instance read the bucket again after the release");
   spy.unsubscribe();
+});
+
+test("a NATS without JetStream: the store does not open, and says why", async () => {
+  const bare = await spawnServer(process.env.NATS_SERVER_BIN ?? "nats-server", 0, () => ["-a", "127.0.0.1", "-p", "-1"], "islb-nojs-", { portFromOutput: /Listening for client connections on [^\s]*:(\d+)/ });
+  const c = await connect({ servers: `nats://127.0.0.1:${bare.port}` });
+  try {
+    await assert.rejects(NatsKvStore.connect(c, { bucket: "islb", replicas: 1 }), (e: unknown) => e instanceof StoreUnavailableError && /cannot open the NATS KV store \(bucket islb\): JetStream is not enabled/.test(e.message));
+  } finally {
+    await c.close();
+    await bare.stop();
+  }
 });
