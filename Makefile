@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 TESTS = $(shell find dist/test -name '*.test.js' | sort)
 
-.PHONY: deps servers build generate check-generated lint test test-unit bench bench-placement bench-gateway soak run clean examples example-sfu example-signal
+.PHONY: deps servers build generate check-generated format lint test test-unit bench bench-placement bench-gateway soak run clean examples example-sfu example-signal
 
 # Node packages, from package-lock.json.
 $(NPM_STAMP): package.json package-lock.json
@@ -46,7 +46,14 @@ check-generated: $(NPM_STAMP)
 	  echo "descriptors/islb.binpb is stale: run 'make generate' and commit it"; exit 1; fi
 
 # buf lint, and buf breaking against the previous commit: no change may break existing clients.
+# The TypeScript's formatting (prettier, .prettierrc.json): `make format` rewrites it.
+FORMATTED = "src/**/*.ts" "test/**/*.ts" "bench/**/*.ts" "examples/*.ts"
+
+format: $(NPM_STAMP)
+	npx prettier --write --log-level warn $(FORMATTED)
+
 lint: $(NPM_STAMP)
+	npx prettier --check --log-level warn $(FORMATTED) && echo "prettier: every file formatted"
 	npx buf lint
 	@if git rev-parse -q --verify HEAD~1 >/dev/null 2>&1; then \
 	  npx buf breaking --against '.git#ref=HEAD~1' && echo "buf breaking: no breaking change against HEAD~1"; \

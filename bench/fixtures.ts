@@ -3,14 +3,29 @@ import { FindNodeReply, FindNodeRequest, NodeState } from "../generated/islb/isl
 import { toRecord } from "../src/registry/records.js";
 import type { NodeRecord } from "../src/registry/types.js";
 
-export const request: FindNodeRequest = { service: "rtc", sid: "room-42", nid: "", region: "", dc: "", limit: 0, explain: false };
+export const request: FindNodeRequest = {
+  service: "rtc",
+  sid: "room-42",
+  nid: "",
+  region: "",
+  dc: "",
+  limit: 0,
+  explain: false,
+};
 
 export const reply: FindNodeReply = {
   nodes: Array.from({ length: 5 }, (_, i) => ({
     dc: "dc1",
     nid: `sfu-${i + 1}`,
     service: "rtc",
-    rpc: { protocol: "nats-grpc", addr: "nats://10.0.0.1:4222", params: new Map([["region", "eu-west"], ["load", String(0.1 * i)]]) },
+    rpc: {
+      protocol: "nats-grpc",
+      addr: "nats://10.0.0.1:4222",
+      params: new Map([
+        ["region", "eu-west"],
+        ["load", String(0.1 * i)],
+      ]),
+    },
   })),
   explanation: undefined,
 };
@@ -25,7 +40,12 @@ const zero = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 }
 export function fleetRecord(i: number, now: number, leaseMs = 600_000): NodeRecord {
   return toRecord(
     {
-      node: { dc: `dc${i % 4}`, nid: `sfu-${i}`, service: "rtc", rpc: { protocol: "nats-grpc", addr: "nats://10.0.0.1:4222", params: new Map() } },
+      node: {
+        dc: `dc${i % 4}`,
+        nid: `sfu-${i}`,
+        service: "rtc",
+        rpc: { protocol: "nats-grpc", addr: "nats://10.0.0.1:4222", params: new Map() },
+      },
       state: NodeState.NODE_STATE_SERVING,
       region: `r${i % 4}`,
       load: { ...zero, sessions: i % 100, cpu: (i % 100) / 100 },

@@ -43,7 +43,9 @@ async function started(file: string, argv: string[]): Promise<ChildProcess> {
 
 /** Runs the grpc-js client against `port` while `servers` (name, process) run; measures them all. */
 async function measure(name: string, port: number, servers: Array<[string, number]>): Promise<Result> {
-  const client = spawn(process.execPath, [PEER, "client", "grpcjs", "-", String(MS), String(INFLIGHT), String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+  const client = spawn(process.execPath, [PEER, "client", "grpcjs", "-", String(MS), String(INFLIGHT), String(port)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const out = lines(client);
   await expectLine(out, "start");
   const pids = [client.pid as number, ...servers.map(([, pid]) => pid)];
@@ -54,7 +56,15 @@ async function measure(name: string, port: number, servers: Array<[string, numbe
   const after = pids.map(cpuMicros);
   const r = JSON.parse(await expectLine(out)) as { calls: number; p50: number; p99: number };
   const split = after.map((v, i) => (v - (before[i] as number)) / r.calls);
-  return { name, perSec: r.calls / seconds, cpuUsPerCall: split.reduce((a, v) => a + v, 0), split, parts: ["client", ...servers.map(([n]) => n)], p50: r.p50, p99: r.p99 };
+  return {
+    name,
+    perSec: r.calls / seconds,
+    cpuUsPerCall: split.reduce((a, v) => a + v, 0),
+    split,
+    parts: ["client", ...servers.map(([n]) => n)],
+    p50: r.p50,
+    p99: r.p99,
+  };
 }
 
 async function direct(): Promise<Result> {
@@ -72,8 +82,14 @@ async function viaGateway(natsUrl: string, natsPid: number, micro: boolean): Pro
   const server = await started(GW_PEER, ["server", natsUrl, micro ? "micro" : "nomicro"]);
   const gw = await started(GW_PEER, ["gateway", natsUrl, String(port)]);
   try {
-    const name = micro ? "grpc-js -> gateway -> NATS -> our server (kind known: one NATS request)" : "grpc-js -> gateway -> NATS -> our server (kind unknown: a stream)";
-    return await measure(name, port, [["gateway", gw.pid as number], ["our server", server.pid as number], ["nats-server", natsPid]]);
+    const name = micro
+      ? "grpc-js -> gateway -> NATS -> our server (kind known: one NATS request)"
+      : "grpc-js -> gateway -> NATS -> our server (kind unknown: a stream)";
+    return await measure(name, port, [
+      ["gateway", gw.pid as number],
+      ["our server", server.pid as number],
+      ["nats-server", natsPid],
+    ]);
   } finally {
     gw.kill("SIGKILL");
     server.kill("SIGKILL");
@@ -84,8 +100,14 @@ const rounds = new Map<string, Result[]>();
 const ns = await startNatsServer();
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    process.stderr.write(`round ${round} of ${ROUNDS}: unary FindNode (5 nodes), ${INFLIGHT} in flight, ${MS} ms each\n`);
-    for (const run of [() => direct(), () => viaGateway(ns.url, ns.pid, true), () => viaGateway(ns.url, ns.pid, false)]) {
+    process.stderr.write(
+      `round ${round} of ${ROUNDS}: unary FindNode (5 nodes), ${INFLIGHT} in flight, ${MS} ms each\n`,
+    );
+    for (const run of [
+      () => direct(),
+      () => viaGateway(ns.url, ns.pid, true),
+      () => viaGateway(ns.url, ns.pid, false),
+    ]) {
       const r = await run();
       rounds.set(r.name, [...(rounds.get(r.name) ?? []), r]);
       process.stderr.write(`  ${r.name}: ${Math.round(r.perSec)}/s\n`);
@@ -101,13 +123,21 @@ const results = [...rounds.values()].map((rs) => {
 });
 const base = results[0] as Result;
 const f = (n: number, d = 0): string => n.toFixed(d);
-console.log(`\nunary FindNode (5 nodes), grpc-js client, ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds`);
+console.log(
+  `\nunary FindNode (5 nodes), grpc-js client, ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds`,
+);
 console.log("| path | calls/s | × direct | CPU µs/call | per process | p50 ms | p99 ms |");
 console.log("|---|---:|---:|---:|---|---:|---:|");
 for (const r of results) {
-  console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.perSec / base.perSec, 2)} | ${f(r.cpuUsPerCall, 1)} | ${r.parts.map((p, i) => `${p} ${f(r.split[i] as number, 1)}`).join(", ")} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |`);
+  console.log(
+    `| ${r.name} | ${f(r.perSec)} | ${f(r.perSec / base.perSec, 2)} | ${f(r.cpuUsPerCall, 1)} | ${r.parts.map((p, i) => `${p} ${f(r.split[i] as number, 1)}`).join(", ")} | ${f(r.p50, 2)} | ${f(r.p99, 2)} |`,
+  );
 }
 const known = results[1] as Result;
 const names = [...rounds.keys()];
-const perRound = (rounds.get(names[1] as string) ?? []).map((r, i) => r.perSec / ((rounds.get(names[0] as string) ?? [])[i] as Result).perSec);
-console.log(`\ngateway (kind known) / direct: ${f(known.perSec / base.perSec, 2)}× the calls/s (target ≥ 0.80); round by round: ${perRound.map((x) => f(x, 2)).join(", ")}`);
+const perRound = (rounds.get(names[1] as string) ?? []).map(
+  (r, i) => r.perSec / ((rounds.get(names[0] as string) ?? [])[i] as Result).perSec,
+);
+console.log(
+  `\ngateway (kind known) / direct: ${f(known.perSec / base.perSec, 2)}× the calls/s (target ≥ 0.80); round by round: ${perRound.map((x) => f(x, 2)).join(", ")}`,
+);

@@ -9,7 +9,17 @@ import { silentLogger } from "../src/log.js";
 import { fleetRecord } from "./fixtures.js";
 
 const [url, n, redisUrl] = process.argv.slice(2) as [string, string, string | undefined];
-const running = await serve({ ...defaults(), http: "", nats: { url }, nid: "islb-bench", leaseMs: 600_000, redis: redisUrl ? { addrs: [], db: 0, url: redisUrl, prefix: "bench:" } : undefined }, silentLogger);
+const running = await serve(
+  {
+    ...defaults(),
+    http: "",
+    nats: { url },
+    nid: "islb-bench",
+    leaseMs: 600_000,
+    redis: redisUrl ? { addrs: [], db: 0, url: redisUrl, prefix: "bench:" } : undefined,
+  },
+  silentLogger,
+);
 const now = Date.now();
 const writes: Promise<unknown>[] = [];
 for (let i = 0; i < Number(n); i++) {

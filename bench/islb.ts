@@ -107,16 +107,28 @@ async function memoryPerSession(n: number): Promise<number> {
 }
 
 /** Bytes of redis-server memory (INFO used_memory) per session placed through the Redis store, and per node registered. */
-async function redisBytes(url: string, sessions: number, nodes: number): Promise<{ perSession: number; perNode: number }> {
+async function redisBytes(
+  url: string,
+  sessions: number,
+  nodes: number,
+): Promise<{ perSession: number; perNode: number }> {
   const admin = new Redis(url);
   const used = async (): Promise<number> => Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1]);
   const before = await used();
   const store = await RedisStore.connect({ addrs: [], db: 0, url, prefix: "mem:" });
   const now = Date.now();
-  for (let i = 0; i < nodes; i += 500) await Promise.all(Array.from({ length: Math.min(500, nodes - i) }, (_, j) => store.register(record(i + j, now), `tok-${i + j}`)));
+  for (let i = 0; i < nodes; i += 500)
+    await Promise.all(
+      Array.from({ length: Math.min(500, nodes - i) }, (_, j) => store.register(record(i + j, now), `tok-${i + j}`)),
+    );
   const afterNodes = await used();
   const svc = createIslbService(store, new Balancer(store.view));
-  for (let i = 0; i < sessions; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => svc.findNode(req(`room-${(i + j).toString(36).padStart(8, "0")}`), {} as never)));
+  for (let i = 0; i < sessions; i += 500)
+    await Promise.all(
+      Array.from({ length: 500 }, (_, j) =>
+        svc.findNode(req(`room-${(i + j).toString(36).padStart(8, "0")}`), {} as never),
+      ),
+    );
   const afterSessions = await used();
   await store.close();
   admin.disconnect();
@@ -144,7 +156,9 @@ function memoryPerNode(n: number): number {
 }
 
 async function peer(natsUrl: string, n: number, redisUrl?: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [PEER, natsUrl, String(n), ...(redisUrl ? [redisUrl] : [])], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [PEER, natsUrl, String(n), ...(redisUrl ? [redisUrl] : [])], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const it = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
   const line = await it.next();
   if (line.value !== "ready") throw new Error("islb peer did not start");
@@ -176,9 +190,13 @@ if (args.includes("--server-side")) {
   const c100 = costs.get(100_000) as Cost;
   for (const n of SIZES) {
     const c = costs.get(n) as Cost;
-    console.log(`${n} nodes: new session ${median(c.newUs).toFixed(2)} µs, known session ${median(c.knownUs).toFixed(2)} µs`);
+    console.log(
+      `${n} nodes: new session ${median(c.newUs).toFixed(2)} µs, known session ${median(c.knownUs).toFixed(2)} µs`,
+    );
   }
-  console.log(`ratio 100k/1k (median over ${c1.newUs.length} rounds of each round's ratio): new session ${roundRatio(c100.newUs, c1.newUs).toFixed(2)}, known session ${roundRatio(c100.knownUs, c1.knownUs).toFixed(2)} (target ≤ 1.5)`);
+  console.log(
+    `ratio 100k/1k (median over ${c1.newUs.length} rounds of each round's ratio): new session ${roundRatio(c100.newUs, c1.newUs).toFixed(2)}, known session ${roundRatio(c100.knownUs, c1.knownUs).toFixed(2)} (target ≤ 1.5)`,
+  );
   process.exit(0);
 }
 
@@ -197,9 +215,13 @@ try {
     try {
       let k = 0;
       const newPerSec = await load(() => client.findNode({ service: "rtc", sid: `e2e-${n}-${k++}`, region: "r1" }));
-      const knownPerSec = await load((i) => client.findNode({ service: "rtc", sid: `e2e-${n}-${i % 1000}`, region: "r1" }));
+      const knownPerSec = await load((i) =>
+        client.findNode({ service: "rtc", sid: `e2e-${n}-${i % 1000}`, region: "r1" }),
+      );
       const s = serverCost[n] as { newUs: number; knownUs: number };
-      rows.push(`| ${n.toLocaleString("en")} | ${s.newUs.toFixed(2)} | ${s.knownUs.toFixed(2)} | ${Math.round(newPerSec)} | ${Math.round(knownPerSec)} |`);
+      rows.push(
+        `| ${n.toLocaleString("en")} | ${s.newUs.toFixed(2)} | ${s.knownUs.toFixed(2)} | ${Math.round(newPerSec)} | ${Math.round(knownPerSec)} |`,
+      );
       process.stderr.write(`  ${n} nodes done\n`);
     } finally {
       child.kill("SIGKILL");
@@ -209,7 +231,14 @@ try {
   for (const redisUrl of [undefined, rs.url]) {
     const child = await peer(ns.url, 10_000, redisUrl);
     try {
-      const perSec = await load((i) => client.heartbeat({ nid: `sfu-${i % 10_000}`, token: `tok-${i % 10_000}`, load: { sessions: i % 50 }, leaseMs: 600_000 }));
+      const perSec = await load((i) =>
+        client.heartbeat({
+          nid: `sfu-${i % 10_000}`,
+          token: `tok-${i % 10_000}`,
+          load: { sessions: i % 50 },
+          leaseMs: 600_000,
+        }),
+      );
       hb.push(`| ${redisUrl ? "redis" : "memory"} | ${Math.round(perSec)} |`);
     } finally {
       child.kill("SIGKILL");
@@ -223,7 +252,9 @@ try {
   const c100 = costs.get(100_000) as Cost;
   const s1 = serverCost[1_000] as { newUs: number; knownUs: number };
   const s100 = serverCost[100_000] as { newUs: number; knownUs: number };
-  console.log(`\nFindNode, one service, nodes in 4 regions, caller prefers one; server-side cost (service alone) and end-to-end over NATS (64 in flight, ${MS} ms):`);
+  console.log(
+    `\nFindNode, one service, nodes in 4 regions, caller prefers one; server-side cost (service alone) and end-to-end over NATS (64 in flight, ${MS} ms):`,
+  );
   console.log("| nodes | new session µs | known session µs | new session calls/s | known session calls/s |");
   console.log("|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
@@ -234,9 +265,15 @@ try {
   console.log("| store | heartbeats/s |");
   console.log("|---|---:|");
   for (const r of hb) console.log(r);
-  console.log(`\nmemory per registered node (memory store with its balancer, 100,000 nodes, GC forced): ${Number.isNaN(mem) ? "run with --expose-gc" : `${Math.round(mem)} bytes`}`);
-  console.log(`memory per kept session (memory store, 100,000 sessions, GC forced): ${Number.isNaN(memSession) ? "run with --expose-gc" : `${Math.round(memSession)} bytes`}`);
-  console.log(`redis-server memory (INFO used_memory): ${Math.round(redisMem.perSession)} bytes per session (100,000), ${Math.round(redisMem.perNode)} bytes per node (10,000)`);
+  console.log(
+    `\nmemory per registered node (memory store with its balancer, 100,000 nodes, GC forced): ${Number.isNaN(mem) ? "run with --expose-gc" : `${Math.round(mem)} bytes`}`,
+  );
+  console.log(
+    `memory per kept session (memory store, 100,000 sessions, GC forced): ${Number.isNaN(memSession) ? "run with --expose-gc" : `${Math.round(memSession)} bytes`}`,
+  );
+  console.log(
+    `redis-server memory (INFO used_memory): ${Math.round(redisMem.perSession)} bytes per session (100,000), ${Math.round(redisMem.perNode)} bytes per node (10,000)`,
+  );
 } finally {
   await rs.stop();
   await ns.stop();

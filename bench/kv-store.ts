@@ -36,7 +36,10 @@ const selfCpu = (): number => {
 };
 
 /** Runs `call` with INFLIGHT in flight for MS (after a 300 ms warm-up): rate and CPU per call. */
-async function measure(call: (i: number) => Promise<unknown>, pids: number[]): Promise<{ perSec: number; clientUs: number; serverUs: number }> {
+async function measure(
+  call: (i: number) => Promise<unknown>,
+  pids: number[],
+): Promise<{ perSec: number; clientUs: number; serverUs: number }> {
   let n = 0;
   let stop = false;
   const worker = async (): Promise<void> => {
@@ -60,16 +63,40 @@ async function measure(call: (i: number) => Promise<unknown>, pids: number[]): P
 }
 
 const rec = (nid: string) =>
-  toRecord({ node: { nid, service: "rtc", dc: "", rpc: undefined }, state: NodeState.NODE_STATE_SERVING, region: "", load: undefined, softLimits: undefined, hardLimits: undefined }, 600_000, Date.now());
+  toRecord(
+    {
+      node: { nid, service: "rtc", dc: "", rpc: undefined },
+      state: NodeState.NODE_STATE_SERVING,
+      region: "",
+      load: undefined,
+      softLimits: undefined,
+      hardLimits: undefined,
+    },
+    600_000,
+    Date.now(),
+  );
 
 async function bench(name: string, store: RegistryStore, pids: number[]): Promise<Row[]> {
-  for (let i = 0; i < NODES; i += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => store.register(rec(`n${i + k}`), `t${i + k}`)));
+  for (let i = 0; i < NODES; i += 100)
+    await Promise.all(Array.from({ length: 100 }, (_, k) => store.register(rec(`n${i + k}`), `t${i + k}`)));
   const load = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
   const out: Row[] = [];
-  const hb = await measure((i) => store.heartbeat(`n${i % NODES}`, `t${i % NODES}`, { load: { ...load, sessions: i % 50 }, state: undefined, expiresAt: Date.now() + 600_000, leaseMs: 600_000 }, undefined), pids);
+  const hb = await measure(
+    (i) =>
+      store.heartbeat(
+        `n${i % NODES}`,
+        `t${i % NODES}`,
+        { load: { ...load, sessions: i % 50 }, state: undefined, expiresAt: Date.now() + 600_000, leaseMs: 600_000 },
+        undefined,
+      ),
+    pids,
+  );
   out.push({ store: name, op: "heartbeat", ...hb });
   let placed = 0;
-  const fresh = await measure(() => store.placeSession("rtc", `new-${placed++}`, () => `n${placed % NODES}`, 600_000), pids);
+  const fresh = await measure(
+    () => store.placeSession("rtc", `new-${placed++}`, () => `n${placed % NODES}`, 600_000),
+    pids,
+  );
   out.push({ store: name, op: "new session", ...fresh });
   const known = await measure((i) => store.placeSession("rtc", `new-${i % 1000}`, () => "n0", 600_000), pids);
   out.push({ store: name, op: "known session", ...known });
@@ -102,7 +129,7 @@ const cluster = await startNatsCluster("bench", 3);
 try {
   nc = await connect({ servers: cluster.urls.split(",") });
   let s: NatsKvStore | undefined;
-  for (const until = Date.now() + 20_000; s === undefined; ) {
+  for (const until = Date.now() + 20_000; s === undefined;) {
     try {
       s = await NatsKvStore.connect(nc, { bucket: "bench", replicas: 3 });
     } catch (e) {
@@ -110,17 +137,28 @@ try {
       await new Promise((r) => setTimeout(r, 500));
     }
   }
-  rows.push(...(await bench("nats kv R3 (3 servers)", s, cluster.servers.map((x) => x.pid))));
+  rows.push(
+    ...(await bench(
+      "nats kv R3 (3 servers)",
+      s,
+      cluster.servers.map((x) => x.pid),
+    )),
+  );
   await s.close();
 } finally {
   await nc?.close();
   await cluster.stop();
 }
 
-console.log(`\nstores side by side: ${NODES} nodes, ${INFLIGHT} in flight, ${MS} ms per row (store calls in this process; CPU per operation)`);
+console.log(
+  `\nstores side by side: ${NODES} nodes, ${INFLIGHT} in flight, ${MS} ms per row (store calls in this process; CPU per operation)`,
+);
 console.log("| store | operation | ops/s | islb-side CPU µs/op | server CPU µs/op |");
 console.log("|---|---|---|---|---|");
-for (const r of rows) console.log(`| ${r.store} | ${r.op} | ${Math.round(r.perSec).toLocaleString("en")} | ${r.clientUs.toFixed(1)} | ${r.serverUs.toFixed(1)} |`);
+for (const r of rows)
+  console.log(
+    `| ${r.store} | ${r.op} | ${Math.round(r.perSec).toLocaleString("en")} | ${r.clientUs.toFixed(1)} | ${r.serverUs.toFixed(1)} |`,
+  );
 const of = (store: string, op: string): Row | undefined => rows.find((r) => r.store === store && r.op === op);
 console.log("\nratios to Redis (ops/s; total CPU µs per op):");
 for (const store of ["nats kv R1", "nats kv R3 (3 servers)"]) {
@@ -128,6 +166,8 @@ for (const store of ["nats kv R1", "nats kv R3 (3 servers)"]) {
     const a = of(store, op);
     const b = of("redis", op);
     if (a === undefined || b === undefined) continue;
-    console.log(`- ${store}, ${op}: ${(a.perSec / b.perSec).toFixed(2)}× the rate, ${((a.clientUs + a.serverUs) / (b.clientUs + b.serverUs)).toFixed(2)}× the CPU`);
+    console.log(
+      `- ${store}, ${op}: ${(a.perSec / b.perSec).toFixed(2)}× the rate, ${((a.clientUs + a.serverUs) / (b.clientUs + b.serverUs)).toFixed(2)}× the CPU`,
+    );
   }
 }

@@ -1,7 +1,12 @@
 /** The load loop every benchmark client runs: `inflight` calls kept going, a measured window after a warm-up. */
 
 /** Keeps `inflight` calls going for `ms` after a warm-up; prints "start" and "stop" around the measured window. */
-export async function load(call: (i: number) => Promise<unknown>, ms: number, inflight: number, warmMs = 700): Promise<{ calls: number; lat: Float64Array }> {
+export async function load(
+  call: (i: number) => Promise<unknown>,
+  ms: number,
+  inflight: number,
+  warmMs = 700,
+): Promise<{ calls: number; lat: Float64Array }> {
   const lat = new Float64Array(5_000_000);
   let n = 0;
   let k = 0;

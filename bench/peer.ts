@@ -34,8 +34,12 @@ const grpcService = {
 async function server(): Promise<void> {
   if (kind === "grpcjs") {
     const s = new grpc.Server();
-    s.addService(grpcService, { FindNode: (_call: unknown, cb: grpc.sendUnaryData<FindNodeReply>) => cb(null, FindNodeReply.fromPartial(reply)) });
-    await new Promise<void>((resolve, reject) => s.bindAsync(`127.0.0.1:${rest[0]}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
+    s.addService(grpcService, {
+      FindNode: (_call: unknown, cb: grpc.sendUnaryData<FindNodeReply>) => cb(null, FindNodeReply.fromPartial(reply)),
+    });
+    await new Promise<void>((resolve, reject) =>
+      s.bindAsync(`127.0.0.1:${rest[0]}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+    );
   } else {
     const nc = await connect({ servers: url });
     if (kind === "bare") {
@@ -88,7 +92,9 @@ async function client(): Promise<void> {
   let call: () => Promise<unknown>;
   if (kind === "grpcjs") {
     const Ctor = grpc.makeGenericClientConstructor(grpcService, "ISLB");
-    const c = new Ctor(`127.0.0.1:${rest[2]}`, grpc.credentials.createInsecure()) as unknown as { FindNode(r: FindNodeRequest, cb: (e: unknown, r: FindNodeReply) => void): void };
+    const c = new Ctor(`127.0.0.1:${rest[2]}`, grpc.credentials.createInsecure()) as unknown as {
+      FindNode(r: FindNodeRequest, cb: (e: unknown, r: FindNodeReply) => void): void;
+    };
     call = () => new Promise((resolve, reject) => c.FindNode(request, (e, r) => (e ? reject(e) : resolve(r))));
   } else {
     nc = await connect({ servers: url, noAsyncTraces: kind !== "bare-default" });
@@ -96,18 +102,28 @@ async function client(): Promise<void> {
     if (kind === "bare-default" || kind === "bare-noasync") {
       call = () => conn.request(BARE, requestBytes, { timeout: 5000 });
     } else if (kind === "bare-proto") {
-      call = async () => FindNodeReply.decode((await conn.request(BARE, FindNodeRequest.encode(request).finish(), { timeout: 5000 })).data);
+      call = async () =>
+        FindNodeReply.decode(
+          (await conn.request(BARE, FindNodeRequest.encode(request).finish(), { timeout: 5000 })).data,
+        );
     } else if (kind === "native-binary") {
       const c = createClient(ISLBDefinition, conn);
       call = () => c.findNode(request);
     } else if (kind === "native-json") {
-      call = async () => FindNodeReply.fromJSON(JSON.parse(new TextDecoder().decode((await conn.request(SUBJECT, requestJson, { timeout: 5000 })).data)));
+      call = async () =>
+        FindNodeReply.fromJSON(
+          JSON.parse(new TextDecoder().decode((await conn.request(SUBJECT, requestJson, { timeout: 5000 })).data)),
+        );
     } else if (kind === "compat") {
       const c = createClient(ISLBDefinition, conn, { wire: "nats-grpc" });
       call = () => c.findNode(request);
     } else if (kind === "stream-ours") {
       const c = createClient(TestServiceDefinition, conn);
-      const req = { responseParameters: Array.from({ length: 10_000 }, () => ({ size: 0, intervalUs: 0 })), payload: undefined, responseStatus: undefined };
+      const req = {
+        responseParameters: Array.from({ length: 10_000 }, () => ({ size: 0, intervalUs: 0 })),
+        payload: undefined,
+        responseStatus: undefined,
+      };
       call = async () => {
         let k = 0;
         for await (const _ of c.streamingOutputCall(req)) k++;
@@ -126,7 +142,9 @@ async function client(): Promise<void> {
               } else k++;
             },
           });
-          void conn.flush().then(() => conn.publish(`${STREAM}.go`, new TextEncoder().encode("10000"), { reply: inbox }));
+          void conn
+            .flush()
+            .then(() => conn.publish(`${STREAM}.go`, new TextEncoder().encode("10000"), { reply: inbox }));
         });
     } else {
       throw new Error(`unknown client kind ${kind}`);

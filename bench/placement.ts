@@ -21,7 +21,12 @@ const arg = (name: string, dflt: number): number => {
 const seeds = arg("--seeds", 5);
 const seconds = arg("--seconds", 300);
 
-const NAMES = ["islb (least loaded, pending counted)", "islb --two-choices", "LiveKit cpuload, lowest", "LiveKit cpuload, twochoice"];
+const NAMES = [
+  "islb (least loaded, pending counted)",
+  "islb --two-choices",
+  "LiveKit cpuload, lowest",
+  "LiveKit cpuload, twochoice",
+];
 function selectorsFor(seed: number, soft: number, hard: number): Selector[] {
   return [
     new IslbSelector(NAMES[0] as string, soft, hard, false, seeded(seed + 1)),
@@ -38,7 +43,9 @@ for (let seed = 1; seed <= seeds; seed++) {
   const scenario = makeScenario({ seed, durationMs: seconds * 1000 });
   sessions += scenario.sessions.length;
   bursts += scenario.bursts.length;
-  selectorsFor(seed, scenario.softCpu, scenario.hardCpu).forEach((sel, i) => (runs[i] as SimResult[]).push(simulate(scenario, sel)));
+  selectorsFor(seed, scenario.softCpu, scenario.hardCpu).forEach((sel, i) =>
+    (runs[i] as SimResult[]).push(simulate(scenario, sel)),
+  );
 }
 
 interface Row {
@@ -67,17 +74,28 @@ const rows: Row[] = runs.map((rs, i) => ({
   overSoft: median(rs.map((r) => r.overSoft)),
   overHardReported: sum(rs, (r) => r.overHardReported),
   overHardTrue: sum(rs, (r) => r.overHardTrue),
-  movedPerDeath: sum(rs, (r) => r.moved) / Math.max(1, sum(rs, (r) => r.deaths)),
+  movedPerDeath:
+    sum(rs, (r) => r.moved) /
+    Math.max(
+      1,
+      sum(rs, (r) => r.deaths),
+    ),
   refused: sum(rs, (r) => r.refused),
   pickUs: median(rs.map((r) => r.pickUs)),
 }));
 
 const f = (x: number, d = 2): string => x.toFixed(d);
-console.log(`placement simulation: ${seeds} seeds × (1,000 nodes, ${seconds} s), ${sessions} sessions, ${bursts} bursts of 1,000 in 100 ms; soft limit 0.70 CPU, hard 0.90`);
-console.log("| selector | max/mean node load after a burst (median, worst) | spread sd/mean | p99 node load | worst node | nodes over soft (median of runs' most) | picks over hard limit: by report / in truth | sessions moved per death | refused | µs per pick |");
+console.log(
+  `placement simulation: ${seeds} seeds × (1,000 nodes, ${seconds} s), ${sessions} sessions, ${bursts} bursts of 1,000 in 100 ms; soft limit 0.70 CPU, hard 0.90`,
+);
+console.log(
+  "| selector | max/mean node load after a burst (median, worst) | spread sd/mean | p99 node load | worst node | nodes over soft (median of runs' most) | picks over hard limit: by report / in truth | sessions moved per death | refused | µs per pick |",
+);
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of rows) {
-  console.log(`| ${r.name} | ${f(r.imbalance)}, ${f(r.imbalanceWorst)} | ${f(r.spread)} | ${f(r.p99)} | ${f(r.worst)} | ${r.overSoft} | ${r.overHardReported} / ${r.overHardTrue} | ${f(r.movedPerDeath, 1)} | ${r.refused} | ${f(r.pickUs, 1)} |`);
+  console.log(
+    `| ${r.name} | ${f(r.imbalance)}, ${f(r.imbalanceWorst)} | ${f(r.spread)} | ${f(r.p99)} | ${f(r.worst)} | ${r.overSoft} | ${r.overHardReported} / ${r.overHardTrue} | ${f(r.movedPerDeath, 1)} | ${r.refused} | ${f(r.pickUs, 1)} |`,
+  );
 }
 const [ours, ours2, ...lk] = rows as [Row, Row, ...Row[]];
 const lkBest = (k: "imbalance" | "spread" | "p99" | "overHardTrue"): number => Math.min(...lk.map((r) => r[k]));
@@ -85,8 +103,14 @@ const checks = [
   { what: "islb's load spread after bursts below LiveKit's best", ok: ours.spread < lkBest("spread") },
   { what: "islb's p99 node load after bursts below LiveKit's best", ok: ours.p99 < lkBest("p99") },
   { what: "islb's max/mean after bursts at most LiveKit's best", ok: ours.imbalance <= lkBest("imbalance") },
-  { what: "islb never picks a node over a hard limit by what it knows", ok: ours.overHardReported === 0 && ours2.overHardReported === 0 },
-  { what: "islb picks nodes over a hard limit in truth (reports lag) no more often than LiveKit's best", ok: ours.overHardTrue <= lkBest("overHardTrue") },
+  {
+    what: "islb never picks a node over a hard limit by what it knows",
+    ok: ours.overHardReported === 0 && ours2.overHardReported === 0,
+  },
+  {
+    what: "islb picks nodes over a hard limit in truth (reports lag) no more often than LiveKit's best",
+    ok: ours.overHardTrue <= lkBest("overHardTrue"),
+  },
 ];
 for (const c of checks) console.log(`${c.ok ? "PASS" : "FAIL"} ${c.what}`);
 if (checks.some((c) => !c.ok)) process.exitCode = 1;

@@ -36,12 +36,25 @@ interface Result {
   p99: number;
 }
 
-async function scenario(name: string, serverKind: string, clientKind: string, natsUrl: string, natsPid: number, inflight = INFLIGHT): Promise<Result> {
+async function scenario(
+  name: string,
+  serverKind: string,
+  clientKind: string,
+  natsUrl: string,
+  natsPid: number,
+  inflight = INFLIGHT,
+): Promise<Result> {
   const grpcPort = String(await freePort());
-  const server = spawn(process.execPath, [PEER, "server", serverKind, natsUrl, grpcPort], { stdio: ["ignore", "pipe", "inherit"] });
+  const server = spawn(process.execPath, [PEER, "server", serverKind, natsUrl, grpcPort], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   try {
     await expectLine(lines(server), "ready");
-    const client = spawn(process.execPath, [PEER, "client", clientKind, natsUrl, String(MS), String(inflight), grpcPort], { stdio: ["ignore", "pipe", "inherit"] });
+    const client = spawn(
+      process.execPath,
+      [PEER, "client", clientKind, natsUrl, String(MS), String(inflight), grpcPort],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     const out = lines(client);
     await expectLine(out, "start");
     const pids = [client.pid as number, server.pid as number, ...(serverKind === "grpcjs" ? [] : [natsPid])];
@@ -54,7 +67,16 @@ async function scenario(name: string, serverKind: string, clientKind: string, na
     const units = r.messages > 0 ? r.messages : r.calls;
     const split = after.map((v, i) => (v - (before[i] as number)) / units);
     const cpu = split.reduce((a, v) => a + v, 0);
-    return { name, calls: r.calls, messages: r.messages, perSec: units / seconds, cpuUsPerCall: cpu, split, p50: r.p50, p99: r.p99 };
+    return {
+      name,
+      calls: r.calls,
+      messages: r.messages,
+      perSec: units / seconds,
+      cpuUsPerCall: cpu,
+      split,
+      p50: r.p50,
+      p99: r.p99,
+    };
   } finally {
     server.kill("SIGKILL");
   }
@@ -84,7 +106,9 @@ const rounds = new Map<string, Result[]>();
 const ns = await startNatsServer();
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    process.stderr.write(`round ${round} of ${ROUNDS}: unary FindNode (5 nodes), ${INFLIGHT} in flight, ${MS} ms each; then server streaming, one stream\n`);
+    process.stderr.write(
+      `round ${round} of ${ROUNDS}: unary FindNode (5 nodes), ${INFLIGHT} in flight, ${MS} ms each; then server streaming, one stream\n`,
+    );
     for (const [name, s, c, inflight] of [...unary, ...streaming.map(([n, s, c]) => [n, s, c, 1] as const)]) {
       const r = await scenario(name, s, c, ns.url, ns.pid, inflight);
       rounds.set(name, [...(rounds.get(name) ?? []), r]);
@@ -100,11 +124,17 @@ const by = (n: string): Result => results.find((r) => r.name === n) as Result;
 const bareD = by("bare nats request (default)");
 const bareN = by("bare nats request (noAsyncTraces)");
 const f = (n: number, d = 0): string => n.toFixed(d);
-console.log(`\nunary: ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds, same messages (FindNodeRequest -> FindNodeReply with 5 nodes)`);
-console.log("| scenario | calls/s | CPU µs/call | client / server / nats-server | p50 ms | p99 ms | × bare default | × bare noAsyncTraces | CPU × bare default |");
+console.log(
+  `\nunary: ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds, same messages (FindNodeRequest -> FindNodeReply with 5 nodes)`,
+);
+console.log(
+  "| scenario | calls/s | CPU µs/call | client / server / nats-server | p50 ms | p99 ms | × bare default | × bare noAsyncTraces | CPU × bare default |",
+);
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of results.filter((x) => x.messages === 0)) {
-  console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.cpuUsPerCall, 1)} | ${r.split.map((v) => f(v, 1)).join(" / ")} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.perSec / bareD.perSec, 2)} | ${f(r.perSec / bareN.perSec, 2)} | ${f(r.cpuUsPerCall / bareD.cpuUsPerCall, 2)} |`);
+  console.log(
+    `| ${r.name} | ${f(r.perSec)} | ${f(r.cpuUsPerCall, 1)} | ${r.split.map((v) => f(v, 1)).join(" / ")} | ${f(r.p50, 2)} | ${f(r.p99, 2)} | ${f(r.perSec / bareD.perSec, 2)} | ${f(r.perSec / bareN.perSec, 2)} | ${f(r.cpuUsPerCall / bareD.cpuUsPerCall, 2)} |`,
+  );
 }
 const grpcjs = by("grpc-js over HTTP/2");
 const sb = by("bare nats pub/sub stream");
@@ -112,7 +142,8 @@ const so = by("islb native server stream");
 console.log("\nserver streaming (one stream, 10,000 messages a call):");
 console.log("| scenario | messages/s | CPU µs/message | × bare pub/sub |");
 console.log("|---|---:|---:|---:|");
-for (const r of [sb, so]) console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.cpuUsPerCall, 2)} | ${f(r.perSec / sb.perSec, 2)} |`);
+for (const r of [sb, so])
+  console.log(`| ${r.name} | ${f(r.perSec)} | ${f(r.cpuUsPerCall, 2)} | ${f(r.perSec / sb.perSec, 2)} |`);
 /** The median over rounds of a per-round ratio (each round's pair ran back to back). */
 function ratio(a: string, b: string, of: (r: Result) => number): number {
   const ra = rounds.get(a) as Result[];
@@ -132,7 +163,12 @@ const targets: Array<[string, number, number, boolean]> = [
 console.log(`\ntargets: each the median over the ${ROUNDS} rounds of that round's ratio`);
 console.log("\n| target | measured | met |");
 console.log("|---|---:|---|");
-for (const [name, v, t, higher] of targets) console.log(`| ${name} | ${f(v, 2)} | ${(higher ? v >= t : v <= t) ? "yes" : "no"} |`);
+for (const [name, v, t, higher] of targets)
+  console.log(`| ${name} | ${f(v, 2)} | ${(higher ? v >= t : v <= t) ? "yes" : "no"} |`);
 const byHand = "bare nats + ts-proto by hand (noAsyncTraces)";
-console.log(`| (no target) native calls/s × the same work by hand on nats.js | ${f(ratio(NATIVE, byHand, rate), 2)} | |`);
-console.log(`| (no target) native CPU/call × the same work by hand on nats.js | ${f(ratio(NATIVE, byHand, cpuOf), 2)} | |`);
+console.log(
+  `| (no target) native calls/s × the same work by hand on nats.js | ${f(ratio(NATIVE, byHand, rate), 2)} | |`,
+);
+console.log(
+  `| (no target) native CPU/call × the same work by hand on nats.js | ${f(ratio(NATIVE, byHand, cpuOf), 2)} | |`,
+);

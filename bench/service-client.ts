@@ -9,7 +9,15 @@ import { createClient } from "../src/index.js";
 import { ISLBDefinition } from "../generated/islb/islb.js";
 import { requestBytes } from "./fixtures.js";
 import { load, pct } from "./load.js";
-import { BARE_SUBJECT, FLEET, KNOWN, LIST_SERVICE, SESSION_SERVICE, heartbeatOf, registration } from "./service-fleet.js";
+import {
+  BARE_SUBJECT,
+  FLEET,
+  KNOWN,
+  LIST_SERVICE,
+  SESSION_SERVICE,
+  heartbeatOf,
+  registration,
+} from "./service-fleet.js";
 
 const [kind, url, msArg, inflightArg, runId] = process.argv.slice(2) as [string, string, string, string, string];
 const nc = await connect({ servers: url });
@@ -25,7 +33,11 @@ const calls: Record<string, (i: number) => Promise<unknown>> = {
   known: (i) => client.findNode(session(`known-${i % KNOWN}`)),
   heartbeat: (i) => client.heartbeat(heartbeatOf(i % FLEET, i)),
   // As the agent sends them: with the registration, and a deadline.
-  "heartbeat-agent": (i) => client.heartbeat({ ...heartbeatOf(i % FLEET, i), registration: registration(SESSION_SERVICE, i % FLEET).registration }, { deadline: 2000 }),
+  "heartbeat-agent": (i) =>
+    client.heartbeat(
+      { ...heartbeatOf(i % FLEET, i), registration: registration(SESSION_SERVICE, i % FLEET).registration },
+      { deadline: 2000 },
+    ),
 };
 const call = calls[kind];
 if (call === undefined) throw new Error(`unknown kind ${kind}`);

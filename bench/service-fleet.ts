@@ -18,7 +18,12 @@ const zero = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 }
 export function registration(service: string, i: number): RegisterRequest {
   return {
     registration: {
-      node: { dc: `dc${i % 4}`, nid: `${service}-${i}`, service, rpc: { protocol: "nats-grpc", addr: "nats://10.0.0.1:4222", params: new Map([["region", `r${i % 4}`]]) } },
+      node: {
+        dc: `dc${i % 4}`,
+        nid: `${service}-${i}`,
+        service,
+        rpc: { protocol: "nats-grpc", addr: "nats://10.0.0.1:4222", params: new Map([["region", `r${i % 4}`]]) },
+      },
       state: NodeState.NODE_STATE_SERVING,
       region: `r${i % 4}`,
       load: { ...zero, sessions: i % 100, cpu: (i % 100) / 100 },

@@ -41,8 +41,16 @@ interface Round {
 }
 
 let runs = 0;
-async function measure(kind: string, natsUrl: string, serverPid: number, redisPid: number, natsPid: number): Promise<Round> {
-  const client = spawn(process.execPath, [CLIENT, kind, natsUrl, String(MS), String(INFLIGHT), String(runs++)], { stdio: ["ignore", "pipe", "inherit"] });
+async function measure(
+  kind: string,
+  natsUrl: string,
+  serverPid: number,
+  redisPid: number,
+  natsPid: number,
+): Promise<Round> {
+  const client = spawn(process.execPath, [CLIENT, kind, natsUrl, String(MS), String(INFLIGHT), String(runs++)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const out = lines(client);
   await expectLine(out, "start");
   const pids = [client.pid as number, serverPid, redisPid, natsPid];
@@ -52,7 +60,12 @@ async function measure(kind: string, natsUrl: string, serverPid: number, redisPi
   const seconds = (performance.now() - t0) / 1000;
   const after = pids.map((p) => (p > 0 ? cpuMicros(p) : 0));
   const r = JSON.parse(await expectLine(out)) as { calls: number; p50: number; p99: number };
-  return { perSec: r.calls / seconds, split: after.map((v, i) => (v - (before[i] as number)) / r.calls), p50: r.p50, p99: r.p99 };
+  return {
+    perSec: r.calls / seconds,
+    split: after.map((v, i) => (v - (before[i] as number)) / r.calls),
+    p50: r.p50,
+    p99: r.p99,
+  };
 }
 
 /** The environment without islb's own variables (the flags say everything). */
@@ -64,10 +77,25 @@ function withoutIslbEnv(): NodeJS.ProcessEnv {
 
 /** Starts `islb serve` on `natsUrl` (and Redis) and registers the bench fleet through it. */
 async function startIslb(natsUrl: string, redisUrl: string | undefined): Promise<ChildProcess> {
-  const flags = ["serve", "--nats", natsUrl, "--http", "off", "--log-level", "warn", "--nid", "islb-bench", "--no-ion-discovery", ...(redisUrl ? ["--redis", redisUrl] : [])];
+  const flags = [
+    "serve",
+    "--nats",
+    natsUrl,
+    "--http",
+    "off",
+    "--log-level",
+    "warn",
+    "--nid",
+    "islb-bench",
+    "--no-ion-discovery",
+    ...(redisUrl ? ["--redis", redisUrl] : []),
+  ];
   // BENCH_PROF=<dir>: islb writes a CPU profile there when it is stopped (SIGINT).
   const prof = process.env.BENCH_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROF] : [];
-  const child = spawn(process.execPath, [...prof, MAIN, ...flags], { stdio: ["ignore", "inherit", "inherit"], env: withoutIslbEnv() });
+  const child = spawn(process.execPath, [...prof, MAIN, ...flags], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: withoutIslbEnv(),
+  });
   const nc = await connect({ servers: natsUrl });
   const c = createClient(ISLBDefinition, nc);
   try {
@@ -141,8 +169,12 @@ try {
 }
 
 const f = (n: number, d = 0): string => n.toFixed(d);
-console.log(`\nthe real islb serve, separate client process, typed client, ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds`);
-console.log("| store | call | calls/s | × bare default | client CPU µs/call | islb CPU µs/call | redis-server µs/call | nats-server µs/call | p50 ms | p99 ms |");
+console.log(
+  `\nthe real islb serve, separate client process, typed client, ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds`,
+);
+console.log(
+  "| store | call | calls/s | × bare default | client CPU µs/call | islb CPU µs/call | redis-server µs/call | nats-server µs/call | p50 ms | p99 ms |",
+);
 console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const store of STORES) {
   const bareRounds = results.get(`${store}/bare`) as Round[];

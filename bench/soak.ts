@@ -23,14 +23,19 @@ const REDIS = args.includes("--redis");
 const ns = await startNatsServer();
 const rs = REDIS ? await startRedisServer() : undefined;
 const islb = await startIslb(ns.url, { nid: "islb-soak", redis: rs ? redisConfig(rs.url) : undefined });
-const agents = await Promise.all(Array.from({ length: NODES }, (_, i) => startAgent(ns.url, `sfu-${i}`, {}, { leaseMs: 1500, load: () => ({ sessions: i % 7 }) })));
+const agents = await Promise.all(
+  Array.from({ length: NODES }, (_, i) =>
+    startAgent(ns.url, `sfu-${i}`, {}, { leaseMs: 1500, load: () => ({ sessions: i % 7 }) }),
+  ),
+);
 const nc = await connect({ servers: ns.url });
 const client = createClient(ISLBDefinition, nc);
 let expired = 0;
 const ac = new AbortController();
 const watching = (async () => {
   try {
-    for await (const e of client.watch({}, { signal: ac.signal })) if (e.type === WatchEvent_Type.TYPE_EXPIRED || e.type === WatchEvent_Type.TYPE_DOWN) expired++;
+    for await (const e of client.watch({}, { signal: ac.signal }))
+      if (e.type === WatchEvent_Type.TYPE_EXPIRED || e.type === WatchEvent_Type.TYPE_DOWN) expired++;
   } catch {
     /* aborted */
   }
@@ -55,7 +60,9 @@ await watching;
 const reregistered = agents.filter((a) => a.agent.registrations !== 1).length;
 const heartbeats = agents.reduce((n, a) => n + a.agent.heartbeats, 0);
 const found = (await client.findNode({ service: "rtc" })).nodes.length;
-console.log(`lookups ${lookups}, heartbeats ${heartbeats}, nodes found ${found}/${NODES}, expired or down ${expired}, re-registered ${reregistered}, sessions moved ${moved}`);
+console.log(
+  `lookups ${lookups}, heartbeats ${heartbeats}, nodes found ${found}/${NODES}, expired or down ${expired}, re-registered ${reregistered}, sessions moved ${moved}`,
+);
 for (const a of agents) {
   await a.agent.stop();
   await a.nc.close();

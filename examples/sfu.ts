@@ -10,7 +10,12 @@ import { connect } from "nats";
 import type { CallContext } from "nice-grpc-common";
 import { createServer, NodeAgent, ServerError, Status } from "islb";
 import { serveReflection } from "islb/reflection";
-import { SFUDefinition, type JoinRequest, type LeaveRequest, type SFUServiceImplementation } from "./generated/sfu/v1/sfu.js";
+import {
+  SFUDefinition,
+  type JoinRequest,
+  type LeaveRequest,
+  type SFUServiceImplementation,
+} from "./generated/sfu/v1/sfu.js";
 
 const nid = process.argv[2] ?? "sfu-1";
 const natsUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -39,7 +44,10 @@ serveReflection(server, nc, readFileSync(new URL("../sfu.binpb", import.meta.url
 await server.listen(nc);
 
 const agent = new NodeAgent(nc, {
-  registration: { node: { nid, service: "rtc", dc: "dc1", rpc: { protocol: "nats-grpc", addr: natsUrl } }, softLimits: { sessions: 100 } },
+  registration: {
+    node: { nid, service: "rtc", dc: "dc1", rpc: { protocol: "nats-grpc", addr: natsUrl } },
+    softLimits: { sessions: 100 },
+  },
   load: () => ({ sessions: rooms.size }),
 });
 await agent.start({ timeoutMs: 10_000 }); // rejects with a clear error when no islb answers

@@ -27,16 +27,28 @@ const http = createHttpServer((req, res) => {
   const url = new URL(req.url ?? "/", "http://signal");
   const room = url.searchParams.get("room") ?? "";
   const uid = url.searchParams.get("uid") ?? "";
-  const answer = url.pathname !== "/join" ? Promise.resolve({ status: 404, body: { error: "GET /join?room=&uid=" } }) : join(room, uid);
+  const answer =
+    url.pathname !== "/join"
+      ? Promise.resolve({ status: 404, body: { error: "GET /join?room=&uid=" } })
+      : join(room, uid);
   answer
     .catch((e: unknown) => {
       if (!(e instanceof ClientError)) return { status: 500, body: { error: String(e) } };
-      const status = e.code === Status.INVALID_ARGUMENT ? 400 : e.code === Status.NOT_FOUND || e.code === Status.UNAVAILABLE ? 503 : 502;
+      const status =
+        e.code === Status.INVALID_ARGUMENT
+          ? 400
+          : e.code === Status.NOT_FOUND || e.code === Status.UNAVAILABLE
+            ? 503
+            : 502;
       return { status, body: { error: `${Status[e.code]}: ${e.details}` } };
     })
-    .then(({ status, body }) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body)));
+    .then(({ status, body }) =>
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body)),
+    );
 });
-http.listen(Number(process.env.PORT ?? 8080), () => console.log(JSON.stringify({ msg: "signal listening", address: http.address() })));
+http.listen(Number(process.env.PORT ?? 8080), () =>
+  console.log(JSON.stringify({ msg: "signal listening", address: http.address() })),
+);
 
 const stop = (): void => {
   http.close();

@@ -30,7 +30,8 @@ function normalizeKey(key: string): string {
 
 function checkValue(key: string, value: unknown): void {
   if (key.endsWith("-bin")) {
-    if (!(value instanceof Uint8Array)) throw new Error(`Metadata key '${key}' ends with '-bin', thus it must have binary value`);
+    if (!(value instanceof Uint8Array))
+      throw new Error(`Metadata key '${key}' ends with '-bin', thus it must have binary value`);
   } else if (typeof value !== "string") {
     throw new Error(`Metadata key '${key}' doesn't end with '-bin', thus it must have string value`);
   }
@@ -89,7 +90,10 @@ class MetadataMap implements MetadataType {
 export function Metadata(init?: MetadataInit): Metadata {
   const md = new MetadataMap();
   if (init === undefined) return md;
-  const entries = Symbol.iterator in init ? (init as Iterable<[string, string | Uint8Array | Array<string | Uint8Array>]>) : Object.entries(init);
+  const entries =
+    Symbol.iterator in init
+      ? (init as Iterable<[string, string | Uint8Array | Array<string | Uint8Array>]>)
+      : Object.entries(init);
   for (const [k, v] of entries) {
     if (Array.isArray(v)) for (const x of v) md.append(k, x as never);
     else md.append(k, v as never);
@@ -125,7 +129,9 @@ function checkKey(key: string): void {
 function textValue(key: string, value: string | Uint8Array): string {
   if (key.endsWith("-bin")) return Buffer.from(value as Uint8Array).toString("base64");
   if (typeof value !== "string" || !PRINTABLE.test(value)) {
-    throw new MetadataError(`metadata value of ${JSON.stringify(key)} must be printable ASCII (use a -bin key for bytes)`);
+    throw new MetadataError(
+      `metadata value of ${JSON.stringify(key)} must be printable ASCII (use a -bin key for bytes)`,
+    );
   }
   return value;
 }
@@ -242,7 +248,10 @@ export function encodeMessage(message: string): string {
   if (plain) return message;
   let out = "";
   for (const byte of Buffer.from(message, "utf8")) {
-    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(byte);
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? `%${byte.toString(16).toUpperCase().padStart(2, "0")}`
+        : String.fromCharCode(byte);
   }
   return out;
 }

@@ -15,9 +15,7 @@ export interface StatusInfo {
   message: string;
 }
 
-const NAMES: readonly string[] = Object.freeze(
-  Array.from({ length: 17 }, (_, code) => Status[code] as string),
-);
+const NAMES: readonly string[] = Object.freeze(Array.from({ length: 17 }, (_, code) => Status[code] as string));
 
 /** The canonical name of a code ("INVALID_ARGUMENT"), or "CODE_<n>" for unknown numbers. */
 export function statusName(code: number): string {
@@ -39,7 +37,8 @@ export function toStatusCode(code: unknown): Status {
 
 /** `err` with its `cause` set (nice-grpc-common's error classes take no options). */
 export function withCause<E extends Error>(err: E, cause: unknown): E {
-  if (cause !== undefined) Object.defineProperty(err, "cause", { value: cause, enumerable: false, writable: true, configurable: true });
+  if (cause !== undefined)
+    Object.defineProperty(err, "cause", { value: cause, enumerable: false, writable: true, configurable: true });
   return err;
 }
 

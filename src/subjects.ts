@@ -20,13 +20,15 @@ const DOTTED = /^[^.*>\s\x00-\x1f\x7f]+(\.[^.*>\s\x00-\x1f\x7f]+)*$/u;
 export function tokenProblem(what: string, value: string, maxLength = 128): string | undefined {
   if (value.length === 0) return `${what} is empty`;
   if (value.length > maxLength) return `${what} is longer than ${maxLength} characters`;
-  if (!TOKEN.test(value)) return `${what} ${JSON.stringify(value)} must not contain '.', '*', '>', whitespace or control characters`;
+  if (!TOKEN.test(value))
+    return `${what} ${JSON.stringify(value)} must not contain '.', '*', '>', whitespace or control characters`;
   return undefined;
 }
 
 /** Why a dotted name (prefix, pkg.Service) cannot be used in subjects, or undefined. */
 export function dottedProblem(what: string, value: string): string | undefined {
-  if (!DOTTED.test(value)) return `${what} ${JSON.stringify(value)} must be dot-separated tokens without '*', '>', whitespace or control characters`;
+  if (!DOTTED.test(value))
+    return `${what} ${JSON.stringify(value)} must be dot-separated tokens without '*', '>', whitespace or control characters`;
   return undefined;
 }
 

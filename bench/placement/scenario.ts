@@ -88,12 +88,25 @@ export function makeScenario(o: ScenarioOptions = {}): Scenario {
   const region = (): string => `r${Math.floor(random() * nRegions)}`;
 
   const nodes: SimNode[] = [];
-  for (let i = 0; i < nNodes; i++) nodes.push({ nid: `sfu-${i}`, region: `r${i % nRegions}`, capacity: nodeCapacity(random), phase: Math.floor(random() * heartbeatMs) });
+  for (let i = 0; i < nNodes; i++)
+    nodes.push({
+      nid: `sfu-${i}`,
+      region: `r${i % nRegions}`,
+      capacity: nodeCapacity(random),
+      phase: Math.floor(random() * heartbeatMs),
+    });
 
   const sessions: SimSession[] = [];
   let n = 0;
-  const session = (at: number): SimSession => ({ sid: `room-${n++}`, at, participants: roomSize(random), durationMs: Math.max(10_000, exponential(random, 120_000)), region: region() });
-  for (let t = exponential(random, 1000 / rate); t < durationMs; t += exponential(random, 1000 / rate)) sessions.push(session(Math.floor(t)));
+  const session = (at: number): SimSession => ({
+    sid: `room-${n++}`,
+    at,
+    participants: roomSize(random),
+    durationMs: Math.max(10_000, exponential(random, 120_000)),
+    region: region(),
+  });
+  for (let t = exponential(random, 1000 / rate); t < durationMs; t += exponential(random, 1000 / rate))
+    sessions.push(session(Math.floor(t)));
   const bursts: number[] = [];
   for (let b = burstEveryMs; b < durationMs - burstEveryMs / 2; b += burstEveryMs) {
     bursts.push(b);
@@ -103,8 +116,10 @@ export function makeScenario(o: ScenarioOptions = {}): Scenario {
 
   const incidents: SimIncident[] = [];
   const pickNode = (): string => (nodes[Math.floor(random() * nNodes)] as SimNode).nid;
-  for (let t = 20_000; t < durationMs; t += 20_000) incidents.push({ at: t + 5_000, kind: "death", nid: pickNode(), untilMs: t + 15_000 });
-  for (let t = 40_000; t < durationMs; t += 40_000) incidents.push({ at: t + 7_000, kind: "drain", nid: pickNode(), untilMs: t + 37_000 });
+  for (let t = 20_000; t < durationMs; t += 20_000)
+    incidents.push({ at: t + 5_000, kind: "death", nid: pickNode(), untilMs: t + 15_000 });
+  for (let t = 40_000; t < durationMs; t += 40_000)
+    incidents.push({ at: t + 7_000, kind: "drain", nid: pickNode(), untilMs: t + 37_000 });
   incidents.sort((a, b) => a.at - b.at);
 
   return { nodes, sessions, incidents, bursts, burstMs, durationMs, heartbeatMs, softCpu: 0.7, hardCpu: 0.9 };

@@ -88,7 +88,10 @@ export class IslbSelector implements Selector {
   }
 
   drain(node: SimNode, draining: boolean, r: Report): void {
-    this.apply(draining ? "draining" : "updated", this.record(node, r, draining ? NodeState.NODE_STATE_DRAINING : NodeState.NODE_STATE_SERVING));
+    this.apply(
+      draining ? "draining" : "updated",
+      this.record(node, r, draining ? NodeState.NODE_STATE_DRAINING : NodeState.NODE_STATE_SERVING),
+    );
   }
 
   pick(region: string): string | undefined {

@@ -128,7 +128,7 @@ export function simulate(s: Scenario, selector: Selector): SimResult {
       n.participants -= session.participants;
     }
     ends.delete(tick);
-    for (let i = 0; i < pendingEnds.length; ) {
+    for (let i = 0; i < pendingEnds.length;) {
       const p = pendingEnds[i] as { at: number; fn: () => void };
       if (p.at <= now) {
         p.fn();
@@ -152,11 +152,17 @@ export function simulate(s: Scenario, selector: Selector): SimResult {
           const left = Math.max(1, Math.ceil((session.at + session.durationMs - now) / TICK));
           place(session, tick + left);
         }
-        pendingEnds.push({ at: inc.untilMs, fn: () => ((n.alive = true), (n.draining = false), selector.up(n.node, report(n))) });
+        pendingEnds.push({
+          at: inc.untilMs,
+          fn: () => ((n.alive = true), (n.draining = false), selector.up(n.node, report(n))),
+        });
       } else if (!n.draining) {
         n.draining = true;
         selector.drain(n.node, true, report(n));
-        pendingEnds.push({ at: inc.untilMs, fn: () => n.alive && ((n.draining = false), selector.drain(n.node, false, report(n))) });
+        pendingEnds.push({
+          at: inc.untilMs,
+          fn: () => n.alive && ((n.draining = false), selector.drain(n.node, false, report(n))),
+        });
       }
     }
     for (const n of byPhase[tick % byPhase.length] as NodeState[]) if (n.alive) selector.report(n.node, report(n));
@@ -166,5 +172,20 @@ export function simulate(s: Scenario, selector: Selector): SimResult {
     }
     if (measureAt.has(tick)) measure();
   }
-  return { selector: selector.name, imbalance, spread, p99, worstLoad, overSoft, overHardReported, overHardTrue, peakLoad, picks, refused, deaths, moved, pickUs: (pickTime * 1000) / Math.max(1, picks) };
+  return {
+    selector: selector.name,
+    imbalance,
+    spread,
+    p99,
+    worstLoad,
+    overSoft,
+    overHardReported,
+    overHardTrue,
+    peakLoad,
+    picks,
+    refused,
+    deaths,
+    moved,
+    pickUs: (pickTime * 1000) / Math.max(1, picks),
+  };
 }

@@ -8,7 +8,14 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsConnection } from "nats";
-import { ISLBDefinition, NodeMark_Kind, NodeState, type Load, type NodeMark, type Registration } from "../../generated/islb/islb.js";
+import {
+  ISLBDefinition,
+  NodeMark_Kind,
+  NodeState,
+  type Load,
+  type NodeMark,
+  type Registration,
+} from "../../generated/islb/islb.js";
 import { silentLogger, type Logger } from "../log.js";
 import { Status } from "../status.js";
 import { DEFAULT_PREFIX, methodSubject } from "../subjects.js";
@@ -114,7 +121,15 @@ export class NodeAgent {
   }
 
   private async register(deadlineMs: number): Promise<void> {
-    const r = await this.client.register({ registration: this.registration(), token: this.token, leaseMs: this.options.leaseMs ?? 0, secret: this.options.secret ?? "" }, { deadline: deadlineMs });
+    const r = await this.client.register(
+      {
+        registration: this.registration(),
+        token: this.token,
+        leaseMs: this.options.leaseMs ?? 0,
+        secret: this.options.secret ?? "",
+      },
+      { deadline: deadlineMs },
+    );
     this.heartbeatMs = r.heartbeatMs;
     this.registrations++;
     this.schedule(this.heartbeatMs);
@@ -142,13 +157,15 @@ export class NodeAgent {
     let last: unknown;
     do {
       if (this.stopped) fail(`node ${this.nid} was stopped during start-up`, Status.CANCELLED, last);
-      if (options.signal?.aborted === true) fail(`start-up of node ${this.nid} aborted before islb answered`, Status.CANCELLED, options.signal.reason);
+      if (options.signal?.aborted === true)
+        fail(`start-up of node ${this.nid} aborted before islb answered`, Status.CANCELLED, options.signal.reason);
       try {
         await this.register(Math.max(100, Math.min(2000, until - Date.now())));
         return;
       } catch (e) {
         if (this.stopped) fail(`node ${this.nid} was stopped during start-up`, Status.CANCELLED, e);
-        if (!isTransient(e)) fail(`islb refused the registration of node ${this.nid}: ${describeFailure(e)}`, statusOf(e), e);
+        if (!isTransient(e))
+          fail(`islb refused the registration of node ${this.nid}: ${describeFailure(e)}`, statusOf(e), e);
         last = e;
       }
       const wait = Math.min(this.options.retryMs ?? 250, until - Date.now());
@@ -206,7 +223,15 @@ export class NodeAgent {
     try {
       const load = this.options.load === undefined ? undefined : await this.options.load();
       const r = await this.client.heartbeat(
-        { nid: this.nid, token: this.token, load, state: this.state, registration: this.registration(), leaseMs: this.options.leaseMs ?? 0, secret: this.options.secret ?? "" },
+        {
+          nid: this.nid,
+          token: this.token,
+          load,
+          state: this.state,
+          registration: this.registration(),
+          leaseMs: this.options.leaseMs ?? 0,
+          secret: this.options.secret ?? "",
+        },
         { deadline: Math.max(500, this.heartbeatMs) },
       );
       this.heartbeatMs = r.heartbeatMs;
@@ -218,7 +243,10 @@ export class NodeAgent {
       }
       // A registry that lost the node lost its drain too: sent again (not taken for a cancel).
       const lost = r.reregistered && r.mark === undefined && this.drainAsked !== undefined;
-      if (lost) void this.sendDrain().catch((e: unknown) => this.log.warn({ err: e, nid: this.nid }, "sending the drain again failed"));
+      if (lost)
+        void this.sendDrain().catch((e: unknown) =>
+          this.log.warn({ err: e, nid: this.nid }, "sending the drain again failed"),
+        );
       else this.noteMark(r.mark);
     } catch (e) {
       this.log.warn({ err: e, nid: this.nid }, "heartbeat failed; retrying");
@@ -236,18 +264,30 @@ export class NodeAgent {
 
   /** True while the node is draining (asked by `drain()` or by an operator) and not yet drained. */
   get draining(): boolean {
-    return (this.currentMark?.kind === NodeMark_Kind.KIND_DRAINING && Number(this.currentMark.drainedAtMs) === 0) || this.state === NodeState.NODE_STATE_DRAINING;
+    return (
+      (this.currentMark?.kind === NodeMark_Kind.KIND_DRAINING && Number(this.currentMark.drainedAtMs) === 0) ||
+      this.state === NodeState.NODE_STATE_DRAINING
+    );
   }
 
   private noteMark(m: NodeMark | undefined): void {
     const mark = m === undefined || m.kind === NodeMark_Kind.KIND_UNSPECIFIED ? undefined : m;
     const before = this.currentMark;
     this.currentMark = mark;
-    const changed = (before === undefined) !== (mark === undefined) || (before !== undefined && mark !== undefined && (before.kind !== mark.kind || before.atMs !== mark.atMs || before.drainedAtMs !== mark.drainedAtMs));
+    const changed =
+      (before === undefined) !== (mark === undefined) ||
+      (before !== undefined &&
+        mark !== undefined &&
+        (before.kind !== mark.kind || before.atMs !== mark.atMs || before.drainedAtMs !== mark.drainedAtMs));
     if (changed) this.options.onMark?.(mark);
     // An operator cancelled the drain this agent asked for: it is over.
-    if (mark === undefined && before?.kind === NodeMark_Kind.KIND_DRAINING && this.drainAsked !== undefined) this.drainAsked = undefined;
-    if (mark?.kind === NodeMark_Kind.KIND_DRAINING && Number(mark.drainedAtMs) > 0 && this.drainedNotified !== Number(mark.atMs)) {
+    if (mark === undefined && before?.kind === NodeMark_Kind.KIND_DRAINING && this.drainAsked !== undefined)
+      this.drainAsked = undefined;
+    if (
+      mark?.kind === NodeMark_Kind.KIND_DRAINING &&
+      Number(mark.drainedAtMs) > 0 &&
+      this.drainedNotified !== Number(mark.atMs)
+    ) {
       this.drainedNotified = Number(mark.atMs);
       this.log.info({ nid: this.nid, reason: mark.drainedReason }, "drained: the node may stop");
       this.options.onDrained?.(mark);
@@ -258,7 +298,10 @@ export class NodeAgent {
     const d = this.drainAsked;
     if (d === undefined) return;
     const left = d.deadlineAt === 0 ? 0 : Math.max(1, d.deadlineAt - Date.now());
-    const r = await this.client.drain({ nid: this.nid, token: this.token, deadlineMs: left, reason: d.reason, by: this.nid }, { deadline: 2000 });
+    const r = await this.client.drain(
+      { nid: this.nid, token: this.token, deadlineMs: left, reason: d.reason, by: this.nid },
+      { deadline: 2000 },
+    );
     this.noteMark(r.node?.mark);
   }
 
@@ -269,7 +312,10 @@ export class NodeAgent {
    * drains (an older islb) gets the node's state DRAINING instead.
    */
   async drain(options: DrainOptions = {}): Promise<void> {
-    this.drainAsked = { deadlineAt: options.deadline !== undefined && options.deadline > 0 ? Date.now() + options.deadline : 0, reason: options.reason ?? "" };
+    this.drainAsked = {
+      deadlineAt: options.deadline !== undefined && options.deadline > 0 ? Date.now() + options.deadline : 0,
+      reason: options.reason ?? "",
+    };
     try {
       await this.sendDrain();
     } catch (e) {
@@ -284,7 +330,10 @@ export class NodeAgent {
     this.drainAsked = undefined;
     this.state = NodeState.NODE_STATE_SERVING;
     try {
-      const r = await this.client.uncordon({ nid: this.nid, token: this.token, reason, by: this.nid, adminToken: "" }, { deadline: 2000 });
+      const r = await this.client.uncordon(
+        { nid: this.nid, token: this.token, reason, by: this.nid, adminToken: "" },
+        { deadline: 2000 },
+      );
       this.noteMark(r.node?.mark);
     } catch (e) {
       if (statusOf(e) !== Status.UNIMPLEMENTED) throw e;

@@ -25,7 +25,15 @@ export function statusOf(e: unknown): Status {
 }
 
 /** Statuses that mean "no islb answered (yet)": worth trying again; anything else is islb refusing, and final. */
-const TRANSIENT: ReadonlySet<Status> = new Set([Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.ABORTED, Status.RESOURCE_EXHAUSTED, Status.INTERNAL, Status.UNKNOWN, Status.CANCELLED]);
+const TRANSIENT: ReadonlySet<Status> = new Set([
+  Status.UNAVAILABLE,
+  Status.DEADLINE_EXCEEDED,
+  Status.ABORTED,
+  Status.RESOURCE_EXHAUSTED,
+  Status.INTERNAL,
+  Status.UNKNOWN,
+  Status.CANCELLED,
+]);
 
 /** True when a failed registration may succeed later (nothing answered, a timeout, a lost connection). */
 export function isTransient(e: unknown): boolean {

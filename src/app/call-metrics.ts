@@ -11,10 +11,30 @@ import type { ServerMiddleware } from "nice-grpc-common";
 export function callMetrics(registry: Registry): ServerMiddleware {
   const registers = [registry];
   return prometheusServerMiddleware({
-    serverStartedMetric: new Counter({ registers, name: "grpc_server_started_total", help: "RPCs started on the server.", labelNames }),
-    serverHandledMetric: new Counter({ registers, name: "grpc_server_handled_total", help: "RPCs completed on the server, whatever their status.", labelNames: labelNamesWithCode }),
-    serverStreamMsgReceivedMetric: new Counter({ registers, name: "grpc_server_msg_received_total", help: "Stream messages received by the server.", labelNames }),
-    serverStreamMsgSentMetric: new Counter({ registers, name: "grpc_server_msg_sent_total", help: "Stream messages sent by the server.", labelNames }),
+    serverStartedMetric: new Counter({
+      registers,
+      name: "grpc_server_started_total",
+      help: "RPCs started on the server.",
+      labelNames,
+    }),
+    serverHandledMetric: new Counter({
+      registers,
+      name: "grpc_server_handled_total",
+      help: "RPCs completed on the server, whatever their status.",
+      labelNames: labelNamesWithCode,
+    }),
+    serverStreamMsgReceivedMetric: new Counter({
+      registers,
+      name: "grpc_server_msg_received_total",
+      help: "Stream messages received by the server.",
+      labelNames,
+    }),
+    serverStreamMsgSentMetric: new Counter({
+      registers,
+      name: "grpc_server_msg_sent_total",
+      help: "Stream messages sent by the server.",
+      labelNames,
+    }),
     serverHandlingSecondsMetric: new Histogram({
       registers,
       name: "grpc_server_handling_seconds",

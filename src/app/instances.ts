@@ -6,6 +6,12 @@ import type { InstanceJson } from "../http/events.js";
 export async function islbInstances(nc: NatsConnection, self: string, maxWaitMs = 500): Promise<InstanceJson[]> {
   const out: InstanceJson[] = [];
   const replies = await nc.services.client({ strategy: RequestStrategy.Timer, maxWait: maxWaitMs }).ping("islb");
-  for await (const r of replies) out.push({ nid: r.id, version: r.version, dc: (r.metadata as Record<string, string> | undefined)?.dc, self: r.id === self });
+  for await (const r of replies)
+    out.push({
+      nid: r.id,
+      version: r.version,
+      dc: (r.metadata as Record<string, string> | undefined)?.dc,
+      self: r.id === self,
+    });
   return out.sort((a, b) => (a.nid < b.nid ? -1 : 1));
 }

@@ -97,7 +97,15 @@ export async function openStore(cfg: Config, log: Logger = silentLogger, nc?: Na
     if (nc === undefined) throw new Error("the NATS KV store needs islb's NATS connection");
     const { NatsKvStore } = await import("../registry/nats-kv.js");
     const store = cfg.store ?? { bucket: "islb", replicas: 1 };
-    return NatsKvStore.connect(nc, { bucket: store.bucket, replicas: store.replicas }, { history: cfg.watchHistory, onError: (e) => log.warn({ err: e instanceof Error ? e.message : String(e) }, "NATS KV watch failed (started again)") });
+    return NatsKvStore.connect(
+      nc,
+      { bucket: store.bucket, replicas: store.replicas },
+      {
+        history: cfg.watchHistory,
+        onError: (e) =>
+          log.warn({ err: e instanceof Error ? e.message : String(e) }, "NATS KV watch failed (started again)"),
+      },
+    );
   }
   if (kind === "memory" || cfg.redis === undefined) return new MemoryStore({ history: cfg.watchHistory });
   const { RedisStore } = await import("../registry/redis.js");
@@ -141,7 +149,9 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
     down.push("store", () => store.close());
     const balancer = new Balancer(store.view, { measure: config.measure, twoChoices: config.twoChoices });
     down.push("balancer", () => balancer.close());
-    const metrics = islbMetrics(store.view, { info: { version: VERSION, nid: config.nid, dc: config.dc, store: storeKind(config) } });
+    const metrics = islbMetrics(store.view, {
+      info: { version: VERSION, nid: config.nid, dc: config.dc, store: storeKind(config) },
+    });
     down.push("metrics", () => metrics.close());
     const auth = new Authorization({ secrets: config.secrets, adminToken: config.adminToken });
     const service = createIslbService(
@@ -153,7 +163,13 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
     const watch = service.watch.bind(service);
     service.watch = (req, ctx) => counted(watch(req, ctx), metrics.watchOpened);
     const descriptors = islbDescriptorSet();
-    const server = createServer({ nid: config.nid, prefix: config.prefix, logger: log, json: new DescriptorJson(descriptors), drainMs: config.drainMs });
+    const server = createServer({
+      nid: config.nid,
+      prefix: config.prefix,
+      logger: log,
+      json: new DescriptorJson(descriptors),
+      drainMs: config.drainMs,
+    });
     if (options.tracing === true) server.use(tracingServerMiddleware());
     server.use(callMetrics(metrics.registry));
     server.add(ISLBDefinition, service);
@@ -164,7 +180,8 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
     const setHealth = (ok: boolean): void => {
       const status = ok ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
       const before = health.get("");
-      if (before !== undefined && before !== status) log[ok ? "info" : "warn"]({ checks: readiness.checks() }, ok ? "ready: SERVING" : "not ready: NOT_SERVING");
+      if (before !== undefined && before !== status)
+        log[ok ? "info" : "warn"]({ checks: readiness.checks() }, ok ? "ready: SERVING" : "not ready: NOT_SERVING");
       health.set("", status);
       health.set("islb.ISLB", status);
     };
@@ -177,7 +194,12 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       return ok;
     };
     let firstTimer: NodeJS.Timeout | undefined;
-    readiness.setStore(await Promise.race([timedPing(), new Promise<boolean>((r) => (firstTimer = setTimeout(() => r(false), FIRST_PING_MS)))]));
+    readiness.setStore(
+      await Promise.race([
+        timedPing(),
+        new Promise<boolean>((r) => (firstTimer = setTimeout(() => r(false), FIRST_PING_MS))),
+      ]),
+    );
     clearTimeout(firstTimer);
     setHealth(readiness.ready);
     const probe = probeStore(timedPing, (ok) => readiness.setStore(ok));
@@ -198,7 +220,13 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       const discovery = serveDiscovery(nc, store, balancer, auth, { sessionIdleMs: config.sessionIdleMs, logger: log });
       down.push("nats-discovery", () => discovery.stop());
     }
-    const stopMicro = serveMicro(nc, server, { name: "islb", id: config.nid, version: VERSION, description: "Inter-Server Load Balancer", metadata: { dc: config.dc } });
+    const stopMicro = serveMicro(nc, server, {
+      name: "islb",
+      id: config.nid,
+      version: VERSION,
+      description: "Inter-Server Load Balancer",
+      metadata: { dc: config.dc },
+    });
     down.push("micro", stopMicro);
     const sweeper = setInterval(() => {
       store.sweep(Date.now()).catch((e: unknown) => log.warn({ err: e }, "lease sweep failed"));
@@ -214,10 +242,26 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       });
       down.push("cluster feed", () => feed.close());
       const stopMoves = store.view.sessions.subscribe((e) =>
-        feed.note({ type: e.type, nid: e.nid || e.from, service: e.service, region: "", sid: e.sid, from: e.from, detail: e.reason, revision: e.revision }),
+        feed.note({
+          type: e.type,
+          nid: e.nid || e.from,
+          service: e.service,
+          region: "",
+          sid: e.sid,
+          from: e.from,
+          detail: e.reason,
+          revision: e.revision,
+        }),
       );
       down.push("cluster feed moves", stopMoves);
-      const h = await startHttp({ listen: config.http, live, ready: () => readiness.checks(), metrics: metrics.registry, feed, logger: log });
+      const h = await startHttp({
+        listen: config.http,
+        live,
+        ready: () => readiness.checks(),
+        metrics: metrics.registry,
+        feed,
+        logger: log,
+      });
       http = h;
       down.push("http", () => h.close());
     }

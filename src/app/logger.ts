@@ -16,5 +16,11 @@ export function isPretty(format: LogFormat, stdoutIsTty = process.stdout.isTTY =
 /** A logger at `level` in `format`, with `base` fields on every line. */
 export function createLogger(level: string, format: LogFormat, base: Record<string, unknown> = {}): Pino {
   if (!isPretty(format)) return pino({ level, base });
-  return pino({ level, base }, pino.transport({ target: "pino-pretty", options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" } }));
+  return pino(
+    { level, base },
+    pino.transport({
+      target: "pino-pretty",
+      options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname" },
+    }),
+  );
 }

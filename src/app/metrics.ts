@@ -40,20 +40,53 @@ const figure = (r: NodeRecord, f: (typeof FIGURES)[number]): number =>
   f === "bandwidth" ? Number(r.load.bandwidthIn) + Number(r.load.bandwidthOut) : r.load[f];
 /** serving, draining (the node's own state or an operator's drain), drained, or cordoned. */
 const stateOf = (r: NodeRecord): string =>
-  r.mark?.kind === "cordoned" ? "cordoned" : r.mark?.kind === "draining" ? (r.mark.drainedAt > 0 ? "drained" : "draining") : r.state === NodeState.NODE_STATE_DRAINING ? "draining" : "serving";
+  r.mark?.kind === "cordoned"
+    ? "cordoned"
+    : r.mark?.kind === "draining"
+      ? r.mark.drainedAt > 0
+        ? "drained"
+        : "draining"
+      : r.state === NodeState.NODE_STATE_DRAINING
+        ? "draining"
+        : "serving";
 
 export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics {
   const registry = new Registry();
   const registers = [registry];
   const maxNodeSeries = o.maxNodeSeries ?? DEFAULT_NODE_SERIES;
   collectDefaultMetrics({ register: registry });
-  new Gauge({ registers, name: "islb_info", help: "This islb instance: version, node id, dc and store.", labelNames: ["version", "nid", "dc", "store"] }).set(o.info, 1);
+  new Gauge({
+    registers,
+    name: "islb_info",
+    help: "This islb instance: version, node id, dc and store.",
+    labelNames: ["version", "nid", "dc", "store"],
+  }).set(o.info, 1);
   const natsUp = new Gauge({ registers, name: "islb_nats_connected", help: "1 while the NATS connection is up." });
   const storeUp = new Gauge({ registers, name: "islb_store_up", help: "1 while the store answers its health pings." });
-  const storeRtt = new Histogram({ registers, name: "islb_store_ping_seconds", help: "Round-trip time of the store's health pings.", buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] });
-  const lookups = new Counter({ registers, name: "islb_lookups_total", help: "FindNode lookups by service and kind (node, list, session).", labelNames: ["service", "kind"] });
-  const placements = new Counter({ registers, name: "islb_placements_total", help: "Session lookups by service and outcome: new (placed now), known (already placed), refused (no node could take it).", labelNames: ["service", "outcome"] });
-  const changes = new Counter({ registers, name: "islb_registry_changes_total", help: "Registry changes seen by this instance, by type (updated: heartbeats and other updates; expired: leases that ended; cordoned, uncordoned, draining, drained: operators' marks).", labelNames: ["type"] });
+  const storeRtt = new Histogram({
+    registers,
+    name: "islb_store_ping_seconds",
+    help: "Round-trip time of the store's health pings.",
+    buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+  });
+  const lookups = new Counter({
+    registers,
+    name: "islb_lookups_total",
+    help: "FindNode lookups by service and kind (node, list, session).",
+    labelNames: ["service", "kind"],
+  });
+  const placements = new Counter({
+    registers,
+    name: "islb_placements_total",
+    help: "Session lookups by service and outcome: new (placed now), known (already placed), refused (no node could take it).",
+    labelNames: ["service", "outcome"],
+  });
+  const changes = new Counter({
+    registers,
+    name: "islb_registry_changes_total",
+    help: "Registry changes seen by this instance, by type (updated: heartbeats and other updates; expired: leases that ended; cordoned, uncordoned, draining, drained: operators' marks).",
+    labelNames: ["type"],
+  });
   const watches = new Gauge({ registers, name: "islb_watch_streams", help: "Watch streams open on this instance." });
   new Gauge({
     registers,
@@ -80,7 +113,9 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
     labelNames: ["service", "region", "figure"],
     collect() {
       this.reset();
-      for (const r of view.nodesOf("*")) for (const f of FIGURES) this.inc({ service: r.node.service, region: r.region || r.node.dc, figure: f }, figure(r, f));
+      for (const r of view.nodesOf("*"))
+        for (const f of FIGURES)
+          this.inc({ service: r.node.service, region: r.region || r.node.dc, figure: f }, figure(r, f));
     },
   });
   new Gauge({
@@ -91,10 +126,16 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
     collect() {
       this.reset();
       const nodes = [...view.nodesOf("*")].sort((a, b) => (a.node.nid < b.node.nid ? -1 : 1)).slice(0, maxNodeSeries);
-      for (const r of nodes) for (const f of FIGURES) this.set({ service: r.node.service, nid: r.node.nid, figure: f }, figure(r, f));
+      for (const r of nodes)
+        for (const f of FIGURES) this.set({ service: r.node.service, nid: r.node.nid, figure: f }, figure(r, f));
     },
   });
-  const sessionChanges = new Counter({ registers, name: "islb_session_changes_total", help: "Session changes seen by this instance (from every instance sharing the store), by service and type (moved: re-placed off a host that could not keep it; released).", labelNames: ["service", "type"] });
+  const sessionChanges = new Counter({
+    registers,
+    name: "islb_session_changes_total",
+    help: "Session changes seen by this instance (from every instance sharing the store), by service and type (moved: re-placed off a host that could not keep it; released).",
+    labelNames: ["service", "type"],
+  });
   const stopNodes = view.subscribe((e) => changes.inc({ type: e.type satisfies ChangeType }));
   const stopSessions = view.sessions.subscribe((e) => sessionChanges.inc({ service: e.service, type: e.type }));
   const stop = (): void => {

@@ -41,9 +41,28 @@ export class Readiness {
   /** The checks as /readyz lists them. */
   checks(): ReadinessCheck[] {
     return [
-      { name: "nats", ok: this.natsUp, detail: this.natsUp ? "connected" : `disconnected for ${Math.round((Date.now() - this.natsDownSince) / 1000)} s, reconnecting` },
-      { name: "store", ok: this.storeUp === true, detail: this.storeUp === true ? `${this.store} answers` : this.storeUp === false ? `${this.store} does not answer` : `${this.store}: no answer yet` },
-      { name: "view", ok: this.viewLoaded, detail: this.viewLoaded ? "the registry's nodes are loaded and followed" : "loading the registry's nodes" },
+      {
+        name: "nats",
+        ok: this.natsUp,
+        detail: this.natsUp
+          ? "connected"
+          : `disconnected for ${Math.round((Date.now() - this.natsDownSince) / 1000)} s, reconnecting`,
+      },
+      {
+        name: "store",
+        ok: this.storeUp === true,
+        detail:
+          this.storeUp === true
+            ? `${this.store} answers`
+            : this.storeUp === false
+              ? `${this.store} does not answer`
+              : `${this.store}: no answer yet`,
+      },
+      {
+        name: "view",
+        ok: this.viewLoaded,
+        detail: this.viewLoaded ? "the registry's nodes are loaded and followed" : "loading the registry's nodes",
+      },
     ];
   }
 

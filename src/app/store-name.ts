@@ -14,6 +14,7 @@ export function storeName(config: Config): string {
       return "the Redis store";
     }
   }
-  if ((r.sentinels?.length ?? 0) > 0) return `the Redis store (Sentinel ${r.masterName ?? ""} via ${r.sentinels?.join(",")})`;
+  if ((r.sentinels?.length ?? 0) > 0)
+    return `the Redis store (Sentinel ${r.masterName ?? ""} via ${r.sentinels?.join(",")})`;
   return r.addrs.length > 1 ? `the Redis Cluster at ${r.addrs.join(",")}` : `the Redis store at ${r.addrs[0] ?? "?"}`;
 }

@@ -10,7 +10,17 @@ import type { RegistryView } from "../registry/view.js";
 import type { NodeRecord, RegistryEvent } from "../registry/types.js";
 import { CostMean } from "./costs.js";
 import { IndexedHeap, type HeapItem } from "./heap.js";
-import { DEFAULT_COST, ownCost, score, sessionCost, standing, standingReason, type Measure, type SessionCost, type Standing } from "./score.js";
+import {
+  DEFAULT_COST,
+  ownCost,
+  score,
+  sessionCost,
+  standing,
+  standingReason,
+  type Measure,
+  type SessionCost,
+  type Standing,
+} from "./score.js";
 
 export interface BalancerOptions {
   /** The figure nodes are compared by (default "sessions"). */
@@ -63,7 +73,8 @@ class Entry implements HeapItem {
   ) {}
 }
 
-const before = (a: Entry, b: Entry): boolean => a.score < b.score || (a.score === b.score && a.record.node.nid < b.record.node.nid);
+const before = (a: Entry, b: Entry): boolean =>
+  a.score < b.score || (a.score === b.score && a.record.node.nid < b.record.node.nid);
 
 /** The heaps of one zone (region, else dc) of one service. */
 class Zone {
@@ -232,7 +243,12 @@ export class Balancer {
   }
 
   /** The best node but those excluded, by the same order (a scan: only after the store refused a candidate). */
-  private pickExcluding(zones: Map<string, Zone>, homeZone: Zone | undefined, exclude: ReadonlySet<string>, trace: PickTrace | undefined): string | undefined {
+  private pickExcluding(
+    zones: Map<string, Zone>,
+    homeZone: Zone | undefined,
+    exclude: ReadonlySet<string>,
+    trace: PickTrace | undefined,
+  ): string | undefined {
     for (const s of ["under", "over"] as const) {
       for (const scope of [homeZone === undefined ? [] : [homeZone], [...zones.values()]]) {
         let best: Entry | undefined;

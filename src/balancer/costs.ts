@@ -27,6 +27,11 @@ export class CostMean {
     if (this.cached !== undefined) return this.cached;
     if (this.n <= 0) return (this.cached = DEFAULT_COST);
     const n = this.n;
-    return (this.cached = { cpu: this.sum.cpu / n, sessions: 1, tracks: this.sum.tracks / n, bandwidth: this.sum.bandwidth / n });
+    return (this.cached = {
+      cpu: this.sum.cpu / n,
+      sessions: 1,
+      tracks: this.sum.tracks / n,
+      bandwidth: this.sum.bandwidth / n,
+    });
   }
 }

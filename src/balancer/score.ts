@@ -42,7 +42,12 @@ export function sessionCost(load: Load, mean: SessionCost): SessionCost {
   if (n <= 0) return mean;
   const k = PRIOR_SESSIONS;
   const blend = (own: number, m: Measure): number => Math.max(mean[m], (own + k * mean[m]) / (n + k));
-  return { cpu: blend(load.cpu, "cpu"), sessions: 1, tracks: blend(load.tracks, "tracks"), bandwidth: blend(figure("bandwidth", load), "bandwidth") };
+  return {
+    cpu: blend(load.cpu, "cpu"),
+    sessions: 1,
+    tracks: blend(load.tracks, "tracks"),
+    bandwidth: blend(figure("bandwidth", load), "bandwidth"),
+  };
 }
 
 /** A node's own figures per session (what its service's mean is made of). */
@@ -98,7 +103,8 @@ function reachedFigure(load: Load, limits: Limits, pending: number, cost: Sessio
 /** Why a node stands where it does (standing()), with the figure that decided it: for explained picks. */
 export function standingReason(r: NodeRecord, pending: number, cost: SessionCost = DEFAULT_COST): string {
   if (r.state !== NodeState.NODE_STATE_SERVING) return "draining (the node's own state)";
-  if (r.mark !== undefined) return `${r.mark.kind} by ${r.mark.by || "an operator"}${r.mark.reason ? `: ${r.mark.reason}` : ""}`;
+  if (r.mark !== undefined)
+    return `${r.mark.kind} by ${r.mark.by || "an operator"}${r.mark.reason ? `: ${r.mark.reason}` : ""}`;
   const hard = reachedFigure(r.load, r.hard, pending, cost);
   if (hard !== undefined) return `hard limit: ${hard}`;
   const soft = reachedFigure(r.load, r.soft, pending, cost);

@@ -25,7 +25,8 @@ export function splitMethod(arg: string): { service: string; method: string } {
   const at = slash >= 0 ? slash : arg.lastIndexOf(".");
   const service = arg.slice(0, at).replace(/^\//, "");
   const method = arg.slice(at + 1);
-  if (at <= 0 || method === "" || service === "") throw new UsageError(`${JSON.stringify(arg)} is not SERVICE/METHOD (e.g. islb.ISLB/FindNode)`);
+  if (at <= 0 || method === "" || service === "")
+    throw new UsageError(`${JSON.stringify(arg)} is not SERVICE/METHOD (e.g. islb.ISLB/FindNode)`);
   return { service, method };
 }
 
@@ -78,16 +79,35 @@ export async function callMethod(
   nc: NatsConnection,
   method: DynamicMethod,
   inputs: string[],
-  options: { client: CreateClientOptions; metadata: Metadata; timeoutMs?: number; out: (line: string) => void; signal?: AbortSignal },
+  options: {
+    client: CreateClientOptions;
+    metadata: Metadata;
+    timeoutMs?: number;
+    out: (line: string) => void;
+    signal?: AbortSignal;
+  },
 ): Promise<void> {
-  if (!method.requestStream && inputs.length > 1) throw new UsageError(`${method.service}/${method.name} takes one request; got ${inputs.length} JSON documents`);
+  if (!method.requestStream && inputs.length > 1)
+    throw new UsageError(`${method.service}/${method.name} takes one request; got ${inputs.length} JSON documents`);
   const requests = inputs.length === 0 ? ["{}"] : inputs;
   const def = {
     name: method.service.split(".").pop() as string,
     fullName: method.service,
-    methods: { m: { name: method.name, requestType: RAW, requestStream: method.requestStream, responseType: RAW, responseStream: method.responseStream, options: {} } },
+    methods: {
+      m: {
+        name: method.name,
+        requestType: RAW,
+        requestStream: method.requestStream,
+        responseType: RAW,
+        responseStream: method.responseStream,
+        options: {},
+      },
+    },
   } satisfies ServiceDefinition;
-  const client = createClient(def, nc, options.client) as unknown as Record<"m", (req: unknown, o: unknown) => AsyncIterable<Uint8Array> | Promise<Uint8Array>>;
+  const client = createClient(def, nc, options.client) as unknown as Record<
+    "m",
+    (req: unknown, o: unknown) => AsyncIterable<Uint8Array> | Promise<Uint8Array>
+  >;
   const callOptions = { metadata: options.metadata, deadline: options.timeoutMs, signal: options.signal };
   const request = method.requestStream ? docs(method, requests) : method.encode(requests[0] as string);
   const result = client.m(request, callOptions);

@@ -7,7 +7,16 @@ import { readFileSync } from "node:fs";
 import { parse } from "smol-toml";
 import type { Measure } from "../balancer/score.js";
 import { MEASURES } from "../balancer/score.js";
-import { defaults, storeKind, type Config, type LogFormat, type NatsConfig, type RedisConfig, type StoreConfig, type StoreKind } from "../app/config.js";
+import {
+  defaults,
+  storeKind,
+  type Config,
+  type LogFormat,
+  type NatsConfig,
+  type RedisConfig,
+  type StoreConfig,
+  type StoreKind,
+} from "../app/config.js";
 import { LOG_LEVELS } from "../app/logger.js";
 import { unknownKeys } from "./known-keys.js";
 
@@ -53,25 +62,31 @@ function positive(v: number | undefined, name: string): number | undefined {
 
 function measureOf(v: string | undefined): Measure | undefined {
   if (v === undefined) return undefined;
-  if (!(MEASURES as readonly string[]).includes(v)) throw new ConfigError(`measure must be one of ${MEASURES.join(", ")}, not ${JSON.stringify(v)}`);
+  if (!(MEASURES as readonly string[]).includes(v))
+    throw new ConfigError(`measure must be one of ${MEASURES.join(", ")}, not ${JSON.stringify(v)}`);
   return v as Measure;
 }
 
 function levelOf(v: string | undefined, where: string): string | undefined {
   if (v === undefined) return undefined;
-  if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new ConfigError(`${where} must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(v)}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(v))
+    throw new ConfigError(`${where} must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(v)}`);
   return v;
 }
 
 function kindOf(v: string | undefined, where: string): StoreKind | undefined {
   if (v === undefined) return undefined;
-  if (v !== "memory" && v !== "redis" && v !== "nats") throw new ConfigError(`${where} must be memory, redis or nats, not ${JSON.stringify(v)}`);
+  if (v !== "memory" && v !== "redis" && v !== "nats")
+    throw new ConfigError(`${where} must be memory, redis or nats, not ${JSON.stringify(v)}`);
   return v;
 }
 
 function bucketOf(v: string | undefined, where: string): string | undefined {
   if (v === undefined) return undefined;
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new ConfigError(`${where} must be 1 to 64 letters, digits, _ or - (a JetStream KV bucket name), not ${JSON.stringify(v)}`);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(v))
+    throw new ConfigError(
+      `${where} must be 1 to 64 letters, digits, _ or - (a JetStream KV bucket name), not ${JSON.stringify(v)}`,
+    );
   return v;
 }
 
@@ -82,7 +97,11 @@ function replicasOf(v: number | undefined, where: string): number | undefined {
 }
 
 /** A store configuration with `over` applied (bucket and replicas checked). */
-function withStore(cur: StoreConfig | undefined, over: { kind?: string; bucket?: string; replicas?: number }, names: [string, string, string]): StoreConfig {
+function withStore(
+  cur: StoreConfig | undefined,
+  over: { kind?: string; bucket?: string; replicas?: number },
+  names: [string, string, string],
+): StoreConfig {
   const base = cur ?? { bucket: "islb", replicas: 1 };
   return {
     kind: kindOf(over.kind, names[0]) ?? base.kind,
@@ -93,12 +112,14 @@ function withStore(cur: StoreConfig | undefined, over: { kind?: string; bucket?:
 
 /** Fails when the chosen store is not configured. */
 function checkStore(cfg: Config): void {
-  if (storeKind(cfg) === "redis" && cfg.redis === undefined) throw new ConfigError("the redis store needs [redis] addrs or sentinels, REDIS_URL or --redis");
+  if (storeKind(cfg) === "redis" && cfg.redis === undefined)
+    throw new ConfigError("the redis store needs [redis] addrs or sentinels, REDIS_URL or --redis");
 }
 
 function formatOf(v: string | undefined, where: string): LogFormat | undefined {
   if (v === undefined) return undefined;
-  if (v !== "auto" && v !== "json" && v !== "pretty") throw new ConfigError(`${where} must be json, pretty or auto, not ${JSON.stringify(v)}`);
+  if (v !== "auto" && v !== "json" && v !== "pretty")
+    throw new ConfigError(`${where} must be json, pretty or auto, not ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -126,7 +147,15 @@ export function applyToml(cfg: Config, text: string, file = "config", warnings: 
   const http = table(doc, "http");
   const store = table(doc, "store");
   const out: Config = { ...cfg, nats: { ...cfg.nats } };
-  out.store = withStore(cfg.store, { kind: str(store, "kind", "store"), bucket: str(store, "bucket", "store"), replicas: num(store, "replicas", "store") }, ["store.kind", "store.bucket", "store.replicas"]);
+  out.store = withStore(
+    cfg.store,
+    {
+      kind: str(store, "kind", "store"),
+      bucket: str(store, "bucket", "store"),
+      replicas: num(store, "replicas", "store"),
+    },
+    ["store.kind", "store.bucket", "store.replicas"],
+  );
   out.dc = str(g, "dc", "global") ?? out.dc;
   out.logLevel = levelOf(str(log, "level", "log"), "log.level") ?? out.logLevel;
   out.logFormat = formatOf(str(log, "format", "log"), "log.format") ?? out.logFormat;
@@ -142,7 +171,8 @@ export function applyToml(cfg: Config, text: string, file = "config", warnings: 
   if (ca !== undefined || cert !== undefined || key !== undefined) out.nats.tls = { ca, cert, key };
   if (Object.keys(redis).length > 0) {
     const addrs = redis.addrs;
-    if (addrs !== undefined && (!Array.isArray(addrs) || addrs.some((a) => typeof a !== "string"))) throw new ConfigError("redis.addrs must be a list of host:port strings");
+    if (addrs !== undefined && (!Array.isArray(addrs) || addrs.some((a) => typeof a !== "string")))
+      throw new ConfigError("redis.addrs must be a list of host:port strings");
     out.redis = {
       addrs: ((addrs as string[] | undefined) ?? []).filter((a) => a !== ""),
       password: str(redis, "password", "redis") || undefined,
@@ -152,7 +182,8 @@ export function applyToml(cfg: Config, text: string, file = "config", warnings: 
     };
     const sentinels = redis.sentinels;
     if (sentinels !== undefined) {
-      if (!Array.isArray(sentinels) || sentinels.some((a) => typeof a !== "string")) throw new ConfigError("redis.sentinels must be a list of host:port strings");
+      if (!Array.isArray(sentinels) || sentinels.some((a) => typeof a !== "string"))
+        throw new ConfigError("redis.sentinels must be a list of host:port strings");
       out.redis.sentinels = sentinels as string[];
     }
     if (out.redis.addrs.length === 0 && (out.redis.sentinels?.length ?? 0) === 0) out.redis = undefined;
@@ -168,7 +199,8 @@ export function applyToml(cfg: Config, text: string, file = "config", warnings: 
   out.adminToken = str(islb, "admin_token", "islb") ?? out.adminToken;
   out.drainMs = num(islb, "drain_ms", "islb") ?? out.drainMs;
   out.watchHistory = {
-    changes: positive(num(islb, "watch_history_changes", "islb"), "islb.watch_history_changes") ?? out.watchHistory.changes,
+    changes:
+      positive(num(islb, "watch_history_changes", "islb"), "islb.watch_history_changes") ?? out.watchHistory.changes,
     bytes: positive(num(islb, "watch_history_bytes", "islb"), "islb.watch_history_bytes") ?? out.watchHistory.bytes,
     ageMs: positive(num(islb, "watch_history_age_ms", "islb"), "islb.watch_history_age_ms") ?? out.watchHistory.ageMs,
   };
@@ -189,7 +221,15 @@ export function applyEnv(cfg: Config, env: NodeJS.ProcessEnv): Config {
   if (env.NATS_URL) out.nats.url = env.NATS_URL;
   if (env.REDIS_URL) out.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: env.REDIS_URL };
   const replicas = env.ISLB_STORE_REPLICAS ? Number(env.ISLB_STORE_REPLICAS) : undefined;
-  out.store = withStore(cfg.store, { kind: env.ISLB_STORE || (env.REDIS_URL ? "redis" : undefined), bucket: env.ISLB_STORE_BUCKET || undefined, replicas }, ["ISLB_STORE", "ISLB_STORE_BUCKET", "ISLB_STORE_REPLICAS"]);
+  out.store = withStore(
+    cfg.store,
+    {
+      kind: env.ISLB_STORE || (env.REDIS_URL ? "redis" : undefined),
+      bucket: env.ISLB_STORE_BUCKET || undefined,
+      replicas,
+    },
+    ["ISLB_STORE", "ISLB_STORE_BUCKET", "ISLB_STORE_REPLICAS"],
+  );
   if (env.ISLB_NID) out.nid = env.ISLB_NID;
   if (env.ISLB_DC) out.dc = env.ISLB_DC;
   if (env.LOG_LEVEL) out.logLevel = levelOf(env.LOG_LEVEL, "LOG_LEVEL") as string;
@@ -274,9 +314,14 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   cfg = applyEnv(cfg, env);
   cfg.nats = applyNatsFlags(cfg.nats, flags);
   if (flags.redis) cfg.redis = { addrs: [], db: 0, prefix: cfg.redis?.prefix ?? "islb:", url: flags.redis };
-  if (flags.redis && flags.store !== undefined && flags.store !== "redis") throw new ConfigError(`--redis and --store ${flags.store}: pick one`);
+  if (flags.redis && flags.store !== undefined && flags.store !== "redis")
+    throw new ConfigError(`--redis and --store ${flags.store}: pick one`);
   const replicas = flags.storeReplicas === undefined ? undefined : Number(flags.storeReplicas);
-  cfg.store = withStore(cfg.store, { kind: flags.store ?? (flags.redis ? "redis" : undefined), bucket: flags.storeBucket, replicas }, ["--store", "--store-bucket", "--store-replicas"]);
+  cfg.store = withStore(
+    cfg.store,
+    { kind: flags.store ?? (flags.redis ? "redis" : undefined), bucket: flags.storeBucket, replicas },
+    ["--store", "--store-bucket", "--store-replicas"],
+  );
   if (flags.nid) cfg.nid = flags.nid;
   if (flags.dc) cfg.dc = flags.dc;
   if (flags.prefix) cfg.prefix = flags.prefix;
@@ -292,9 +337,14 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   if (flags.ionDiscovery === false) cfg.ionDiscovery = false;
   if (flags.adminToken) cfg.adminToken = flags.adminToken;
   cfg.watchHistory = {
-    changes: positive(int(flags.watchHistoryChanges, "watch-history-changes"), "--watch-history-changes") ?? cfg.watchHistory.changes,
-    bytes: positive(int(flags.watchHistoryBytes, "watch-history-bytes"), "--watch-history-bytes") ?? cfg.watchHistory.bytes,
-    ageMs: positive(int(flags.watchHistoryAgeMs, "watch-history-age-ms"), "--watch-history-age-ms") ?? cfg.watchHistory.ageMs,
+    changes:
+      positive(int(flags.watchHistoryChanges, "watch-history-changes"), "--watch-history-changes") ??
+      cfg.watchHistory.changes,
+    bytes:
+      positive(int(flags.watchHistoryBytes, "watch-history-bytes"), "--watch-history-bytes") ?? cfg.watchHistory.bytes,
+    ageMs:
+      positive(int(flags.watchHistoryAgeMs, "watch-history-age-ms"), "--watch-history-age-ms") ??
+      cfg.watchHistory.ageMs,
   };
   checkStore(cfg);
   return cfg;

@@ -6,7 +6,12 @@ import type { Logger } from "../log.js";
 import type { NatsConfig } from "./config.js";
 
 export function connectionOptions(c: NatsConfig, name: string): ConnectionOptions {
-  const o: ConnectionOptions = { servers: c.url.split(",").map((s) => s.trim()), name, maxReconnectAttempts: -1, reconnectTimeWait: 250 };
+  const o: ConnectionOptions = {
+    servers: c.url.split(",").map((s) => s.trim()),
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  };
   if (c.user !== undefined) o.user = c.user;
   if (c.pass !== undefined) o.pass = c.pass;
   if (c.token !== undefined) o.token = c.token;
@@ -31,7 +36,12 @@ function isLoopback(url: string): { port: number } | undefined {
  * Connects; when nothing answers at a loopback URL and `startLocal` is set and nats-server is
  * installed, starts one there (with JetStream) and connects to it.
  */
-export async function connectNats(c: NatsConfig, name: string, log: Logger, startLocal = false): Promise<{ nc: NatsConnection; local?: LocalNats }> {
+export async function connectNats(
+  c: NatsConfig,
+  name: string,
+  log: Logger,
+  startLocal = false,
+): Promise<{ nc: NatsConnection; local?: LocalNats }> {
   const opts = connectionOptions(c, name);
   try {
     return { nc: await connect({ ...opts, timeout: 2000 }) };

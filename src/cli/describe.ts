@@ -1,5 +1,12 @@
 /** Descriptors printed the way grpcurl's describe prints them: close to .proto syntax. */
-import { ScalarType, type DescEnum, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import {
+  ScalarType,
+  type DescEnum,
+  type DescField,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+} from "@bufbuild/protobuf";
 
 type Described = DescMessage | DescEnum | DescService | DescField | DescMethod | { kind: string; typeName?: string };
 
@@ -14,7 +21,12 @@ function typeOf(f: DescField): string {
     case "list":
       return `repeated ${f.listKind === "scalar" ? ScalarType[f.scalar].toLowerCase() : f.listKind === "enum" ? `.${f.enum.typeName}` : `.${f.message.typeName}`}`;
     case "map": {
-      const v = f.mapKind === "scalar" ? ScalarType[f.scalar].toLowerCase() : f.mapKind === "enum" ? `.${f.enum.typeName}` : `.${f.message.typeName}`;
+      const v =
+        f.mapKind === "scalar"
+          ? ScalarType[f.scalar].toLowerCase()
+          : f.mapKind === "enum"
+            ? `.${f.enum.typeName}`
+            : `.${f.message.typeName}`;
       return `map<${ScalarType[f.mapKey].toLowerCase()}, ${v}>`;
     }
   }
@@ -35,7 +47,9 @@ export function describeDesc(d: Described): string {
     }
     case "message": {
       const m = d as DescMessage;
-      const oneofs = m.oneofs.map((o) => `  oneof ${o.name} {\n${o.fields.map((f) => `  ${field(f)}`).join("\n")}\n  }`);
+      const oneofs = m.oneofs.map(
+        (o) => `  oneof ${o.name} {\n${o.fields.map((f) => `  ${field(f)}`).join("\n")}\n  }`,
+      );
       const plain = m.fields.filter((f) => f.oneof === undefined).map(field);
       return `${m.typeName} is a message:\nmessage ${m.name} {\n${[...plain, ...oneofs].join("\n")}\n}`;
     }

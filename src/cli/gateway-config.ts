@@ -65,14 +65,21 @@ function str(t: Table, k: string): string | undefined {
 function strings(t: Table, k: string): string[] | undefined {
   const v = t[k];
   if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new ConfigError(`gateway.${k} must be a list of strings`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+    throw new ConfigError(`gateway.${k} must be a list of strings`);
   return v as string[];
 }
 
 /** The gateway's configuration from a file (if any), the environment and the flags. */
 export function loadGatewayConfig(f: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const base = defaults();
-  const cfg: GatewayConfig = { listen: "127.0.0.1:50051", nats: base.nats, prefix: base.prefix, exposeAll: false, logLevel: base.logLevel };
+  const cfg: GatewayConfig = {
+    listen: "127.0.0.1:50051",
+    nats: base.nats,
+    prefix: base.prefix,
+    exposeAll: false,
+    logLevel: base.logLevel,
+  };
   const file = f.config ?? env.ISLB_CONFIG;
   if (file !== undefined) {
     const text = readConfigFile(file);
@@ -85,7 +92,8 @@ export function loadGatewayConfig(f: GatewayFlags, env: NodeJS.ProcessEnv = proc
     cfg.listen = str(g, "listen") ?? cfg.listen;
     cfg.allow = strings(g, "allow");
     const all = g.expose_all;
-    if (all !== undefined && typeof all !== "boolean") throw new ConfigError("gateway.expose_all must be true or false");
+    if (all !== undefined && typeof all !== "boolean")
+      throw new ConfigError("gateway.expose_all must be true or false");
     cfg.exposeAll = all === true;
     cfg.authToken = str(g, "auth_token");
     cfg.tlsCert = str(g, "tls_cert");

@@ -19,7 +19,13 @@ export function parseListen(s: string): { host: string; port: number } {
   }
 }
 
-const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(",").map((x) => x.trim()).filter((x) => x !== "")];
+const collect = (v: string, prev: string[] = []): string[] => [
+  ...prev,
+  ...v
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x !== ""),
+];
 
 /** Where a gateway listens and what it is given, checked as `islb gateway` and `islb serve --gateway` check it. */
 export interface PreparedGateway {
@@ -32,12 +38,27 @@ export interface PreparedGateway {
 export function prepareGateway(f: GatewayConfig): PreparedGateway {
   const { host, port } = parseListen(f.listen);
   if (!isLoopback(host) && f.allow === undefined && !f.exposeAll) {
-    throw new GatewayUsageError(`refusing to expose every service on ${host}, which is not a loopback address: name what to expose with --allow SERVICE[/METHOD], or pass --expose-all`);
+    throw new GatewayUsageError(
+      `refusing to expose every service on ${host}, which is not a loopback address: name what to expose with --allow SERVICE[/METHOD], or pass --expose-all`,
+    );
   }
-  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined)) throw new GatewayUsageError("--tls-cert and --tls-key go together");
-  if (f.tlsCa !== undefined && f.tlsCert === undefined) throw new GatewayUsageError("--tls-ca (client certificates) needs --tls-cert and --tls-key");
-  const tls = f.tlsCert === undefined ? undefined : { cert: readFileSync(f.tlsCert), key: readFileSync(f.tlsKey as string), ca: f.tlsCa === undefined ? undefined : readFileSync(f.tlsCa) };
-  return { host, port, options: { prefix: f.prefix, allow: f.allow, authToken: f.authToken, tls, corsOrigins: f.corsOrigins } };
+  if ((f.tlsCert === undefined) !== (f.tlsKey === undefined))
+    throw new GatewayUsageError("--tls-cert and --tls-key go together");
+  if (f.tlsCa !== undefined && f.tlsCert === undefined)
+    throw new GatewayUsageError("--tls-ca (client certificates) needs --tls-cert and --tls-key");
+  const tls =
+    f.tlsCert === undefined
+      ? undefined
+      : {
+          cert: readFileSync(f.tlsCert),
+          key: readFileSync(f.tlsKey as string),
+          ca: f.tlsCa === undefined ? undefined : readFileSync(f.tlsCa),
+        };
+  return {
+    host,
+    port,
+    options: { prefix: f.prefix, allow: f.allow, authToken: f.authToken, tls, corsOrigins: f.corsOrigins },
+  };
 }
 
 async function run(flags: GatewayFlags): Promise<void> {
@@ -47,7 +68,9 @@ async function run(flags: GatewayFlags): Promise<void> {
   const { nc } = await connectNats(f.nats, "islb gateway", log);
   const gateway = createGateway(nc, { ...options, logger: log });
   const a = await gateway.listen(port, host);
-  process.stdout.write(`islb gateway listening on ${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}${options.tls ? " (TLS)" : ""}\n`);
+  process.stdout.write(
+    `islb gateway listening on ${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}${options.tls ? " (TLS)" : ""}\n`,
+  );
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -70,7 +93,10 @@ export function addGatewayCommand(program: Command): void {
     .command("gateway")
     .description("serve gRPC, gRPC-Web and Connect on HTTP, carrying every call to the services on the bus")
     .option("-c, --config <file>", "TOML config: [gateway], [nats], [islb] prefix (env ISLB_CONFIG)")
-    .option("--listen <host:port>", "where to listen, 127.0.0.1:50051 by default (h2c, or TLS with --tls-cert/--tls-key)")
+    .option(
+      "--listen <host:port>",
+      "where to listen, 127.0.0.1:50051 by default (h2c, or TLS with --tls-cert/--tls-key)",
+    )
     .option("--nats <url>", "NATS server URL(s), comma-separated (env NATS_URL)")
     .option("--nats-user <user>", "NATS user")
     .option("--nats-password <password>", "NATS password")
@@ -80,13 +106,21 @@ export function addGatewayCommand(program: Command): void {
     .option("--nats-tls-cert <file>", "client certificate for NATS")
     .option("--nats-tls-key <file>", "client key for NATS")
     .option("--prefix <prefix>", "subject prefix (nrpc)")
-    .option("--allow <service[/method]>", "expose only these (repeatable or comma-separated; pkg.* for a package, * for all)", collect)
+    .option(
+      "--allow <service[/method]>",
+      "expose only these (repeatable or comma-separated; pkg.* for a package, * for all)",
+      collect,
+    )
     .option("--expose-all", "expose every service on a non-loopback address")
     .option("--auth-token <token>", "require 'authorization: Bearer <token>' on every call (env ISLB_GATEWAY_TOKEN)")
     .option("--tls-cert <file>", "TLS certificate of the HTTP side")
     .option("--tls-key <file>", "TLS key of the HTTP side")
     .option("--tls-ca <file>", "require client certificates signed by this CA (mTLS)")
-    .option("--cors-origin <origin>", "let browsers on this origin call (repeatable or comma-separated; * for any)", collect)
+    .option(
+      "--cors-origin <origin>",
+      "let browsers on this origin call (repeatable or comma-separated; * for any)",
+      collect,
+    )
     .option("--log-level <level>", "log level: trace, debug, info, warn, error (env LOG_LEVEL)")
     .action(async (f: GatewayFlags) => run(f));
 }

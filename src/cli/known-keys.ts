@@ -34,7 +34,8 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
   store: ["kind", "bucket", "replicas"],
 };
 
-const isTable = (v: unknown): v is Table => typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+const isTable = (v: unknown): v is Table =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 /** The dotted names of the keys of `doc` that islb does not know. */
 export function unknownKeys(doc: Table): string[] {

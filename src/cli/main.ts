@@ -17,14 +17,28 @@ import { startTracingFromEnv } from "../tracing/otlp.js";
 import { addGatewayCommand, prepareGateway } from "./gateway.js";
 import { loadGatewayConfig } from "./gateway-config.js";
 
-const program = new Command("islb").description("Inter-Server Load Balancer over gRPC on NATS").version(VERSION, "-V, --version", "print islb's version").showHelpAfterError();
+const program = new Command("islb")
+  .description("Inter-Server Load Balancer over gRPC on NATS")
+  .version(VERSION, "-V, --version", "print islb's version")
+  .showHelpAfterError();
 
-addNatsFlags(program.command("serve").description("run the ISLB service (memory store unless Redis or NATS KV is configured)"))
+addNatsFlags(
+  program.command("serve").description("run the ISLB service (memory store unless Redis or NATS KV is configured)"),
+)
   .option("-c, --config <file>", "TOML config; ion's islb.toml is accepted (env ISLB_CONFIG)")
   .option("--redis <url>", "Redis URL: use the Redis store (env REDIS_URL)")
-  .option("--store <kind>", "the registry store: memory, redis or nats (JetStream KV on islb's NATS connection; env ISLB_STORE)")
-  .option("--store-bucket <name>", "the NATS KV store's bucket (default islb; sessions in <name>_sessions; env ISLB_STORE_BUCKET)")
-  .option("--store-replicas <n>", "replicas of the NATS KV buckets islb creates: 1, 3 or 5 (default 1; env ISLB_STORE_REPLICAS)")
+  .option(
+    "--store <kind>",
+    "the registry store: memory, redis or nats (JetStream KV on islb's NATS connection; env ISLB_STORE)",
+  )
+  .option(
+    "--store-bucket <name>",
+    "the NATS KV store's bucket (default islb; sessions in <name>_sessions; env ISLB_STORE_BUCKET)",
+  )
+  .option(
+    "--store-replicas <n>",
+    "replicas of the NATS KV buckets islb creates: 1, 3 or 5 (default 1; env ISLB_STORE_REPLICAS)",
+  )
   .option("--nid <nid>", "this instance's node id (env ISLB_NID)")
   .option("--dc <dc>", "this instance's data center (env ISLB_DC)")
   .option("--prefix <prefix>", "subject prefix")
@@ -33,7 +47,10 @@ addNatsFlags(program.command("serve").description("run the ISLB service (memory 
   .option("--lease-ms <ms>", "default node lease")
   .option("--measure <measure>", "load measure: cpu, sessions, tracks, bandwidth")
   .option("--two-choices", "place sessions on the lesser of two random nodes")
-  .option("--http <host:port>", "the HTTP listener: /healthz, /readyz, /metrics, the cluster page at / (default 127.0.0.1:9464; off: none; env ISLB_HTTP)")
+  .option(
+    "--http <host:port>",
+    "the HTTP listener: /healthz, /readyz, /metrics, the cluster page at / (default 127.0.0.1:9464; off: none; env ISLB_HTTP)",
+  )
   .option("--metrics-port <port>", "the HTTP listener on 127.0.0.1:<port> (kept from before --http)")
   .option("--drain-ms <ms>", "on SIGTERM, how long calls in progress may finish (default 5000)")
   .option("--admin-token <token>", "the operator's credential: release any session (env ISLB_ADMIN_TOKEN)")
@@ -49,10 +66,20 @@ addNatsFlags(program.command("serve").description("run the ISLB service (memory 
     const log = createLogger(cfg.logLevel, cfg.logFormat, { nid: cfg.nid });
     for (const w of warnings) log.warn({}, w);
     const tracing = await startTracingFromEnv(`islb ${cfg.nid}`, log);
-    const gateway = flags.gateway === undefined ? undefined : prepareGateway(loadGatewayConfig({ config: flags.config, listen: flags.gateway }));
-    const running = await serve(cfg, log, { startLocalNats: flags.startNats === true, tracing: tracing !== undefined, gateway });
+    const gateway =
+      flags.gateway === undefined
+        ? undefined
+        : prepareGateway(loadGatewayConfig({ config: flags.config, listen: flags.gateway }));
+    const running = await serve(cfg, log, {
+      startLocalNats: flags.startNats === true,
+      tracing: tracing !== undefined,
+      gateway,
+    });
     onStopRequest((reason) => {
-      log.info({ reason, drainMs: cfg.drainMs }, `stopping: draining calls in progress (${reason}; they have up to ${cfg.drainMs} ms)`);
+      log.info(
+        { reason, drainMs: cfg.drainMs },
+        `stopping: draining calls in progress (${reason}; they have up to ${cfg.drainMs} ms)`,
+      );
       running
         .close()
         .then(() => tracing?.shutdown())
@@ -77,22 +104,33 @@ addClientFlags(program.command("nodes [service]").description("list the register
     }
   });
 
-addClientFlags(program.command("watch [service]").description("print node changes (and session moves, with --events) as they happen (all services, or one)"))
+addClientFlags(
+  program
+    .command("watch [service]")
+    .description("print node changes (and session moves, with --events) as they happen (all services, or one)"),
+)
   .option("--from <revision>", "resume after this revision", "0")
   .option("--json", "one JSON document per event")
   .option("--events <kinds>", "nodes, sessions (moves, releases) or all", "nodes")
-  .action(async (service: string | undefined, flags: ClientFlags & { from: string; json?: boolean; events: string }) => {
-    const events = { nodes: WatchEvents.WATCH_EVENTS_NODES, sessions: WatchEvents.WATCH_EVENTS_SESSIONS, all: WatchEvents.WATCH_EVENTS_ALL }[flags.events];
-    if (events === undefined) throw new UsageError(`--events must be nodes, sessions or all, not ${JSON.stringify(flags.events)}`);
-    const nc = await clientConnection(flags);
-    const ac = new AbortController();
-    process.on("SIGINT", () => ac.abort());
-    try {
-      await printWatch(nc, service ?? "", Number(flags.from), flags.json === true, ac.signal, { ...flags, events });
-    } finally {
-      await nc.close();
-    }
-  });
+  .action(
+    async (service: string | undefined, flags: ClientFlags & { from: string; json?: boolean; events: string }) => {
+      const events = {
+        nodes: WatchEvents.WATCH_EVENTS_NODES,
+        sessions: WatchEvents.WATCH_EVENTS_SESSIONS,
+        all: WatchEvents.WATCH_EVENTS_ALL,
+      }[flags.events];
+      if (events === undefined)
+        throw new UsageError(`--events must be nodes, sessions or all, not ${JSON.stringify(flags.events)}`);
+      const nc = await clientConnection(flags);
+      const ac = new AbortController();
+      process.on("SIGINT", () => ac.abort());
+      try {
+        await printWatch(nc, service ?? "", Number(flags.from), flags.json === true, ac.signal, { ...flags, events });
+      } finally {
+        await nc.close();
+      }
+    },
+  );
 
 interface SchemaFlags extends ClientFlags {
   proto?: string[];
@@ -110,7 +148,8 @@ function withSchemaFlags(cmd: Command): Command {
 }
 
 function clientOptions(f: SchemaFlags) {
-  if (f.wire !== undefined && f.wire !== "native" && f.wire !== "nats-grpc") throw new UsageError(`--wire must be native or nats-grpc, not ${JSON.stringify(f.wire)}`);
+  if (f.wire !== undefined && f.wire !== "native" && f.wire !== "nats-grpc")
+    throw new UsageError(`--wire must be native or nats-grpc, not ${JSON.stringify(f.wire)}`);
   return { prefix: f.prefix, nid: f.nid, wire: f.wire as "native" | "nats-grpc" | undefined };
 }
 
@@ -134,23 +173,28 @@ async function client(f: ClientFlags, act: (nc: NatsConnection) => Promise<void>
 
 addPlacementCommands(program, client);
 
-withSchemaFlags(program.command("list [service]").description("list the services a server hosts, or the methods of one"))
-  .action(async (service: string | undefined, f: SchemaFlags) =>
-    client(f, async (nc) => {
-      const schema = await schemaOf(nc, f);
-      const names = service === undefined ? await schema.services() : await schema.methods(service);
-      for (const n of names.sort()) process.stdout.write(`${n}\n`);
-    }),
-  );
+withSchemaFlags(
+  program.command("list [service]").description("list the services a server hosts, or the methods of one"),
+).action(async (service: string | undefined, f: SchemaFlags) =>
+  client(f, async (nc) => {
+    const schema = await schemaOf(nc, f);
+    const names = service === undefined ? await schema.services() : await schema.methods(service);
+    for (const n of names.sort()) process.stdout.write(`${n}\n`);
+  }),
+);
 
-withSchemaFlags(program.command("describe <symbol>").description("describe a service, method, message or enum"))
-  .action(async (symbol: string, f: SchemaFlags) =>
+withSchemaFlags(program.command("describe <symbol>").description("describe a service, method, message or enum")).action(
+  async (symbol: string, f: SchemaFlags) =>
     client(f, async (nc) => {
       process.stdout.write(`${await (await schemaOf(nc, f)).describe(symbol)}\n`);
     }),
-  );
+);
 
-withSchemaFlags(program.command("call <method>").description("call SERVICE/METHOD (or SERVICE.METHOD) with JSON; one JSON document per response"))
+withSchemaFlags(
+  program
+    .command("call <method>")
+    .description("call SERVICE/METHOD (or SERVICE.METHOD) with JSON; one JSON document per response"),
+)
   .option("-d, --data <json>", "the request as JSON; @ reads stdin (JSON lines for client streaming)")
   .option("-H, --header <header>", "request metadata 'key: value' (repeatable; -bin keys take base64)", collect)
   .option("--timeout <duration>", "deadline of the call, e.g. 2s or 500ms")
@@ -168,14 +212,21 @@ withSchemaFlags(program.command("call <method>").description("call SERVICE/METHO
       }
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
-      await callMethod(nc, m, jsonDocuments(text), { client: clientOptions(f), metadata, timeoutMs, signal: ac.signal, out: (line) => process.stdout.write(`${line}\n`) });
+      await callMethod(nc, m, jsonDocuments(text), {
+        client: clientOptions(f),
+        metadata,
+        timeoutMs,
+        signal: ac.signal,
+        out: (line) => process.stdout.write(`${line}\n`),
+      });
     }),
   );
 
 addGatewayCommand(program);
 
 program.parseAsync().catch((e: unknown) => {
-  const msg = e instanceof ConfigError ? `config: ${e.message}` : e instanceof UsageError ? e.message : (e as Error).message;
+  const msg =
+    e instanceof ConfigError ? `config: ${e.message}` : e instanceof UsageError ? e.message : (e as Error).message;
   process.stderr.write(`islb: ${msg}\n`);
   process.exit(1);
 });

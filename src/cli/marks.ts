@@ -47,13 +47,24 @@ function printMarked(r: NodeMarkReply, what: string, asJson: boolean): void {
   const n = r.node;
   const nid = n?.registration?.node?.nid ?? "?";
   const note = n === undefined ? "" : markNote(n.mark);
-  process.stdout.write(`${nid} ${what}: ${n === undefined ? "?" : markedState(n)}${note ? ` (${note})` : ""} at revision ${r.revision}\n`);
+  process.stdout.write(
+    `${nid} ${what}: ${n === undefined ? "?" : markedState(n)}${note ? ` (${note})` : ""} at revision ${r.revision}\n`,
+  );
 }
 
-const reqOf = (nid: string, f: MarkFlags) => ({ nid, reason: f.reason ?? "", by: f.by ?? who(), adminToken: f.adminToken ?? process.env.ISLB_ADMIN_TOKEN ?? "", token: "" });
+const reqOf = (nid: string, f: MarkFlags) => ({
+  nid,
+  reason: f.reason ?? "",
+  by: f.by ?? who(),
+  adminToken: f.adminToken ?? process.env.ISLB_ADMIN_TOKEN ?? "",
+  token: "",
+});
 
 function printExplanation(e: Explanation): void {
-  const head = [`outcome ${e.outcome}${e.chosen ? `: ${e.chosen}` : ""}`, `measure ${e.measure}${e.twoChoices ? ", two choices" : ""}`];
+  const head = [
+    `outcome ${e.outcome}${e.chosen ? `: ${e.chosen}` : ""}`,
+    `measure ${e.measure}${e.twoChoices ? ", two choices" : ""}`,
+  ];
   if (e.homeZone) head.push(`home zone ${e.homeZone}${e.tier ? ` (picked from ${e.tier})` : ""}`);
   if (e.drawn.length > 0) head.push(`drawn ${e.drawn.join(" and ")}`);
   process.stdout.write(`${head.join("; ")}\n`);
@@ -68,18 +79,40 @@ function printExplanation(e: Explanation): void {
     `${(Number(c.leaseLeftMs) / 1000).toFixed(1)}s`,
     c.reason,
   ]);
-  process.stdout.write(`${table(["", "NID", "ZONE", "TIER", "STANDING", "SCORE", "PENDING", "LEASE LEFT", "WHY"], rows)}\n`);
+  process.stdout.write(
+    `${table(["", "NID", "ZONE", "TIER", "STANDING", "SCORE", "PENDING", "LEASE LEFT", "WHY"], rows)}\n`,
+  );
 }
 
 /** Adds cordon, uncordon, drain and place to the program. */
 export function addPlacementCommands(program: Command, run: RunClient): void {
-  markFlags(program.command("cordon <nid>").description("no new sessions on a node; it keeps its sessions and its lease")).action(async (nid: string, f: MarkFlags) =>
-    run(f, async (nc) => printMarked(await createClient(ISLBDefinition, nc, { prefix: f.prefix, nid: f.nid }).cordon(reqOf(nid, f)), "cordoned", f.json === true)),
+  markFlags(
+    program.command("cordon <nid>").description("no new sessions on a node; it keeps its sessions and its lease"),
+  ).action(async (nid: string, f: MarkFlags) =>
+    run(f, async (nc) =>
+      printMarked(
+        await createClient(ISLBDefinition, nc, { prefix: f.prefix, nid: f.nid }).cordon(reqOf(nid, f)),
+        "cordoned",
+        f.json === true,
+      ),
+    ),
   );
-  markFlags(program.command("uncordon <nid>").description("lift a cordon or cancel a drain: the node takes new sessions again")).action(async (nid: string, f: MarkFlags) =>
-    run(f, async (nc) => printMarked(await createClient(ISLBDefinition, nc, { prefix: f.prefix, nid: f.nid }).uncordon(reqOf(nid, f)), "uncordoned", f.json === true)),
+  markFlags(
+    program.command("uncordon <nid>").description("lift a cordon or cancel a drain: the node takes new sessions again"),
+  ).action(async (nid: string, f: MarkFlags) =>
+    run(f, async (nc) =>
+      printMarked(
+        await createClient(ISLBDefinition, nc, { prefix: f.prefix, nid: f.nid }).uncordon(reqOf(nid, f)),
+        "uncordoned",
+        f.json === true,
+      ),
+    ),
   );
-  markFlags(program.command("drain <nid>").description("no new sessions; its sessions move on their next lookup; drained at 0 sessions or the deadline"))
+  markFlags(
+    program
+      .command("drain <nid>")
+      .description("no new sessions; its sessions move on their next lookup; drained at 0 sessions or the deadline"),
+  )
     .option("--deadline <duration>", "drained after this long whatever it hosts, e.g. 10m (default: none)")
     .option("--cancel", "cancel a drain (as uncordon)")
     .action(async (nid: string, f: MarkFlags & { deadline?: string; cancel?: boolean }) => {
@@ -95,25 +128,44 @@ export function addPlacementCommands(program: Command, run: RunClient): void {
       await run(f, async (nc) => {
         const c = createClient(ISLBDefinition, nc, { prefix: f.prefix, nid: f.nid });
         if (f.cancel === true) printMarked(await c.uncordon(reqOf(nid, f)), "drain cancelled", f.json === true);
-        else printMarked(await c.drain({ ...reqOf(nid, f), deadlineMs: Math.round(deadlineMs) }), "draining", f.json === true);
+        else
+          printMarked(
+            await c.drain({ ...reqOf(nid, f), deadlineMs: Math.round(deadlineMs) }),
+            "draining",
+            f.json === true,
+          );
       });
     });
-  addClientFlags(program.command("place <service>").description("which node serves a session (placing it if new: --sid); --explain says why"))
+  addClientFlags(
+    program
+      .command("place <service>")
+      .description("which node serves a session (placing it if new: --sid); --explain says why"),
+  )
     .option("--sid <sid>", "the session (placed now when new); without it, the nodes best first")
     .option("--region <region>", "the caller's region")
     .option("--dc <dc>", "the caller's data center")
     .option("--explain", "every candidate and why it was or was not taken")
     .option("--json", "the reply as JSON")
-    .action(async (service: string, f: ClientFlags & { sid?: string; region?: string; dc?: string; explain?: boolean; json?: boolean }) =>
-      run(f, async (nc) => {
-        const r = await createClient(ISLBDefinition, nc, { prefix: f.prefix, nid: f.nid }).findNode({ service, sid: f.sid ?? "", region: f.region ?? "", dc: f.dc ?? "", explain: f.explain === true });
-        if (f.json === true) {
-          process.stdout.write(`${JSON.stringify(ISLBDefinition.methods.findNode.responseType.toJSON(r))}\n`);
-          return;
-        }
-        if (f.sid !== undefined) process.stdout.write(`${r.nodes[0]?.nid ?? "(none)"}\n`);
-        else for (const n of r.nodes) process.stdout.write(`${n.nid}\n`);
-        if (r.explanation !== undefined) printExplanation(r.explanation);
-      }),
+    .action(
+      async (
+        service: string,
+        f: ClientFlags & { sid?: string; region?: string; dc?: string; explain?: boolean; json?: boolean },
+      ) =>
+        run(f, async (nc) => {
+          const r = await createClient(ISLBDefinition, nc, { prefix: f.prefix, nid: f.nid }).findNode({
+            service,
+            sid: f.sid ?? "",
+            region: f.region ?? "",
+            dc: f.dc ?? "",
+            explain: f.explain === true,
+          });
+          if (f.json === true) {
+            process.stdout.write(`${JSON.stringify(ISLBDefinition.methods.findNode.responseType.toJSON(r))}\n`);
+            return;
+          }
+          if (f.sid !== undefined) process.stdout.write(`${r.nodes[0]?.nid ?? "(none)"}\n`);
+          else for (const n of r.nodes) process.stdout.write(`${n.nid}\n`);
+          if (r.explanation !== undefined) printExplanation(r.explanation);
+        }),
     );
 }

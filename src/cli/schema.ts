@@ -4,10 +4,23 @@
  * response bytes to JSON.
  */
 import type { NatsConnection } from "nats";
-import { createFileRegistry, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage, type DescService, type FileRegistry } from "@bufbuild/protobuf";
+import {
+  createFileRegistry,
+  fromBinary,
+  fromJsonString,
+  toBinary,
+  toJsonString,
+  type DescMessage,
+  type DescService,
+  type FileRegistry,
+} from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
-import { ServerReflectionDefinition as V1, type ServerReflectionRequest, type ServerReflectionResponse } from "../../generated/grpc/reflection/v1/reflection.js";
+import {
+  ServerReflectionDefinition as V1,
+  type ServerReflectionRequest,
+  type ServerReflectionResponse,
+} from "../../generated/grpc/reflection/v1/reflection.js";
 import { ServerReflectionDefinition as V1Alpha } from "../../generated/grpc/reflection/v1alpha/reflection.js";
 import { ClientError, Status } from "../status.js";
 import { createClient, type CreateClientOptions } from "../transport/client.js";
@@ -54,7 +67,8 @@ export class ReflectionSchema implements Schema {
     for (;;) {
       const client = createClient(this.version as typeof V1, this.nc, this.options);
       try {
-        for await (const r of client.serverReflectionInfo(one(req as ServerReflectionRequest), { deadline: 5000 })) return r;
+        for await (const r of client.serverReflectionInfo(one(req as ServerReflectionRequest), { deadline: 5000 }))
+          return r;
         throw new UsageError("the server ended the reflection stream without an answer");
       } catch (e) {
         if (e instanceof ClientError && e.code === Status.UNIMPLEMENTED && this.version === V1) {
@@ -62,7 +76,9 @@ export class ReflectionSchema implements Schema {
           continue;
         }
         if (e instanceof ClientError && e.code === Status.UNAVAILABLE) {
-          throw new UsageError(`no server answers reflection on ${this.options.prefix ?? "nrpc"}.${this.options.nid ? `${this.options.nid}.` : ""}grpc.reflection.v1.ServerReflection.ServerReflectionInfo (${e.details}); give the schema with --proto`);
+          throw new UsageError(
+            `no server answers reflection on ${this.options.prefix ?? "nrpc"}.${this.options.nid ? `${this.options.nid}.` : ""}grpc.reflection.v1.ServerReflection.ServerReflectionInfo (${e.details}); give the schema with --proto`,
+          );
         }
         throw e;
       }
@@ -87,7 +103,8 @@ export class ReflectionSchema implements Schema {
       for (const dep of f.dependency) {
         if (this.files.has(dep)) continue;
         const d = await this.ask({ fileByFilename: dep });
-        if (d.errorResponse !== undefined) throw new UsageError(`reflection: the server has no file ${dep} (needed by ${f.name})`);
+        if (d.errorResponse !== undefined)
+          throw new UsageError(`reflection: the server has no file ${dep} (needed by ${f.name})`);
         pending.push(...(d.fileDescriptorResponse?.fileDescriptorProto ?? []));
       }
     }
@@ -126,7 +143,8 @@ export class ReflectionSchema implements Schema {
 
   async describe(symbol: string): Promise<string> {
     const s = symbol.replace(/^\./, "");
-    if (this.registry?.get(s) === undefined && !(await this.load(s))) throw new UsageError(`the server knows no symbol ${s}`);
+    if (this.registry?.get(s) === undefined && !(await this.load(s)))
+      throw new UsageError(`the server knows no symbol ${s}`);
     let d: Parameters<typeof describeDesc>[0] | undefined = this.registry?.get(s);
     if (d === undefined) {
       const dot = s.lastIndexOf(".");
@@ -139,12 +157,22 @@ export class ReflectionSchema implements Schema {
   async method(service: string, name: string): Promise<DynamicMethod> {
     const svc = await this.service(service);
     const m = svc.methods.find((x) => x.name === name);
-    if (m === undefined) throw new UsageError(`service ${service} has no method ${name}; it has: ${svc.methods.map((x) => x.name).join(", ")}`);
+    if (m === undefined)
+      throw new UsageError(
+        `service ${service} has no method ${name}; it has: ${svc.methods.map((x) => x.name).join(", ")}`,
+      );
     return bufMethod(service, m.name, m.methodKind, m.input, m.output, this.registry as FileRegistry);
   }
 }
 
-function bufMethod(service: string, name: string, kind: string, input: DescMessage, output: DescMessage, registry: FileRegistry): DynamicMethod {
+function bufMethod(
+  service: string,
+  name: string,
+  kind: string,
+  input: DescMessage,
+  output: DescMessage,
+  registry: FileRegistry,
+): DynamicMethod {
   return {
     service,
     name,
@@ -208,7 +236,10 @@ export class ProtoFileSchema implements Schema {
   private async service(name: string): Promise<import("protobufjs").Service> {
     const protobuf = (await import("protobufjs")).default;
     const s = this.root.lookup(name);
-    if (!(s instanceof protobuf.Service)) throw new UsageError(`the .proto files define no service ${name}; they have: ${(await this.services()).join(", ") || "none"}`);
+    if (!(s instanceof protobuf.Service))
+      throw new UsageError(
+        `the .proto files define no service ${name}; they have: ${(await this.services()).join(", ") || "none"}`,
+      );
     return s;
   }
 
@@ -225,7 +256,10 @@ export class ProtoFileSchema implements Schema {
   async method(service: string, name: string): Promise<DynamicMethod> {
     const svc = await this.service(service);
     const m = svc.methods[name];
-    if (m === undefined) throw new UsageError(`service ${service} has no method ${name}; it has: ${svc.methodsArray.map((x) => x.name).join(", ")}`);
+    if (m === undefined)
+      throw new UsageError(
+        `service ${service} has no method ${name}; it has: ${svc.methodsArray.map((x) => x.name).join(", ")}`,
+      );
     m.resolve();
     const req = m.resolvedRequestType as import("protobufjs").Type;
     const res = m.resolvedResponseType as import("protobufjs").Type;
@@ -242,11 +276,14 @@ export class ProtoFileSchema implements Schema {
           throw new UsageError(`bad JSON: ${(e as Error).message}`);
         }
         const problem = req.verify(obj as Record<string, unknown>);
-        if (problem !== null) throw new UsageError(`bad request for ${service}/${name} (${req.fullName.slice(1)}): ${problem}`);
+        if (problem !== null)
+          throw new UsageError(`bad request for ${service}/${name} (${req.fullName.slice(1)}): ${problem}`);
         return req.encode(req.fromObject(obj as Record<string, unknown>)).finish();
       },
       decode(bytes) {
-        return JSON.stringify(res.toObject(res.decode(bytes), { longs: String, enums: String, bytes: String, json: true }));
+        return JSON.stringify(
+          res.toObject(res.decode(bytes), { longs: String, enums: String, bytes: String, json: true }),
+        );
       },
     };
   }

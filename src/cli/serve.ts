@@ -10,7 +10,11 @@ export { openStore } from "../app/islb.js";
 export type Running = Islb;
 
 /** Starts islb as `islb serve` does: with `startLocalNats`, a local nats-server when none answers at a loopback URL. */
-export function serve(cfg: Config, log: Logger, options: { startLocalNats?: boolean; tracing?: boolean; gateway?: StartOptions["gateway"] } = {}): Promise<Running> {
+export function serve(
+  cfg: Config,
+  log: Logger,
+  options: { startLocalNats?: boolean; tracing?: boolean; gateway?: StartOptions["gateway"] } = {},
+): Promise<Running> {
   return startIslb(cfg, {
     logger: log,
     tracing: options.tracing,

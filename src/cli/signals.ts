@@ -19,7 +19,10 @@ export function onStopRequest(stop: (reason: string) => void, env: NodeJS.Proces
     requested = true;
     stop(reason);
   };
-  for (const [sig, n] of [["SIGTERM", 15], ["SIGINT", 2]] as const) {
+  for (const [sig, n] of [
+    ["SIGTERM", 15],
+    ["SIGINT", 2],
+  ] as const) {
     process.on(sig, () => {
       if (requested) process.exit(128 + n);
       request(sig);

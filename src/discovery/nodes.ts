@@ -28,7 +28,8 @@ const str = (o: GoStruct, k: string): string => {
 };
 const obj = (o: GoStruct, k: string): GoStruct => {
   const v = o[k];
-  if (v === null || typeof v !== "object" || v instanceof Map || Array.isArray(v)) throw new GobError(`${k} is not a struct`);
+  if (v === null || typeof v !== "object" || v instanceof Map || Array.isArray(v))
+    throw new GobError(`${k} is not a struct`);
   return v as GoStruct;
 };
 function map<V>(o: GoStruct, k: string, check: (v: unknown) => V): Map<string, V> {
@@ -65,9 +66,15 @@ function goNode(o: GoStruct): GoNode {
 
 /** Checks a decoded value is a discovery.Request (field types included). */
 export function asRequest(v: unknown): GoRequest {
-  if (v === null || typeof v !== "object" || v instanceof Map || Array.isArray(v)) throw new GobError("the message is not a struct");
+  if (v === null || typeof v !== "object" || v instanceof Map || Array.isArray(v))
+    throw new GobError("the message is not a struct");
   const o = v as GoStruct;
-  return { action: str(o, "Action"), node: goNode(obj(o, "Node")), service: str(o, "Service"), params: map(o, "Params", anyValue) };
+  return {
+    action: str(o, "Action"),
+    node: goNode(obj(o, "Node")),
+    service: str(o, "Service"),
+    params: map(o, "Params", anyValue),
+  };
 }
 
 /** A param of a get ("nid", "sid") as a string, or "". */
@@ -85,11 +92,19 @@ export function extraFromGo(extra: Map<string, GoAny | null>): { kept: Map<strin
   const dropped: string[] = [];
   for (const [k, a] of extra) {
     if (a === null) continue;
-    const base: ExtraValue = { goType: a.type, stringValue: undefined, intValue: undefined, uintValue: undefined, floatValue: undefined, boolValue: undefined };
+    const base: ExtraValue = {
+      goType: a.type,
+      stringValue: undefined,
+      intValue: undefined,
+      uintValue: undefined,
+      floatValue: undefined,
+      boolValue: undefined,
+    };
     if (a.type === "string" && typeof a.value === "string") kept.set(k, { ...base, stringValue: a.value });
     else if (INTS.has(a.type)) kept.set(k, { ...base, intValue: Number(a.value) });
     else if (UINTS.has(a.type)) kept.set(k, { ...base, uintValue: Number(a.value) });
-    else if ((a.type === "float64" || a.type === "float32") && typeof a.value === "number") kept.set(k, { ...base, floatValue: a.value });
+    else if ((a.type === "float64" || a.type === "float32") && typeof a.value === "number")
+      kept.set(k, { ...base, floatValue: a.value });
     else if (a.type === "bool" && typeof a.value === "boolean") kept.set(k, { ...base, boolValue: a.value });
     else dropped.push(k);
   }
@@ -111,7 +126,12 @@ export function extraToGo(extra: ReadonlyMap<string, ExtraValue>): Map<string, G
 
 /** The ion.Node our registry keeps for a Go node. */
 export function ionNode(n: GoNode): Node {
-  return { dc: n.dc, nid: n.nid, service: n.service, rpc: { protocol: n.rpc.protocol, addr: n.rpc.addr, params: n.rpc.params } };
+  return {
+    dc: n.dc,
+    nid: n.nid,
+    service: n.service,
+    rpc: { protocol: n.rpc.protocol, addr: n.rpc.addr, params: n.rpc.params },
+  };
 }
 
 /** A record as a discovery.Node value for the encoder. */
@@ -121,7 +141,14 @@ export function goValue(r: NodeRecord): GoStruct {
     ["DC", r.node.dc],
     ["Service", r.node.service],
     ["NID", r.node.nid],
-    ["RPC", struct([["Protocol", rpc?.protocol ?? ""], ["Addr", rpc?.addr ?? ""], ["Params", rpc?.params ?? new Map()]])],
+    [
+      "RPC",
+      struct([
+        ["Protocol", rpc?.protocol ?? ""],
+        ["Addr", rpc?.addr ?? ""],
+        ["Params", rpc?.params ?? new Map()],
+      ]),
+    ],
     ["ExtraInfo", extraToGo(r.extra)],
   ]);
 }

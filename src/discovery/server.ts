@@ -63,13 +63,20 @@ export function discoveryOwner(reply: string | undefined, ownerToken: string): s
   return `nats-discovery:${createHash("sha256").update(identity).digest("base64url")}`;
 }
 
-const stringOf = (v: GoAny | null | undefined): string => (v !== null && v !== undefined && typeof v.value === "string" ? v.value : "");
+const stringOf = (v: GoAny | null | undefined): string =>
+  v !== null && v !== undefined && typeof v.value === "string" ? v.value : "";
 
 /**
  * Serves nats-discovery. Every save and update passes `auth` (the registry's one registration
  * check); a Go node owns its entry as `discoveryOwner` says, and cannot touch a native node's.
  */
-export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balancer: Balancer, auth: Authorization, options: DiscoveryOptions = {}): { stop(): void } {
+export function serveDiscovery(
+  nc: NatsConnection,
+  store: RegistryStore,
+  balancer: Balancer,
+  auth: Authorization,
+  options: DiscoveryOptions = {},
+): { stop(): void } {
   const log = options.logger ?? silentLogger;
   const leaseMs = options.leaseMs ?? 5000;
   const idleMs = options.sessionIdleMs ?? 600_000;
@@ -79,7 +86,15 @@ export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balance
   const respond = (msg: Msg, ok: boolean, reason = ""): void => {
     if (msg.reply === undefined || msg.reply === "") return;
     try {
-      msg.respond(encoder.encode(RESPONSE, struct([["Success", ok], ["Reason", reason]])));
+      msg.respond(
+        encoder.encode(
+          RESPONSE,
+          struct([
+            ["Success", ok],
+            ["Reason", reason],
+          ]),
+        ),
+      );
     } catch (e) {
       log.warn({ err: e }, "discovery: could not answer");
     }
@@ -87,7 +102,10 @@ export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balance
 
   const save = async (msg: Msg, req: GoRequest): Promise<void> => {
     const n = req.node;
-    const problem = tokenProblem("NID", n.nid) ?? tokenProblem("Service", n.service) ?? (n.dc === "" ? undefined : tokenProblem("DC", n.dc));
+    const problem =
+      tokenProblem("NID", n.nid) ??
+      tokenProblem("Service", n.service) ??
+      (n.dc === "" ? undefined : tokenProblem("DC", n.dc));
     if (problem !== undefined) return respond(msg, false, problem);
     const secret = stringOf(n.extraInfo.get(SECRET_KEY)) || param(req, SECRET_KEY);
     const denied = auth.registrationProblem(n.service, secret);
@@ -96,28 +114,44 @@ export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balance
       return respond(msg, false, `${denied} (ExtraInfo "${SECRET_KEY}")`);
     }
     const owner = discoveryOwner(msg.reply, stringOf(n.extraInfo.get(OWNER_KEY)));
-    if (owner === undefined) return respond(msg, false, `a save needs a reply inbox or ExtraInfo "${OWNER_KEY}" to bind the node to its owner`);
+    if (owner === undefined)
+      return respond(
+        msg,
+        false,
+        `a save needs a reply inbox or ExtraInfo "${OWNER_KEY}" to bind the node to its owner`,
+      );
     const extraInfo = new Map(n.extraInfo);
     extraInfo.delete(SECRET_KEY);
     extraInfo.delete(OWNER_KEY);
     const { kept, dropped } = extraFromGo(extraInfo);
-    if (dropped.length > 0) log.debug({ nid: n.nid, keys: dropped }, "discovery: ExtraInfo values of other than basic types are not kept");
+    if (dropped.length > 0)
+      log.debug({ nid: n.nid, keys: dropped }, "discovery: ExtraInfo values of other than basic types are not kept");
     const now = Date.now();
     const cur = view.get(n.nid);
     const record = toRecord(
-      { node: ionNode(n), state: NodeState.NODE_STATE_SERVING, region: "", load: cur?.load, softLimits: undefined, hardLimits: undefined, extraInfo: kept },
+      {
+        node: ionNode(n),
+        state: NodeState.NODE_STATE_SERVING,
+        region: "",
+        load: cur?.load,
+        softLimits: undefined,
+        hardLimits: undefined,
+        extraInfo: kept,
+      },
       leaseMs,
       now,
       cur?.registeredAt,
     );
     const r = await store.register(record, owner);
-    if (r.refused === "token") return respond(msg, false, `node id ${n.nid} is registered by another owner (free again when its lease lapses)`);
+    if (r.refused === "token")
+      return respond(msg, false, `node id ${n.nid} is registered by another owner (free again when its lease lapses)`);
     respond(msg, true);
   };
 
   const remove = async (msg: Msg, req: GoRequest): Promise<void> => {
     const owner = discoveryOwner(msg.reply, stringOf(req.node.extraInfo.get(OWNER_KEY)));
-    if (owner === undefined) return respond(msg, false, `a delete needs a reply inbox or ExtraInfo "${OWNER_KEY}" to prove its owner`);
+    if (owner === undefined)
+      return respond(msg, false, `a delete needs a reply inbox or ExtraInfo "${OWNER_KEY}" to prove its owner`);
     const r = await store.deregister(req.node.nid, owner);
     if (r.refused === "token") return respond(msg, false, `node id ${req.node.nid} is registered by another owner`);
     respond(msg, true);
@@ -146,12 +180,16 @@ export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balance
   };
 
   const handle = async (msg: Msg): Promise<void> => {
-    if (msg.data.length > MAX_PAYLOAD) return respond(msg, false, `payload of ${msg.data.length} bytes is over ${MAX_PAYLOAD}`);
+    if (msg.data.length > MAX_PAYLOAD)
+      return respond(msg, false, `payload of ${msg.data.length} bytes is over ${MAX_PAYLOAD}`);
     let req: GoRequest;
     try {
       req = asRequest(decodeGob(msg.data).value);
     } catch (e) {
-      log.warn({ subject: msg.subject, err: e instanceof GobError ? e.message : e }, "discovery: a payload that is not a discovery.Request");
+      log.warn(
+        { subject: msg.subject, err: e instanceof GobError ? e.message : e },
+        "discovery: a payload that is not a discovery.Request",
+      );
       return respond(msg, false, `bad request: ${(e as Error).message}`);
     }
     switch (req.action) {
@@ -186,7 +224,18 @@ export function serveDiscovery(nc: NatsConnection, store: RegistryStore, balance
     const n = e.record.node;
     const subject = `${DISCOVERY}.${n.service}.${n.dc || "-"}.${n.nid}`;
     try {
-      nc.publish(subject, encoder.encode(REQUEST, struct([["Action", action], ["Node", goValue(e.record)], ["Service", ""], ["Params", new Map()]])));
+      nc.publish(
+        subject,
+        encoder.encode(
+          REQUEST,
+          struct([
+            ["Action", action],
+            ["Node", goValue(e.record)],
+            ["Service", ""],
+            ["Params", new Map()],
+          ]),
+        ),
+      );
     } catch (err) {
       log.warn({ err, subject }, "discovery: could not broadcast");
     }

@@ -9,7 +9,11 @@ import { header } from "./headers.js";
 import type { Route } from "./route.js";
 
 /** Services the gateway answers itself, always exposed (reflection lists only what is allowed). */
-export const OWN_SERVICES = new Set(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]);
+export const OWN_SERVICES = new Set([
+  "grpc.health.v1.Health",
+  "grpc.reflection.v1.ServerReflection",
+  "grpc.reflection.v1alpha.ServerReflection",
+]);
 
 /** What the gateway exposes, and to whom. */
 export interface AccessOptions {
@@ -50,14 +54,26 @@ export class Access {
 
   /** True when some method of `service` is exposed. */
   exposesService(service: string): boolean {
-    if (this.all || OWN_SERVICES.has(service) || this.services.has(service) || this.prefixes.some((p) => service.startsWith(p))) return true;
+    if (
+      this.all ||
+      OWN_SERVICES.has(service) ||
+      this.services.has(service) ||
+      this.prefixes.some((p) => service.startsWith(p))
+    )
+      return true;
     for (const m of this.methods) if (m.startsWith(`/${service}/`)) return true;
     return false;
   }
 
   /** True when the method of this path is exposed. */
   exposes(route: Route): boolean {
-    return this.all || OWN_SERVICES.has(route.service) || this.services.has(route.service) || this.methods.has(route.path) || this.prefixes.some((p) => route.service.startsWith(p));
+    return (
+      this.all ||
+      OWN_SERVICES.has(route.service) ||
+      this.services.has(route.service) ||
+      this.methods.has(route.path) ||
+      this.prefixes.some((p) => route.service.startsWith(p))
+    );
   }
 
   /** Undefined when the call may go on; else why not. */
@@ -65,9 +81,14 @@ export class Access {
     if (this.token !== undefined) {
       const auth = header(headers, "authorization") ?? "";
       const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
-      if (m === null || !timingSafeEqual(digest(m[1] as string), this.token)) return { code: Status.UNAUTHENTICATED, message: "the gateway needs a valid bearer token (authorization: Bearer <token>)" };
+      if (m === null || !timingSafeEqual(digest(m[1] as string), this.token))
+        return {
+          code: Status.UNAUTHENTICATED,
+          message: "the gateway needs a valid bearer token (authorization: Bearer <token>)",
+        };
     }
-    if (!this.exposes(route)) return { code: Status.PERMISSION_DENIED, message: `${route.path} is not exposed by this gateway` };
+    if (!this.exposes(route))
+      return { code: Status.PERMISSION_DENIED, message: `${route.path} is not exposed by this gateway` };
     return undefined;
   }
 }

@@ -55,7 +55,8 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
   }
 
   private onMessage(flags: number, raw: Uint8Array): void {
-    if ((flags & ~COMPRESSED) !== 0) throw new FramingError(Status.INTERNAL, `request message with unknown flags 0x${flags.toString(16)}`);
+    if ((flags & ~COMPRESSED) !== 0)
+      throw new FramingError(Status.INTERNAL, `request message with unknown flags 0x${flags.toString(16)}`);
     const message = flags === COMPRESSED ? inflate(this.encoding, raw, this.max) : raw;
     if (this.discarding) return;
     const w = this.waiter;

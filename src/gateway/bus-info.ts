@@ -6,7 +6,11 @@
 import { RequestStrategy, type NatsConnection } from "nats";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
-import { ServerReflectionDefinition, type ServerReflectionRequest, type ServerReflectionResponse } from "../../generated/grpc/reflection/v1/reflection.js";
+import {
+  ServerReflectionDefinition,
+  type ServerReflectionRequest,
+  type ServerReflectionResponse,
+} from "../../generated/grpc/reflection/v1/reflection.js";
 import { createClient } from "../index.js";
 
 /** One method an instance offers, as micro discovery lists it. */
@@ -29,7 +33,12 @@ const decoder = new TextDecoder();
 
 function parseInfo(data: Uint8Array): Instance | undefined {
   try {
-    const v = JSON.parse(decoder.decode(data)) as { type?: string; name?: string; id?: string; endpoints?: Array<{ metadata?: Record<string, string> | null }> | null };
+    const v = JSON.parse(decoder.decode(data)) as {
+      type?: string;
+      name?: string;
+      id?: string;
+      endpoints?: Array<{ metadata?: Record<string, string> | null }> | null;
+    };
     if (v.type !== "io.nats.micro.v1.info_response" || typeof v.id !== "string") return undefined;
     const endpoints: Endpoint[] = [];
     for (const e of v.endpoints ?? []) {
@@ -47,7 +56,11 @@ function parseInfo(data: Uint8Array): Instance | undefined {
 export async function microInstances(nc: NatsConnection, waitMs = 250, max = 1024): Promise<Instance[]> {
   const out: Instance[] = [];
   try {
-    const replies = await nc.requestMany("$SRV.INFO", undefined, { strategy: RequestStrategy.Timer, maxWait: waitMs, maxMessages: max });
+    const replies = await nc.requestMany("$SRV.INFO", undefined, {
+      strategy: RequestStrategy.Timer,
+      maxWait: waitMs,
+      maxMessages: max,
+    });
     for await (const m of replies) {
       const i = parseInfo(m.data);
       if (i !== undefined) out.push(i);
@@ -63,7 +76,13 @@ async function* one<T>(x: T): AsyncGenerator<T> {
 }
 
 /** Asks the bus's reflection one question (v1; our servers answer v1alpha the same way). */
-export async function askReflection(nc: NatsConnection, prefix: string, req: Partial<ServerReflectionRequest>, nid?: string, timeoutMs = 2000): Promise<ServerReflectionResponse> {
+export async function askReflection(
+  nc: NatsConnection,
+  prefix: string,
+  req: Partial<ServerReflectionRequest>,
+  nid?: string,
+  timeoutMs = 2000,
+): Promise<ServerReflectionResponse> {
   const client = createClient(ServerReflectionDefinition, nc, { prefix, nid });
   for await (const r of client.serverReflectionInfo(one({ host: "", ...req }), { deadline: timeoutMs })) return r;
   throw new Error("the reflection stream ended without an answer");
@@ -81,7 +100,13 @@ export function methodsIn(files: FileDescriptorProto[], service: string): Endpoi
       if ((f.package === "" ? s.name : `${f.package}.${s.name}`) !== service) continue;
       return s.method.map((m) => ({
         path: `/${service}/${m.name}`,
-        kind: m.clientStreaming ? (m.serverStreaming ? "bidi" : "client_stream") : m.serverStreaming ? "server_stream" : "unary",
+        kind: m.clientStreaming
+          ? m.serverStreaming
+            ? "bidi"
+            : "client_stream"
+          : m.serverStreaming
+            ? "server_stream"
+            : "unary",
       }));
     }
   }

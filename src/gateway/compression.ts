@@ -17,17 +17,23 @@ export type Encoding = "gzip" | "deflate";
 export function encodingOf(value: string | undefined): Encoding | undefined | { problem: string } {
   if (value === undefined || value === "" || value === "identity") return undefined;
   if (value === "gzip" || value === "deflate") return value;
-  return { problem: `message encoding ${JSON.stringify(value)} is not supported (the gateway takes ${ACCEPT_ENCODING})` };
+  return {
+    problem: `message encoding ${JSON.stringify(value)} is not supported (the gateway takes ${ACCEPT_ENCODING})`,
+  };
 }
 
 /** Inflates one message, refusing one that would be over `max` bytes. */
 export function inflate(encoding: Encoding | undefined, message: Uint8Array, max: number): Uint8Array {
-  if (encoding === undefined) throw new FramingError(Status.INTERNAL, "a compressed message in a request that names no encoding (grpc-encoding)");
+  if (encoding === undefined)
+    throw new FramingError(Status.INTERNAL, "a compressed message in a request that names no encoding (grpc-encoding)");
   try {
     return (encoding === "gzip" ? gunzipSync : inflateSync)(message, { maxOutputLength: max });
   } catch (e) {
     if (e instanceof RangeError || (e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
-      throw new FramingError(Status.RESOURCE_EXHAUSTED, `a compressed request message inflates to more than ${max} bytes`);
+      throw new FramingError(
+        Status.RESOURCE_EXHAUSTED,
+        `a compressed request message inflates to more than ${max} bytes`,
+      );
     }
     throw new FramingError(Status.INTERNAL, `cannot inflate a ${encoding} request message: ${(e as Error).message}`);
   }

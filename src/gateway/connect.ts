@@ -59,8 +59,14 @@ class UnarySink implements CallSink {
       this.x.respond(200, { ...h, "content-type": this.contentType });
       return this.x.end(this.body);
     }
-    const json = code === Status.OK ? errorJson(Status.INTERNAL, "the service sent no response message") : errorJson(code, message);
-    this.x.respond(HTTP_STATUS[code === Status.OK ? Status.INTERNAL : code] ?? 500, { ...h, "content-type": "application/json" });
+    const json =
+      code === Status.OK
+        ? errorJson(Status.INTERNAL, "the service sent no response message")
+        : errorJson(code, message);
+    this.x.respond(HTTP_STATUS[code === Status.OK ? Status.INTERNAL : code] ?? 500, {
+      ...h,
+      "content-type": "application/json",
+    });
     this.x.end(Buffer.from(JSON.stringify(json)));
   }
 }
@@ -81,7 +87,8 @@ class StreamSink implements CallSink {
   ) {}
 
   header(md: Metadata): void {
-    if (!this.x.responded) this.x.respond(200, metadataHeaders(md, { ...this.extra, "content-type": this.contentType }));
+    if (!this.x.responded)
+      this.x.respond(200, metadataHeaders(md, { ...this.extra, "content-type": this.contentType }));
   }
 
   message(bytes: Uint8Array): Promise<void> | undefined {
@@ -94,7 +101,8 @@ class StreamSink implements CallSink {
     this.done = true;
     this.header(Metadata());
     const metadata: Record<string, string[]> = {};
-    for (const [k, v] of Object.entries(metadataHeaders(trailer, {}))) metadata[k] = (Array.isArray(v) ? v : [v]).map(String);
+    for (const [k, v] of Object.entries(metadataHeaders(trailer, {})))
+      metadata[k] = (Array.isArray(v) ? v : [v]).map(String);
     const end: { error?: object; metadata?: object } = {};
     if (code !== Status.OK) end.error = errorJson(code, message);
     if (Object.keys(metadata).length > 0) end.metadata = metadata;
@@ -113,27 +121,42 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
   const stream = ct.startsWith("application/connect+");
   const extra = cors.headers(header(x.headers, "origin"));
   const json = ct === "application/json" || ct === "application/connect+json";
-  const sink: CallSink & { readonly ended: boolean } = stream ? new StreamSink(x, ct, extra) : new UnarySink(x, extra, json ? "application/json" : "application/proto");
-  if (json && core.json === undefined) return sink.end(Status.UNIMPLEMENTED, "this gateway has no schemas for JSON: use Connect's binary format", Metadata());
-  if (x.method !== "POST") return sink.end(Status.UNIMPLEMENTED, "Connect calls are POST requests here (GET is not supported)", Metadata());
+  const sink: CallSink & { readonly ended: boolean } = stream
+    ? new StreamSink(x, ct, extra)
+    : new UnarySink(x, extra, json ? "application/json" : "application/proto");
+  if (json && core.json === undefined)
+    return sink.end(
+      Status.UNIMPLEMENTED,
+      "this gateway has no schemas for JSON: use Connect's binary format",
+      Metadata(),
+    );
+  if (x.method !== "POST")
+    return sink.end(Status.UNIMPLEMENTED, "Connect calls are POST requests here (GET is not supported)", Metadata());
   const encoding = encodingOf(header(x.headers, stream ? "connect-content-encoding" : "content-encoding"));
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
   let timeoutMs: number | undefined;
   const t = header(x.headers, "connect-timeout-ms");
   if (t !== undefined) {
-    if (!/^\d{1,10}$/.test(t)) return sink.end(Status.INVALID_ARGUMENT, `malformed connect-timeout-ms ${JSON.stringify(t)}`, Metadata());
+    if (!/^\d{1,10}$/.test(t))
+      return sink.end(Status.INVALID_ARGUMENT, `malformed connect-timeout-ms ${JSON.stringify(t)}`, Metadata());
     timeoutMs = Number(t);
   }
   const c = webCall(core, x, timeoutMs, () => sink.ended);
   if (!("path" in c)) return sink.end(c.code, c.message, Metadata());
   // Connect's unary form is used only for unary methods: the request itself says the kind.
   const call = stream ? c : { ...c, kind: "unary" as const };
-  const requests = stream ? new BodyReader(x.body, core.maxMessageBytes, encoding) : wholeBody(x, core.maxMessageBytes, encoding);
+  const requests = stream
+    ? new BodyReader(x.body, core.maxMessageBytes, encoding)
+    : wholeBody(x, core.maxMessageBytes, encoding);
   if (!json) return void core.bridge.run(call, requests, sink);
   void (async () => {
     const codec = await core.json?.codec(call.service);
     if (codec === undefined || !codec.knows(call.path)) {
-      return sink.end(Status.UNIMPLEMENTED, `no schema for ${call.path} on the bus (JSON needs the service's reflection): use Connect's binary format`, Metadata());
+      return sink.end(
+        Status.UNIMPLEMENTED,
+        `no schema for ${call.path} on the bus (JSON needs the service's reflection): use Connect's binary format`,
+        Metadata(),
+      );
     }
     await core.bridge.run(call, jsonRequests(requests, codec, call.path), new JsonSink(sink, codec, call.path));
   })().catch(() => undefined);

@@ -24,7 +24,10 @@ export interface Exchange {
   onClose(f: () => void): void;
 }
 
-function waitDrain(w: { once(e: string, f: () => void): unknown; off(e: string, f: () => void): unknown }): Promise<void> {
+function waitDrain(w: {
+  once(e: string, f: () => void): unknown;
+  off(e: string, f: () => void): unknown;
+}): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       w.off("drain", done);

@@ -73,7 +73,10 @@ export class MessageParser {
       if (this.need < 0) {
         if (this.headerBytes === 0 && n - off >= PREFIX_BYTES) {
           this.flags = chunk[off] as number;
-          this.begin(((chunk[off + 1] as number) * 0x1000000) + (((chunk[off + 2] as number) << 16) | ((chunk[off + 3] as number) << 8) | (chunk[off + 4] as number)));
+          this.begin(
+            (chunk[off + 1] as number) * 0x1000000 +
+              (((chunk[off + 2] as number) << 16) | ((chunk[off + 3] as number) << 8) | (chunk[off + 4] as number)),
+          );
           off += PREFIX_BYTES;
         } else {
           const take = Math.min(PREFIX_BYTES - this.headerBytes, n - off);
@@ -106,7 +109,11 @@ export class MessageParser {
   }
 
   private begin(length: number): void {
-    if (length > this.max) throw new FramingError(Status.RESOURCE_EXHAUSTED, `request message of ${length} bytes is over the limit of ${this.max}`);
+    if (length > this.max)
+      throw new FramingError(
+        Status.RESOURCE_EXHAUSTED,
+        `request message of ${length} bytes is over the limit of ${this.max}`,
+      );
     this.need = length;
     if (length === 0) this.emit(new Uint8Array(0));
   }

@@ -57,7 +57,10 @@ export class GrpcWebSink implements CallSink {
 
   header(md: Metadata): void {
     if (this.x.responded) return;
-    this.x.respond(200, metadataHeaders(md, { "content-type": this.contentType, "grpc-accept-encoding": ACCEPT_ENCODING, ...this.extra }));
+    this.x.respond(
+      200,
+      metadataHeaders(md, { "content-type": this.contentType, "grpc-accept-encoding": ACCEPT_ENCODING, ...this.extra }),
+    );
   }
 
   message(bytes: Uint8Array): Promise<void> | undefined {
@@ -72,7 +75,8 @@ export class GrpcWebSink implements CallSink {
     if (!this.x.responded) this.header(Metadata());
     let block = `grpc-status:${code}\r\n`;
     if (message !== "") block += `grpc-message:${encodeGrpcMessage(message)}\r\n`;
-    for (const [k, v] of Object.entries(metadataHeaders(trailer, {}))) for (const one of Array.isArray(v) ? v : [v]) block += `${k}:${String(one)}\r\n`;
+    for (const [k, v] of Object.entries(metadataHeaders(trailer, {})))
+      for (const one of Array.isArray(v) ? v : [v]) block += `${k}:${String(one)}\r\n`;
     this.x.end(this.out(framed(Buffer.from(block, "latin1"), TRAILER_FLAG)));
   }
 }
@@ -84,12 +88,18 @@ export function serveGrpcWeb(core: GatewayCore, x: Exchange, cors: Cors): void {
   const base = text ? "application/grpc-web-text" : "application/grpc-web";
   const sink = new GrpcWebSink(x, ct === `${base}+proto` ? ct : base, text, cors.headers(header(x.headers, "origin")));
   if (x.method !== "POST") return sink.end(Status.UNIMPLEMENTED, "gRPC-Web calls are POST requests", Metadata());
-  if (ct !== base && ct !== `${base}+proto`) return sink.end(Status.UNIMPLEMENTED, `content type ${JSON.stringify(ct)} is not supported: the gateway carries protobuf`, Metadata());
+  if (ct !== base && ct !== `${base}+proto`)
+    return sink.end(
+      Status.UNIMPLEMENTED,
+      `content type ${JSON.stringify(ct)} is not supported: the gateway carries protobuf`,
+      Metadata(),
+    );
   let timeoutMs: number | undefined;
   const t = header(x.headers, "grpc-timeout");
   if (t !== undefined) {
     timeoutMs = parseTimeout(t);
-    if (timeoutMs === undefined) return sink.end(Status.INVALID_ARGUMENT, `malformed grpc-timeout ${JSON.stringify(t)}`, Metadata());
+    if (timeoutMs === undefined)
+      return sink.end(Status.INVALID_ARGUMENT, `malformed grpc-timeout ${JSON.stringify(t)}`, Metadata());
   }
   const encoding = encodingOf(header(x.headers, "grpc-encoding"));
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());

@@ -51,7 +51,11 @@ export class GrpcSink implements CallSink {
   header(md: Metadata): void {
     if (this.headersSent || this.done || this.gone) return;
     this.headersSent = true;
-    const h = metadataHeaders(md, { ":status": 200, "content-type": this.contentType, "grpc-accept-encoding": ACCEPT_ENCODING });
+    const h = metadataHeaders(md, {
+      ":status": 200,
+      "content-type": this.contentType,
+      "grpc-accept-encoding": ACCEPT_ENCODING,
+    });
     try {
       this.stream.respond(h, { waitForTrailers: true });
     } catch {
@@ -103,7 +107,12 @@ export class GrpcSink implements CallSink {
 }
 
 /** Answers a request that is not a call at all with a plain HTTP status. */
-export function refuseHttp(stream: ServerHttp2Stream, status: number, text: string, extra: OutgoingHttpHeaders = {}): void {
+export function refuseHttp(
+  stream: ServerHttp2Stream,
+  status: number,
+  text: string,
+  extra: OutgoingHttpHeaders = {},
+): void {
   try {
     stream.respond({ ":status": status, "content-type": "text/plain; charset=utf-8", ...extra });
     stream.end(`${text}\n`);
@@ -118,7 +127,11 @@ export function serveGrpc(core: GatewayCore, stream: ServerHttp2Stream, headers:
   if (headers[":method"] !== "POST") return refuseHttp(stream, 405, "gRPC calls are POST requests", { allow: "POST" });
   const sink = new GrpcSink(stream, ct === "application/grpc+proto" ? ct : "application/grpc");
   if (ct !== "application/grpc" && ct !== "application/grpc+proto") {
-    return sink.end(Status.UNIMPLEMENTED, `content type ${JSON.stringify(ct)} is not supported: the gateway carries protobuf (application/grpc or application/grpc+proto)`, Metadata());
+    return sink.end(
+      Status.UNIMPLEMENTED,
+      `content type ${JSON.stringify(ct)} is not supported: the gateway carries protobuf (application/grpc or application/grpc+proto)`,
+      Metadata(),
+    );
   }
   const route = parseRoute(headers[":path"]);
   if (typeof route === "string") return sink.end(Status.UNIMPLEMENTED, route, Metadata());
@@ -128,7 +141,8 @@ export function serveGrpc(core: GatewayCore, stream: ServerHttp2Stream, headers:
   const t = header(headers, "grpc-timeout");
   if (t !== undefined) {
     timeoutMs = parseTimeout(t);
-    if (timeoutMs === undefined) return sink.end(Status.INVALID_ARGUMENT, `malformed grpc-timeout ${JSON.stringify(t)}`, Metadata());
+    if (timeoutMs === undefined)
+      return sink.end(Status.INVALID_ARGUMENT, `malformed grpc-timeout ${JSON.stringify(t)}`, Metadata());
   }
   const encoding = encodingOf(header(headers, "grpc-encoding"));
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
@@ -138,6 +152,12 @@ export function serveGrpc(core: GatewayCore, stream: ServerHttp2Stream, headers:
   stream.once("close", () => {
     if (!sink.ended) ac.abort();
   });
-  const call = { ...route, nid: nidOf(headers), metadata: requestMetadata(headers, core.consumedHeaders), timeoutMs, signal: ac.signal };
+  const call = {
+    ...route,
+    nid: nidOf(headers),
+    metadata: requestMetadata(headers, core.consumedHeaders),
+    timeoutMs,
+    signal: ac.signal,
+  };
   void core.bridge.run(call, new BodyReader(stream, core.maxMessageBytes, encoding), sink);
 }

@@ -42,7 +42,14 @@ const HTTP_ONLY = new Set([
 
 /** Headers of the protocols carried (gRPC-Web, Connect) that are theirs, not the service's. */
 function isProtocolKey(key: string): boolean {
-  return key.startsWith("grpc-") || key.startsWith("connect-") || key.startsWith("sec-") || key.startsWith("access-control-") || key === "x-grpc-web" || key === "x-user-agent";
+  return (
+    key.startsWith("grpc-") ||
+    key.startsWith("connect-") ||
+    key.startsWith("sec-") ||
+    key.startsWith("access-control-") ||
+    key === "x-grpc-web" ||
+    key === "x-user-agent"
+  );
 }
 
 /**
@@ -53,13 +60,21 @@ function isProtocolKey(key: string): boolean {
 export function requestMetadata(headers: IncomingHttpHeaders, drop?: ReadonlySet<string>): Metadata {
   const md = Metadata();
   for (const key in headers) {
-    if (key.charCodeAt(0) === 0x3a || HTTP_ONLY.has(key) || isProtocolKey(key) || drop?.has(key) === true || !KEY.test(key)) continue;
+    if (
+      key.charCodeAt(0) === 0x3a ||
+      HTTP_ONLY.has(key) ||
+      isProtocolKey(key) ||
+      drop?.has(key) === true ||
+      !KEY.test(key)
+    )
+      continue;
     const v = headers[key];
     if (v === undefined) continue;
     const values = Array.isArray(v) ? v : [v];
     for (const value of values) {
       // Several -bin values may come joined by commas, as gRPC allows.
-      if (key.endsWith("-bin")) for (const b of value.split(",")) md.append(key, new Uint8Array(Buffer.from(b.trim(), "base64")) as never);
+      if (key.endsWith("-bin"))
+        for (const b of value.split(",")) md.append(key, new Uint8Array(Buffer.from(b.trim(), "base64")) as never);
       else if (PRINTABLE.test(value)) md.append(key, value as never);
     }
   }

@@ -4,7 +4,11 @@
  * or is NOT_FOUND when the gateway does not expose it.
  */
 import type { NatsConnection } from "nats";
-import { HealthCheckRequest, HealthCheckResponse, HealthCheckResponse_ServingStatus as Serving } from "../../generated/grpc/health/v1/health.js";
+import {
+  HealthCheckRequest,
+  HealthCheckResponse,
+  HealthCheckResponse_ServingStatus as Serving,
+} from "../../generated/grpc/health/v1/health.js";
 import { Metadata, Status } from "../index.js";
 import type { Access } from "./access.js";
 import { requestsOf, type CallSink, type GatewayCall, type LocalHandler, type Requests } from "./bridge.js";
@@ -41,7 +45,10 @@ export class ConnectionHealth {
   }
 }
 
-async function request(call: GatewayCall, requests: Requests): Promise<{ bytes: Uint8Array; service: string } | { code: Status; message: string }> {
+async function request(
+  call: GatewayCall,
+  requests: Requests,
+): Promise<{ bytes: Uint8Array; service: string } | { code: Status; message: string }> {
   const bytes = await requests.single();
   if (bytes === undefined) return { code: Status.INTERNAL, message: `${call.path}: the request has no message` };
   try {
@@ -61,7 +68,8 @@ export function healthHandlers(health: ConnectionHealth, access: Access): Map<st
     const r = await request(call, requests);
     if ("code" in r) return sink.end(r.code, r.message, Metadata());
     if (r.service !== "") {
-      if (!access.exposesService(r.service)) return sink.end(Status.NOT_FOUND, `unknown service ${JSON.stringify(r.service)}`, Metadata());
+      if (!access.exposesService(r.service))
+        return sink.end(Status.NOT_FOUND, `unknown service ${JSON.stringify(r.service)}`, Metadata());
       return bridge.upstream(call, requestsOf([r.bytes]), sink);
     }
     sink.header(Metadata());

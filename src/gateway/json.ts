@@ -54,7 +54,14 @@ export class JsonCodecs {
       (files) => {
         try {
           if (files.length === 0) throw new Error("no schema");
-          return new DescriptorJson(toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: dependenciesFirst(files).map((f) => create(FileDescriptorProtoSchema, f)) })));
+          return new DescriptorJson(
+            toBinary(
+              FileDescriptorSetSchema,
+              create(FileDescriptorSetSchema, {
+                file: dependenciesFirst(files).map((f) => create(FileDescriptorProtoSchema, f)),
+              }),
+            ),
+          );
         } catch {
           entry.ok = false;
           return undefined;

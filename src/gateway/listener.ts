@@ -19,13 +19,25 @@ export interface ListenerTls {
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 
 /** A listener that dispatches its connections to `h2` and `h1`, and keeps them to close them. */
-export function createListener(h2: Http2Server, h1: HttpServer, tls: ListenerTls | undefined, sockets: Set<Socket>): NetServer {
+export function createListener(
+  h2: Http2Server,
+  h1: HttpServer,
+  tls: ListenerTls | undefined,
+  sockets: Set<Socket>,
+): NetServer {
   const keep = (s: Socket): void => {
     sockets.add(s);
     s.once("close", () => sockets.delete(s));
   };
   if (tls !== undefined) {
-    const server = createTlsServer({ cert: tls.cert, key: tls.key, ca: tls.ca, requestCert: tls.ca !== undefined, rejectUnauthorized: tls.ca !== undefined, ALPNProtocols: ["h2", "http/1.1"] });
+    const server = createTlsServer({
+      cert: tls.cert,
+      key: tls.key,
+      ca: tls.ca,
+      requestCert: tls.ca !== undefined,
+      rejectUnauthorized: tls.ca !== undefined,
+      ALPNProtocols: ["h2", "http/1.1"],
+    });
     server.on("secureConnection", (s: TLSSocket) => {
       keep(s);
       if (s.alpnProtocol === "h2") h2.emit("connection", s);

@@ -27,7 +27,14 @@ function definition(service: string, method: string, stream: boolean): ServiceDe
     name: service.slice(service.lastIndexOf(".") + 1),
     fullName: service,
     methods: {
-      call: { name: method, requestType: bytesType, requestStream: stream, responseType: bytesType, responseStream: stream, options: {} },
+      call: {
+        name: method,
+        requestType: bytesType,
+        requestStream: stream,
+        responseType: bytesType,
+        responseStream: stream,
+        options: {},
+      },
     },
   };
 }
@@ -62,7 +69,9 @@ export class PassThroughClients {
   unaryOf(path: string, service: string, method: string): UnaryFn {
     const f = this.unary.get(path);
     if (f !== undefined) return f;
-    const client = createClient(definition(service, method, false), this.nc, this.options) as unknown as { call: UnaryFn };
+    const client = createClient(definition(service, method, false), this.nc, this.options) as unknown as {
+      call: UnaryFn;
+    };
     return remember(this.unary, path, client.call, this.limit);
   }
 
@@ -70,7 +79,9 @@ export class PassThroughClients {
   streamOf(path: string, service: string, method: string): StreamFn {
     const f = this.stream.get(path);
     if (f !== undefined) return f;
-    const client = createClient(definition(service, method, true), this.nc, this.options) as unknown as { call: StreamFn };
+    const client = createClient(definition(service, method, true), this.nc, this.options) as unknown as {
+      call: StreamFn;
+    };
     return remember(this.stream, path, client.call, this.limit);
   }
 }

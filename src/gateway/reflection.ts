@@ -51,7 +51,8 @@ export class GatewayReflection {
 
   private bus(): Promise<Instance[]> {
     const now = Date.now();
-    if (this.instances === undefined || now - this.instances.at > INSTANCES_MS) this.instances = { at: now, list: microInstances(this.nc) };
+    if (this.instances === undefined || now - this.instances.at > INSTANCES_MS)
+      this.instances = { at: now, list: microInstances(this.nc) };
     return this.instances.list;
   }
 
@@ -74,10 +75,15 @@ export class GatewayReflection {
   /** The answer to one reflection request. */
   async answer(req: ServerReflectionRequest): Promise<ServerReflectionResponse> {
     const base = { validHost: req.host, originalRequest: req };
-    if (req.listServices !== undefined) return { ...base, listServicesResponse: { service: (await this.services()).map((name) => ({ name })) } };
+    if (req.listServices !== undefined)
+      return { ...base, listServicesResponse: { service: (await this.services()).map((name) => ({ name })) } };
     const r = await this.ask(req);
     const symbol = req.fileContainingSymbol;
-    if (symbol !== undefined && this.hidden(symbol, r)) return { ...base, errorResponse: { errorCode: Status.NOT_FOUND, errorMessage: `symbol ${JSON.stringify(symbol)} not found` } };
+    if (symbol !== undefined && this.hidden(symbol, r))
+      return {
+        ...base,
+        errorResponse: { errorCode: Status.NOT_FOUND, errorMessage: `symbol ${JSON.stringify(symbol)} not found` },
+      };
     return { ...r, ...base };
   }
 

@@ -17,7 +17,12 @@ export function parseRoute(path: string | undefined): Route | string {
   if (p.charCodeAt(0) !== 0x2f || slash < 0) return `${JSON.stringify(p)} is not a method path (/pkg.Service/Method)`;
   const service = p.slice(1, slash);
   const method = p.slice(slash + 1);
-  const problem = tokenProblem("method", method) ?? service.split(".").map((t) => tokenProblem("service name part", t)).find((x) => x !== undefined);
+  const problem =
+    tokenProblem("method", method) ??
+    service
+      .split(".")
+      .map((t) => tokenProblem("service name part", t))
+      .find((x) => x !== undefined);
   if (problem !== undefined) return `${JSON.stringify(p)} is not a method path: ${problem}`;
   return { path: p, service, method };
 }

@@ -3,7 +3,12 @@
  * over our transport to whoever serves it on the bus (docs/GATEWAY.md).
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createHttp2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import {
+  createServer as createHttp2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import type { NatsConnection } from "nats";
 import { DEFAULT_PREFIX, silentLogger, type Logger } from "../index.js";
@@ -69,7 +74,10 @@ export class Gateway implements GatewayCore {
     private readonly options: GatewayOptions = {},
   ) {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
-    this.maxMessageBytes = Math.min(options.maxMessageBytes ?? 4 * 1024 * 1024, nc.info?.max_payload ?? 4 * 1024 * 1024);
+    this.maxMessageBytes = Math.min(
+      options.maxMessageBytes ?? 4 * 1024 * 1024,
+      nc.info?.max_payload ?? 4 * 1024 * 1024,
+    );
     this.access = new Access(options);
     this.consumedHeaders = this.access.consumed;
     this.log = options.logger ?? silentLogger;
@@ -78,7 +86,8 @@ export class Gateway implements GatewayCore {
     const prefix = this.prefix;
     this.kinds = new MethodKinds({
       micro: async () => (await microInstances(nc)).flatMap((i) => i.endpoints),
-      reflect: async (service) => methodsIn(filesOf(await askReflection(nc, prefix, { fileContainingSymbol: service })), service),
+      reflect: async (service) =>
+        methodsIn(filesOf(await askReflection(nc, prefix, { fileContainingSymbol: service })), service),
     });
     const clients = new PassThroughClients(nc, { prefix, maxMessageBytes: this.maxMessageBytes });
     this.bridge = new Bridge(clients, this.kinds, options.local);
@@ -103,7 +112,8 @@ export class Gateway implements GatewayCore {
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on("error", () => undefined);
     const ct = header(headers, "content-type") ?? "";
-    if (ct.startsWith("application/grpc") && !ct.startsWith("application/grpc-web")) return serveGrpc(this, stream, headers);
+    if (ct.startsWith("application/grpc") && !ct.startsWith("application/grpc-web"))
+      return serveGrpc(this, stream, headers);
     this.onWeb(http2Exchange(stream, headers), ct);
   }
 
@@ -119,7 +129,9 @@ export class Gateway implements GatewayCore {
     if (ct.startsWith("application/grpc-web")) return serveGrpcWeb(this, x, this.cors);
     if (isConnect(ct.split(";")[0]?.trim() ?? "")) return serveConnect(this, x, this.cors);
     x.respond(415, { "content-type": "text/plain; charset=utf-8" });
-    x.end(Buffer.from(`unsupported content type ${JSON.stringify(ct)}: this is a gRPC, gRPC-Web and Connect gateway\n`));
+    x.end(
+      Buffer.from(`unsupported content type ${JSON.stringify(ct)}: this is a gRPC, gRPC-Web and Connect gateway\n`),
+    );
   }
 
   /** Learns method kinds from micro discovery once, then listens. Resolves with the address. */

@@ -13,7 +13,12 @@ import { header, nidOf, requestMetadata } from "./headers.js";
 import { parseRoute } from "./route.js";
 
 /** The call of an exchange, or the status refusing it. */
-export function webCall(core: GatewayCore, x: Exchange, timeoutMs: number | undefined, ended: () => boolean): GatewayCall | { code: Status; message: string } {
+export function webCall(
+  core: GatewayCore,
+  x: Exchange,
+  timeoutMs: number | undefined,
+  ended: () => boolean,
+): GatewayCall | { code: Status; message: string } {
   const route = parseRoute(x.path);
   if (typeof route === "string") return { code: Status.UNIMPLEMENTED, message: route };
   const refused = core.admit(route, x.headers);
@@ -22,7 +27,13 @@ export function webCall(core: GatewayCore, x: Exchange, timeoutMs: number | unde
   x.onClose(() => {
     if (!ended()) ac.abort(); // only calls still going: an abort costs an AbortError and its stack
   });
-  return { ...route, nid: nidOf(x.headers), metadata: requestMetadata(x.headers, core.consumedHeaders), timeoutMs, signal: ac.signal };
+  return {
+    ...route,
+    nid: nidOf(x.headers),
+    metadata: requestMetadata(x.headers, core.consumedHeaders),
+    timeoutMs,
+    signal: ac.signal,
+  };
 }
 
 /** Origins allowed to call from a browser (`*`: any), and the CORS headers for one request. */
@@ -38,7 +49,11 @@ export class Cors {
   /** Headers for a response to a request from `origin` (none when that origin is not allowed). */
   headers(origin: string | undefined): OutgoingHttpHeaders {
     if (origin === undefined || !(this.any || this.origins.has(origin))) return {};
-    return { "access-control-allow-origin": this.any ? "*" : origin, vary: "origin", "access-control-expose-headers": "*, grpc-status, grpc-message, grpc-status-details-bin" };
+    return {
+      "access-control-allow-origin": this.any ? "*" : origin,
+      vary: "origin",
+      "access-control-expose-headers": "*, grpc-status, grpc-message, grpc-status-details-bin",
+    };
   }
 
   /** Answers a preflight (OPTIONS) request. */
@@ -68,7 +83,9 @@ export function wholeBody(x: Exchange, max: number, encoding?: Encoding): Reques
         n += c.length;
         if (n > max) {
           x.body.pause();
-          return reject(new FramingError(Status.RESOURCE_EXHAUSTED, `request message of more than ${max} bytes is over the limit`));
+          return reject(
+            new FramingError(Status.RESOURCE_EXHAUSTED, `request message of more than ${max} bytes is over the limit`),
+          );
         }
         parts.push(c);
       });

@@ -190,7 +190,12 @@ class StreamDecoder {
         this.fields((f) => {
           const fd = d.fields[f];
           if (fd === undefined) throw new GobError(`struct ${d.name || id} has no field ${f}`);
-          Object.defineProperty(out, fd.name, { value: this.value(fd.id, depth + 1), enumerable: true, writable: true, configurable: true });
+          Object.defineProperty(out, fd.name, {
+            value: this.value(fd.id, depth + 1),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
         });
         return out;
       }
@@ -258,7 +263,8 @@ class StreamDecoder {
         if (r.uint() !== 0) throw new GobError("a value that is not a struct must start with 0");
         value = this.value(id, 0);
       }
-      if (r.pos !== r.end || r.end !== r.buf.length) throw new GobError(`${r.buf.length - r.pos} bytes follow the value`);
+      if (r.pos !== r.end || r.end !== r.buf.length)
+        throw new GobError(`${r.buf.length - r.pos} bytes follow the value`);
       return { typeId: id, typeName: d?.name ?? "", value, types: this.types };
     }
   }

@@ -3,7 +3,11 @@
 /** A Go type. Structs, maps and slices are compared by identity: make each once. */
 export type GoType =
   | { readonly kind: "bool" | "int" | "uint" | "float" | "string" | "bytes" | "interface" }
-  | { readonly kind: "struct"; readonly name: string; readonly fields: ReadonlyArray<{ readonly name: string; readonly type: GoType }> }
+  | {
+      readonly kind: "struct";
+      readonly name: string;
+      readonly fields: ReadonlyArray<{ readonly name: string; readonly type: GoType }>;
+    }
   | { readonly kind: "map"; readonly name: string; readonly key: GoType; readonly elem: GoType }
   | { readonly kind: "slice"; readonly name: string; readonly elem: GoType };
 
@@ -17,12 +21,23 @@ export interface GoAny {
 export type GoStruct = Record<string, unknown>;
 
 /** Gob's predefined type ids. */
-export const ID = { bool: 1, int: 2, uint: 3, float: 4, bytes: 5, string: 6, complex: 7, interface: 8, wireType: 16 } as const;
+export const ID = {
+  bool: 1,
+  int: 2,
+  uint: 3,
+  float: 4,
+  bytes: 5,
+  string: 6,
+  complex: 7,
+  interface: 8,
+  wireType: 16,
+} as const;
 
 /** Builds a struct value safely: a field named "__proto__" becomes an own property, never a prototype. */
 export function struct(entries: Iterable<[string, unknown]>): GoStruct {
   const o: GoStruct = {};
-  for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  for (const [k, v] of entries)
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
   return o;
 }
 

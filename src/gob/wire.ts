@@ -4,7 +4,8 @@ import { GobError } from "./types.js";
 /** Integers beyond 2^53 come back as bigint. */
 export type GoInt = number | bigint;
 
-const big = (n: bigint): GoInt => (n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(n) : n);
+const big = (n: bigint): GoInt =>
+  n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(n) : n;
 
 export class Writer {
   private buf = new Uint8Array(256);
@@ -97,7 +98,8 @@ export class Reader {
   /** A uint that is a length or count: must fit in what is left of the message. */
   count(what: string): number {
     const v = this.uintBig();
-    if (v > BigInt(this.end - this.pos)) throw new GobError(`${what} of ${v} is larger than the ${this.end - this.pos} bytes left`);
+    if (v > BigInt(this.end - this.pos))
+      throw new GobError(`${what} of ${v} is larger than the ${this.end - this.pos} bytes left`);
     return Number(v);
   }
 

@@ -2,7 +2,12 @@
  * grpc.health.v1.Health: the status of the server ("") and of each service, checked or
  * watched. Whoever knows (islb: its store) sets the status.
  */
-import { HealthCheckResponse_ServingStatus as ServingStatus, type HealthCheckRequest, type HealthCheckResponse, type HealthServiceImplementation } from "../../generated/grpc/health/v1/health.js";
+import {
+  HealthCheckResponse_ServingStatus as ServingStatus,
+  type HealthCheckRequest,
+  type HealthCheckResponse,
+  type HealthServiceImplementation,
+} from "../../generated/grpc/health/v1/health.js";
 import type { CallContext } from "nice-grpc-common";
 import { Status, fail } from "../status.js";
 

@@ -19,7 +19,11 @@ const TICK_MS = 50;
  * Starts probing with `ping` (resolves true when the store answers; may hang while it is
  * stalled); `onChange` hears each change of reachability (the first result too).
  */
-export function probeStore(ping: () => Promise<boolean>, onChange: (reachable: boolean) => void, options: ProbeOptions = {}): { stop(): void } {
+export function probeStore(
+  ping: () => Promise<boolean>,
+  onChange: (reachable: boolean) => void,
+  options: ProbeOptions = {},
+): { stop(): void } {
   const intervalMs = options.intervalMs ?? 200;
   const timeoutMs = options.timeoutMs ?? 500;
   let state: boolean | undefined;
@@ -41,13 +45,15 @@ export function probeStore(ping: () => Promise<boolean>, onChange: (reachable: b
     if (now - doneAt < intervalMs) return;
     inFlight = true;
     sentAt = now;
-    ping().then(
-      (ok) => set(ok),
-      () => set(false),
-    ).finally(() => {
-      inFlight = false;
-      doneAt = Date.now();
-    });
+    ping()
+      .then(
+        (ok) => set(ok),
+        () => set(false),
+      )
+      .finally(() => {
+        inFlight = false;
+        doneAt = Date.now();
+      });
   };
   const timer = setInterval(tick, TICK_MS);
   timer.unref?.();

@@ -118,7 +118,12 @@ export class ClusterFeed {
 
   /** Serves one page's event stream until it goes away. */
   attach(res: ServerResponse): void {
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
     res.write("retry: 2000\n\n");
     const client = new FeedClient(res);
     this.clients.add(client);
@@ -141,7 +146,14 @@ export class ClusterFeed {
   private snapshot(c: FeedClient): void {
     const nodes: NodeJson[] = [];
     for (const r of this.view.nodesOf("*")) nodes.push(nodeJson(r));
-    c.send("snapshot", { now: Date.now(), revision: this.view.revision, self: this.options.self, instances: this.instances, nodes, changes: this.recent });
+    c.send("snapshot", {
+      now: Date.now(),
+      revision: this.view.revision,
+      self: this.options.self,
+      instances: this.instances,
+      nodes,
+      changes: this.recent,
+    });
   }
 
   private record(change: ChangeJson): void {
@@ -157,7 +169,15 @@ export class ClusterFeed {
       const json = gone ? null : nodeJson(r);
       for (const c of this.clients) c.node(r.node.nid, json);
     }
-    if (e.type !== "updated") this.record({ at: Date.now(), revision: e.revision, type: e.type, nid: r.node.nid, service: r.node.service, region: r.region || r.node.dc });
+    if (e.type !== "updated")
+      this.record({
+        at: Date.now(),
+        revision: e.revision,
+        type: e.type,
+        nid: r.node.nid,
+        service: r.node.service,
+        region: r.region || r.node.dc,
+      });
   }
 
   private tick(): void {

@@ -22,12 +22,14 @@ export function parseListen(text: string): ListenAddress {
     port = s.replace(/^:/, "");
   } else {
     const i = s.lastIndexOf(":");
-    if (i <= 0 || s.indexOf(":") !== i) throw new Error(`listen address ${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464)`);
+    if (i <= 0 || s.indexOf(":") !== i)
+      throw new Error(`listen address ${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9464, [::1]:9464)`);
     host = s.slice(0, i);
     port = s.slice(i + 1);
   }
   const n = Number(port);
-  if (!/^\d+$/.test(port) || n > 65535) throw new Error(`listen address ${JSON.stringify(text)}: port must be 0..65535`);
+  if (!/^\d+$/.test(port) || n > 65535)
+    throw new Error(`listen address ${JSON.stringify(text)}: port must be 0..65535`);
   return { host, port: n };
 }
 

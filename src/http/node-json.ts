@@ -25,7 +25,12 @@ export interface NodeJson {
   addr: string;
 }
 
-const figures = (x: Load | Limits): FiguresJson => ({ cpu: x.cpu, sessions: x.sessions, tracks: x.tracks, bandwidth: Number(x.bandwidthIn) + Number(x.bandwidthOut) });
+const figures = (x: Load | Limits): FiguresJson => ({
+  cpu: x.cpu,
+  sessions: x.sessions,
+  tracks: x.tracks,
+  bandwidth: Number(x.bandwidthIn) + Number(x.bandwidthOut),
+});
 
 export function nodeJson(r: NodeRecord): NodeJson {
   return {

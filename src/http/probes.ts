@@ -35,7 +35,10 @@ export class LoopMonitor {
   status(now = Date.now()): { ok: boolean; body: Record<string, unknown> } {
     const lagMs = Math.max(0, now - this.last - LOOP_MS);
     const ok = now - this.last < STUCK_MS;
-    return { ok, body: { status: ok ? "ok" : "stuck", uptimeSeconds: Math.round((now - this.startedAt) / 1000), loopLagMs: lagMs } };
+    return {
+      ok,
+      body: { status: ok ? "ok" : "stuck", uptimeSeconds: Math.round((now - this.startedAt) / 1000), loopLagMs: lagMs },
+    };
   }
 
   close(): void {

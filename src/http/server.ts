@@ -37,14 +37,17 @@ export interface HttpHandle {
 }
 
 const json = (res: ServerResponse, status: number, body: unknown): void => {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" }).end(`${JSON.stringify(body)}\n`);
+  res
+    .writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
+    .end(`${JSON.stringify(body)}\n`);
 };
 
 const PAGE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
   "x-content-type-options": "nosniff",
-  "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+  "content-security-policy":
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
 };
 
 function route(o: HttpOptions, req: IncomingMessage, res: ServerResponse): void {
@@ -96,7 +99,9 @@ export async function startHttp(o: HttpOptions): Promise<HttpHandle> {
   });
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (e) => reject(new Error(`cannot listen for HTTP on ${formatHost(addr)}: ${(e as Error).message}`)));
+    server.once("error", (e) =>
+      reject(new Error(`cannot listen for HTTP on ${formatHost(addr)}: ${(e as Error).message}`)),
+    );
     server.listen(addr.port, addr.host, () => resolve());
   });
   const bound = server.address() as AddressInfo;

@@ -43,7 +43,9 @@ export class Authorization {
   registrationProblem(service: string, secret: string): string | undefined {
     const want = this.secrets.get(service);
     if (want === undefined || same(want, secret)) return undefined;
-    return secret === "" ? `registering a node of service ${service} needs its secret` : `the secret for service ${service} is wrong`;
+    return secret === ""
+      ? `registering a node of service ${service} needs its secret`
+      : `the secret for service ${service} is wrong`;
   }
 
   /** True when an admin credential is configured. */

@@ -29,11 +29,26 @@ export function explainStart(balancer: Balancer, nodes: Iterable<NodeRecord>, pr
     mark: c.record.mark === undefined ? undefined : toMarkMessage(c.record.mark),
     chosen: false,
   }));
-  return { outcome: "none", chosen: "", measure, twoChoices, drawn: [], homeZone: pref.region || pref.dc || "", candidates, host: "", tier: "" };
+  return {
+    outcome: "none",
+    chosen: "",
+    measure,
+    twoChoices,
+    drawn: [],
+    homeZone: pref.region || pref.dc || "",
+    candidates,
+    host: "",
+    tier: "",
+  };
 }
 
 /** Completes an explanation with what the lookup did. */
-export function explainEnd(e: Explanation, outcome: Outcome, chosen: string, trace: PickTrace | undefined): Explanation {
+export function explainEnd(
+  e: Explanation,
+  outcome: Outcome,
+  chosen: string,
+  trace: PickTrace | undefined,
+): Explanation {
   e.outcome = outcome;
   e.chosen = chosen;
   if (outcome === "known") e.host = chosen;

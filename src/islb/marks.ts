@@ -38,7 +38,11 @@ export function markHandlers(store: RegistryStore, auth: Authorization, stored: 
   const view = store.view;
 
   /** Checks the request and says how the caller is authorized; the owner token (when that is how) goes to the store. */
-  const authorize = (what: string, req: { nid: string; reason: string; by: string; adminToken: string; token: string }, context: CallContext): { as: AuthorizedAs; token?: string } => {
+  const authorize = (
+    what: string,
+    req: { nid: string; reason: string; by: string; adminToken: string; token: string },
+    context: CallContext,
+  ): { as: AuthorizedAs; token?: string } => {
     checkToken("nid", req.nid);
     checkText("reason", req.reason, MAX_REASON);
     checkText("by", req.by, MAX_BY);
@@ -47,7 +51,10 @@ export function markHandlers(store: RegistryStore, auth: Authorization, stored: 
     if (auth.isAdmin(presented)) return { as: "admin" };
     if (req.token !== "") return { as: "owner", token: req.token };
     if (!auth.hasAdmin) return { as: "open" };
-    fail(Status.PERMISSION_DENIED, presented === "" ? `${what} a node needs the admin token, or the node's owner token` : "the admin token is wrong");
+    fail(
+      Status.PERMISSION_DENIED,
+      presented === "" ? `${what} a node needs the admin token, or the node's owner token` : "the admin token is wrong",
+    );
   };
 
   const write = async (nid: string, change: MarkChange): Promise<NodeMarkReply> => {
@@ -66,26 +73,59 @@ export function markHandlers(store: RegistryStore, auth: Authorization, stored: 
     if (reason === undefined) return;
     const why = reason === "sessions" ? "its sessions reached 0" : "its drain deadline passed";
     // Another instance may have done it first ("stale"): then nothing changes here.
-    await store.markNode(r.node.nid, { type: "drained", mark: { ...m, drainedAt: now, drainedReason: reason }, note: { by: "islb", reason: why }, ifMarkedAt: m.at });
+    await store.markNode(r.node.nid, {
+      type: "drained",
+      mark: { ...m, drainedAt: now, drainedReason: reason },
+      note: { by: "islb", reason: why },
+      ifMarkedAt: m.at,
+    });
   };
 
   return {
     async cordon(req, context) {
       const a = authorize("cordoning", req, context);
-      const mark: NodeMark = { kind: "cordoned", by: req.by, reason: req.reason, authorizedAs: a.as, at: Date.now(), deadline: 0, drainedAt: 0, drainedReason: "" };
+      const mark: NodeMark = {
+        kind: "cordoned",
+        by: req.by,
+        reason: req.reason,
+        authorizedAs: a.as,
+        at: Date.now(),
+        deadline: 0,
+        drainedAt: 0,
+        drainedReason: "",
+      };
       return write(req.nid, { type: "cordoned", mark, note: { by: req.by, reason: req.reason }, token: a.token });
     },
 
     async uncordon(req, context) {
       const a = authorize("uncordoning", req, context);
-      return write(req.nid, { type: "uncordoned", mark: undefined, note: { by: req.by, reason: req.reason }, token: a.token });
+      return write(req.nid, {
+        type: "uncordoned",
+        mark: undefined,
+        note: { by: req.by, reason: req.reason },
+        token: a.token,
+      });
     },
 
     async drain(req, context) {
       const a = authorize("draining", req, context);
       const at = Date.now();
-      const mark: NodeMark = { kind: "draining", by: req.by, reason: req.reason, authorizedAs: a.as, at, deadline: req.deadlineMs > 0 ? at + req.deadlineMs : 0, drainedAt: 0, drainedReason: "" };
-      const reply = await write(req.nid, { type: "draining", mark, note: { by: req.by, reason: req.reason }, token: a.token });
+      const mark: NodeMark = {
+        kind: "draining",
+        by: req.by,
+        reason: req.reason,
+        authorizedAs: a.as,
+        at,
+        deadline: req.deadlineMs > 0 ? at + req.deadlineMs : 0,
+        drainedAt: 0,
+        drainedReason: "",
+      };
+      const reply = await write(req.nid, {
+        type: "draining",
+        mark,
+        note: { by: req.by, reason: req.reason },
+        token: a.token,
+      });
       // A node that hosts nothing now is drained at once.
       await stored(checkDrained(view.get(req.nid), Date.now()));
       const r = view.get(req.nid);

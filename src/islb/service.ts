@@ -20,7 +20,13 @@ import type {
 } from "../../generated/islb/islb.js";
 import type { Empty } from "../../generated/ion/ion.js";
 import type { Balancer } from "../balancer/balancer.js";
-import { NodeState, type NodeRecord, type RegistryStore, type SessionChangeInput, type SessionHost } from "../registry/types.js";
+import {
+  NodeState,
+  type NodeRecord,
+  type RegistryStore,
+  type SessionChangeInput,
+  type SessionHost,
+} from "../registry/types.js";
 import { Status, fail } from "../status.js";
 import { toRecord } from "../registry/records.js";
 import { checkLoad, checkOptionalToken, checkRegistration, checkSid, checkToken } from "./validate.js";
@@ -62,7 +68,12 @@ export interface IslbHooks {
 
 const MAX_TOKEN = 256;
 
-export function createIslbService(store: RegistryStore, balancer: Balancer, options: IslbOptions = {}, hooks: IslbHooks = {}): ISLBServiceImplementation {
+export function createIslbService(
+  store: RegistryStore,
+  balancer: Balancer,
+  options: IslbOptions = {},
+  hooks: IslbHooks = {},
+): ISLBServiceImplementation {
   const view = store.view;
   const defaultLease = options.leaseMs ?? 6000;
   const minLease = options.minLeaseMs ?? 1000;
@@ -104,10 +115,17 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
   const announceMove = (service: string, sid: string, nid: string, from: string, now: number): Promise<void> => {
     const old = view.get(from);
     const reason =
-      old === undefined || old.expiresAt <= now ? "host gone" : old.mark?.kind === "draining" ? "host draining (operator)" : old.state !== NodeState.NODE_STATE_SERVING ? "host draining" : "host could not keep it";
+      old === undefined || old.expiresAt <= now
+        ? "host gone"
+        : old.mark?.kind === "draining"
+          ? "host draining (operator)"
+          : old.state !== NodeState.NODE_STATE_SERVING
+            ? "host draining"
+            : "host could not keep it";
     return announce({ type: "moved", service, sid, nid, from, reason });
   };
-  const refusedToken = (nid: string): never => fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
+  const refusedToken = (nid: string): never =>
+    fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
 
   return {
     async findNode(req: FindNodeRequest): Promise<FindNodeReply> {
@@ -122,11 +140,25 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
         const r = view.get(req.nid);
         hooks.onLookup?.("node", req.service);
         const found = alive(r, now) && (anyService || r.node.service === req.service);
-        return { nodes: found ? [r.node] : [], explanation: req.explain ? explainEnd(explainStart(balancer, found ? [r] : [], { region: req.region, dc: req.dc }), found ? "node" : "none", found ? r.node.nid : "", undefined) : undefined };
+        return {
+          nodes: found ? [r.node] : [],
+          explanation: req.explain
+            ? explainEnd(
+                explainStart(balancer, found ? [r] : [], { region: req.region, dc: req.dc }),
+                found ? "node" : "none",
+                found ? r.node.nid : "",
+                undefined,
+              )
+            : undefined,
+        };
       }
       const pref = { region: req.region, dc: req.dc };
       if (req.sid !== "") {
-        if (anyService) fail(Status.INVALID_ARGUMENT, "a session lookup needs a service: sessions are placed on a node of one service");
+        if (anyService)
+          fail(
+            Status.INVALID_ARGUMENT,
+            "a session lookup needs a service: sessions are placed on a node of one service",
+          );
         const ex = req.explain ? explainStart(balancer, view.nodesOf(req.service), pref) : undefined;
         const trace: PickTrace | undefined = ex === undefined ? undefined : { drawn: [], tier: "" };
         // Each call picks another node: the store asks again when its view is ahead of ours (a node just cordoned elsewhere).
@@ -140,22 +172,39 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
           return nid;
         };
         let movedFrom: string | undefined;
-        const p = await stored(store.placeSession(req.service, req.sid, candidate, idleMs, (from) => (movedFrom = from)));
+        const p = await stored(
+          store.placeSession(req.service, req.sid, candidate, idleMs, (from) => (movedFrom = from)),
+        );
         if (p === undefined) {
-          if (view.countOf(req.service) === 0) fail(Status.NOT_FOUND, `no node of service ${req.service} is registered`);
+          if (view.countOf(req.service) === 0)
+            fail(Status.NOT_FOUND, `no node of service ${req.service} is registered`);
           if (ex !== undefined) return { nodes: [], explanation: explainEnd(ex, "none", "", trace) };
-          fail(Status.RESOURCE_EXHAUSTED, `no node of service ${req.service} can take a new session: all are draining, cordoned or at their hard limits`);
+          fail(
+            Status.RESOURCE_EXHAUSTED,
+            `no node of service ${req.service} can take a new session: all are draining, cordoned or at their hard limits`,
+          );
         }
         if (p.placed) balancer.notePlaced(p.nid);
         if (movedFrom !== undefined) await announceMove(req.service, req.sid, p.nid, movedFrom, now);
         hooks.onLookup?.(p.placed ? "session-placed" : "session-known", req.service);
         const r = view.get(p.nid);
-        return { nodes: r === undefined ? [] : [r.node], explanation: ex === undefined ? undefined : explainEnd(ex, p.placed ? "placed" : "known", p.nid, p.placed ? trace : undefined) };
+        return {
+          nodes: r === undefined ? [] : [r.node],
+          explanation:
+            ex === undefined
+              ? undefined
+              : explainEnd(ex, p.placed ? "placed" : "known", p.nid, p.placed ? trace : undefined),
+        };
       }
       const live = [...view.nodesOf(req.service)].filter((r) => r.expiresAt > now);
       hooks.onLookup?.("list", req.service);
       const nodes = balancer.ranked(live, pref, req.limit).map((r) => r.node);
-      return { nodes, explanation: req.explain ? explainEnd(explainStart(balancer, live, pref), "list", nodes[0]?.nid ?? "", undefined) : undefined };
+      return {
+        nodes,
+        explanation: req.explain
+          ? explainEnd(explainStart(balancer, live, pref), "list", nodes[0]?.nid ?? "", undefined)
+          : undefined,
+      };
     },
 
     async register(req: RegisterRequest): Promise<RegisterReply> {
@@ -179,20 +228,37 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       let record: NodeRecord | undefined;
       if (req.registration !== undefined) {
         const reg = checkRegistration(req.registration);
-        if (reg.node.nid !== req.nid) fail(Status.INVALID_ARGUMENT, `the registration is of node ${reg.node.nid}, not ${req.nid}`);
+        if (reg.node.nid !== req.nid)
+          fail(Status.INVALID_ARGUMENT, `the registration is of node ${reg.node.nid}, not ${req.nid}`);
         checkSecret(reg.node.service, req.secret);
         record = toRecord(reg, leaseMs, now);
       }
       const state = req.state === NodeState.NODE_STATE_UNSPECIFIED ? undefined : req.state;
       const load = req.load ?? view.get(req.nid)?.load ?? record?.load;
-      if (load === undefined) fail(Status.NOT_FOUND, `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`);
-      const r = await stored(store.heartbeat(req.nid, req.token, { load, state, expiresAt: now + leaseMs, leaseMs }, record));
-      if (r.refused === "unknown") fail(Status.NOT_FOUND, `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`);
+      if (load === undefined)
+        fail(
+          Status.NOT_FOUND,
+          `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`,
+        );
+      const r = await stored(
+        store.heartbeat(req.nid, req.token, { load, state, expiresAt: now + leaseMs, leaseMs }, record),
+      );
+      if (r.refused === "unknown")
+        fail(
+          Status.NOT_FOUND,
+          `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`,
+        );
       if (r.refused === "token") refusedToken(req.nid);
       const after = view.get(req.nid);
       if (after?.mark !== undefined) await stored(marks.checkDrained(after, now));
       const mark = view.get(req.nid)?.mark;
-      return { reregistered: r.reregistered === true, leaseMs, heartbeatMs: heartbeatOf(leaseMs), revision: r.revision, mark: mark === undefined ? undefined : toMarkMessage(mark) };
+      return {
+        reregistered: r.reregistered === true,
+        leaseMs,
+        heartbeatMs: heartbeatOf(leaseMs),
+        revision: r.revision,
+        mark: mark === undefined ? undefined : toMarkMessage(mark),
+      };
     },
 
     async deregister(req: DeregisterRequest): Promise<Empty> {
@@ -214,7 +280,12 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       let host: SessionHost | undefined;
       if (!auth.isAdmin(presentedAdmin(req.adminToken, context.metadata))) {
         if (req.nid === "" || req.token === "") {
-          fail(Status.PERMISSION_DENIED, auth.hasAdmin ? "releasing a session needs the hosting node's nid and owner token, or the admin token" : "releasing a session needs the hosting node's nid and owner token");
+          fail(
+            Status.PERMISSION_DENIED,
+            auth.hasAdmin
+              ? "releasing a session needs the hosting node's nid and owner token, or the admin token"
+              : "releasing a session needs the hosting node's nid and owner token",
+          );
         }
         checkToken("nid", req.nid);
         checkOwnerToken(req.token);
@@ -223,8 +294,20 @@ export function createIslbService(store: RegistryStore, balancer: Balancer, opti
       // Who hosted it, for the session event: the releasing host, or (an admin's release) the store's word just before.
       const from = host?.nid ?? (await stored(store.sessionNode(req.service, req.sid))) ?? "";
       const r = await stored(store.releaseSession(req.service, req.sid, host));
-      if (r === "refused") fail(Status.PERMISSION_DENIED, `session ${req.sid} of ${req.service} is not hosted by node ${req.nid} with that owner token`);
-      if (r === "released") await announce({ type: "released", service: req.service, sid: req.sid, nid: "", from, reason: host === undefined ? "released by admin" : "released by host" });
+      if (r === "refused")
+        fail(
+          Status.PERMISSION_DENIED,
+          `session ${req.sid} of ${req.service} is not hosted by node ${req.nid} with that owner token`,
+        );
+      if (r === "released")
+        await announce({
+          type: "released",
+          service: req.service,
+          sid: req.sid,
+          nid: "",
+          from,
+          reason: host === undefined ? "released by admin" : "released by host",
+        });
       return {};
     },
 

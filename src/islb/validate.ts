@@ -62,7 +62,8 @@ export function checkNode(node: Node | undefined): Node {
   if (node.rpc !== undefined) {
     checkText("node.rpc.protocol", node.rpc.protocol, LIMITS.idLength);
     checkText("node.rpc.addr", node.rpc.addr, LIMITS.addrLength);
-    if (node.rpc.params.size > LIMITS.params) fail(Status.INVALID_ARGUMENT, `node.rpc.params has ${node.rpc.params.size} entries, more than ${LIMITS.params}`);
+    if (node.rpc.params.size > LIMITS.params)
+      fail(Status.INVALID_ARGUMENT, `node.rpc.params has ${node.rpc.params.size} entries, more than ${LIMITS.params}`);
     for (const [k, v] of node.rpc.params) {
       checkText("a node.rpc.params key", k, LIMITS.paramKey);
       checkText(`node.rpc.params[${JSON.stringify(k.slice(0, 32))}]`, v, LIMITS.paramValue);
@@ -74,7 +75,11 @@ export function checkNode(node: Node | undefined): Node {
 export function checkRegistration(reg: Registration | undefined): Registration & { node: Node } {
   if (reg === undefined) fail(Status.INVALID_ARGUMENT, "registration is required");
   const node = checkNode(reg.node);
-  if (reg.extraInfo.size > LIMITS.params) fail(Status.INVALID_ARGUMENT, `registration.extra_info has ${reg.extraInfo.size} entries, more than ${LIMITS.params}`);
+  if (reg.extraInfo.size > LIMITS.params)
+    fail(
+      Status.INVALID_ARGUMENT,
+      `registration.extra_info has ${reg.extraInfo.size} entries, more than ${LIMITS.params}`,
+    );
   for (const [k, v] of reg.extraInfo) {
     checkText("an extra_info key", k, LIMITS.paramKey);
     checkText(`extra_info[${JSON.stringify(k.slice(0, 32))}]`, v.stringValue ?? "", LIMITS.paramValue);

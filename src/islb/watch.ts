@@ -45,7 +45,12 @@ const sessionEvent = (e: SessionEvent): WatchEvent => ({
 /** A node change or a session change, as the queue holds them. */
 type Change = { node: RegistryEvent } | { session: SessionEvent };
 
-export async function* watchNodes(view: RegistryView, req: WatchRequest, signal: AbortSignal, backlog: number): AsyncGenerator<WatchEvent> {
+export async function* watchNodes(
+  view: RegistryView,
+  req: WatchRequest,
+  signal: AbortSignal,
+  backlog: number,
+): AsyncGenerator<WatchEvent> {
   checkOptionalToken("service", req.service, true);
   const all = req.service === "" || req.service === "*";
   const matches = (r: NodeRecord): boolean => all || r.node.service === req.service;
@@ -60,9 +65,16 @@ export async function* watchNodes(view: RegistryView, req: WatchRequest, signal:
     queue.end();
   };
   const unsubscribe = wantNodes ? view.subscribe((e) => matches(e.record) && push({ node: e })) : () => undefined;
-  const unsubscribeSessions = wantSessions ? view.sessions.subscribe((e) => sessionMatches(e) && push({ session: e })) : () => undefined;
+  const unsubscribeSessions = wantSessions
+    ? view.sessions.subscribe((e) => sessionMatches(e) && push({ session: e }))
+    : () => undefined;
   const stopResync = view.onResync((rev) => {
-    queue.fail(new ServerError(Status.UNAVAILABLE, `the registry reloaded its state at revision ${rev}; resume from your last revision`));
+    queue.fail(
+      new ServerError(
+        Status.UNAVAILABLE,
+        `the registry reloaded its state at revision ${rev}; resume from your last revision`,
+      ),
+    );
   });
   const onAbort = (): void => queue.end();
   signal.addEventListener("abort", onAbort);
@@ -71,7 +83,8 @@ export async function* watchNodes(view: RegistryView, req: WatchRequest, signal:
     const rev = view.revision;
     const initial: WatchEvent[] = [];
     const snapshot = (): void => {
-      if (wantNodes) for (const r of view.nodesOf(req.service)) initial.push(event(WatchEvent_Type.TYPE_EXISTING, rev, r));
+      if (wantNodes)
+        for (const r of view.nodesOf(req.service)) initial.push(event(WatchEvent_Type.TYPE_EXISTING, rev, r));
     };
     const from = Number(req.fromRevision);
     const missedNodes = from > 0 && from <= rev && wantNodes ? view.since(from) : [];
@@ -100,7 +113,11 @@ export async function* watchNodes(view: RegistryView, req: WatchRequest, signal:
       last = e.revision;
       yield event(TYPES[e.type], e.revision, e.record, e.note);
     }
-    if (overflow) fail(Status.RESOURCE_EXHAUSTED, `the watcher fell more than ${backlog} changes behind; resume from revision ${last}`);
+    if (overflow)
+      fail(
+        Status.RESOURCE_EXHAUSTED,
+        `the watcher fell more than ${backlog} changes behind; resume from revision ${last}`,
+      );
   } finally {
     unsubscribe();
     unsubscribeSessions();

@@ -25,7 +25,8 @@ function endpointNames(methods: ReturnType<NatsServer["methods"]>): Map<string, 
   const count = new Map<string, number>();
   for (const m of methods) count.set(m.name, (count.get(m.name) ?? 0) + 1);
   const out = new Map<string, string>();
-  for (const m of methods) out.set(m.path, (count.get(m.name) ?? 0) > 1 ? `${m.service.split(".").pop()}_${m.name}` : m.name);
+  for (const m of methods)
+    out.set(m.path, (count.get(m.name) ?? 0) > 1 ? `${m.service.split(".").pop()}_${m.name}` : m.name);
   return out;
 }
 
@@ -34,7 +35,8 @@ function endpointNames(methods: ReturnType<NatsServer["methods"]>): Map<string, 
  * listens: the id, prefix and endpoints are read when a request comes.
  */
 export function serveMicro(nc: NatsConnection, server: NatsServer, o: MicroOptions): () => void {
-  if (!/^[A-Za-z0-9_-]+$/.test(o.name)) throw new Error(`micro service name ${JSON.stringify(o.name)} must be letters, digits, - and _`);
+  if (!/^[A-Za-z0-9_-]+$/.test(o.name))
+    throw new Error(`micro service name ${JSON.stringify(o.name)} must be letters, digits, - and _`);
   const fallbackId = nuid.next();
   const id = (): string => o.id ?? (server.resolvedOptions?.nid || fallbackId);
   const base = () => ({ name: o.name, id: id(), version: o.version, metadata: o.metadata ?? {} });
@@ -42,7 +44,12 @@ export function serveMicro(nc: NatsConnection, server: NatsServer, o: MicroOptio
     const prefix = server.resolvedOptions?.prefix ?? "nrpc";
     const methods = server.methods();
     const names = endpointNames(methods);
-    return methods.map((m) => ({ m, name: names.get(m.path) as string, subject: methodSubject(prefix, m.service, m.name), queue_group: serviceQueue(m.service) }));
+    return methods.map((m) => ({
+      m,
+      name: names.get(m.path) as string,
+      subject: methodSubject(prefix, m.service, m.name),
+      queue_group: serviceQueue(m.service),
+    }));
   };
   const answer = (verb: Verb): unknown => {
     switch (verb) {
@@ -53,7 +60,12 @@ export function serveMicro(nc: NatsConnection, server: NatsServer, o: MicroOptio
           type: "io.nats.micro.v1.info_response",
           ...base(),
           description: o.description ?? "",
-          endpoints: endpoints().map((e) => ({ name: e.name, subject: e.subject, queue_group: e.queue_group, metadata: { path: e.m.path, kind: kind(e.m) } })),
+          endpoints: endpoints().map((e) => ({
+            name: e.name,
+            subject: e.subject,
+            queue_group: e.queue_group,
+            metadata: { path: e.m.path, kind: kind(e.m) },
+          })),
         };
       case "STATS": {
         const stats = server.callStats();
@@ -65,7 +77,16 @@ export function serveMicro(nc: NatsConnection, server: NatsServer, o: MicroOptio
             const s = stats.get(e.m.path);
             const n = s?.requests ?? 0;
             const ns = Math.round((s?.totalMs ?? 0) * 1e6);
-            return { name: e.name, subject: e.subject, queue_group: e.queue_group, num_requests: n, num_errors: s?.errors ?? 0, last_error: s?.lastError ?? "", processing_time: ns, average_processing_time: n === 0 ? 0 : Math.round(ns / n) };
+            return {
+              name: e.name,
+              subject: e.subject,
+              queue_group: e.queue_group,
+              num_requests: n,
+              num_errors: s?.errors ?? 0,
+              last_error: s?.lastError ?? "",
+              processing_time: ns,
+              average_processing_time: n === 0 ? 0 : Math.round(ns / n),
+            };
           }),
         };
       }

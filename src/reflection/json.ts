@@ -3,7 +3,14 @@
  * @bufbuild/protobuf: 64-bit integers as strings, enums by name, unknown keys and invalid
  * values refused with a message saying which.
  */
-import { createFileRegistry, fromBinary, fromJsonString, toBinary, toJsonString, type DescMessage } from "@bufbuild/protobuf";
+import {
+  createFileRegistry,
+  fromBinary,
+  fromJsonString,
+  toBinary,
+  toJsonString,
+  type DescMessage,
+} from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import type { JsonCodec } from "../transport/server-core.js";
 
@@ -14,7 +21,9 @@ export class DescriptorJson implements JsonCodec {
   constructor(set: Uint8Array) {
     const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, set));
     for (const file of registry.files) {
-      for (const svc of file.services) for (const m of svc.methods) this.methods.set(`/${svc.typeName}/${m.name}`, { input: m.input, output: m.output });
+      for (const svc of file.services)
+        for (const m of svc.methods)
+          this.methods.set(`/${svc.typeName}/${m.name}`, { input: m.input, output: m.output });
     }
   }
 
@@ -39,10 +48,16 @@ export class DescriptorJson implements JsonCodec {
   }
 
   /** A message of a fully-qualified type, JSON to binary and back (for tests and tools). */
-  static messageJson(set: Uint8Array, typeName: string): { fromJson(json: string): Uint8Array; toJson(bytes: Uint8Array): string } {
+  static messageJson(
+    set: Uint8Array,
+    typeName: string,
+  ): { fromJson(json: string): Uint8Array; toJson(bytes: Uint8Array): string } {
     const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, set));
     const desc = registry.getMessage(typeName);
     if (desc === undefined) throw new Error(`no message ${typeName}`);
-    return { fromJson: (json) => toBinary(desc, fromJsonString(desc, json)), toJson: (bytes) => toJsonString(desc, fromBinary(desc, bytes)) };
+    return {
+      fromJson: (json) => toBinary(desc, fromJsonString(desc, json)),
+      toJson: (bytes) => toJsonString(desc, fromBinary(desc, bytes)),
+    };
   }
 }

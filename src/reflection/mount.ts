@@ -1,5 +1,8 @@
 /** Serves reflection (grpc.reflection.v1 and v1alpha) on a server, for every service it hosts. */
-import { ServerReflectionDefinition as V1, type ServerReflectionRequest } from "../../generated/grpc/reflection/v1/reflection.js";
+import {
+  ServerReflectionDefinition as V1,
+  type ServerReflectionRequest,
+} from "../../generated/grpc/reflection/v1/reflection.js";
 import { ServerReflectionDefinition as V1Alpha } from "../../generated/grpc/reflection/v1alpha/reflection.js";
 import type { NatsServer } from "../transport/server.js";
 import type { DescriptorIndex } from "./descriptors.js";

@@ -37,13 +37,24 @@ export interface ServedReflection {
  * descriptors are added for the reflection and health services), and answers NATS micro
  * discovery on `nc`. Call it after adding your services and before `server.listen(nc)`.
  */
-export function serveReflection(server: NatsServer, nc: NatsConnection, descriptorSet: Uint8Array | readonly Uint8Array[], options: ReflectionOptions = {}): ServedReflection {
+export function serveReflection(
+  server: NatsServer,
+  nc: NatsConnection,
+  descriptorSet: Uint8Array | readonly Uint8Array[],
+  options: ReflectionOptions = {},
+): ServedReflection {
   const sets = descriptorSet instanceof Uint8Array ? [descriptorSet] : [...descriptorSet];
   // A FileDescriptorSet is one repeated field: serialized sets concatenate into their union.
   const merged = Buffer.concat([islbDescriptorSet(), ...sets]);
   const reflection = addReflection(server, new DescriptorIndex(merged));
   const first = server.serviceNames.find((s) => !s.startsWith("grpc.reflection."));
   const name = options.name ?? (first?.split(".").pop() ?? "service").replace(/[^A-Za-z0-9_-]/g, "_");
-  const stop = serveMicro(nc, server, { name, id: options.id, version: options.version ?? VERSION, description: options.description, metadata: options.metadata });
+  const stop = serveMicro(nc, server, {
+    name,
+    id: options.id,
+    version: options.version ?? VERSION,
+    description: options.description,
+    metadata: options.metadata,
+  });
   return { reflection, stop };
 }

@@ -38,7 +38,10 @@ export class ConnectionLog {
       this.suppressed++;
       return;
     }
-    this.log.warn({ store: this.store, at: this.where, err: message, repeated: this.suppressed }, `${this.store} store still unreachable`);
+    this.log.warn(
+      { store: this.store, at: this.where, err: message, repeated: this.suppressed },
+      `${this.store} store still unreachable`,
+    );
     this.suppressed = 0;
     this.gap = Math.min(REMIND_MAX_MS, this.gap * 2);
     this.nextAt = now + this.gap;

@@ -54,7 +54,10 @@ export class ChangeHistory {
   private total = 0;
   readonly limits: Readonly<HistoryLimits>;
 
-  constructor(limits: Partial<HistoryLimits> = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    limits: Partial<HistoryLimits> = {},
+    private readonly now: () => number = Date.now,
+  ) {
     this.limits = { ...DEFAULT_HISTORY, ...limits };
     const cap = Math.max(1, Math.floor(this.limits.changes));
     this.log = new Array(cap);

@@ -21,7 +21,8 @@ export function toMarkMessage(m: NodeMark): NodeMarkMessage {
 
 /** A mark from its message; undefined for none (an unspecified kind). */
 export function fromMarkMessage(m: NodeMarkMessage | undefined): NodeMark | undefined {
-  if (m === undefined || (m.kind !== NodeMark_Kind.KIND_CORDONED && m.kind !== NodeMark_Kind.KIND_DRAINING)) return undefined;
+  if (m === undefined || (m.kind !== NodeMark_Kind.KIND_CORDONED && m.kind !== NodeMark_Kind.KIND_DRAINING))
+    return undefined;
   return {
     kind: m.kind === NodeMark_Kind.KIND_CORDONED ? "cordoned" : "draining",
     by: m.by,

@@ -3,7 +3,21 @@
  * session's check-and-place is atomic without locks.
  */
 import { ExpiryBuckets } from "./leases.js";
-import { NodeState, keepsSessions, type ChangeType, type MarkChange, type SessionChangeInput, type HeartbeatUpdate, type NodeRecord, type Placement, type RegistryEvent, type RegistryStore, type ReleaseResult, type SessionHost, type WriteResult } from "./types.js";
+import {
+  NodeState,
+  keepsSessions,
+  type ChangeType,
+  type MarkChange,
+  type SessionChangeInput,
+  type HeartbeatUpdate,
+  type NodeRecord,
+  type Placement,
+  type RegistryEvent,
+  type RegistryStore,
+  type ReleaseResult,
+  type SessionHost,
+  type WriteResult,
+} from "./types.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -57,7 +71,9 @@ export class MemoryStore implements RegistryStore {
 
   private kindOf(before: NodeRecord | undefined, after: NodeRecord): ChangeType {
     if (before === undefined) return "up";
-    return after.state === NodeState.NODE_STATE_DRAINING && before.state !== NodeState.NODE_STATE_DRAINING ? "draining" : "updated";
+    return after.state === NodeState.NODE_STATE_DRAINING && before.state !== NodeState.NODE_STATE_DRAINING
+      ? "draining"
+      : "updated";
   }
 
   async register(record: NodeRecord, token: string): Promise<WriteResult> {
@@ -79,12 +95,27 @@ export class MemoryStore implements RegistryStore {
     const cur = this.view.get(nid);
     if (cur === undefined) {
       if (record === undefined) return { revision: this.rev, refused: "unknown" };
-      const r = await this.register({ ...record, load: update.load, state: update.state ?? record.state, expiresAt: update.expiresAt, leaseMs: update.leaseMs }, token);
+      const r = await this.register(
+        {
+          ...record,
+          load: update.load,
+          state: update.state ?? record.state,
+          expiresAt: update.expiresAt,
+          leaseMs: update.leaseMs,
+        },
+        token,
+      );
       return { ...r, reregistered: true };
     }
     const o = this.owners.get(nid);
     if (o === undefined || o.token !== token) return { revision: this.rev, refused: "token" };
-    const next: NodeRecord = { ...cur, load: update.load, state: update.state ?? cur.state, expiresAt: update.expiresAt, leaseMs: update.leaseMs };
+    const next: NodeRecord = {
+      ...cur,
+      load: update.load,
+      state: update.state ?? cur.state,
+      expiresAt: update.expiresAt,
+      leaseMs: update.leaseMs,
+    };
     this.renewLease(nid, o, next.expiresAt);
     return this.emit(this.kindOf(cur, next), next);
   }
@@ -105,10 +136,20 @@ export class MemoryStore implements RegistryStore {
   async markNode(nid: string, change: MarkChange): Promise<WriteResult> {
     const cur = this.view.get(nid);
     if (cur === undefined || cur.expiresAt <= Date.now()) return { revision: this.rev, refused: "unknown" };
-    if (change.token !== undefined && this.owners.get(nid)?.token !== change.token) return { revision: this.rev, refused: "token" };
-    if (change.ifMarkedAt !== undefined && ((cur.mark?.at ?? 0) !== change.ifMarkedAt || (cur.mark?.drainedAt ?? 0) > 0)) return { revision: this.rev, refused: "stale" };
+    if (change.token !== undefined && this.owners.get(nid)?.token !== change.token)
+      return { revision: this.rev, refused: "token" };
+    if (
+      change.ifMarkedAt !== undefined &&
+      ((cur.mark?.at ?? 0) !== change.ifMarkedAt || (cur.mark?.drainedAt ?? 0) > 0)
+    )
+      return { revision: this.rev, refused: "stale" };
     this.rev++;
-    const event: RegistryEvent = { type: change.type, revision: this.rev, record: { ...cur, mark: change.mark }, note: change.note };
+    const event: RegistryEvent = {
+      type: change.type,
+      revision: this.rev,
+      record: { ...cur, mark: change.mark },
+      note: change.note,
+    };
     this.view.apply(event);
     for (const l of this.local) l(event);
     return { revision: this.rev };
@@ -120,7 +161,13 @@ export class MemoryStore implements RegistryStore {
     return this.rev;
   }
 
-  async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+  async placeSession(
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
     const key = sessionKey(service, sid);
     const now = Date.now();
     const s = this.sessions.get(key);

@@ -6,7 +6,16 @@
  * bucket. Layout: docs/KV.md. nats.js's JetStream API stays in the registry/nats-kv* files.
  */
 import { createHash } from "node:crypto";
-import { headers, type JetStreamClient, type JetStreamManager, type KV, type KvEntry, type KvOptions, type NatsConnection, type NatsError } from "nats";
+import {
+  headers,
+  type JetStreamClient,
+  type JetStreamManager,
+  type KV,
+  type KvEntry,
+  type KvOptions,
+  type NatsConnection,
+  type NatsError,
+} from "nats";
 import { StoreUnavailableError } from "./errors.js";
 import { decodeRecord, encodeRecord } from "./records.js";
 import { decodeMark, encodeMark } from "./marks.js";
@@ -78,7 +87,12 @@ export function decodeNode(bytes: Uint8Array): NodeValue {
   const type = CODES[bytes[0] ?? 255];
   if (type === undefined || bytes.length < HEAD) throw new Error("not an islb node entry");
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { type, token: Buffer.from(bytes.subarray(1, 33)), gen: b.readDoubleBE(33), record: decodeRecord(bytes.subarray(HEAD)) };
+  return {
+    type,
+    token: Buffer.from(bytes.subarray(1, 33)),
+    gen: b.readDoubleBE(33),
+    record: decodeRecord(bytes.subarray(HEAD)),
+  };
 }
 
 /** A mark entry's value: the registration it was set on (`gen`), the change and its note, the mark (undefined: cleared). */
@@ -91,7 +105,11 @@ export interface MarkValue {
 
 const MARK_TYPES = new Set<string>(["cordoned", "uncordoned", "draining", "drained"]);
 
-export const encodeMarkValue = (v: MarkValue): Uint8Array => Buffer.from(JSON.stringify({ g: v.gen, t: v.type, by: v.note.by, why: v.note.reason, mk: encodeMark(v.mark) }), "utf8");
+export const encodeMarkValue = (v: MarkValue): Uint8Array =>
+  Buffer.from(
+    JSON.stringify({ g: v.gen, t: v.type, by: v.note.by, why: v.note.reason, mk: encodeMark(v.mark) }),
+    "utf8",
+  );
 
 /** A mark entry's value, or undefined when it is not one. */
 export function decodeMarkValue(bytes: Uint8Array): MarkValue | undefined {
@@ -99,7 +117,12 @@ export function decodeMarkValue(bytes: Uint8Array): MarkValue | undefined {
     const o = JSON.parse(Buffer.from(bytes).toString("utf8")) as Record<string, unknown>;
     if (typeof o.g !== "number" || typeof o.t !== "string" || !MARK_TYPES.has(o.t)) return undefined;
     const str = (v: unknown): string => (typeof v === "string" ? v : "");
-    return { gen: o.g, type: o.t as MarkChange["type"], note: { by: str(o.by), reason: str(o.why) }, mark: decodeMark(str(o.mk)) };
+    return {
+      gen: o.g,
+      type: o.t as MarkChange["type"],
+      note: { by: str(o.by), reason: str(o.why) },
+      mark: decodeMark(str(o.mk)),
+    };
   } catch {
     return undefined;
   }
@@ -180,11 +203,17 @@ export class KvBuckets {
 
   /**
    * Writes `data` to `key` if the key's last revision is `expected` (0: the key holds nothing;
- * undefined: whatever it holds);
+   * undefined: whatever it holds);
    * `del`: as a DEL marker (the key reads as deleted; the value stays on the marker). Returns
    * the new revision; throws Conflict when the key moved on, StoreUnavailableError otherwise.
    */
-  async write(bucket: string, key: string, data: Uint8Array, expected: number | undefined, del = false): Promise<number> {
+  async write(
+    bucket: string,
+    key: string,
+    data: Uint8Array,
+    expected: number | undefined,
+    del = false,
+  ): Promise<number> {
     const h = headers();
     if (expected !== undefined) h.set("Nats-Expected-Last-Subject-Sequence", String(expected));
     if (del) h.set("KV-Operation", "DEL");
@@ -239,6 +268,8 @@ export class KvBuckets {
     this.lastFailureAt = Date.now();
     this.failingSince ??= this.lastFailureAt;
     this.onFailure?.();
-    return new StoreUnavailableError(`the NATS ${this.where} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    return new StoreUnavailableError(`the NATS ${this.where} failed: ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
   }
 }

@@ -8,7 +8,17 @@
  * change is an entry of the nodes bucket, so it takes the registry's next revision in order
  * with the node changes, and the instance whose write succeeded reports it.
  */
-import { Conflict, decodeMarkValue, decodeNode, encodeMarkValue, markKey, nodeKey, tokenHash, type KvBuckets, type MarkValue } from "./nats-kv-bucket.js";
+import {
+  Conflict,
+  decodeMarkValue,
+  decodeNode,
+  encodeMarkValue,
+  markKey,
+  nodeKey,
+  tokenHash,
+  type KvBuckets,
+  type MarkValue,
+} from "./nats-kv-bucket.js";
 import type { KvTail, NodeEntry } from "./nats-kv-tail.js";
 import { StoreUnavailableError } from "./errors.js";
 import type { MarkStore } from "./types.js";
@@ -37,7 +47,12 @@ export class KvMarks implements MarkStore {
   private local(nid: string): MarkState {
     const node = this.feed.entry(nid);
     const m = this.feed.markOf(nid);
-    return { node, markSeq: m?.seq ?? 0, mark: m !== undefined && node !== undefined && m.value.gen === node.gen ? m.value.mark : undefined, fresh: false };
+    return {
+      node,
+      markSeq: m?.seq ?? 0,
+      mark: m !== undefined && node !== undefined && m.value.gen === node.gen ? m.value.mark : undefined,
+      fresh: false,
+    };
   }
 
   private async read(nid: string): Promise<MarkState> {
@@ -49,7 +64,12 @@ export class KvMarks implements MarkStore {
       this.feed.note(nid, node);
     }
     const mv = m !== null && m.value.length > 0 ? decodeMarkValue(m.value) : undefined;
-    return { node, markSeq: m?.revision ?? 0, mark: mv !== undefined && node !== undefined && mv.gen === node.gen ? mv.mark : undefined, fresh: true };
+    return {
+      node,
+      markSeq: m?.revision ?? 0,
+      mark: mv !== undefined && node !== undefined && mv.gen === node.gen ? mv.mark : undefined,
+      fresh: true,
+    };
   }
 
   async markNode(nid: string, change: MarkChange): Promise<WriteResult> {
@@ -64,7 +84,8 @@ export class KvMarks implements MarkStore {
           ? "unknown"
           : change.token !== undefined && !n.token.equals(tokenHash(change.token))
             ? "token"
-            : change.ifMarkedAt !== undefined && ((cur.mark?.at ?? 0) !== change.ifMarkedAt || (cur.mark?.drainedAt ?? 0) > 0)
+            : change.ifMarkedAt !== undefined &&
+                ((cur.mark?.at ?? 0) !== change.ifMarkedAt || (cur.mark?.drainedAt ?? 0) > 0)
               ? "stale"
               : undefined;
       if (refusal !== undefined || n === undefined) {
@@ -85,6 +106,8 @@ export class KvMarks implements MarkStore {
       }
       cur = undefined;
     }
-    throw new StoreUnavailableError(`the NATS ${this.b.where}: the mark of node ${nid} kept changing under ${ATTEMPTS} writes`);
+    throw new StoreUnavailableError(
+      `the NATS ${this.b.where}: the mark of node ${nid} kept changing under ${ATTEMPTS} writes`,
+    );
   }
 }

@@ -13,10 +13,26 @@
  * the registry's next revision in order with the node changes and every instance's watch
  * hands them to its view.
  */
-import { Conflict, SESSION_EVENTS_KEY, decodeNode, decodeSession, encodeSession, nodeKey, sessionKey, tokenHash, type KvBuckets } from "./nats-kv-bucket.js";
+import {
+  Conflict,
+  SESSION_EVENTS_KEY,
+  decodeNode,
+  decodeSession,
+  encodeSession,
+  nodeKey,
+  sessionKey,
+  tokenHash,
+  type KvBuckets,
+} from "./nats-kv-bucket.js";
 import type { KvTail } from "./nats-kv-tail.js";
 import { StoreUnavailableError } from "./errors.js";
-import { keepsSessions, type Placement, type ReleaseResult, type SessionChangeInput, type SessionHost } from "./model.js";
+import {
+  keepsSessions,
+  type Placement,
+  type ReleaseResult,
+  type SessionChangeInput,
+  type SessionHost,
+} from "./model.js";
 import { PlacementCache } from "./placement-cache.js";
 import type { SessionStore } from "./types.js";
 import { inSpan } from "../tracing/tracer.js";
@@ -48,7 +64,12 @@ export class KvSessions implements SessionStore {
   /** True when `nid` can keep a session of `service`, by this instance's view (a lease is not lost to an outage of the buckets; a draining mark keeps none). */
   private serving(nid: string, service: string, now: number): boolean {
     const r = this.feed.view.get(nid);
-    return r !== undefined && keepsSessions(r) && r.node.service === service && (r.expiresAt > now || this.b.leaseHolds(r.expiresAt, r.leaseMs) > now);
+    return (
+      r !== undefined &&
+      keepsSessions(r) &&
+      r.node.service === service &&
+      (r.expiresAt > now || this.b.leaseHolds(r.expiresAt, r.leaseMs) > now)
+    );
   }
 
   /** True when `nid` can take a new session of `service`: it could keep one and carries no mark (cordoned, draining). */
@@ -57,8 +78,20 @@ export class KvSessions implements SessionStore {
   }
 
   async noteSession(change: SessionChangeInput): Promise<number> {
-    const c = { type: change.type, service: change.service, sid: change.sid, nid: change.nid, from: change.from, reason: change.reason };
-    const seq = await this.b.write(this.b.cfg.bucket, SESSION_EVENTS_KEY, Buffer.from(JSON.stringify(c), "utf8"), undefined);
+    const c = {
+      type: change.type,
+      service: change.service,
+      sid: change.sid,
+      nid: change.nid,
+      from: change.from,
+      reason: change.reason,
+    };
+    const seq = await this.b.write(
+      this.b.cfg.bucket,
+      SESSION_EVENTS_KEY,
+      Buffer.from(JSON.stringify(c), "utf8"),
+      undefined,
+    );
     return this.feed.applyOwnSession(seq, c);
   }
 
@@ -90,19 +123,30 @@ export class KvSessions implements SessionStore {
     return true;
   }
 
-  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+  placeSession(
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
     const key = sessionKey(service, sid);
     const now = Date.now();
     const nid = this.known(key, service, now, idleMs);
     if (nid !== undefined) return Promise.resolve({ nid, placed: false });
     const pending = this.inflight.get(key);
-    if (pending !== undefined) return pending.then((p) => (p === undefined ? undefined : { nid: p.nid, placed: false }));
-    const p = inSpan("islb.kv.place", { "db.system": "nats", "db.operation": "PLACE", "islb.service": service, "islb.sid": sid }, async (span) => {
-      const r = await this.place(key, service, candidate, idleMs, now, onMoved);
-      span.setAttribute("islb.nid", r?.nid ?? "");
-      span.setAttribute("islb.placed", r?.placed ?? false);
-      return r;
-    });
+    if (pending !== undefined)
+      return pending.then((p) => (p === undefined ? undefined : { nid: p.nid, placed: false }));
+    const p = inSpan(
+      "islb.kv.place",
+      { "db.system": "nats", "db.operation": "PLACE", "islb.service": service, "islb.sid": sid },
+      async (span) => {
+        const r = await this.place(key, service, candidate, idleMs, now, onMoved);
+        span.setAttribute("islb.nid", r?.nid ?? "");
+        span.setAttribute("islb.placed", r?.placed ?? false);
+        return r;
+      },
+    );
     this.inflight.set(key, p);
     const done = (): void => {
       this.inflight.delete(key);
@@ -111,7 +155,14 @@ export class KvSessions implements SessionStore {
     return p;
   }
 
-  private async place(key: string, service: string, candidate: () => string | undefined, idleMs: number, now: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+  private async place(
+    key: string,
+    service: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    now: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
     const tried = new Set<string>();
     // Most sessions asked for without a known placement are new: create-if-absent first, read only when it exists.
     const first = candidate();
@@ -133,7 +184,13 @@ export class KvSessions implements SessionStore {
       let cand: string | undefined;
       try {
         if (cur !== undefined && cur.until > now && this.serving(cur.nid, service, now)) {
-          if (now - (cur.until - idleMs) >= renewEvery(idleMs)) await this.b.write(this.b.sessionsBucket, key, encodeSession({ until: now + idleMs, nid: cur.nid }), e?.revision ?? 0);
+          if (now - (cur.until - idleMs) >= renewEvery(idleMs))
+            await this.b.write(
+              this.b.sessionsBucket,
+              key,
+              encodeSession({ until: now + idleMs, nid: cur.nid }),
+              e?.revision ?? 0,
+            );
           this.cache.set(key, cur.nid, now, idleMs);
           return { nid: cur.nid, placed: false };
         }
@@ -145,7 +202,12 @@ export class KvSessions implements SessionStore {
           tried.add(cand);
           continue;
         }
-        await this.b.write(this.b.sessionsBucket, key, encodeSession({ until: now + idleMs, nid: cand }), e?.revision ?? 0);
+        await this.b.write(
+          this.b.sessionsBucket,
+          key,
+          encodeSession({ until: now + idleMs, nid: cand }),
+          e?.revision ?? 0,
+        );
         this.cache.set(key, cand, now, idleMs);
         if (onMoved !== undefined && cur !== undefined && cur.until > now && cur.nid !== cand) onMoved(cur.nid);
         return { nid: cand, placed: true };
@@ -169,7 +231,9 @@ export class KvSessions implements SessionStore {
     const e = this.feed.entry(host.nid);
     if (e?.live === true && e.token.equals(th)) return true;
     const fresh = await this.b.get(this.b.nodes, nodeKey(host.nid));
-    return fresh !== null && fresh.operation === "PUT" && fresh.value.length > 0 && decodeNode(fresh.value).token.equals(th);
+    return (
+      fresh !== null && fresh.operation === "PUT" && fresh.value.length > 0 && decodeNode(fresh.value).token.equals(th)
+    );
   }
 
   async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {

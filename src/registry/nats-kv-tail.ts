@@ -11,7 +11,14 @@
  * one sequence: the registry's revisions.
  */
 import { KvWatchInclude, type KvEntry, type QueuedIterator } from "nats";
-import { SESSION_EVENTS_KEY, decodeMarkValue, decodeNode, nidOfMarkKey, type KvBuckets, type MarkValue } from "./nats-kv-bucket.js";
+import {
+  SESSION_EVENTS_KEY,
+  decodeMarkValue,
+  decodeNode,
+  nidOfMarkKey,
+  type KvBuckets,
+  type MarkValue,
+} from "./nats-kv-bucket.js";
 import { parseSessionEvent } from "./redis-session-events.js";
 import { LeaseWheel } from "./leases.js";
 import { reachRevision } from "./nats-kv-wait.js";
@@ -238,7 +245,10 @@ export class KvTail implements ChangeFeed {
   }
 
   private async resumeWatch(): Promise<void> {
-    const w = await this.b.nodes.watch({ key: ">", resumeFromRevision: Math.max(this.view.revision - this.base, this.seen) + 1 });
+    const w = await this.b.nodes.watch({
+      key: ">",
+      resumeFromRevision: Math.max(this.view.revision - this.base, this.seen) + 1,
+    });
     await this.drain(w, (e) => this.applyEntry(e));
   }
 
@@ -297,7 +307,13 @@ export class KvTail implements ChangeFeed {
     }
     if (!e.key.startsWith("n.")) return;
     const v = decodeNode(e.value);
-    this.apply(v.type, e.revision, { seq: e.revision, token: v.token, gen: v.gen, record: v.record, live: e.operation === "PUT" });
+    this.apply(v.type, e.revision, {
+      seq: e.revision,
+      token: v.token,
+      gen: v.gen,
+      record: v.record,
+      live: e.operation === "PUT",
+    });
   }
 
   /**
@@ -311,7 +327,9 @@ export class KvTail implements ChangeFeed {
     const n = this.entries.get(nid);
     const r = this.view.get(nid);
     const event: RegistryEvent | undefined =
-      n?.live === true && n.gen === v.gen && r !== undefined ? { type: v.type, revision: this.revisionOf(seq), record: { ...r, mark: v.mark }, note: v.note } : undefined;
+      n?.live === true && n.gen === v.gen && r !== undefined
+        ? { type: v.type, revision: this.revisionOf(seq), record: { ...r, mark: v.mark }, note: v.note }
+        : undefined;
     this.marks.set(nid, { seq, value: v, event });
     if (event !== undefined) this.view.apply(event);
     return event;
@@ -334,7 +352,8 @@ export class KvTail implements ChangeFeed {
         // The watch has not brought it yet (slow), or brought a later mark: report it from what this instance sees.
         const n = this.entries.get(nid);
         const r = this.view.get(nid);
-        if (n?.live === true && n.gen === v.gen && r !== undefined) event = { type: v.type, revision: rev, record: { ...r, mark: v.mark }, note: v.note };
+        if (n?.live === true && n.gen === v.gen && r !== undefined)
+          event = { type: v.type, revision: rev, record: { ...r, mark: v.mark }, note: v.note };
       }
     }
     if (event !== undefined) for (const l of this.local) l(event);

@@ -46,16 +46,39 @@ export class KvNodeWrites implements NodeStore {
     }
     if (e.value.length === 0) return { seq: e.revision, entry: undefined, fresh: true };
     const v = decodeNode(e.value);
-    const entry: NodeEntry = { seq: e.revision, token: v.token, gen: v.gen, record: v.record, live: e.operation === "PUT" };
+    const entry: NodeEntry = {
+      seq: e.revision,
+      token: v.token,
+      gen: v.gen,
+      record: v.record,
+      live: e.operation === "PUT",
+    };
     this.feed.note(nid, entry);
     return { seq: e.revision, entry, fresh: true };
   }
 
-  private put(type: ChangeType, token: Buffer, gen: number, record: NodeRecord, expected: number, del: boolean): Promise<number> {
-    return this.b.write(this.b.cfg.bucket, nodeKey(record.node.nid), encodeNode(type, token, gen, record), expected, del);
+  private put(
+    type: ChangeType,
+    token: Buffer,
+    gen: number,
+    record: NodeRecord,
+    expected: number,
+    del: boolean,
+  ): Promise<number> {
+    return this.b.write(
+      this.b.cfg.bucket,
+      nodeKey(record.node.nid),
+      encodeNode(type, token, gen, record),
+      expected,
+      del,
+    );
   }
 
-  private async upsert(record: NodeRecord, token: string, mustExist: boolean): Promise<WriteResult & { existed: boolean }> {
+  private async upsert(
+    record: NodeRecord,
+    token: string,
+    mustExist: boolean,
+  ): Promise<WriteResult & { existed: boolean }> {
     const nid = record.node.nid;
     const th = tokenHash(token);
     let cur = this.local(nid);
@@ -79,7 +102,10 @@ export class KvNodeWrites implements NodeStore {
             }
             return { revision: this.feed.view.revision, refused: "token", existed: true };
           }
-          const type: ChangeType = record.state === NodeState.NODE_STATE_DRAINING && e.record.state !== NodeState.NODE_STATE_DRAINING ? "draining" : "updated";
+          const type: ChangeType =
+            record.state === NodeState.NODE_STATE_DRAINING && e.record.state !== NodeState.NODE_STATE_DRAINING
+              ? "draining"
+              : "updated";
           const seq = await this.put(type, th, e.gen, record, cur.seq, false);
           await this.feed.applyOwn(type, seq, { seq, token: th, gen: e.gen, record, live: true });
           return { revision: this.feed.revisionOf(seq), existed: true };
@@ -108,7 +134,12 @@ export class KvNodeWrites implements NodeStore {
     return { revision: r.revision, refused: r.refused };
   }
 
-  async heartbeat(nid: string, token: string, update: HeartbeatUpdate, record: NodeRecord | undefined): Promise<WriteResult> {
+  async heartbeat(
+    nid: string,
+    token: string,
+    update: HeartbeatUpdate,
+    record: NodeRecord | undefined,
+  ): Promise<WriteResult> {
     const base = this.feed.view.get(nid) ?? record;
     if (base === undefined) {
       // Not in this view: maybe registered through another instance a moment ago.
@@ -116,7 +147,13 @@ export class KvNodeWrites implements NodeStore {
       if (cur.entry?.live !== true) return { revision: this.feed.view.revision, refused: "unknown" };
       return this.heartbeat(nid, token, update, cur.entry.record);
     }
-    const next: NodeRecord = { ...base, load: update.load, state: update.state ?? base.state, expiresAt: update.expiresAt, leaseMs: update.leaseMs };
+    const next: NodeRecord = {
+      ...base,
+      load: update.load,
+      state: update.state ?? base.state,
+      expiresAt: update.expiresAt,
+      leaseMs: update.leaseMs,
+    };
     const r = await this.upsert(next, token, record === undefined);
     return { revision: r.revision, refused: r.refused, reregistered: r.refused === undefined && !r.existed };
   }

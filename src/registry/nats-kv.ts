@@ -17,7 +17,16 @@ import { KvTail } from "./nats-kv-tail.js";
 import { KvNodeWrites } from "./nats-kv-writes.js";
 import { StoreUnavailableError } from "./errors.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
-import type { MarkChange, NodeRecord, Placement, RegistryEvent, ReleaseResult, SessionChangeInput, SessionHost, WriteResult } from "./model.js";
+import type {
+  MarkChange,
+  NodeRecord,
+  Placement,
+  RegistryEvent,
+  ReleaseResult,
+  SessionChangeInput,
+  SessionHost,
+  WriteResult,
+} from "./model.js";
 import type { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -59,7 +68,13 @@ export class NatsKvStore implements RegistryStore {
         const b = await KvBuckets.open(nc, cfg, options.commandTimeoutMs ?? 1000);
         feed = new KvTail(b, options.history, options.onError);
         await feed.start();
-        return new NatsKvStore(b, feed, new KvNodeWrites(b, feed), new KvSessions(b, feed, options.placementCache), new KvMarks(b, feed));
+        return new NatsKvStore(
+          b,
+          feed,
+          new KvNodeWrites(b, feed),
+          new KvSessions(b, feed, options.placementCache),
+          new KvMarks(b, feed),
+        );
       };
       return await Promise.race([
         start(),
@@ -71,7 +86,10 @@ export class NatsKvStore implements RegistryStore {
       await feed?.stop();
       const m = e instanceof Error ? e.message : String(e);
       // nats.js says "503" (no responders) when the server runs no JetStream.
-      const reason = m === "503" || /jetstream not enabled/i.test(m) ? "JetStream is not enabled on this NATS (nats-server -js, or a jetstream {} block in its configuration)" : m;
+      const reason =
+        m === "503" || /jetstream not enabled/i.test(m)
+          ? "JetStream is not enabled on this NATS (nats-server -js, or a jetstream {} block in its configuration)"
+          : m;
       throw new StoreUnavailableError(`cannot open the NATS KV store (bucket ${cfg.bucket}): ${reason}`, { cause: e });
     } finally {
       clearTimeout(timer);
@@ -106,7 +124,13 @@ export class NatsKvStore implements RegistryStore {
     return this.marks.markNode(nid, change);
   }
 
-  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+  placeSession(
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
     return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
   }
 

@@ -4,7 +4,10 @@ import { toMarkMessage } from "./marks.js";
 import { NodeState, type ExtraValue, type Limits, type Load, type Node, type NodeRecord } from "./types.js";
 
 /** A registration as records are made from it (extra_info optional). */
-export type RegistrationInput = Omit<Registration, "extraInfo" | "node"> & { node: Node; extraInfo?: Map<string, ExtraValue> };
+export type RegistrationInput = Omit<Registration, "extraInfo" | "node"> & {
+  node: Node;
+  extraInfo?: Map<string, ExtraValue>;
+};
 
 export const ZERO_LOAD: Load = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 export const NO_LIMITS: Limits = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
@@ -39,7 +42,10 @@ function compact(node: Node): Node {
     dc: intern(node.dc),
     nid: node.nid,
     service: intern(node.service),
-    rpc: rpc === undefined ? undefined : { protocol: intern(rpc.protocol), addr: rpc.addr, params: rpc.params.size > 0 ? rpc.params : EMPTY_PARAMS },
+    rpc:
+      rpc === undefined
+        ? undefined
+        : { protocol: intern(rpc.protocol), addr: rpc.addr, params: rpc.params.size > 0 ? rpc.params : EMPTY_PARAMS },
   };
 }
 
@@ -60,11 +66,25 @@ export function toRecord(reg: RegistrationInput, leaseMs: number, now: number, r
 }
 
 export function toRegistration(r: NodeRecord): Registration {
-  return { node: r.node, state: r.state, region: r.region, load: r.load, softLimits: r.soft, hardLimits: r.hard, extraInfo: new Map(r.extra) };
+  return {
+    node: r.node,
+    state: r.state,
+    region: r.region,
+    load: r.load,
+    softLimits: r.soft,
+    hardLimits: r.hard,
+    extraInfo: new Map(r.extra),
+  };
 }
 
 export function toNodeInfo(r: NodeRecord): NodeInfo {
-  return { registration: toRegistration(r), registeredAtMs: r.registeredAt, expiresAtMs: r.expiresAt, leaseMs: r.leaseMs, mark: r.mark === undefined ? undefined : toMarkMessage(r.mark) };
+  return {
+    registration: toRegistration(r),
+    registeredAtMs: r.registeredAt,
+    expiresAtMs: r.expiresAt,
+    leaseMs: r.leaseMs,
+    mark: r.mark === undefined ? undefined : toMarkMessage(r.mark),
+  };
 }
 
 /**
@@ -80,7 +100,12 @@ export function decodeRecord(bytes: Uint8Array): NodeRecord {
   const info = NodeInfo.decode(bytes);
   const reg = info.registration;
   if (reg?.node === undefined) throw new Error("stored node has no registration");
-  return toRecord({ ...reg, node: reg.node }, info.leaseMs, Number(info.expiresAtMs) - info.leaseMs, Number(info.registeredAtMs));
+  return toRecord(
+    { ...reg, node: reg.node },
+    info.leaseMs,
+    Number(info.expiresAtMs) - info.leaseMs,
+    Number(info.registeredAtMs),
+  );
 }
 
 /** A load as bytes (an islb.Load message), for stores that write load apart from the record. */

@@ -65,7 +65,15 @@ export interface RedisKeys {
 
 export function redisKeys(prefix: string): RedisKeys {
   const tag = `${prefix}{islb}:`;
-  return { rev: `${tag}rev`, nodes: `${tag}nodes`, leases: `${tag}leases`, events: `${tag}events`, node: `${tag}node:`, session: `${tag}s:`, sessionChanges: `${tag}sessions` };
+  return {
+    rev: `${tag}rev`,
+    nodes: `${tag}nodes`,
+    leases: `${tag}leases`,
+    events: `${tag}events`,
+    node: `${tag}node:`,
+    session: `${tag}s:`,
+    sessionChanges: `${tag}sessions`,
+  };
 }
 
 /** Where a Redis configuration points, for messages (no password). */
@@ -79,12 +87,19 @@ export function describeRedis(cfg: RedisConfig): string {
       return "(an invalid URL)";
     }
   }
-  if (cfg.sentinels !== undefined && cfg.sentinels.length > 0) return `sentinels ${cfg.sentinels.join(",")} (master ${cfg.masterName ?? "mymaster"})`;
+  if (cfg.sentinels !== undefined && cfg.sentinels.length > 0)
+    return `sentinels ${cfg.sentinels.join(",")} (master ${cfg.masterName ?? "mymaster"})`;
   return cfg.addrs.join(",");
 }
 
 function client(cfg: RedisConfig): Client {
-  const common: RedisOptions = { password: cfg.password, db: cfg.db, maxRetriesPerRequest: 2, enableAutoPipelining: true, lazyConnect: true };
+  const common: RedisOptions = {
+    password: cfg.password,
+    db: cfg.db,
+    maxRetriesPerRequest: 2,
+    enableAutoPipelining: true,
+    lazyConnect: true,
+  };
   if (cfg.url !== undefined) return new Redis(cfg.url, { ...common, db: undefined, password: undefined });
   const hostPort = (a: string) => {
     const i = a.lastIndexOf(":");
@@ -94,7 +109,11 @@ function client(cfg: RedisConfig): Client {
     return new Redis({ ...common, sentinels: cfg.sentinels.map(hostPort), name: cfg.masterName ?? "mymaster" });
   }
   if (cfg.addrs.length === 1) return new Redis({ ...hostPort(cfg.addrs[0] as string), ...common });
-  return new Cluster(cfg.addrs.map(hostPort), { redisOptions: { password: cfg.password, maxRetriesPerRequest: 2 }, enableAutoPipelining: true, lazyConnect: true });
+  return new Cluster(cfg.addrs.map(hostPort), {
+    redisOptions: { password: cfg.password, maxRetriesPerRequest: 2 },
+    enableAutoPipelining: true,
+    lazyConnect: true,
+  });
 }
 
 /** The two connections of a Redis store. */
@@ -161,7 +180,11 @@ export class RedisConnection {
   guard<T>(p: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // On the wheel: no Node timer per command while Redis answers in time.
-      const timer = this.timeouts.arm(this.timeoutMs, () => reject(new StoreUnavailableError(`the Redis store at ${this.where} did not answer within ${this.timeoutMs} ms`)));
+      const timer = this.timeouts.arm(this.timeoutMs, () =>
+        reject(
+          new StoreUnavailableError(`the Redis store at ${this.where} did not answer within ${this.timeoutMs} ms`),
+        ),
+      );
       p.then(
         (v) => {
           timer.cleanup();
@@ -169,7 +192,12 @@ export class RedisConnection {
         },
         (e: unknown) => {
           timer.cleanup();
-          reject(new StoreUnavailableError(`the Redis store at ${this.where} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e }));
+          reject(
+            new StoreUnavailableError(
+              `the Redis store at ${this.where} failed: ${e instanceof Error ? e.message : String(e)}`,
+              { cause: e },
+            ),
+          );
         },
       );
     });

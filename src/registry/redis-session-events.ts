@@ -22,13 +22,25 @@ interface NoteScript {
 const defined = new WeakSet<object>();
 
 /** Appends a session change; resolves with its revision. */
-export async function noteSession(conn: RedisConnection, k: RedisKeys, streamLength: number, change: SessionChangeInput): Promise<number> {
+export async function noteSession(
+  conn: RedisConnection,
+  k: RedisKeys,
+  streamLength: number,
+  change: SessionChangeInput,
+): Promise<number> {
   const cmd = conn.cmd as unknown as Redis & NoteScript;
   if (!defined.has(cmd)) {
     cmd.defineCommand("islbNoteSession", { numberOfKeys: 2, lua: NOTE_SESSION });
     defined.add(cmd);
   }
-  const json = JSON.stringify({ type: change.type, service: change.service, sid: change.sid, nid: change.nid, from: change.from, reason: change.reason });
+  const json = JSON.stringify({
+    type: change.type,
+    service: change.service,
+    sid: change.sid,
+    nid: change.nid,
+    from: change.from,
+    reason: change.reason,
+  });
   return Number(await conn.guard(cmd.islbNoteSession(k.events, k.rev, streamLength, Date.now() * 1000, json)));
 }
 
@@ -39,7 +51,15 @@ export function parseSessionEvent(revision: number, json: string): SessionEvent 
   try {
     const o = JSON.parse(json) as Record<string, unknown>;
     if (o.type !== "moved" && o.type !== "released") return undefined;
-    return { type: o.type, revision, service: str(o.service), sid: str(o.sid), nid: str(o.nid), from: str(o.from), reason: str(o.reason) };
+    return {
+      type: o.type,
+      revision,
+      service: str(o.service),
+      sid: str(o.sid),
+      nid: str(o.nid),
+      from: str(o.from),
+      reason: str(o.reason),
+    };
   } catch {
     return undefined;
   }

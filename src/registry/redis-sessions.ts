@@ -52,7 +52,14 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
         args.push(q.cand, q.idleMs, q.service);
       }
       const flat = await conn.guard(conn.cmd.islbPlaces(keys.length, ...keys, ...args));
-      return qs.map((_, i) => [Number(flat[3 * i]), String(flat[3 * i + 1] ?? ""), String(flat[3 * i + 2] ?? "")] as [number, string, string]);
+      return qs.map(
+        (_, i) =>
+          [Number(flat[3 * i]), String(flat[3 * i + 1] ?? ""), String(flat[3 * i + 2] ?? "")] as [
+            number,
+            string,
+            string,
+          ],
+      );
     });
     feed.onSessionChange((key) => this.cache.delete(key));
     // A reloaded view (wiped or trimmed store) may come with lost placements: learn them again.
@@ -87,21 +94,38 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     return e.nid;
   }
 
-  async placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+  async placeSession(
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
     const key = this.key(service, sid);
     const now = Date.now();
     const nid = this.known(key, service, now, idleMs);
     if (nid !== undefined) return { nid, placed: false };
     // A span per round trip (a no-op unless an OpenTelemetry SDK is registered).
-    return inSpan("islb.redis.place", { "db.system": "redis", "db.operation": "PLACE", "islb.service": service, "islb.sid": sid }, async (span) => {
-      const p = await this.place(key, service, candidate, idleMs, now, onMoved);
-      span.setAttribute("islb.nid", p?.nid ?? "");
-      span.setAttribute("islb.placed", p?.placed ?? false);
-      return p;
-    });
+    return inSpan(
+      "islb.redis.place",
+      { "db.system": "redis", "db.operation": "PLACE", "islb.service": service, "islb.sid": sid },
+      async (span) => {
+        const p = await this.place(key, service, candidate, idleMs, now, onMoved);
+        span.setAttribute("islb.nid", p?.nid ?? "");
+        span.setAttribute("islb.placed", p?.placed ?? false);
+        return p;
+      },
+    );
   }
 
-  private async place(key: string, service: string, candidate: () => string | undefined, idleMs: number, now: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+  private async place(
+    key: string,
+    service: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    now: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
     const tried = new Set<string>();
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let cand = candidate();
@@ -125,7 +149,9 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
 
   async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
     const key = this.key(service, sid);
-    const r = await this.conn.guard(this.conn.cmd.islbRelease(key, this.k.sessionChanges, this.k.node, host?.nid ?? "", host?.token ?? ""));
+    const r = await this.conn.guard(
+      this.conn.cmd.islbRelease(key, this.k.sessionChanges, this.k.node, host?.nid ?? "", host?.token ?? ""),
+    );
     if (r === 1) this.cache.delete(key);
     return r === 1 ? "released" : r === 0 ? "none" : "refused";
   }

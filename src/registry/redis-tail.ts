@@ -15,7 +15,16 @@ import { parseSessionEvent } from "./redis-session-events.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
-const TYPES = new Set<ChangeType>(["up", "updated", "draining", "down", "expired", "cordoned", "uncordoned", "drained"]);
+const TYPES = new Set<ChangeType>([
+  "up",
+  "updated",
+  "draining",
+  "down",
+  "expired",
+  "cordoned",
+  "uncordoned",
+  "drained",
+]);
 
 /** A record as the store keeps it (base64 of a NodeInfo message). */
 export const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buffer.from(s, "base64")));
@@ -26,10 +35,20 @@ export const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buff
  * load of all zeros (protobuf writes no field of it), not a missing one: an idle node's lease
  * is renewed like any other.
  */
-export function withLoad(r: NodeRecord, load: string | undefined, exp: string | undefined, lms: string | undefined): NodeRecord {
+export function withLoad(
+  r: NodeRecord,
+  load: string | undefined,
+  exp: string | undefined,
+  lms: string | undefined,
+): NodeRecord {
   if (lms === undefined || lms === "" || load === undefined) return r;
   const leaseMs = Number(lms);
-  return { ...r, load: decodeLoad(new Uint8Array(Buffer.from(load, "base64"))), expiresAt: Number(exp), leaseMs: leaseMs > 0 ? leaseMs : r.leaseMs };
+  return {
+    ...r,
+    load: decodeLoad(new Uint8Array(Buffer.from(load, "base64"))),
+    expiresAt: Number(exp),
+    leaseMs: leaseMs > 0 ? leaseMs : r.leaseMs,
+  };
 }
 
 /** How long a write waits for the tail to bring the changes before its own. */
@@ -56,7 +75,9 @@ export class ChangeTail implements ChangeFeed {
   /** Reads every node (start-up, or after a gap in the stream). */
   async load(): Promise<void> {
     if (this.sessionsFrom === undefined) {
-      const last = (await this.conn.cmd.xrevrange(this.k.sessionChanges, "+", "-", "COUNT", 1)) as Array<[string, string[]]>;
+      const last = (await this.conn.cmd.xrevrange(this.k.sessionChanges, "+", "-", "COUNT", 1)) as Array<
+        [string, string[]]
+      >;
       this.sessionsFrom = last[0]?.[0] ?? "0-0";
     }
     const [rev, ...recs] = await this.conn.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node, Date.now() * 1000);
@@ -84,9 +105,17 @@ export class ChangeTail implements ChangeFeed {
   private async loop(): Promise<void> {
     while (!this.closed) {
       try {
-        const res = (await this.conn.tail.xread("COUNT", 1000, "BLOCK", 1000, "STREAMS", this.k.events, this.k.sessionChanges, `${this.view.revision}-0`, this.sessionsFrom ?? "$")) as Array<
-          [string, Array<[string, string[]]>]
-        > | null;
+        const res = (await this.conn.tail.xread(
+          "COUNT",
+          1000,
+          "BLOCK",
+          1000,
+          "STREAMS",
+          this.k.events,
+          this.k.sessionChanges,
+          `${this.view.revision}-0`,
+          this.sessionsFrom ?? "$",
+        )) as Array<[string, Array<[string, string[]]>]> | null;
         if (res === null) continue;
         for (const [stream, entries] of res) {
           if (stream === this.k.sessionChanges) {
@@ -195,7 +224,13 @@ export class ChangeTail implements ChangeFeed {
     if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return true;
     const record = withLoad(unb64(rec), load, exp, lms);
     // A mark change (redis-mark-scripts.ts) carries the mark and who and why.
-    if (by !== undefined) this.view.apply({ type: type as ChangeType, revision: rev, record: { ...record, mark: decodeMark(mark) }, note: { by, reason: why } });
+    if (by !== undefined)
+      this.view.apply({
+        type: type as ChangeType,
+        revision: rev,
+        record: { ...record, mark: decodeMark(mark) },
+        note: { by, reason: why },
+      });
     else this.view.apply({ type: type as ChangeType, revision: rev, record });
     return true;
   }
@@ -233,7 +268,9 @@ export class ChangeTail implements ChangeFeed {
   async applyOwnLoad(revision: number, nid: string, load: Load, expiresAt: number, leaseMs: number): Promise<void> {
     const now = (): RegistryEvent | undefined => {
       const base = this.view.get(nid);
-      return base === undefined ? undefined : { type: "updated", revision, record: { ...base, load, expiresAt, leaseMs } };
+      return base === undefined
+        ? undefined
+        : { type: "updated", revision, record: { ...base, load, expiresAt, leaseMs } };
     };
     if (!this.isGap(revision)) {
       const event = now();

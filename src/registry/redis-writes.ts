@@ -40,7 +40,11 @@ export class RedisNodeWrites implements NodeStore {
     return [this.k.node + nid, this.k.nodes, this.k.leases, this.k.events, this.k.rev];
   }
 
-  private async upsert(record: NodeRecord, token: string, mustExist: boolean): Promise<WriteResult & { existed: boolean }> {
+  private async upsert(
+    record: NodeRecord,
+    token: string,
+    mustExist: boolean,
+  ): Promise<WriteResult & { existed: boolean }> {
     const view = this.feed.view;
     const now = Date.now();
     const nid = record.node.nid;
@@ -63,7 +67,12 @@ export class RedisNodeWrites implements NodeStore {
     );
     if (rev === -1) return { revision: view.revision, refused: "token", existed: true };
     if (rev === -2) return { revision: view.revision, refused: "unknown", existed: false };
-    const type: ChangeType = existed === 0 ? "up" : record.state === NodeState.NODE_STATE_DRAINING && before?.state !== NodeState.NODE_STATE_DRAINING ? "draining" : "updated";
+    const type: ChangeType =
+      existed === 0
+        ? "up"
+        : record.state === NodeState.NODE_STATE_DRAINING && before?.state !== NodeState.NODE_STATE_DRAINING
+          ? "draining"
+          : "updated";
     await this.feed.applyOwn(type, rev, record);
     return { revision: rev, existed: existed === 1 };
   }
@@ -73,13 +82,25 @@ export class RedisNodeWrites implements NodeStore {
     return { revision: r.revision, refused: r.refused };
   }
 
-  async heartbeat(nid: string, token: string, update: HeartbeatUpdate, record: NodeRecord | undefined): Promise<WriteResult> {
+  async heartbeat(
+    nid: string,
+    token: string,
+    update: HeartbeatUpdate,
+    record: NodeRecord | undefined,
+  ): Promise<WriteResult> {
     const known = this.feed.view.get(nid);
     if (known !== undefined && (update.state === undefined || update.state === known.state)) {
       // Only load and lease change (the registration a heartbeat carries is for a registry that
       // lost the node): only they are written, batched with this turn's others.
       const b64load = Buffer.from(encodeLoad(update.load)).toString("base64");
-      const rev = await this.beats.send({ nid, token, load: b64load, expiresAt: update.expiresAt, ttlMs: update.leaseMs + this.options.keyGraceMs, leaseMs: update.leaseMs });
+      const rev = await this.beats.send({
+        nid,
+        token,
+        load: b64load,
+        expiresAt: update.expiresAt,
+        ttlMs: update.leaseMs + this.options.keyGraceMs,
+        leaseMs: update.leaseMs,
+      });
       if (rev > 0) {
         await this.feed.applyOwnLoad(rev, nid, update.load, update.expiresAt, update.leaseMs);
         return { revision: rev };
@@ -89,7 +110,13 @@ export class RedisNodeWrites implements NodeStore {
     }
     const base = this.feed.view.get(nid) ?? record;
     if (base === undefined) return { revision: this.feed.view.revision, refused: "unknown" };
-    const next: NodeRecord = { ...base, load: update.load, state: update.state ?? base.state, expiresAt: update.expiresAt, leaseMs: update.leaseMs };
+    const next: NodeRecord = {
+      ...base,
+      load: update.load,
+      state: update.state ?? base.state,
+      expiresAt: update.expiresAt,
+      leaseMs: update.leaseMs,
+    };
     const r = await this.upsert(next, token, record === undefined);
     return { revision: r.revision, refused: r.refused, reregistered: r.refused === undefined && !r.existed };
   }
@@ -98,7 +125,9 @@ export class RedisNodeWrites implements NodeStore {
     const view = this.feed.view;
     // Read before the write: the tail may apply the change before the script's reply arrives.
     const r = view.get(nid);
-    const [rev] = await this.conn.guard(this.conn.cmd.islbDeregister(...this.nodeKeys(nid), nid, token, this.options.streamLength, Date.now() * 1000));
+    const [rev] = await this.conn.guard(
+      this.conn.cmd.islbDeregister(...this.nodeKeys(nid), nid, token, this.options.streamLength, Date.now() * 1000),
+    );
     if (rev === -1) return { revision: view.revision, refused: "token" };
     if (rev === -2) return { revision: view.revision, refused: "unknown" };
     if (r !== undefined) await this.feed.applyOwn("down", rev, r);
@@ -110,7 +139,16 @@ export class RedisNodeWrites implements NodeStore {
     const due = await this.conn.guard(this.conn.cmd.zrangebyscore(this.k.leases, "-inf", now, "LIMIT", 0, SWEEP_BATCH));
     for (const nid of due) {
       const known = this.feed.view.get(nid);
-      const [rev] = await this.conn.guard(this.conn.cmd.islbExpire(...this.nodeKeys(nid), nid, now, this.options.streamLength, now * 1000, known === undefined ? "" : b64(known)));
+      const [rev] = await this.conn.guard(
+        this.conn.cmd.islbExpire(
+          ...this.nodeKeys(nid),
+          nid,
+          now,
+          this.options.streamLength,
+          now * 1000,
+          known === undefined ? "" : b64(known),
+        ),
+      );
       if (rev > 0 && known !== undefined) await this.feed.applyOwn("expired", rev, known);
     }
   }

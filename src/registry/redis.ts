@@ -7,14 +7,30 @@
  * keys, errors), redis-tail.ts (the view and change feed), redis-writes.ts (nodes),
  * redis-sessions.ts (placements) and redis-marks.ts (operators' cordons and drains).
  */
-import { describeRedis, redisKeys, RedisConnection, type ConnectionOptions, type RedisConfig, type RedisKeys } from "./redis-connection.js";
+import {
+  describeRedis,
+  redisKeys,
+  RedisConnection,
+  type ConnectionOptions,
+  type RedisConfig,
+  type RedisKeys,
+} from "./redis-connection.js";
 import { RedisSessions } from "./redis-sessions.js";
 import { ChangeTail } from "./redis-tail.js";
 import { RedisNodeWrites } from "./redis-writes.js";
 import { RedisMarks } from "./redis-marks.js";
 import { noteSession } from "./redis-session-events.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
-import type { MarkChange, NodeRecord, Placement, SessionChangeInput, RegistryEvent, ReleaseResult, SessionHost, WriteResult } from "./model.js";
+import type {
+  MarkChange,
+  NodeRecord,
+  Placement,
+  SessionChangeInput,
+  RegistryEvent,
+  ReleaseResult,
+  SessionHost,
+  WriteResult,
+} from "./model.js";
 import type { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
 
@@ -62,9 +78,20 @@ export class RedisStore implements RegistryStore {
       await feed.load();
     });
     feed.start();
-    const nodes = new RedisNodeWrites(conn, k, feed, { streamLength: options.streamLength ?? 100_000, keyGraceMs: options.keyGraceMs ?? 60_000 });
+    const nodes = new RedisNodeWrites(conn, k, feed, {
+      streamLength: options.streamLength ?? 100_000,
+      keyGraceMs: options.keyGraceMs ?? 60_000,
+    });
     const marks = new RedisMarks(conn, k, feed, options.streamLength ?? 100_000);
-    return new RedisStore(conn, feed, nodes, new RedisSessions(conn, k, feed, options.placementCache), marks, k, options.streamLength ?? 100_000);
+    return new RedisStore(
+      conn,
+      feed,
+      nodes,
+      new RedisSessions(conn, k, feed, options.placementCache),
+      marks,
+      k,
+      options.streamLength ?? 100_000,
+    );
   }
 
   get view(): RegistryView {
@@ -101,7 +128,13 @@ export class RedisStore implements RegistryStore {
     return this.marks.markNode(nid, change);
   }
 
-  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined> {
+  placeSession(
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
     return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
   }
 

@@ -5,7 +5,18 @@
  * what callers use. The records and results they exchange are in model.ts (re-exported here).
  */
 import type { RegistryView } from "./view.js";
-import type { Load, MarkChange, NodeRecord, NodeState, Placement, RegistryEvent, ReleaseResult, SessionChangeInput, SessionHost, WriteResult } from "./model.js";
+import type {
+  Load,
+  MarkChange,
+  NodeRecord,
+  NodeState,
+  Placement,
+  RegistryEvent,
+  ReleaseResult,
+  SessionChangeInput,
+  SessionHost,
+  WriteResult,
+} from "./model.js";
 
 export * from "./model.js";
 
@@ -57,7 +68,13 @@ export interface SessionStore {
    * `idleMs` more. `onMoved` is called with the previous host when this call placed the
    * session in place of a placement on another node (its host could not keep it).
    */
-  placeSession(service: string, sid: string, candidate: () => string | undefined, idleMs: number, onMoved?: (from: string) => void): Promise<Placement | undefined>;
+  placeSession(
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined>;
   /** The node a session is on, without placing it. */
   sessionNode(service: string, sid: string): Promise<string | undefined>;
   /**

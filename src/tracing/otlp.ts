@@ -21,14 +21,22 @@ export function tracingWanted(env: NodeJS.ProcessEnv = process.env): string | un
 }
 
 /** Starts the SDK when the environment asks for it; undefined when it does not. */
-export async function startTracingFromEnv(serviceName: string, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Tracing | undefined> {
+export async function startTracingFromEnv(
+  serviceName: string,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Tracing | undefined> {
   const endpoint = tracingWanted(env);
   if (endpoint === undefined) return undefined;
   let sdk: typeof import("@opentelemetry/sdk-trace-node");
   let otlp: typeof import("@opentelemetry/exporter-trace-otlp-http");
   let resources: typeof import("@opentelemetry/resources");
   try {
-    [sdk, otlp, resources] = await Promise.all([import("@opentelemetry/sdk-trace-node"), import("@opentelemetry/exporter-trace-otlp-http"), import("@opentelemetry/resources")]);
+    [sdk, otlp, resources] = await Promise.all([
+      import("@opentelemetry/sdk-trace-node"),
+      import("@opentelemetry/exporter-trace-otlp-http"),
+      import("@opentelemetry/resources"),
+    ]);
   } catch (e) {
     throw new Error(
       `OTEL_EXPORTER_OTLP_ENDPOINT is set but the OpenTelemetry SDK is not installed (${(e as Error).message}); ` +
@@ -36,7 +44,10 @@ export async function startTracingFromEnv(serviceName: string, log: Logger, env:
     );
   }
   const provider = new sdk.NodeTracerProvider({
-    resource: resources.resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME || serviceName, "service.version": VERSION }),
+    resource: resources.resourceFromAttributes({
+      "service.name": env.OTEL_SERVICE_NAME || serviceName,
+      "service.version": VERSION,
+    }),
     spanProcessors: [new sdk.BatchSpanProcessor(new otlp.OTLPTraceExporter())],
   });
   provider.register();

@@ -6,7 +6,14 @@
  */
 import type { Msg } from "nats";
 import { Status, type StatusInfo } from "../status.js";
-import { dataFramePayload, decodeRequest, encodeResponse, frameStatus, type Request, type Response } from "../wire/frames.js";
+import {
+  dataFramePayload,
+  decodeRequest,
+  encodeResponse,
+  frameStatus,
+  type Request,
+  type Response,
+} from "../wire/frames.js";
 import { fromFrameMetadata, type Metadata } from "../metadata.js";
 import type { ServedMethod } from "./invoke.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
@@ -29,7 +36,12 @@ export class CallTable {
     private readonly active: Set<ActiveCall>,
   ) {
     const o = core.options;
-    const tick = Math.max(5, Math.floor(Math.min(o.keepaliveMs, o.compatIdleMs, o.compatStartMs, o.compatProbeMs > 0 ? o.compatProbeMs : Infinity) / 2));
+    const tick = Math.max(
+      5,
+      Math.floor(
+        Math.min(o.keepaliveMs, o.compatIdleMs, o.compatStartMs, o.compatProbeMs > 0 ? o.compatProbeMs : Infinity) / 2,
+      ),
+    );
     this.ticker = setInterval(() => this.tick(), tick);
     this.ticker.unref();
   }
@@ -48,7 +60,10 @@ export class CallTable {
     try {
       frame = decodeRequest(msg.data);
     } catch (e) {
-      return this.replyEnd(msg, { code: Status.INTERNAL, message: `cannot decode the frame sent to ${msg.subject}: ${(e as Error).message}` });
+      return this.replyEnd(msg, {
+        code: Status.INTERNAL,
+        message: `cannot decode the frame sent to ${msg.subject}: ${(e as Error).message}`,
+      });
     }
     const reply = msg.reply;
     if (reply === undefined || reply === "") return;
@@ -59,7 +74,8 @@ export class CallTable {
       return;
     }
     const refused = refuse();
-    if (refused !== undefined || method === undefined) return this.replyEnd(msg, refused ?? { code: Status.UNIMPLEMENTED, message: `no method at ${msg.subject}` });
+    if (refused !== undefined || method === undefined)
+      return this.replyEnd(msg, refused ?? { code: Status.UNIMPLEMENTED, message: `no method at ${msg.subject}` });
     this.open(method, reply, msg.subject, frame.call.native, fromFrameMetadata(frame.call.metadata));
   }
 
@@ -67,7 +83,12 @@ export class CallTable {
   replyEnd(msg: Msg, status: StatusInfo): void {
     if (msg.reply === undefined || msg.reply === "") return;
     try {
-      this.core.publish(msg.reply, encodeResponse({ end: { status: frameStatus(status.code, status.message), trailer: undefined } } as Partial<Response> as Response));
+      this.core.publish(
+        msg.reply,
+        encodeResponse({
+          end: { status: frameStatus(status.code, status.message), trailer: undefined },
+        } as Partial<Response> as Response),
+      );
     } catch (e) {
       this.core.options.logger.warn({ err: e, subject: msg.subject }, "could not send an error frame");
     }
@@ -137,10 +158,17 @@ export class CallTable {
         continue;
       }
       if (call.awaitingFirst && now - call.openedAt > o.compatStartMs) {
-        call.end({ code: Status.DEADLINE_EXCEEDED, message: `the client sent nothing after its Call for ${o.compatStartMs} ms` });
+        call.end({
+          code: Status.DEADLINE_EXCEEDED,
+          message: `the client sent nothing after its Call for ${o.compatStartMs} ms`,
+        });
       } else if (now - Math.max(call.lastReceived, call.lastSent) > o.compatIdleMs) {
         call.expire();
-      } else if (o.compatProbeMs > 0 && now - call.lastReceived > o.compatProbeMs && now - call.lastProbe > o.compatProbeMs) {
+      } else if (
+        o.compatProbeMs > 0 &&
+        now - call.lastReceived > o.compatProbeMs &&
+        now - call.lastProbe > o.compatProbeMs
+      ) {
         call.probe(now);
       }
     }

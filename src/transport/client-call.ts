@@ -8,7 +8,14 @@ import { createDeadline, msUntil, type DeadlineTimer } from "../deadline.js";
 import { fromFrameMetadata, toFrameMetadata } from "../metadata.js";
 import { Status, toStatusCode } from "../status.js";
 import { decodeProto } from "../wire/reader.js";
-import { dataFramePayload, decodeResponse, encodeDataFrame, encodeRequest, type Request, type Response } from "../wire/frames.js";
+import {
+  dataFramePayload,
+  decodeResponse,
+  encodeDataFrame,
+  encodeRequest,
+  type Request,
+  type Response,
+} from "../wire/frames.js";
 import { clientError, type ClientCore } from "./client-core.js";
 import { asClientError, encodeRequestMessage, targetSubject } from "./client-unary.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
@@ -52,9 +59,15 @@ export class ClientFrameCall implements Ticking {
     if (this.native) {
       const grants = new Grants(o.window, (credits) => this.sendControl({ window: { credits } }));
       this.grants = grants;
-      this.responses = new MessageQueue(o.window + messageCost(o.maxMessageBytes), (cost) => grants.onRead(cost), () => this.cancel(new AbortError(), "the client stopped reading"));
+      this.responses = new MessageQueue(
+        o.window + messageCost(o.maxMessageBytes),
+        (cost) => grants.onRead(cost),
+        () => this.cancel(new AbortError(), "the client stopped reading"),
+      );
     } else {
-      this.responses = new MessageQueue(o.compatQueueLimit, undefined, () => this.cancel(new AbortError(), "the client stopped reading"));
+      this.responses = new MessageQueue(o.compatQueueLimit, undefined, () =>
+        this.cancel(new AbortError(), "the client stopped reading"),
+      );
     }
     this.acceptedP = new Promise((resolve) => (this.accepted = resolve));
     this.subject = targetSubject(core, method, options);
@@ -76,8 +89,15 @@ export class ClientFrameCall implements Ticking {
     let timeoutMs = 0;
     if (this.options.deadline !== undefined) {
       timeoutMs = msUntil(this.options.deadline);
-      if (timeoutMs <= 0) throw clientError(this.path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
-      this.deadline = createDeadline(timeoutMs, () => this.cancel(clientError(this.path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`), "deadline exceeded", Status.DEADLINE_EXCEEDED));
+      if (timeoutMs <= 0)
+        throw clientError(this.path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
+      this.deadline = createDeadline(timeoutMs, () =>
+        this.cancel(
+          clientError(this.path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`),
+          "deadline exceeded",
+          Status.DEADLINE_EXCEEDED,
+        ),
+      );
     }
     let metadata;
     try {
@@ -86,10 +106,17 @@ export class ClientFrameCall implements Ticking {
       throw asClientError(this.path, e);
     }
     const call: NonNullable<Request["call"]> = { method: this.path, metadata, nid: o.callerNid, native: undefined };
-    if (this.native) call.native = { timeoutMs: Math.ceil(timeoutMs), window: o.window, keepaliveMs: o.keepaliveMs, version: 1 };
+    if (this.native)
+      call.native = { timeoutMs: Math.ceil(timeoutMs), window: o.window, keepaliveMs: o.keepaliveMs, version: 1 };
     signal?.addEventListener("abort", this.onAbort);
     if (this.native) this.core.keepalive.add(this);
-    this.core.queue(this.path, this.subject, encodeRequest({ call } as Request), { reply: this.reply }, this.onSendError);
+    this.core.queue(
+      this.path,
+      this.subject,
+      encodeRequest({ call } as Request),
+      { reply: this.reply },
+      this.onSendError,
+    );
   }
 
   private readonly onSendError = (e: unknown): void => this.fail(e);
@@ -114,7 +141,8 @@ export class ClientFrameCall implements Ticking {
       }
       if (this.done) return;
       if (!this.native && this.core.options.compatGapMs > 0) await pause(this.core.options.compatGapMs);
-      if (!this.done && (this.native || this.method.definition.requestStream)) this.send({ end: { status: undefined, trailer: undefined } });
+      if (!this.done && (this.native || this.method.definition.requestStream))
+        this.send({ end: { status: undefined, trailer: undefined } });
     } catch (e) {
       if (this.done) return;
       this.cancel(asClientError(this.path, e), "the request stream failed");
@@ -152,11 +180,14 @@ export class ClientFrameCall implements Ticking {
 
   private onMessage(msg: Msg | undefined): void {
     if (this.done) return;
-    if (msg === undefined) return this.fail(clientError(this.path, Status.UNAVAILABLE, "the NATS connection dropped during the call"));
+    if (msg === undefined)
+      return this.fail(clientError(this.path, Status.UNAVAILABLE, "the NATS connection dropped during the call"));
     this.lastReceived = Date.now();
     const h = msg.headers;
     if (h !== undefined && h.code === 503 && msg.data.length === 0) {
-      return this.fail(clientError(this.path, Status.UNAVAILABLE, `no server is serving ${this.subject} (NATS: no responders)`));
+      return this.fail(
+        clientError(this.path, Status.UNAVAILABLE, `no server is serving ${this.subject} (NATS: no responders)`),
+      );
     }
     const payload = h === undefined ? dataFramePayload(msg.data) : undefined;
     if (payload !== undefined) return this.onData(payload);
@@ -164,7 +195,10 @@ export class ClientFrameCall implements Ticking {
     try {
       f = decodeResponse(msg.data);
     } catch (e) {
-      return this.cancel(clientError(this.path, Status.INTERNAL, `cannot decode a frame from the server: ${(e as Error).message}`), "undecodable frame");
+      return this.cancel(
+        clientError(this.path, Status.INTERNAL, `cannot decode a frame from the server: ${(e as Error).message}`),
+        "undecodable frame",
+      );
     }
     try {
       this.onFrame(f, msg);
@@ -176,23 +210,43 @@ export class ClientFrameCall implements Ticking {
   /** One response message (the payload of a Data frame). */
   private onData(bytes: Uint8Array): void {
     const max = this.core.options.maxMessageBytes;
-    if (bytes.length > max) return this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `response message is ${bytes.length} bytes, over the limit of ${max}`), "message too large");
+    if (bytes.length > max)
+      return this.cancel(
+        clientError(
+          this.path,
+          Status.RESOURCE_EXHAUSTED,
+          `response message is ${bytes.length} bytes, over the limit of ${max}`,
+        ),
+        "message too large",
+      );
     let message: unknown;
     try {
       message = decodeProto(this.method.definition.responseType, bytes);
     } catch (e) {
-      return this.cancel(clientError(this.path, Status.INTERNAL, `cannot decode a response: ${(e as Error).message}`), "undecodable response");
+      return this.cancel(
+        clientError(this.path, Status.INTERNAL, `cannot decode a response: ${(e as Error).message}`),
+        "undecodable response",
+      );
     }
     if (!this.responses.push(message, this.native ? messageCost(bytes.length) : 1)) {
-      const what = this.native ? `the window of ${this.core.options.window} bytes` : `${this.responses.capacity} unread messages`;
-      this.cancel(clientError(this.path, Status.RESOURCE_EXHAUSTED, `the server sent more than ${what}`), "flow control violated");
+      const what = this.native
+        ? `the window of ${this.core.options.window} bytes`
+        : `${this.responses.capacity} unread messages`;
+      this.cancel(
+        clientError(this.path, Status.RESOURCE_EXHAUSTED, `the server sent more than ${what}`),
+        "flow control violated",
+      );
     }
   }
 
   private onFrame(f: Response, msg: Msg): void {
     if (f.accept !== undefined) {
       if (!this.native || this.target !== undefined) return;
-      if (msg.reply === undefined || msg.reply === "") return this.cancel(clientError(this.path, Status.INTERNAL, "the server's accept has no reply subject"), "bad accept");
+      if (msg.reply === undefined || msg.reply === "")
+        return this.cancel(
+          clientError(this.path, Status.INTERNAL, "the server's accept has no reply subject"),
+          "bad accept",
+        );
       this.target = msg.reply;
       this.credit = new Credit(Math.max(1, f.accept.window));
       this.serverKeepaliveMs = f.accept.keepaliveMs;
@@ -224,7 +278,13 @@ export class ClientFrameCall implements Ticking {
   /** Like the Go client, a compat unary or server-streaming call half-closes after the server's end. */
   private sendCompatHalfClose(): void {
     try {
-      this.core.queue(this.path, this.subject, encodeRequest({ end: { status: undefined, trailer: undefined } } as Request), { reply: this.reply }, () => {});
+      this.core.queue(
+        this.path,
+        this.subject,
+        encodeRequest({ end: { status: undefined, trailer: undefined } } as Request),
+        { reply: this.reply },
+        () => {},
+      );
     } catch {
       /* the call is over either way */
     }
@@ -248,7 +308,12 @@ export class ClientFrameCall implements Ticking {
     if (this.target !== undefined) {
       try {
         this.core.flush();
-        this.core.publish(this.path, this.target, encodeRequest({ end: { status: { code, message: why, details: [] }, trailer: undefined } } as Request), { reply: this.reply });
+        this.core.publish(
+          this.path,
+          this.target,
+          encodeRequest({ end: { status: { code, message: why, details: [] }, trailer: undefined } } as Request),
+          { reply: this.reply },
+        );
       } catch {
         /* the connection is gone: nothing to tell */
       }
@@ -270,7 +335,13 @@ export class ClientFrameCall implements Ticking {
     const ka = this.core.options.keepaliveMs;
     const limit = 3 * (this.serverKeepaliveMs > 0 ? this.serverKeepaliveMs : ka);
     if (now - this.lastReceived > limit) {
-      return this.fail(clientError(this.path, Status.UNAVAILABLE, `the server stopped answering (no frame for ${now - this.lastReceived} ms)`));
+      return this.fail(
+        clientError(
+          this.path,
+          Status.UNAVAILABLE,
+          `the server stopped answering (no frame for ${now - this.lastReceived} ms)`,
+        ),
+      );
     }
     if (this.target !== undefined && now - this.lastSent >= ka) {
       try {

@@ -2,7 +2,18 @@
 import { AbortError } from "abort-controller-x";
 import { headers as natsHeaders, type Msg, type MsgHdrs } from "nats";
 import { encodeTimeout, msUntil } from "../deadline.js";
-import { CONTENT_TYPE, H, Metadata, MetadataError, PLAIN_REQUEST, decodeMessage, isEmpty, isPlainOk, readHeaders, writeHeaders } from "../metadata.js";
+import {
+  CONTENT_TYPE,
+  H,
+  Metadata,
+  MetadataError,
+  PLAIN_REQUEST,
+  decodeMessage,
+  isEmpty,
+  isPlainOk,
+  readHeaders,
+  writeHeaders,
+} from "../metadata.js";
 import { Status, toStatusCode } from "../status.js";
 import { methodSubject, tokenProblem } from "../subjects.js";
 import { encodeProto } from "../wire/encode.js";
@@ -29,7 +40,12 @@ export function encodeRequestMessage(core: ClientCore, method: ResolvedMethod, r
   const type = method.definition.requestType;
   const data = encodeProto(type, request);
   const max = core.options.maxMessageBytes;
-  if (data.length > max) throw clientError(method.path, Status.RESOURCE_EXHAUSTED, `request message is ${data.length} bytes, over the limit of ${max}`);
+  if (data.length > max)
+    throw clientError(
+      method.path,
+      Status.RESOURCE_EXHAUSTED,
+      `request message is ${data.length} bytes, over the limit of ${max}`,
+    );
   return data;
 }
 
@@ -38,7 +54,12 @@ export function asClientError(path: string, e: unknown): unknown {
   return e instanceof MetadataError ? clientError(path, Status.INTERNAL, e.message, e) : e;
 }
 
-export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): Promise<unknown> {
+export function unaryCall(
+  core: ClientCore,
+  method: ResolvedMethod,
+  request: unknown,
+  options: NatsCallOptions,
+): Promise<unknown> {
   const path = method.path;
   const signal = options.signal;
   if (signal?.aborted === true) return Promise.reject(new AbortError());
@@ -54,7 +75,8 @@ export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unk
     if (options.deadline !== undefined && noMetadata) {
       // A deadline alone: headers encoded once per timeout value, that the server reads in place.
       timeoutMs = msUntil(options.deadline);
-      if (timeoutMs <= 0) throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
+      if (timeoutMs <= 0)
+        throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
       h = deadlineRequestHeaders(encodeTimeout(timeoutMs));
     } else if (options.deadline !== undefined || !noMetadata) {
       h = natsHeaders();
@@ -62,7 +84,8 @@ export function unaryCall(core: ClientCore, method: ResolvedMethod, request: unk
       writeHeaders(md, h);
       if (options.deadline !== undefined) {
         timeoutMs = msUntil(options.deadline);
-        if (timeoutMs <= 0) throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
+        if (timeoutMs <= 0)
+          throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
         h.set(H.timeout, encodeTimeout(timeoutMs));
       }
     }
@@ -96,7 +119,9 @@ class PendingUnary implements MuxReceiver {
   send(data: Uint8Array, headers: MsgHdrs, timeoutMs: number | undefined): void {
     if (timeoutMs !== undefined) {
       const path = this.method.path;
-      this.deadline = this.core.deadlines.arm(timeoutMs, () => this.fail(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`)));
+      this.deadline = this.core.deadlines.arm(timeoutMs, () =>
+        this.fail(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`)),
+      );
     }
     const signal = this.options.signal;
     if (signal !== undefined) {
@@ -139,9 +164,16 @@ class PendingUnary implements MuxReceiver {
 }
 
 /** Reads a unary reply: status, header and trailer metadata, and the response message. */
-function readReply(core: ClientCore, method: ResolvedMethod, subject: string, msg: Msg | undefined, options: NatsCallOptions): unknown {
+function readReply(
+  core: ClientCore,
+  method: ResolvedMethod,
+  subject: string,
+  msg: Msg | undefined,
+  options: NatsCallOptions,
+): unknown {
   const path = method.path;
-  if (msg === undefined) throw clientError(path, Status.UNAVAILABLE, "the NATS connection dropped before the reply arrived");
+  if (msg === undefined)
+    throw clientError(path, Status.UNAVAILABLE, "the NATS connection dropped before the reply arrived");
   if (isPlainOk(msg)) {
     options.onHeader?.(Metadata());
     options.onTrailer?.(Metadata());
@@ -149,7 +181,8 @@ function readReply(core: ClientCore, method: ResolvedMethod, subject: string, ms
   }
   const h = msg.headers;
   if (h === undefined) throw clientError(path, Status.INTERNAL, `the reply from ${subject} has no grpc-status header`);
-  if (h.code === 503 && msg.data.length === 0) throw clientError(path, Status.UNAVAILABLE, `no server is serving ${subject} (NATS: no responders)`);
+  if (h.code === 503 && msg.data.length === 0)
+    throw clientError(path, Status.UNAVAILABLE, `no server is serving ${subject} (NATS: no responders)`);
   const raw = h.get(H.status);
   if (raw === "") throw clientError(path, Status.INTERNAL, `the reply from ${subject} has no grpc-status header`);
   options.onHeader?.(readHeaders(h));
@@ -161,7 +194,12 @@ function readReply(core: ClientCore, method: ResolvedMethod, subject: string, ms
 
 function decodeResponse(core: ClientCore, method: ResolvedMethod, data: Uint8Array): unknown {
   const max = core.options.maxMessageBytes;
-  if (data.length > max) throw clientError(method.path, Status.RESOURCE_EXHAUSTED, `response message is ${data.length} bytes, over the limit of ${max}`);
+  if (data.length > max)
+    throw clientError(
+      method.path,
+      Status.RESOURCE_EXHAUSTED,
+      `response message is ${data.length} bytes, over the limit of ${max}`,
+    );
   try {
     return decodeProto(method.definition.responseType, data);
   } catch (e) {

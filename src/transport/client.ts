@@ -8,9 +8,21 @@ import { composeClientMiddleware, type ClientMiddleware } from "nice-grpc-common
 import { ClientFrameCall } from "./client-call.js";
 import { Status } from "../status.js";
 import { clientError, publishFor, type ClientCore } from "./client-core.js";
-import { DEFAULTS, prefixProblem, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from "./options.js";
+import {
+  DEFAULTS,
+  prefixProblem,
+  resolveClientOptions,
+  type ClientOptions,
+  type ResolvedClientOptions,
+} from "./options.js";
 import { unaryCall } from "./client-unary.js";
-import { resolveMethods, type Client, type NatsCallOptions, type ResolvedMethod, type ServiceDefinition } from "./definition.js";
+import {
+  resolveMethods,
+  type Client,
+  type NatsCallOptions,
+  type ResolvedMethod,
+  type ServiceDefinition,
+} from "./definition.js";
 import { keepaliveFor } from "./keepalive.js";
 import { deadlineWheelFor } from "./deadline-wheel.js";
 import { muxFor } from "./mux.js";
@@ -25,7 +37,12 @@ function resolveOptions(nc: NatsConnection, o: ClientOptions): ResolvedClientOpt
 }
 
 /** Starts a frame call: the Call frame, then its requests pumped in the background. */
-function startFrameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): ClientFrameCall {
+function startFrameCall(
+  core: ClientCore,
+  method: ResolvedMethod,
+  request: unknown,
+  options: NatsCallOptions,
+): ClientFrameCall {
   const call = new ClientFrameCall(core, method, options);
   call.start();
   const stream = method.definition.requestStream;
@@ -34,12 +51,22 @@ function startFrameCall(core: ClientCore, method: ResolvedMethod, request: unkno
 }
 
 /** Starts a frame call and yields its responses. */
-async function* frameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): AsyncGenerator<unknown, void, undefined> {
+async function* frameCall(
+  core: ClientCore,
+  method: ResolvedMethod,
+  request: unknown,
+  options: NatsCallOptions,
+): AsyncGenerator<unknown, void, undefined> {
   yield* startFrameCall(core, method, request, options).responses;
 }
 
 /** A frame call started by the first read of its responses (as nice-grpc's streams start), read straight from its queue. */
-function lazyFrameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): AsyncIterable<unknown> {
+function lazyFrameCall(
+  core: ClientCore,
+  method: ResolvedMethod,
+  request: unknown,
+  options: NatsCallOptions,
+): AsyncIterable<unknown> {
   return {
     [Symbol.asyncIterator](): AsyncIterator<unknown> {
       let it: AsyncIterator<unknown> | undefined;
@@ -52,14 +79,20 @@ function lazyFrameCall(core: ClientCore, method: ResolvedMethod, request: unknow
           }
           return it.next();
         },
-        return: () => (it?.return?.() ?? Promise.resolve({ value: undefined, done: true })) as Promise<IteratorResult<unknown>>,
+        return: () =>
+          (it?.return?.() ?? Promise.resolve({ value: undefined, done: true })) as Promise<IteratorResult<unknown>>,
       };
     },
   };
 }
 
 /** One response message from a frame call (unary over compat, client streaming). */
-async function singleFrameCall(core: ClientCore, method: ResolvedMethod, request: unknown, options: NatsCallOptions): Promise<unknown> {
+async function singleFrameCall(
+  core: ClientCore,
+  method: ResolvedMethod,
+  request: unknown,
+  options: NatsCallOptions,
+): Promise<unknown> {
   let result: unknown;
   let seen = false;
   for await (const r of frameCall(core, method, request, options)) {
@@ -88,18 +121,34 @@ function baseCall(core: ClientCore, method: ResolvedMethod) {
   };
 }
 
-function makeMethod(core: ClientCore, method: ResolvedMethod, middleware: ClientMiddleware | undefined, defaults: NatsCallOptions) {
+function makeMethod(
+  core: ClientCore,
+  method: ResolvedMethod,
+  middleware: ClientMiddleware | undefined,
+  defaults: NatsCallOptions,
+) {
   const d = method.definition;
   const base = baseCall(core, method);
   const checkRequest = (request: unknown): void => {
     if (d.requestStream !== isAsyncIterable(request)) {
-      throw new TypeError(`${method.path} takes ${d.requestStream ? "an AsyncIterable of requests" : "a single request"}`);
+      throw new TypeError(
+        `${method.path} takes ${d.requestStream ? "an AsyncIterable of requests" : "a single request"}`,
+      );
     }
   };
   const run = (request: unknown, options: NatsCallOptions): AsyncGenerator<unknown, unknown, undefined> =>
     middleware === undefined
       ? base(request, options)
-      : (middleware({ method: method.descriptor, requestStream: d.requestStream, request, responseStream: d.responseStream, next: base } as never, options) as AsyncGenerator<unknown, unknown, undefined>);
+      : (middleware(
+          {
+            method: method.descriptor,
+            requestStream: d.requestStream,
+            request,
+            responseStream: d.responseStream,
+            next: base,
+          } as never,
+          options,
+        ) as AsyncGenerator<unknown, unknown, undefined>);
   if (d.responseStream) {
     if (middleware === undefined) {
       // No middleware: the caller reads the call's own message queue, with no generator in between.
@@ -114,13 +163,15 @@ function makeMethod(core: ClientCore, method: ResolvedMethod, middleware: Client
     };
   }
   if (middleware === undefined && !d.requestStream && core.options.wire === "native") {
-    return (request: unknown, options?: NatsCallOptions): Promise<unknown> => unaryCall(core, method, request, options === undefined ? defaults : { ...defaults, ...options });
+    return (request: unknown, options?: NatsCallOptions): Promise<unknown> =>
+      unaryCall(core, method, request, options === undefined ? defaults : { ...defaults, ...options });
   }
   return async (request: unknown, options?: NatsCallOptions): Promise<unknown> => {
     checkRequest(request);
     const it = run(request, { ...defaults, ...options });
     const r = await it.next();
-    if (r.done !== true) throw new Error(`a middleware yielded a message for ${method.path}, which has a single response`);
+    if (r.done !== true)
+      throw new Error(`a middleware yielded a message for ${method.path}, which has a single response`);
     if (r.value === undefined) throw new Error(`a middleware returned no response for ${method.path}`);
     return r.value;
   };
@@ -135,7 +186,11 @@ export interface CreateClientOptions extends ClientOptions {
 }
 
 /** A typed client of `definition` over the NATS connection `nc`. */
-export function createClient<S extends ServiceDefinition>(definition: S, nc: NatsConnection, options: CreateClientOptions = {}): Client<S> {
+export function createClient<S extends ServiceDefinition>(
+  definition: S,
+  nc: NatsConnection,
+  options: CreateClientOptions = {},
+): Client<S> {
   const resolved = resolveOptions(nc, options);
   const maxPayload = nc.info?.max_payload ?? DEFAULTS.maxMessageBytes;
   const outbox = outboxFor(nc);
@@ -147,7 +202,12 @@ export function createClient<S extends ServiceDefinition>(definition: S, nc: Nat
     options: resolved,
     publish: (path, subject, data, opts) => publishFor(nc, maxPayload, path, subject, data, opts),
     queue: (path, subject, data, opts, onError) => {
-      if (data.length > maxPayload) throw clientError(path, Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes is over the NATS max_payload of ${maxPayload}`);
+      if (data.length > maxPayload)
+        throw clientError(
+          path,
+          Status.RESOURCE_EXHAUSTED,
+          `message of ${data.length} bytes is over the NATS max_payload of ${maxPayload}`,
+        );
       outbox.publish(subject, data, opts, (e) => {
         try {
           publishFor(nc, maxPayload, path, subject, data, opts); // again, to turn NATS's error into a status
@@ -162,7 +222,8 @@ export function createClient<S extends ServiceDefinition>(definition: S, nc: Nat
   const mws = options.middleware ?? [];
   const middleware = mws.length === 0 ? undefined : mws.reduce((a, b) => composeClientMiddleware(a, b));
   const client: Record<string, unknown> = Object.create(null);
-  for (const [key, m] of resolveMethods(definition)) client[key] = makeMethod(core, m, middleware as ClientMiddleware | undefined, options.defaultCallOptions ?? {});
+  for (const [key, m] of resolveMethods(definition))
+    client[key] = makeMethod(core, m, middleware as ClientMiddleware | undefined, options.defaultCallOptions ?? {});
   return client as Client<S>;
 }
 
@@ -175,7 +236,11 @@ export interface ClientFactory<CallOptionsExt = {}> {
   /** A factory whose clients also run `middleware` (inside the ones added before). */
   use<Ext>(middleware: ClientMiddleware<Ext, CallOptionsExt>): ClientFactory<CallOptionsExt & Ext>;
   /** A typed client of `definition` over `nc`, with this factory's middleware. */
-  create<S extends ServiceDefinition>(definition: S, nc: NatsConnection, options?: FactoryClientOptions<CallOptionsExt>): Client<S, CallOptionsExt>;
+  create<S extends ServiceDefinition>(
+    definition: S,
+    nc: NatsConnection,
+    options?: FactoryClientOptions<CallOptionsExt>,
+  ): Client<S, CallOptionsExt>;
 }
 
 /** Options of a client made by a factory: those of `createClient`, with typed default call options. */
@@ -187,7 +252,8 @@ export interface FactoryClientOptions<CallOptionsExt> extends ClientOptions {
 function factory<Ext>(middleware: ReadonlyArray<ClientMiddleware<any, any>>): ClientFactory<Ext> {
   return {
     use: (m) => factory([...middleware, m]),
-    create: (definition, nc, options = {}) => createClient(definition, nc, { ...options, middleware: [...middleware] }) as never,
+    create: (definition, nc, options = {}) =>
+      createClient(definition, nc, { ...options, middleware: [...middleware] }) as never,
   };
 }
 

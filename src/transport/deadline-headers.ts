@@ -8,7 +8,12 @@ import type { MsgHdrs } from "nats";
 import { CONTENT_TYPE, H, constantHeaders } from "../metadata.js";
 
 const encoder = new TextEncoder();
-const block = (timeout: string): Uint8Array => (constantHeaders({ [H.contentType]: CONTENT_TYPE.proto, [H.timeout]: timeout }) as unknown as { encode(): Uint8Array }).encode();
+const block = (timeout: string): Uint8Array =>
+  (
+    constantHeaders({ [H.contentType]: CONTENT_TYPE.proto, [H.timeout]: timeout }) as unknown as {
+      encode(): Uint8Array;
+    }
+  ).encode();
 /** The header block up to the timeout's value, and after it. */
 const MARK = "0S";
 const [HEAD, TAIL] = (() => {

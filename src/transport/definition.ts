@@ -14,7 +14,12 @@ export interface MessageCodec<T> {
 }
 
 /** One method of a generic definition. */
-export interface MethodDefinition<Req = any, Res = any, ReqStream extends boolean = boolean, ResStream extends boolean = boolean> {
+export interface MethodDefinition<
+  Req = any,
+  Res = any,
+  ReqStream extends boolean = boolean,
+  ResStream extends boolean = boolean,
+> {
   readonly name: string;
   readonly requestType: MessageCodec<Req>;
   readonly requestStream: ReqStream;
@@ -54,31 +59,37 @@ export interface NatsCallOptions extends CallOptions {
   nid?: string;
 }
 
-export type ClientMethod<M extends MethodDefinition, Ext = {}> = M extends MethodDefinition<infer Req, infer Res, infer RS, infer SS>
-  ? RS extends false
-    ? SS extends false
-      ? (request: DeepPartial<Req>, options?: NatsCallOptions & Ext) => Promise<Res>
-      : (request: DeepPartial<Req>, options?: NatsCallOptions & Ext) => AsyncIterable<Res>
-    : SS extends false
-      ? (request: AsyncIterable<DeepPartial<Req>>, options?: NatsCallOptions & Ext) => Promise<Res>
-      : (request: AsyncIterable<DeepPartial<Req>>, options?: NatsCallOptions & Ext) => AsyncIterable<Res>
-  : never;
+export type ClientMethod<M extends MethodDefinition, Ext = {}> =
+  M extends MethodDefinition<infer Req, infer Res, infer RS, infer SS>
+    ? RS extends false
+      ? SS extends false
+        ? (request: DeepPartial<Req>, options?: NatsCallOptions & Ext) => Promise<Res>
+        : (request: DeepPartial<Req>, options?: NatsCallOptions & Ext) => AsyncIterable<Res>
+      : SS extends false
+        ? (request: AsyncIterable<DeepPartial<Req>>, options?: NatsCallOptions & Ext) => Promise<Res>
+        : (request: AsyncIterable<DeepPartial<Req>>, options?: NatsCallOptions & Ext) => AsyncIterable<Res>
+    : never;
 
 /** The typed client of a service: one method per RPC, under ts-proto's lowerCamelCase key. */
-export type Client<S extends ServiceDefinition, Ext = {}> = { [K in keyof S["methods"]]: ClientMethod<S["methods"][K], Ext> };
+export type Client<S extends ServiceDefinition, Ext = {}> = {
+  [K in keyof S["methods"]]: ClientMethod<S["methods"][K], Ext>;
+};
 
-export type ServerMethod<M extends MethodDefinition, Ctx = {}> = M extends MethodDefinition<infer Req, infer Res, infer RS, infer SS>
-  ? RS extends false
-    ? SS extends false
-      ? (request: Req, context: CallContext & Ctx) => Promise<DeepPartial<Res>>
-      : (request: Req, context: CallContext & Ctx) => AsyncIterable<DeepPartial<Res>>
-    : SS extends false
-      ? (requests: AsyncIterable<Req>, context: CallContext & Ctx) => Promise<DeepPartial<Res>>
-      : (requests: AsyncIterable<Req>, context: CallContext & Ctx) => AsyncIterable<DeepPartial<Res>>
-  : never;
+export type ServerMethod<M extends MethodDefinition, Ctx = {}> =
+  M extends MethodDefinition<infer Req, infer Res, infer RS, infer SS>
+    ? RS extends false
+      ? SS extends false
+        ? (request: Req, context: CallContext & Ctx) => Promise<DeepPartial<Res>>
+        : (request: Req, context: CallContext & Ctx) => AsyncIterable<DeepPartial<Res>>
+      : SS extends false
+        ? (requests: AsyncIterable<Req>, context: CallContext & Ctx) => Promise<DeepPartial<Res>>
+        : (requests: AsyncIterable<Req>, context: CallContext & Ctx) => AsyncIterable<DeepPartial<Res>>
+    : never;
 
 /** What a server needs to serve a service: one handler per RPC. */
-export type ServiceImplementation<S extends ServiceDefinition, Ctx = {}> = { [K in keyof S["methods"]]: ServerMethod<S["methods"][K], Ctx> };
+export type ServiceImplementation<S extends ServiceDefinition, Ctx = {}> = {
+  [K in keyof S["methods"]]: ServerMethod<S["methods"][K], Ctx>;
+};
 
 /** A method with everything the transport needs, resolved once when a service is added or a client made. */
 export interface ResolvedMethod {
@@ -90,7 +101,12 @@ export interface ResolvedMethod {
   readonly path: string;
   readonly definition: MethodDefinition;
   /** For middleware: nice-grpc's method descriptor. */
-  readonly descriptor: { path: string; requestStream: boolean; responseStream: boolean; options: MethodDefinition["options"] };
+  readonly descriptor: {
+    path: string;
+    requestStream: boolean;
+    responseStream: boolean;
+    options: MethodDefinition["options"];
+  };
 }
 
 export function resolveMethods(def: ServiceDefinition): Map<string, ResolvedMethod> {

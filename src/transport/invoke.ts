@@ -13,7 +13,11 @@ export interface ServedMethod extends ResolvedMethod {
   readonly handler: HandlerFn;
 }
 
-async function* callHandler(method: ServedMethod, request: unknown, context: CallContext): AsyncGenerator<unknown, unknown, undefined> {
+async function* callHandler(
+  method: ServedMethod,
+  request: unknown,
+  context: CallContext,
+): AsyncGenerator<unknown, unknown, undefined> {
   if (method.definition.responseStream) {
     yield* method.handler(request, context) as AsyncIterable<unknown>;
     return undefined;

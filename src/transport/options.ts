@@ -147,7 +147,11 @@ export function resolveLimits(o: CallLimits, maxPayload: number = DEFAULTS.maxMe
 }
 
 /** A server's options, defaulted and clamped. */
-export function resolveServerOptions(o: ServerOptions, maxPayload: number | undefined, defaultLogger: Logger): ResolvedServerOptions {
+export function resolveServerOptions(
+  o: ServerOptions,
+  maxPayload: number | undefined,
+  defaultLogger: Logger,
+): ResolvedServerOptions {
   return {
     ...resolveLimits(o, maxPayload),
     nid: o.nid ?? "",

@@ -25,7 +25,12 @@ export class Outbox {
   constructor(private readonly nc: NatsConnection) {}
 
   /** Queues a publish; `onError` hears of a publish that NATS refused when the batch went out. */
-  publish(subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }, onError?: (err: unknown) => void): void {
+  publish(
+    subject: string,
+    data: Uint8Array,
+    opts?: { reply?: string; headers?: MsgHdrs },
+    onError?: (err: unknown) => void,
+  ): void {
     this.queue.push({ subject, data, opts, onError });
     if (this.queue.length >= BATCH) return this.flush();
     if (!this.scheduled) {

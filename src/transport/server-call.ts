@@ -74,7 +74,10 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
       this.credit = new Credit(native.window > 0 ? native.window : 1);
       this.sendFrame({ accept: { window: o.window, keepaliveMs: o.keepaliveMs, nid: o.nid } }, this.callSubject);
       const t = Number(native.timeoutMs);
-      if (t > 0) this.deadline = createDeadline(t, () => this.end({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${t} ms exceeded` }));
+      if (t > 0)
+        this.deadline = createDeadline(t, () =>
+          this.end({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${t} ms exceeded` }),
+        );
     }
     if (method.definition.requestStream) this.start(this.requests);
   }
@@ -102,7 +105,11 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
     if (f.end !== undefined) {
       if (f.end.status !== undefined && f.end.status.code !== Status.OK) return this.cancel();
       if (this.requests !== undefined) this.requests.end();
-      else if (!this.started) this.end({ code: Status.INTERNAL, message: `${this.method.path}: the client half-closed before sending its request` });
+      else if (!this.started)
+        this.end({
+          code: Status.INTERNAL,
+          message: `${this.method.path}: the client half-closed before sending its request`,
+        });
       return;
     }
     if (f.window !== undefined) return this.credit?.grant(f.window.credits);
@@ -116,18 +123,30 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
     if (this.done) return;
     const max = this.core.options.maxMessageBytes;
     if (bytes.length > max) {
-      return this.end({ code: Status.RESOURCE_EXHAUSTED, message: `request message of ${this.method.path} is ${bytes.length} bytes, over the limit of ${max}` });
+      return this.end({
+        code: Status.RESOURCE_EXHAUSTED,
+        message: `request message of ${this.method.path} is ${bytes.length} bytes, over the limit of ${max}`,
+      });
     }
     let request: unknown;
     try {
       request = decodeProto(this.method.definition.requestType, bytes);
     } catch (e) {
-      return this.end({ code: Status.INTERNAL, message: `cannot decode a request of ${this.method.path}: ${(e as Error).message}` });
+      return this.end({
+        code: Status.INTERNAL,
+        message: `cannot decode a request of ${this.method.path}: ${(e as Error).message}`,
+      });
     }
     if (this.requests !== undefined) {
       if (!this.requests.push(request, this.native === undefined ? 1 : messageCost(bytes.length))) {
-        const what = this.native === undefined ? `${this.requests.capacity} unread messages` : `its window of ${this.core.options.window} bytes`;
-        this.end({ code: Status.RESOURCE_EXHAUSTED, message: `${this.method.path}: the client sent more than ${what}` });
+        const what =
+          this.native === undefined
+            ? `${this.requests.capacity} unread messages`
+            : `its window of ${this.core.options.window} bytes`;
+        this.end({
+          code: Status.RESOURCE_EXHAUSTED,
+          message: `${this.method.path}: the client sent more than ${what}`,
+        });
       }
       return;
     }
@@ -155,7 +174,14 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
 
   private async run(request: unknown): Promise<void> {
     try {
-      const r = await runHandler(this.method, this.core.middleware, request, createCallContext(this), this.send, this.isDone);
+      const r = await runHandler(
+        this.method,
+        this.core.middleware,
+        request,
+        createCallContext(this),
+        this.send,
+        this.isDone,
+      );
       if (this.done) return;
       if (!this.method.definition.responseStream) await this.sendMessage(r);
       this.end({ code: Status.OK, message: "" });
@@ -178,7 +204,11 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
     const type = this.method.definition.responseType;
     const { frame, length } = encodeMessageFrame(type, response);
     const max = this.core.options.maxMessageBytes;
-    if (length > max) throw serverError(Status.RESOURCE_EXHAUSTED, `response message of ${this.method.path} is ${length} bytes, over the limit of ${max}`);
+    if (length > max)
+      throw serverError(
+        Status.RESOURCE_EXHAUSTED,
+        `response message of ${this.method.path} is ${length} bytes, over the limit of ${max}`,
+      );
     const send = (): void => {
       if (this.done) throw new AbortError();
       this.sendHeader();
@@ -242,13 +272,22 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
 
   /** The client cancelled: abort the handler, send nothing. */
   cancel(): void {
-    if (!this.done) this.core.record(this.method.path, Status.CANCELLED, "cancelled by the client", performance.now() - this.startedAt);
+    if (!this.done)
+      this.core.record(
+        this.method.path,
+        Status.CANCELLED,
+        "cancelled by the client",
+        performance.now() - this.startedAt,
+      );
     this.close(new AbortError());
   }
 
   /** The client went silent past its keep-alive (native) or the idle limit (compat): abort the handler. */
   expire(): void {
-    this.core.options.logger.debug({ method: this.method.path, call: this.id }, "client stopped answering; call cancelled");
+    this.core.options.logger.debug(
+      { method: this.method.path, call: this.id },
+      "client stopped answering; call cancelled",
+    );
     this.close(new AbortError());
   }
 

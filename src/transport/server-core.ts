@@ -48,7 +48,10 @@ export interface ServerCore {
 
 /** The status of a call refused because the server holds `maxCalls` calls. */
 export function tooBusy(core: ServerCore): StatusInfo {
-  return { code: Status.RESOURCE_EXHAUSTED, message: `the server holds ${core.options.maxCalls} calls, its limit: try again later` };
+  return {
+    code: Status.RESOURCE_EXHAUSTED,
+    message: `the server holds ${core.options.maxCalls} calls, its limit: try again later`,
+  };
 }
 
 /** What the server keeps that its core reports to. */
@@ -73,7 +76,8 @@ export function createServerCore(
   const maxPayload = nc.info?.max_payload ?? options.maxMessageBytes;
   const outbox = outboxFor(nc);
   const active = hooks.active;
-  const tooLarge = (n: number): ServerError => new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes is over the NATS max_payload of ${maxPayload}`);
+  const tooLarge = (n: number): ServerError =>
+    new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${n} bytes is over the NATS max_payload of ${maxPayload}`);
   return {
     nc,
     options,
@@ -85,7 +89,10 @@ export function createServerCore(
         nc.publish(subject, data, opts);
       } catch (e) {
         if ((e as { code?: string }).code === "MAX_PAYLOAD_EXCEEDED") {
-          throw new ServerError(Status.RESOURCE_EXHAUSTED, `message of ${data.length} bytes and its headers are over the NATS max_payload of ${maxPayload}`);
+          throw new ServerError(
+            Status.RESOURCE_EXHAUSTED,
+            `message of ${data.length} bytes and its headers are over the NATS max_payload of ${maxPayload}`,
+          );
         }
         throw e;
       }

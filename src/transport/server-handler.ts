@@ -75,7 +75,11 @@ function never(): boolean {
   return false;
 }
 
-async function pump(responses: AsyncIterable<unknown>, send: SendResponse | undefined, stopped: () => boolean): Promise<undefined> {
+async function pump(
+  responses: AsyncIterable<unknown>,
+  send: SendResponse | undefined,
+  stopped: () => boolean,
+): Promise<undefined> {
   for await (const r of responses) {
     if (stopped()) return undefined;
     const wait = send?.(r);

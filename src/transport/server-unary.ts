@@ -55,7 +55,9 @@ class UnaryCall implements ActiveCall, ContextSource {
   ) {}
 
   startDeadline(ms: number): void {
-    this.deadline = this.core.deadlines.arm(ms, () => this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(ms)} ms exceeded` }));
+    this.deadline = this.core.deadlines.arm(ms, () =>
+      this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(ms)} ms exceeded` }),
+    );
   }
 
   shutdown(): void {
@@ -84,7 +86,13 @@ class UnaryCall implements ActiveCall, ContextSource {
     const data = encodeUnaryResponse(this.core, this.method, response, this.json);
     const max = this.core.options.maxMessageBytes;
     if (data.length > max) {
-      this.send({ code: Status.RESOURCE_EXHAUSTED, message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}` }, undefined);
+      this.send(
+        {
+          code: Status.RESOURCE_EXHAUSTED,
+          message: `response message of ${this.method.path} is ${data.length} bytes, over the limit of ${max}`,
+        },
+        undefined,
+      );
       return;
     }
     this.send({ code: Status.OK, message: "" }, data);
@@ -99,14 +107,19 @@ class UnaryCall implements ActiveCall, ContextSource {
   }
 }
 
-
-
 /**
  * Serves one unary request that arrived as a single NATS message. Never throws.
  * `plain`: its headers are known to be just the binary content type (nothing to parse), and
  * `deadlineMs` the deadline read from them in place (deadline-headers.ts), when they also had one.
  */
-export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, json: boolean, plain = false, deadlineMs?: number): void {
+export function serveUnary(
+  core: ServerCore,
+  method: ServedMethod,
+  msg: Msg,
+  json: boolean,
+  plain = false,
+  deadlineMs?: number,
+): void {
   const reply = msg.reply;
   if (reply === undefined || reply === "") {
     core.options.logger.debug({ subject: msg.subject }, "unary request without a reply subject dropped");
@@ -121,12 +134,18 @@ export function serveUnary(core: ServerCore, method: ServedMethod, msg: Msg, jso
   const max = core.options.maxMessageBytes;
   const data = msg.data;
   if (data.length > max) {
-    call.fail({ code: Status.RESOURCE_EXHAUSTED, message: `request message of ${method.path} is ${data.length} bytes, over the limit of ${max}` });
+    call.fail({
+      code: Status.RESOURCE_EXHAUSTED,
+      message: `request message of ${method.path} is ${data.length} bytes, over the limit of ${max}`,
+    });
     return;
   }
   const d = method.definition;
   if (d.requestStream || d.responseStream) {
-    call.fail({ code: Status.INVALID_ARGUMENT, message: `${method.path} is a streaming method: call it with the stream protocol (frames), not a single request` });
+    call.fail({
+      code: Status.INVALID_ARGUMENT,
+      message: `${method.path} is a streaming method: call it with the stream protocol (frames), not a single request`,
+    });
     return;
   }
   let request: unknown;

@@ -91,7 +91,11 @@ export class NatsServer {
       if (typeof handler !== "function") continue; // not there at run time (a cast): UNIMPLEMENTED
       methods.set(m.name, { ...m, handler: handler.bind(implementation) });
     }
-    this.services.set(definition.fullName, { fullName: definition.fullName, methods, table: new MethodTable(methods.values()) });
+    this.services.set(definition.fullName, {
+      fullName: definition.fullName,
+      methods,
+      table: new MethodTable(methods.values()),
+    });
     return this;
   }
 
@@ -107,13 +111,18 @@ export class NatsServer {
     if (options.nid !== "") {
       for (const name of this.services.keys()) {
         if (name.split(".")[0] === options.nid) {
-          throw new Error(`node id ${JSON.stringify(options.nid)} is the first part of the service name ${name}: its subjects would collide`);
+          throw new Error(
+            `node id ${JSON.stringify(options.nid)} is the first part of the service name ${name}: its subjects would collide`,
+          );
         }
       }
     }
     const callInbox = callInboxPrefix(connectionInbox(nc), nuid.next());
     const active = this.active;
-    this.core = createServerCore(nc, options, this.middleware, callInbox, { active, record: (path, code, message, ms) => this.record(path, code, message, ms) });
+    this.core = createServerCore(nc, options, this.middleware, callInbox, {
+      active,
+      record: (path, code, message, ms) => this.record(path, code, message, ms),
+    });
     const calls = (this.calls = new CallTable(this.core, active));
     const prefix = options.prefix;
     for (const svc of this.services.values()) {
@@ -145,7 +154,11 @@ export class NatsServer {
           callback: (err, msg) => {
             if (err !== null) return;
             const sm = splitServiceMethod(msg.subject.slice(skip));
-            if (sm === undefined) return this.replyError(msg, { code: Status.UNIMPLEMENTED, message: `no method in subject ${msg.subject}` });
+            if (sm === undefined)
+              return this.replyError(msg, {
+                code: Status.UNIMPLEMENTED,
+                message: `no method in subject ${msg.subject}`,
+              });
             this.onMessage(this.services.get(sm.service), sm.service, sm.method, msg);
           },
         }),
@@ -188,7 +201,14 @@ export class NatsServer {
   methods(): Array<{ path: string; service: string; name: string; requestStream: boolean; responseStream: boolean }> {
     const out = [];
     for (const svc of this.services.values()) {
-      for (const m of svc.methods.values()) out.push({ path: m.path, service: m.service, name: m.name, requestStream: m.definition.requestStream, responseStream: m.definition.responseStream });
+      for (const m of svc.methods.values())
+        out.push({
+          path: m.path,
+          service: m.service,
+          name: m.name,
+          requestStream: m.definition.requestStream,
+          responseStream: m.definition.responseStream,
+        });
     }
     return out;
   }
@@ -249,10 +269,15 @@ export class NatsServer {
     const json = looksLikeJson(msg.data);
     if (h !== undefined || json) {
       const enc = unaryEncoding(h, json);
-      if (this.closing) return this.replyError(msg, { code: Status.UNAVAILABLE, message: "server is shutting down" }, enc === "json");
-      if (method === undefined) return this.replyError(msg, unimplemented(svc, serviceName, methodName), enc === "json");
+      if (this.closing)
+        return this.replyError(msg, { code: Status.UNAVAILABLE, message: "server is shutting down" }, enc === "json");
+      if (method === undefined)
+        return this.replyError(msg, unimplemented(svc, serviceName, methodName), enc === "json");
       if (enc === undefined) {
-        return this.replyError(msg, { code: Status.INVALID_ARGUMENT, message: `unsupported content-type ${JSON.stringify(h?.get("content-type"))}` });
+        return this.replyError(msg, {
+          code: Status.INVALID_ARGUMENT,
+          message: `unsupported content-type ${JSON.stringify(h?.get("content-type"))}`,
+        });
       }
       return serveUnary(core, method, msg, enc === "json");
     }
@@ -272,7 +297,10 @@ export class NatsServer {
 function unimplemented(svc: ServiceEntry | undefined, serviceName: string, methodName: string): StatusInfo {
   if (svc === undefined) return { code: Status.UNIMPLEMENTED, message: `unknown service ${serviceName}` };
   const known = [...svc.methods.keys()].join(", ");
-  return { code: Status.UNIMPLEMENTED, message: `unknown method ${methodName} of service ${serviceName} (it has: ${known || "none"})` };
+  return {
+    code: Status.UNIMPLEMENTED,
+    message: `unknown method ${methodName} of service ${serviceName} (it has: ${known || "none"})`,
+  };
 }
 
 /** A server for the given options; add services, then `listen(nc)`. */

@@ -39,7 +39,11 @@ export function decodeUnaryRequest(core: ServerCore, method: ServedMethod, data:
     try {
       bytes = codec.requestFromJson(method.path, text === "" ? "{}" : text);
     } catch (e) {
-      throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} is not valid: ${(e as Error).message}`, e);
+      throw serverError(
+        Status.INVALID_ARGUMENT,
+        `the request of ${method.path} is not valid: ${(e as Error).message}`,
+        e,
+      );
     }
     return type.decode(bytes);
   }
@@ -55,7 +59,11 @@ export function decodeUnaryRequest(core: ServerCore, method: ServedMethod, data:
     const text = utf8.decode(data).trim();
     value = text === "" ? {} : JSON.parse(text);
   } catch (e) {
-    throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} is not valid JSON: ${(e as Error).message}`, e);
+    throw serverError(
+      Status.INVALID_ARGUMENT,
+      `the request of ${method.path} is not valid JSON: ${(e as Error).message}`,
+      e,
+    );
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} must be a JSON object`);
@@ -63,15 +71,25 @@ export function decodeUnaryRequest(core: ServerCore, method: ServedMethod, data:
   try {
     return type.fromJSON(value);
   } catch (e) {
-    throw serverError(Status.INVALID_ARGUMENT, `invalid field value in the request of ${method.path}: ${(e as Error).message}`, e);
+    throw serverError(
+      Status.INVALID_ARGUMENT,
+      `invalid field value in the request of ${method.path}: ${(e as Error).message}`,
+      e,
+    );
   }
 }
 
 /** Encodes a unary response in the request's encoding. */
-export function encodeUnaryResponse(core: ServerCore, method: ServedMethod, response: unknown, json: boolean): Uint8Array {
+export function encodeUnaryResponse(
+  core: ServerCore,
+  method: ServedMethod,
+  response: unknown,
+  json: boolean,
+): Uint8Array {
   const type = method.definition.responseType;
   const codec = core.options.json;
   if (!json) return encodeProto(type, response);
-  if (codec?.knows(method.path) === true) return encoder.encode(codec.responseToJson(method.path, encodeProto(type, response)));
+  if (codec?.knows(method.path) === true)
+    return encoder.encode(codec.responseToJson(method.path, encodeProto(type, response)));
   return encoder.encode(JSON.stringify(type.toJSON(type.fromPartial(response as never))));
 }

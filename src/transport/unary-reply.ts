@@ -1,6 +1,15 @@
 /** The reply of a unary call in one message: status, metadata and payload as NATS headers and body. */
 import { headers as natsHeaders } from "nats";
-import { CONTENT_TYPE, H, OK_JSON, OK_PROTO, encodeMessage, isEmpty, writeHeaders, type Metadata } from "../metadata.js";
+import {
+  CONTENT_TYPE,
+  H,
+  OK_JSON,
+  OK_PROTO,
+  encodeMessage,
+  isEmpty,
+  writeHeaders,
+  type Metadata,
+} from "../metadata.js";
 import { Status, serverStatusOf, statusName, type StatusInfo } from "../status.js";
 import type { ServerCore } from "./server-core.js";
 
@@ -22,7 +31,10 @@ export function sendReply(
   trailer?: Metadata,
   path = "",
 ): void {
-  const plain = status.code === Status.OK && (header === undefined || isEmpty(header)) && (trailer === undefined || isEmpty(trailer));
+  const plain =
+    status.code === Status.OK &&
+    (header === undefined || isEmpty(header)) &&
+    (trailer === undefined || isEmpty(trailer));
   if (plain) {
     try {
       core.publish(reply, data ?? EMPTY, { headers: json ? OK_JSON : OK_PROTO });
@@ -43,7 +55,9 @@ export function sendReply(
   }
   let body = data ?? EMPTY;
   if (data === undefined && json && status.code !== Status.OK) {
-    body = encoder.encode(JSON.stringify({ code: status.code, status: statusName(status.code), message: status.message }));
+    body = encoder.encode(
+      JSON.stringify({ code: status.code, status: statusName(status.code), message: status.message }),
+    );
   }
   try {
     core.publish(reply, body, { headers: h });

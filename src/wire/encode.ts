@@ -74,7 +74,12 @@ const RETRY_AFTER = 64;
  * Encodes `message` after `begin` wrote into `w`, as given when it is whole, else filled in.
  * Returns what the codec wrote into: `w`, or a writer of its own for a codec that ignores `w`.
  */
-function encodeInto(type: Encodes, message: unknown, w: StrictWriter, begin: (w: StrictWriter) => void): { finish(): Uint8Array } {
+function encodeInto(
+  type: Encodes,
+  message: unknown,
+  w: StrictWriter,
+  begin: (w: StrictWriter) => void,
+): { finish(): Uint8Array } {
   begin(w);
   const skip = partialRuns.get(type);
   if (skip === undefined || skip <= 0) {

@@ -60,7 +60,14 @@ export class InterningReader extends BinaryReader {
     const end = from + len;
     // The slot, from the length and four of the bytes (ids that differ only in their middle
     // share a slot and take turns in it: a miss, never a wrong string).
-    const h = Math.imul(len ^ ((buf[from] as number) << 8) ^ ((buf[end - 1] as number) << 16) ^ ((buf[end - 2] as number) << 24) ^ (buf[from + (len >> 1)] as number), 0x9e3779b1);
+    const h = Math.imul(
+      len ^
+        ((buf[from] as number) << 8) ^
+        ((buf[end - 1] as number) << 16) ^
+        ((buf[end - 2] as number) << 24) ^
+        (buf[from + (len >> 1)] as number),
+      0x9e3779b1,
+    );
     const slot = h >>> (32 - SLOT_BITS);
     const cached = table[slot];
     if (cached !== undefined && cached.length === len) {
@@ -106,7 +113,9 @@ const shared = new InterningReader(EMPTY);
 /** True when `reset` works with this version of BinaryReader (its fields are where we set them). */
 function resetWorks(): boolean {
   try {
-    const r = new InterningReader(new Uint8Array([0x0a, 0x01, 0x61])).reset(new Uint8Array([0x12, 0x02, 0x68, 0x69, 0x25, 1, 0, 0, 0]));
+    const r = new InterningReader(new Uint8Array([0x0a, 0x01, 0x61])).reset(
+      new Uint8Array([0x12, 0x02, 0x68, 0x69, 0x25, 1, 0, 0, 0]),
+    );
     return r.uint32() === 0x12 && r.string() === "hi" && r.uint32() === 0x25 && r.fixed32() === 1 && r.pos === r.len;
   } catch {
     return false;

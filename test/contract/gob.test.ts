@@ -11,7 +11,17 @@ import { decodeGob } from "../../src/gob/decoder.js";
 import { GobEncoder } from "../../src/gob/encoder.js";
 import { GobError, type GoType } from "../../src/gob/types.js";
 import { Reader, Writer } from "../../src/gob/wire.js";
-import { DISCOVERY_TYPES, GET_RESPONSE, MAP_STRING_ANY, MAP_STRING_STRING, NODE, NODES, REQUEST, RESPONSE, RPC } from "../../src/discovery/types.js";
+import {
+  DISCOVERY_TYPES,
+  GET_RESPONSE,
+  MAP_STRING_ANY,
+  MAP_STRING_STRING,
+  NODE,
+  NODES,
+  REQUEST,
+  RESPONSE,
+  RPC,
+} from "../../src/discovery/types.js";
 import { hex, plainGo as plain, unhex, vectorsDir } from "../helpers/vectors.js";
 
 interface Frame {
@@ -22,12 +32,26 @@ interface Frame {
   dynamic_types?: Record<string, Record<string, string>>;
   gob_type_ids?: Record<string, string>;
 }
-const scenarios = JSON.parse(readFileSync(join(vectorsDir(), "nats-discovery", "captures.json"), "utf8")) as Array<{ scenario: string; frames: Frame[] }>;
+const scenarios = JSON.parse(readFileSync(join(vectorsDir(), "nats-discovery", "captures.json"), "utf8")) as Array<{
+  scenario: string;
+  frames: Frame[];
+}>;
 const frames = scenarios.flatMap((s) => s.frames.map((f) => ({ ...f, scenario: s.scenario })));
 
 const MESSAGES = [REQUEST, RESPONSE, GET_RESPONSE];
-const HISTORIES: GoType[][] = MESSAGES.flatMap((a) => MESSAGES.filter((b) => b !== a).map((b) => [a, b, MESSAGES.find((c) => c !== a && c !== b) as GoType]));
-const BY_NAME: Record<string, GoType> = { Request: REQUEST, Node: NODE, RPC, "map[string]string": MAP_STRING_STRING, "map[string]interface {}": MAP_STRING_ANY, Response: RESPONSE, GetResponse: GET_RESPONSE, "[]discovery.Node": NODES };
+const HISTORIES: GoType[][] = MESSAGES.flatMap((a) =>
+  MESSAGES.filter((b) => b !== a).map((b) => [a, b, MESSAGES.find((c) => c !== a && c !== b) as GoType]),
+);
+const BY_NAME: Record<string, GoType> = {
+  Request: REQUEST,
+  Node: NODE,
+  RPC,
+  "map[string]string": MAP_STRING_STRING,
+  "map[string]interface {}": MAP_STRING_ANY,
+  Response: RESPONSE,
+  GetResponse: GET_RESPONSE,
+  "[]discovery.Node": NODES,
+};
 
 test("primitives: the examples of GOB.md", () => {
   const enc = (f: (w: Writer) => void) => {
@@ -35,11 +59,26 @@ test("primitives: the examples of GOB.md", () => {
     f(w);
     return hex(w.bytes());
   };
-  assert.equal(enc((w) => w.uint(145)), "ff91");
-  assert.equal(enc((w) => w.uint(1000)), "fe03e8");
-  assert.deepEqual([8, -5, 65, -65, 1000, 6].map((n) => enc((w) => w.int(n))), ["10", "09", "ff82", "ff81", "fe07d0", "0c"]);
-  assert.equal(enc((w) => w.float(0.5)), "fee03f");
-  assert.equal(enc((w) => w.float(-2.75)), "fe06c0");
+  assert.equal(
+    enc((w) => w.uint(145)),
+    "ff91",
+  );
+  assert.equal(
+    enc((w) => w.uint(1000)),
+    "fe03e8",
+  );
+  assert.deepEqual(
+    [8, -5, 65, -65, 1000, 6].map((n) => enc((w) => w.int(n))),
+    ["10", "09", "ff82", "ff81", "fe07d0", "0c"],
+  );
+  assert.equal(
+    enc((w) => w.float(0.5)),
+    "fee03f",
+  );
+  assert.equal(
+    enc((w) => w.float(-2.75)),
+    "fe06c0",
+  );
   assert.equal(new Reader(unhex("fe06c0")).float(), -2.75);
   assert.equal(new Reader(unhex("ff81")).int(), -65);
   assert.equal(new Reader(unhex("f8ffffffffffffffff")).uint(), 2n ** 64n - 1n, "past 2^53: a bigint");
@@ -69,7 +108,15 @@ for (const [i, f] of frames.entries()) {
 
 test("bad gob input is a GobError, never a crash", () => {
   const good = unhex(frames[0]?.hex as string);
-  const bad = [new TextEncoder().encode("hello"), good.subarray(0, good.length - 5), unhex("ff"), unhex("05ff8103ff"), unhex("f8ffffffffffffffff01"), new Uint8Array(0), unhex("0306000000")];
+  const bad = [
+    new TextEncoder().encode("hello"),
+    good.subarray(0, good.length - 5),
+    unhex("ff"),
+    unhex("05ff8103ff"),
+    unhex("f8ffffffffffffffff01"),
+    new Uint8Array(0),
+    unhex("0306000000"),
+  ];
   for (let cut = 1; cut < good.length; cut += 7) bad.push(good.subarray(0, cut));
   for (const b of bad) assert.throws(() => decodeGob(b), GobError, hex(b).slice(0, 40));
   // a huge declared length is refused before anything is allocated
@@ -82,12 +129,15 @@ test("GOB.md 4.6: an interface holding []string, its definition inline, the valu
   const d = decodeGob(unhex(full));
   const node = (d.value as { Node: { DC: string; ExtraInfo: Map<string, unknown> } }).Node;
   assert.equal(node.DC, "d");
-  assert.deepEqual([...node.ExtraInfo], [
-    ["u", { type: "uint", value: 7 }],
-    ["nil", null],
-    ["tags", { type: "[]string", value: ["a", "b"] }],
-    ["n64", { type: "int64", value: -5 }],
-  ]);
+  assert.deepEqual(
+    [...node.ExtraInfo],
+    [
+      ["u", { type: "uint", value: 7 }],
+      ["nil", null],
+      ["tags", { type: "[]string", value: ["a", "b"] }],
+      ["n64", { type: "int64", value: -5 }],
+    ],
+  );
   assert.equal(d.types.get(70)?.kind, "slice");
 });
 
@@ -98,7 +148,12 @@ test("round trips of random discovery values: strings (unicode too), ints and ui
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed / 2 ** 31;
   };
-  const str = (): string => Array.from({ length: Math.floor(rnd() * 12) }, () => (rnd() < 0.2 ? (["é", "☺", "😈"][Math.floor(rnd() * 3)] as string) : String.fromCharCode(97 + Math.floor(rnd() * 26)))).join("");
+  const str = (): string =>
+    Array.from({ length: Math.floor(rnd() * 12) }, () =>
+      rnd() < 0.2
+        ? (["é", "☺", "😈"][Math.floor(rnd() * 3)] as string)
+        : String.fromCharCode(97 + Math.floor(rnd() * 26)),
+    ).join("");
   const anyValue = () => {
     const k = Math.floor(rnd() * 5);
     if (k === 0) return { type: "string", value: str() };
@@ -107,20 +162,40 @@ test("round trips of random discovery values: strings (unicode too), ints and ui
     if (k === 3) return { type: "bool", value: rnd() < 0.5 };
     return { type: "uint", value: Math.floor(rnd() * 2 ** 50) };
   };
-  const map = <T>(make: () => T) => new Map(Array.from({ length: Math.floor(rnd() * 4) }, () => [str() || "k", make()] as [string, T]));
+  const map = <T>(make: () => T) =>
+    new Map(Array.from({ length: Math.floor(rnd() * 4) }, () => [str() || "k", make()] as [string, T]));
   const encoder = new GobEncoder();
   for (let i = 0; i < 300; i++) {
     const node = struct([
       ["DC", str()],
       ["Service", str()],
       ["NID", str()],
-      ["RPC", struct([["Protocol", str()], ["Addr", str()], ["Params", map(str)]])],
+      [
+        "RPC",
+        struct([
+          ["Protocol", str()],
+          ["Addr", str()],
+          ["Params", map(str)],
+        ]),
+      ],
       ["ExtraInfo", map(anyValue)],
     ]);
-    const req = struct([["Action", ["save", "update", "delete", "get"][i % 4] as string], ["Node", node], ["Service", str()], ["Params", map(anyValue)]]);
+    const req = struct([
+      ["Action", ["save", "update", "delete", "get"][i % 4] as string],
+      ["Node", node],
+      ["Service", str()],
+      ["Params", map(anyValue)],
+    ]);
     const back = decodeGob(encoder.encode(REQUEST, req)).value as Record<string, unknown>;
     // Empty maps come back as nil (Go omits them), as Go itself would see them.
-    const norm = (v: unknown): unknown => (v instanceof Map && v.size === 0 ? null : v instanceof Map ? new Map([...v].map(([k, x]) => [k, norm(x)])) : v !== null && typeof v === "object" && !("type" in v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, norm(x)])) : v);
+    const norm = (v: unknown): unknown =>
+      v instanceof Map && v.size === 0
+        ? null
+        : v instanceof Map
+          ? new Map([...v].map(([k, x]) => [k, norm(x)]))
+          : v !== null && typeof v === "object" && !("type" in v)
+            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, norm(x)]))
+            : v;
     assert.deepEqual(norm(back), norm(req));
   }
 });

@@ -1,7 +1,14 @@
 /** Every frame captured from the Go nats-grpc library decodes with our types and re-encodes to the same bytes. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, requestKind, responseKind } from "../../src/wire/frames.js";
+import {
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+  requestKind,
+  responseKind,
+} from "../../src/wire/frames.js";
 import { hex, natsGrpcScenarios, unhex } from "../helpers/vectors.js";
 
 const scenarios = natsGrpcScenarios();
@@ -27,7 +34,8 @@ for (const [i, s] of scenarios.entries()) {
         assert.equal(responseKind(frame), kind, `kind of ${f.hex}`);
         assert.equal(hex(encodeResponse(frame)), f.hex);
         const st = f.decoded[0]?.status as { code: number; message: string } | undefined;
-        if (st !== undefined) assert.deepEqual({ code: frame.end?.status?.code, message: frame.end?.status?.message }, st);
+        if (st !== undefined)
+          assert.deepEqual({ code: frame.end?.status?.code, message: frame.end?.status?.message }, st);
       }
     }
   });

@@ -77,7 +77,12 @@ function topology(file: string, vars: Record<string, string>): string {
  * `<name>-1..n` (JetStream on), joined by routes; with `gateway`, its first server also joins a
  * supercluster; with `leafPort`, its first server takes leaf connections there.
  */
-export async function startNatsCluster(name: string, n = 3, gateway?: GatewaySpec, leafPort?: number): Promise<NatsCluster> {
+export async function startNatsCluster(
+  name: string,
+  n = 3,
+  gateway?: GatewaySpec,
+  leafPort?: number,
+): Promise<NatsCluster> {
   const clusterPorts = await Promise.all(Array.from({ length: 3 }, () => freePort()));
   const dir = mkdtempSync(join(tmpdir(), "islb-cluster-"));
   const servers: ClusterServer[] = [];
@@ -97,7 +102,14 @@ export async function startNatsCluster(name: string, n = 3, gateway?: GatewaySpe
     if (gateway !== undefined && i === 0) {
       file = "supercluster.conf";
       const [ga, gb] = gateway.all as [{ name: string; port: number }, { name: string; port: number }];
-      Object.assign(vars, { GATEWAY_NAME: name, GATEWAY_LISTEN: `127.0.0.1:${gateway.port}`, GATEWAY_A: ga.name, GATEWAY_A_URL: `nats://127.0.0.1:${ga.port}`, GATEWAY_B: gb.name, GATEWAY_B_URL: `nats://127.0.0.1:${gb.port}` });
+      Object.assign(vars, {
+        GATEWAY_NAME: name,
+        GATEWAY_LISTEN: `127.0.0.1:${gateway.port}`,
+        GATEWAY_A: ga.name,
+        GATEWAY_A_URL: `nats://127.0.0.1:${ga.port}`,
+        GATEWAY_B: gb.name,
+        GATEWAY_B_URL: `nats://127.0.0.1:${gb.port}`,
+      });
     } else if (leafPort !== undefined && i === 0) {
       file = "hub.conf";
       vars.LEAF_LISTEN = `127.0.0.1:${leafPort}`;
@@ -108,7 +120,9 @@ export async function startNatsCluster(name: string, n = 3, gateway?: GatewaySpe
     servers.push(Object.assign(s, { name: serverName, monitorPort }));
   }
   await Promise.all(
-    servers.map((s) => until(`routes of ${s.name}`, async () => Number((await monitor(s.monitorPort, "/routez")).num_routes) >= n - 1)),
+    servers.map((s) =>
+      until(`routes of ${s.name}`, async () => Number((await monitor(s.monitorPort, "/routez")).num_routes) >= n - 1),
+    ),
   );
   return {
     name,
@@ -122,7 +136,10 @@ export async function startNatsCluster(name: string, n = 3, gateway?: GatewaySpe
 }
 
 /** A leaf node server connected to the hub's leaf port, up once the leaf connection is. */
-export async function startLeaf(name: string, hubLeafPort: number): Promise<ClusterServer & { close(): Promise<void> }> {
+export async function startLeaf(
+  name: string,
+  hubLeafPort: number,
+): Promise<ClusterServer & { close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), "islb-leaf-"));
   const conf = join(dir, "leaf.conf");
   writeFileSync(conf, topology("leaf.conf", { SERVER_NAME: name, HUB_URL: `nats-leaf://127.0.0.1:${hubLeafPort}` }));

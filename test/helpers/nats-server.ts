@@ -119,14 +119,32 @@ export async function spawnServer(
     c.stdout?.on("data", onData);
     c.stderr?.on("data", onData);
     const failed = new Promise<never>((_, reject) => {
-      c.once("error", (e) => reject(new Error(`cannot start ${bin}: ${e.message}${(e as { code?: string }).code === "ENOENT" ? " (is it installed and on PATH?)" : ""}`)));
+      c.once("error", (e) =>
+        reject(
+          new Error(
+            `cannot start ${bin}: ${e.message}${(e as { code?: string }).code === "ENOENT" ? " (is it installed and on PATH?)" : ""}`,
+          ),
+        ),
+      );
       // "close", not "exit": it comes once the process's output has been read to its end.
-      c.once("close", (code, signal) => reject(new Error(`${bin} exited (${signal ?? `code ${code}`}) before it listened: ${output.trim().split("\n").slice(-3).join(" | ")}`)));
+      c.once("close", (code, signal) =>
+        reject(
+          new Error(
+            `${bin} exited (${signal ?? `code ${code}`}) before it listened: ${output.trim().split("\n").slice(-3).join(" | ")}`,
+          ),
+        ),
+      );
     });
     failed.catch(() => {});
     if (current === 0) {
       if (options.portFromOutput === undefined) throw new Error("port 0 needs portFromOutput");
-      current = await Promise.race([portSeen, failed, new Promise<never>((_, r) => setTimeout(() => r(new Error(`${bin} named no port after 10 s: ${output.trim()}`)), 10_000).unref())]);
+      current = await Promise.race([
+        portSeen,
+        failed,
+        new Promise<never>((_, r) =>
+          setTimeout(() => r(new Error(`${bin} named no port after 10 s: ${output.trim()}`)), 10_000).unref(),
+        ),
+      ]);
     }
     await Promise.race([waitForPort(current), failed]);
     c.stdout?.off("data", onData);
@@ -171,7 +189,16 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const p = await spawnServer(
     bin,
     options.port ?? 0,
-    (dir, port) => ["-a", "127.0.0.1", "-p", port === 0 ? "-1" : String(port), "-js", "-sd", dir, ...(options.args ?? [])],
+    (dir, port) => [
+      "-a",
+      "127.0.0.1",
+      "-p",
+      port === 0 ? "-1" : String(port),
+      "-js",
+      "-sd",
+      dir,
+      ...(options.args ?? []),
+    ],
     "islb-nats-",
     { portFromOutput: /Listening for client connections on [^\s]*:(\d+)/ },
   );

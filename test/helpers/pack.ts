@@ -22,9 +22,20 @@ export interface Packed {
 
 /** `npm pack` of the package at `root` into `dest` (scripts skipped: `make build` built dist/). */
 export function packIslb(root: string, dest: string): Packed {
-  const out = execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dest], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  const info = (JSON.parse(out) as Array<{ filename: string; size: number; unpackedSize: number; files: Array<{ path: string }> }>)[0];
-  return { file: join(dest, info.filename), size: info.size, unpackedSize: info.unpackedSize, files: info.files.map((f) => f.path) };
+  const out = execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dest], {
+    cwd: root,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const info = (
+    JSON.parse(out) as Array<{ filename: string; size: number; unpackedSize: number; files: Array<{ path: string }> }>
+  )[0];
+  return {
+    file: join(dest, info.filename),
+    size: info.size,
+    unpackedSize: info.unpackedSize,
+    files: info.files.map((f) => f.path),
+  };
 }
 
 interface LockEntry {
@@ -55,8 +66,16 @@ function locate(packages: Record<string, LockEntry>, from: string, name: string)
  * islb's lockfile has them), then `npm ci --offline`.
  */
 export function installOffline(dir: string, source: string, root: string, extra: string[]): void {
-  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> };
-  const islbPkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { name: string; version: string; dependencies: Record<string, string>; bin: Record<string, string>; engines: Record<string, string> };
+  const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as {
+    packages: Record<string, LockEntry>;
+  };
+  const islbPkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+    name: string;
+    version: string;
+    dependencies: Record<string, string>;
+    bin: Record<string, string>;
+    engines: Record<string, string>;
+  };
   const git = source.startsWith("git+");
   const spec = git ? source : `file:${basename(source)}`;
   const deps: Record<string, string> = { [islbPkg.name]: spec };
@@ -77,7 +96,10 @@ export function installOffline(dir: string, source: string, root: string, extra:
     },
   };
   const self = `node_modules/${islbPkg.name}`;
-  const queue: Array<[string, string]> = [...extra.map((n): [string, string] => ["", n]), ...Object.keys(islbPkg.dependencies).map((n): [string, string] => [self, n])];
+  const queue: Array<[string, string]> = [
+    ...extra.map((n): [string, string] => ["", n]),
+    ...Object.keys(islbPkg.dependencies).map((n): [string, string] => [self, n]),
+  ];
   while (queue.length > 0) {
     const [from, name] = queue.shift() as [string, string];
     const at = locate(lock.packages, from, name);
@@ -87,9 +109,19 @@ export function installOffline(dir: string, source: string, root: string, extra:
     delete entry.devOptional;
     delete entry.peer;
     packages[at] = entry;
-    for (const n of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies, ...entry.peerDependencies })) queue.push([at, n]);
+    for (const n of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies, ...entry.peerDependencies }))
+      queue.push([at, n]);
   }
-  writeFileSync(join(dir, "package.json"), `${JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module", dependencies: deps }, null, 2)}\n`);
-  writeFileSync(join(dir, "package-lock.json"), `${JSON.stringify({ name: "app", version: "1.0.0", lockfileVersion: 3, requires: true, packages }, null, 2)}\n`);
-  execFileSync("npm", ["ci", "--offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  writeFileSync(
+    join(dir, "package.json"),
+    `${JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module", dependencies: deps }, null, 2)}\n`,
+  );
+  writeFileSync(
+    join(dir, "package-lock.json"),
+    `${JSON.stringify({ name: "app", version: "1.0.0", lockfileVersion: 3, requires: true, packages }, null, 2)}\n`,
+  );
+  execFileSync("npm", ["ci", "--offline", "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd: dir,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }

@@ -26,7 +26,9 @@ export function run(cmd: string, args: string[], opts: { cwd: string; env?: Node
   };
   child.stdout?.on("data", add);
   child.stderr?.on("data", add);
-  const exit = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? "?")));
+  const exit = new Promise<number | string>((resolve) =>
+    child.once("exit", (code, signal) => resolve(code ?? signal ?? "?")),
+  );
   return {
     child,
     output: () => out,

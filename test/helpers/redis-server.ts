@@ -21,7 +21,12 @@ export interface RedisServerProcess {
 export async function startRedisServer(args: string[] = []): Promise<RedisServerProcess> {
   const port = await freePort();
   const bin = process.env.REDIS_SERVER_BIN ?? "redis-server";
-  const p = await spawnServer(bin, port, (dir) => ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...args], "islb-redis-");
+  const p = await spawnServer(
+    bin,
+    port,
+    (dir) => ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...args],
+    "islb-redis-",
+  );
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -49,16 +54,33 @@ export async function startRedisCluster(): Promise<{ addrs: string[]; stop(): Pr
   const nodes: RedisServerProcess[] = [];
   for (let i = 0; i < 3; i++) {
     const busPort = await freePort();
-    nodes.push(await startRedisServer(["--cluster-enabled", "yes", "--cluster-config-file", `nodes-${busPort}.conf`, "--cluster-port", String(busPort), "--cluster-node-timeout", "2000"]));
+    nodes.push(
+      await startRedisServer([
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `nodes-${busPort}.conf`,
+        "--cluster-port",
+        String(busPort),
+        "--cluster-node-timeout",
+        "2000",
+      ]),
+    );
   }
   const addrs = nodes.map((n) => `127.0.0.1:${n.port}`);
   await new Promise<void>((resolve, reject) =>
-    execFile(process.env.REDIS_CLI_BIN ?? "redis-cli", ["--cluster", "create", ...addrs, "--cluster-replicas", "0", "--cluster-yes"], (e) => (e ? reject(e) : resolve())),
+    execFile(
+      process.env.REDIS_CLI_BIN ?? "redis-cli",
+      ["--cluster", "create", ...addrs, "--cluster-replicas", "0", "--cluster-yes"],
+      (e) => (e ? reject(e) : resolve()),
+    ),
   );
   // Wait until every node agrees the cluster is up.
   for (const a of addrs) {
     for (let i = 0; i < 100; i++) {
-      const out = await new Promise<string>((resolve) => execFile("redis-cli", ["-p", a.split(":")[1] as string, "cluster", "info"], (_e, so) => resolve(String(so))));
+      const out = await new Promise<string>((resolve) =>
+        execFile("redis-cli", ["-p", a.split(":")[1] as string, "cluster", "info"], (_e, so) => resolve(String(so))),
+      );
       if (out.includes("cluster_state:ok")) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -67,13 +89,20 @@ export async function startRedisCluster(): Promise<{ addrs: string[]; stop(): Pr
 }
 
 /** A master and one Sentinel watching it, as "mymaster". */
-export async function startRedisSentinel(): Promise<{ sentinels: string[]; masterName: string; stop(): Promise<void> }> {
+export async function startRedisSentinel(): Promise<{
+  sentinels: string[];
+  masterName: string;
+  stop(): Promise<void>;
+}> {
   const { writeFileSync } = await import("node:fs");
   const master = await startRedisServer();
   const dir = mkdtempSync(join(tmpdir(), "islb-sentinel-"));
   const port = await freePort();
   const conf = join(dir, "sentinel.conf");
-  writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor mymaster 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds mymaster 2000\n`);
+  writeFileSync(
+    conf,
+    `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor mymaster 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds mymaster 2000\n`,
+  );
   const child = spawn(process.env.REDIS_SERVER_BIN ?? "redis-server", [conf, "--sentinel"], { stdio: "ignore" });
   child.on("error", () => {});
   killOnExit(child);

@@ -7,7 +7,12 @@ import type {
   StreamingOutputCallRequest,
   TestServiceImplementation as GrpcTestImplementation,
 } from "../../generated/testing/test.js";
-import type { CountReply, CountRequest, FailRequest, TestServiceImplementation as InteropImplementation } from "../../generated/testing/interop.js";
+import type {
+  CountReply,
+  CountRequest,
+  FailRequest,
+  TestServiceImplementation as InteropImplementation,
+} from "../../generated/testing/interop.js";
 import type { ServiceDefinition, ServiceImplementation } from "../../src/transport/definition.js";
 
 const ECHO_INITIAL = "x-grpc-test-echo-initial";
@@ -114,7 +119,10 @@ export const interopService: InteropImplementation = {
  * A complete implementation from some handlers: the others answer UNIMPLEMENTED, as a method a
  * server does not serve would (server.add takes complete implementations only).
  */
-export function withUnimplemented<S extends ServiceDefinition>(definition: S, handlers: Partial<ServiceImplementation<S, CallContext>>): ServiceImplementation<S, CallContext> {
+export function withUnimplemented<S extends ServiceDefinition>(
+  definition: S,
+  handlers: Partial<ServiceImplementation<S, CallContext>>,
+): ServiceImplementation<S, CallContext> {
   const out: Record<string, unknown> = { ...handlers };
   for (const [key, m] of Object.entries(definition.methods)) {
     if (typeof out[key] === "function") continue;

@@ -34,7 +34,9 @@ export function vectorsDir(): string {
 }
 
 export function natsGrpcScenarios(): Scenario[] {
-  const doc = JSON.parse(readFileSync(join(vectorsDir(), "nats-grpc", "captures.json"), "utf8")) as { scenarios: Scenario[] };
+  const doc = JSON.parse(readFileSync(join(vectorsDir(), "nats-grpc", "captures.json"), "utf8")) as {
+    scenarios: Scenario[];
+  };
   return doc.scenarios;
 }
 
@@ -62,5 +64,8 @@ export interface DiscoveryFrame {
 }
 
 export function discoveryScenarios(): Array<{ scenario: string; frames: DiscoveryFrame[] }> {
-  return JSON.parse(readFileSync(join(vectorsDir(), "nats-discovery", "captures.json"), "utf8")) as Array<{ scenario: string; frames: DiscoveryFrame[] }>;
+  return JSON.parse(readFileSync(join(vectorsDir(), "nats-discovery", "captures.json"), "utf8")) as Array<{
+    scenario: string;
+    frames: DiscoveryFrame[];
+  }>;
 }

@@ -68,7 +68,10 @@ describe("NodeAgent.start", () => {
       islb = await startIslb(ns.url, { nid: "islb-bg" });
       assert.ok(await eventually(() => agent.registered, 8000), "never registered in the background");
       const { nodes } = await createClient(ISLBDefinition, nc).findNode({ nid: "patient-1" }, { deadline: 2000 });
-      assert.deepEqual(nodes.map((n) => n.nid), ["patient-1"]);
+      assert.deepEqual(
+        nodes.map((n) => n.nid),
+        ["patient-1"],
+      );
       assert.ok(await eventually(() => agent.heartbeats > 0, 8000), "registered but never heartbeating");
     } finally {
       await agent.stop();

@@ -23,7 +23,9 @@ interface FloodStats {
   rss: number;
 }
 
-const callFrame = encodeRequest({ call: { method: "/interop.test.Test/Count", metadata: undefined, nid: "", native: undefined } } as Request);
+const callFrame = encodeRequest({
+  call: { method: "/interop.test.Test/Count", metadata: undefined, nid: "", native: undefined },
+} as Request);
 
 describe("bounds on what a peer can make a server hold", () => {
   let ns: NatsServerProcess;
@@ -39,10 +41,17 @@ describe("bounds on what a peer can make a server hold", () => {
 
   test("50,000 compat opening frames are held to the bound, and the server's memory and tables return to the start", async (t) => {
     const script = fileURLToPath(new URL("../helpers/flood-server.js", import.meta.url));
-    const child: ChildProcess = spawn(process.execPath, ["--expose-gc", script, ns.url, JSON.stringify({ compatStartMs: 1000 })], { stdio: ["ignore", "pipe", "inherit"] });
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ["--expose-gc", script, ns.url, JSON.stringify({ compatStartMs: 1000 })],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     try {
       await once(child.stdout as NodeJS.ReadableStream, "data");
-      const stats = async (): Promise<FloodStats> => JSON.parse(new TextDecoder().decode((await nc.request("flood.stats", undefined, { timeout: 10_000 })).data)) as FloodStats;
+      const stats = async (): Promise<FloodStats> =>
+        JSON.parse(
+          new TextDecoder().decode((await nc.request("flood.stats", undefined, { timeout: 10_000 })).data),
+        ) as FloodStats;
       const start = await stats();
       const refused = { n: 0, dropped: 0 };
       const replies = createInbox();
@@ -67,7 +76,10 @@ describe("bounds on what a peer can make a server hold", () => {
       assert.ok(peak <= 10_000, `at most maxCalls (10,000) held, saw ${peak}`);
       // Each opening frame is answered: refused RESOURCE_EXHAUSTED past the bound, or dropped
       // DEADLINE_EXCEEDED when its first message did not follow within compatStartMs.
-      assert.ok(await eventually(() => refused.n + refused.dropped === 50_000, 15_000), `every call answered (${JSON.stringify(refused)})`);
+      assert.ok(
+        await eventually(() => refused.n + refused.dropped === 50_000, 15_000),
+        `every call answered (${JSON.stringify(refused)})`,
+      );
       assert.ok(refused.n > 0 && refused.dropped > 0, JSON.stringify(refused));
       let end = await stats();
       const until = Date.now() + 15_000;
@@ -80,8 +92,13 @@ describe("bounds on what a peer can make a server hold", () => {
       assert.equal(end.activeCalls, 0);
       const grew = (end.heapUsed - start.heapUsed) / 1024 / 1024;
       const mb = (n: number): string => (n / 1048576).toFixed(1);
-      t.diagnostic(`held at most ${peak}; heap after GC ${mb(start.heapUsed)} -> ${mb(during.heapUsed)} (flood) -> ${mb(end.heapUsed)} MB; RSS ${mb(start.rss)} -> ${mb(during.rss)} -> ${mb(end.rss)} MB; refused ${refused.n}, dropped ${refused.dropped}`);
-      assert.ok(grew < 8, `heap after GC back near the start: ${(start.heapUsed / 1048576).toFixed(1)} MB -> ${(end.heapUsed / 1048576).toFixed(1)} MB (peak held ${peak})`);
+      t.diagnostic(
+        `held at most ${peak}; heap after GC ${mb(start.heapUsed)} -> ${mb(during.heapUsed)} (flood) -> ${mb(end.heapUsed)} MB; RSS ${mb(start.rss)} -> ${mb(during.rss)} -> ${mb(end.rss)} MB; refused ${refused.n}, dropped ${refused.dropped}`,
+      );
+      assert.ok(
+        grew < 8,
+        `heap after GC back near the start: ${(start.heapUsed / 1048576).toFixed(1)} MB -> ${(end.heapUsed / 1048576).toFixed(1)} MB (peak held ${peak})`,
+      );
     } finally {
       child.kill("SIGTERM");
     }
@@ -103,13 +120,22 @@ describe("bounds on what a peer can make a server hold", () => {
       const client = createClient(TestDefinition, nc, { prefix: "busy" });
       const held = [client.hello({ i: 1 }), client.hello({ i: 2 })];
       await eventually(() => server.stats().activeCalls === 2);
-      await assert.rejects(client.hello({ i: 3 }), (e) => e instanceof ClientError && e.code === Status.RESOURCE_EXHAUSTED && /2 calls/.test(e.details));
+      await assert.rejects(
+        client.hello({ i: 3 }),
+        (e) => e instanceof ClientError && e.code === Status.RESOURCE_EXHAUSTED && /2 calls/.test(e.details),
+      );
       const stream = client.count({ n: 1 });
-      await assert.rejects(async () => {
-        for await (const _ of stream) void _;
-      }, (e) => e instanceof ClientError && e.code === Status.RESOURCE_EXHAUSTED);
+      await assert.rejects(
+        async () => {
+          for await (const _ of stream) void _;
+        },
+        (e) => e instanceof ClientError && e.code === Status.RESOURCE_EXHAUSTED,
+      );
       release();
-      assert.deepEqual((await Promise.all(held)).map((r) => r.i), [1, 2]);
+      assert.deepEqual(
+        (await Promise.all(held)).map((r) => r.i),
+        [1, 2],
+      );
       assert.equal((await client.hello({ i: 4 })).i, 4, "calls are taken again once below the bound");
     } finally {
       await server.close();
@@ -136,9 +162,15 @@ describe("bounds on what a peer can make a server hold", () => {
       const open = (n: number): { got: () => number; stop: () => void } => {
         const inbox = createInbox();
         let got = 0;
-        const sub = nc.subscribe(inbox, { callback: (_e, m) => void (decodeResponse(m.data).data !== undefined ? got++ : undefined) });
+        const sub = nc.subscribe(inbox, {
+          callback: (_e, m) => void (decodeResponse(m.data).data !== undefined ? got++ : undefined),
+        });
         nc.publish("gone.interop.test.Test.Count", callFrame, { reply: inbox });
-        nc.publish("gone.interop.test.Test.Count", encodeDataFrame(CountRequest.encode({ n, prefix: "", failAt: 0, failCode: 0 }).finish()), { reply: inbox });
+        nc.publish(
+          "gone.interop.test.Test.Count",
+          encodeDataFrame(CountRequest.encode({ n, prefix: "", failAt: 0, failCode: 0 }).finish()),
+          { reply: inbox },
+        );
         return { got: () => got, stop: () => sub.unsubscribe() };
       };
       const vanishing = open(1);

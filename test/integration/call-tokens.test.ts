@@ -41,7 +41,9 @@ function pushable<T>(): { iterable: AsyncIterable<T>; push(x: T): void; end(): v
   };
 }
 
-const cancelFrame = encodeRequest({ end: { status: { code: 1, message: "forged", details: [] }, trailer: undefined } } as Request);
+const cancelFrame = encodeRequest({
+  end: { status: { code: 1, message: "forged", details: [] }, trailer: undefined },
+} as Request);
 const halfClose = encodeRequest({ end: { status: undefined, trailer: undefined } } as Request);
 const forgedData = encodeDataFrame(CountReply.encode({ i: 666, msg: "forged" }).finish());
 
@@ -54,7 +56,11 @@ describe("per-call tokens and peer binding", () => {
   let server: NatsServer;
   before(async () => {
     ns = await startNatsServer();
-    [nc, snc, evil] = await Promise.all([connect({ servers: ns.url }), connect({ servers: ns.url }), connect({ servers: ns.url })]);
+    [nc, snc, evil] = await Promise.all([
+      connect({ servers: ns.url }),
+      connect({ servers: ns.url }),
+      connect({ servers: ns.url }),
+    ]);
     server = createServer({ nid: "t1" }).add(TestDefinition, interopService);
     await server.listen(snc);
   });
@@ -66,7 +72,9 @@ describe("per-call tokens and peer binding", () => {
 
   test("forged End and Data frames to another client's native stream are ignored: the stream keeps going", async () => {
     const accepts: Msg[] = [];
-    const sniff = evil.subscribe("_INBOX.>", { callback: (_e, m) => void (m.data.length > 0 && m.data[0] === 0x52 ? accepts.push(m) : undefined) });
+    const sniff = evil.subscribe("_INBOX.>", {
+      callback: (_e, m) => void (m.data.length > 0 && m.data[0] === 0x52 ? accepts.push(m) : undefined),
+    });
     const client = createClient(TestDefinition, nc);
     const requests = pushable<{ i: number; msg: string }>();
     const it = client.chat(requests.iterable, { deadline: 5000 })[Symbol.asyncIterator]();
@@ -190,7 +198,10 @@ describe("per-call tokens and peer binding", () => {
       for (let i = 0; i < 20; i++) for await (const _ of streams.count({ n: 1 })) void _;
       await evil.flush();
       const keyOf = (s: string) => s.slice(s.length - RANDOM_CHARS);
-      for (const [what, subjects, n] of [["reply subjects", peers, 100], ["per-call subjects", accepts, 20]] as const) {
+      for (const [what, subjects, n] of [
+        ["reply subjects", peers, 100],
+        ["per-call subjects", accepts, 20],
+      ] as const) {
         assert.equal(subjects.length, n, what);
         const keys = subjects.map(keyOf);
         assert.equal(new Set(keys).size, n, `${what}: every random part is new`);

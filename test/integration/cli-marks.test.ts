@@ -17,10 +17,20 @@ test("islb cordon / uncordon / drain / place --explain", async () => {
   const islb = await startIslb(ns.url, { nid: "islb-cm", adminToken: "t0p" });
   const a = await startAgent(ns.url, "cm-1", {}, { load: () => ({ sessions: 1 }) });
   const b = await startAgent(ns.url, "cm-2", {}, { load: () => ({ sessions: 3 }) });
-  const cli = (args: string[], env: Record<string, string> = {}) => run(process.execPath, [MAIN, ...args, "--nats", ns.url], { env: { ...process.env, ...env } });
+  const cli = (args: string[], env: Record<string, string> = {}) =>
+    run(process.execPath, [MAIN, ...args, "--nats", ns.url], { env: { ...process.env, ...env } });
   try {
-    assert.ok(await eventually(() => islb.store.view.get("cm-2")?.load.sessions === 3 && islb.store.view.get("cm-1")?.load.sessions === 1));
-    await assert.rejects(cli(["cordon", "cm-1"]), (e: { code?: number; stderr?: string }) => e.code === 64 + Status.PERMISSION_DENIED && /PERMISSION_DENIED: cordoning a node needs the admin token/.test(e.stderr ?? ""));
+    assert.ok(
+      await eventually(
+        () => islb.store.view.get("cm-2")?.load.sessions === 3 && islb.store.view.get("cm-1")?.load.sessions === 1,
+      ),
+    );
+    await assert.rejects(
+      cli(["cordon", "cm-1"]),
+      (e: { code?: number; stderr?: string }) =>
+        e.code === 64 + Status.PERMISSION_DENIED &&
+        /PERMISSION_DENIED: cordoning a node needs the admin token/.test(e.stderr ?? ""),
+    );
     const c = await cli(["cordon", "cm-1", "--reason", "maintenance", "--by", "carol"], { ISLB_ADMIN_TOKEN: "t0p" });
     assert.match(c.stdout, /^cm-1 cordoned: cordoned \(by carol \(admin\); maintenance\) at revision \d+/);
     const nodes = await cli(["nodes"]);
@@ -37,7 +47,11 @@ test("islb cordon / uncordon / drain / place --explain", async () => {
     assert.equal(j.explanation.host, "cm-2");
     const u = await cli(["uncordon", "cm-1", "--admin-token", "t0p"]);
     assert.match(u.stdout, /^cm-1 uncordoned: serving at revision/);
-    await assert.rejects(cli(["drain", "cm-1", "--deadline", "soon", "--admin-token", "t0p"]), (e: { code?: number; stderr?: string }) => e.code === 1 && /--deadline "soon" is not a duration/.test(e.stderr ?? ""));
+    await assert.rejects(
+      cli(["drain", "cm-1", "--deadline", "soon", "--admin-token", "t0p"]),
+      (e: { code?: number; stderr?: string }) =>
+        e.code === 1 && /--deadline "soon" is not a duration/.test(e.stderr ?? ""),
+    );
     const d = await cli(["drain", "cm-1", "--deadline", "10m", "--admin-token", "t0p"]);
     assert.match(d.stdout, /^cm-1 draining: draining \(by .*\(admin\); deadline in (599|600)s\)/);
     assert.equal(islb.store.view.get("cm-1")?.mark?.kind, "draining");

@@ -23,7 +23,10 @@ test("islb nodes prints a table and JSON; errors exit non-zero with a reason; /m
     const j = await run(process.execPath, [MAIN, "nodes", "rtc", "--json", "--nats", ns.url]);
     const doc = JSON.parse(j.stdout.trim().split("\n")[0] as string);
     assert.equal(doc.node.registration.node.nid, "sfu-cli");
-    await assert.rejects(run(process.execPath, [MAIN, "nodes", "--nats", ns.url, "--nid", "bad.nid"]), (e: { code?: number; stderr?: string }) => e.code === 1 && /INVALID_ARGUMENT/.test(e.stderr ?? ""));
+    await assert.rejects(
+      run(process.execPath, [MAIN, "nodes", "--nats", ns.url, "--nid", "bad.nid"]),
+      (e: { code?: number; stderr?: string }) => e.code === 1 && /INVALID_ARGUMENT/.test(e.stderr ?? ""),
+    );
     let text = "";
     for (let i = 0; i < 20 && !/grpc_server_handled_total\{[^}]*grpc_method="Watch"/.test(text); i++) {
       text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -47,7 +50,11 @@ test("make run's path: islb serve --start-nats starts a nats-server when none an
   const { ISLBDefinition } = await import("../../generated/islb/islb.js");
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [MAIN, "serve", "--start-nats", "--nats", url, "--nid", "islb-run", "--http", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [MAIN, "serve", "--start-nats", "--nats", url, "--nid", "islb-run", "--http", "127.0.0.1:0"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let log = "";
   child.stdout?.on("data", (d) => (log += String(d)));
   try {

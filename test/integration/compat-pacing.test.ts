@@ -38,7 +38,10 @@ describe("compat client streams are paced for Go servers", () => {
           arrivals.push({ kind: "end", at });
           const total = arrivals.filter((a) => a.kind === "data").length;
           go.publish(m.reply as string, encodeDataFrame(SumReply.encode({ total, count: total, msgs: [] }).finish()));
-          go.publish(m.reply as string, encodeResponse({ end: { status: undefined, trailer: undefined } } as Partial<Response> as Response));
+          go.publish(
+            m.reply as string,
+            encodeResponse({ end: { status: undefined, trailer: undefined } } as Partial<Response> as Response),
+          );
         }
       },
     });
@@ -59,8 +62,14 @@ describe("compat client streams are paced for Go servers", () => {
     } finally {
       nc.publish = publish;
     }
-    assert.deepEqual(arrivals.map((a) => a.kind), ["call", "data", "data", "data", "data", "end"]);
-    assert.deepEqual(arrivals.filter((a) => a.kind === "data").map((a) => a.i), [1, 2, 3, 4]);
+    assert.deepEqual(
+      arrivals.map((a) => a.kind),
+      ["call", "data", "data", "data", "data", "end"],
+    );
+    assert.deepEqual(
+      arrivals.filter((a) => a.kind === "data").map((a) => a.i),
+      [1, 2, 3, 4],
+    );
     assert.equal(sent.length, 6, "call, four messages, half-close");
     for (let k = 2; k < sent.length; k++) {
       const d = (sent[k] as number) - (sent[k - 1] as number);

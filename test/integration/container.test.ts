@@ -29,12 +29,26 @@ test("the Dockerfile: two stages, copies what exists, installs the packed packag
   assert.match(df, /HEALTHCHECK[\s\S]*127\.0\.0\.1:9464\/readyz/);
   assert.match(df, /ISLB_HTTP=0\.0\.0\.0:9464/);
   const entry = /^ENTRYPOINT \["node_modules\/\.bin\/(\w+)"\]$/m.exec(df);
-  assert.ok(entry !== null && pkg.bin[entry[1] as string] !== undefined, "the entry point is the package's bin, in exec form");
+  assert.ok(
+    entry !== null && pkg.bin[entry[1] as string] !== undefined,
+    "the entry point is the package's bin, in exec form",
+  );
   assert.match(df, /^CMD \["serve"\]$/m);
 });
 
 test("compose.yaml parses; its islb services pass only flags islb serve accepts, and the environment it reads", () => {
-  const doc = parse(readFileSync(`${ROOT}compose.yaml`, "utf8")) as { services: Record<string, { build?: string; command?: string[]; environment?: Record<string, string>; ports?: string[]; depends_on?: string[] }> };
+  const doc = parse(readFileSync(`${ROOT}compose.yaml`, "utf8")) as {
+    services: Record<
+      string,
+      {
+        build?: string;
+        command?: string[];
+        environment?: Record<string, string>;
+        ports?: string[];
+        depends_on?: string[];
+      }
+    >;
+  };
   const names = Object.keys(doc.services);
   assert.deepEqual(names.sort(), ["islb-1", "islb-2", "nats", "redis"]);
   const help = execFileSync(process.execPath, [MAIN, "serve", "--help"], { encoding: "utf8" });
@@ -45,7 +59,8 @@ test("compose.yaml parses; its islb services pass only flags islb serve accepts,
     assert.ok(s !== undefined);
     assert.equal(s.build, ".");
     assert.equal(s.command?.[0], "serve");
-    for (const arg of s.command ?? []) if (arg.startsWith("--")) assert.ok(accepted.has(arg.slice(2)), `${name}: islb serve has no flag ${arg}`);
+    for (const arg of s.command ?? [])
+      if (arg.startsWith("--")) assert.ok(accepted.has(arg.slice(2)), `${name}: islb serve has no flag ${arg}`);
     assert.deepEqual(Object.keys(s.environment ?? {}).sort(), ["NATS_URL", "REDIS_URL"]);
     assert.ok(s.environment?.NATS_URL?.startsWith("nats://nats:"), "NATS by its service name");
     assert.ok(s.environment?.REDIS_URL?.startsWith("redis://redis:"), "one Redis shared by both");

@@ -69,7 +69,8 @@ describe("deadlines on the fast path", () => {
     assert.equal(plainDeadlineMs(await receive(deadlineRequestHeaders("2S"))), 2000);
     assert.equal(plainDeadlineMs(await receive(deadlineRequestHeaders("99999999H"))), 99_999_999 * 3_600_000);
     assert.equal(deadlineRequestHeaders("5000m"), deadlineRequestHeaders("5000m"), "encoded once per value");
-    for (const bad of ["123456789m", "5000x", "", "5 m", "m"]) assert.equal(plainDeadlineMs(await receive(deadlineRequestHeaders(bad))), undefined, JSON.stringify(bad));
+    for (const bad of ["123456789m", "5000x", "", "5 m", "m"])
+      assert.equal(plainDeadlineMs(await receive(deadlineRequestHeaders(bad))), undefined, JSON.stringify(bad));
     assert.equal(plainDeadlineMs(await receive(PLAIN_REQUEST)), undefined);
     const more = headers();
     more.set("content-type", "application/grpc+proto");
@@ -82,7 +83,10 @@ describe("deadlines on the fast path", () => {
   test("a deadline read on the fast path is enforced by the server when it passes (DEADLINE_EXCEEDED, the handler's signal aborted)", async () => {
     const t0 = performance.now();
     const req = FindNodeRequest.encode(FindNodeRequest.fromPartial({ service: "slow", sid: "raw-300" })).finish();
-    const reply = await nc.request("nrpc.islb.ISLB.FindNode", req, { headers: deadlineRequestHeaders("300m"), timeout: 5000 });
+    const reply = await nc.request("nrpc.islb.ISLB.FindNode", req, {
+      headers: deadlineRequestHeaders("300m"),
+      timeout: 5000,
+    });
     const took = performance.now() - t0;
     assert.equal(Number(reply.headers?.get("grpc-status")), Status.DEADLINE_EXCEEDED);
     assert.ok(took >= 295 && took < 2000, `answered after ${took.toFixed(0)} ms`);
@@ -92,7 +96,10 @@ describe("deadlines on the fast path", () => {
 
   test("a malformed grpc-timeout still gets INVALID_ARGUMENT from the general path", async () => {
     const req = FindNodeRequest.encode(FindNodeRequest.fromPartial({ service: "rtc", sid: "x" })).finish();
-    const reply = await nc.request("nrpc.islb.ISLB.FindNode", req, { headers: deadlineRequestHeaders("5000x"), timeout: 2000 });
+    const reply = await nc.request("nrpc.islb.ISLB.FindNode", req, {
+      headers: deadlineRequestHeaders("5000x"),
+      timeout: 2000,
+    });
     assert.equal(Number(reply.headers?.get("grpc-status")), Status.INVALID_ARGUMENT);
   });
 
@@ -101,13 +108,18 @@ describe("deadlines on the fast path", () => {
     for (const deadline of [250, () => new Date(Date.now() + 250)]) {
       const t0 = performance.now();
       await assert.rejects(
-        c.findNode({ service: "slow", sid: "typed" }, { deadline: typeof deadline === "number" ? deadline : deadline() }),
+        c.findNode(
+          { service: "slow", sid: "typed" },
+          { deadline: typeof deadline === "number" ? deadline : deadline() },
+        ),
         (e) => e instanceof ClientError && e.code === Status.DEADLINE_EXCEEDED,
       );
       const took = performance.now() - t0;
       assert.ok(took >= 240 && took < 1500, `failed after ${took.toFixed(0)} ms`);
     }
-    const many = await Promise.all(Array.from({ length: 200 }, (_, i) => c.findNode({ service: "rtc", sid: `d${i}` }, { deadline: 5000 })));
+    const many = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => c.findNode({ service: "rtc", sid: `d${i}` }, { deadline: 5000 })),
+    );
     many.forEach((r, i) => assert.equal(r.nodes[0]?.nid, `d${i}`));
   });
 });

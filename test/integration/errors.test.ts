@@ -69,12 +69,17 @@ describe("errors and bad input", () => {
   });
 
   test("messages over the size limit: RESOURCE_EXHAUSTED on both sides", async () => {
-    const m = await req("nrpc.grpc.testing.TestService.UnaryCall", new Uint8Array(70 * 1024), { "content-type": "application/grpc+proto" });
+    const m = await req("nrpc.grpc.testing.TestService.UnaryCall", new Uint8Array(70 * 1024), {
+      "content-type": "application/grpc+proto",
+    });
     assert.equal(statusOf(m), Status.RESOURCE_EXHAUSTED);
     const client = createClient(TestServiceDefinition, env.nc);
     await assert.rejects(client.unaryCall({ responseSize: 100 * 1024 }), isStatus(Status.RESOURCE_EXHAUSTED));
     const small = createClient(TestServiceDefinition, env.nc, { maxMessageBytes: 1000 });
-    await assert.rejects(small.unaryCall({ payload: { body: Buffer.alloc(2000) } }), isStatus(Status.RESOURCE_EXHAUSTED));
+    await assert.rejects(
+      small.unaryCall({ payload: { body: Buffer.alloc(2000) } }),
+      isStatus(Status.RESOURCE_EXHAUSTED),
+    );
     // and the server still serves
     assert.equal((await client.unaryCall({ responseSize: 10 })).payload?.body.length, 10);
   });
@@ -110,18 +115,35 @@ describe("errors and bad input", () => {
 
   test("handler exceptions: UNKNOWN with a generic message; status errors keep code and message; the server lives on", async () => {
     const client = createClient(TestDefinition, env.nc);
-    await assert.rejects(client.fail({ panic: true }), (e: unknown) => e instanceof ClientError && e.code === Status.UNKNOWN && !e.details.includes("panicked"));
-    await assert.rejects(client.fail({ code: Status.PERMISSION_DENIED, message: "no" }), (e: unknown) => e instanceof ClientError && e.code === Status.PERMISSION_DENIED && e.details === "no");
+    await assert.rejects(
+      client.fail({ panic: true }),
+      (e: unknown) => e instanceof ClientError && e.code === Status.UNKNOWN && !e.details.includes("panicked"),
+    );
+    await assert.rejects(
+      client.fail({ code: Status.PERMISSION_DENIED, message: "no" }),
+      (e: unknown) => e instanceof ClientError && e.code === Status.PERMISSION_DENIED && e.details === "no",
+    );
     assert.equal((await client.hello({ i: 1 })).i, 2);
   });
 
   test("__proto__ in metadata reaches no prototype and arrives as plain metadata", async () => {
-    const call = encodeRequest({ call: { method: "x", metadata: { md: new Map([["__proto__", { values: ["polluted"] }]]) }, nid: "", native: undefined } } as never);
+    const call = encodeRequest({
+      call: {
+        method: "x",
+        metadata: { md: new Map([["__proto__", { values: ["polluted"] }]]) },
+        nid: "",
+        native: undefined,
+      },
+    } as never);
     const inbox = `_INBOX.proto${Date.now()}`;
     const got: Uint8Array[] = [];
     const sub = env.nc.subscribe(inbox, { callback: (_e, m) => got.push(m.data) });
     env.nc.publish("nrpc.t1.interop.test.Test.Hello", call, { reply: inbox });
-    env.nc.publish("nrpc.t1.interop.test.Test.Hello", encodeRequest({ data: { data: Buffer.from([0x08, 0x01]) } } as never), { reply: inbox });
+    env.nc.publish(
+      "nrpc.t1.interop.test.Test.Hello",
+      encodeRequest({ data: { data: Buffer.from([0x08, 0x01]) } } as never),
+      { reply: inbox },
+    );
     await env.nc.flush();
     await new Promise((r) => setTimeout(r, 100));
     sub.unsubscribe();

@@ -29,14 +29,17 @@ describe("fast path for plain unary requests", () => {
     nc = await connect({ servers: ns.url });
     snc = await connect({ servers: ns.url });
     server = createServer({ nid: "fp1" });
-    server.add(ISLBDefinition, withUnimplemented(ISLBDefinition, {
-      async findNode(req) {
-        // a reply that cannot be encoded at all (nodes is not a list), and one ts-proto coerces
-        if (req.service === "broken") return { nodes: 42 } as never;
-        if (req.service === "coerced") return { nodes: [{ dc: 7, nid: "n", service: "s" }] } as never;
-        return { nodes: [{ dc: "dc1", nid: req.sid, service: req.service, rpc: undefined }] };
-      },
-    }));
+    server.add(
+      ISLBDefinition,
+      withUnimplemented(ISLBDefinition, {
+        async findNode(req) {
+          // a reply that cannot be encoded at all (nodes is not a list), and one ts-proto coerces
+          if (req.service === "broken") return { nodes: 42 } as never;
+          if (req.service === "coerced") return { nodes: [{ dc: 7, nid: "n", service: "s" }] } as never;
+          return { nodes: [{ dc: "dc1", nid: req.sid, service: req.service, rpc: undefined }] };
+        },
+      }),
+    );
     await server.listen(snc);
   });
   after(async () => {
@@ -92,14 +95,21 @@ describe("fast path for plain unary requests", () => {
   test("an inbox token is read back from the subject's bytes exactly as it was written", () => {
     const at = (s: string) => tokenAt(enc.encode(`_INBOX.abc.${s}`), "_INBOX.abc.".length);
     for (const n of [0, 1, 35, 36, 1295, 46_655, 2 ** 31, 36 ** 10 - 1]) assert.equal(at(n.toString(36)), n);
-    for (const bad of ["", "00", "01", "A", "1-", "x.y", "zzzzzzzzzzz", " 1"]) assert.equal(at(bad), -1, JSON.stringify(bad));
+    for (const bad of ["", "00", "01", "A", "1-", "x.y", "zzzzzzzzzzz", " 1"])
+      assert.equal(at(bad), -1, JSON.stringify(bad));
   });
 
   test("plain requests are served; a reply that cannot be encoded is an error and leaves the next reply whole", async () => {
     const c = createClient(ISLBDefinition, nc);
     const r = await c.findNode({ service: "rtc", sid: "s1" });
-    assert.deepEqual(r.nodes.map((n) => [n.dc, n.nid, n.service]), [["dc1", "s1", "rtc"]]);
-    await assert.rejects(c.findNode({ service: "broken" }), (e) => e instanceof ClientError && e.code === Status.UNKNOWN);
+    assert.deepEqual(
+      r.nodes.map((n) => [n.dc, n.nid, n.service]),
+      [["dc1", "s1", "rtc"]],
+    );
+    await assert.rejects(
+      c.findNode({ service: "broken" }),
+      (e) => e instanceof ClientError && e.code === Status.UNKNOWN,
+    );
     // coerced as ts-proto's writer always coerced a number into a string field
     assert.equal((await c.findNode({ service: "coerced" })).nodes[0]?.dc, "7");
     const again = await Promise.all(Array.from({ length: 50 }, (_, i) => c.findNode({ service: "rtc", sid: `s${i}` })));
@@ -114,9 +124,14 @@ describe("fast path for plain unary requests", () => {
     h.set("content-type", "application/grpc+proto");
     const unknown = await nc.request("nrpc.islb.ISLB.NoSuchMethod", new Uint8Array(0), { headers: h, timeout: 2000 });
     assert.equal(Number(unknown.headers?.get("grpc-status")), Status.UNIMPLEMENTED);
-    const json = await nc.request("nrpc.islb.ISLB.FindNode", enc.encode('{"service":"rtc","sid":"j"}'), { timeout: 2000 });
+    const json = await nc.request("nrpc.islb.ISLB.FindNode", enc.encode('{"service":"rtc","sid":"j"}'), {
+      timeout: 2000,
+    });
     assert.equal((JSON.parse(dec.decode(json.data)) as { nodes: Array<{ nid: string }> }).nodes[0]?.nid, "j");
-    const bin = await nc.request("nrpc.islb.ISLB.FindNode", new Uint8Array(0), { headers: PLAIN_REQUEST, timeout: 2000 });
+    const bin = await nc.request("nrpc.islb.ISLB.FindNode", new Uint8Array(0), {
+      headers: PLAIN_REQUEST,
+      timeout: 2000,
+    });
     assert.deepEqual(FindNodeReply.decode(bin.data).nodes[0]?.service, "");
   });
 });

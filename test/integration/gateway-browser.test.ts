@@ -17,7 +17,9 @@ import { createGateway, type Gateway } from "../../src/gateway/index.js";
 import { startAgent, startIslb } from "../helpers/islb.js";
 import { startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
 
-const CHROMIUM = ["chromium", "chromium-browser", "google-chrome"].find((b) => spawnSync(b, ["--version"], { stdio: "ignore" }).status === 0);
+const CHROMIUM = ["chromium", "chromium-browser", "google-chrome"].find(
+  (b) => spawnSync(b, ["--version"], { stdio: "ignore" }).status === 0,
+);
 
 /** The page: FindNode, then Watch until the snapshot is complete; the results go into <pre id="out">. */
 function page(gateway: string): string {
@@ -53,57 +55,79 @@ const out = document.getElementById("out");
 </script></body></html>`;
 }
 
-describe("gateway: a real browser calls ISLB", { skip: CHROMIUM === undefined ? "no Chromium installed" : false }, () => {
-  let ns: NatsServerProcess;
-  let islb: Running;
-  let gnc: NatsConnection;
-  let gateway: Gateway;
-  let web: Server;
-  let agent: Awaited<ReturnType<typeof startAgent>>;
-  let gatewayUrl = "";
-  let pageUrl = "";
-  before(async () => {
-    ns = await startNatsServer();
-    islb = await startIslb(ns.url);
-    agent = await startAgent(ns.url, "sfu-1");
-    web = createServer((_req, res) => {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-      res.end(page(gatewayUrl));
+describe(
+  "gateway: a real browser calls ISLB",
+  { skip: CHROMIUM === undefined ? "no Chromium installed" : false },
+  () => {
+    let ns: NatsServerProcess;
+    let islb: Running;
+    let gnc: NatsConnection;
+    let gateway: Gateway;
+    let web: Server;
+    let agent: Awaited<ReturnType<typeof startAgent>>;
+    let gatewayUrl = "";
+    let pageUrl = "";
+    before(async () => {
+      ns = await startNatsServer();
+      islb = await startIslb(ns.url);
+      agent = await startAgent(ns.url, "sfu-1");
+      web = createServer((_req, res) => {
+        res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+        res.end(page(gatewayUrl));
+      });
+      await new Promise<void>((r) => web.listen(0, "127.0.0.1", r));
+      const origin = `http://localhost:${(web.address() as { port: number }).port}`;
+      pageUrl = `${origin}/`;
+      gnc = await connect({ servers: ns.url });
+      gateway = createGateway(gnc, { corsOrigins: [origin] });
+      gatewayUrl = `http://127.0.0.1:${(await gateway.listen(0, "127.0.0.1")).port}`;
     });
-    await new Promise<void>((r) => web.listen(0, "127.0.0.1", r));
-    const origin = `http://localhost:${(web.address() as { port: number }).port}`;
-    pageUrl = `${origin}/`;
-    gnc = await connect({ servers: ns.url });
-    gateway = createGateway(gnc, { corsOrigins: [origin] });
-    gatewayUrl = `http://127.0.0.1:${(await gateway.listen(0, "127.0.0.1")).port}`;
-  });
-  after(async () => {
-    await gateway?.close();
-    web?.close();
-    await gnc?.close();
-    await agent?.agent.stop().catch(() => undefined);
-    await agent?.nc.close();
-    await islb?.close();
-    await ns?.stop();
-  });
+    after(async () => {
+      await gateway?.close();
+      web?.close();
+      await gnc?.close();
+      await agent?.agent.stop().catch(() => undefined);
+      await agent?.nc.close();
+      await islb?.close();
+      await ns?.stop();
+    });
 
-  test("FindNode and Watch from a page of another origin (Connect, JSON, CORS)", async () => {
-    const profile = mkdtempSync(join(tmpdir(), "islb-chromium-"));
-    try {
-      const child = spawn(CHROMIUM as string, ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", `--user-data-dir=${profile}`, "--virtual-time-budget=20000", "--dump-dom", pageUrl], { stdio: ["ignore", "pipe", "ignore"] });
-      let dom = "";
-      child.stdout.on("data", (d: Buffer) => (dom += d.toString()));
-      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-      assert.equal(code, 0);
-      const m = /<pre id="out">([^<]*)<\/pre>/.exec(dom);
-      assert.ok(m !== null, `no result in the page: ${dom.slice(0, 500)}`);
-      const result = JSON.parse((m[1] as string).replace(/&quot;/g, '"').replace(/&amp;/g, "&")) as { findStatus: number; nodes: string[]; watchType: string; events: string[] };
-      assert.equal(result.findStatus, 200);
-      assert.deepEqual(result.nodes, ["sfu-1"]);
-      assert.equal(result.watchType, "application/connect+json");
-      assert.deepEqual(result.events, ["TYPE_EXISTING", "TYPE_SYNCED"]);
-    } finally {
-      rmSync(profile, { recursive: true, force: true });
-    }
-  });
-});
+    test("FindNode and Watch from a page of another origin (Connect, JSON, CORS)", async () => {
+      const profile = mkdtempSync(join(tmpdir(), "islb-chromium-"));
+      try {
+        const child = spawn(
+          CHROMIUM as string,
+          [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            `--user-data-dir=${profile}`,
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            pageUrl,
+          ],
+          { stdio: ["ignore", "pipe", "ignore"] },
+        );
+        let dom = "";
+        child.stdout.on("data", (d: Buffer) => (dom += d.toString()));
+        const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+        assert.equal(code, 0);
+        const m = /<pre id="out">([^<]*)<\/pre>/.exec(dom);
+        assert.ok(m !== null, `no result in the page: ${dom.slice(0, 500)}`);
+        const result = JSON.parse((m[1] as string).replace(/&quot;/g, '"').replace(/&amp;/g, "&")) as {
+          findStatus: number;
+          nodes: string[];
+          watchType: string;
+          events: string[];
+        };
+        assert.equal(result.findStatus, 200);
+        assert.deepEqual(result.nodes, ["sfu-1"]);
+        assert.equal(result.watchType, "application/connect+json");
+        assert.deepEqual(result.events, ["TYPE_EXISTING", "TYPE_SYNCED"]);
+      } finally {
+        rmSync(profile, { recursive: true, force: true });
+      }
+    });
+  },
+);

@@ -25,7 +25,8 @@ export interface GatewayEnv {
 /** A bus with the test services and a gateway on it; `micro` makes the server answer $SRV.INFO (so kinds are known). */
 export async function startGateway(options: GatewayOptions & { micro?: boolean } = {}): Promise<GatewayEnv> {
   const env = await startEnv();
-  const stopMicro = options.micro === true ? serveMicro(env.snc, env.server, { name: "test", id: "t1", version: "0.0.1" }) : undefined;
+  const stopMicro =
+    options.micro === true ? serveMicro(env.snc, env.server, { name: "test", id: "t1", version: "0.0.1" }) : undefined;
   const gnc = await connect({ servers: env.ns.url });
   const gateway = new Gateway(gnc, options);
   const a = await gateway.listen(0, "127.0.0.1");
@@ -43,17 +44,36 @@ export async function startGateway(options: GatewayOptions & { micro?: boolean }
   };
 }
 
-type Ctor = new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ClientOptions) => grpc.Client & Record<string, (...args: unknown[]) => any>;
+type Ctor = new (
+  address: string,
+  creds: grpc.ChannelCredentials,
+  options?: grpc.ClientOptions,
+) => grpc.Client & Record<string, (...args: unknown[]) => any>;
 
 /** grpc.testing.TestService and UnimplementedService, as grpc-js makes them from test.proto. */
-export function testClients(address: string, creds = grpc.credentials.createInsecure(), options: grpc.ClientOptions = {}): { test: InstanceType<Ctor>; unimplemented: InstanceType<Ctor> } {
+export function testClients(
+  address: string,
+  creds = grpc.credentials.createInsecure(),
+  options: grpc.ClientOptions = {},
+): { test: InstanceType<Ctor>; unimplemented: InstanceType<Ctor> } {
   const def = loadSync(repoFile("proto/testing/test.proto"), { keepCase: false, longs: String, defaults: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { testing: { TestService: Ctor; UnimplementedService: Ctor } } };
-  return { test: new pkg.grpc.testing.TestService(address, creds, options), unimplemented: new pkg.grpc.testing.UnimplementedService(address, creds, options) };
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    grpc: { testing: { TestService: Ctor; UnimplementedService: Ctor } };
+  };
+  return {
+    test: new pkg.grpc.testing.TestService(address, creds, options),
+    unimplemented: new pkg.grpc.testing.UnimplementedService(address, creds, options),
+  };
 }
 
 /** A unary call of a grpc-js client as a promise, with the header and trailer metadata. */
-export function unary<T>(client: InstanceType<Ctor>, method: string, request: unknown, md = new grpc.Metadata(), options: grpc.CallOptions = {}): Promise<{ value: T; header?: grpc.Metadata; trailer?: grpc.Metadata }> {
+export function unary<T>(
+  client: InstanceType<Ctor>,
+  method: string,
+  request: unknown,
+  md = new grpc.Metadata(),
+  options: grpc.CallOptions = {},
+): Promise<{ value: T; header?: grpc.Metadata; trailer?: grpc.Metadata }> {
   return new Promise((resolve, reject) => {
     let header: grpc.Metadata | undefined;
     let trailer: grpc.Metadata | undefined;
@@ -67,7 +87,9 @@ export function unary<T>(client: InstanceType<Ctor>, method: string, request: un
 }
 
 /** Reads a grpc-js response stream to its end. */
-export function readAll<T>(call: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<unknown, T>): Promise<{ values: T[]; header?: grpc.Metadata; trailer?: grpc.Metadata }> {
+export function readAll<T>(
+  call: grpc.ClientReadableStream<T> | grpc.ClientDuplexStream<unknown, T>,
+): Promise<{ values: T[]; header?: grpc.Metadata; trailer?: grpc.Metadata }> {
   return new Promise((resolve, reject) => {
     const values: T[] = [];
     let header: grpc.Metadata | undefined;
@@ -86,8 +108,12 @@ export function readAll<T>(call: grpc.ClientReadableStream<T> | grpc.ClientDuple
 export function isGrpcStatus(code: grpc.status, details?: string) {
   return (e: unknown): boolean => {
     const err = e as grpc.ServiceError;
-    if (err?.code !== code) throw new Error(`expected ${grpc.status[code]}, got ${String(err?.code)} (${grpc.status[err?.code as number]}): ${err?.details}`);
-    if (details !== undefined && err.details !== details) throw new Error(`expected message ${JSON.stringify(details)}, got ${JSON.stringify(err.details)}`);
+    if (err?.code !== code)
+      throw new Error(
+        `expected ${grpc.status[code]}, got ${String(err?.code)} (${grpc.status[err?.code as number]}): ${err?.details}`,
+      );
+    if (details !== undefined && err.details !== details)
+      throw new Error(`expected message ${JSON.stringify(details)}, got ${JSON.stringify(err.details)}`);
     return true;
   };
 }

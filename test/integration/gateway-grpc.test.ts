@@ -15,7 +15,11 @@ import { messagePrefix } from "../../src/gateway/framing.js";
 import * as grpc from "@grpc/grpc-js";
 import type { Msg } from "nats";
 import { createServer, parseTimeout, type NatsServer } from "../../src/index.js";
-import { TestServiceDefinition, type StreamingInputCallRequest, type StreamingOutputCallRequest } from "../../generated/testing/test.js";
+import {
+  TestServiceDefinition,
+  type StreamingInputCallRequest,
+  type StreamingOutputCallRequest,
+} from "../../generated/testing/test.js";
 import { HealthCheckResponse_ServingStatus as Serving } from "../../generated/grpc/health/v1/health.js";
 import { withOwnServices } from "../../src/gateway/own.js";
 import { Gateway } from "../../src/gateway/server.js";
@@ -72,7 +76,10 @@ describe("gateway: gRPC side", () => {
   test("a slow HTTP/2 reader slows the producer on the bus; then every message arrives", async () => {
     produced = 0;
     const n = 300; // 19 MiB
-    const call = clients.test.streamingOutputCall!({ responseParameters: Array.from({ length: n }, () => ({ size: CHUNK, intervalUs: 0 })) }, toT2()) as grpc.ClientReadableStream<{ payload?: { body: Buffer } }>;
+    const call = clients.test.streamingOutputCall!(
+      { responseParameters: Array.from({ length: n }, () => ({ size: CHUNK, intervalUs: 0 })) },
+      toT2(),
+    ) as grpc.ClientReadableStream<{ payload?: { body: Buffer } }>;
     let got = 0;
     const first = new Promise<void>((resolve) => call.once("data", () => resolve()));
     call.on("data", () => got++);
@@ -93,7 +100,10 @@ describe("gateway: gRPC side", () => {
     const n = 300;
     let written = 0;
     const result = new Promise<{ aggregatedPayloadSize: number }>((resolve, reject) => {
-      const call = clients.test.streamingInputCall!(toT2(), (e: grpc.ServiceError | null, v: { aggregatedPayloadSize: number }) => (e ? reject(e) : resolve(v))) as grpc.ClientWritableStream<unknown>;
+      const call = clients.test.streamingInputCall!(
+        toT2(),
+        (e: grpc.ServiceError | null, v: { aggregatedPayloadSize: number }) => (e ? reject(e) : resolve(v)),
+      ) as grpc.ClientWritableStream<unknown>;
       let i = 0;
       const pump = (): void => {
         while (i < n) {
@@ -144,19 +154,39 @@ describe("gateway: gRPC side", () => {
     const raw = new grpc.Client(g.address, grpc.credentials.createInsecure());
     const call = (path: string, md = new grpc.Metadata(), body = Buffer.alloc(0)): Promise<unknown> =>
       new Promise((resolve, reject) =>
-        raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, body, md, (e, v) => (e ? reject(e) : resolve(v))),
+        raw.makeUnaryRequest(
+          path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          body,
+          md,
+          (e, v) => (e ? reject(e) : resolve(v)),
+        ),
       );
     await assert.rejects(call("/no-dot/x.y"), isGrpcStatus(grpc.status.UNIMPLEMENTED));
     await assert.rejects(call("/grpc.testing.TestService/Empty*Call"), isGrpcStatus(grpc.status.UNIMPLEMENTED));
     const big = Buffer.alloc(5 * 1024 * 1024);
-    await assert.rejects(call("/grpc.testing.TestService/UnaryCall", new grpc.Metadata(), big), isGrpcStatus(grpc.status.RESOURCE_EXHAUSTED));
+    await assert.rejects(
+      call("/grpc.testing.TestService/UnaryCall", new grpc.Metadata(), big),
+      isGrpcStatus(grpc.status.RESOURCE_EXHAUSTED),
+    );
     const t1 = new grpc.Metadata();
     t1.set("islb-nid", "t1"); // node t2 serves TestService too, without EmptyCall
-    assert.deepEqual(await call("/grpc.testing.TestService/EmptyCall", t1), Buffer.alloc(0), "raw bytes pass both ways");
+    assert.deepEqual(
+      await call("/grpc.testing.TestService/EmptyCall", t1),
+      Buffer.alloc(0),
+      "raw bytes pass both ways",
+    );
     raw.close();
     // grpc-js never sends a malformed grpc-timeout: a bare HTTP/2 client does.
     const session = http2.connect(`http://${g.address}`);
-    const req = session.request({ ":method": "POST", ":path": "/grpc.testing.TestService/EmptyCall", "content-type": "application/grpc", te: "trailers", "grpc-timeout": "soon" });
+    const req = session.request({
+      ":method": "POST",
+      ":path": "/grpc.testing.TestService/EmptyCall",
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpc-timeout": "soon",
+    });
     req.end(Buffer.from([0, 0, 0, 0, 0]));
     const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => req.once("response", resolve));
     assert.equal(headers["grpc-status"], String(grpc.status.INVALID_ARGUMENT));
@@ -165,19 +195,39 @@ describe("gateway: gRPC side", () => {
   });
 
   test("compressed requests: grpc-js with gzip passes; a gzip bomb is refused before it inflates past the limit", async () => {
-    const gz = testClients(g.address, grpc.credentials.createInsecure(), { "grpc.default_compression_algorithm": 2 }).test;
+    const gz = testClients(g.address, grpc.credentials.createInsecure(), {
+      "grpc.default_compression_algorithm": 2,
+    }).test;
     const md = new grpc.Metadata();
     md.set("islb-nid", "t1");
-    const r = await unary<{ payload?: { body: Buffer } }>(gz, "unaryCall", { responseSize: 1000, payload: { body: Buffer.alloc(271_828) } }, md);
+    const r = await unary<{ payload?: { body: Buffer } }>(
+      gz,
+      "unaryCall",
+      { responseSize: 1000, payload: { body: Buffer.alloc(271_828) } },
+      md,
+    );
     assert.equal(r.value.payload?.body.length, 1000);
     gz.close();
     const bomb = gzipSync(Buffer.alloc(6 * 1024 * 1024));
     const session = http2.connect(`http://${g.address}`);
-    const req = session.request({ ":method": "POST", ":path": "/grpc.testing.TestService/UnaryCall", "content-type": "application/grpc", te: "trailers", "grpc-encoding": "gzip", "islb-nid": "t1" });
+    const req = session.request({
+      ":method": "POST",
+      ":path": "/grpc.testing.TestService/UnaryCall",
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpc-encoding": "gzip",
+      "islb-nid": "t1",
+    });
     req.end(Buffer.concat([messagePrefix(bomb.length, 1), bomb]));
     const headers = await new Promise<http2.IncomingHttpHeaders>((resolve) => req.once("response", resolve));
     assert.equal(headers["grpc-status"], String(grpc.status.RESOURCE_EXHAUSTED), String(headers["grpc-message"]));
-    const other = session.request({ ":method": "POST", ":path": "/grpc.testing.TestService/EmptyCall", "content-type": "application/grpc", te: "trailers", "grpc-encoding": "br" });
+    const other = session.request({
+      ":method": "POST",
+      ":path": "/grpc.testing.TestService/EmptyCall",
+      "content-type": "application/grpc",
+      te: "trailers",
+      "grpc-encoding": "br",
+    });
     other.end(messagePrefix(0));
     const h2 = await new Promise<http2.IncomingHttpHeaders>((resolve) => other.once("response", resolve));
     assert.equal(h2["grpc-status"], String(grpc.status.UNIMPLEMENTED));
@@ -185,8 +235,14 @@ describe("gateway: gRPC side", () => {
   });
 
   test("nothing is left behind: after every call above, no call is active in the gateway or on the servers", async () => {
-    assert.ok(await eventually(() => g.gateway.stats.active === 0), `gateway calls still active: ${g.gateway.stats.active}`);
-    assert.ok(await eventually(() => g.env.server.stats().activeCalls === 0 && slow.stats().activeCalls === 0), "server calls still active");
+    assert.ok(
+      await eventually(() => g.gateway.stats.active === 0),
+      `gateway calls still active: ${g.gateway.stats.active}`,
+    );
+    assert.ok(
+      await eventually(() => g.env.server.stats().activeCalls === 0 && slow.stats().activeCalls === 0),
+      "server calls still active",
+    );
   });
 
   test("close() ends the calls in progress: the stream on the bus is cancelled, the client sees the end", async () => {
@@ -207,7 +263,10 @@ describe("gateway: gRPC side", () => {
     await gw.close();
     await ended;
     assert.ok(Date.now() - t0 < 5000);
-    assert.ok(await eventually(() => gw.stats.active === 0 && g.env.server.stats().activeCalls === 0), "the call on the bus ended");
+    assert.ok(
+      await eventually(() => gw.stats.active === 0 && g.env.server.stats().activeCalls === 0),
+      "the call on the bus ended",
+    );
     c.close();
   });
 
@@ -248,7 +307,9 @@ describe("gateway: health and access", () => {
   });
   after(() => g.close());
 
-  async function gatewayOn(options: ConstructorParameters<typeof Gateway>[1]): Promise<{ gw: Gateway; address: string }> {
+  async function gatewayOn(
+    options: ConstructorParameters<typeof Gateway>[1],
+  ): Promise<{ gw: Gateway; address: string }> {
     const gw = new Gateway(g.gnc, withOwnServices(g.gnc, options ?? {}));
     const a = await gw.listen(0, "127.0.0.1");
     return { gw, address: `127.0.0.1:${a.port}` };
@@ -256,10 +317,19 @@ describe("gateway: health and access", () => {
 
   test("grpc.health.v1: the gateway itself is SERVING; a named service passes through to the bus", async () => {
     const { gw, address } = await gatewayOn({ allow: ["grpc.testing.TestService"] });
-    const health = new (grpc.makeGenericClientConstructor({}, "") as unknown as typeof grpc.Client)(address, grpc.credentials.createInsecure());
+    const health = new (grpc.makeGenericClientConstructor({}, "") as unknown as typeof grpc.Client)(
+      address,
+      grpc.credentials.createInsecure(),
+    );
     const check = (service: string): Promise<Buffer> =>
       new Promise((resolve, reject) =>
-        health.makeUnaryRequest("/grpc.health.v1.Health/Check", (s: string) => Buffer.concat([Buffer.from([0x0a, s.length]), Buffer.from(s)]), (b: Buffer) => b, service, (e, v) => (e ? reject(e) : resolve(v as Buffer))),
+        health.makeUnaryRequest(
+          "/grpc.health.v1.Health/Check",
+          (s: string) => Buffer.concat([Buffer.from([0x0a, s.length]), Buffer.from(s)]),
+          (b: Buffer) => b,
+          service,
+          (e, v) => (e ? reject(e) : resolve(v as Buffer)),
+        ),
       );
     assert.deepEqual([...(await check(""))], [0x08, Serving.SERVING]);
     // Nobody on this bus serves grpc.health.v1 for named services: the bus's answer comes back as it is.
@@ -280,9 +350,18 @@ describe("gateway: health and access", () => {
     await assert.rejects(unary(c, "emptyCall", {}), isGrpcStatus(grpc.status.UNAUTHENTICATED));
     await assert.rejects(unary(c, "emptyCall", {}, auth("wrong")), isGrpcStatus(grpc.status.UNAUTHENTICATED));
     assert.deepEqual((await unary(c, "emptyCall", {}, auth("s3cret"))).value, {});
-    await assert.rejects(unary(c, "unaryCall", { responseSize: 1 }, auth("s3cret")), isGrpcStatus(grpc.status.PERMISSION_DENIED));
-    await assert.rejects(readAll(c.streamingOutputCall!({ responseParameters: [] }, auth("s3cret"))), isGrpcStatus(grpc.status.PERMISSION_DENIED));
-    await assert.rejects(unary(unimplemented, "unimplementedCall", {}, auth("s3cret")), isGrpcStatus(grpc.status.PERMISSION_DENIED));
+    await assert.rejects(
+      unary(c, "unaryCall", { responseSize: 1 }, auth("s3cret")),
+      isGrpcStatus(grpc.status.PERMISSION_DENIED),
+    );
+    await assert.rejects(
+      readAll(c.streamingOutputCall!({ responseParameters: [] }, auth("s3cret"))),
+      isGrpcStatus(grpc.status.PERMISSION_DENIED),
+    );
+    await assert.rejects(
+      unary(unimplemented, "unimplementedCall", {}, auth("s3cret")),
+      isGrpcStatus(grpc.status.PERMISSION_DENIED),
+    );
     c.close();
     unimplemented.close();
     await gw.close();
@@ -291,9 +370,16 @@ describe("gateway: health and access", () => {
   test("islb gateway -c file.toml: [gateway] and [nats] from the file, flags over them; SIGTERM stops it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "islb-gw-cli-"));
     const file = join(dir, "islb.toml");
-    writeFileSync(file, `[nats]\nurl = "${g.env.ns.url}"\n\n[gateway]\nlisten = "127.0.0.1:1"\nallow = ["grpc.testing.TestService/EmptyCall"]\nauth_token = "from-file"\n`);
+    writeFileSync(
+      file,
+      `[nats]\nurl = "${g.env.ns.url}"\n\n[gateway]\nlisten = "127.0.0.1:1"\nallow = ["grpc.testing.TestService/EmptyCall"]\nauth_token = "from-file"\n`,
+    );
     const port = await freePort();
-    const child = spawn(process.execPath, [repoFile("dist/src/cli/main.js"), "gateway", "-c", file, "--listen", `127.0.0.1:${port}`, "--log-level", "warn"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(
+      process.execPath,
+      [repoFile("dist/src/cli/main.js"), "gateway", "-c", file, "--listen", `127.0.0.1:${port}`, "--log-level", "warn"],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     try {
       const line = await new Promise<string>((resolve, reject) => {
         child.stdout.once("data", (d: Buffer) => resolve(d.toString()));
@@ -318,7 +404,10 @@ describe("gateway: health and access", () => {
 
   test("islb gateway refuses to expose everything on a non-loopback address", () => {
     const main = repoFile("dist/src/cli/main.js");
-    const r = spawnSync(process.execPath, [main, "gateway", "--listen", "0.0.0.0:0", "--nats", g.env.ns.url], { encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync(process.execPath, [main, "gateway", "--listen", "0.0.0.0:0", "--nats", g.env.ns.url], {
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     assert.equal(r.status, 1);
     assert.match(r.stderr, /refusing to expose every service on 0\.0\.0\.0/);
   });

@@ -41,14 +41,19 @@ for (const micro of [true, false]) {
     });
 
     test("large_unary", async () => {
-      const r = await unary<Payload>(test_, "unaryCall", { responseSize: 314_159, payload: { body: Buffer.alloc(271_828) } });
+      const r = await unary<Payload>(test_, "unaryCall", {
+        responseSize: 314_159,
+        payload: { body: Buffer.alloc(271_828) },
+      });
       assert.equal(r.value.payload?.body.length, 314_159);
     });
 
     test("client_streaming", async () => {
       const sizes = [27_182, 8, 1_828, 45_904];
       const r = await new Promise<{ aggregatedPayloadSize: number }>((resolve, reject) => {
-        const call = test_.streamingInputCall!((e: grpc.ServiceError | null, v: { aggregatedPayloadSize: number }) => (e ? reject(e) : resolve(v))) as grpc.ClientWritableStream<unknown>;
+        const call = test_.streamingInputCall!((e: grpc.ServiceError | null, v: { aggregatedPayloadSize: number }) =>
+          e ? reject(e) : resolve(v),
+        ) as grpc.ClientWritableStream<unknown>;
         for (const n of sizes) call.write({ payload: { body: Buffer.alloc(n) } });
         call.end();
       });
@@ -57,8 +62,13 @@ for (const micro of [true, false]) {
 
     test("server_streaming", async () => {
       const sizes = [31_415, 9, 2_653, 58_979];
-      const { values } = await readAll<Payload>(test_.streamingOutputCall!({ responseParameters: sizes.map((size) => ({ size, intervalUs: 0 })) }));
-      assert.deepEqual(values.map((v) => v.payload?.body.length), sizes);
+      const { values } = await readAll<Payload>(
+        test_.streamingOutputCall!({ responseParameters: sizes.map((size) => ({ size, intervalUs: 0 })) }),
+      );
+      assert.deepEqual(
+        values.map((v) => v.payload?.body.length),
+        sizes,
+      );
     });
 
     test("ping_pong", async () => {
@@ -68,7 +78,10 @@ for (const micro of [true, false]) {
       const got: number[] = [];
       for (let i = 0; i < 4; i++) {
         const next = new Promise<Payload>((resolve) => call.once("data", resolve));
-        call.write({ responseParameters: [{ size: res[i], intervalUs: 0 }], payload: { body: Buffer.alloc(req[i] as number) } });
+        call.write({
+          responseParameters: [{ size: res[i], intervalUs: 0 }],
+          payload: { body: Buffer.alloc(req[i] as number) },
+        });
         got.push((await next).payload?.body.length ?? -1);
       }
       const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
@@ -88,15 +101,26 @@ for (const micro of [true, false]) {
       const before = abortedCalls.filter((p) => p === "StreamingInputCall").length;
       const started = startedCalls.filter((p) => p === "StreamingInputCall").length;
       const p = new Promise((resolve, reject) => {
-        const call = test_.streamingInputCall!((e: grpc.ServiceError | null, v: unknown) => (e ? reject(e) : resolve(v))) as grpc.ClientWritableStream<unknown>;
+        const call = test_.streamingInputCall!((e: grpc.ServiceError | null, v: unknown) =>
+          e ? reject(e) : resolve(v),
+        ) as grpc.ClientWritableStream<unknown>;
         // Cancelled once the server's handler has the call (at least 100 ms after it began): on a
         // loaded machine the call may take longer than that to reach the server.
-        setTimeout(() => void eventually(() => startedCalls.filter((x) => x === "StreamingInputCall").length > started, 5000).then(() => call.cancel()), 100);
+        setTimeout(
+          () =>
+            void eventually(() => startedCalls.filter((x) => x === "StreamingInputCall").length > started, 5000).then(
+              () => call.cancel(),
+            ),
+          100,
+        );
       });
       await assert.rejects(p, isGrpcStatus(grpc.status.CANCELLED));
       // At once as a rule; at the latest when the server's keep-alive finds the bus call gone (on a
       // loaded machine a cancel can overtake the stream's Accept).
-      assert.ok(await eventually(() => abortedCalls.filter((p) => p === "StreamingInputCall").length > before, 8000), "the cancellation reached the server's handler");
+      assert.ok(
+        await eventually(() => abortedCalls.filter((p) => p === "StreamingInputCall").length > before, 8000),
+        "the cancellation reached the server's handler",
+      );
     });
 
     test("cancel_after_first_response", async () => {
@@ -108,16 +132,27 @@ for (const micro of [true, false]) {
       assert.equal((await first).payload?.body.length, 31_415);
       call.cancel();
       assert.equal((await errored).code, grpc.status.CANCELLED);
-      assert.ok(await eventually(() => abortedCalls.filter((p) => p === "FullDuplexCall").length > before), "the cancellation reached the server's handler");
+      assert.ok(
+        await eventually(() => abortedCalls.filter((p) => p === "FullDuplexCall").length > before),
+        "the cancellation reached the server's handler",
+      );
     });
 
     test("timeout_on_sleeping_server", async () => {
       const before = abortedCalls.filter((p) => p === "FullDuplexCall").length;
-      const call = test_.fullDuplexCall!(new grpc.Metadata(), { deadline: new Date(Date.now() + 100) }) as grpc.ClientDuplexStream<unknown, Payload>;
+      const call = test_.fullDuplexCall!(new grpc.Metadata(), {
+        deadline: new Date(Date.now() + 100),
+      }) as grpc.ClientDuplexStream<unknown, Payload>;
       call.write({ responseParameters: [{ size: 1, intervalUs: 2_000_000 }], payload: { body: Buffer.alloc(27_182) } });
       await assert.rejects(readAll(call), isGrpcStatus(grpc.status.DEADLINE_EXCEEDED));
-      assert.ok(await eventually(() => abortedCalls.filter((p) => p === "FullDuplexCall").length > before), "the deadline reached the server's handler");
-      await assert.rejects(unary(test_, "unaryCall", { responseSize: 1 }, new grpc.Metadata(), { deadline: new Date(Date.now() + 1) }), isGrpcStatus(grpc.status.DEADLINE_EXCEEDED));
+      assert.ok(
+        await eventually(() => abortedCalls.filter((p) => p === "FullDuplexCall").length > before),
+        "the deadline reached the server's handler",
+      );
+      await assert.rejects(
+        unary(test_, "unaryCall", { responseSize: 1 }, new grpc.Metadata(), { deadline: new Date(Date.now() + 1) }),
+        isGrpcStatus(grpc.status.DEADLINE_EXCEEDED),
+      );
     });
 
     test("custom_metadata", async () => {
@@ -128,7 +163,12 @@ for (const micro of [true, false]) {
         assert.deepEqual(h?.get("x-grpc-test-echo-initial"), ["test_initial_metadata_value"]);
         assert.deepEqual(t?.get("x-grpc-test-echo-trailing-bin"), [Buffer.from([0xab, 0xab, 0xab])]);
       };
-      const r = await unary<Payload>(test_, "unaryCall", { responseSize: 314_159, payload: { body: Buffer.alloc(271_828) } }, md);
+      const r = await unary<Payload>(
+        test_,
+        "unaryCall",
+        { responseSize: 314_159, payload: { body: Buffer.alloc(271_828) } },
+        md,
+      );
       assert.equal(r.value.payload?.body.length, 314_159);
       check(r.header, r.trailer);
       const call = test_.fullDuplexCall!(md) as grpc.ClientDuplexStream<unknown, Payload>;
@@ -142,7 +182,10 @@ for (const micro of [true, false]) {
 
     test("status_code_and_message", async () => {
       const responseStatus = { code: 2, message: "test status message" };
-      await assert.rejects(unary(test_, "unaryCall", { responseStatus }), isGrpcStatus(grpc.status.UNKNOWN, "test status message"));
+      await assert.rejects(
+        unary(test_, "unaryCall", { responseStatus }),
+        isGrpcStatus(grpc.status.UNKNOWN, "test status message"),
+      );
       const call = test_.fullDuplexCall!() as grpc.ClientDuplexStream<unknown, Payload>;
       const all = readAll(call);
       call.write({ responseParameters: [], responseStatus });
@@ -151,7 +194,10 @@ for (const micro of [true, false]) {
     });
 
     test("special_status_message", async () => {
-      await assert.rejects(unary(test_, "unaryCall", { responseStatus: { code: 2, message: SPECIAL } }), isGrpcStatus(grpc.status.UNKNOWN, SPECIAL));
+      await assert.rejects(
+        unary(test_, "unaryCall", { responseStatus: { code: 2, message: SPECIAL } }),
+        isGrpcStatus(grpc.status.UNKNOWN, SPECIAL),
+      );
     });
 
     test("unimplemented_method", async () => {

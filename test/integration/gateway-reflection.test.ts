@@ -44,16 +44,36 @@ describe("gateway: reflection and health for the services on the bus", () => {
       const { gw, address } = await gatewayWith({});
       const r = new GrpcReflection(address, grpc.credentials.createInsecure(), {}, version);
       const services = await r.listServices();
-      for (const s of ["islb.ISLB", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]) assert.ok(services.includes(s), `${s} in ${JSON.stringify(services)}`);
+      for (const s of [
+        "islb.ISLB",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+      ])
+        assert.ok(services.includes(s), `${s} in ${JSON.stringify(services)}`);
       const methods = (await r.listMethods("islb.ISLB")).map((m) => m.name);
-      for (const m of ["FindNode", "Register", "Heartbeat", "Watch"]) assert.ok(methods.includes(m), `${m} in ${JSON.stringify(methods)}`);
+      for (const m of ["FindNode", "Register", "Heartbeat", "Watch"])
+        assert.ok(methods.includes(m), `${m} in ${JSON.stringify(methods)}`);
       const watch = (await r.listMethods("islb.ISLB")).find((m) => m.name === "Watch");
       assert.equal(watch?.definition.responseStream, true);
       // The schema from reflection is enough for a stock client to call through the gateway.
-      const pkg = (await r.getDescriptorBySymbol("islb.ISLB")).getPackageObject({ keepCase: true, longs: String, defaults: true }) as unknown as { islb: { ISLB: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & { FindNode: Function } } };
+      const pkg = (await r.getDescriptorBySymbol("islb.ISLB")).getPackageObject({
+        keepCase: true,
+        longs: String,
+        defaults: true,
+      }) as unknown as {
+        islb: { ISLB: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & { FindNode: Function } };
+      };
       const client = new pkg.islb.ISLB(address, grpc.credentials.createInsecure());
-      const reply = await new Promise<{ nodes: Array<{ nid: string }> }>((resolve, reject) => client.FindNode({ service: "rtc" }, (e: Error | null, v: { nodes: Array<{ nid: string }> }) => (e ? reject(e) : resolve(v))));
-      assert.deepEqual(reply.nodes.map((n) => n.nid), ["sfu-1"]);
+      const reply = await new Promise<{ nodes: Array<{ nid: string }> }>((resolve, reject) =>
+        client.FindNode({ service: "rtc" }, (e: Error | null, v: { nodes: Array<{ nid: string }> }) =>
+          e ? reject(e) : resolve(v),
+        ),
+      );
+      assert.deepEqual(
+        reply.nodes.map((n) => n.nid),
+        ["sfu-1"],
+      );
       client.close();
       await gw.close();
     });
@@ -75,7 +95,13 @@ describe("gateway: reflection and health for the services on the bus", () => {
     const c = new grpc.Client(address, grpc.credentials.createInsecure());
     const check = (service: string): Promise<Buffer> =>
       new Promise((resolve, reject) =>
-        c.makeUnaryRequest("/grpc.health.v1.Health/Check", (s: string) => Buffer.concat([Buffer.from([0x0a, s.length]), Buffer.from(s)]), (b: Buffer) => b, service, (e, v) => (e ? reject(e) : resolve(v as Buffer))),
+        c.makeUnaryRequest(
+          "/grpc.health.v1.Health/Check",
+          (s: string) => Buffer.concat([Buffer.from([0x0a, s.length]), Buffer.from(s)]),
+          (b: Buffer) => b,
+          service,
+          (e, v) => (e ? reject(e) : resolve(v as Buffer)),
+        ),
       );
     assert.deepEqual([...(await check(""))], [0x08, 1], "SERVING");
     assert.deepEqual([...(await check("islb.ISLB"))], [0x08, 1], "islb says SERVING");
@@ -84,7 +110,12 @@ describe("gateway: reflection and health for the services on the bus", () => {
     const wgw = new Gateway(wnc, withOwnServices(wnc, {}));
     const wa = await wgw.listen(0, "127.0.0.1");
     const wc = new grpc.Client(`127.0.0.1:${wa.port}`, grpc.credentials.createInsecure());
-    const watch = wc.makeServerStreamRequest("/grpc.health.v1.Health/Watch", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0));
+    const watch = wc.makeServerStreamRequest(
+      "/grpc.health.v1.Health/Watch",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.alloc(0),
+    );
     const seen: number[][] = [];
     watch.on("data", (b: Buffer) => seen.push([...b]));
     watch.on("error", () => undefined);

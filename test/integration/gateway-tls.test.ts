@@ -24,14 +24,64 @@ interface Pki {
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl. */
 function makePki(dir: string): Pki {
   const ssl = (...a: string[]): void => void execFileSync("openssl", a, { cwd: dir, stdio: "ignore" });
-  ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=islb test CA");
+  ssl(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=islb test CA",
+  );
   writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
   ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
-  ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "server.ext");
+  ssl(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "server.ext",
+  );
   ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=client");
-  ssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "client.pem", "-days", "1");
+  ssl(
+    "x509",
+    "-req",
+    "-in",
+    "client.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "client.pem",
+    "-days",
+    "1",
+  );
   const r = (f: string): Buffer => readFileSync(join(dir, f));
-  return { ca: r("ca.pem"), cert: r("server.pem"), key: r("server.key"), clientCert: r("client.pem"), clientKey: r("client.key") };
+  return {
+    ca: r("ca.pem"),
+    cert: r("server.pem"),
+    key: r("server.key"),
+    clientCert: r("client.pem"),
+    clientKey: r("client.key"),
+  };
 }
 
 describe("gateway over TLS", () => {
@@ -58,10 +108,20 @@ describe("gateway over TLS", () => {
     c.close();
     // Connect unary over HTTP/1.1 (ALPN http/1.1): EmptyCall takes and gives the empty message.
     const status = await new Promise<{ code: number; type: string }>((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port: a.port, path: "/grpc.testing.TestService/EmptyCall", method: "POST", ca: pki.ca, headers: { "content-type": "application/proto", "islb-nid": "t1" } }, (res) => {
-        res.resume();
-        resolve({ code: res.statusCode ?? 0, type: String(res.headers["content-type"]) });
-      });
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port: a.port,
+          path: "/grpc.testing.TestService/EmptyCall",
+          method: "POST",
+          ca: pki.ca,
+          headers: { "content-type": "application/proto", "islb-nid": "t1" },
+        },
+        (res) => {
+          res.resume();
+          resolve({ code: res.statusCode ?? 0, type: String(res.headers["content-type"]) });
+        },
+      );
       req.on("error", reject);
       req.end();
     });
@@ -75,9 +135,15 @@ describe("gateway over TLS", () => {
     const md = new grpc.Metadata();
     md.set("islb-nid", "t1");
     const without = testClients(`127.0.0.1:${a.port}`, grpc.credentials.createSsl(pki.ca)).test;
-    await assert.rejects(unary(without, "emptyCall", {}, md, { deadline: new Date(Date.now() + 3000) }), isGrpcStatus(grpc.status.UNAVAILABLE));
+    await assert.rejects(
+      unary(without, "emptyCall", {}, md, { deadline: new Date(Date.now() + 3000) }),
+      isGrpcStatus(grpc.status.UNAVAILABLE),
+    );
     without.close();
-    const withCert = testClients(`127.0.0.1:${a.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert)).test;
+    const withCert = testClients(
+      `127.0.0.1:${a.port}`,
+      grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert),
+    ).test;
     assert.deepEqual((await unary(withCert, "emptyCall", {}, md)).value, {});
     withCert.close();
     await gw.close();

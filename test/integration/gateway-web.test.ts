@@ -26,7 +26,10 @@ interface WatchEventOut {
   node?: { registration?: { node?: NodeOut } };
 }
 interface IslbClient {
-  findNode(req: { service?: string; nid?: string }, opts?: { headers?: Record<string, string>; timeoutMs?: number }): Promise<{ nodes: NodeOut[] }>;
+  findNode(
+    req: { service?: string; nid?: string },
+    opts?: { headers?: Record<string, string>; timeoutMs?: number },
+  ): Promise<{ nodes: NodeOut[] }>;
   watch(req: { service?: string }, opts?: { signal?: AbortSignal }): AsyncIterable<WatchEventOut>;
 }
 
@@ -67,7 +70,10 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
   const transports: Array<[string, () => Transport]> = [
     ["Connect over HTTP/1.1", () => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true })],
     ["Connect over HTTP/2", () => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })],
-    ["Connect JSON (connect-web's default) over HTTP/1.1", () => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false })],
+    [
+      "Connect JSON (connect-web's default) over HTTP/1.1",
+      () => createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
+    ],
     ["Connect JSON over HTTP/2", () => createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false })],
     ["gRPC-Web over HTTP/1.1", () => createGrpcWebTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: true })],
     ["gRPC-Web over HTTP/2", () => createGrpcWebTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })],
@@ -78,7 +84,10 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
     test(`${name}: FindNode, Watch (snapshot, then a node coming up), and an error as the service sent it`, async () => {
       const client = createClient(service, transport()) as unknown as IslbClient;
       const found = await client.findNode({ service: "rtc" });
-      assert.ok(found.nodes.some((x) => x.nid === "sfu-1"), `FindNode found ${JSON.stringify(found.nodes.map((x) => x.nid))}`);
+      assert.ok(
+        found.nodes.some((x) => x.nid === "sfu-1"),
+        `FindNode found ${JSON.stringify(found.nodes.map((x) => x.nid))}`,
+      );
 
       const ac = new AbortController();
       const events: WatchEventOut[] = [];
@@ -89,7 +98,10 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
         events.push(r.value);
         if (r.value.type === SYNCED) break;
       }
-      assert.ok(events.some((e) => e.node?.registration?.node?.nid === "sfu-1"), "the snapshot holds sfu-1");
+      assert.ok(
+        events.some((e) => e.node?.registration?.node?.nid === "sfu-1"),
+        "the snapshot holds sfu-1",
+      );
       const nid = `sfu-web-${n++}`;
       agents.push(await startAgent(ns.url, nid));
       for (;;) {
@@ -107,30 +119,54 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
         return true;
       });
       // Nobody serves this node: UNAVAILABLE.
-      await assert.rejects(client.findNode({ service: "rtc" }, { headers: { "islb-nid": "nobody" } }), (e: unknown) => e instanceof ConnectError && e.code === Code.Unavailable);
+      await assert.rejects(
+        client.findNode({ service: "rtc" }, { headers: { "islb-nid": "nobody" } }),
+        (e: unknown) => e instanceof ConnectError && e.code === Code.Unavailable,
+      );
     });
   }
 
   test("CORS: a preflight from an allowed origin is answered; others get no CORS headers", async () => {
-    const ok = await fetch(`${baseUrl}/islb.ISLB/FindNode`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST", "access-control-request-headers": "content-type,connect-protocol-version" } });
+    const ok = await fetch(`${baseUrl}/islb.ISLB/FindNode`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,connect-protocol-version",
+      },
+    });
     assert.equal(ok.status, 204);
     assert.equal(ok.headers.get("access-control-allow-origin"), "https://app.example");
     assert.equal(ok.headers.get("access-control-allow-headers"), "content-type,connect-protocol-version");
-    const no = await fetch(`${baseUrl}/islb.ISLB/FindNode`, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+    const no = await fetch(`${baseUrl}/islb.ISLB/FindNode`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+    });
     assert.equal(no.status, 403);
     assert.equal(no.headers.get("access-control-allow-origin"), null);
-    const call = await fetch(`${baseUrl}/islb.ISLB/FindNode`, { method: "POST", headers: { origin: "https://evil.example", "content-type": "application/proto" }, body: new Uint8Array(0) });
+    const call = await fetch(`${baseUrl}/islb.ISLB/FindNode`, {
+      method: "POST",
+      headers: { origin: "https://evil.example", "content-type": "application/proto" },
+      body: new Uint8Array(0),
+    });
     assert.equal(call.status, 200);
     assert.equal(call.headers.get("access-control-allow-origin"), null);
   });
 
   test("a Connect unary request to a streaming method is refused, and does not make the method unary for others", async () => {
     for (let i = 0; i < 3; i++) {
-      const r = await fetch(`${baseUrl}/islb.ISLB/Watch`, { method: "POST", headers: { "content-type": "application/proto" }, body: new Uint8Array(0) });
+      const r = await fetch(`${baseUrl}/islb.ISLB/Watch`, {
+        method: "POST",
+        headers: { "content-type": "application/proto" },
+        body: new Uint8Array(0),
+      });
       assert.equal(r.status, 400);
       assert.equal(((await r.json()) as { code: string }).code, "invalid_argument");
     }
-    const client = createClient(service, createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true })) as unknown as IslbClient;
+    const client = createClient(
+      service,
+      createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true }),
+    ) as unknown as IslbClient;
     const ac = new AbortController();
     for await (const ev of client.watch({ service: "rtc" }, { signal: ac.signal })) {
       if (ev.type === SYNCED) break;
@@ -139,12 +175,20 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
   });
 
   test("Connect JSON: a request that is not valid JSON for its type is INVALID_ARGUMENT, and says why", async () => {
-    const r = await fetch(`${baseUrl}/islb.ISLB/FindNode`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "rtc", bogus: 1 }) });
+    const r = await fetch(`${baseUrl}/islb.ISLB/FindNode`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ service: "rtc", bogus: 1 }),
+    });
     const e = (await r.json()) as { code: string; message: string };
     assert.equal(r.status, 400, JSON.stringify(e));
     assert.equal(e.code, "invalid_argument");
     assert.match(e.message, /bogus/);
-    const ok = await fetch(`${baseUrl}/islb.ISLB/FindNode`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ service: "rtc" }) });
+    const ok = await fetch(`${baseUrl}/islb.ISLB/FindNode`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ service: "rtc" }),
+    });
     assert.equal(ok.status, 200);
     assert.ok(((await ok.json()) as { nodes: Array<{ nid: string }> }).nodes.some((n) => n.nid === "sfu-1"));
   });
@@ -153,7 +197,11 @@ describe("gateway: Connect and gRPC-Web clients call ISLB", () => {
     // FindNodeRequest{service: "rtc"} = 1a 03 'rtc'
     const msg = Buffer.from([0x1a, 0x03, 0x72, 0x74, 0x63]);
     const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, msg.length]), msg]);
-    const r = await fetch(`${baseUrl}/islb.ISLB/FindNode`, { method: "POST", headers: { "content-type": "application/grpc-web-text", "x-grpc-web": "1" }, body: frame.toString("base64") });
+    const r = await fetch(`${baseUrl}/islb.ISLB/FindNode`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web-text", "x-grpc-web": "1" },
+      body: frame.toString("base64"),
+    });
     assert.equal(r.status, 200);
     assert.equal(r.headers.get("content-type"), "application/grpc-web-text");
     // Each frame is its own base64 part, padded: decode part by part, as grpc-web clients do.

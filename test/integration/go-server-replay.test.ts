@@ -50,7 +50,10 @@ test("unary with metadata: the reply, and header and trailer from Begin and End"
     const md = Metadata();
     md.append("a", "1");
     md.append("a", "2");
-    const r = await client.hello({ i: 4, msg: "hi" }, { metadata: md, onHeader: (h) => (seen.header = h), onTrailer: (t) => (seen.trailer = t) });
+    const r = await client.hello(
+      { i: 4, msg: "hi" },
+      { metadata: md, onHeader: (h) => (seen.header = h), onTrailer: (t) => (seen.trailer = t) },
+    );
     assert.deepEqual(r, { i: 5, msg: "hi world" });
     assert.deepEqual(seen.header?.getAll("h-a"), ["1", "2"]);
     assert.deepEqual(seen.trailer?.getAll("t-a"), ["1", "2"]);
@@ -64,7 +67,10 @@ test("server streaming: every message, then the end", async () => {
   try {
     const client = createClient(TestDefinition, nc, { wire: "nats-grpc", nid: "t1" });
     const rs = await collect(client.count({ n: 3, prefix: "c" }));
-    assert.deepEqual(rs.map((r) => r.msg), ["c-1", "c-2", "c-3"]);
+    assert.deepEqual(
+      rs.map((r) => r.msg),
+      ["c-1", "c-2", "c-3"],
+    );
   } finally {
     stop();
   }
@@ -79,7 +85,8 @@ test("a stream that fails part way: the messages before, then the status", async
       (async () => {
         for await (const r of client.count({ n: 5, prefix: "c", failAt: 3, failCode: 9 })) got.push(r.msg);
       })(),
-      (e: unknown) => e instanceof ClientError && e.code === Status.FAILED_PRECONDITION && e.details === "count failed at 3",
+      (e: unknown) =>
+        e instanceof ClientError && e.code === Status.FAILED_PRECONDITION && e.details === "count failed at 3",
     );
     assert.deepEqual(got, ["c-1", "c-2"]);
   } finally {
@@ -91,7 +98,10 @@ test("unary errors and FindNode from the Go islb stub", async () => {
   const stopErr = goServer("nrpc.islb-node-1.islb.ISLB.FindNode", find("-sid error"));
   try {
     const islb = createClient(ISLBDefinition, nc, { wire: "nats-grpc", nid: "islb-node-1" });
-    await assert.rejects(islb.findNode({ service: "rtc", sid: "error" }), (e: unknown) => e instanceof ClientError && e.code === Status.NOT_FOUND && e.details === "no nodes for sid error");
+    await assert.rejects(
+      islb.findNode({ service: "rtc", sid: "error" }),
+      (e: unknown) => e instanceof ClientError && e.code === Status.NOT_FOUND && e.details === "no nodes for sid error",
+    );
   } finally {
     stopErr();
   }
@@ -99,7 +109,13 @@ test("unary errors and FindNode from the Go islb stub", async () => {
   try {
     const islb = createClient(ISLBDefinition, nc, { wire: "nats-grpc", nid: "islb-node-1" });
     const r = await islb.findNode({ service: "rtc", sid: "room1", nid: "sfu-x" });
-    assert.deepEqual(r.nodes.map((n) => [n.nid, n.rpc?.params.get("region") ?? ""]), [["sfu-1", "eu"], ["sfu-2", ""]]);
+    assert.deepEqual(
+      r.nodes.map((n) => [n.nid, n.rpc?.params.get("region") ?? ""]),
+      [
+        ["sfu-1", "eu"],
+        ["sfu-2", ""],
+      ],
+    );
   } finally {
     stop();
   }

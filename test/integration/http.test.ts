@@ -13,7 +13,18 @@ import { NodeState } from "../../src/registry/types.js";
 
 const Z = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 const rec = (nid: string, sessions = 0) =>
-  toRecord({ node: { nid, service: "rtc", dc: "dc1", rpc: undefined }, state: NodeState.NODE_STATE_SERVING, region: "eu", load: { ...Z, sessions }, softLimits: { ...Z, sessions: 10 }, hardLimits: { ...Z, sessions: 20 } }, 6000, Date.now());
+  toRecord(
+    {
+      node: { nid, service: "rtc", dc: "dc1", rpc: undefined },
+      state: NodeState.NODE_STATE_SERVING,
+      region: "eu",
+      load: { ...Z, sessions },
+      softLimits: { ...Z, sessions: 10 },
+      hardLimits: { ...Z, sessions: 20 },
+    },
+    6000,
+    Date.now(),
+  );
 
 function get(url: string, method = "GET"): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -21,7 +32,9 @@ function get(url: string, method = "GET"): Promise<{ status: number; type: strin
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), body }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), body }),
+      );
     });
     req.on("error", reject);
     req.end();
@@ -29,11 +42,21 @@ function get(url: string, method = "GET"): Promise<{ status: number; type: strin
 }
 
 /** Reads server-sent events from `url` until `until` says stop; returns them. */
-function events(url: string, until: (evs: Array<{ event: string; data: any }>) => boolean, ms = 3000): Promise<Array<{ event: string; data: any }>> {
+function events(
+  url: string,
+  until: (evs: Array<{ event: string; data: any }>) => boolean,
+  ms = 3000,
+): Promise<Array<{ event: string; data: any }>> {
   return new Promise((resolve, reject) => {
     const got: Array<{ event: string; data: any }> = [];
     let buf = "";
-    const timer = setTimeout(() => (req.destroy(), reject(new Error(`events: only ${JSON.stringify(got.map((e) => e.event))} within ${ms} ms`))), ms);
+    const timer = setTimeout(
+      () => (
+        req.destroy(),
+        reject(new Error(`events: only ${JSON.stringify(got.map((e) => e.event))} within ${ms} ms`))
+      ),
+      ms,
+    );
     const req = request(url, (res) => {
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
@@ -70,7 +93,10 @@ test("listen addresses: host:port, [v6]:port, a bare port on loopback; bad ones 
 test("healthz, readyz flipping with its source, metrics, 404 and 405, the page and its live feed", async () => {
   const store = new MemoryStore();
   const live = new LoopMonitor();
-  let checks: ReadinessCheck[] = [{ name: "nats", ok: true }, { name: "store", ok: true }];
+  let checks: ReadinessCheck[] = [
+    { name: "nats", ok: true },
+    { name: "store", ok: true },
+  ];
   const registry = new Registry();
   new Counter({ name: "islb_test_total", help: "a test counter", registers: [registry] }).inc(3);
   const feed = new ClusterFeed(store.view, { self: { nid: "islb-t", dc: "dc1" } });
@@ -80,7 +106,10 @@ test("healthz, readyz flipping with its source, metrics, 404 and 405, the page a
     assert.equal(h.status, 200);
     assert.equal(JSON.parse(h.body).status, "ok");
     assert.equal((await get(`${http.url}/readyz`)).status, 200);
-    checks = [{ name: "nats", ok: true }, { name: "store", ok: false, detail: "redis 127.0.0.1:1 does not answer" }];
+    checks = [
+      { name: "nats", ok: true },
+      { name: "store", ok: false, detail: "redis 127.0.0.1:1 does not answer" },
+    ];
     const r = await get(`${http.url}/readyz`);
     assert.equal(r.status, 503);
     assert.match(JSON.parse(r.body).reason, /store: redis 127.0.0.1:1 does not answer/);
@@ -96,19 +125,27 @@ test("healthz, readyz flipping with its source, metrics, 404 and 405, the page a
     assert.doesNotMatch(page.body, /<script[^>]+src=/, "the page loads no script from elsewhere");
 
     await store.register(rec("sfu-1", 3), "t");
-    const feedDone = events(`${http.url}/events`, (evs) => evs.some((e) => e.event === "batch" && e.data.removed.includes("sfu-1")));
+    const feedDone = events(`${http.url}/events`, (evs) =>
+      evs.some((e) => e.event === "batch" && e.data.removed.includes("sfu-1")),
+    );
     await new Promise((r) => setTimeout(r, 100));
     await store.register(rec("sfu-2"), "t2");
     await store.deregister("sfu-1", "t");
     const evs = await feedDone;
     const snap = evs[0] as { event: string; data: any };
     assert.equal(snap.event, "snapshot");
-    assert.deepEqual(snap.data.nodes.map((n: { nid: string }) => n.nid), ["sfu-1"]);
+    assert.deepEqual(
+      snap.data.nodes.map((n: { nid: string }) => n.nid),
+      ["sfu-1"],
+    );
     assert.equal(snap.data.nodes[0].load.sessions, 3);
     assert.equal(snap.data.nodes[0].hard.sessions, 20);
     assert.equal(snap.data.self.nid, "islb-t");
     const batches = evs.filter((e) => e.event === "batch").map((e) => e.data);
-    assert.ok(batches.some((b) => b.nodes.some((n: { nid: string }) => n.nid === "sfu-2")), "sfu-2 came up on the feed");
+    assert.ok(
+      batches.some((b) => b.nodes.some((n: { nid: string }) => n.nid === "sfu-2")),
+      "sfu-2 came up on the feed",
+    );
     const kinds = batches.flatMap((b) => b.changes.map((c: { type: string; nid: string }) => `${c.type} ${c.nid}`));
     assert.deepEqual(kinds, ["up sfu-2", "down sfu-1"]);
   } finally {
@@ -133,13 +170,21 @@ test("a page that does not read is held to the latest record of each node, not e
   try {
     for (let i = 0; i < 50; i++) await store.register(rec(`sfu-${i}`), `t${i}`);
     for (let round = 0; round < 400; round++) {
-      for (let i = 0; i < 50; i++) await store.heartbeat(`sfu-${i}`, `t${i}`, { load: { ...Z, sessions: round }, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
+      for (let i = 0; i < 50; i++)
+        await store.heartbeat(
+          `sfu-${i}`,
+          `t${i}`,
+          { load: { ...Z, sessions: round }, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 },
+          undefined,
+        );
       await new Promise((r) => setImmediate(r));
     }
     await new Promise((r) => setTimeout(r, 50));
     // 20,000 heartbeats of 50 nodes: the socket's buffers fill and then the feed keeps at most
     // one record per node (and the bounded change list) for it.
-    const held = (feed as unknown as { clients: Set<{ nodes: Map<string, unknown>; changes: unknown[]; blocked: boolean }> }).clients;
+    const held = (
+      feed as unknown as { clients: Set<{ nodes: Map<string, unknown>; changes: unknown[]; blocked: boolean }> }
+    ).clients;
     assert.equal(held.size, 1);
     for (const c of held) {
       assert.equal(c.blocked, true, "the socket filled up (else this test shows nothing)");

@@ -3,7 +3,11 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { isAbortError } from "abort-controller-x";
 import { ClientError, Metadata, Status, createClient } from "../../src/index.js";
-import { TestServiceDefinition, UnimplementedServiceDefinition, type StreamingOutputCallRequest } from "../../generated/testing/test.js";
+import {
+  TestServiceDefinition,
+  UnimplementedServiceDefinition,
+  type StreamingOutputCallRequest,
+} from "../../generated/testing/test.js";
 import { abortedCalls } from "../helpers/services.js";
 import { collect, eventually, items, startEnv, type Env } from "../helpers/setup.js";
 
@@ -43,8 +47,13 @@ for (const wire of ["native", "nats-grpc"] as const) {
 
     test("server_streaming", async () => {
       const sizes = [31_415, 9, 2_653, 58_979];
-      const rs = await collect(client.streamingOutputCall({ responseParameters: sizes.map((size) => ({ size, intervalUs: 0 })) }));
-      assert.deepEqual(rs.map((r) => r.payload?.body.length), sizes);
+      const rs = await collect(
+        client.streamingOutputCall({ responseParameters: sizes.map((size) => ({ size, intervalUs: 0 })) }),
+      );
+      assert.deepEqual(
+        rs.map((r) => r.payload?.body.length),
+        sizes,
+      );
     });
 
     test("ping_pong", async () => {
@@ -64,7 +73,11 @@ for (const wire of ["native", "nats-grpc"] as const) {
         assert.ok(await eventually(() => next !== undefined), "the client asks for the next request");
         const send = next as (v: StreamingOutputCallRequest | undefined) => void;
         next = undefined;
-        send({ responseParameters: [{ size: res[i] as number, intervalUs: 0 }], payload: { body: Buffer.alloc(req[i] as number) }, responseStatus: undefined });
+        send({
+          responseParameters: [{ size: res[i] as number, intervalUs: 0 }],
+          payload: { body: Buffer.alloc(req[i] as number) },
+          responseStatus: undefined,
+        });
         const r = await pending;
         assert.equal(r.done, false);
         assert.equal(r.value?.payload?.body.length, res[i]);
@@ -88,13 +101,21 @@ for (const wire of ["native", "nats-grpc"] as const) {
       await new Promise((r) => setTimeout(r, 50));
       ac.abort();
       await assert.rejects(p, (e: unknown) => isAbortError(e));
-      if (wire === "native") assert.ok(await eventually(() => abortedCalls.includes("StreamingInputCall")), "the server handler saw the cancellation");
+      if (wire === "native")
+        assert.ok(
+          await eventually(() => abortedCalls.includes("StreamingInputCall")),
+          "the server handler saw the cancellation",
+        );
     });
 
     test("cancel_after_first_response", async () => {
       const ac = new AbortController();
       async function* one(): AsyncGenerator<StreamingOutputCallRequest> {
-        yield { responseParameters: [{ size: 31_415, intervalUs: 0 }], payload: { body: Buffer.alloc(27_182) }, responseStatus: undefined };
+        yield {
+          responseParameters: [{ size: 31_415, intervalUs: 0 }],
+          payload: { body: Buffer.alloc(27_182) },
+          responseStatus: undefined,
+        };
         await new Promise(() => {});
       }
       const before = abortedCalls.filter((p) => p === "FullDuplexCall").length;
@@ -103,22 +124,39 @@ for (const wire of ["native", "nats-grpc"] as const) {
       assert.equal(first.value?.payload?.body.length, 31_415);
       ac.abort();
       await assert.rejects(it.next(), (e: unknown) => isAbortError(e));
-      assert.ok(await eventually(() => abortedCalls.filter((p) => p === "FullDuplexCall").length > before), "the server handler saw the cancellation");
+      assert.ok(
+        await eventually(() => abortedCalls.filter((p) => p === "FullDuplexCall").length > before),
+        "the server handler saw the cancellation",
+      );
     });
 
     test("timeout_on_sleeping_server", async () => {
       async function* one(): AsyncGenerator<StreamingOutputCallRequest> {
-        yield { responseParameters: [{ size: 1, intervalUs: 2_000_000 }], payload: { body: Buffer.alloc(27_182) }, responseStatus: undefined };
+        yield {
+          responseParameters: [{ size: 1, intervalUs: 2_000_000 }],
+          payload: { body: Buffer.alloc(27_182) },
+          responseStatus: undefined,
+        };
         await new Promise(() => {});
       }
       await assert.rejects(collect(client.fullDuplexCall(one(), { deadline: 50 })), isStatus(Status.DEADLINE_EXCEEDED));
-      await assert.rejects(client.unaryCall({ responseSize: 1 }, { deadline: new Date(Date.now() - 1) }), isStatus(Status.DEADLINE_EXCEEDED));
+      await assert.rejects(
+        client.unaryCall({ responseSize: 1 }, { deadline: new Date(Date.now() - 1) }),
+        isStatus(Status.DEADLINE_EXCEEDED),
+      );
     });
 
     test("custom_metadata", async () => {
-      const metadata = Metadata({ "x-grpc-test-echo-initial": "test_initial_metadata_value", "x-grpc-test-echo-trailing-bin": new Uint8Array([0xab, 0xab, 0xab]) });
+      const metadata = Metadata({
+        "x-grpc-test-echo-initial": "test_initial_metadata_value",
+        "x-grpc-test-echo-trailing-bin": new Uint8Array([0xab, 0xab, 0xab]),
+      });
       const seen: { header?: Metadata; trailer?: Metadata } = {};
-      const opts = { metadata, onHeader: (h: Metadata) => (seen.header = h), onTrailer: (t: Metadata) => (seen.trailer = t) };
+      const opts = {
+        metadata,
+        onHeader: (h: Metadata) => (seen.header = h),
+        onTrailer: (t: Metadata) => (seen.trailer = t),
+      };
       const check = () => {
         assert.equal(seen.header?.get("x-grpc-test-echo-initial"), "test_initial_metadata_value");
         assert.deepEqual([...(seen.trailer?.get("x-grpc-test-echo-trailing-bin") as Uint8Array)], [0xab, 0xab, 0xab]);
@@ -127,7 +165,18 @@ for (const wire of ["native", "nats-grpc"] as const) {
       check();
       delete seen.header;
       delete seen.trailer;
-      const rs = await collect(client.fullDuplexCall(items([{ responseParameters: [{ size: 314_159, intervalUs: 0 }], payload: { body: Buffer.alloc(271_828) }, responseStatus: undefined }]), opts));
+      const rs = await collect(
+        client.fullDuplexCall(
+          items([
+            {
+              responseParameters: [{ size: 314_159, intervalUs: 0 }],
+              payload: { body: Buffer.alloc(271_828) },
+              responseStatus: undefined,
+            },
+          ]),
+          opts,
+        ),
+      );
       assert.equal(rs.length, 1);
       check();
     });
@@ -135,11 +184,17 @@ for (const wire of ["native", "nats-grpc"] as const) {
     test("status_code_and_message", async () => {
       const responseStatus = { code: 2, message: "test status message" };
       await assert.rejects(client.unaryCall({ responseStatus }), isStatus(Status.UNKNOWN, "test status message"));
-      await assert.rejects(collect(client.fullDuplexCall(items([{ responseParameters: [], payload: undefined, responseStatus }]))), isStatus(Status.UNKNOWN, "test status message"));
+      await assert.rejects(
+        collect(client.fullDuplexCall(items([{ responseParameters: [], payload: undefined, responseStatus }]))),
+        isStatus(Status.UNKNOWN, "test status message"),
+      );
     });
 
     test("special_status_message", async () => {
-      await assert.rejects(client.unaryCall({ responseStatus: { code: 2, message: SPECIAL } }), isStatus(Status.UNKNOWN, SPECIAL));
+      await assert.rejects(
+        client.unaryCall({ responseStatus: { code: 2, message: SPECIAL } }),
+        isStatus(Status.UNKNOWN, SPECIAL),
+      );
     });
 
     test("unimplemented_method", async () => {

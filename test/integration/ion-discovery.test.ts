@@ -22,7 +22,12 @@ import { discoveryScenarios, plainGo, unhex, type DiscoveryFrame } from "../help
 const scenarios = discoveryScenarios();
 const frames = (name: string): DiscoveryFrame[] => scenarios.find((s) => s.scenario === name)?.frames ?? [];
 const requests = (name: string, action: string): DiscoveryFrame[] =>
-  frames(name).filter((f) => f.go_type === "discovery.Request" && f.subject.startsWith("node.publish") && (f.decoded_json as { Action: string }).Action === action);
+  frames(name).filter(
+    (f) =>
+      f.go_type === "discovery.Request" &&
+      f.subject.startsWith("node.publish") &&
+      (f.decoded_json as { Action: string }).Action === action,
+  );
 const decoded = (m: Msg) => plainGo(decodeGob(m.data).value) as Record<string, unknown>;
 
 describe("ion's nats-discovery against islb", () => {
@@ -36,7 +41,9 @@ describe("ion's nats-discovery against islb", () => {
     ns = await startNatsServer();
     islb = await startIslb(ns.url, { nid: "islb-ion" });
     nc = await connect({ servers: ns.url });
-    nc.subscribe("node.discovery.>", { callback: (_e, m) => broadcasts.push({ subject: m.subject, value: decoded(m) }) });
+    nc.subscribe("node.discovery.>", {
+      callback: (_e, m) => broadcasts.push({ subject: m.subject, value: decoded(m) }),
+    });
     await nc.flush();
   });
   after(async () => {
@@ -73,19 +80,33 @@ describe("ion's nats-discovery against islb", () => {
     try {
       const all = decoded(await send(frames("get_rtc_all")[0] as DiscoveryFrame)) as { Nodes: Array<{ NID: string }> };
       assert.deepEqual(all.Nodes.map((n) => n.NID).sort(), ["sfu-1", "sfu-native"]);
-      assert.ok(await eventually(() => broadcasts.some((x) => x.subject === "node.discovery.rtc.dc9.sfu-native" && x.value.Action === "save")), "native nodes' up is broadcast too");
+      assert.ok(
+        await eventually(() =>
+          broadcasts.some((x) => x.subject === "node.discovery.rtc.dc9.sfu-native" && x.value.Action === "save"),
+        ),
+        "native nodes' up is broadcast too",
+      );
     } finally {
       await a.agent.stop();
       await a.nc.close();
     }
-    assert.ok(await eventually(() => broadcasts.some((x) => x.subject === "node.discovery.rtc.dc9.sfu-native" && x.value.Action === "delete")), "and their down");
+    assert.ok(
+      await eventually(() =>
+        broadcasts.some((x) => x.subject === "node.discovery.rtc.dc9.sfu-native" && x.value.Action === "delete"),
+      ),
+      "and their down",
+    );
   });
 
   test("delete removes the node and is broadcast", async () => {
     const del = requests("keepalive_save_update_delete", "delete")[0] as DiscoveryFrame;
     assert.deepEqual(decoded(await send(del)), { Success: true, Reason: "" });
     assert.equal(islb.store.view.get("sfu-1"), undefined);
-    assert.ok(await eventually(() => broadcasts.some((x) => x.subject === "node.discovery.rtc.dc1.sfu-1" && x.value.Action === "delete")));
+    assert.ok(
+      await eventually(() =>
+        broadcasts.some((x) => x.subject === "node.discovery.rtc.dc1.sfu-1" && x.value.Action === "delete"),
+      ),
+    );
   });
 
   test("a Go node made of captured bytes keeps itself alive with updates, and expires when they stop", async () => {
@@ -98,20 +119,31 @@ describe("ion's nats-discovery against islb", () => {
       assert.deepEqual(decoded(await send(update)), { Success: true, Reason: "" });
       await new Promise((r) => setTimeout(r, 1000));
     }
-    assert.equal((await client.findNode({ nid: "sfu-1" })).nodes.length, 1, "alive past its 5 s lease thanks to updates");
+    assert.equal(
+      (await client.findNode({ nid: "sfu-1" })).nodes.length,
+      1,
+      "alive past its 5 s lease thanks to updates",
+    );
     const stopped = Date.now();
     let expiredAt = 0;
     const ac = new AbortController();
     const watching = (async () => {
       try {
-        for await (const e of client.watch({ service: "rtc" }, { signal: ac.signal })) if (e.type === WatchEvent_Type.TYPE_EXPIRED) expiredAt = Date.now();
+        for await (const e of client.watch({ service: "rtc" }, { signal: ac.signal }))
+          if (e.type === WatchEvent_Type.TYPE_EXPIRED) expiredAt = Date.now();
       } catch {
         /* aborted */
       }
     })();
     assert.ok(await eventually(() => expiredAt > 0, 8000));
     assert.ok(expiredAt - stopped <= 5000 + 1000, `expired ${expiredAt - stopped} ms after the last update`);
-    assert.ok(await eventually(() => broadcasts.filter((x) => x.value.Action === "delete" && x.subject === "node.discovery.rtc.dc1.sfu-1").length >= 2));
+    assert.ok(
+      await eventually(
+        () =>
+          broadcasts.filter((x) => x.value.Action === "delete" && x.subject === "node.discovery.rtc.dc1.sfu-1")
+            .length >= 2,
+      ),
+    );
     ac.abort();
     await watching;
   });
@@ -124,7 +156,9 @@ describe("ion's nats-discovery against islb", () => {
     assert.match(r.Reason, /bad request/);
     const save = unhex(requests("keepalive_save_update_delete", "save")[0]?.hex as string);
     for (const cut of [10, 100, 300]) {
-      const t = decoded(await nc.request("node.publish.rtc.dc1.sfu-1", save.subarray(0, cut), { timeout: 2000 })) as { Success: boolean };
+      const t = decoded(await nc.request("node.publish.rtc.dc1.sfu-1", save.subarray(0, cut), { timeout: 2000 })) as {
+        Success: boolean;
+      };
       assert.equal(t.Success, false);
     }
     const get = decoded(await send(frames("get_no_match")[0] as DiscoveryFrame));
@@ -142,7 +176,8 @@ test("two islb instances answer each discovery request once", async () => {
     const inbox = createInbox();
     let replies = 0;
     nc.subscribe(inbox, { callback: () => replies++ });
-    for (let i = 0; i < 10; i++) nc.publish("node.publish.video", unhex(frames("get_no_match")[0]?.hex as string), { reply: inbox });
+    for (let i = 0; i < 10; i++)
+      nc.publish("node.publish.video", unhex(frames("get_no_match")[0]?.hex as string), { reply: inbox });
     await nc.flush();
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(replies, 10);
@@ -162,12 +197,25 @@ test("two islb instances on one Redis broadcast each Go node's up and down once"
   const nc = await connect({ servers: ns.url });
   try {
     const seen: string[] = [];
-    nc.subscribe("node.discovery.>", { callback: (_e, m) => seen.push(String((decoded(m) as { Action: string }).Action)) });
+    nc.subscribe("node.discovery.>", {
+      callback: (_e, m) => seen.push(String((decoded(m) as { Action: string }).Action)),
+    });
     await nc.flush();
-    await nc.request("node.publish.rtc.dc1.sfu-1", unhex(requests("keepalive_save_update_delete", "save")[0]?.hex as string), { timeout: 2000 });
-    assert.ok(await eventually(() => i1.store.view.get("sfu-1") !== undefined && i2.store.view.get("sfu-1") !== undefined));
-    for (const u of requests("keepalive_save_update_delete", "update")) await nc.request(u.subject, unhex(u.hex), { timeout: 2000 });
-    await nc.request("node.publish.rtc.dc1.sfu-1", unhex(requests("keepalive_save_update_delete", "delete")[0]?.hex as string), { timeout: 2000 });
+    await nc.request(
+      "node.publish.rtc.dc1.sfu-1",
+      unhex(requests("keepalive_save_update_delete", "save")[0]?.hex as string),
+      { timeout: 2000 },
+    );
+    assert.ok(
+      await eventually(() => i1.store.view.get("sfu-1") !== undefined && i2.store.view.get("sfu-1") !== undefined),
+    );
+    for (const u of requests("keepalive_save_update_delete", "update"))
+      await nc.request(u.subject, unhex(u.hex), { timeout: 2000 });
+    await nc.request(
+      "node.publish.rtc.dc1.sfu-1",
+      unhex(requests("keepalive_save_update_delete", "delete")[0]?.hex as string),
+      { timeout: 2000 },
+    );
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(seen, ["save", "delete"]);
   } finally {
@@ -187,10 +235,25 @@ function goRequest(action: string, nid: string, extra: Record<string, string> = 
     ["DC", "dc1"],
     ["Service", "rtc"],
     ["NID", nid],
-    ["RPC", struct([["Protocol", "nats-grpc"], ["Addr", "nats://x"], ["Params", new Map()]])],
+    [
+      "RPC",
+      struct([
+        ["Protocol", "nats-grpc"],
+        ["Addr", "nats://x"],
+        ["Params", new Map()],
+      ]),
+    ],
     ["ExtraInfo", extraInfo],
   ]);
-  return new GobEncoder().encode(REQUEST, struct([["Action", action], ["Node", node], ["Service", ""], ["Params", new Map()]]));
+  return new GobEncoder().encode(
+    REQUEST,
+    struct([
+      ["Action", action],
+      ["Node", node],
+      ["Service", ""],
+      ["Params", new Map()],
+    ]),
+  );
 }
 
 describe("nats-discovery passes the same authorization as the native API", () => {
@@ -198,7 +261,8 @@ describe("nats-discovery passes the same authorization as the native API", () =>
   let islb: Running;
   let a: NatsConnection;
   let b: NatsConnection;
-  const ask = async (nc: NatsConnection, subject: string, data: Uint8Array) => decoded(await nc.request(subject, data, { timeout: 2000 })) as { Success: boolean; Reason: string };
+  const ask = async (nc: NatsConnection, subject: string, data: Uint8Array) =>
+    decoded(await nc.request(subject, data, { timeout: 2000 })) as { Success: boolean; Reason: string };
 
   before(async () => {
     ns = await startNatsServer();
@@ -216,7 +280,10 @@ describe("nats-discovery passes the same authorization as the native API", () =>
   test("a Go save or update without the service's secret is refused: never in FindNode, never given a session", async () => {
     const native = await startAgent(ns.url, "sfu-native-sec", {}, { secret: "s3cret" });
     try {
-      for (const f of [requests("keepalive_save_update_delete", "save")[0], requests("keepalive_save_update_delete", "update")[0]] as DiscoveryFrame[]) {
+      for (const f of [
+        requests("keepalive_save_update_delete", "save")[0],
+        requests("keepalive_save_update_delete", "update")[0],
+      ] as DiscoveryFrame[]) {
         const r = await ask(a, f.subject, unhex(f.hex));
         assert.equal(r.Success, false, "refused");
         assert.match(r.Reason, /secret/);
@@ -226,7 +293,8 @@ describe("nats-discovery passes the same authorization as the native API", () =>
       const client = createClient(ISLBDefinition, a);
       assert.equal((await client.findNode({ nid: "sfu-1" })).nodes.length, 0);
       assert.equal((await client.findNode({ nid: "sfu-g" })).nodes.length, 0);
-      for (let i = 0; i < 20; i++) assert.equal((await client.findNode({ service: "rtc", sid: `room-sec-${i}` })).nodes[0]?.nid, "sfu-native-sec");
+      for (let i = 0; i < 20; i++)
+        assert.equal((await client.findNode({ service: "rtc", sid: `room-sec-${i}` })).nodes[0]?.nid, "sfu-native-sec");
     } finally {
       await native.agent.stop();
       await native.nc.close();
@@ -243,11 +311,19 @@ describe("nats-discovery passes the same authorization as the native API", () =>
     assert.equal(rec?.extra.get("cores")?.intValue, 8);
     assert.equal(rec?.extra.has("secret"), false, "not stored");
     assert.ok(await eventually(() => seen.length > 0));
-    assert.ok(seen.every((s) => !s.includes("s3cret")), "not broadcast");
-    const got = decoded(await a.request("node.publish.rtc", unhex(frames("get_rtc_all")[0]?.hex as string), { timeout: 2000 }));
+    assert.ok(
+      seen.every((s) => !s.includes("s3cret")),
+      "not broadcast",
+    );
+    const got = decoded(
+      await a.request("node.publish.rtc", unhex(frames("get_rtc_all")[0]?.hex as string), { timeout: 2000 }),
+    );
     assert.ok(!JSON.stringify(got).includes("s3cret"), "not answered to gets");
     sub.unsubscribe();
-    assert.deepEqual(await ask(a, "node.publish.rtc.dc1.sfu-ok", goRequest("delete", "sfu-ok")), { Success: true, Reason: "" });
+    assert.deepEqual(await ask(a, "node.publish.rtc.dc1.sfu-ok", goRequest("delete", "sfu-ok")), {
+      Success: true,
+      Reason: "",
+    });
   });
 
   test("a Go node's entry belongs to the connection (or owner_token) that registered it", async () => {
@@ -259,13 +335,27 @@ describe("nats-discovery passes the same authorization as the native API", () =>
     assert.equal((await ask(b, subj, goRequest("update", "sfu-own", { secret: "s3cret" }))).Success, false);
     assert.equal((await ask(b, subj, goRequest("delete", "sfu-own"))).Success, false, "nor delete it");
     assert.ok(islb.store.view.get("sfu-own") !== undefined);
-    assert.equal((await ask(a, subj, goRequest("update", "sfu-own", { secret: "s3cret" }))).Success, true, "its own connection keeps it alive");
+    assert.equal(
+      (await ask(a, subj, goRequest("update", "sfu-own", { secret: "s3cret" }))).Success,
+      true,
+      "its own connection keeps it alive",
+    );
     assert.equal((await ask(a, subj, goRequest("delete", "sfu-own"))).Success, true);
     assert.equal(islb.store.view.get("sfu-own"), undefined);
     // With an owner_token, the node (restarted on a new connection) keeps its entry; others cannot take it.
-    assert.equal((await ask(a, subj, goRequest("save", "sfu-own", { secret: "s3cret", owner_token: "mine" }))).Success, true);
-    assert.equal((await ask(b, subj, goRequest("save", "sfu-own", { secret: "s3cret", owner_token: "yours" }))).Success, false);
-    assert.equal((await ask(b, subj, goRequest("update", "sfu-own", { secret: "s3cret", owner_token: "mine" }))).Success, true, "same owner_token, new connection");
+    assert.equal(
+      (await ask(a, subj, goRequest("save", "sfu-own", { secret: "s3cret", owner_token: "mine" }))).Success,
+      true,
+    );
+    assert.equal(
+      (await ask(b, subj, goRequest("save", "sfu-own", { secret: "s3cret", owner_token: "yours" }))).Success,
+      false,
+    );
+    assert.equal(
+      (await ask(b, subj, goRequest("update", "sfu-own", { secret: "s3cret", owner_token: "mine" }))).Success,
+      true,
+      "same owner_token, new connection",
+    );
     assert.equal(islb.store.view.get("sfu-own")?.extra.has("owner_token"), false, "not stored");
     assert.equal((await ask(b, subj, goRequest("delete", "sfu-own", { owner_token: "mine" }))).Success, true);
   });

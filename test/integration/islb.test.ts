@@ -49,7 +49,8 @@ describe("ISLB over NATS (memory store)", () => {
     assert.deepEqual(all.nodes.map((n) => n.nid).slice(0, 2), ["sfu-b", "sfu-a"], "best first");
     const first = await client.findNode({ service: "rtc", sid: "room1" });
     assert.equal(first.nodes[0]?.nid, "sfu-b");
-    for (let i = 0; i < 5; i++) assert.equal((await client.findNode({ service: "rtc", sid: "room1" })).nodes[0]?.nid, "sfu-b");
+    for (let i = 0; i < 5; i++)
+      assert.equal((await client.findNode({ service: "rtc", sid: "room1" })).nodes[0]?.nid, "sfu-b");
     assert.equal((await client.findNode({ nid: "sfu-a" })).nodes[0]?.nid, "sfu-a");
     assert.equal((await client.findNode({ nid: "sfu-a", service: "other" })).nodes.length, 0);
     assert.equal((await client.findNode({ service: "nope" })).nodes.length, 0);
@@ -76,13 +77,29 @@ describe("ISLB over NATS (memory store)", () => {
     const tokens: Record<string, string | undefined> = { "sfu-rel": "tok-rel", "sfu-rel2": "tok-rel2" };
     assert.ok(tokens[host] !== undefined, host);
     const kept = async () => assert.equal(await islb.store.sessionNode("rel", sid), host, "the placement is kept");
-    await assert.rejects(client.releaseSession({ sid, service: "rel" }), isStatus(Status.PERMISSION_DENIED), "anonymous");
+    await assert.rejects(
+      client.releaseSession({ sid, service: "rel" }),
+      isStatus(Status.PERMISSION_DENIED),
+      "anonymous",
+    );
     await kept();
-    await assert.rejects(client.releaseSession({ sid, service: "rel", adminToken: "guess" }), isStatus(Status.PERMISSION_DENIED), "no admin token is configured");
+    await assert.rejects(
+      client.releaseSession({ sid, service: "rel", adminToken: "guess" }),
+      isStatus(Status.PERMISSION_DENIED),
+      "no admin token is configured",
+    );
     await kept();
-    await assert.rejects(client.releaseSession({ sid, service: "rel", nid: host, token: "thief" }), isStatus(Status.PERMISSION_DENIED), "the host's id with a wrong token");
+    await assert.rejects(
+      client.releaseSession({ sid, service: "rel", nid: host, token: "thief" }),
+      isStatus(Status.PERMISSION_DENIED),
+      "the host's id with a wrong token",
+    );
     await kept();
-    await assert.rejects(client.releaseSession({ sid, service: "rel", nid: other, token: tokens[other] as string }), isStatus(Status.PERMISSION_DENIED), "another node, with its own token");
+    await assert.rejects(
+      client.releaseSession({ sid, service: "rel", nid: other, token: tokens[other] as string }),
+      isStatus(Status.PERMISSION_DENIED),
+      "another node, with its own token",
+    );
     await kept();
     await client.releaseSession({ sid, service: "rel", nid: host, token: tokens[host] as string });
     assert.equal(await islb.store.sessionNode("rel", sid), undefined, "released by its host");
@@ -111,7 +128,8 @@ describe("ISLB over NATS (memory store)", () => {
     const ac2 = new AbortController();
     const done2 = (async () => {
       try {
-        for await (const e of client.watch({ service: "sig", fromRevision: lastSeen }, { signal: ac2.signal })) resumed.push(e);
+        for await (const e of client.watch({ service: "sig", fromRevision: lastSeen }, { signal: ac2.signal }))
+          resumed.push(e);
       } catch {
         /* aborted */
       }
@@ -119,7 +137,9 @@ describe("ISLB over NATS (memory store)", () => {
     await eventually(() => resumed.some((e) => e.type === WatchEvent_Type.TYPE_SYNCED));
     ac2.abort();
     await done2;
-    const changes = resumed.filter((e) => e.type !== WatchEvent_Type.TYPE_SYNCED && e.type !== WatchEvent_Type.TYPE_UPDATED);
+    const changes = resumed.filter(
+      (e) => e.type !== WatchEvent_Type.TYPE_SYNCED && e.type !== WatchEvent_Type.TYPE_UPDATED,
+    );
     assert.deepEqual(
       changes.map((e) => [e.type, e.node?.registration?.node?.nid]),
       [
@@ -128,7 +148,10 @@ describe("ISLB over NATS (memory store)", () => {
       ],
     );
     const revs = resumed.filter((e) => e.type !== WatchEvent_Type.TYPE_SYNCED).map((e) => e.revision);
-    assert.ok(revs.every((r, i) => r > lastSeen && (i === 0 || r > (revs[i - 1] as number))), "strictly after the resume point, in order, no repeats");
+    assert.ok(
+      revs.every((r, i) => r > lastSeen && (i === 0 || r > (revs[i - 1] as number))),
+      "strictly after the resume point, in order, no repeats",
+    );
     // A revision older than anything kept: RESET, then a snapshot.
     const reset: WatchEvent[] = [];
     for await (const e of client.watch({ service: "sig", fromRevision: 1 })) {
@@ -136,12 +159,19 @@ describe("ISLB over NATS (memory store)", () => {
       if (e.type === WatchEvent_Type.TYPE_SYNCED) break;
     }
     assert.equal(reset[0]?.type, WatchEvent_Type.TYPE_RESET);
-    assert.deepEqual(reset.filter((e) => e.type === WatchEvent_Type.TYPE_EXISTING).map((e) => e.node?.registration?.node?.nid), ["sig-2"]);
+    assert.deepEqual(
+      reset.filter((e) => e.type === WatchEvent_Type.TYPE_EXISTING).map((e) => e.node?.registration?.node?.nid),
+      ["sig-2"],
+    );
     await w2.stop();
   });
 
   test("a node killed with kill -9 is gone from FindNode and Watch within its lease + 1 s", async () => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL("../helpers/child-agent.js", import.meta.url)), ns.url, "victim", "1500"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL("../helpers/child-agent.js", import.meta.url)), ns.url, "victim", "1500"],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     cleanup.push(async () => child.kill("SIGKILL"));
     await new Promise<void>((resolve) => child.stdout?.once("data", () => resolve()));
     assert.equal((await client.findNode({ nid: "victim" })).nodes.length, 1);
@@ -150,7 +180,8 @@ describe("ISLB over NATS (memory store)", () => {
     const watching = (async () => {
       try {
         for await (const e of client.watch({ service: "rtc" }, { signal: ac.signal })) {
-          if (e.type === WatchEvent_Type.TYPE_EXPIRED && e.node?.registration?.node?.nid === "victim") gone = Date.now();
+          if (e.type === WatchEvent_Type.TYPE_EXPIRED && e.node?.registration?.node?.nid === "victim")
+            gone = Date.now();
         }
       } catch {
         /* aborted */
@@ -178,7 +209,10 @@ describe("ISLB over NATS (memory store)", () => {
     await agent("owned");
     const reg = { node: { nid: "owned", service: "rtc" } };
     await assert.rejects(client.register({ registration: reg, token: "thief" }), isStatus(Status.PERMISSION_DENIED));
-    await assert.rejects(client.heartbeat({ nid: "owned", token: "thief", state: NodeState.NODE_STATE_DRAINING }), isStatus(Status.PERMISSION_DENIED));
+    await assert.rejects(
+      client.heartbeat({ nid: "owned", token: "thief", state: NodeState.NODE_STATE_DRAINING }),
+      isStatus(Status.PERMISSION_DENIED),
+    );
     await assert.rejects(client.deregister({ nid: "owned", token: "thief" }), isStatus(Status.PERMISSION_DENIED));
     const still = await client.findNode({ nid: "owned" });
     assert.equal(still.nodes.length, 1);
@@ -187,19 +221,47 @@ describe("ISLB over NATS (memory store)", () => {
   test("bad input is INVALID_ARGUMENT and changes nothing", async () => {
     const before = (await client.findNode({})).nodes.length;
     for (const nid of ["a.b", "a*", ">", "a b", ""]) {
-      await assert.rejects(client.register({ registration: { node: { nid, service: "rtc" } } }), isStatus(Status.INVALID_ARGUMENT), JSON.stringify(nid));
+      await assert.rejects(
+        client.register({ registration: { node: { nid, service: "rtc" } } }),
+        isStatus(Status.INVALID_ARGUMENT),
+        JSON.stringify(nid),
+      );
     }
-    await assert.rejects(client.register({ registration: { node: { nid: "ok", service: "" } } }), isStatus(Status.INVALID_ARGUMENT), "empty service");
-    await assert.rejects(client.register({ registration: { node: { nid: "ok", service: "r.t" } } }), isStatus(Status.INVALID_ARGUMENT));
+    await assert.rejects(
+      client.register({ registration: { node: { nid: "ok", service: "" } } }),
+      isStatus(Status.INVALID_ARGUMENT),
+      "empty service",
+    );
+    await assert.rejects(
+      client.register({ registration: { node: { nid: "ok", service: "r.t" } } }),
+      isStatus(Status.INVALID_ARGUMENT),
+    );
     const huge = new Map(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"] as [string, string]));
-    await assert.rejects(client.register({ registration: { node: { nid: "ok", service: "rtc", rpc: { protocol: "x", addr: "y", params: huge } } } }), isStatus(Status.INVALID_ARGUMENT), "huge map");
-    await assert.rejects(client.register({ registration: { node: { nid: "ok", service: "rtc" }, load: { cpu: -1 } } }), isStatus(Status.INVALID_ARGUMENT), "negative load");
+    await assert.rejects(
+      client.register({
+        registration: { node: { nid: "ok", service: "rtc", rpc: { protocol: "x", addr: "y", params: huge } } },
+      }),
+      isStatus(Status.INVALID_ARGUMENT),
+      "huge map",
+    );
+    await assert.rejects(
+      client.register({ registration: { node: { nid: "ok", service: "rtc" }, load: { cpu: -1 } } }),
+      isStatus(Status.INVALID_ARGUMENT),
+      "negative load",
+    );
     await assert.rejects(client.findNode({ service: "a.b" }), isStatus(Status.INVALID_ARGUMENT));
-    await assert.rejects(client.findNode({ sid: "room", service: "" }), isStatus(Status.INVALID_ARGUMENT), "a session needs a service");
+    await assert.rejects(
+      client.findNode({ sid: "room", service: "" }),
+      isStatus(Status.INVALID_ARGUMENT),
+      "a session needs a service",
+    );
     await assert.rejects(client.findNode({ sid: "x".repeat(300), service: "rtc" }), isStatus(Status.INVALID_ARGUMENT));
     await assert.rejects(client.heartbeat({ nid: "sfu-a", token: "" }), isStatus(Status.INVALID_ARGUMENT));
     assert.equal((await client.findNode({})).nodes.length, before, "nothing registered");
-    const bad = await nc.request("nrpc.islb.ISLB.Register", new TextEncoder().encode('{"registration": {"node": {"nid": "x.y", "service": "rtc"}}}'));
+    const bad = await nc.request(
+      "nrpc.islb.ISLB.Register",
+      new TextEncoder().encode('{"registration": {"node": {"nid": "x.y", "service": "rtc"}}}'),
+    );
     assert.equal(bad.headers?.get("grpc-status"), String(Status.INVALID_ARGUMENT));
     assert.match(bad.headers?.get("grpc-message") ?? "", /node.nid/);
   });
@@ -227,7 +289,11 @@ describe("registration authorization", () => {
       await assert.rejects(client.register({ registration: reg, secret: "wrong" }), isStatus(Status.PERMISSION_DENIED));
       const ok = await client.register({ registration: reg, secret: "s3cret" });
       assert.ok(ok.token.length > 0);
-      assert.equal((await client.register({ registration: { node: { nid: "sig-s", service: "sig" } } })).leaseMs, 6000, "other services need none");
+      assert.equal(
+        (await client.register({ registration: { node: { nid: "sig-s", service: "sig" } } })).leaseMs,
+        6000,
+        "other services need none",
+      );
     } finally {
       await nc.close();
       await islb.close();
@@ -245,7 +311,10 @@ describe("registration authorization", () => {
       for (const [i, how] of [{ adminToken: "op-secret" }, {}].entries()) {
         const sid = `room-adm-${i}`;
         assert.equal((await client.findNode({ service: "rtc", sid })).nodes[0]?.nid, "sfu-adm");
-        await assert.rejects(client.releaseSession({ sid, service: "rtc", adminToken: "op-wrong" }), isStatus(Status.PERMISSION_DENIED));
+        await assert.rejects(
+          client.releaseSession({ sid, service: "rtc", adminToken: "op-wrong" }),
+          isStatus(Status.PERMISSION_DENIED),
+        );
         assert.equal(await islb.store.sessionNode("rtc", sid), "sfu-adm");
         const metadata = Object.keys(how).length === 0 ? Metadata({ authorization: "Bearer op-secret" }) : undefined;
         await client.releaseSession({ sid, service: "rtc", ...how }, { metadata });
@@ -265,18 +334,38 @@ describe("registration authorization", () => {
     const ns = await startNatsServer({ args: ["-c", conf] });
     const closers: Array<() => Promise<unknown>> = [];
     try {
-      const islb = await startIslb({ url: ns.url, user: "islb", pass: "change-me-islb", inboxPrefix: "_INBOX.islb" }, { nid: "islb-1" });
+      const islb = await startIslb(
+        { url: ns.url, user: "islb", pass: "change-me-islb", inboxPrefix: "_INBOX.islb" },
+        { nid: "islb-1" },
+      );
       closers.push(() => islb.close());
-      const node = await connect({ servers: ns.url, user: "sfu-1", pass: "change-me-sfu-1", inboxPrefix: "_INBOX.sfu-1" });
+      const node = await connect({
+        servers: ns.url,
+        user: "sfu-1",
+        pass: "change-me-sfu-1",
+        inboxPrefix: "_INBOX.sfu-1",
+      });
       closers.push(() => node.close());
-      const user = await connect({ servers: ns.url, user: "signal", pass: "change-me-signal", inboxPrefix: "_INBOX.signal" });
+      const user = await connect({
+        servers: ns.url,
+        user: "signal",
+        pass: "change-me-signal",
+        inboxPrefix: "_INBOX.signal",
+      });
       closers.push(() => user.close());
       const asNode = createClient(ISLBDefinition, node);
       const asUser = createClient(ISLBDefinition, user);
       await asNode.register({ registration: { node: { nid: "sfu-1", service: "rtc" } } });
       assert.equal((await asUser.findNode({ service: "rtc", sid: "room" })).nodes[0]?.nid, "sfu-1");
-      await assert.rejects(asUser.register({ registration: { node: { nid: "evil", service: "rtc" } } }, { deadline: 500 }), (e: unknown) => e instanceof ClientError);
-      assert.equal((await asUser.findNode({ nid: "evil" })).nodes.length, 0, "the client's registration never reached islb");
+      await assert.rejects(
+        asUser.register({ registration: { node: { nid: "evil", service: "rtc" } } }, { deadline: 500 }),
+        (e: unknown) => e instanceof ClientError,
+      );
+      assert.equal(
+        (await asUser.findNode({ nid: "evil" })).nodes.length,
+        0,
+        "the client's registration never reached islb",
+      );
     } finally {
       for (const c of closers.reverse()) await c().catch(() => undefined);
       await ns.stop();
@@ -286,7 +375,10 @@ describe("registration authorization", () => {
 
 test("watch history bounded by age (watchHistory config): a resume from an aged-out revision gets RESET and a snapshot", async () => {
   const ns = await startNatsServer();
-  const islb = await startIslb(ns.url, { nid: "islb-hist", watchHistory: { changes: 100_000, bytes: 16 * 1024 * 1024, ageMs: 300 } });
+  const islb = await startIslb(ns.url, {
+    nid: "islb-hist",
+    watchHistory: { changes: 100_000, bytes: 16 * 1024 * 1024, ageMs: 300 },
+  });
   const nc = await connect({ servers: ns.url });
   const client = createClient(ISLBDefinition, nc);
   try {
@@ -302,7 +394,16 @@ test("watch history bounded by age (watchHistory config): a resume from an aged-
     };
     assert.deepEqual(await resume(), [WatchEvent_Type.TYPE_UP, WatchEvent_Type.TYPE_SYNCED], "still kept");
     await new Promise((r) => setTimeout(r, 400));
-    assert.deepEqual(await resume(), [WatchEvent_Type.TYPE_RESET, WatchEvent_Type.TYPE_EXISTING, WatchEvent_Type.TYPE_EXISTING, WatchEvent_Type.TYPE_SYNCED], "aged out");
+    assert.deepEqual(
+      await resume(),
+      [
+        WatchEvent_Type.TYPE_RESET,
+        WatchEvent_Type.TYPE_EXISTING,
+        WatchEvent_Type.TYPE_EXISTING,
+        WatchEvent_Type.TYPE_SYNCED,
+      ],
+      "aged out",
+    );
   } finally {
     await nc.close();
     await islb.close();

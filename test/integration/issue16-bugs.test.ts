@@ -7,7 +7,16 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { retryMiddleware } from "nice-grpc-client-middleware-retry";
-import { ClientError, Metadata, ServerError, Status, createClient, createClientFactory, createServer, type NatsServer } from "../../src/index.js";
+import {
+  ClientError,
+  Metadata,
+  ServerError,
+  Status,
+  createClient,
+  createClientFactory,
+  createServer,
+  type NatsServer,
+} from "../../src/index.js";
 import { MetadataError } from "../../src/metadata.js";
 import { TestDefinition } from "../../generated/testing/interop.js";
 import { interopService } from "../helpers/services.js";
@@ -42,7 +51,8 @@ describe("issue 16 bugs", () => {
         async () => {
           for await (const r of client.count({ n: 4096 })) got.push(r.msg);
         },
-        (e) => e instanceof ClientError && e.code === Status.RESOURCE_EXHAUSTED && /over the limit of 1024/.test(e.details),
+        (e) =>
+          e instanceof ClientError && e.code === Status.RESOURCE_EXHAUSTED && /over the limit of 1024/.test(e.details),
       );
       assert.deepEqual(got, ["small"]);
     });
@@ -51,7 +61,10 @@ describe("issue 16 bugs", () => {
   test("a deadline 30 days away does not fire at once (unary, native stream, compat)", async () => {
     const c = createClient(TestDefinition, env.nc);
     assert.deepEqual(await c.hello({ i: 1, msg: "a" }, { deadline: THIRTY_DAYS }), { i: 2, msg: "a world" });
-    assert.deepEqual(await c.hello({ i: 1, msg: "b" }, { deadline: new Date(Date.now() + THIRTY_DAYS) }), { i: 2, msg: "b world" });
+    assert.deepEqual(await c.hello({ i: 1, msg: "b" }, { deadline: new Date(Date.now() + THIRTY_DAYS) }), {
+      i: 2,
+      msg: "b world",
+    });
     const slow = createServer({ prefix: "slow30" }).add(TestDefinition, {
       ...interopService,
       async *count(req) {
@@ -81,13 +94,25 @@ describe("issue 16 bugs", () => {
     const c = createClient(TestDefinition, env.nc);
     const md = Metadata();
     md.set("x-text", "caf\u00e9");
-    for (const call of [() => c.hello({ i: 1 }, { metadata: md }), () => c.hello({ i: 1 }, { metadata: md, deadline: 1000 })]) {
-      await assert.rejects(call(), (e) => e instanceof ClientError && e.code === Status.INTERNAL && (e as Error & { cause?: unknown }).cause instanceof MetadataError);
+    for (const call of [
+      () => c.hello({ i: 1 }, { metadata: md }),
+      () => c.hello({ i: 1 }, { metadata: md, deadline: 1000 }),
+    ]) {
+      await assert.rejects(
+        call(),
+        (e) =>
+          e instanceof ClientError &&
+          e.code === Status.INTERNAL &&
+          (e as Error & { cause?: unknown }).cause instanceof MetadataError,
+      );
     }
     const s = createClient(TestDefinition, env.nc);
-    await assert.rejects(async () => {
-      for await (const _ of s.count({ n: 1 }, { metadata: md })) void _;
-    }, (e) => e instanceof ClientError && (e as Error & { cause?: unknown }).cause instanceof MetadataError);
+    await assert.rejects(
+      async () => {
+        for await (const _ of s.count({ n: 1 }, { metadata: md })) void _;
+      },
+      (e) => e instanceof ClientError && (e as Error & { cause?: unknown }).cause instanceof MetadataError,
+    );
   });
 
   test("by default, a handler that throws something unexpected gives UNKNOWN and logs an error line to stderr", async () => {
@@ -106,7 +131,10 @@ describe("issue 16 bugs", () => {
     }) as typeof process.stderr.write;
     try {
       const c = createClient(TestDefinition, env.nc, { prefix: "logged" });
-      await assert.rejects(c.hello({ i: 1 }), (e) => e instanceof ClientError && e.code === Status.UNKNOWN && e.details === "Unknown server error occurred");
+      await assert.rejects(
+        c.hello({ i: 1 }),
+        (e) => e instanceof ClientError && e.code === Status.UNKNOWN && e.details === "Unknown server error occurred",
+      );
     } finally {
       process.stderr.write = write;
       await server.close();

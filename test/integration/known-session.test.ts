@@ -39,7 +39,18 @@ async function pair(): Promise<{ a: RedisStore; b: RedisStore; prefix: string }>
 }
 
 function rec(nid: string): NodeRecord {
-  return toRecord({ node: { nid, service: "rtc", dc: "", rpc: undefined }, state: NodeState.NODE_STATE_SERVING, region: "", load: undefined, softLimits: undefined, hardLimits: undefined }, 60_000, Date.now());
+  return toRecord(
+    {
+      node: { nid, service: "rtc", dc: "", rpc: undefined },
+      state: NodeState.NODE_STATE_SERVING,
+      region: "",
+      load: undefined,
+      softLimits: undefined,
+      hardLimits: undefined,
+    },
+    60_000,
+    Date.now(),
+  );
 }
 
 /** Scripts Redis has run so far (PLACE is one). */
@@ -54,7 +65,11 @@ test("a session placed through one instance is read through the other, then answ
   const { a, b } = await pair();
   const placed = await a.placeSession("rtc", "room", () => "n1", 60_000);
   assert.deepEqual(placed, { nid: "n1", placed: true });
-  assert.deepEqual(await b.placeSession("rtc", "room", () => "n2", 60_000), { nid: "n1", placed: false }, "read after placement, through the other instance");
+  assert.deepEqual(
+    await b.placeSession("rtc", "room", () => "n2", 60_000),
+    { nid: "n1", placed: false },
+    "read after placement, through the other instance",
+  );
   const before = await scripts();
   for (let i = 0; i < 200; i++) {
     for (const s of [a, b]) assert.equal((await s.placeSession("rtc", "room", () => "n2", 60_000))?.nid, "n1");
@@ -70,7 +85,7 @@ test("a release through one instance reaches the other: both then agree on the n
   assert.equal(await a.releaseSession("rtc", "room", { nid: "n1", token: "tok-n1" }), "released");
   assert.deepEqual(await a.placeSession("rtc", "room", () => "n2", 60_000), { nid: "n2", placed: true });
   let followed = false;
-  for (const t0 = Date.now(); !followed && Date.now() - t0 < 1000; ) {
+  for (const t0 = Date.now(); !followed && Date.now() - t0 < 1000;) {
     followed = (await b.placeSession("rtc", "room", () => "n1", 60_000))?.nid === "n2";
     if (!followed) await new Promise((r) => setTimeout(r, 5));
   }
@@ -82,7 +97,12 @@ test("a host that drains, seen through the other instance, is replaced there too
   const { a, b } = await pair();
   await a.placeSession("rtc", "room", () => "n1", 60_000);
   assert.equal((await b.placeSession("rtc", "room", () => "n2", 60_000))?.nid, "n1");
-  await a.heartbeat("n1", "tok-n1", { load: rec("n1").load, state: NodeState.NODE_STATE_DRAINING, expiresAt: Date.now() + 60_000, leaseMs: 60_000 }, undefined);
+  await a.heartbeat(
+    "n1",
+    "tok-n1",
+    { load: rec("n1").load, state: NodeState.NODE_STATE_DRAINING, expiresAt: Date.now() + 60_000, leaseMs: 60_000 },
+    undefined,
+  );
   assert.ok(await eventually(() => b.view.get("n1")?.state === NodeState.NODE_STATE_DRAINING));
   const moved = await b.placeSession("rtc", "room", () => "n2", 60_000);
   assert.deepEqual(moved, { nid: "n2", placed: true });
@@ -101,5 +121,9 @@ test("lookups answered from memory keep the session alive in Redis for its idle 
   assert.ok((await admin.pttl(`${prefix}{islb}:s:rtc.room`)) > 0, "still in Redis after more than twice its idle time");
   await new Promise((r) => setTimeout(r, idle + 200));
   assert.equal(await admin.exists(`${prefix}{islb}:s:rtc.room`), 0, "gone once lookups stop");
-  assert.deepEqual(await b.placeSession("rtc", "room", () => "n2", idle), { nid: "n2", placed: true }, "and memory forgot it too");
+  assert.deepEqual(
+    await b.placeSession("rtc", "room", () => "n2", idle),
+    { nid: "n2", placed: true },
+    "and memory forgot it too",
+  );
 });

@@ -8,7 +8,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "nats";
-import { ISLBDefinition, NodeMark_Kind, WatchEvent_Type, type NodeMark, type WatchEvent } from "../../generated/islb/islb.js";
+import {
+  ISLBDefinition,
+  NodeMark_Kind,
+  WatchEvent_Type,
+  type NodeMark,
+  type WatchEvent,
+} from "../../generated/islb/islb.js";
 import { createClient } from "../../src/transport/client.js";
 import { ClientError, Status } from "../../src/status.js";
 import type { Islb } from "../../src/app/islb.js";
@@ -33,7 +39,12 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
     before(async () => {
       ns = await startNatsServer();
       if (storeKind === "redis") rs = await startRedisServer();
-      const over = (nid: string) => ({ nid, adminToken: ADMIN, redis: rs === undefined ? undefined : redisConfig(rs.url), ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: "islb", replicas: 1 } } : {}) });
+      const over = (nid: string) => ({
+        nid,
+        adminToken: ADMIN,
+        redis: rs === undefined ? undefined : redisConfig(rs.url),
+        ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: "islb", replicas: 1 } } : {}),
+      });
       islbs.push(await startIslb(ns.url, over("islb-a")));
       // Two instances share the Redis or NATS KV store; the memory store has one.
       if (storeKind !== "memory") islbs.push(await startIslb(ns.url, over("islb-b")));
@@ -55,7 +66,10 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
     const viewsAgree = (cond: (i: Islb) => boolean) => eventually(() => islbs.every(cond), 5000);
 
     /** Nodes `<svc>-1` … of a fresh service, with their sessions read from `loads`. */
-    async function nodes(loads: number[], opts: { onDrained?: (m: NodeMark) => void; hard?: number } = {}): Promise<{ svc: string; nids: string[]; loads: number[]; agents: NodeAgent[] }> {
+    async function nodes(
+      loads: number[],
+      opts: { onDrained?: (m: NodeMark) => void; hard?: number } = {},
+    ): Promise<{ svc: string; nids: string[]; loads: number[]; agents: NodeAgent[] }> {
       const svc = `svc${service++}`;
       const nids: string[] = [];
       const out: NodeAgent[] = [];
@@ -64,7 +78,13 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
         const a = await startAgent(
           ns.url,
           nid,
-          { node: { nid, service: svc, dc: "dc1" }, hardLimits: opts.hard === undefined ? undefined : { sessions: opts.hard, cpu: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 } },
+          {
+            node: { nid, service: svc, dc: "dc1" },
+            hardLimits:
+              opts.hard === undefined
+                ? undefined
+                : { sessions: opts.hard, cpu: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 },
+          },
           { load: () => ({ sessions: loads[i] }), onDrained: opts.onDrained, leaseMs: 1500 },
         );
         agents.push(a);
@@ -79,7 +99,11 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
     async function watchUntil(svc: string, from: number, want: (e: WatchEvent) => boolean): Promise<WatchEvent> {
       const ac = new AbortController();
       try {
-        for await (const e of client(0).watch({ service: svc, fromRevision: from }, { signal: ac.signal, deadline: 5000 })) if (want(e)) return e;
+        for await (const e of client(0).watch(
+          { service: svc, fromRevision: from },
+          { signal: ac.signal, deadline: 5000 },
+        ))
+          if (want(e)) return e;
       } finally {
         ac.abort();
       }
@@ -91,9 +115,21 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       const [n1, n2] = nids as [string, string];
       assert.equal((await client().findNode({ service: svc, sid: "kept" })).nodes[0]?.nid, n1);
       const rev0 = islbs[0]!.store.view.revision;
-      await assert.rejects(client().cordon({ nid: n1, reason: "r", by: "eve" }), isStatus(Status.PERMISSION_DENIED), "no credential");
-      await assert.rejects(client().cordon({ nid: n1, adminToken: "wrong" }), isStatus(Status.PERMISSION_DENIED), "a wrong admin token");
-      await assert.rejects(client().cordon({ nid: n1, token: "not-the-owner" }), isStatus(Status.PERMISSION_DENIED), "a wrong owner token");
+      await assert.rejects(
+        client().cordon({ nid: n1, reason: "r", by: "eve" }),
+        isStatus(Status.PERMISSION_DENIED),
+        "no credential",
+      );
+      await assert.rejects(
+        client().cordon({ nid: n1, adminToken: "wrong" }),
+        isStatus(Status.PERMISSION_DENIED),
+        "a wrong admin token",
+      );
+      await assert.rejects(
+        client().cordon({ nid: n1, token: "not-the-owner" }),
+        isStatus(Status.PERMISSION_DENIED),
+        "a wrong owner token",
+      );
       await assert.rejects(client().cordon({ nid: "ghost", adminToken: ADMIN }), isStatus(Status.NOT_FOUND));
       await assert.rejects(client().cordon({ nid: "bad.nid", adminToken: ADMIN }), isStatus(Status.INVALID_ARGUMENT));
       assert.equal(islbs[0]!.store.view.get(n1)?.mark, undefined, "nothing changed");
@@ -101,8 +137,17 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       const r = await client(0).cordon({ nid: n1, adminToken: ADMIN, by: "alice", reason: "kernel upgrade" });
       assert.equal(r.node?.mark?.kind, NodeMark_Kind.KIND_CORDONED);
       assert.equal(r.node?.mark?.authorizedAs, "admin");
-      for (let i = 0; i < 20; i++) assert.equal((await client().findNode({ service: svc, sid: `new-${i}` })).nodes[0]?.nid, n2, `new session ${i}`);
-      assert.equal((await client().findNode({ service: svc, sid: "kept" })).nodes[0]?.nid, n1, "a cordoned node keeps its sessions");
+      for (let i = 0; i < 20; i++)
+        assert.equal(
+          (await client().findNode({ service: svc, sid: `new-${i}` })).nodes[0]?.nid,
+          n2,
+          `new session ${i}`,
+        );
+      assert.equal(
+        (await client().findNode({ service: svc, sid: "kept" })).nodes[0]?.nid,
+        n1,
+        "a cordoned node keeps its sessions",
+      );
       const ev = await watchUntil(svc, rev0, (e) => e.type === WatchEvent_Type.TYPE_CORDONED);
       assert.equal(ev.by, "alice");
       assert.equal(ev.reason, "kernel upgrade");
@@ -113,9 +158,16 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       for (const i of islbs) {
         const rec = i.store.view.get(n1);
         assert.equal(rec?.mark?.kind, "cordoned", `${i.config.nid}'s view after heartbeats`);
-        assert.ok((rec?.expiresAt ?? 0) > Date.now(), `the lease is kept (${i.config.nid}: expires ${rec?.expiresAt} at ${Date.now()}, lease ${rec?.leaseMs})`);
+        assert.ok(
+          (rec?.expiresAt ?? 0) > Date.now(),
+          `the lease is kept (${i.config.nid}: expires ${rec?.expiresAt} at ${Date.now()}, lease ${rec?.leaseMs})`,
+        );
       }
-      assert.equal(agents.find((a) => a.agent.nid === n1)!.agent.mark?.kind, NodeMark_Kind.KIND_CORDONED, "the node learns of it");
+      assert.equal(
+        agents.find((a) => a.agent.nid === n1)!.agent.mark?.kind,
+        NodeMark_Kind.KIND_CORDONED,
+        "the node learns of it",
+      );
       assert.equal((await client().findNode({ service: svc, sid: "after-beats" })).nodes[0]?.nid, n2);
       const text = await (await fetch(`${islbs[0]!.http?.url}/metrics`)).text();
       assert.match(text, new RegExp(`islb_nodes\\{service="${svc}",region="eu",state="cordoned"\\} 1`));
@@ -123,14 +175,23 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       const u = await client(0).uncordon({ nid: n1, adminToken: ADMIN, by: "alice", reason: "done" });
       assert.equal(u.node?.mark, undefined);
       assert.ok(await viewsAgree((i) => i.store.view.get(n1)?.mark === undefined));
-      assert.equal((await client().findNode({ service: svc, sid: "after-uncordon" })).nodes[0]?.nid, n1, "takes sessions again");
+      assert.equal(
+        (await client().findNode({ service: svc, sid: "after-uncordon" })).nodes[0]?.nid,
+        n1,
+        "takes sessions again",
+      );
       const back = await watchUntil(svc, rev0, (e) => e.type === WatchEvent_Type.TYPE_UNCORDONED);
       assert.equal(back.reason, "done");
     });
 
     test("drain with a deadline: sessions move, the node is told when its sessions reach 0; a drain is cancelled back to SERVING", async () => {
       const drained: NodeMark[] = [];
-      const { svc, nids, loads, agents: [a1] } = await nodes([3, 5], { onDrained: (m) => drained.push(m) });
+      const {
+        svc,
+        nids,
+        loads,
+        agents: [a1],
+      } = await nodes([3, 5], { onDrained: (m) => drained.push(m) });
       const [n1, n2] = nids as [string, string];
       assert.equal((await client().findNode({ service: svc, sid: "room" })).nodes[0]?.nid, n1);
       const rev0 = islbs[0]!.store.view.revision;
@@ -138,7 +199,11 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       assert.ok(a1!.draining);
       assert.ok(await viewsAgree((i) => i.store.view.get(n1)?.mark?.kind === "draining"));
       assert.equal(islbs[0]!.store.view.get(n1)?.mark?.authorizedAs, "owner");
-      assert.equal((await client().findNode({ service: svc, sid: "room" })).nodes[0]?.nid, n2, "its session moves on the next lookup");
+      assert.equal(
+        (await client().findNode({ service: svc, sid: "room" })).nodes[0]?.nid,
+        n2,
+        "its session moves on the next lookup",
+      );
       assert.equal((await client().findNode({ service: svc, sid: "fresh" })).nodes[0]?.nid, n2, "no new session");
       await new Promise((r) => setTimeout(r, 1200));
       assert.equal(drained.length, 0, "not drained while it reports sessions");
@@ -160,7 +225,11 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
 
     test("an operator's drain ends at its deadline whatever the node hosts; the node's agent is told", async () => {
       const drained: NodeMark[] = [];
-      const { svc, nids, agents: [a1] } = await nodes([4, 9], { onDrained: (m) => drained.push(m) });
+      const {
+        svc,
+        nids,
+        agents: [a1],
+      } = await nodes([4, 9], { onDrained: (m) => drained.push(m) });
       const n1 = nids[0] as string;
       const t0 = Date.now();
       const r = await client(0).drain({ nid: n1, deadlineMs: 1000, adminToken: ADMIN, by: "ops", reason: "rebalance" });
@@ -228,9 +297,18 @@ test("explained two-choices picks name the two nodes drawn", async () => {
   const nc = await connect({ servers: ns.url });
   const started = [];
   try {
-    for (const [nid, s] of [["tc-1", 1], ["tc-2", 2], ["tc-3", 3]] as const) started.push(await startAgent(ns.url, nid, { node: { nid, service: "tc", dc: "dc1" } }, { load: () => ({ sessions: s }) }));
+    for (const [nid, s] of [
+      ["tc-1", 1],
+      ["tc-2", 2],
+      ["tc-3", 3],
+    ] as const)
+      started.push(
+        await startAgent(ns.url, nid, { node: { nid, service: "tc", dc: "dc1" } }, { load: () => ({ sessions: s }) }),
+      );
     // Their loads reported: distinct scores, so the lesser of two is one node.
-    assert.ok(await eventually(() => [1, 2, 3].every((k) => islb.store.view.get(`tc-${k}`)?.load.sessions === k), 5000));
+    assert.ok(
+      await eventually(() => [1, 2, 3].every((k) => islb.store.view.get(`tc-${k}`)?.load.sessions === k), 5000),
+    );
     const r = await createClient(ISLBDefinition, nc).findNode({ service: "tc", sid: "x", explain: true });
     const e = r.explanation!;
     assert.equal(e.twoChoices, true);
@@ -257,14 +335,22 @@ test("a drain the agent asked for survives a wiped Redis: the agent sends it aga
   const islb = await startIslb(ns.url, { nid: "islb-w", redis: redisConfig(rs.url) });
   const { Redis } = await import("ioredis");
   const admin = new Redis(rs.url);
-  const a = await startAgent(ns.url, "wipe-1", { node: { nid: "wipe-1", service: "wipe", dc: "dc1" } }, { load: () => ({ sessions: 2 }), leaseMs: 1500 });
+  const a = await startAgent(
+    ns.url,
+    "wipe-1",
+    { node: { nid: "wipe-1", service: "wipe", dc: "dc1" } },
+    { load: () => ({ sessions: 2 }), leaseMs: 1500 },
+  );
   try {
     await a.agent.drain({ deadline: 600_000, reason: "scale in" });
     assert.equal(islb.store.view.get("wipe-1")?.mark?.kind, "draining");
     const deadline = Number(a.agent.mark?.deadlineMs);
     await admin.flushall();
     assert.ok(await eventually(() => a.agent.registrations >= 2, 5000), "registered again");
-    assert.ok(await eventually(() => islb.store.view.get("wipe-1")?.mark?.kind === "draining", 5000), "the drain is back");
+    assert.ok(
+      await eventually(() => islb.store.view.get("wipe-1")?.mark?.kind === "draining", 5000),
+      "the drain is back",
+    );
     const again = Number(islb.store.view.get("wipe-1")?.mark?.deadline);
     assert.ok(Math.abs(again - deadline) < 2000, `the same deadline (${again} vs ${deadline})`);
   } finally {

@@ -16,9 +16,21 @@ import { redisConfig, startIslb } from "../helpers/islb.js";
 import { eventually } from "../helpers/setup.js";
 
 /** A node agent connected to `first` (then the others), registered. */
-async function agentOn(first: string, others: string[], nid: string, region: string): Promise<{ agent: NodeAgent; nc: NatsConnection }> {
-  const nc = await connect({ servers: [first, ...others], noRandomize: true, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
-  const agent = new NodeAgent(nc, { registration: { node: { nid, service: "rtc", dc: region, rpc: { protocol: "nats-grpc", addr: first } }, region } });
+async function agentOn(
+  first: string,
+  others: string[],
+  nid: string,
+  region: string,
+): Promise<{ agent: NodeAgent; nc: NatsConnection }> {
+  const nc = await connect({
+    servers: [first, ...others],
+    noRandomize: true,
+    reconnectTimeWait: 100,
+    maxReconnectAttempts: -1,
+  });
+  const agent = new NodeAgent(nc, {
+    registration: { node: { nid, service: "rtc", dc: region, rpc: { protocol: "nats-grpc", addr: first } }, region },
+  });
   await agent.start();
   return { agent, nc };
 }
@@ -30,12 +42,21 @@ test("a 3-server cluster: a server killed under load loses no lease and moves no
   const redis = await startRedisServer();
   const [s1, s2, s3] = cluster.servers as [ClusterServer, ClusterServer, ClusterServer];
   // Two islb instances sharing Redis, on the first and second servers; nodes on all three.
-  const only = (s: ClusterServer): string => [s.url, ...cluster.servers.filter((x) => x !== s).map((x) => x.url)].join(",");
+  const only = (s: ClusterServer): string =>
+    [s.url, ...cluster.servers.filter((x) => x !== s).map((x) => x.url)].join(",");
   const cfg = { redis: redisConfig(redis.url), leaseMs: 3000, heartbeatMs: 1000 };
   const islb1 = await startIslb({ url: s1.url }, { ...cfg, nid: "islb-1" });
   const islb2 = await startIslb({ url: s2.url }, { ...cfg, nid: "islb-2" });
   const agents: Array<{ agent: NodeAgent; nc: NatsConnection }> = [];
-  for (const [i, s] of [s1, s1, s2, s2, s3, s3].entries()) agents.push(await agentOn(s.url, cluster.servers.filter((x) => x !== s).map((x) => x.url), `sfu-${i}`, "eu"));
+  for (const [i, s] of [s1, s1, s2, s2, s3, s3].entries())
+    agents.push(
+      await agentOn(
+        s.url,
+        cluster.servers.filter((x) => x !== s).map((x) => x.url),
+        `sfu-${i}`,
+        "eu",
+      ),
+    );
   const client = await connect({ servers: [s3.url], noRandomize: true });
   const islb = createClient(ISLBDefinition, client);
   const expired: RegistryEvent[] = [];
@@ -77,13 +98,19 @@ test("a 3-server cluster: a server killed under load loses no lease and moves no
     assert.ok(failed <= IN_FLIGHT, `${failed} lookups failed; only the ${IN_FLIGHT} in flight may`);
     assert.equal(failedLate, 0, "every lookup from 2.5 s after the kill on was answered");
     assert.equal(moved, 0, "no session moved");
-    assert.deepEqual(expired.map((e) => e.record.node.nid), [], "no lease expired");
+    assert.deepEqual(
+      expired.map((e) => e.record.node.nid),
+      [],
+      "no lease expired",
+    );
     // islb-1 and the nodes of the killed server are on the other servers now, heartbeating.
     assert.notEqual(serverOf(islb1.nc), s1.url);
     await eventually(() => agents.every((a, i) => a.agent.heartbeats > (beatsBefore[i] as number)), 3000);
     assert.ok(agents.every((a) => serverOf(a.nc) !== s1.url));
     assert.equal(islb2.store.view.size, 6);
-    console.log(`cluster failover: ${ok} lookups answered, ${failed} failed (in flight on the killed server), 0 moved, 0 expired`);
+    console.log(
+      `cluster failover: ${ok} lookups answered, ${failed} failed (in flight on the killed server), 0 moved, 0 expired`,
+    );
   } finally {
     await client.close();
     for (const a of agents) {
@@ -98,7 +125,10 @@ test("a 3-server cluster: a server killed under load loses no lease and moves no
 });
 
 test("a supercluster of two regions: the local islb answers, placements honour the region, the other region answers when the local islb stops", async () => {
-  const [a, b] = (await startSupercluster(["region-a", "region-b"])) as [Awaited<ReturnType<typeof startNatsCluster>>, Awaited<ReturnType<typeof startNatsCluster>>];
+  const [a, b] = (await startSupercluster(["region-a", "region-b"])) as [
+    Awaited<ReturnType<typeof startNatsCluster>>,
+    Awaited<ReturnType<typeof startNatsCluster>>,
+  ];
   const redis = await startRedisServer();
   const cfg = { redis: redisConfig(redis.url) };
   const islbA = await startIslb({ url: a.urls }, { ...cfg, nid: "islb-a", dc: "a" });
@@ -111,13 +141,17 @@ test("a supercluster of two regions: the local islb answers, placements honour t
   ];
   const client = await connect({ servers: a.urls });
   const islb = createClient(ISLBDefinition, client);
-  const findNodes = (r: { server: { callStats(): ReadonlyMap<string, { requests: number }> } }): number => r.server.callStats().get("/islb.ISLB/FindNode")?.requests ?? 0;
+  const findNodes = (r: { server: { callStats(): ReadonlyMap<string, { requests: number }> } }): number =>
+    r.server.callStats().get("/islb.ISLB/FindNode")?.requests ?? 0;
   try {
     await eventually(() => islbA.store.view.size === 4 && islbB.store.view.size === 4, 5000);
     const a0 = findNodes(islbA);
     const b0 = findNodes(islbB);
     for (let i = 0; i < 50; i++) {
-      const { nodes } = await islb.findNode({ service: "rtc", sid: `room-${i}`, region: "region-a" }, { deadline: 2000 });
+      const { nodes } = await islb.findNode(
+        { service: "rtc", sid: `room-${i}`, region: "region-a" },
+        { deadline: 2000 },
+      );
       assert.match(nodes[0]?.nid ?? "", /^sfu-a/, "placed in the caller's region");
     }
     assert.equal(findNodes(islbA) - a0, 50, "region A's islb answered region A's lookups");
@@ -128,7 +162,10 @@ test("a supercluster of two regions: the local islb answers, placements honour t
     const until = Date.now() + 5000;
     while (!answered && Date.now() < until) {
       try {
-        const { nodes } = await islb.findNode({ service: "rtc", sid: "room-0", region: "region-a" }, { deadline: 1000 });
+        const { nodes } = await islb.findNode(
+          { service: "rtc", sid: "room-0", region: "region-a" },
+          { deadline: 1000 },
+        );
         answered = nodes[0]?.nid.startsWith("sfu-a") ?? false;
       } catch {
         await new Promise((r) => setTimeout(r, 100));
@@ -159,7 +196,10 @@ test("a leaf node at the edge: nodes and signalling on the leaf register with an
   const client = await connect({ servers: leaf.url });
   try {
     await eventually(() => islbCore.store.view.size === 1, 5000);
-    const { nodes } = await createClient(ISLBDefinition, client).findNode({ service: "rtc", sid: "room-1" }, { deadline: 2000 });
+    const { nodes } = await createClient(ISLBDefinition, client).findNode(
+      { service: "rtc", sid: "room-1" },
+      { deadline: 2000 },
+    );
     assert.equal(nodes[0]?.nid, "sfu-edge");
   } finally {
     await client.close();

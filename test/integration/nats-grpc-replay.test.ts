@@ -20,8 +20,25 @@ const islbStub = {
     if (req.sid === "error") throw new ServerError(Status.NOT_FOUND, "no nodes for sid error");
     return {
       nodes: [
-        { dc: "dc1", nid: "sfu-1", service: "rtc", rpc: { protocol: "nats", addr: "nats://127.0.0.1:4222", params: new Map([["region", "eu"], ["weight", "10"]]) } },
-        { dc: "dc2", nid: "sfu-2", service: "rtc", rpc: { protocol: "grpc", addr: "127.0.0.1:5551", params: new Map() } },
+        {
+          dc: "dc1",
+          nid: "sfu-1",
+          service: "rtc",
+          rpc: {
+            protocol: "nats",
+            addr: "nats://127.0.0.1:4222",
+            params: new Map([
+              ["region", "eu"],
+              ["weight", "10"],
+            ]),
+          },
+        },
+        {
+          dc: "dc2",
+          nid: "sfu-2",
+          service: "rtc",
+          rpc: { protocol: "grpc", addr: "127.0.0.1:5551", params: new Map() },
+        },
       ],
     };
   },
@@ -40,8 +57,10 @@ async function replay(nc: NatsConnection, s: Scenario): Promise<string[]> {
   return got;
 }
 
-const expectedServerFrames = (s: Scenario): string[] => s.frames.filter((f) => f.dir === "server->client").map((f) => f.hex);
-const endCode = (frameHex: string | undefined): number | undefined => (frameHex === undefined ? undefined : decodeResponse(unhex(frameHex)).end?.status?.code ?? 0);
+const expectedServerFrames = (s: Scenario): string[] =>
+  s.frames.filter((f) => f.dir === "server->client").map((f) => f.hex);
+const endCode = (frameHex: string | undefined): number | undefined =>
+  frameHex === undefined ? undefined : (decodeResponse(unhex(frameHex)).end?.status?.code ?? 0);
 
 describe("replay of captured Go client frames against our server", () => {
   let ns: NatsServerProcess;
@@ -57,7 +76,10 @@ describe("replay of captured Go client frames against our server", () => {
   before(async () => {
     ns = await startNatsServer();
     nc = await connect({ servers: ns.url });
-    servers = [createServer({ nid: "islb-node-1" }).add(ISLBDefinition, withUnimplemented(ISLBDefinition, islbStub)), createServer({ nid: "t1" }).add(TestDefinition, interopService)];
+    servers = [
+      createServer({ nid: "islb-node-1" }).add(ISLBDefinition, withUnimplemented(ISLBDefinition, islbStub)),
+      createServer({ nid: "t1" }).add(TestDefinition, interopService),
+    ];
     for (const s of servers) await s.listen(nc);
   });
   after(async () => {
@@ -67,7 +89,15 @@ describe("replay of captured Go client frames against our server", () => {
   });
 
   // Scenarios we answer with exactly the Go server's bytes.
-  for (const cmd of ["-sid room1", "-sid error", "-call hello", "Count [{\"call\":{\"method\":\"/interop", "Count [{\"call\":{\"method\":\"x\"}},{\"data\":\"0805", "-call fail -code 3", "Chat [{\"call\""]) {
+  for (const cmd of [
+    "-sid room1",
+    "-sid error",
+    "-call hello",
+    'Count [{"call":{"method":"/interop',
+    'Count [{"call":{"method":"x"}},{"data":"0805',
+    "-call fail -code 3",
+    'Chat [{"call"',
+  ]) {
     test(`same bytes as the Go server: ${cmd}`, async () => {
       const s = find(cmd);
       assert.deepEqual(await replay(nc, s), expectedServerFrames(s));
@@ -97,7 +127,7 @@ describe("replay of captured Go client frames against our server", () => {
   });
 
   test("client streaming: we do not add Go's extra empty message after the half-close", async () => {
-    const s = find("Sum [{\"call\"");
+    const s = find('Sum [{"call"');
     assert.deepEqual(expectedServerFrames(s)[0], "1a0c0a0a080310031a001a001a00"); // Go: count 3 for 2 inputs
     const got = await replay(nc, s);
     assert.equal(got.length, 2);
@@ -115,7 +145,15 @@ describe("replay of captured Go client frames against our server", () => {
 
   test("Go client server-streaming and client-streaming calls (which it half-closes at once) get a complete answer", async () => {
     const count = await replay(nc, find("-call count -n 2"));
-    assert.deepEqual(count.map((f) => Object.keys(decodeResponse(unhex(f))).filter((k) => (decodeResponse(unhex(f)) as Record<string, unknown>)[k] !== undefined)[0]), ["data", "data", "end"]);
+    assert.deepEqual(
+      count.map(
+        (f) =>
+          Object.keys(decodeResponse(unhex(f))).filter(
+            (k) => (decodeResponse(unhex(f)) as Record<string, unknown>)[k] !== undefined,
+          )[0],
+      ),
+      ["data", "data", "end"],
+    );
     const sum = await replay(nc, find("-call sum -n 2"));
     assert.equal(sum.length, 2);
     assert.equal(endCode(sum[1]), Status.OK);

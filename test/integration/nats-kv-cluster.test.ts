@@ -17,9 +17,23 @@ import { startNatsCluster, type ClusterServer } from "../helpers/nats-cluster.js
 import { startIslb } from "../helpers/islb.js";
 import { eventually } from "../helpers/setup.js";
 
-async function agentOn(s: ClusterServer, all: ClusterServer[], nid: string): Promise<{ agent: NodeAgent; nc: NatsConnection }> {
-  const nc = await connect({ servers: [s.url, ...all.filter((x) => x !== s).map((x) => x.url)], noRandomize: true, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
-  const agent = new NodeAgent(nc, { registration: { node: { nid, service: "rtc", dc: "eu", rpc: { protocol: "nats-grpc", addr: s.url } }, region: "eu" } });
+async function agentOn(
+  s: ClusterServer,
+  all: ClusterServer[],
+  nid: string,
+): Promise<{ agent: NodeAgent; nc: NatsConnection }> {
+  const nc = await connect({
+    servers: [s.url, ...all.filter((x) => x !== s).map((x) => x.url)],
+    noRandomize: true,
+    reconnectTimeWait: 100,
+    maxReconnectAttempts: -1,
+  });
+  const agent = new NodeAgent(nc, {
+    registration: {
+      node: { nid, service: "rtc", dc: "eu", rpc: { protocol: "nats-grpc", addr: s.url } },
+      region: "eu",
+    },
+  });
   await agent.start();
   return { agent, nc };
 }
@@ -49,7 +63,10 @@ test("NATS KV at R3 on a 3-server JetStream cluster: the nodes bucket's leader k
   let client: NatsConnection | undefined;
   try {
     await jetStreamReady(admin);
-    const islb1 = await startIslb({ url: [servers[0].url, servers[1].url, servers[2].url].join(",") }, { ...cfg, nid: "islb-1" });
+    const islb1 = await startIslb(
+      { url: [servers[0].url, servers[1].url, servers[2].url].join(",") },
+      { ...cfg, nid: "islb-1" },
+    );
     opened.push(islb1);
     const jsm = await admin.jetstreamManager();
     const info = await jsm.streams.info("KV_islb");
@@ -61,14 +78,21 @@ test("NATS KV at R3 on a 3-server JetStream cluster: the nodes bucket's leader k
     await islb1.close();
     opened.length = 0;
     const i1 = await startIslb({ url: [leader.url, ...others.map((s) => s.url)].join(",") }, { ...cfg, nid: "islb-1" });
-    const i2 = await startIslb({ url: [others[0].url, others[1].url, leader.url].join(",") }, { ...cfg, nid: "islb-2" });
+    const i2 = await startIslb(
+      { url: [others[0].url, others[1].url, leader.url].join(",") },
+      { ...cfg, nid: "islb-2" },
+    );
     opened.push(i1, i2);
-    for (const [i, s] of [leader, leader, others[0], others[0], others[1], others[1]].entries()) agents.push(await agentOn(s, servers, `sfu-${i}`));
+    for (const [i, s] of [leader, leader, others[0], others[0], others[1], others[1]].entries())
+      agents.push(await agentOn(s, servers, `sfu-${i}`));
     client = await connect({ servers: [others[1].url], noRandomize: true });
     const islb = createClient(ISLBDefinition, client);
     const expired: RegistryEvent[] = [];
     for (const r of [i1, i2]) r.store.view.subscribe((e) => void (e.type === "expired" && expired.push(e)));
-    assert.ok(await eventually(() => i1.store.view.size === 6 && i2.store.view.size === 6, 5000), "both views hold the six nodes");
+    assert.ok(
+      await eventually(() => i1.store.view.size === 6 && i2.store.view.size === 6, 5000),
+      "both views hold the six nodes",
+    );
     const placed = new Map<string, string>();
     let ok = 0;
     let failedKnown = 0;
@@ -107,7 +131,7 @@ test("NATS KV at R3 on a 3-server JetStream cluster: the nodes bucket's leader k
     await leader.kill();
     await load;
     let newLeader: string | undefined;
-    for (const until = Date.now() + 10_000; newLeader === undefined && Date.now() < until; ) {
+    for (const until = Date.now() + 10_000; newLeader === undefined && Date.now() < until;) {
       newLeader = await jsm.streams.info("KV_islb").then(
         (i) => i.cluster?.leader,
         () => undefined,
@@ -117,13 +141,27 @@ test("NATS KV at R3 on a 3-server JetStream cluster: the nodes bucket's leader k
       `KV R3 failover (leader ${leader.name} killed, new leader ${newLeader}): ${ok} lookups answered; failed: ${failedKnown} of known sessions, ${failedNew} of new ones (the last ${lastFailure} ms after the kill); ${moved} moved; ${expired.length} leases expired`,
     );
     assert.ok(ok > 1000, `${ok} lookups answered`);
-    assert.ok(failedKnown <= IN_FLIGHT, `${failedKnown} known-session lookups failed; only those in flight on the killed server may`);
-    assert.equal(failedLate, 0, "every lookup from 9 s after the kill on was answered (JetStream elects new leaders within its election timeout)");
+    assert.ok(
+      failedKnown <= IN_FLIGHT,
+      `${failedKnown} known-session lookups failed; only those in flight on the killed server may`,
+    );
+    assert.equal(
+      failedLate,
+      0,
+      "every lookup from 9 s after the kill on was answered (JetStream elects new leaders within its election timeout)",
+    );
     assert.equal(moved, 0, "no session moved");
-    assert.deepEqual(expired.map((e) => e.record.node.nid), [], "no lease expired");
+    assert.deepEqual(
+      expired.map((e) => e.record.node.nid),
+      [],
+      "no lease expired",
+    );
     assert.notEqual(newLeader, leader.name, "another server leads the bucket");
     await eventually(() => agents.every((a, i) => a.agent.heartbeats > (beatsBefore[i] as number)), 5000);
-    assert.ok(agents.every((a, i) => a.agent.heartbeats > (beatsBefore[i] as number)), "every node heartbeats again");
+    assert.ok(
+      agents.every((a, i) => a.agent.heartbeats > (beatsBefore[i] as number)),
+      "every node heartbeats again",
+    );
     assert.equal(i1.store.view.size, 6);
     assert.equal(i2.store.view.size, 6);
     // What callers were told is what the bucket holds: no split.
@@ -132,7 +170,13 @@ test("NATS KV at R3 on a 3-server JetStream cluster: the nodes bucket's leader k
     for (const [sid, nid] of placed) {
       if (checked++ >= 100) break;
       const e = await sessions.get(sessionKey("rtc", sid));
-      assert.equal(Buffer.from(e?.value ?? []).toString().split(" ")[1], nid, `${sid} in the bucket`);
+      assert.equal(
+        Buffer.from(e?.value ?? [])
+          .toString()
+          .split(" ")[1],
+        nid,
+        `${sid} in the bucket`,
+      );
     }
   } finally {
     await client?.close();

@@ -57,7 +57,18 @@ async function agent(nid: string, extra = {}, opts = {}) {
 }
 
 function rec(nid: string, leaseMs = 60_000): NodeRecord {
-  return toRecord({ node: { nid, service: "rtc", dc: "", rpc: undefined }, state: NodeState.NODE_STATE_SERVING, region: "", load: undefined, softLimits: undefined, hardLimits: undefined }, leaseMs, Date.now());
+  return toRecord(
+    {
+      node: { nid, service: "rtc", dc: "", rpc: undefined },
+      state: NodeState.NODE_STATE_SERVING,
+      region: "",
+      load: undefined,
+      softLimits: undefined,
+      hardLimits: undefined,
+    },
+    leaseMs,
+    Date.now(),
+  );
 }
 
 async function stores(bucket: string, count = 2): Promise<NatsKvStore[]> {
@@ -90,12 +101,21 @@ test("two instances sweeping the same lapsed leases at once: each node expires o
   assert.equal(new Set(expired.map(([, nid]) => nid)).size, NODES);
   assert.ok(await eventually(() => a.view.revision === b.view.revision));
   const history = a.view.since(a.view.revision - NODES) ?? [];
-  assert.equal(history.filter((e) => e.type === "expired").length, NODES, "each expiry is one change in the feed, seen by both");
+  assert.equal(
+    history.filter((e) => e.type === "expired").length,
+    NODES,
+    "each expiry is one change in the feed, seen by both",
+  );
   // A heartbeat that comes after its lease lapsed (and nobody swept it) ends it first: one expiry, then up again.
   await a.register(rec("late", 300), "t");
   await new Promise((r) => setTimeout(r, 400));
   const before = expired.length;
-  const r = await b.heartbeat("late", "t", { load: rec("late").load, state: undefined, expiresAt: Date.now() + 5000, leaseMs: 5000 }, rec("late", 5000));
+  const r = await b.heartbeat(
+    "late",
+    "t",
+    { load: rec("late").load, state: undefined, expiresAt: Date.now() + 5000, leaseMs: 5000 },
+    rec("late", 5000),
+  );
   assert.equal(r.reregistered, true);
   assert.deepEqual(expired.slice(before), [["b", "late"]]);
 });
@@ -124,11 +144,21 @@ test("affinity race: two islb instances on one KV bucket, 200 concurrent callers
   };
   await Promise.all(Array.from({ length: 200 }, (_, k) => caller(k)));
   assert.equal(answers.size, SESSIONS);
-  assert.deepEqual([...answers].filter(([, s]) => s.size !== 1), [], "every session has exactly one node, for every caller");
+  assert.deepEqual(
+    [...answers].filter(([, s]) => s.size !== 1),
+    [],
+    "every session has exactly one node, for every caller",
+  );
   const sessions = await nc.jetstream().views.kv(`${bucket}_sessions`, { bindOnly: true });
   for (const [sid, s] of [...answers].slice(0, 50)) {
     const e = await sessions.get(sessionKey("rtc", sid));
-    assert.equal(Buffer.from(e?.value ?? []).toString().split(" ")[1], [...s][0], `${sid} in the bucket`);
+    assert.equal(
+      Buffer.from(e?.value ?? [])
+        .toString()
+        .split(" ")[1],
+      [...s][0],
+      `${sid} in the bucket`,
+    );
   }
   const perNode = new Map<string, number>();
   for (const s of answers.values()) for (const nid of s) perNode.set(nid, (perNode.get(nid) ?? 0) + 1);
@@ -139,7 +169,11 @@ test("a node killed with kill -9 is gone from both instances within its lease + 
   const bucket = `kill${n++}`;
   await islb("islb-x1", bucket);
   await islb("islb-x2", bucket);
-  const child = spawn(process.execPath, [fileURLToPath(new URL("../helpers/child-agent.js", import.meta.url)), ns.url, "kv-victim", "1500"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("../helpers/child-agent.js", import.meta.url)), ns.url, "kv-victim", "1500"],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   cleanup.push(async () => child.kill("SIGKILL"));
   await new Promise<void>((resolve) => child.stdout?.once("data", () => resolve()));
   const clients = ["islb-x1", "islb-x2"].map((nid) => createClient(ISLBDefinition, nc, { nid }));
@@ -148,7 +182,9 @@ test("a node killed with kill -9 is gone from both instances within its lease + 
   const acs = clients.map(() => new AbortController());
   const watching = clients.map(async (c, i) => {
     try {
-      for await (const e of c.watch({ service: "rtc" }, { signal: acs[i]?.signal })) if (e.type === WatchEvent_Type.TYPE_EXPIRED && e.node?.registration?.node?.nid === "kv-victim") expiries.push(Date.now());
+      for await (const e of c.watch({ service: "rtc" }, { signal: acs[i]?.signal }))
+        if (e.type === WatchEvent_Type.TYPE_EXPIRED && e.node?.registration?.node?.nid === "kv-victim")
+          expiries.push(Date.now());
     } catch {
       /* aborted */
     }
@@ -192,7 +228,8 @@ test("watch through one instance, resume through the other: nothing missed or re
   const ac2 = new AbortController();
   const done2 = (async () => {
     try {
-      for await (const e of c2.watch({ service: "sig", fromRevision: lastSeen }, { signal: ac2.signal })) if (e.type !== WatchEvent_Type.TYPE_SYNCED) resumed.push(e);
+      for await (const e of c2.watch({ service: "sig", fromRevision: lastSeen }, { signal: ac2.signal }))
+        if (e.type !== WatchEvent_Type.TYPE_SYNCED) resumed.push(e);
     } catch {
       /* aborted */
     }
@@ -209,7 +246,10 @@ test("watch through one instance, resume through the other: nothing missed or re
     ],
   );
   const revs = resumed.map((e) => e.revision);
-  assert.ok(revs.every((r, i) => r > lastSeen && (i === 0 || r > (revs[i - 1] as number))), "strictly after the resume point, in order, no repeats");
+  assert.ok(
+    revs.every((r, i) => r > lastSeen && (i === 0 || r > (revs[i - 1] as number))),
+    "strictly after the resume point, in order, no repeats",
+  );
 });
 
 test("a registry restart keeps every node (they live in the bucket), and revisions keep growing", async () => {
@@ -235,7 +275,9 @@ test("a wiped store (both buckets deleted) is healed by heartbeats; both instanc
   const i1 = await islb("islb-p1", bucket);
   const i2 = await islb("islb-p2", bucket);
   const a = await agent("kv-sfu-w");
-  assert.ok(await eventually(() => i1.store.view.get("kv-sfu-w") !== undefined && i2.store.view.get("kv-sfu-w") !== undefined));
+  assert.ok(
+    await eventually(() => i1.store.view.get("kv-sfu-w") !== undefined && i2.store.view.get("kv-sfu-w") !== undefined),
+  );
   const rev = Math.max(i1.store.view.revision, i2.store.view.revision);
   const jsm = await nc.jetstreamManager();
   await jsm.streams.delete(`KV_${bucket}`);
@@ -243,12 +285,26 @@ test("a wiped store (both buckets deleted) is healed by heartbeats; both instanc
   const regs = a.registrations;
   assert.ok(await eventually(() => a.registrations > regs, 5000), "the agent was told it had been re-registered");
   // An instance's old view still holds the node until it notices the wipe: wait for both to be past it (under load, a second or so).
-  assert.ok(await eventually(() => i1.store.view.revision > rev && i2.store.view.revision > rev, 5000), "revisions above the wiped bucket's");
-  assert.ok(await eventually(() => i1.store.view.get("kv-sfu-w") !== undefined && i2.store.view.get("kv-sfu-w") !== undefined, 3000), "both views hold it again");
-  for (const nid of ["islb-p1", "islb-p2"]) assert.equal((await createClient(ISLBDefinition, nc, { nid }).findNode({ nid: "kv-sfu-w" })).nodes.length, 1, nid);
+  assert.ok(
+    await eventually(() => i1.store.view.revision > rev && i2.store.view.revision > rev, 5000),
+    "revisions above the wiped bucket's",
+  );
+  assert.ok(
+    await eventually(
+      () => i1.store.view.get("kv-sfu-w") !== undefined && i2.store.view.get("kv-sfu-w") !== undefined,
+      3000,
+    ),
+    "both views hold it again",
+  );
+  for (const nid of ["islb-p1", "islb-p2"])
+    assert.equal((await createClient(ISLBDefinition, nc, { nid }).findNode({ nid: "kv-sfu-w" })).nodes.length, 1, nid);
   const nodes = await nc.jetstream().views.kv(bucket, { bindOnly: true });
   assert.equal((await nodes.get(nodeKey("kv-sfu-w")))?.operation, "PUT", "back in the bucket");
-  assert.ok((await createClient(ISLBDefinition, nc, { nid: "islb-p2" }).findNode({ service: "rtc", sid: "after-wipe" })).nodes.length === 1, "sessions place again");
+  assert.ok(
+    (await createClient(ISLBDefinition, nc, { nid: "islb-p2" }).findNode({ service: "rtc", sid: "after-wipe" })).nodes
+      .length === 1,
+    "sessions place again",
+  );
 });
 
 test("known sessions are answered from memory (no KV read per lookup); a release through one instance reaches the other", async () => {
@@ -257,18 +313,23 @@ test("known sessions are answered from memory (no KV read per lookup); a release
   for (const nid of ["n1", "n2"]) await a.register(rec(nid), `tok-${nid}`);
   assert.ok(await eventually(() => b.view.get("n1") !== undefined && b.view.get("n2") !== undefined));
   assert.deepEqual(await a.placeSession("rtc", "room", () => "n1", 60_000), { nid: "n1", placed: true });
-  assert.deepEqual(await b.placeSession("rtc", "room", () => "n2", 60_000), { nid: "n1", placed: false }, "read through the other instance");
+  assert.deepEqual(
+    await b.placeSession("rtc", "room", () => "n2", 60_000),
+    { nid: "n1", placed: false },
+    "read through the other instance",
+  );
   // Every KV read of the sessions bucket is a request on this subject (direct gets are off).
   let reads = 0;
   const spy = nc.subscribe(`$JS.API.STREAM.MSG.GET.KV_${bucket}_sessions`, { callback: () => reads++ });
   await nc.flush();
-  for (let i = 0; i < 200; i++) for (const s of [a, b]) assert.equal((await s.placeSession("rtc", "room", () => "n2", 60_000))?.nid, "n1");
+  for (let i = 0; i < 200; i++)
+    for (const s of [a, b]) assert.equal((await s.placeSession("rtc", "room", () => "n2", 60_000))?.nid, "n1");
   await nc.flush();
   assert.ok(reads <= 2, `${reads} KV reads for 400 known lookups`);
   assert.equal(await a.releaseSession("rtc", "room", { nid: "n1", token: "tok-n1" }), "released");
   assert.deepEqual(await a.placeSession("rtc", "room", () => "n2", 60_000), { nid: "n2", placed: true });
   let followed = false;
-  for (const t0 = Date.now(); !followed && Date.now() - t0 < 1000; ) {
+  for (const t0 = Date.now(); !followed && Date.now() - t0 < 1000;) {
     followed = (await b.placeSession("rtc", "room", () => "n1", 60_000))?.nid === "n2";
     if (!followed) await new Promise((r) => setTimeout(r, 5));
   }
@@ -279,10 +340,21 @@ test("known sessions are answered from memory (no KV read per lookup); a release
 });
 
 test("a NATS without JetStream: the store does not open, and says why", async () => {
-  const bare = await spawnServer(process.env.NATS_SERVER_BIN ?? "nats-server", 0, () => ["-a", "127.0.0.1", "-p", "-1"], "islb-nojs-", { portFromOutput: /Listening for client connections on [^\s]*:(\d+)/ });
+  const bare = await spawnServer(
+    process.env.NATS_SERVER_BIN ?? "nats-server",
+    0,
+    () => ["-a", "127.0.0.1", "-p", "-1"],
+    "islb-nojs-",
+    { portFromOutput: /Listening for client connections on [^\s]*:(\d+)/ },
+  );
   const c = await connect({ servers: `nats://127.0.0.1:${bare.port}` });
   try {
-    await assert.rejects(NatsKvStore.connect(c, { bucket: "islb", replicas: 1 }), (e: unknown) => e instanceof StoreUnavailableError && /cannot open the NATS KV store \(bucket islb\): JetStream is not enabled/.test(e.message));
+    await assert.rejects(
+      NatsKvStore.connect(c, { bucket: "islb", replicas: 1 }),
+      (e: unknown) =>
+        e instanceof StoreUnavailableError &&
+        /cannot open the NATS KV store \(bucket islb\): JetStream is not enabled/.test(e.message),
+    );
   } finally {
     await c.close();
     await bare.stop();

@@ -26,7 +26,12 @@ const CONF = fileURLToPath(new URL("../../../docs/nats-server.conf", import.meta
 /** ion's rtc.RTC as a node serves it in the sample (the methods of the interop test service). */
 const RTCDefinition = { ...TestDefinition, name: "RTC", fullName: "rtc.RTC" } as const satisfies ServiceDefinition;
 
-const PASSWORDS: Record<string, string> = { islb: "change-me-islb", "sfu-1": "change-me-sfu-1", "sfu-2": "change-me-sfu-2", signal: "change-me-signal" };
+const PASSWORDS: Record<string, string> = {
+  islb: "change-me-islb",
+  "sfu-1": "change-me-sfu-1",
+  "sfu-2": "change-me-sfu-2",
+  signal: "change-me-signal",
+};
 
 /** What the server said to a connection about permissions, as nats.js reports it. */
 function violations(nc: NatsConnection): string[] {
@@ -47,7 +52,13 @@ describe("the sample NATS permissions (docs/nats-server.conf)", () => {
   let islb: Running;
   const conns: NatsConnection[] = [];
   const as = async (user: string): Promise<NatsConnection> => {
-    const nc = await connect({ servers: url, user, pass: PASSWORDS[user], inboxPrefix: `_INBOX.${user}`, reconnect: false });
+    const nc = await connect({
+      servers: url,
+      user,
+      pass: PASSWORDS[user],
+      inboxPrefix: `_INBOX.${user}`,
+      reconnect: false,
+    });
     conns.push(nc);
     return nc;
   };
@@ -72,10 +83,17 @@ describe("the sample NATS permissions (docs/nats-server.conf)", () => {
   /** Subscribing is refused: the subscription ends with a permissions error. */
   async function subscribeRefused(nc: NatsConnection, subject: string, queue?: string): Promise<void> {
     let refused: unknown;
-    nc.subscribe(subject, { ...(queue === undefined ? {} : { queue }), callback: (err) => void (err !== null ? (refused = err) : undefined) });
+    nc.subscribe(subject, {
+      ...(queue === undefined ? {} : { queue }),
+      callback: (err) => void (err !== null ? (refused = err) : undefined),
+    });
     await nc.flush();
     for (let i = 0; i < 200 && refused === undefined; i++) await sleep(10);
-    assert.match(String((refused as Error | undefined)?.message), /permissions violation/i, `subscribe ${subject}${queue ? ` (queue ${queue})` : ""}`);
+    assert.match(
+      String((refused as Error | undefined)?.message),
+      /permissions violation/i,
+      `subscribe ${subject}${queue ? ` (queue ${queue})` : ""}`,
+    );
   }
 
   /** Publishing is refused: the server reports a permissions violation for it. */
@@ -122,7 +140,10 @@ describe("the sample NATS permissions (docs/nats-server.conf)", () => {
     const node: NatsServer = createServer({ nid: "sfu-1" }).add(RTCDefinition, interopService);
     await node.listen(sfu1);
     const agent = new NodeAgent(sfu1, {
-      registration: { node: { nid: "sfu-1", service: "rtc", dc: "dc1", rpc: { protocol: "nats-grpc", addr: url } }, region: "eu" },
+      registration: {
+        node: { nid: "sfu-1", service: "rtc", dc: "dc1", rpc: { protocol: "nats-grpc", addr: url } },
+        region: "eu",
+      },
       leaseMs: 1500,
     });
     await agent.start();
@@ -131,7 +152,10 @@ describe("the sample NATS permissions (docs/nats-server.conf)", () => {
       const seen = violations(signal);
       const islbClient = createClient(ISLBDefinition, signal);
       const found = await islbClient.findNode({ service: "rtc", sid: "room1" });
-      assert.deepEqual(found.nodes.map((n) => n.nid), ["sfu-1"]);
+      assert.deepEqual(
+        found.nodes.map((n) => n.nid),
+        ["sfu-1"],
+      );
       const events = islbClient.watch({ service: "rtc" })[Symbol.asyncIterator]();
       const first = await events.next();
       assert.equal(first.value?.node?.registration?.node?.nid, "sfu-1");
@@ -145,10 +169,13 @@ describe("the sample NATS permissions (docs/nats-server.conf)", () => {
       for await (const r of rtc.count({ n: 3, prefix: "c" })) counted.push(r.msg);
       assert.deepEqual(counted, ["c-1", "c-2", "c-3"]);
       const chat = [];
-      for await (const r of rtc.chat((async function* () {
-        yield { i: 1, msg: "a" };
-        yield { i: 2, msg: "b" };
-      })())) chat.push(r.msg);
+      for await (const r of rtc.chat(
+        (async function* () {
+          yield { i: 1, msg: "a" };
+          yield { i: 2, msg: "b" };
+        })(),
+      ))
+        chat.push(r.msg);
       assert.deepEqual(chat, ["a!", "b!"]);
       assert.deepEqual(seen, [], "no permissions violation on the allowed flows");
     } finally {

@@ -10,7 +10,10 @@ import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { connect } from "nats";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import { HealthDefinition, HealthCheckResponse_ServingStatus as Serving } from "../../generated/grpc/health/v1/health.js";
+import {
+  HealthDefinition,
+  HealthCheckResponse_ServingStatus as Serving,
+} from "../../generated/grpc/health/v1/health.js";
 import { ISLBDefinition } from "../../generated/islb/islb.js";
 import { createClient } from "../../src/index.js";
 import { startNatsServer } from "../helpers/nats-server.js";
@@ -40,7 +43,9 @@ test("healthz, readyz with Redis stopped and back (within 1 s, as grpc.health.v1
   const redis = await startRedisServer();
   const islb = await startIslb(ns.url, { nid: "islb-ops", redis: redisConfig(redis.url) });
   const nc = await connect({ servers: ns.url });
-  const a = await startAgent(ns.url, "sfu-ops", { load: { cpu: 0.25, sessions: 3, tracks: 9, bandwidthIn: 0, bandwidthOut: 0 } });
+  const a = await startAgent(ns.url, "sfu-ops", {
+    load: { cpu: 0.25, sessions: 3, tracks: 9, bandwidthIn: 0, bandwidthOut: 0 },
+  });
   const base = islb.http?.url as string;
   const health = createClient(HealthDefinition, nc);
   try {
@@ -76,7 +81,14 @@ test("healthz, readyz with Redis stopped and back (within 1 s, as grpc.health.v1
       const m = f?.metrics.find((x) => Object.entries(labels).every(([k, v]) => x.labels?.[k] === v));
       return m === undefined ? undefined : Number(m.value ?? m.count);
     };
-    for (const name of ["process_cpu_seconds_total", "nodejs_eventloop_lag_seconds", "islb_info", "grpc_server_handled_total", "islb_store_ping_seconds"]) assert.ok(byName.has(name), `${name} is exported`);
+    for (const name of [
+      "process_cpu_seconds_total",
+      "nodejs_eventloop_lag_seconds",
+      "islb_info",
+      "grpc_server_handled_total",
+      "islb_store_ping_seconds",
+    ])
+      assert.ok(byName.has(name), `${name} is exported`);
     assert.equal(byName.get("islb_store_ping_seconds")?.type, "HISTOGRAM");
     assert.equal(sample("islb_nats_connected"), 1);
     assert.equal(sample("islb_store_up"), 1);
@@ -97,7 +109,11 @@ test("healthz, readyz with Redis stopped and back (within 1 s, as grpc.health.v1
     let open = 0;
     for (let i = 0; i < 50 && open !== 1; i++) {
       await new Promise((r) => setTimeout(r, 20));
-      open = Number(parsePrometheusTextFormat(await (await fetch(`${base}/metrics`)).text()).find((f) => f.name === "islb_watch_streams")?.metrics[0]?.value);
+      open = Number(
+        parsePrometheusTextFormat(await (await fetch(`${base}/metrics`)).text()).find(
+          (f) => f.name === "islb_watch_streams",
+        )?.metrics[0]?.value,
+      );
     }
     assert.equal(open, 1, "one Watch stream open");
     ac.abort();
@@ -113,56 +129,93 @@ test("healthz, readyz with Redis stopped and back (within 1 s, as grpc.health.v1
   }
 });
 
-test("the cluster page in headless Chromium: a node appears within 2 s of registering and is gone after it is killed", { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (make test installs Debian's chromium)` }, async () => {
-  const { chromium } = await import("playwright-core");
-  const ns = await startNatsServer();
-  const islb = await startIslb(ns.url, { nid: "islb-page", dc: "dc1" });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
-  // A few nodes of two services in two regions, at different loads, one draining: what a
-  // person looks at in the screenshot.
-  const limits = { softLimits: { cpu: 0.7, sessions: 30, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 }, hardLimits: { cpu: 0.9, sessions: 40, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 } };
-  const load = (cpu: number) => ({ cpu, sessions: Math.round(cpu * 40), tracks: Math.round(cpu * 300), bandwidthIn: Math.round(cpu * 4e8), bandwidthOut: 0 });
-  const others = [];
-  for (const [nid, region, cpu, service] of [
-    ["sfu-steady", "eu-west", 0.42, "rtc"],
-    ["sfu-eu-2", "eu-west", 0.78, "rtc"],
-    ["sfu-us-1", "us-east", 0.15, "rtc"],
-    ["sfu-us-2", "us-east", 0.93, "rtc"],
-    ["signal-eu-1", "eu-west", 0.2, "signal"],
-  ] as const) {
-    others.push(await startAgent(ns.url, nid, { region, load: load(cpu), ...limits, node: { nid, service, dc: region, rpc: { protocol: "nats-grpc", addr: ns.url } } }));
-  }
-  await (others[1] as { agent: { drain(): Promise<void> } }).agent.drain();
-  let child: ReturnType<typeof spawn> | undefined;
-  try {
-    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-    await page.goto(`${islb.http?.url}/`);
-    await page.waitForSelector("tr[data-nid='sfu-steady']", { timeout: 5000 });
-    await page.locator("#conn", { hasText: "live" }).waitFor({ timeout: 5000 });
-    const t0 = Date.now();
-    child = spawn(process.execPath, [fileURLToPath(new URL("../helpers/child-agent.js", import.meta.url)), ns.url, "sfu-victim", "1500"], { stdio: ["ignore", "pipe", "inherit"] });
-    await page.waitForSelector("tr[data-nid='sfu-victim']", { timeout: 2000 });
-    const appeared = Date.now() - t0;
-    assert.ok(appeared <= 2000, `the node appeared after ${appeared} ms`);
-    mkdirSync(OUT, { recursive: true });
-    await page.screenshot({ path: `${OUT}cluster-page.png` });
-    console.log(`cluster page: node shown ${appeared} ms after its process started; screenshot at ${OUT}cluster-page.png`);
-    child.kill("SIGKILL");
-    const t1 = Date.now();
-    await page.waitForSelector("tr[data-nid='sfu-victim']", { state: "detached", timeout: 1500 + 2000 });
-    const gone = Date.now() - t1;
-    const change = await page.locator("#changes li", { hasText: "sfu-victim" }).first().textContent();
-    assert.match(change ?? "", /expired/);
-    assert.ok(await page.locator("tr[data-nid='sfu-steady']").isVisible(), "the other node stays");
-    console.log(`cluster page: node gone ${gone} ms after kill -9 (lease 1500 ms)`);
-  } finally {
-    child?.kill("SIGKILL");
-    await browser.close();
-    for (const o of others) {
-      await o.agent.stop();
-      await o.nc.close();
+test(
+  "the cluster page in headless Chromium: a node appears within 2 s of registering and is gone after it is killed",
+  { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (make test installs Debian's chromium)` },
+  async () => {
+    const { chromium } = await import("playwright-core");
+    const ns = await startNatsServer();
+    const islb = await startIslb(ns.url, { nid: "islb-page", dc: "dc1" });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    // A few nodes of two services in two regions, at different loads, one draining: what a
+    // person looks at in the screenshot.
+    const limits = {
+      softLimits: { cpu: 0.7, sessions: 30, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 },
+      hardLimits: { cpu: 0.9, sessions: 40, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 },
+    };
+    const load = (cpu: number) => ({
+      cpu,
+      sessions: Math.round(cpu * 40),
+      tracks: Math.round(cpu * 300),
+      bandwidthIn: Math.round(cpu * 4e8),
+      bandwidthOut: 0,
+    });
+    const others = [];
+    for (const [nid, region, cpu, service] of [
+      ["sfu-steady", "eu-west", 0.42, "rtc"],
+      ["sfu-eu-2", "eu-west", 0.78, "rtc"],
+      ["sfu-us-1", "us-east", 0.15, "rtc"],
+      ["sfu-us-2", "us-east", 0.93, "rtc"],
+      ["signal-eu-1", "eu-west", 0.2, "signal"],
+    ] as const) {
+      others.push(
+        await startAgent(ns.url, nid, {
+          region,
+          load: load(cpu),
+          ...limits,
+          node: { nid, service, dc: region, rpc: { protocol: "nats-grpc", addr: ns.url } },
+        }),
+      );
     }
-    await islb.close();
-    await ns.stop();
-  }
-});
+    await (others[1] as { agent: { drain(): Promise<void> } }).agent.drain();
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+      await page.goto(`${islb.http?.url}/`);
+      await page.waitForSelector("tr[data-nid='sfu-steady']", { timeout: 5000 });
+      await page.locator("#conn", { hasText: "live" }).waitFor({ timeout: 5000 });
+      const t0 = Date.now();
+      child = spawn(
+        process.execPath,
+        [fileURLToPath(new URL("../helpers/child-agent.js", import.meta.url)), ns.url, "sfu-victim", "1500"],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await page.waitForSelector("tr[data-nid='sfu-victim']", { timeout: 2000 });
+      const appeared = Date.now() - t0;
+      assert.ok(appeared <= 2000, `the node appeared after ${appeared} ms`);
+      mkdirSync(OUT, { recursive: true });
+      await page.screenshot({ path: `${OUT}cluster-page.png` });
+      console.log(
+        `cluster page: node shown ${appeared} ms after its process started; screenshot at ${OUT}cluster-page.png`,
+      );
+      child.kill("SIGKILL");
+      const t1 = Date.now();
+      await page.waitForSelector("tr[data-nid='sfu-victim']", { state: "detached", timeout: 1500 + 2000 });
+      const gone = Date.now() - t1;
+      const change = await page.locator("#changes li", { hasText: "sfu-victim" }).first().textContent();
+      assert.match(change ?? "", /expired/);
+      assert.ok(await page.locator("tr[data-nid='sfu-steady']").isVisible(), "the other node stays");
+      console.log(`cluster page: node gone ${gone} ms after kill -9 (lease 1500 ms)`);
+    } finally {
+      child?.kill("SIGKILL");
+      await browser.close();
+      for (const o of others) {
+        await o.agent.stop();
+        await o.nc.close();
+      }
+      await islb.close();
+      await ns.stop();
+    }
+  },
+);

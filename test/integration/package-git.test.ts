@@ -21,11 +21,34 @@ test("npm install from a git URL builds islb (prepare) and ships the runtime onl
   try {
     installOffline(dir, `git+file://${root.replace(/\/$/, "")}#${head.stdout.trim()}`, root, ["nats"]);
     const at = join(dir, "node_modules/islb");
-    for (const f of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/public/reflection.js", "dist/generated/islb/islb.js", "LICENSE", "descriptors/islb.binpb"]) assert.ok(existsSync(join(at, f)), `${f} is missing`);
-    for (const f of ["src", "test", "bench", "dist/test", "generated", "tsconfig.json"]) assert.ok(!existsSync(join(at, f)), `${f} was installed`);
-    const version = execFileSync(join(dir, "node_modules/.bin/islb"), ["--version"], { cwd: dir, encoding: "utf8" }).trim();
-    assert.equal(version, (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version);
-    const imported = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import("islb"); console.log(typeof m.createServer, typeof m.NodeAgent)`], { cwd: dir, encoding: "utf8" });
+    for (const f of [
+      "dist/src/index.js",
+      "dist/src/index.d.ts",
+      "dist/src/public/reflection.js",
+      "dist/generated/islb/islb.js",
+      "LICENSE",
+      "descriptors/islb.binpb",
+    ])
+      assert.ok(existsSync(join(at, f)), `${f} is missing`);
+    for (const f of ["src", "test", "bench", "dist/test", "generated", "tsconfig.json"])
+      assert.ok(!existsSync(join(at, f)), `${f} was installed`);
+    const version = execFileSync(join(dir, "node_modules/.bin/islb"), ["--version"], {
+      cwd: dir,
+      encoding: "utf8",
+    }).trim();
+    assert.equal(
+      version,
+      (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version,
+    );
+    const imported = spawnSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const m = await import("islb"); console.log(typeof m.createServer, typeof m.NodeAgent)`,
+      ],
+      { cwd: dir, encoding: "utf8" },
+    );
     assert.equal(imported.stdout.trim(), "function function", imported.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -37,10 +60,27 @@ test("npm install from a folder (a checkout that has been built) links it: impor
   const dir = mkdtempSync(join(tmpdir(), "islb-folder-"));
   try {
     execFileSync("npm", ["init", "-y"], { cwd: dir, stdio: "ignore" });
-    execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", root.replace(/\/$/, "")], { cwd: dir, stdio: "pipe" });
-    const version = execFileSync(join(dir, "node_modules/.bin/islb"), ["--version"], { cwd: dir, encoding: "utf8" }).trim();
-    assert.equal(version, (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version);
-    const imported = spawnSync(process.execPath, ["--input-type=module", "-e", `const m = await import("islb"); const s = await import("islb/service"); console.log(typeof m.createClient, typeof s.startIslb)`], { cwd: dir, encoding: "utf8" });
+    execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", root.replace(/\/$/, "")], {
+      cwd: dir,
+      stdio: "pipe",
+    });
+    const version = execFileSync(join(dir, "node_modules/.bin/islb"), ["--version"], {
+      cwd: dir,
+      encoding: "utf8",
+    }).trim();
+    assert.equal(
+      version,
+      (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }).version,
+    );
+    const imported = spawnSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const m = await import("islb"); const s = await import("islb/service"); console.log(typeof m.createClient, typeof s.startIslb)`,
+      ],
+      { cwd: dir, encoding: "utf8" },
+    );
     assert.equal(imported.stdout.trim(), "function function", imported.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });

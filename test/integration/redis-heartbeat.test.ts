@@ -28,10 +28,32 @@ after(async () => {
   await rs.stop();
 });
 
-const load = (sessions: number): Load => ({ cpu: sessions / 100, sessions, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 });
+const load = (sessions: number): Load => ({
+  cpu: sessions / 100,
+  sessions,
+  tracks: 0,
+  bandwidthIn: 0,
+  bandwidthOut: 0,
+});
 
 function rec(nid: string, region = "r1"): NodeRecord {
-  return toRecord({ node: { nid, service: "rtc", dc: "dc1", rpc: { protocol: "nats-grpc", addr: "nats://x", params: new Map([["k", "v"]]) } }, state: NodeState.NODE_STATE_SERVING, region, load: undefined, softLimits: undefined, hardLimits: undefined }, 60_000, Date.now());
+  return toRecord(
+    {
+      node: {
+        nid,
+        service: "rtc",
+        dc: "dc1",
+        rpc: { protocol: "nats-grpc", addr: "nats://x", params: new Map([["k", "v"]]) },
+      },
+      state: NodeState.NODE_STATE_SERVING,
+      region,
+      load: undefined,
+      softLimits: undefined,
+      hardLimits: undefined,
+    },
+    60_000,
+    Date.now(),
+  );
 }
 
 async function connect(prefix: string): Promise<RedisStore> {
@@ -50,11 +72,28 @@ async function pair(): Promise<{ a: RedisStore; b: RedisStore; prefix: string }>
   return { a, b, prefix };
 }
 
-const beat = (s: RedisStore, nid: string, sessions: number, extra: { record?: NodeRecord; state?: NodeState; leaseMs?: number } = {}) =>
-  s.heartbeat(nid, `tok-${nid}`, { load: load(sessions), state: extra.state, expiresAt: Date.now() + (extra.leaseMs ?? 60_000), leaseMs: extra.leaseMs ?? 60_000 }, extra.record);
+const beat = (
+  s: RedisStore,
+  nid: string,
+  sessions: number,
+  extra: { record?: NodeRecord; state?: NodeState; leaseMs?: number } = {},
+) =>
+  s.heartbeat(
+    nid,
+    `tok-${nid}`,
+    {
+      load: load(sessions),
+      state: extra.state,
+      expiresAt: Date.now() + (extra.leaseMs ?? 60_000),
+      leaseMs: extra.leaseMs ?? 60_000,
+    },
+    extra.record,
+  );
 
 async function lastEntry(prefix: string): Promise<Record<string, string>> {
-  const [[, fields] = ["", []]] = (await admin.xrevrange(`${prefix}{islb}:events`, "+", "-", "COUNT", 1)) as Array<[string, string[]]>;
+  const [[, fields] = ["", []]] = (await admin.xrevrange(`${prefix}{islb}:events`, "+", "-", "COUNT", 1)) as Array<
+    [string, string[]]
+  >;
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i] as string] = fields[i + 1] as string;
   return out;
@@ -89,7 +128,10 @@ test("a load-only heartbeat writes only load and lease, as a compact entry the o
   assert.equal(seen.leaseMs, 90_000);
   assert.equal(seen.region, "r1", "the rest of the record is the one it had");
   assert.equal(seen.node.rpc?.params.get("k"), "v");
-  assert.deepEqual(changes.map((e) => [e.type, e.revision]), [["updated", r.revision]]);
+  assert.deepEqual(
+    changes.map((e) => [e.type, e.revision]),
+    [["updated", r.revision]],
+  );
   assert.equal(b.view.revision, a.view.revision);
 });
 
@@ -98,7 +140,10 @@ test("heartbeats of one turn are one script call, one carrying its registration 
   const before = await scripts();
   const rs1 = await Promise.all([beat(a, "n1", 1), beat(a, "n2", 2), beat(a, "n3", 3, { record: rec("n3") })]);
   assert.equal(await scripts(), before + 1, "one script for the three");
-  assert.deepEqual(rs1.map((r) => r.refused), [undefined, undefined, undefined]);
+  assert.deepEqual(
+    rs1.map((r) => r.refused),
+    [undefined, undefined, undefined],
+  );
   assert.equal((await lastEntry(prefix)).t, "load");
   assert.ok(await eventually(() => [1, 2, 3].every((i) => b.view.get(`n${i}`)?.load.sessions === i)));
 });
@@ -121,7 +166,11 @@ test("a new state or a changed registration is a whole write; snapshots, drains 
   e = await lastEntry(prefix);
   assert.equal(e.t, "draining");
   assert.equal(await admin.hget(`${prefix}{islb}:node:n1`, "load"), null, "the load fields went into the record");
-  assert.ok(await eventually(() => b.view.get("n1")?.state === NodeState.NODE_STATE_DRAINING && b.view.get("n1")?.load.sessions === 8));
+  assert.ok(
+    await eventually(
+      () => b.view.get("n1")?.state === NodeState.NODE_STATE_DRAINING && b.view.get("n1")?.load.sessions === 8,
+    ),
+  );
   // A removal after a load-only heartbeat reports the latest load.
   await beat(a, "n3", 9);
   const downs: RegistryEvent[] = [];
@@ -133,7 +182,12 @@ test("a new state or a changed registration is a whole write; snapshots, drains 
 
 test("a load-only heartbeat with the wrong token is refused; one of a node Redis lost re-registers it from its registration", async () => {
   const { a, b, prefix } = await pair();
-  const r = await a.heartbeat("n1", "not-the-token", { load: load(1), state: undefined, expiresAt: Date.now() + 60_000, leaseMs: 60_000 }, undefined);
+  const r = await a.heartbeat(
+    "n1",
+    "not-the-token",
+    { load: load(1), state: undefined, expiresAt: Date.now() + 60_000, leaseMs: 60_000 },
+    undefined,
+  );
   assert.equal(r.refused, "token");
   await admin.del(`${prefix}{islb}:node:n2`);
   assert.equal((await beat(a, "n2", 2)).refused, "unknown", "without a registration: unknown");

@@ -26,11 +26,17 @@ test("a node reporting zero load keeps its lease in both instances' views past s
     const now = Date.now();
     for (const i of [a, b]) {
       const r = i.store.view.get("sfu-idle");
-      assert.ok(r !== undefined && r.expiresAt > now, `${i.config.nid}: the lease ends ${r === undefined ? "(gone)" : `${r.expiresAt - now} ms from now`}`);
+      assert.ok(
+        r !== undefined && r.expiresAt > now,
+        `${i.config.nid}: the lease ends ${r === undefined ? "(gone)" : `${r.expiresAt - now} ms from now`}`,
+      );
       assert.equal(r.load.sessions, 0);
     }
     const { nodes } = await createClient(ISLBDefinition, nc).findNode({ service: "rtc" });
-    assert.deepEqual(nodes.map((n) => n.nid), ["sfu-idle"]);
+    assert.deepEqual(
+      nodes.map((n) => n.nid),
+      ["sfu-idle"],
+    );
   } finally {
     await nc.close();
     await node.agent.stop();

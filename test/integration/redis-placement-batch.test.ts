@@ -27,7 +27,18 @@ after(async () => {
 });
 
 function rec(nid: string): NodeRecord {
-  return toRecord({ node: { nid, service: "rtc", dc: "", rpc: undefined }, state: NodeState.NODE_STATE_SERVING, region: "", load: undefined, softLimits: undefined, hardLimits: undefined }, 60_000, Date.now());
+  return toRecord(
+    {
+      node: { nid, service: "rtc", dc: "", rpc: undefined },
+      state: NodeState.NODE_STATE_SERVING,
+      region: "",
+      load: undefined,
+      softLimits: undefined,
+      hardLimits: undefined,
+    },
+    60_000,
+    Date.now(),
+  );
 }
 
 async function scripts(): Promise<number> {

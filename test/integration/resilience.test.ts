@@ -69,12 +69,23 @@ test("Redis: a wiped store is healed by heartbeats, and both islb instances see 
   const client = createClient(ISLBDefinition, nc);
   const admin = new Redis(rs.url);
   try {
-    assert.ok(await eventually(() => i1.store.view.get("sfu-w") !== undefined && i2.store.view.get("sfu-w") !== undefined));
+    assert.ok(
+      await eventually(() => i1.store.view.get("sfu-w") !== undefined && i2.store.view.get("sfu-w") !== undefined),
+    );
     await admin.flushall();
     const regs = a.agent.registrations;
-    assert.ok(await eventually(() => a.agent.registrations > regs, 3000), "the agent was told it had been re-registered");
-    assert.ok(await eventually(() => i1.store.view.get("sfu-w") !== undefined && i2.store.view.get("sfu-w") !== undefined, 3000));
-    for (const nid of ["islb-w1", "islb-w2"]) assert.equal((await client.findNode({ nid: "sfu-w" }, { nid })).nodes.length, 1, nid);
+    assert.ok(
+      await eventually(() => a.agent.registrations > regs, 3000),
+      "the agent was told it had been re-registered",
+    );
+    assert.ok(
+      await eventually(
+        () => i1.store.view.get("sfu-w") !== undefined && i2.store.view.get("sfu-w") !== undefined,
+        3000,
+      ),
+    );
+    for (const nid of ["islb-w1", "islb-w2"])
+      assert.equal((await client.findNode({ nid: "sfu-w" }, { nid })).nodes.length, 1, nid);
     assert.equal(await admin.exists("islb:{islb}:node:sfu-w"), 1, "back in Redis");
   } finally {
     admin.disconnect();
@@ -93,12 +104,17 @@ test("affinity race: two islb instances on one Redis, 200 concurrent callers, 1,
   const rs = await startRedisServer();
   const i1 = await startIslb(ns.url, { nid: "islb-a1", redis: redisConfig(rs.url), twoChoices: true });
   const i2 = await startIslb(ns.url, { nid: "islb-a2", redis: redisConfig(rs.url), twoChoices: true });
-  const agents = await Promise.all(Array.from({ length: 8 }, (_, i) => startAgent(ns.url, `sfu-${i}`, {}, { leaseMs: 10_000 })));
+  const agents = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => startAgent(ns.url, `sfu-${i}`, {}, { leaseMs: 10_000 })),
+  );
   const nc = await connect({ servers: ns.url });
   const c1 = createClient(ISLBDefinition, nc, { nid: "islb-a1" });
   const c2 = createClient(ISLBDefinition, nc, { nid: "islb-a2" });
   try {
-    assert.ok(await eventually(() => i1.store.view.size === 8 && i2.store.view.size === 8, 10_000), `views hold ${i1.store.view.size} and ${i2.store.view.size} nodes`);
+    assert.ok(
+      await eventually(() => i1.store.view.size === 8 && i2.store.view.size === 8, 10_000),
+      `views hold ${i1.store.view.size} and ${i2.store.view.size} nodes`,
+    );
     const answers = new Map<string, Set<string>>();
     let next = 0;
     const SESSIONS = 1000;
@@ -121,7 +137,8 @@ test("affinity race: two islb instances on one Redis, 200 concurrent callers, 1,
     const split = [...answers].filter(([, s]) => s.size !== 1);
     assert.deepEqual(split, [], "every session has exactly one node, for every caller");
     const admin = new Redis(rs.url);
-    for (const [sid, s] of [...answers].slice(0, 50)) assert.equal(await admin.get(`islb:{islb}:s:rtc.${sid}`), [...s][0]);
+    for (const [sid, s] of [...answers].slice(0, 50))
+      assert.equal(await admin.get(`islb:{islb}:s:rtc.${sid}`), [...s][0]);
     admin.disconnect();
     const perNode = new Map<string, number>();
     for (const s of answers.values()) for (const nid of s) perNode.set(nid, (perNode.get(nid) ?? 0) + 1);

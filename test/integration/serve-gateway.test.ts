@@ -12,7 +12,24 @@ const MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
 test("islb serve --gateway answers stock gRPC clients for the services on the bus, islb.ISLB among them", async () => {
   const ns = await startNatsServer();
-  const child = spawn(process.execPath, [MAIN, "serve", "--nats", ns.url, "--nid", "islb-gw", "--http", "off", "--gateway", "127.0.0.1:0", "--log-format", "json"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      "serve",
+      "--nats",
+      ns.url,
+      "--nid",
+      "islb-gw",
+      "--http",
+      "off",
+      "--gateway",
+      "127.0.0.1:0",
+      "--log-format",
+      "json",
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   let out = "";
   try {
     const gatewayAt = await new Promise<string>((resolve, reject) => {
@@ -42,14 +59,20 @@ test("islb serve --gateway answers stock gRPC clients for the services on the bu
       findNode(r: FindNodeRequest, md: GrpcMetadata, cb: (e: ServiceError | null, r?: FindNodeReply) => void): void;
       close(): void;
     };
-    const call = (r: FindNodeRequest): Promise<FindNodeReply> => new Promise((res, rej) => client.findNode(r, new GrpcMetadata(), (e, v) => (e ? rej(e) : res(v as FindNodeReply))));
+    const call = (r: FindNodeRequest): Promise<FindNodeReply> =>
+      new Promise((res, rej) =>
+        client.findNode(r, new GrpcMetadata(), (e, v) => (e ? rej(e) : res(v as FindNodeReply))),
+      );
     let reply: FindNodeReply | undefined;
     for (let i = 0; i < 50 && (reply?.nodes.length ?? 0) === 0; i++) {
       reply = await call(FindNodeRequest.fromPartial({ service: "rtc", sid: "room-gw" }));
       if (reply.nodes.length === 0) await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(reply?.nodes[0]?.nid, "sfu-gw");
-    await assert.rejects(call(FindNodeRequest.fromPartial({ service: "a.b" })), (e: ServiceError) => e.code === 3 && /service "a\.b"/.test(e.details));
+    await assert.rejects(
+      call(FindNodeRequest.fromPartial({ service: "a.b" })),
+      (e: ServiceError) => e.code === 3 && /service "a\.b"/.test(e.details),
+    );
     client.close();
     await agent.agent.stop();
     await agent.nc.close();

@@ -12,11 +12,23 @@ test("unary FindNode over NATS: binary, JSON and unknown method", async (t) => {
   const nc = await connect({ servers: ns.url });
   t.after(() => nc.close());
   const server = createServer({ nid: "n1" });
-  server.add(ISLBDefinition, withUnimplemented(ISLBDefinition, {
-    async findNode(req: FindNodeRequest) {
-      return { nodes: [{ dc: "dc1", nid: "sfu-1", service: req.service, rpc: { protocol: "nats-grpc", addr: "x", params: new Map([["a", "b"]]) } }] };
-    },
-  }));
+  server.add(
+    ISLBDefinition,
+    withUnimplemented(ISLBDefinition, {
+      async findNode(req: FindNodeRequest) {
+        return {
+          nodes: [
+            {
+              dc: "dc1",
+              nid: "sfu-1",
+              service: req.service,
+              rpc: { protocol: "nats-grpc", addr: "x", params: new Map([["a", "b"]]) },
+            },
+          ],
+        };
+      },
+    }),
+  );
   await server.listen(nc);
   t.after(() => server.close());
   const client = createClient(ISLBDefinition, nc);
@@ -31,7 +43,10 @@ test("unary FindNode over NATS: binary, JSON and unknown method", async (t) => {
   assert.equal(bad.headers?.get("grpc-status"), String(Status.INVALID_ARGUMENT));
   const viaNid = await client.findNode({ service: "x" }, { nid: "n1" });
   assert.equal(viaNid.nodes.length, 1);
-  await assert.rejects(client.findNode({}, { nid: "nobody" }), (e: unknown) => e instanceof ClientError && e.code === Status.UNAVAILABLE);
+  await assert.rejects(
+    client.findNode({}, { nid: "nobody" }),
+    (e: unknown) => e instanceof ClientError && e.code === Status.UNAVAILABLE,
+  );
   void FindNodeRequest;
   void FindNodeReply;
 });

@@ -49,7 +49,12 @@ async function withNats<T>(body: (url: string, monitor: number) => Promise<T>): 
   }
 }
 
-const config = (url: string, over: Partial<Config> = {}): Config => ({ ...defaults(), http: "127.0.0.1:0", ...over, nats: { url } });
+const config = (url: string, over: Partial<Config> = {}): Config => ({
+  ...defaults(),
+  http: "127.0.0.1:0",
+  ...over,
+  nats: { url },
+});
 
 test("a start whose metrics listener fails stops what it had started: NATS connection, subscriptions, timers", async () => {
   await withNats(async (url, monitor) => {
@@ -61,10 +66,18 @@ test("a start whose metrics listener fails stops what it had started: NATS conne
     try {
       const timersBefore = timers();
       for (const redis of [undefined, redisConfig(rs.url)]) {
-        await assert.rejects(startIslb(config(url, { nid: "islb-fail", http: `127.0.0.1:${port}`, redis })), /cannot listen for HTTP on 127\.0\.0\.1:\d+/);
-        assert.ok(await eventually(() => timers() <= timersBefore, 2000), `timers left running: ${timers()} > ${timersBefore}`);
+        await assert.rejects(
+          startIslb(config(url, { nid: "islb-fail", http: `127.0.0.1:${port}`, redis })),
+          /cannot listen for HTTP on 127\.0\.0\.1:\d+/,
+        );
+        assert.ok(
+          await eventually(() => timers() <= timersBefore, 2000),
+          `timers left running: ${timers()} > ${timersBefore}`,
+        );
         assert.equal(await natsConnections(monitor), 0, "no NATS connection left open");
-        const clients = String(await admin.client("LIST")).trim().split("\n").length;
+        const clients = String(await admin.client("LIST"))
+          .trim()
+          .split("\n").length;
         assert.equal(clients, 1, "no Redis connection left open but this test's own");
       }
     } finally {
@@ -83,7 +96,10 @@ test("close() stops everything; an instance serving on the caller's connection l
     await islb.close();
     await islb.close(); // twice is harmless
     assert.equal(await natsConnections(monitor), 0);
-    assert.ok(await eventually(() => timers() <= timersBefore, 2000), `timers left running: ${timers()} > ${timersBefore}`);
+    assert.ok(
+      await eventually(() => timers() <= timersBefore, 2000),
+      `timers left running: ${timers()} > ${timersBefore}`,
+    );
 
     const nc = await connect({ servers: url });
     try {
@@ -92,7 +108,11 @@ test("close() stops everything; an instance serving on the caller's connection l
       assert.deepEqual((await client.findNode({ service: "none" })).nodes, []);
       await embedded.close();
       assert.equal(nc.isClosed(), false, "the caller's connection stays open");
-      await assert.rejects(client.findNode({ service: "none" }, { deadline: 2000 }), (e: unknown) => e instanceof ClientError && e.code === Status.UNAVAILABLE, "nothing answers after close");
+      await assert.rejects(
+        client.findNode({ service: "none" }, { deadline: 2000 }),
+        (e: unknown) => e instanceof ClientError && e.code === Status.UNAVAILABLE,
+        "nothing answers after close",
+      );
     } finally {
       await nc.close();
     }

@@ -61,17 +61,28 @@ test("while Redis stalls or is gone, store calls are UNAVAILABLE within ~1 s; lo
   const a = await startAgent(ns.url, "sfu-u", {}, { leaseMs: 30_000 });
   const nc = await connect({ servers: ns.url });
   const client = createClient(ISLBDefinition, nc);
-  const unavailable = (e: unknown) => e instanceof ClientError && e.code === Status.UNAVAILABLE && /Redis store at redis:\/\/127\.0\.0\.1:\d+/.test(e.details);
+  const unavailable = (e: unknown) =>
+    e instanceof ClientError &&
+    e.code === Status.UNAVAILABLE &&
+    /Redis store at redis:\/\/127\.0\.0\.1:\d+/.test(e.details);
   try {
     assert.ok(await eventually(() => islb.store.view.get("sfu-u") !== undefined));
     for (const how of ["stalled", "gone"] as const) {
       if (how === "stalled") rs.pause();
       else await rs.kill();
       const t0 = Date.now();
-      await assert.rejects(client.findNode({ service: "rtc", sid: `room-${how}` }, { deadline: 5000 }), unavailable, `a new session while Redis is ${how}`);
+      await assert.rejects(
+        client.findNode({ service: "rtc", sid: `room-${how}` }, { deadline: 5000 }),
+        unavailable,
+        `a new session while Redis is ${how}`,
+      );
       const took = Date.now() - t0;
       assert.ok(took <= 2000, `UNAVAILABLE after ${took} ms (${how})`);
-      await assert.rejects(client.heartbeat({ nid: "sfu-u", token: "t" }, { deadline: 5000 }), unavailable, `a heartbeat while Redis is ${how}`);
+      await assert.rejects(
+        client.heartbeat({ nid: "sfu-u", token: "t" }, { deadline: 5000 }),
+        unavailable,
+        `a heartbeat while Redis is ${how}`,
+      );
       assert.equal((await client.findNode({ nid: "sfu-u" })).nodes.length, 1, "the view still answers");
       if (how === "stalled") rs.resume();
       else await rs.restart();
@@ -91,7 +102,11 @@ test("while Redis stalls or is gone, store calls are UNAVAILABLE within ~1 s; lo
 test("islb serve logs a lost Redis once per change of state, through the logger, with no ioredis stack traces", async () => {
   const ns = await startNatsServer();
   const rs = await startRedisServer();
-  const child = spawn(process.execPath, [MAIN, "serve", "--nats", ns.url, "--redis", rs.url, "--nid", "islb-log", "--http", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [MAIN, "serve", "--nats", ns.url, "--redis", rs.url, "--nid", "islb-log", "--http", "127.0.0.1:0"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let out = "";
   let err = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -105,7 +120,10 @@ test("islb serve logs a lost Redis once per change of state, through the logger,
     const lines = out.split("\n").filter((l) => l.trim() !== "");
     assert.equal(lines.filter((l) => l.includes("redis store unreachable")).length, 1, lines.join("\n"));
     assert.equal(lines.filter((l) => l.includes("still unreachable")).length, 0, "no reminder within the first 5 s");
-    assert.ok(lines.every((l) => l.startsWith("{")), "every log line is structured");
+    assert.ok(
+      lines.every((l) => l.startsWith("{")),
+      "every log line is structured",
+    );
     assert.doesNotMatch(err, /Unhandled error event|ECONNREFUSED/, "nothing from ioredis on stderr");
   } finally {
     child.kill("SIGTERM");
@@ -118,7 +136,11 @@ test("islb serve logs a lost Redis once per change of state, through the logger,
 test("islb serve with a Redis that cannot be reached exits non-zero, naming Redis and its address", async () => {
   const ns = await startNatsServer();
   try {
-    const child = spawn(process.execPath, [MAIN, "serve", "--nats", ns.url, "--redis", "redis://127.0.0.1:1", "--http", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [MAIN, "serve", "--nats", ns.url, "--redis", "redis://127.0.0.1:1", "--http", "127.0.0.1:0"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let err = "";
     child.stderr.on("data", (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));

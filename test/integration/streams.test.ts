@@ -14,7 +14,8 @@ import { TestServiceDefinition } from "../../generated/testing/test.js";
 import { collect, eventually, items, startEnv, type Env } from "../helpers/setup.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 
-const subscriptions = (nc: unknown): number => (nc as { protocol: { subscriptions: { size(): number } } }).protocol.subscriptions.size();
+const subscriptions = (nc: unknown): number =>
+  (nc as { protocol: { subscriptions: { size(): number } } }).protocol.subscriptions.size();
 
 describe("native streams", () => {
   let env: Env;
@@ -93,7 +94,8 @@ describe("native streams", () => {
       const got: string[] = [];
       await assert.rejects(
         (async () => {
-          for await (const r of client.count({ n: 10, prefix: "p", failAt: 4, failCode: Status.ABORTED })) got.push(r.msg);
+          for await (const r of client.count({ n: 10, prefix: "p", failAt: 4, failCode: Status.ABORTED }))
+            got.push(r.msg);
         })(),
         (e: unknown) => e instanceof ClientError && e.code === Status.ABORTED,
       );
@@ -107,40 +109,68 @@ describe("native streams", () => {
     await client.emptyCall({}); // the mux exists from here on
     const subsBefore = subscriptions(env.nc);
     const serverSubsBefore = subscriptions(env.snc);
-    const sleeping = { responseParameters: [{ size: 1, intervalUs: 5_000_000 }], payload: undefined, responseStatus: undefined };
+    const sleeping = {
+      responseParameters: [{ size: 1, intervalUs: 5_000_000 }],
+      payload: undefined,
+      responseStatus: undefined,
+    };
     for (let batch = 0; batch < 20; batch++) {
       const calls: Promise<unknown>[] = [];
       for (let i = 0; i < 250; i++) {
         // timed out: a server stream that sleeps past the deadline
-        calls.push(collect(client.streamingOutputCall(sleeping, { deadline: 30 })).then(
-          () => assert.fail("should time out"),
-          (e: unknown) => assert.ok(e instanceof ClientError && e.code === Status.DEADLINE_EXCEEDED),
-        ));
+        calls.push(
+          collect(client.streamingOutputCall(sleeping, { deadline: 30 })).then(
+            () => assert.fail("should time out"),
+            (e: unknown) => assert.ok(e instanceof ClientError && e.code === Status.DEADLINE_EXCEEDED),
+          ),
+        );
         // cancelled: a bidi stream aborted after it started
         const ac = new AbortController();
         setTimeout(() => ac.abort(), 10);
-        calls.push(collect(client.fullDuplexCall(items([sleeping]), { signal: ac.signal })).then(
-          () => assert.fail("should be cancelled"),
-          (e: unknown) => assert.ok(isAbortError(e)),
-        ));
+        calls.push(
+          collect(client.fullDuplexCall(items([sleeping]), { signal: ac.signal })).then(
+            () => assert.fail("should be cancelled"),
+            (e: unknown) => assert.ok(isAbortError(e)),
+          ),
+        );
       }
       await Promise.all(calls);
     }
-    assert.ok(await eventually(() => env.server.stats().activeCalls === 0 && env.server.stats().frameCalls === 0), JSON.stringify(env.server.stats()));
+    assert.ok(
+      await eventually(() => env.server.stats().activeCalls === 0 && env.server.stats().frameCalls === 0),
+      JSON.stringify(env.server.stats()),
+    );
     assert.equal(mux.size, 0, "no call left in the client's inbox mux");
     assert.equal(subscriptions(env.nc), subsBefore);
     assert.equal(subscriptions(env.snc), serverSubsBefore);
   });
 
   test("a stream whose server process is killed fails UNAVAILABLE within 2 s", async () => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL("../helpers/child-server.js", import.meta.url)), env.ns.url, "victim"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL("../helpers/child-server.js", import.meta.url)), env.ns.url, "victim"],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
         child.stdout?.once("data", () => resolve());
         child.once("exit", (c) => reject(new Error(`child exited ${c}`)));
       });
       const client = createClient(TestServiceDefinition, env.nc, { nid: "victim" });
-      const it = client.fullDuplexCall(items([{ responseParameters: [{ size: 1, intervalUs: 0 }, { size: 1, intervalUs: 60_000_000 }], payload: undefined, responseStatus: undefined }]))[Symbol.asyncIterator]();
+      const it = client
+        .fullDuplexCall(
+          items([
+            {
+              responseParameters: [
+                { size: 1, intervalUs: 0 },
+                { size: 1, intervalUs: 60_000_000 },
+              ],
+              payload: undefined,
+              responseStatus: undefined,
+            },
+          ]),
+        )
+        [Symbol.asyncIterator]();
       assert.equal((await it.next()).done, false);
       const t0 = Date.now();
       child.kill("SIGKILL");
@@ -157,10 +187,19 @@ describe("native streams", () => {
     server.add(TestDefinition, (await import("../helpers/services.js")).interopService);
     await server.listen(env.snc);
     try {
-      const client = createClient(TestDefinition, env.nc, { prefix: "mw", middleware: [prometheusClientMiddleware(), deadlineMiddleware] });
+      const client = createClient(TestDefinition, env.nc, {
+        prefix: "mw",
+        middleware: [prometheusClientMiddleware(), deadlineMiddleware],
+      });
       assert.equal((await client.hello({ i: 1 }, { deadline: 1000 } as never)).i, 2);
-      await assert.rejects(client.fail({ code: Status.NOT_FOUND, message: "x" }), (e: unknown) => e instanceof ClientError && e.code === Status.NOT_FOUND);
-      assert.deepEqual((await collect(client.count({ n: 3, prefix: "p" }))).map((r) => r.msg), ["p-1", "p-2", "p-3"]);
+      await assert.rejects(
+        client.fail({ code: Status.NOT_FOUND, message: "x" }),
+        (e: unknown) => e instanceof ClientError && e.code === Status.NOT_FOUND,
+      );
+      assert.deepEqual(
+        (await collect(client.count({ n: 3, prefix: "p" }))).map((r) => r.msg),
+        ["p-1", "p-2", "p-3"],
+      );
       const metrics = await registry.metrics();
       assert.match(metrics, /grpc_server_handled_total\{[^}]*grpc_method="Hello"[^}]*grpc_code="OK"[^}]*\} 1/);
       assert.match(metrics, /grpc_server_handled_total\{[^}]*grpc_method="Fail"[^}]*grpc_code="NOT_FOUND"[^}]*\} 1/);
@@ -175,13 +214,22 @@ describe("native streams", () => {
     server.add(TestServiceDefinition, (await import("../helpers/services.js")).testService as never);
     await server.listen(env.snc);
     const client = createClient(TestServiceDefinition, env.nc, { prefix: "dr" });
-    const slow = collect(client.streamingOutputCall({ responseParameters: [{ size: 5, intervalUs: 300_000 }], payload: undefined, responseStatus: undefined }));
+    const slow = collect(
+      client.streamingOutputCall({
+        responseParameters: [{ size: 5, intervalUs: 300_000 }],
+        payload: undefined,
+        responseStatus: undefined,
+      }),
+    );
     await new Promise((r) => setTimeout(r, 50));
     const closing = server.close();
     const done = await slow;
     assert.equal(done.length, 1, "the call in progress completed during the drain");
     await closing;
-    await assert.rejects(client.emptyCall({}), (e: unknown) => e instanceof ClientError && e.code === Status.UNAVAILABLE);
+    await assert.rejects(
+      client.emptyCall({}),
+      (e: unknown) => e instanceof ClientError && e.code === Status.UNAVAILABLE,
+    );
   });
 });
 
@@ -194,7 +242,16 @@ test("a NATS server that dies fails streams UNAVAILABLE at once", async () => {
   await server.listen(snc);
   try {
     const client = createClient(TestServiceDefinition, nc);
-    const it = client.streamingOutputCall({ responseParameters: [{ size: 1, intervalUs: 0 }, { size: 1, intervalUs: 60_000_000 }], payload: undefined, responseStatus: undefined })[Symbol.asyncIterator]();
+    const it = client
+      .streamingOutputCall({
+        responseParameters: [
+          { size: 1, intervalUs: 0 },
+          { size: 1, intervalUs: 60_000_000 },
+        ],
+        payload: undefined,
+        responseStatus: undefined,
+      })
+      [Symbol.asyncIterator]();
     assert.equal((await it.next()).done, false);
     const t0 = Date.now();
     await ns.kill();
@@ -222,8 +279,14 @@ test("a nats-grpc compat call whose client vanished is cancelled after the idle 
   try {
     const { encodeRequest } = await import("../../src/wire/frames.js");
     // A Go client's Call and one Data, then silence (its process died).
-    nc.publish("nrpc.interop.test.Test.Chat", encodeRequest({ call: { method: "x", metadata: undefined, nid: "", native: undefined } } as never), { reply: "_INBOX.gone.1" });
-    nc.publish("nrpc.interop.test.Test.Chat", encodeRequest({ data: { data: Buffer.from([0x08, 0x01]) } } as never), { reply: "_INBOX.gone.1" });
+    nc.publish(
+      "nrpc.interop.test.Test.Chat",
+      encodeRequest({ call: { method: "x", metadata: undefined, nid: "", native: undefined } } as never),
+      { reply: "_INBOX.gone.1" },
+    );
+    nc.publish("nrpc.interop.test.Test.Chat", encodeRequest({ data: { data: Buffer.from([0x08, 0x01]) } } as never), {
+      reply: "_INBOX.gone.1",
+    });
     await nc.flush();
     assert.ok(await eventually(() => server.stats().frameCalls === 1, 1000));
     assert.ok(await eventually(() => server.stats().frameCalls === 0 && aborted, 3000), JSON.stringify(server.stats()));

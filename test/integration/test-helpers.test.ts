@@ -18,7 +18,10 @@ test("a missing nats-server binary fails at once, saying so", async () => {
 
 test("a nats-server that exits before it listens fails at once with its last words", async () => {
   const t0 = Date.now();
-  await assert.rejects(startNatsServer({ args: ["-c", "/nonexistent/islb.conf"] }), /nats-server exited .* before it listened: .*nonexistent/);
+  await assert.rejects(
+    startNatsServer({ args: ["-c", "/nonexistent/islb.conf"] }),
+    /nats-server exited .* before it listened: .*nonexistent/,
+  );
   assert.ok(Date.now() - t0 < 5000);
 });
 

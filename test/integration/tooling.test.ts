@@ -44,21 +44,48 @@ describe("tooling against islb serve", () => {
 
   test("list, describe and call through reflection", async () => {
     const list = await islbCli("list", "--nats", ns.url);
-    assert.deepEqual(list.stdout.trim().split("\n"), ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection", "islb.ISLB"]);
+    assert.deepEqual(list.stdout.trim().split("\n"), [
+      "grpc.health.v1.Health",
+      "grpc.reflection.v1.ServerReflection",
+      "grpc.reflection.v1alpha.ServerReflection",
+      "islb.ISLB",
+    ]);
     const methods = await islbCli("list", "islb.ISLB", "--nats", ns.url);
     assert.match(methods.stdout, /^islb\.ISLB\.FindNode$/m);
     const d = await islbCli("describe", "islb.FindNodeRequest", "--nats", ns.url);
     assert.match(d.stdout, /message FindNodeRequest \{\n  string sid = 1;\n  string nid = 2;\n  string service = 3;/);
-    const reg = await islbCli("call", "islb.ISLB/Register", "--nats", ns.url, "-d", '{"registration":{"node":{"nid":"sfu-t","service":"rtc"}},"leaseMs":60000}');
+    const reg = await islbCli(
+      "call",
+      "islb.ISLB/Register",
+      "--nats",
+      ns.url,
+      "-d",
+      '{"registration":{"node":{"nid":"sfu-t","service":"rtc"}},"leaseMs":60000}',
+    );
     assert.equal(reg.code, 0, reg.stderr);
     assert.match(JSON.parse(reg.stdout).revision, /^\d+$/, "uint64 as a JSON string");
-    const found = await islbCli("call", "islb.ISLB.FindNode", "--nats", ns.url, "--nid", "islb-t", "-H", "x-trace: 7", "--timeout", "2s", "-d", '{"service":"rtc","sid":"r1"}');
+    const found = await islbCli(
+      "call",
+      "islb.ISLB.FindNode",
+      "--nats",
+      ns.url,
+      "--nid",
+      "islb-t",
+      "-H",
+      "x-trace: 7",
+      "--timeout",
+      "2s",
+      "-d",
+      '{"service":"rtc","sid":"r1"}',
+    );
     assert.deepEqual(JSON.parse(found.stdout), { nodes: [{ nid: "sfu-t", service: "rtc" }] });
   });
 
   test("server streaming prints one JSON document per message", async () => {
     // Read until the stream's SYNCED line (a loaded machine may take seconds to start the CLI), then stop it.
-    const child = spawn(process.execPath, [MAIN, "call", "islb.ISLB/Watch", "--nats", ns.url, "-d", "{}"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [MAIN, "call", "islb.ISLB/Watch", "--nats", ns.url, "-d", "{}"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     let text = "";
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no TYPE_SYNCED within 20 s: ${text}`)), 20_000);
@@ -72,7 +99,10 @@ describe("tooling against islb serve", () => {
     });
     child.kill("SIGINT");
     await new Promise((r) => child.once("exit", r));
-    const out = text.trim().split("\n").map((l) => JSON.parse(l));
+    const out = text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     assert.ok(out.length >= 2);
     assert.equal(out.at(-1).type, "TYPE_SYNCED");
   });
@@ -93,7 +123,20 @@ describe("tooling against islb serve", () => {
   });
 
   test("--proto instead of reflection, and --wire nats-grpc", async () => {
-    const r = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "--proto", "islb/islb.proto", "--import-path", PROTO, "--wire", "nats-grpc", "-d", '{"service":"rtc","sid":"r1"}');
+    const r = await islbCli(
+      "call",
+      "islb.ISLB/FindNode",
+      "--nats",
+      ns.url,
+      "--proto",
+      "islb/islb.proto",
+      "--import-path",
+      PROTO,
+      "--wire",
+      "nats-grpc",
+      "-d",
+      '{"service":"rtc","sid":"r1"}',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).nodes[0].nid, "sfu-t");
     const l = await islbCli("list", "--proto", "islb/islb.proto", "--import-path", PROTO, "--nats", ns.url);
@@ -102,7 +145,10 @@ describe("tooling against islb serve", () => {
 
   test("the JSON mode of islb serve is canonical proto3 JSON and strict", async () => {
     const enc = new TextEncoder();
-    const ok = await nc.request("nrpc.islb.ISLB.Register", enc.encode('{"registration":{"node":{"nid":"sfu-j","service":"rtc"}},"lease_ms":60000}'));
+    const ok = await nc.request(
+      "nrpc.islb.ISLB.Register",
+      enc.encode('{"registration":{"node":{"nid":"sfu-j","service":"rtc"}},"lease_ms":60000}'),
+    );
     const body = JSON.parse(new TextDecoder().decode(ok.data));
     assert.equal(typeof body.revision, "string", "uint64 as a string");
     assert.equal(body.leaseMs, 60000, "proto field names accepted, lowerCamelCase written");
@@ -114,7 +160,8 @@ describe("tooling against islb serve", () => {
   test("NATS micro discovery: PING, INFO and STATS in every name form", async () => {
     const enc = new TextEncoder();
     const dec = (m: { data: Uint8Array }) => JSON.parse(new TextDecoder().decode(m.data));
-    for (const s of ["$SRV.PING", "$SRV.PING.islb", "$SRV.PING.islb.islb-t"]) assert.equal(dec(await nc.request(s, enc.encode(""))).type, "io.nats.micro.v1.ping_response");
+    for (const s of ["$SRV.PING", "$SRV.PING.islb", "$SRV.PING.islb.islb-t"])
+      assert.equal(dec(await nc.request(s, enc.encode(""))).type, "io.nats.micro.v1.ping_response");
     const info = dec(await nc.request("$SRV.INFO.islb", enc.encode("")));
     assert.equal(info.id, "islb-t");
     const fn = info.endpoints.find((e: { name: string }) => e.name === "FindNode");
@@ -158,7 +205,13 @@ test("client streaming from stdin (JSON lines), and a Test server of our own, th
     });
     assert.deepEqual(JSON.parse(out), { total: "42", count: 3, msgs: ["a", "b", ""] });
     const bidi = await islbCli("call", "interop.test.Test.Count", "--nats", ns.url, "-d", '{"n": 3, "prefix": "p"}');
-    assert.deepEqual(bidi.stdout.trim().split("\n").map((l) => JSON.parse(l).msg), ["p-1", "p-2", "p-3"]);
+    assert.deepEqual(
+      bidi.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).msg),
+      ["p-1", "p-2", "p-3"],
+    );
   } finally {
     await server.close();
     await nc.close();

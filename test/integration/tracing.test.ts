@@ -27,7 +27,10 @@ test("a new-session FindNode makes one trace: client span, islb server span, Red
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   const ns = await startNatsServer();
   const redis = await startRedisServer();
-  const islb = await startIslb({ ...defaults(), http: "", nid: "islb-trace", nats: { url: ns.url }, redis: redisConfig(redis.url) }, { tracing: true });
+  const islb = await startIslb(
+    { ...defaults(), http: "", nid: "islb-trace", nats: { url: ns.url }, redis: redisConfig(redis.url) },
+    { tracing: true },
+  );
   const node = await startAgent(ns.url, "sfu-traced");
   const nc = await connect({ servers: ns.url });
   try {
@@ -41,12 +44,23 @@ test("a new-session FindNode makes one trace: client span, islb server span, Red
     const clientSpan = find(SpanKind.CLIENT, /islb\.ISLB\/FindNode/);
     const serverSpan = find(SpanKind.SERVER, /islb\.ISLB\/FindNode/);
     const redisSpan = find(SpanKind.CLIENT, /^islb\.redis\.place$/);
-    assert.ok(clientSpan && serverSpan && redisSpan, `spans: ${spans.map((s) => `${SpanKind[s.kind]} ${s.name}`).join(", ")}`);
+    assert.ok(
+      clientSpan && serverSpan && redisSpan,
+      `spans: ${spans.map((s) => `${SpanKind[s.kind]} ${s.name}`).join(", ")}`,
+    );
     const traceId = clientSpan.spanContext().traceId;
     assert.equal(serverSpan.spanContext().traceId, traceId, "the server span is in the caller's trace");
     assert.equal(redisSpan.spanContext().traceId, traceId, "the store's span too");
-    assert.equal(serverSpan.parentSpanContext?.spanId, clientSpan.spanContext().spanId, "the server span's parent is the client span");
-    assert.equal(redisSpan.parentSpanContext?.spanId, serverSpan.spanContext().spanId, "the placement's parent is the server span");
+    assert.equal(
+      serverSpan.parentSpanContext?.spanId,
+      clientSpan.spanContext().spanId,
+      "the server span's parent is the client span",
+    );
+    assert.equal(
+      redisSpan.parentSpanContext?.spanId,
+      serverSpan.spanContext().spanId,
+      "the placement's parent is the server span",
+    );
     assert.equal(redisSpan.attributes["db.system"], "redis");
     assert.equal(redisSpan.attributes["islb.placed"], true);
     // A known session is answered from memory: no store span.
@@ -83,8 +97,17 @@ test("islb serve with OTEL_EXPORTER_OTLP_ENDPOINT exports its spans over OTLP/HT
   const port = (collector.address() as { port: number }).port;
   const ns = await startNatsServer();
   const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
-  const env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "100" };
-  const child = spawn(process.execPath, [main, "serve", "--nats", ns.url, "--nid", "islb-otlp", "--http", "off", "--log-format", "json"], { env, stdio: ["ignore", "pipe", "inherit"] });
+  const env = {
+    ...process.env,
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_BSP_SCHEDULE_DELAY: "100",
+  };
+  const child = spawn(
+    process.execPath,
+    [main, "serve", "--nats", ns.url, "--nid", "islb-otlp", "--http", "off", "--log-format", "json"],
+    { env, stdio: ["ignore", "pipe", "inherit"] },
+  );
   const nc = await connect({ servers: ns.url });
   try {
     let out = "";
@@ -100,7 +123,10 @@ test("islb serve with OTEL_EXPORTER_OTLP_ENDPOINT exports its spans over OTLP/HT
     const { headers } = await import("nats");
     const h = headers();
     h.set("traceparent", `00-${traceId}-00f067aa0ba902b7-01`);
-    const reply = await nc.request("nrpc.islb.ISLB.FindNode", new TextEncoder().encode('{"service":"rtc"}'), { timeout: 2000, headers: h });
+    const reply = await nc.request("nrpc.islb.ISLB.FindNode", new TextEncoder().encode('{"service":"rtc"}'), {
+      timeout: 2000,
+      headers: h,
+    });
     assert.equal(reply.headers?.get("grpc-status"), "0");
     const until = Date.now() + 5000;
     while (Date.now() < until && !bodies.some((b) => b.includes(traceId))) await new Promise((r) => setTimeout(r, 50));

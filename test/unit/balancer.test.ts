@@ -8,11 +8,32 @@ import { toRecord } from "../../src/registry/records.js";
 
 const Z = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 
-async function fleet(nodes: Array<{ nid: string; region?: string; load?: Partial<Load>; soft?: Partial<Limits>; hard?: Partial<Limits>; state?: NodeState; service?: string }>) {
+async function fleet(
+  nodes: Array<{
+    nid: string;
+    region?: string;
+    load?: Partial<Load>;
+    soft?: Partial<Limits>;
+    hard?: Partial<Limits>;
+    state?: NodeState;
+    service?: string;
+  }>,
+) {
   const store = new MemoryStore();
   for (const n of nodes) {
     await store.register(
-      toRecord({ node: { nid: n.nid, service: n.service ?? "rtc", dc: "dc", rpc: undefined }, state: n.state ?? NodeState.NODE_STATE_SERVING, region: n.region ?? "eu", load: { ...Z, ...n.load }, softLimits: { ...Z, ...n.soft }, hardLimits: { ...Z, ...n.hard } }, 6000, Date.now()),
+      toRecord(
+        {
+          node: { nid: n.nid, service: n.service ?? "rtc", dc: "dc", rpc: undefined },
+          state: n.state ?? NodeState.NODE_STATE_SERVING,
+          region: n.region ?? "eu",
+          load: { ...Z, ...n.load },
+          softLimits: { ...Z, ...n.soft },
+          hardLimits: { ...Z, ...n.hard },
+        },
+        6000,
+        Date.now(),
+      ),
       "t",
     );
   }
@@ -36,7 +57,10 @@ test("the heap keeps order through pushes, updates and removals", () => {
     h.remove(top);
   }
   assert.equal(out.length, 170);
-  assert.deepEqual(out, [...out].sort((a, b) => a - b));
+  assert.deepEqual(
+    out,
+    [...out].sort((a, b) => a - b),
+  );
 });
 
 test("least loaded first, relative to each node's own limit", async () => {
@@ -59,7 +83,12 @@ test("placements count until the next heartbeat, so a burst spreads", async () =
     b.notePlaced(p);
   }
   for (const n of ["a", "b", "c"]) assert.equal(picks.filter((p) => p === n).length, 3, picks.join());
-  await s.heartbeat("a", "t", { load: { ...Z, sessions: 0 }, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
+  await s.heartbeat(
+    "a",
+    "t",
+    { load: { ...Z, sessions: 0 }, state: undefined, expiresAt: Date.now() + 6000, leaseMs: 6000 },
+    undefined,
+  );
   assert.equal(b.pick("rtc"), "a", "its heartbeat reset its pending count");
 });
 
@@ -72,17 +101,30 @@ test("the caller's region first; under soft limits before over; never past a har
   ]);
   const b = new Balancer(s.view);
   assert.equal(b.pick("rtc", { region: "us" }), "us-under");
-  assert.equal(b.pick("rtc", { region: "eu" }), "us-under", "an under-limit node elsewhere beats an over-limit one at home");
+  assert.equal(
+    b.pick("rtc", { region: "eu" }),
+    "us-under",
+    "an under-limit node elsewhere beats an over-limit one at home",
+  );
   await s.deregister("us-under", "t");
   assert.equal(b.pick("rtc", { region: "eu" }), "eu-over", "over the soft limit: used when nothing is under");
-  await s.heartbeat("eu-over", "t", { load: Z, state: NodeState.NODE_STATE_DRAINING, expiresAt: Date.now() + 6000, leaseMs: 6000 }, undefined);
+  await s.heartbeat(
+    "eu-over",
+    "t",
+    { load: Z, state: NodeState.NODE_STATE_DRAINING, expiresAt: Date.now() + 6000, leaseMs: 6000 },
+    undefined,
+  );
   assert.equal(b.pick("rtc", { region: "eu" }), undefined, "only a draining node and one at its hard limit remain");
   const ranked = b.ranked(s.view.nodesOf("rtc"), { region: "eu" }).map((r) => r.node.nid);
   assert.equal(ranked.length, 3, "a listing still shows them, the closed ones last");
 });
 
 test("two random choices keeps the lesser of the two", async () => {
-  const s = await fleet([{ nid: "n0", load: { sessions: 5 } }, { nid: "n1", load: { sessions: 1 } }, { nid: "n2", load: { sessions: 9 } }]);
+  const s = await fleet([
+    { nid: "n0", load: { sessions: 5 } },
+    { nid: "n1", load: { sessions: 1 } },
+    { nid: "n2", load: { sessions: 9 } },
+  ]);
   // Without notePlaced loads stay put: the most loaded of three wins only when both draws hit
   // it (1/9), the least loaded whenever either draw does (5/9).
   const b = new Balancer(s.view, { twoChoices: true });
@@ -103,7 +145,12 @@ test("sessions placed before the next report count at the node's own cost, so a 
   // Nine nodes at half their CPU with ten sessions each (0.05 CPU a session), and one just
   // restarted (no session yet). At a fixed 0.01 CPU a session the empty node would look least
   // loaded for 50 placements; at the service's mean cost (0.05) for about 10.
-  const nodes = Array.from({ length: 9 }, (_, i) => ({ nid: `busy-${i}`, load: { cpu: 0.5, sessions: 10 }, soft: { cpu: 0.7 }, hard: { cpu: 0.9 } }));
+  const nodes = Array.from({ length: 9 }, (_, i) => ({
+    nid: `busy-${i}`,
+    load: { cpu: 0.5, sessions: 10 },
+    soft: { cpu: 0.7 },
+    hard: { cpu: 0.9 },
+  }));
   const s = await fleet([...nodes, { nid: "fresh", soft: { cpu: 0.7 }, hard: { cpu: 0.9 } }]);
   const b = new Balancer(s.view, { measure: "cpu" });
   const got = new Map<string, number>();
@@ -129,7 +176,10 @@ test("sessions placed before the next report count at the node's own cost, so a 
     b2.notePlaced(nid);
     got2.set(nid, (got2.get(nid) ?? 0) + 1);
   }
-  assert.ok((got2.get("light") ?? 0) > (got2.get("heavy") ?? 0), `light ${got2.get("light")}, heavy ${got2.get("heavy")}`);
+  assert.ok(
+    (got2.get("light") ?? 0) > (got2.get("heavy") ?? 0),
+    `light ${got2.get("light")}, heavy ${got2.get("heavy")}`,
+  );
 });
 
 test("marks: a cordoned or draining node is closed and never picked; excluded nodes are skipped in the same order; explained standings name the deciding figure", async () => {
@@ -140,9 +190,21 @@ test("marks: a cordoned or draining node is closed and never picked; excluded no
     { nid: "d", load: { sessions: 4 }, region: "us" },
   ]);
   const b = new Balancer(store.view);
-  const mark = { by: "ops", reason: "disk", authorizedAs: "admin" as const, at: 1, deadline: 0, drainedAt: 0, drainedReason: "" as const };
+  const mark = {
+    by: "ops",
+    reason: "disk",
+    authorizedAs: "admin" as const,
+    at: 1,
+    deadline: 0,
+    drainedAt: 0,
+    drainedReason: "" as const,
+  };
   assert.equal(b.pick("rtc", { region: "eu" }), "a");
-  await store.markNode("a", { type: "cordoned", mark: { ...mark, kind: "cordoned" }, note: { by: "ops", reason: "disk" } });
+  await store.markNode("a", {
+    type: "cordoned",
+    mark: { ...mark, kind: "cordoned" },
+    note: { by: "ops", reason: "disk" },
+  });
   // b is over its soft limit, c at its hard limit: d (another region, under) before b.
   assert.equal(b.pick("rtc", { region: "eu" }), "d");
   assert.equal(b.pick("rtc", { region: "eu" }, new Set(["d"])), "b", "excluded: the next by the same order");

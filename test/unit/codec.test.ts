@@ -20,11 +20,31 @@ function rng(seed: number): () => number {
   };
 }
 
-const WORDS = ["", "rtc", "sfu-1", "dc1", "eu-west", "nats://10.0.0.1:4222", "é", "节点", "x".repeat(47), "y".repeat(48), "z".repeat(49), "a".repeat(300), "\u{1F600}"];
+const WORDS = [
+  "",
+  "rtc",
+  "sfu-1",
+  "dc1",
+  "eu-west",
+  "nats://10.0.0.1:4222",
+  "é",
+  "节点",
+  "x".repeat(47),
+  "y".repeat(48),
+  "z".repeat(49),
+  "a".repeat(300),
+  "\u{1F600}",
+];
 
 function registration(r: () => number): Registration {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
-  const load = () => ({ cpu: r(), sessions: Math.floor(r() * 1000), tracks: Math.floor(r() * 9), bandwidthIn: Math.floor(r() * 2 ** 40), bandwidthOut: 0 });
+  const load = () => ({
+    cpu: r(),
+    sessions: Math.floor(r() * 1000),
+    tracks: Math.floor(r() * 9),
+    bandwidthIn: Math.floor(r() * 2 ** 40),
+    bandwidthOut: 0,
+  });
   const extra = new Map<string, Registration["extraInfo"] extends Map<string, infer V> ? V : never>();
   const n = Math.floor(r() * 4);
   for (let i = 0; i < n; i++) {
@@ -39,7 +59,18 @@ function registration(r: () => number): Registration {
     });
   }
   return {
-    node: r() < 0.2 ? undefined : { dc: pick(WORDS), nid: pick(WORDS), service: pick(WORDS), rpc: r() < 0.3 ? undefined : { protocol: pick(WORDS), addr: pick(WORDS), params: new Map([[pick(WORDS), pick(WORDS)]]) } },
+    node:
+      r() < 0.2
+        ? undefined
+        : {
+            dc: pick(WORDS),
+            nid: pick(WORDS),
+            service: pick(WORDS),
+            rpc:
+              r() < 0.3
+                ? undefined
+                : { protocol: pick(WORDS), addr: pick(WORDS), params: new Map([[pick(WORDS), pick(WORDS)]]) },
+          },
     state: pick([NodeState.NODE_STATE_SERVING, NodeState.NODE_STATE_DRAINING, 0]),
     region: pick(WORDS),
     load: r() < 0.2 ? undefined : load(),
@@ -58,7 +89,8 @@ function damage(v: unknown, r: () => number): unknown {
     const d = r();
     if (d < 0.15) continue;
     if (d < 0.2) out[k] = null;
-    else if (d < 0.25 && (typeof x === "string" || typeof x === "boolean")) out[k] = typeof x === "string" ? 7 : 1; // coerced by BinaryWriter
+    else if (d < 0.25 && (typeof x === "string" || typeof x === "boolean"))
+      out[k] = typeof x === "string" ? 7 : 1; // coerced by BinaryWriter
     else out[k] = damage(x, r);
   }
   return out;
@@ -90,7 +122,12 @@ test("a message given whole is not copied; a partial one is filled in, and an in
   assert.ok(get(watched, "nodes")?.get !== undefined);
   assert.deepEqual(FindNodeReply.decode(bytes), FindNodeReply.fromPartial(reply));
   // partial: a node without nid, and a reply without nodes
-  assert.deepEqual(FindNodeReply.decode(encodeProto(FindNodeReply, { nodes: [{ dc: "x" }] })).nodes[0], { dc: "x", nid: "", service: "", rpc: undefined });
+  assert.deepEqual(FindNodeReply.decode(encodeProto(FindNodeReply, { nodes: [{ dc: "x" }] })).nodes[0], {
+    dc: "x",
+    nid: "",
+    service: "",
+    rpc: undefined,
+  });
   assert.deepEqual(FindNodeReply.decode(encodeProto(FindNodeReply, {})), { nodes: [], explanation: undefined });
   // invalid whichever way it is encoded: a number where an int32 enum must be an integer
   assert.throws(() => encodeProto(Registration, { state: 1.5 }), /invalid int32/);
@@ -107,7 +144,10 @@ test("interned decoding gives what plain decoding gives, strings of every kind i
   // many distinct short strings (table slots shared and overwritten) stay exact
   for (let i = 0; i < 20_000; i++) {
     const s = `n${i.toString(36)}`;
-    const bytes = FindNodeReply.encode({ nodes: [{ dc: s, nid: s + "x", service: "rtc", rpc: undefined }], explanation: undefined }).finish();
+    const bytes = FindNodeReply.encode({
+      nodes: [{ dc: s, nid: s + "x", service: "rtc", rpc: undefined }],
+      explanation: undefined,
+    }).finish();
     const got = decodeProto(FindNodeReply, bytes).nodes[0];
     assert.equal(got?.dc, s);
     assert.equal(got?.nid, s + "x");
@@ -125,16 +165,29 @@ test("interned decoding: invalid UTF-8 is replaced as before, and truncated inpu
   assert.throws(() => FindNodeReply.decode(new InterningReader(new Uint8Array([0x0a, 0x03, 0x0a, 0x05, 0x61]))));
   assert.ok(new InterningReader(new Uint8Array(0)) instanceof BinaryReader);
   // a decode that failed half-way leaves nothing behind for the next one
-  const good = FindNodeReply.encode({ nodes: [{ dc: "d", nid: "n", service: "s", rpc: undefined }], explanation: undefined }).finish();
+  const good = FindNodeReply.encode({
+    nodes: [{ dc: "d", nid: "n", service: "s", rpc: undefined }],
+    explanation: undefined,
+  }).finish();
   assert.equal(decodeProto(FindNodeReply, good).nodes[0]?.nid, "n");
 });
 
 test("one reader serves every decode with this version of @bufbuild/protobuf, fixed-width fields included", () => {
   assert.equal(reusesReader(), true, "BinaryReader's fields moved: every decode makes a reader again");
-  const reg = { node: undefined, state: 0, region: "r", load: { cpu: 0.25, sessions: 3, tracks: 0, bandwidthIn: 2 ** 40, bandwidthOut: 0 }, softLimits: undefined, hardLimits: undefined, extraInfo: new Map() };
+  const reg = {
+    node: undefined,
+    state: 0,
+    region: "r",
+    load: { cpu: 0.25, sessions: 3, tracks: 0, bandwidthIn: 2 ** 40, bandwidthOut: 0 },
+    softLimits: undefined,
+    hardLimits: undefined,
+    extraInfo: new Map(),
+  };
   const bytes = Registration.encode(reg).finish();
   for (let i = 0; i < 3; i++) assert.equal(decodeProto(Registration, bytes).load?.cpu, 0.25);
-  const r = new InterningReader(new Uint8Array([0x0a, 0x01, 0x61])).reset(new Uint8Array([0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]));
+  const r = new InterningReader(new Uint8Array([0x0a, 0x01, 0x61])).reset(
+    new Uint8Array([0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]),
+  );
   assert.equal(r.uint32(), 0x09);
   assert.equal(r.double(), 1);
 });

@@ -27,7 +27,9 @@ test("ion's islb.toml is accepted unchanged", () => {
 });
 
 test("several redis addrs make a cluster config; sentinels and our own sections are read", () => {
-  const c = applyToml(defaults(), `
+  const c = applyToml(
+    defaults(),
+    `
 [redis]
 addrs = ["10.0.0.1:6379", "10.0.0.2:6379"]
 [islb]
@@ -39,7 +41,8 @@ two_choices = true
 rtc = "s3cret"
 [metrics]
 port = 9464
-`);
+`,
+  );
   assert.equal(c.redis?.addrs.length, 2);
   assert.equal(c.nid, "islb-7");
   assert.equal(c.leaseMs, 9000);
@@ -52,17 +55,27 @@ port = 9464
 });
 
 test("env over file, flags over env", () => {
-  const c = applyEnv(applyToml(defaults(), ION_ISLB_TOML), { NATS_URL: "nats://env:4222", REDIS_URL: "redis://env:6379", ISLB_NID: "from-env" });
+  const c = applyEnv(applyToml(defaults(), ION_ISLB_TOML), {
+    NATS_URL: "nats://env:4222",
+    REDIS_URL: "redis://env:6379",
+    ISLB_NID: "from-env",
+  });
   assert.equal(c.nats.url, "nats://env:4222");
   assert.equal(c.redis?.url, "redis://env:6379");
   assert.equal(c.nid, "from-env");
-  const f = loadConfig({ nats: "nats://flag:4222", nid: "from-flag", leaseMs: "4000" }, { NATS_URL: "nats://env:4222", ISLB_NID: "from-env" });
+  const f = loadConfig(
+    { nats: "nats://flag:4222", nid: "from-flag", leaseMs: "4000" },
+    { NATS_URL: "nats://env:4222", ISLB_NID: "from-env" },
+  );
   assert.deepEqual([f.nats.url, f.nid, f.leaseMs], ["nats://flag:4222", "from-flag", 4000]);
 });
 
 test("bad configuration says what is wrong", () => {
-  assert.throws(() => applyToml(defaults(), "[nats]\nurl = 5"), (e: unknown) => e instanceof ConfigError && /nats.url must be a string/.test(e.message));
-  assert.throws(() => applyToml(defaults(), "[islb]\nmeasure = \"vibes\""), /measure must be one of/);
+  assert.throws(
+    () => applyToml(defaults(), "[nats]\nurl = 5"),
+    (e: unknown) => e instanceof ConfigError && /nats.url must be a string/.test(e.message),
+  );
+  assert.throws(() => applyToml(defaults(), '[islb]\nmeasure = "vibes"'), /measure must be one of/);
   assert.throws(() => applyToml(defaults(), "not toml ="), ConfigError);
   assert.throws(() => loadConfig({ config: "/nonexistent/islb.toml" }, {}), /cannot read/);
   assert.throws(() => loadConfig({ leaseMs: "-5" }, {}), /--lease-ms/);
@@ -72,13 +85,16 @@ test("admin token and watch history bounds: TOML keys, environment and flags", (
   const d = defaults();
   assert.equal(d.adminToken, "");
   assert.deepEqual(d.watchHistory, { changes: 100_000, bytes: 16 * 1024 * 1024, ageMs: 600_000 });
-  const c = applyToml(d, `
+  const c = applyToml(
+    d,
+    `
 [islb]
 admin_token = "op"
 watch_history_changes = 5000
 watch_history_bytes = 1048576
 watch_history_age_ms = 60000
-`);
+`,
+  );
   assert.equal(c.adminToken, "op");
   assert.deepEqual(c.watchHistory, { changes: 5000, bytes: 1048576, ageMs: 60000 });
   assert.equal(applyEnv(c, { ISLB_ADMIN_TOKEN: "from-env" }).adminToken, "from-env");
@@ -102,7 +118,10 @@ test("the HTTP listener: [http] listen, ISLB_HTTP, --http (off: none), --metrics
 });
 
 test("a bad log level names the valid ones, from a flag, the environment or the file", () => {
-  assert.throws(() => loadConfig({ logLevel: "loud" }, {}), /--log-level must be one of trace, debug, info, warn, error, fatal, silent, not "loud"/);
+  assert.throws(
+    () => loadConfig({ logLevel: "loud" }, {}),
+    /--log-level must be one of trace, debug, info, warn, error, fatal, silent, not "loud"/,
+  );
   assert.throws(() => loadConfig({}, { LOG_LEVEL: "verbose" }), /LOG_LEVEL must be one of trace, debug/);
   assert.throws(() => applyToml(defaults(), `[log]\nlevel = "chatty"`), /log.level must be one of/);
 });
@@ -111,8 +130,17 @@ test("unknown keys of the TOML file are named in warnings; ion's keys and ours a
   const warnings: string[] = [];
   applyToml(defaults(), ION_ISLB_TOML, "islb.toml", warnings);
   assert.deepEqual(warnings, []);
-  applyToml(defaults(), `[nats]\nurl = "nats://x:4222"\nrul = "typo"\n[islb]\nleas_ms = 1\n[islb.secrets]\nany-service = "ok"\n[telemetry]\non = true`, "islb.toml", warnings);
-  assert.deepEqual(warnings, ["islb.toml: unknown key nats.rul (ignored)", "islb.toml: unknown key islb.leas_ms (ignored)", "islb.toml: unknown key telemetry (ignored)"]);
+  applyToml(
+    defaults(),
+    `[nats]\nurl = "nats://x:4222"\nrul = "typo"\n[islb]\nleas_ms = 1\n[islb.secrets]\nany-service = "ok"\n[telemetry]\non = true`,
+    "islb.toml",
+    warnings,
+  );
+  assert.deepEqual(warnings, [
+    "islb.toml: unknown key nats.rul (ignored)",
+    "islb.toml: unknown key islb.leas_ms (ignored)",
+    "islb.toml: unknown key telemetry (ignored)",
+  ]);
 });
 
 test("the README's TOML sample loads as it is, every key of it known", async () => {

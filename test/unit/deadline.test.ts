@@ -9,7 +9,8 @@ test("grpc-timeout parses every unit and refuses malformed values", () => {
   assert.equal(parseTimeout("1H"), 3_600_000);
   assert.equal(parseTimeout("1500u"), 1.5);
   assert.equal(parseTimeout("2000000n"), 2);
-  for (const bad of ["", "10", "m", "123456789m", "1.5S", "-1S", "10x", "1 S"]) assert.equal(parseTimeout(bad), undefined, bad);
+  for (const bad of ["", "10", "m", "123456789m", "1.5S", "-1S", "10x", "1 S"])
+    assert.equal(parseTimeout(bad), undefined, bad);
 });
 
 test("grpc-timeout encodes within 8 digits and round-trips to at least the asked time", () => {

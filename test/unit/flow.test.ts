@@ -72,13 +72,25 @@ test("Data frames: the fast encoder writes what the generated encoder writes, an
   for (const n of [0, 1, 127, 128, 300, 16_383, 16_384, 70_000, 2_100_000]) {
     const payload = new Uint8Array(n).map((_, i) => i % 251);
     const fast = encodeDataFrame(payload);
-    assert.deepEqual(fast, Request.encode({ data: { data: Buffer.from(payload) } } as never).finish(), `request, ${n} bytes`);
-    assert.deepEqual(fast, Response.encode({ data: { data: Buffer.from(payload) } } as never).finish(), `response, ${n} bytes`);
+    assert.deepEqual(
+      fast,
+      Request.encode({ data: { data: Buffer.from(payload) } } as never).finish(),
+      `request, ${n} bytes`,
+    );
+    assert.deepEqual(
+      fast,
+      Response.encode({ data: { data: Buffer.from(payload) } } as never).finish(),
+      `response, ${n} bytes`,
+    );
     assert.deepEqual(dataFramePayload(fast), payload);
   }
   assert.equal(dataFramePayload(new Uint8Array([0x22, 0x00])), undefined, "an End frame");
   assert.equal(dataFramePayload(new Uint8Array([0x1a, 0x05, 0x0a, 0x01])), undefined, "truncated");
-  assert.equal(dataFramePayload(new Uint8Array([0x1a, 0x02, 0x0a, 0x00, 0x22, 0x00])), undefined, "followed by another field");
+  assert.equal(
+    dataFramePayload(new Uint8Array([0x1a, 0x02, 0x0a, 0x00, 0x22, 0x00])),
+    undefined,
+    "followed by another field",
+  );
 });
 
 test("a stream ended with an error delivers what it holds first, then the error", async () => {

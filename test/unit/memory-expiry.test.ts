@@ -10,8 +10,20 @@ import { NodeState, type NodeRecord } from "../../src/registry/types.js";
 import { ZERO_LOAD, toRecord } from "../../src/registry/records.js";
 
 const rec = (nid: string, leaseMs: number, now: number): NodeRecord =>
-  toRecord({ node: { nid, service: "rtc", dc: "", rpc: undefined }, state: NodeState.NODE_STATE_SERVING, region: "", load: undefined, softLimits: undefined, hardLimits: undefined }, leaseMs, now);
-const beat = (s: MemoryStore, nid: string, now: number, leaseMs: number) => s.heartbeat(nid, "t", { load: ZERO_LOAD, state: undefined, expiresAt: now + leaseMs, leaseMs }, undefined);
+  toRecord(
+    {
+      node: { nid, service: "rtc", dc: "", rpc: undefined },
+      state: NodeState.NODE_STATE_SERVING,
+      region: "",
+      load: undefined,
+      softLimits: undefined,
+      hardLimits: undefined,
+    },
+    leaseMs,
+    now,
+  );
+const beat = (s: MemoryStore, nid: string, now: number, leaseMs: number) =>
+  s.heartbeat(nid, "t", { load: ZERO_LOAD, state: undefined, expiresAt: now + leaseMs, leaseMs }, undefined);
 
 test("a lease renewed later lives past its first bucket; a shortened one ends on time; a stale entry ends nothing", async () => {
   const s = new MemoryStore();

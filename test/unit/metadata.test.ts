@@ -1,7 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { headers } from "nats";
-import { H, Metadata, decodeMessage, encodeMessage, fromFrameMetadata, readHeaders, toFrameMetadata, writeHeaders } from "../../src/metadata.js";
+import {
+  H,
+  Metadata,
+  decodeMessage,
+  encodeMessage,
+  fromFrameMetadata,
+  readHeaders,
+  toFrameMetadata,
+  writeHeaders,
+} from "../../src/metadata.js";
 
 test("grpc-message percent-encoding round-trips whitespace and unicode", () => {
   const s = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n 100%";
@@ -44,8 +53,17 @@ test("frame metadata round trip keeps values apart and drops invalid keys from t
   md.append("a", "2");
   const fm = toFrameMetadata(md);
   assert.deepEqual(fm?.md.get("a")?.values, ["1", "2"]);
-  const wire = { md: new Map([["ok", { values: ["v"] }], ["bad key", { values: ["x"] }], ["grpc-status", { values: ["0"] }]]) };
+  const wire = {
+    md: new Map([
+      ["ok", { values: ["v"] }],
+      ["bad key", { values: ["x"] }],
+      ["grpc-status", { values: ["0"] }],
+    ]),
+  };
   const back = fromFrameMetadata(wire);
-  assert.deepEqual([...back].map(([k]) => k), ["ok"]);
+  assert.deepEqual(
+    [...back].map(([k]) => k),
+    ["ok"],
+  );
   assert.equal(toFrameMetadata(Metadata()), undefined);
 });

@@ -10,7 +10,8 @@ test("subjects follow the nats-grpc layout", () => {
 });
 
 test("tokens that would break a subject are refused with a reason", () => {
-  for (const bad of ["", "a.b", "a*", ">", "a b", "tab\t", "nl\n", "x".repeat(200)]) assert.ok(tokenProblem("node id", bad), JSON.stringify(bad));
+  for (const bad of ["", "a.b", "a*", ">", "a b", "tab\t", "nl\n", "x".repeat(200)])
+    assert.ok(tokenProblem("node id", bad), JSON.stringify(bad));
   for (const ok of ["sfu-1", "islb_2", "node:7", "ünï"]) assert.equal(tokenProblem("node id", ok), undefined, ok);
   assert.equal(dottedProblem("prefix", "nrpc.v2"), undefined);
   assert.ok(dottedProblem("prefix", "nrpc..x"));

@@ -10,8 +10,14 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const tsc = (project: string) => {
-  const r = spawnSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, "--noEmit", "-p", `${root}test/types/${project}`], { encoding: "utf8" });
-  const errors = [...r.stdout.matchAll(/server-add\.\w+\.ts\((\d+),\d+\): error (TS\d+)/g)].map((m) => `${m[2]}@${m[1]}`);
+  const r = spawnSync(
+    process.execPath,
+    [`${root}node_modules/typescript/bin/tsc`, "--noEmit", "-p", `${root}test/types/${project}`],
+    { encoding: "utf8" },
+  );
+  const errors = [...r.stdout.matchAll(/server-add\.\w+\.ts\((\d+),\d+\): error (TS\d+)/g)].map(
+    (m) => `${m[2]}@${m[1]}`,
+  );
   return { status: r.status, errors, out: r.stdout + r.stderr };
 };
 
@@ -23,5 +29,9 @@ test("a complete, CallContext-typed implementation and a typed middleware option
 test("a missing method, ctx.totallyBogus() and an option no middleware gives do not compile", () => {
   const r = tsc("tsconfig.fail.json");
   assert.notEqual(r.status, 0);
-  assert.deepEqual(r.errors.map((e) => e.split("@")[0]), ["TS2345", "TS2339", "TS2353"], r.out);
+  assert.deepEqual(
+    r.errors.map((e) => e.split("@")[0]),
+    ["TS2345", "TS2339", "TS2353"],
+    r.out,
+  );
 });
