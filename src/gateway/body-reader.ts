@@ -45,8 +45,21 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
       }
     });
     body.on("end", () => {
-      if (this.parser.partial) this.fail(new FramingError(Status.INTERNAL, "the request body ended inside a message"));
-      else this.finish();
+      if (this.parser.partial)
+        return this.fail(new FramingError(Status.INTERNAL, "the request body ended inside a message"));
+      // An HTTP/2 peer's reset (RST_STREAM: the client cancelled) ends the readable side as the
+      // client's half-close does; told apart a moment later, when the reset has closed the
+      // stream ("close" comes first, or it has an rstCode). Taken for a half-close, a cancelled
+      // client stream would reach its server as complete. (An HTTP/1.1 body ends only when
+      // whole, and its "close" follows every end.)
+      const h2 = body as Readable & { session?: unknown; rstCode?: number; aborted?: boolean };
+      if (h2.session === undefined) return this.finish();
+      setImmediate(() => {
+        if (this.ended || this.error !== undefined) return;
+        if ((h2.rstCode !== undefined && h2.rstCode !== 0) || h2.aborted === true)
+          this.fail(new FramingError(Status.CANCELLED, "the request was cancelled"));
+        else this.finish();
+      });
     });
     body.on("error", () => this.fail(new FramingError(Status.CANCELLED, "the request body failed")));
     body.on("close", () => {
