@@ -8,7 +8,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Lookup } from "../islb/service.js";
-import { NodeState, type ChangeType, type NodeRecord } from "../registry/types.js";
+import { figure } from "../balancer/score.js";
+import { stateName } from "../registry/marks.js";
+import type { ChangeType } from "../registry/types.js";
 import type { RegistryView } from "../registry/view.js";
 
 /** Per-node load series kept at most (the rest are only in the per-service sums). */
@@ -36,19 +38,6 @@ export interface IslbMetrics {
 }
 
 const FIGURES = ["cpu", "sessions", "tracks", "bandwidth"] as const;
-const figure = (r: NodeRecord, f: (typeof FIGURES)[number]): number =>
-  f === "bandwidth" ? Number(r.load.bandwidthIn) + Number(r.load.bandwidthOut) : r.load[f];
-/** serving, draining (the node's own state or an operator's drain), drained, or cordoned. */
-const stateOf = (r: NodeRecord): string =>
-  r.mark?.kind === "cordoned"
-    ? "cordoned"
-    : r.mark?.kind === "draining"
-      ? r.mark.drainedAt > 0
-        ? "drained"
-        : "draining"
-      : r.state === NodeState.NODE_STATE_DRAINING
-        ? "draining"
-        : "serving";
 
 export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics {
   const registry = new Registry();
@@ -97,7 +86,7 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
       this.reset();
       const counts = new Map<string, { service: string; region: string; state: string; n: number }>();
       for (const r of view.nodesOf("*")) {
-        const labels = { service: r.node.service, region: r.region || r.node.dc, state: stateOf(r) };
+        const labels = { service: r.node.service, region: r.region || r.node.dc, state: stateName(r) };
         const key = `${labels.service}\u0000${labels.region}\u0000${labels.state}`;
         const c = counts.get(key);
         if (c === undefined) counts.set(key, { ...labels, n: 1 });
@@ -115,7 +104,7 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
       this.reset();
       for (const r of view.nodesOf("*"))
         for (const f of FIGURES)
-          this.inc({ service: r.node.service, region: r.region || r.node.dc, figure: f }, figure(r, f));
+          this.inc({ service: r.node.service, region: r.region || r.node.dc, figure: f }, figure(f, r.load));
     },
   });
   new Gauge({
@@ -127,7 +116,7 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
       this.reset();
       const nodes = [...view.nodesOf("*")].sort((a, b) => (a.node.nid < b.node.nid ? -1 : 1)).slice(0, maxNodeSeries);
       for (const r of nodes)
-        for (const f of FIGURES) this.set({ service: r.node.service, nid: r.node.nid, figure: f }, figure(r, f));
+        for (const f of FIGURES) this.set({ service: r.node.service, nid: r.node.nid, figure: f }, figure(f, r.load));
     },
   });
   const sessionChanges = new Counter({

@@ -1,5 +1,6 @@
 /** A registry record as the cluster page reads it: plain JSON, numbers as numbers. */
-import { NodeState, type Limits, type Load, type NodeRecord } from "../registry/types.js";
+import { stateName, type StateName } from "../registry/marks.js";
+import type { Limits, Load, NodeRecord } from "../registry/types.js";
 
 export interface FiguresJson {
   cpu: number;
@@ -15,7 +16,7 @@ export interface NodeJson {
   dc: string;
   region: string;
   /** An operator's mark (cordoned, draining, drained) over the node's own state. */
-  state: "serving" | "draining" | "drained" | "cordoned" | "unknown";
+  state: StateName;
   load: FiguresJson;
   soft: FiguresJson;
   hard: FiguresJson;
@@ -38,18 +39,7 @@ export function nodeJson(r: NodeRecord): NodeJson {
     service: r.node.service,
     dc: r.node.dc,
     region: r.region,
-    state:
-      r.mark?.kind === "cordoned"
-        ? "cordoned"
-        : r.mark?.kind === "draining"
-          ? r.mark.drainedAt > 0
-            ? "drained"
-            : "draining"
-          : r.state === NodeState.NODE_STATE_SERVING
-            ? "serving"
-            : r.state === NodeState.NODE_STATE_DRAINING
-              ? "draining"
-              : "unknown",
+    state: stateName(r),
     load: figures(r.load),
     soft: figures(r.soft),
     hard: figures(r.hard),

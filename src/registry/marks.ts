@@ -1,6 +1,6 @@
 /** An operator's mark (cordon, drain) between the records' form and the API's message, and as bytes for stores that keep it outside this process. */
 import { NodeMark as NodeMarkMessage, NodeMark_Kind } from "../../generated/islb/islb.js";
-import type { NodeMark } from "./model.js";
+import { NodeState, type NodeMark, type NodeRecord } from "./model.js";
 
 const AUTH = new Set(["admin", "owner", "open"]);
 const DRAINED = new Set(["", "sessions", "deadline"]);
@@ -43,4 +43,17 @@ export function encodeMark(m: NodeMark | undefined): string {
 export function decodeMark(s: string | undefined): NodeMark | undefined {
   if (s === undefined || s === "") return undefined;
   return fromMarkMessage(NodeMarkMessage.decode(new Uint8Array(Buffer.from(s, "base64"))));
+}
+
+/** A node's state as people read it: an operator's mark first (cordoned, draining, drained), else its own state. */
+export type StateName = "serving" | "draining" | "drained" | "cordoned" | "unknown";
+
+export function stateName(r: NodeRecord): StateName {
+  if (r.mark?.kind === "cordoned") return "cordoned";
+  if (r.mark?.kind === "draining") return r.mark.drainedAt > 0 ? "drained" : "draining";
+  return r.state === NodeState.NODE_STATE_SERVING
+    ? "serving"
+    : r.state === NodeState.NODE_STATE_DRAINING
+      ? "draining"
+      : "unknown";
 }
