@@ -374,6 +374,33 @@ export interface HeartbeatRequest {
   registration: Registration | undefined;
   leaseMs: number;
   secret: string;
+  /**
+   * The sessions this node hosts (the agent's `sessions` callback), compactly: the ids it
+   * started hosting since its last acknowledged heartbeat, and those it stopped hosting. With
+   * sessions_full, sessions_added and the ids reported since the last want_sessions are every
+   * session it hosts. A registry that lost its placements (a wiped store, a restart without
+   * persistence) re-learns them from these: a reported session placed nowhere is placed on this
+   * node; one placed on another node that keeps it is a conflict (HeartbeatReply.session_conflicts).
+   * At most 10,000 ids per heartbeat (docs/PROTOCOL.md, "Sessions a node reports").
+   */
+  sessionsAdded: string[];
+  sessionsRemoved: string[];
+  sessionsFull: boolean;
+  /**
+   * "<count>:<16 hex digits>" of every session the node hosts now ("" when it reports none):
+   * the count and the XOR of each id's first 8 SHA-256 bytes. Checked against a full list.
+   */
+  sessionsDigest: string;
+}
+
+/**
+ * A session a node reported that the registry has placed on another node: that node keeps it
+ * (the placement already recorded wins), so the reporting node should hand its participants over.
+ */
+export interface SessionConflict {
+  sid: string;
+  /** The node that hosts it. */
+  nid: string;
 }
 
 export interface HeartbeatReply {
@@ -383,7 +410,16 @@ export interface HeartbeatReply {
   heartbeatMs: number;
   revision: number;
   /** The operator's mark on this node, if any: a node told it is drained (drained_at_ms set) may stop. */
-  mark: NodeMark | undefined;
+  mark:
+    | NodeMark
+    | undefined;
+  /**
+   * Send every session this node hosts (sessions_full) with the next heartbeat: the registry
+   * re-registered the node, or this instance has not had the node's full list yet.
+   */
+  wantSessions: boolean;
+  /** Sessions this node reported that another node hosts: it should hand them over (see SessionConflict). */
+  sessionConflicts: SessionConflict[];
 }
 
 export interface DeregisterRequest {
@@ -2893,7 +2929,19 @@ export const RegisterReply: MessageFns<RegisterReply> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { nid: "", token: "", load: undefined, state: 0, registration: undefined, leaseMs: 0, secret: "" };
+  return {
+    nid: "",
+    token: "",
+    load: undefined,
+    state: 0,
+    registration: undefined,
+    leaseMs: 0,
+    secret: "",
+    sessionsAdded: [],
+    sessionsRemoved: [],
+    sessionsFull: false,
+    sessionsDigest: "",
+  };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -2918,6 +2966,18 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     if (message.secret !== "") {
       writer.uint32(58).string(message.secret);
+    }
+    for (const v of message.sessionsAdded) {
+      writer.uint32(66).string(v!);
+    }
+    for (const v of message.sessionsRemoved) {
+      writer.uint32(74).string(v!);
+    }
+    if (message.sessionsFull !== false) {
+      writer.uint32(80).bool(message.sessionsFull);
+    }
+    if (message.sessionsDigest !== "") {
+      writer.uint32(90).string(message.sessionsDigest);
     }
     return writer;
   },
@@ -2991,6 +3051,38 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.secret = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.sessionsAdded.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.sessionsRemoved.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.sessionsFull = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.sessionsDigest = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3016,6 +3108,26 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
         ? globalThis.Number(object.lease_ms)
         : 0,
       secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+      sessionsAdded: globalThis.Array.isArray(object?.sessionsAdded)
+        ? object.sessionsAdded.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.sessions_added)
+        ? object.sessions_added.map((e: any) => globalThis.String(e))
+        : [],
+      sessionsRemoved: globalThis.Array.isArray(object?.sessionsRemoved)
+        ? object.sessionsRemoved.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.sessions_removed)
+        ? object.sessions_removed.map((e: any) => globalThis.String(e))
+        : [],
+      sessionsFull: isSet(object.sessionsFull)
+        ? globalThis.Boolean(object.sessionsFull)
+        : isSet(object.sessions_full)
+        ? globalThis.Boolean(object.sessions_full)
+        : false,
+      sessionsDigest: isSet(object.sessionsDigest)
+        ? globalThis.String(object.sessionsDigest)
+        : isSet(object.sessions_digest)
+        ? globalThis.String(object.sessions_digest)
+        : "",
     };
   },
 
@@ -3042,6 +3154,18 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.secret !== "") {
       obj.secret = message.secret;
     }
+    if (message.sessionsAdded?.length) {
+      obj.sessionsAdded = message.sessionsAdded;
+    }
+    if (message.sessionsRemoved?.length) {
+      obj.sessionsRemoved = message.sessionsRemoved;
+    }
+    if (message.sessionsFull !== false) {
+      obj.sessionsFull = message.sessionsFull;
+    }
+    if (message.sessionsDigest !== "") {
+      obj.sessionsDigest = message.sessionsDigest;
+    }
     return obj;
   },
 
@@ -3059,12 +3183,109 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
       : undefined;
     message.leaseMs = object.leaseMs ?? 0;
     message.secret = object.secret ?? "";
+    message.sessionsAdded = object.sessionsAdded?.map((e) => e) || [];
+    message.sessionsRemoved = object.sessionsRemoved?.map((e) => e) || [];
+    message.sessionsFull = object.sessionsFull ?? false;
+    message.sessionsDigest = object.sessionsDigest ?? "";
+    return message;
+  },
+};
+
+function createBaseSessionConflict(): SessionConflict {
+  return { sid: "", nid: "" };
+}
+
+export const SessionConflict: MessageFns<SessionConflict> = {
+  encode(message: SessionConflict, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sid !== "") {
+      writer.uint32(10).string(message.sid);
+    }
+    if (message.nid !== "") {
+      writer.uint32(18).string(message.nid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionConflict {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionConflict();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionConflict {
+    return {
+      sid: isSet(object.sid) ? globalThis.String(object.sid) : "",
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+    };
+  },
+
+  toJSON(message: SessionConflict): unknown {
+    const obj: any = {};
+    if (message.sid !== "") {
+      obj.sid = message.sid;
+    }
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionConflict>): SessionConflict {
+    return SessionConflict.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionConflict>): SessionConflict {
+    const message = createBaseSessionConflict();
+    message.sid = object.sid ?? "";
+    message.nid = object.nid ?? "";
     return message;
   },
 };
 
 function createBaseHeartbeatReply(): HeartbeatReply {
-  return { reregistered: false, leaseMs: 0, heartbeatMs: 0, revision: 0, mark: undefined };
+  return {
+    reregistered: false,
+    leaseMs: 0,
+    heartbeatMs: 0,
+    revision: 0,
+    mark: undefined,
+    wantSessions: false,
+    sessionConflicts: [],
+  };
 }
 
 export const HeartbeatReply: MessageFns<HeartbeatReply> = {
@@ -3083,6 +3304,12 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     }
     if (message.mark !== undefined) {
       NodeMark.encode(message.mark, writer.uint32(42).fork()).join();
+    }
+    if (message.wantSessions !== false) {
+      writer.uint32(48).bool(message.wantSessions);
+    }
+    for (const v of message.sessionConflicts) {
+      SessionConflict.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -3140,6 +3367,22 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
             message.mark = NodeMark.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.wantSessions = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.sessionConflicts.push(SessionConflict.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3167,6 +3410,16 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
         : 0,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
       mark: isSet(object.mark) ? NodeMark.fromJSON(object.mark) : undefined,
+      wantSessions: isSet(object.wantSessions)
+        ? globalThis.Boolean(object.wantSessions)
+        : isSet(object.want_sessions)
+        ? globalThis.Boolean(object.want_sessions)
+        : false,
+      sessionConflicts: globalThis.Array.isArray(object?.sessionConflicts)
+        ? object.sessionConflicts.map((e: any) => SessionConflict.fromJSON(e))
+        : globalThis.Array.isArray(object?.session_conflicts)
+        ? object.session_conflicts.map((e: any) => SessionConflict.fromJSON(e))
+        : [],
     };
   },
 
@@ -3187,6 +3440,12 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     if (message.mark !== undefined) {
       obj.mark = NodeMark.toJSON(message.mark);
     }
+    if (message.wantSessions !== false) {
+      obj.wantSessions = message.wantSessions;
+    }
+    if (message.sessionConflicts?.length) {
+      obj.sessionConflicts = message.sessionConflicts.map((e) => SessionConflict.toJSON(e));
+    }
     return obj;
   },
 
@@ -3200,6 +3459,8 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     message.heartbeatMs = object.heartbeatMs ?? 0;
     message.revision = object.revision ?? 0;
     message.mark = (object.mark !== undefined && object.mark !== null) ? NodeMark.fromPartial(object.mark) : undefined;
+    message.wantSessions = object.wantSessions ?? false;
+    message.sessionConflicts = object.sessionConflicts?.map((e) => SessionConflict.fromPartial(e)) || [];
     return message;
   },
 };

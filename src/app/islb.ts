@@ -158,7 +158,7 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       store,
       balancer,
       { leaseMs: config.leaseMs, heartbeatMs: config.heartbeatMs, sessionIdleMs: config.sessionIdleMs, auth },
-      { onLookup: metrics.onLookup },
+      { onLookup: metrics.onLookup, onSessionConflict: metrics.onSessionConflict },
     );
     const watch = service.watch.bind(service);
     service.watch = (req, ctx) => counted(watch(req, ctx), metrics.watchOpened);

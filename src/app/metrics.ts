@@ -28,6 +28,8 @@ export interface IslbMetrics {
   onLookup(kind: Lookup, service: string): void;
   /** A lookup refused (no node can take the session). */
   onRefused(service: string): void;
+  /** Sessions a node reported while another node hosts them (heartbeats' session reports). */
+  onSessionConflict(service: string, count: number): void;
   /** A Watch stream opened; call the result when it ends. */
   watchOpened(): () => void;
   /** One store ping: how long it took, and whether it answered. */
@@ -125,6 +127,12 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
     help: "Session changes seen by this instance (from every instance sharing the store), by service and type (moved: re-placed off a host that could not keep it; released).",
     labelNames: ["service", "type"],
   });
+  const conflicts = new Counter({
+    registers,
+    name: "islb_session_conflicts_total",
+    help: "Sessions a node reported hosting (its heartbeats) while another node that keeps them hosts them, by service: the placement recorded wins and the reporter is told to hand them over.",
+    labelNames: ["service"],
+  });
   const stopNodes = view.subscribe((e) => changes.inc({ type: e.type satisfies ChangeType }));
   const stopSessions = view.sessions.subscribe((e) => sessionChanges.inc({ service: e.service, type: e.type }));
   const stop = (): void => {
@@ -143,6 +151,9 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
     onRefused(service) {
       lookups.inc({ service, kind: "session" });
       placements.inc({ service, outcome: "refused" });
+    },
+    onSessionConflict(service, count) {
+      conflicts.inc({ service }, count);
     },
     watchOpened() {
       watches.inc();

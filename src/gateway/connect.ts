@@ -13,6 +13,7 @@ import type { Exchange } from "./exchange.js";
 import { framed } from "./framing.js";
 import { header, metadataHeaders } from "./headers.js";
 import { JsonSink, jsonRequests } from "./json.js";
+import { splitDetails, type ConnectDetail } from "./details.js";
 import { webCall, wholeBody, type Cors } from "./web-call.js";
 
 const END_STREAM = 0x02;
@@ -25,8 +26,16 @@ export function connectCode(code: Status): string {
   return code === Status.CANCELLED ? "canceled" : statusName(code).toLowerCase();
 }
 
-function errorJson(code: Status, message: string): { code: string; message?: string } {
-  return message === "" ? { code: connectCode(code) } : { code: connectCode(code), message };
+/** Connect's error JSON, with the rich details of `grpc-status-details-bin` when the service sent them. */
+function errorJson(
+  code: Status,
+  message: string,
+  details: ConnectDetail[] = [],
+): { code: string; message?: string; details?: ConnectDetail[] } {
+  const e: { code: string; message?: string; details?: ConnectDetail[] } = { code: connectCode(code) };
+  if (message !== "") e.message = message;
+  if (details.length > 0) e.details = details;
+  return e;
 }
 
 /** The answer of a unary call, sent whole at its end. */
@@ -54,15 +63,17 @@ class UnarySink implements CallSink {
   end(code: Status, message: string, trailer: Metadata): void {
     if (this.ended) return;
     this.ended = true;
-    const h = metadataHeaders(trailer, metadataHeaders(this.head, { ...this.extra }), "trailer-");
     if (code === Status.OK && this.body !== undefined) {
+      const h = metadataHeaders(trailer, metadataHeaders(this.head, { ...this.extra }), "trailer-");
       this.x.respond(200, { ...h, "content-type": this.contentType });
       return this.x.end(this.body);
     }
+    const { details, rest } = splitDetails(trailer);
+    const h = metadataHeaders(rest, metadataHeaders(this.head, { ...this.extra }), "trailer-");
     const json =
       code === Status.OK
         ? errorJson(Status.INTERNAL, "the service sent no response message")
-        : errorJson(code, message);
+        : errorJson(code, message, details);
     this.x.respond(HTTP_STATUS[code === Status.OK ? Status.INTERNAL : code] ?? 500, {
       ...h,
       "content-type": "application/json",
@@ -100,11 +111,12 @@ class StreamSink implements CallSink {
     if (this.done) return;
     this.done = true;
     this.header(Metadata());
+    const { details, rest } = code === Status.OK ? { details: [], rest: trailer } : splitDetails(trailer);
     const metadata: Record<string, string[]> = {};
-    for (const [k, v] of Object.entries(metadataHeaders(trailer, {})))
+    for (const [k, v] of Object.entries(metadataHeaders(rest, {})))
       metadata[k] = (Array.isArray(v) ? v : [v]).map(String);
     const end: { error?: object; metadata?: object } = {};
-    if (code !== Status.OK) end.error = errorJson(code, message);
+    if (code !== Status.OK) end.error = errorJson(code, message, details);
     if (Object.keys(metadata).length > 0) end.metadata = metadata;
     this.x.end(framed(Buffer.from(JSON.stringify(end)), END_STREAM));
   }

@@ -89,7 +89,9 @@ export class Gateway implements GatewayCore {
       reflect: async (service) =>
         methodsIn(filesOf(await askReflection(nc, prefix, { fileContainingSymbol: service })), service),
     });
-    const clients = new PassThroughClients(nc, { prefix, maxMessageBytes: this.maxMessageBytes });
+    // Unary requests batched per turn of the event loop: each HTTP/2 stream is its own
+    // callback, so unbatched every request would be its own socket write to NATS.
+    const clients = new PassThroughClients(nc, { prefix, maxMessageBytes: this.maxMessageBytes, batchUnary: true });
     this.bridge = new Bridge(clients, this.kinds, options.local);
     this.h2.on("session", (s) => {
       this.sessions.add(s);

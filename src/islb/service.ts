@@ -37,6 +37,7 @@ import { toMarkMessage } from "../registry/marks.js";
 import type { PickTrace } from "../balancer/balancer.js";
 import { explainEnd, explainStart } from "./explain.js";
 import { markHandlers } from "./marks.js";
+import { SessionReports, checkReport } from "./session-reports.js";
 
 export interface IslbOptions {
   /** Lease granted when a node asks for none (default 6000 ms). */
@@ -64,6 +65,8 @@ export interface IslbHooks {
   onLookup?(kind: Lookup, service: string): void;
   /** A session event (a move, a release) the store could not record. */
   onAnnounceFailed?(err: unknown): void;
+  /** Sessions a node reported while another node hosts them (a conflict; the placement recorded wins). */
+  onSessionConflict?(service: string, count: number): void;
 }
 
 const MAX_TOKEN = 256;
@@ -124,6 +127,7 @@ export function createIslbService(
             : "host could not keep it";
     return announce({ type: "moved", service, sid, nid, from, reason });
   };
+  const reports = new SessionReports(store, idleMs, announce, { onConflict: hooks.onSessionConflict });
   const refusedToken = (nid: string): never =>
     fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
 
@@ -223,6 +227,7 @@ export function createIslbService(
       checkToken("nid", req.nid);
       checkOwnerToken(req.token);
       checkLoad(req.load);
+      checkReport(req);
       const leaseMs = lease(req.leaseMs);
       const now = Date.now();
       let record: NodeRecord | undefined;
@@ -252,12 +257,15 @@ export function createIslbService(
       const after = view.get(req.nid);
       if (after?.mark !== undefined) await stored(marks.checkDrained(after, now));
       const mark = view.get(req.nid)?.mark;
+      const service = view.get(req.nid)?.node.service ?? record?.node.service ?? "";
+      const sessions = await stored(reports.apply(req, service, r.reregistered === true));
       return {
         reregistered: r.reregistered === true,
         leaseMs,
         heartbeatMs: heartbeatOf(leaseMs),
         revision: r.revision,
         mark: mark === undefined ? undefined : toMarkMessage(mark),
+        ...sessions,
       };
     },
 

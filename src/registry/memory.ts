@@ -20,6 +20,8 @@ import {
 } from "./types.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
+import type { Adoption } from "./model.js";
+import { adoptStep, canKeep, outcomeOf } from "./session-adopt.js";
 
 interface Session {
   readonly nid: string;
@@ -183,6 +185,24 @@ export class MemoryStore implements RegistryStore {
     this.sessions.set(key, { nid, until: now + idleMs, bucket: this.sessionExpiry.add(key, now + idleMs) });
     if (onMoved !== undefined && s !== undefined && s.until > now && s.nid !== nid) onMoved(s.nid);
     return { nid, placed: true };
+  }
+
+  async adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    const now = Date.now();
+    const reporterKeeps = canKeep(this.view.get(nid), service, now);
+    return sids.map((sid) => {
+      const key = sessionKey(service, sid);
+      const s = this.sessions.get(key);
+      const cur = s !== undefined && s.until > now ? s.nid : undefined;
+      const step = adoptStep(reporterKeeps, nid, cur, cur !== undefined && canKeep(this.view.get(cur), service, now));
+      if (step === "renew" && s !== undefined) s.until = now + idleMs;
+      else if (step === "create" || step === "replace")
+        this.sessions.set(key, { nid, until: now + idleMs, bucket: this.sessionExpiry.add(key, now + idleMs) });
+      const host = step === "refuse" ? "" : step === "conflict" ? (cur as string) : nid;
+      return step === "replace"
+        ? { sid, outcome: outcomeOf[step], nid: host, from: cur }
+        : { sid, outcome: outcomeOf[step], nid: host };
+    });
   }
 
   async sessionNode(service: string, sid: string): Promise<string | undefined> {

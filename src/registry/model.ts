@@ -135,3 +135,21 @@ export interface SessionChangeInput {
 export interface SessionEvent extends SessionChangeInput {
   readonly revision: number;
 }
+
+/**
+ * What re-learning one reported session did (see SessionStore.adoptSessions): "adopted" (it was
+ * placed nowhere: now on the reporting node), "kept" (already there: its idle time renewed),
+ * "moved" (placed on a node that could not keep it: now on the reporting node), "conflict"
+ * (another node that keeps it hosts it: that placement wins), "refused" (the reporting node
+ * cannot keep sessions: not alive, not SERVING, draining, or of another service).
+ */
+export type AdoptOutcome = "adopted" | "kept" | "moved" | "conflict" | "refused";
+
+/** One reported session's outcome: `nid` is the node hosting it after the call ("" when refused). */
+export interface Adoption {
+  readonly sid: string;
+  readonly outcome: AdoptOutcome;
+  readonly nid: string;
+  /** "moved": the node it was placed on before. */
+  readonly from?: string;
+}

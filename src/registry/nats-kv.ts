@@ -18,6 +18,7 @@ import { KvNodeWrites } from "./nats-kv-writes.js";
 import { StoreUnavailableError } from "./errors.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
 import type {
+  Adoption,
   MarkChange,
   NodeRecord,
   Placement,
@@ -136,6 +137,10 @@ export class NatsKvStore implements RegistryStore {
 
   noteSession(change: SessionChangeInput): Promise<number> {
     return this.sessions.noteSession(change);
+  }
+
+  adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    return this.sessions.adoptSessions(service, nid, sids, idleMs);
   }
 
   sessionNode(service: string, sid: string): Promise<string | undefined> {

@@ -22,6 +22,7 @@ import { RedisMarks } from "./redis-marks.js";
 import { noteSession } from "./redis-session-events.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
 import type {
+  Adoption,
   MarkChange,
   NodeRecord,
   Placement,
@@ -136,6 +137,10 @@ export class RedisStore implements RegistryStore {
     onMoved?: (from: string) => void,
   ): Promise<Placement | undefined> {
     return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+  }
+
+  adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    return this.sessions.adoptSessions(service, nid, sids, idleMs);
   }
 
   sessionNode(service: string, sid: string): Promise<string | undefined> {

@@ -6,6 +6,7 @@
  */
 import type { RegistryView } from "./view.js";
 import type {
+  Adoption,
   Load,
   MarkChange,
   NodeRecord,
@@ -89,6 +90,14 @@ export interface SessionStore {
    * (RegistryView.sessions). Resolves with its revision.
    */
   noteSession(change: SessionChangeInput): Promise<number>;
+  /**
+   * Re-learns placements a node reports it hosts (its heartbeats), each atomically across the
+   * instances sharing the store, by the rule of session-adopt.ts: a session placed nowhere (a
+   * wiped store) or on a node that cannot keep it is placed on `nid`; one on `nid` is renewed
+   * for `idleMs`; one on another node that keeps it stays there (a conflict). One result per
+   * sid, in order.
+   */
+  adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]>;
 }
 
 /**
