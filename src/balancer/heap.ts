@@ -1,9 +1,11 @@
 /**
- * A binary min-heap of slots (small integers naming items kept elsewhere, in typed arrays),
- * keyed by a number with ties broken by a caller's order. Each slot's position is kept in a
- * table shared by every heap of its owner (a slot is in one heap at most), so a slot's key can
- * change or the slot can leave in O(log n), and the best slot is read in O(1). The backing
- * array also gives O(1) random access, for "two random choices".
+ * A 4-ary min-heap of slots (small integers naming items kept elsewhere, in typed arrays),
+ * keyed by a number with ties broken by a caller's order: half the depth of a binary heap, and
+ * a node's four children side by side in memory (a placement's sift in a zone of 25,000 nodes
+ * goes down 8 levels, not 15). Each slot's position is kept in a table shared by every heap of
+ * its owner (a slot is in one heap at most), so a slot's key can change or the slot can leave
+ * in O(log n), and the best slot is read in O(1). The backing array also gives O(1) random
+ * access, for "two random choices".
  *
  * Keys live beside the slots in the heap's own Float64Arrays, so a sift compares contiguous
  * numbers: the key, then a tie key (a number that orders as the caller's tie order does, or
@@ -127,7 +129,7 @@ export class SlotHeap {
 
   private up(i: number): number {
     while (i > 0) {
-      const p = (i - 1) >> 1;
+      const p = (i - 1) >> 2;
       if (!this.less(i, p)) break;
       this.swap(i, p);
       i = p;
@@ -138,11 +140,11 @@ export class SlotHeap {
   private down(i: number): number {
     const n = this.n;
     for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
+      const first = 4 * i + 1;
+      if (first >= n) return i;
+      const end = Math.min(first + 4, n);
       let m = i;
-      if (l < n && this.less(l, m)) m = l;
-      if (r < n && this.less(r, m)) m = r;
+      for (let c = first; c < end; c++) if (this.less(c, m)) m = c;
       if (m === i) return i;
       this.swap(i, m);
       i = m;
