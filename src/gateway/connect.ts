@@ -6,8 +6,9 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { Metadata, Status, statusName } from "../index.js";
 import { BodyReader } from "./body-reader.js";
-import { encodingOf } from "./compression.js";
-import type { CallSink } from "./bridge.js";
+import { encodingOf, inflate } from "./compression.js";
+import { requestsOf, statusOf, type CallSink, type Requests } from "./bridge.js";
+import { parseConnectGet } from "./connect-get.js";
 import type { GatewayCore } from "./core.js";
 import type { Exchange } from "./exchange.js";
 import { framed } from "./framing.js";
@@ -127,24 +128,36 @@ export function isConnect(ct: string): boolean {
   return ct === "application/proto" || ct === "application/json" || ct.startsWith("application/connect+");
 }
 
-/** Serves one Connect call. */
+/** Serves one Connect call: a POST (unary or streaming), or the GET form of a unary call. */
 export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
-  const ct = (header(x.headers, "content-type") ?? "").split(";")[0]?.trim() ?? "";
+  const get = x.method === "GET" ? parseConnectGet(x.path, core.maxMessageBytes) : undefined;
+  const ct =
+    get === undefined
+      ? ((header(x.headers, "content-type") ?? "").split(";")[0]?.trim() ?? "")
+      : "json" in get && get.json
+        ? "application/json"
+        : "application/proto";
   const stream = ct.startsWith("application/connect+");
   const extra = cors.headers(header(x.headers, "origin"));
   const json = ct === "application/json" || ct === "application/connect+json";
   const sink: CallSink & { readonly ended: boolean } = stream
     ? new StreamSink(x, ct, extra)
     : new UnarySink(x, extra, json ? "application/json" : "application/proto");
+  if (get !== undefined && !("json" in get)) return sink.end(get.code, get.message, Metadata());
   if (json && core.json === undefined)
     return sink.end(
       Status.UNIMPLEMENTED,
       "this gateway has no schemas for JSON: use Connect's binary format",
       Metadata(),
     );
-  if (x.method !== "POST")
-    return sink.end(Status.UNIMPLEMENTED, "Connect calls are POST requests here (GET is not supported)", Metadata());
-  const encoding = encodingOf(header(x.headers, stream ? "connect-content-encoding" : "content-encoding"));
+  if (x.method !== "POST" && get === undefined)
+    return sink.end(Status.UNIMPLEMENTED, "Connect calls are POST requests (or GET for unary calls)", Metadata());
+  if (get !== undefined && stream)
+    return sink.end(Status.UNIMPLEMENTED, "Connect's GET form is for unary calls only", Metadata());
+  const encoding =
+    get !== undefined
+      ? get.compression
+      : encodingOf(header(x.headers, stream ? "connect-content-encoding" : "content-encoding"));
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
   let timeoutMs: number | undefined;
   const t = header(x.headers, "connect-timeout-ms");
@@ -157,9 +170,21 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
   if (!("path" in c)) return sink.end(c.code, c.message, Metadata());
   // Connect's unary form is used only for unary methods: the request itself says the kind.
   const call = stream ? c : { ...c, kind: "unary" as const };
-  const requests = stream
-    ? new BodyReader(x.body, core.maxMessageBytes, encoding)
-    : wholeBody(x, core.maxMessageBytes, encoding);
+  let requests: Requests;
+  if (get !== undefined) {
+    try {
+      requests = requestsOf([
+        encoding === undefined ? get.message : inflate(encoding, get.message, core.maxMessageBytes),
+      ]);
+    } catch (e) {
+      const st = statusOf(e);
+      return sink.end(st.code, st.message, Metadata());
+    }
+  } else {
+    requests = stream
+      ? new BodyReader(x.body, core.maxMessageBytes, encoding)
+      : wholeBody(x, core.maxMessageBytes, encoding);
+  }
   if (!json) return void core.bridge.run(call, requests, sink);
   void (async () => {
     const codec = await core.json?.codec(call.service);

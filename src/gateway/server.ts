@@ -129,7 +129,8 @@ export class Gateway implements GatewayCore {
   private onWeb(x: Exchange, ct: string): void {
     if (x.method === "OPTIONS") return this.cors.preflight(x);
     if (ct.startsWith("application/grpc-web")) return serveGrpcWeb(this, x, this.cors);
-    if (isConnect(ct.split(";")[0]?.trim() ?? "")) return serveConnect(this, x, this.cors);
+    if (isConnect(ct.split(";")[0]?.trim() ?? "") || (x.method === "GET" && x.path.includes("?")))
+      return serveConnect(this, x, this.cors);
     x.respond(415, { "content-type": "text/plain; charset=utf-8" });
     x.end(
       Buffer.from(`unsupported content type ${JSON.stringify(ct)}: this is a gRPC, gRPC-Web and Connect gateway\n`),
