@@ -6,7 +6,15 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { Metadata, Status, statusName } from "../index.js";
 import { BodyReader } from "./body-reader.js";
-import { encodingOf, inflate } from "./compression.js";
+import {
+  compress,
+  encodingOf,
+  inflate,
+  responseCompression,
+  worthCompressing,
+  type Encoding,
+  type ResponseCompression,
+} from "./compression.js";
 import { requestsOf, statusOf, type CallSink, type Requests } from "./bridge.js";
 import { parseConnectGet } from "./connect-get.js";
 import type { GatewayCore } from "./core.js";
@@ -18,6 +26,7 @@ import { splitDetails, type ConnectDetail } from "./details.js";
 import { webCall, wholeBody, type Cors } from "./web-call.js";
 
 const END_STREAM = 0x02;
+const COMPRESSED = 0x01;
 
 /** Connect's HTTP status for each code (connectrpc.com/docs/protocol). */
 const HTTP_STATUS = [200, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401];
@@ -50,6 +59,7 @@ class UnarySink implements CallSink {
     private readonly x: Exchange,
     private readonly extra: OutgoingHttpHeaders,
     private readonly contentType: string,
+    private readonly compression?: ResponseCompression,
   ) {}
 
   header(md: Metadata): void {
@@ -66,8 +76,25 @@ class UnarySink implements CallSink {
     this.ended = true;
     if (code === Status.OK && this.body !== undefined) {
       const h = metadataHeaders(trailer, metadataHeaders(this.head, { ...this.extra }), "trailer-");
-      this.x.respond(200, { ...h, "content-type": this.contentType });
-      return this.x.end(this.body);
+      h["content-type"] = this.contentType;
+      const body = this.body;
+      const c = this.compression;
+      if (!worthCompressing(c, body.length)) {
+        this.x.respond(200, h);
+        return this.x.end(body);
+      }
+      const send = (z: Uint8Array): void => {
+        h["content-encoding"] = c.encoding;
+        this.x.respond(200, h);
+        this.x.end(z);
+      };
+      const z = compress(c.encoding, body);
+      if (!(z instanceof Promise)) return send(z);
+      void z.then(send, () => {
+        this.x.respond(200, h);
+        this.x.end(body);
+      });
+      return;
     }
     const { details, rest } = splitDetails(trailer);
     const h = metadataHeaders(rest, metadataHeaders(this.head, { ...this.extra }), "trailer-");
@@ -86,6 +113,8 @@ class UnarySink implements CallSink {
 /** The answer of a streaming call. */
 class StreamSink implements CallSink {
   private done = false;
+  /** The `connect-content-encoding` announced: messages over the threshold go compressed. */
+  private encoding: Encoding | undefined;
 
   /** True once the end-of-stream message was sent. */
   get ended(): boolean {
@@ -96,16 +125,30 @@ class StreamSink implements CallSink {
     private readonly x: Exchange,
     private readonly contentType: string,
     private readonly extra: OutgoingHttpHeaders,
+    private readonly compression?: ResponseCompression,
   ) {}
 
-  header(md: Metadata): void {
-    if (!this.x.responded)
-      this.x.respond(200, metadataHeaders(md, { ...this.extra, "content-type": this.contentType }));
+  header(md: Metadata, firstBytes?: number): void {
+    if (this.x.responded) return;
+    const h = metadataHeaders(md, { ...this.extra, "content-type": this.contentType });
+    const c = this.compression;
+    if (c !== undefined && (firstBytes === undefined || firstBytes >= c.minBytes)) {
+      this.encoding = c.encoding;
+      h["connect-content-encoding"] = c.encoding;
+    }
+    this.x.respond(200, h);
   }
 
   message(bytes: Uint8Array): Promise<void> | undefined {
     this.header(Metadata());
-    return this.done ? undefined : this.x.write(framed(bytes));
+    if (this.done) return undefined;
+    if (this.encoding !== undefined && worthCompressing(this.compression, bytes.length)) {
+      const c = compress(this.encoding, bytes);
+      const send = (z: Uint8Array): Promise<void> | undefined =>
+        this.done ? undefined : this.x.write(framed(z, COMPRESSED));
+      return c instanceof Promise ? c.then(send) : send(c);
+    }
+    return this.x.write(framed(bytes));
   }
 
   end(code: Status, message: string, trailer: Metadata): void {
@@ -140,9 +183,11 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
   const stream = ct.startsWith("application/connect+");
   const extra = cors.headers(header(x.headers, "origin"));
   const json = ct === "application/json" || ct === "application/connect+json";
+  const accept = header(x.headers, stream ? "connect-accept-encoding" : "accept-encoding");
+  const compression = responseCompression(accept, core.compressMinBytes);
   const sink: CallSink & { readonly ended: boolean } = stream
-    ? new StreamSink(x, ct, extra)
-    : new UnarySink(x, extra, json ? "application/json" : "application/proto");
+    ? new StreamSink(x, ct, extra, compression)
+    : new UnarySink(x, extra, json ? "application/json" : "application/proto", compression);
   if (get !== undefined && !("json" in get)) return sink.end(get.code, get.message, Metadata());
   if (json && core.json === undefined)
     return sink.end(
