@@ -54,14 +54,23 @@ export interface ResponseCompression {
   readonly minBytes: number;
 }
 
+/** The last accept header read and its answer: a client sends the same one on every call. */
+let lastAccept: string | undefined;
+let lastMin: number | undefined;
+let lastAnswer: ResponseCompression | undefined;
+
 /** The response compression of a call, or undefined when its responses go as they are. */
 export function responseCompression(
   accept: string | undefined,
   minBytes: number | undefined,
 ): ResponseCompression | undefined {
-  if (minBytes === undefined || !Number.isFinite(minBytes) || minBytes < 0) return undefined;
+  if (minBytes === undefined || !Number.isFinite(minBytes) || minBytes < 0 || accept === undefined) return undefined;
+  if (accept === lastAccept && minBytes === lastMin) return lastAnswer;
   const encoding = acceptedEncoding(accept);
-  return encoding === undefined ? undefined : { encoding, minBytes };
+  lastAnswer = encoding === undefined ? undefined : Object.freeze({ encoding, minBytes });
+  lastAccept = accept;
+  lastMin = minBytes;
+  return lastAnswer;
 }
 
 /** True when a message of `length` bytes is compressed under `c`. */

@@ -178,13 +178,14 @@ export function serveGrpc(core: GatewayCore, stream: ServerHttp2Stream, headers:
   const encoding = encodingOf(header(headers, "grpc-encoding"));
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
   const ac = new AbortController();
-  stream.on("error", () => undefined);
-  // Aborting makes an AbortError (a DOMException with its stack): only for calls still going.
+  // (server.ts listens for the stream's errors.) Aborting makes an AbortError (a DOMException with its stack): only for calls still going.
   stream.once("close", () => {
     if (!sink.ended) ac.abort();
   });
   const call = {
-    ...route,
+    path: route.path,
+    service: route.service,
+    method: route.method,
     nid: nidOf(headers),
     metadata: requestMetadata(headers, core.consumedHeaders),
     timeoutMs,

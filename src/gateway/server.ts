@@ -51,6 +51,9 @@ export interface GatewayOptions extends AccessOptions {
   logger?: Logger;
 }
 
+/** An error listener that keeps a stream's errors from crashing the process (its close ends the call). */
+const ignore = (): void => undefined;
+
 /** What `close()` waits for before it cuts connections. */
 const CLOSE_MS = 2000;
 
@@ -121,7 +124,7 @@ export class Gateway implements GatewayCore {
   }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on("error", () => undefined);
+    stream.on("error", ignore);
     const ct = header(headers, "content-type") ?? "";
     if (ct.startsWith("application/grpc") && !ct.startsWith("application/grpc-web"))
       return serveGrpc(this, stream, headers);
