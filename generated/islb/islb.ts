@@ -65,7 +65,7 @@ export enum WatchEvents {
   /** WATCH_EVENTS_UNSPECIFIED - Node events only (what Watch always sent). */
   WATCH_EVENTS_UNSPECIFIED = 0,
   WATCH_EVENTS_NODES = 1,
-  /** WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED), after SYNCED; no node snapshot. */
+  /** WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED, SESSION_EXPANDED), after SYNCED; no node snapshot. */
   WATCH_EVENTS_SESSIONS = 2,
   WATCH_EVENTS_ALL = 3,
   UNRECOGNIZED = -1,
@@ -472,13 +472,14 @@ export interface WatchRequest {
 export interface SessionChange {
   sid: string;
   service: string;
-  /** The node hosting it now ("" once released). */
+  /** The node hosting it now ("" once released; SESSION_EXPANDED: the node added to its set). */
   nid: string;
-  /** The node it was on. */
+  /** The node it was on (SESSION_EXPANDED: the set's join node before, now full). */
   fromNid: string;
   /**
    * Why: "host gone" (its lease ended or it deregistered), "host draining", "released by host",
-   * "released by admin".
+   * "released by admin", "released by host (reported)" and "reported by host" (a node's
+   * heartbeat report), "set member gone", "join node full (caller)", "join node at a hard limit".
    */
   reason: string;
 }
