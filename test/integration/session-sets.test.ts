@@ -8,7 +8,13 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "nats";
-import { ISLBDefinition, type FindNodeReply } from "../../generated/islb/islb.js";
+import {
+  ISLBDefinition,
+  WatchEvent_Type,
+  WatchEvents,
+  type FindNodeReply,
+  type WatchEvent,
+} from "../../generated/islb/islb.js";
 import { createClient } from "../../src/transport/client.js";
 import type { Islb } from "../../src/app/islb.js";
 import type { NodeAgent } from "../../src/agent/agent.js";
@@ -75,6 +81,21 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
     const events = (type: string) => seen.filter((e) => e.type === type);
 
     test("one set for every caller, grown when its join node is full, a dead member replaced, released whole", async () => {
+      // A session watcher of the other instance.
+      const ac = new AbortController();
+      const watched: WatchEvent[] = [];
+      void (async () => {
+        try {
+          for await (const e of client(1).watch(
+            { service: "ov", events: WatchEvents.WATCH_EVENTS_SESSIONS },
+            { signal: ac.signal },
+          ))
+            watched.push(e);
+        } catch {
+          /* ended */
+        }
+      })();
+      assert.ok(await eventually(() => watched.some((e) => e.type === WatchEvent_Type.TYPE_SYNCED)));
       const first = await find(0);
       const a = first.sessionNodes[0]!;
       assert.deepEqual(first.sessionNodes, [a], "a new session: a set of one node");
@@ -100,6 +121,18 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       );
       assert.ok(await eventually(() => events("expanded").length === 1), "announced once");
       assert.deepEqual({ nid: events("expanded")[0]?.nid, from: events("expanded")[0]?.from }, { nid: b, from: a });
+      assert.ok(
+        await eventually(() => watched.some((e) => e.type === WatchEvent_Type.TYPE_SESSION_EXPANDED)),
+        "SESSION_EXPANDED in Watch",
+      );
+      assert.deepEqual(watched.find((e) => e.type === WatchEvent_Type.TYPE_SESSION_EXPANDED)?.session, {
+        sid: "big",
+        service: "ov",
+        nid: b,
+        fromNid: a,
+        reason: "join node full (caller)",
+      });
+      ac.abort();
       // The same answer through the other instance, without full_nid.
       assert.deepEqual((await find(1)).sessionNodes, [a, b]);
 
