@@ -65,7 +65,7 @@ export enum WatchEvents {
   /** WATCH_EVENTS_UNSPECIFIED - Node events only (what Watch always sent). */
   WATCH_EVENTS_UNSPECIFIED = 0,
   WATCH_EVENTS_NODES = 1,
-  /** WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED), after SYNCED; no node snapshot. */
+  /** WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED, SESSION_EXPANDED), after SYNCED; no node snapshot. */
   WATCH_EVENTS_SESSIONS = 2,
   WATCH_EVENTS_ALL = 3,
   UNRECOGNIZED = -1,
@@ -126,12 +126,37 @@ export interface FindNodeRequest {
    * or was not taken. Costs nothing when false.
    */
   explain: boolean;
+  /**
+   * With sid: the session may span several nodes (a room that outgrows one node; opt-in). When
+   * its join node (the last node of its set) has reached a hard limit by its heartbeats, or is
+   * full_nid, the lookup adds a node (the best by the same rules, the caller's region first) to
+   * the session's node set, recorded atomically: every caller through any instance gets the
+   * same set in the same order (FindNodeReply.session_nodes). docs/PROTOCOL.md, "Sessions that span nodes".
+   */
+  overflow: boolean;
+  /**
+   * With overflow: the caller's word that this node can take no more of the session (its own
+   * per-session cap, e.g. participants per node): when it is the set's join node, a node is added.
+   */
+  fullNid: string;
+  /** With overflow: at most this many nodes in the set (0: 8; at most 64). */
+  maxNodes: number;
 }
 
 export interface FindNodeReply {
   nodes: Node[];
   /** Set when FindNodeRequest.explain was. */
-  explanation: Explanation | undefined;
+  explanation:
+    | Explanation
+    | undefined;
+  /**
+   * With FindNodeRequest.overflow: the session's node set in its recorded order (the first node
+   * the session was placed on first, each added node after); nodes[0] is the node to join (the
+   * set's last), the others follow in set order. Nodes of one set relay the session to each other.
+   */
+  sessionNodes: string[];
+  /** The set's revision: it grows with each change of the set (0: a set of one node never changed). */
+  sessionRevision: number;
 }
 
 /** Why a lookup answered as it did. */
@@ -447,13 +472,14 @@ export interface WatchRequest {
 export interface SessionChange {
   sid: string;
   service: string;
-  /** The node hosting it now ("" once released). */
+  /** The node hosting it now ("" once released; SESSION_EXPANDED: the node added to its set). */
   nid: string;
-  /** The node it was on. */
+  /** The node it was on (SESSION_EXPANDED: the set's join node before, now full). */
   fromNid: string;
   /**
    * Why: "host gone" (its lease ended or it deregistered), "host draining", "released by host",
-   * "released by admin".
+   * "released by admin", "released by host (reported)" and "reported by host" (a node's
+   * heartbeat report), "set member gone", "join node full (caller)", "join node at a hard limit".
    */
   reason: string;
 }
@@ -517,6 +543,11 @@ export enum WatchEvent_Type {
   TYPE_SESSION_MOVED = 12,
   /** TYPE_SESSION_RELEASED - A session's placement was released. */
   TYPE_SESSION_RELEASED = 13,
+  /**
+   * TYPE_SESSION_EXPANDED - A session's node set grew (FindNodeRequest.overflow): session.nid was added; from_nid is
+   * the set's join node before (now full).
+   */
+  TYPE_SESSION_EXPANDED = 14,
   UNRECOGNIZED = -1,
 }
 
@@ -564,6 +595,9 @@ export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
     case 13:
     case "TYPE_SESSION_RELEASED":
       return WatchEvent_Type.TYPE_SESSION_RELEASED;
+    case 14:
+    case "TYPE_SESSION_EXPANDED":
+      return WatchEvent_Type.TYPE_SESSION_EXPANDED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -601,6 +635,8 @@ export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
       return "TYPE_SESSION_MOVED";
     case WatchEvent_Type.TYPE_SESSION_RELEASED:
       return "TYPE_SESSION_RELEASED";
+    case WatchEvent_Type.TYPE_SESSION_EXPANDED:
+      return "TYPE_SESSION_EXPANDED";
     case WatchEvent_Type.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -623,7 +659,18 @@ export interface ReleaseSessionRequest {
 }
 
 function createBaseFindNodeRequest(): FindNodeRequest {
-  return { sid: "", nid: "", service: "", region: "", dc: "", limit: 0, explain: false };
+  return {
+    sid: "",
+    nid: "",
+    service: "",
+    region: "",
+    dc: "",
+    limit: 0,
+    explain: false,
+    overflow: false,
+    fullNid: "",
+    maxNodes: 0,
+  };
 }
 
 export const FindNodeRequest: MessageFns<FindNodeRequest> = {
@@ -648,6 +695,15 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     }
     if (message.explain !== false) {
       writer.uint32(56).bool(message.explain);
+    }
+    if (message.overflow !== false) {
+      writer.uint32(64).bool(message.overflow);
+    }
+    if (message.fullNid !== "") {
+      writer.uint32(74).string(message.fullNid);
+    }
+    if (message.maxNodes !== 0) {
+      writer.uint32(80).uint32(message.maxNodes);
     }
     return writer;
   },
@@ -721,6 +777,30 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
             message.explain = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.overflow = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.fullNid = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.maxNodes = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -742,6 +822,17 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
       dc: isSet(object.dc) ? globalThis.String(object.dc) : "",
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
       explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
+      overflow: isSet(object.overflow) ? globalThis.Boolean(object.overflow) : false,
+      fullNid: isSet(object.fullNid)
+        ? globalThis.String(object.fullNid)
+        : isSet(object.full_nid)
+        ? globalThis.String(object.full_nid)
+        : "",
+      maxNodes: isSet(object.maxNodes)
+        ? globalThis.Number(object.maxNodes)
+        : isSet(object.max_nodes)
+        ? globalThis.Number(object.max_nodes)
+        : 0,
     };
   },
 
@@ -768,6 +859,15 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     if (message.explain !== false) {
       obj.explain = message.explain;
     }
+    if (message.overflow !== false) {
+      obj.overflow = message.overflow;
+    }
+    if (message.fullNid !== "") {
+      obj.fullNid = message.fullNid;
+    }
+    if (message.maxNodes !== 0) {
+      obj.maxNodes = Math.round(message.maxNodes);
+    }
     return obj;
   },
 
@@ -783,12 +883,15 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     message.dc = object.dc ?? "";
     message.limit = object.limit ?? 0;
     message.explain = object.explain ?? false;
+    message.overflow = object.overflow ?? false;
+    message.fullNid = object.fullNid ?? "";
+    message.maxNodes = object.maxNodes ?? 0;
     return message;
   },
 };
 
 function createBaseFindNodeReply(): FindNodeReply {
-  return { nodes: [], explanation: undefined };
+  return { nodes: [], explanation: undefined, sessionNodes: [], sessionRevision: 0 };
 }
 
 export const FindNodeReply: MessageFns<FindNodeReply> = {
@@ -798,6 +901,12 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
     }
     if (message.explanation !== undefined) {
       Explanation.encode(message.explanation, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.sessionNodes) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.sessionRevision !== 0) {
+      writer.uint32(32).uint64(message.sessionRevision);
     }
     return writer;
   },
@@ -831,6 +940,22 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
             message.explanation = Explanation.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sessionNodes.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sessionRevision = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -847,6 +972,16 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
     return {
       nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => Node.fromJSON(e)) : [],
       explanation: isSet(object.explanation) ? Explanation.fromJSON(object.explanation) : undefined,
+      sessionNodes: globalThis.Array.isArray(object?.sessionNodes)
+        ? object.sessionNodes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.session_nodes)
+        ? object.session_nodes.map((e: any) => globalThis.String(e))
+        : [],
+      sessionRevision: isSet(object.sessionRevision)
+        ? globalThis.Number(object.sessionRevision)
+        : isSet(object.session_revision)
+        ? globalThis.Number(object.session_revision)
+        : 0,
     };
   },
 
@@ -857,6 +992,12 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
     }
     if (message.explanation !== undefined) {
       obj.explanation = Explanation.toJSON(message.explanation);
+    }
+    if (message.sessionNodes?.length) {
+      obj.sessionNodes = message.sessionNodes;
+    }
+    if (message.sessionRevision !== 0) {
+      obj.sessionRevision = Math.round(message.sessionRevision);
     }
     return obj;
   },
@@ -870,6 +1011,8 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
     message.explanation = (object.explanation !== undefined && object.explanation !== null)
       ? Explanation.fromPartial(object.explanation)
       : undefined;
+    message.sessionNodes = object.sessionNodes?.map((e) => e) || [];
+    message.sessionRevision = object.sessionRevision ?? 0;
     return message;
   },
 };

@@ -86,6 +86,9 @@ export interface AgentStartOptions {
   keepRetrying?: boolean;
 }
 
+/** The session fields of a heartbeat of an agent without a `sessions` callback. */
+const NO_REPORT: SessionReport = { sessionsAdded: [], sessionsRemoved: [], sessionsFull: false, sessionsDigest: "" };
+
 /** Default start-up timeout. */
 const START_TIMEOUT_MS = 10_000;
 /** Longest pause between background registration attempts. */
@@ -249,7 +252,7 @@ export class NodeAgent {
           registration: this.registration(),
           leaseMs: this.options.leaseMs ?? 0,
           secret: this.options.secret ?? "",
-          ...report,
+          ...(report ?? NO_REPORT),
         },
         { deadline: Math.max(500, this.heartbeatMs) },
       );

@@ -38,6 +38,7 @@ import type { PickTrace } from "../balancer/balancer.js";
 import { explainEnd, explainStart } from "./explain.js";
 import { markHandlers } from "./marks.js";
 import { SessionReports, checkReport } from "./session-reports.js";
+import { DEFAULT_MAX_NODES, MAX_MAX_NODES, lookupSet } from "./session-sets.js";
 
 export interface IslbOptions {
   /** Lease granted when a node asks for none (default 6000 ms). */
@@ -70,6 +71,9 @@ export interface IslbHooks {
 }
 
 const MAX_TOKEN = 256;
+
+/** A reply without a session node set (no overflow asked). */
+const noSet = (): { sessionNodes: string[]; sessionRevision: number } => ({ sessionNodes: [], sessionRevision: 0 });
 
 export function createIslbService(
   store: RegistryStore,
@@ -138,6 +142,11 @@ export function createIslbService(
       checkOptionalToken("service", req.service, true);
       checkOptionalToken("region", req.region);
       checkOptionalToken("dc", req.dc);
+      checkOptionalToken("full_nid", req.fullNid);
+      if (req.overflow && req.sid === "")
+        fail(Status.INVALID_ARGUMENT, "overflow needs a sid: only a session's node set can grow");
+      if (req.maxNodes > MAX_MAX_NODES)
+        fail(Status.INVALID_ARGUMENT, `max_nodes is at most ${MAX_MAX_NODES}, not ${req.maxNodes}`);
       const now = Date.now();
       const anyService = req.service === "" || req.service === "*";
       if (req.nid !== "" && req.nid !== "*") {
@@ -154,6 +163,7 @@ export function createIslbService(
                 undefined,
               )
             : undefined,
+          ...noSet(),
         };
       }
       const pref = { region: req.region, dc: req.dc };
@@ -182,7 +192,7 @@ export function createIslbService(
         if (p === undefined) {
           if (view.countOf(req.service) === 0)
             fail(Status.NOT_FOUND, `no node of service ${req.service} is registered`);
-          if (ex !== undefined) return { nodes: [], explanation: explainEnd(ex, "none", "", trace) };
+          if (ex !== undefined) return { nodes: [], explanation: explainEnd(ex, "none", "", trace), ...noSet() };
           fail(
             Status.RESOURCE_EXHAUSTED,
             `no node of service ${req.service} can take a new session: all are draining, cordoned or at their hard limits`,
@@ -191,14 +201,42 @@ export function createIslbService(
         if (p.placed) balancer.notePlaced(p.nid);
         if (movedFrom !== undefined) await announceMove(req.service, req.sid, p.nid, movedFrom, now);
         hooks.onLookup?.(p.placed ? "session-placed" : "session-known", req.service);
+        const explanation =
+          ex === undefined
+            ? undefined
+            : explainEnd(ex, p.placed ? "placed" : "known", p.nid, p.placed ? trace : undefined);
+        if (req.overflow) {
+          const set = await stored(
+            lookupSet(
+              {
+                service: req.service,
+                sid: req.sid,
+                primary: p.nid,
+                pref,
+                fullNid: req.fullNid,
+                maxNodes: req.maxNodes || DEFAULT_MAX_NODES,
+                idleMs,
+              },
+              store,
+              balancer,
+              announce,
+            ),
+          );
+          // The node to join (the set's last) first, then the others in set order.
+          const join = set.nodes[set.nodes.length - 1];
+          const order = [join, ...set.nodes.filter((n) => n !== join)];
+          return {
+            nodes: order.flatMap((n) => {
+              const m = n === undefined ? undefined : view.get(n)?.node;
+              return m === undefined ? [] : [m];
+            }),
+            explanation,
+            sessionNodes: [...set.nodes],
+            sessionRevision: set.revision,
+          };
+        }
         const r = view.get(p.nid);
-        return {
-          nodes: r === undefined ? [] : [r.node],
-          explanation:
-            ex === undefined
-              ? undefined
-              : explainEnd(ex, p.placed ? "placed" : "known", p.nid, p.placed ? trace : undefined),
-        };
+        return { nodes: r === undefined ? [] : [r.node], explanation, ...noSet() };
       }
       const live = [...view.nodesOf(req.service)].filter((r) => r.expiresAt > now);
       hooks.onLookup?.("list", req.service);
@@ -208,6 +246,7 @@ export function createIslbService(
         explanation: req.explain
           ? explainEnd(explainStart(balancer, live, pref), "list", nodes[0]?.nid ?? "", undefined)
           : undefined,
+        ...noSet(),
       };
     },
 

@@ -98,8 +98,11 @@ export class SessionReports {
     if (req.sessionsAdded.length > 0) {
       const out = await this.store.adoptSessions(service, nid, req.sessionsAdded, this.idleMs);
       for (const a of out) {
-        if (a.outcome === "conflict") conflicts.push({ sid: a.sid, nid: a.nid });
-        else if (a.outcome === "moved" && a.from !== undefined)
+        if (a.outcome === "conflict") {
+          // A member of the session's node set (overflow) hosts part of it: no conflict.
+          const set = await this.store.sessionSet(service, a.sid, this.idleMs);
+          if (set === undefined || !set.nodes.includes(nid)) conflicts.push({ sid: a.sid, nid: a.nid });
+        } else if (a.outcome === "moved" && a.from !== undefined)
           await this.announce({ type: "moved", service, sid: a.sid, nid, from: a.from, reason: "reported by host" });
       }
       if (conflicts.length > 0) this.hooks.onConflict?.(service, conflicts.length);

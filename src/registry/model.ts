@@ -122,7 +122,7 @@ export interface Placement {
 
 /** A change of a session's placement, as Watch reports it (session events). */
 export interface SessionChangeInput {
-  readonly type: "moved" | "released";
+  readonly type: "moved" | "released" | "expanded";
   readonly service: string;
   readonly sid: string;
   /** The node hosting it now ("" once released). */
@@ -152,4 +152,14 @@ export interface Adoption {
   readonly nid: string;
   /** "moved": the node it was placed on before. */
   readonly from?: string;
+}
+
+/**
+ * A session's node set (FindNodeRequest.overflow: a room that spans nodes), in its recorded
+ * order: the node it was placed on first, then each node added. Immutable.
+ */
+export interface SessionSet {
+  readonly nodes: readonly string[];
+  /** Grows by one with each write of the set (0: never written: a set of one node). */
+  readonly revision: number;
 }

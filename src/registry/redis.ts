@@ -20,6 +20,7 @@ import { ChangeTail } from "./redis-tail.js";
 import { RedisNodeWrites } from "./redis-writes.js";
 import { RedisMarks } from "./redis-marks.js";
 import { noteSession } from "./redis-session-events.js";
+import { RedisSessionSets } from "./redis-session-sets.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
 import type {
   Adoption,
@@ -27,6 +28,7 @@ import type {
   NodeRecord,
   Placement,
   SessionChangeInput,
+  SessionSet,
   RegistryEvent,
   ReleaseResult,
   SessionHost,
@@ -61,6 +63,7 @@ export class RedisStore implements RegistryStore {
     private readonly marks: RedisMarks,
     private readonly keys: RedisKeys,
     private readonly streamLength: number,
+    private readonly sets: RedisSessionSets = new RedisSessionSets(conn, keys),
   ) {}
 
   /**
@@ -147,8 +150,24 @@ export class RedisStore implements RegistryStore {
     return this.sessions.sessionNode(service, sid);
   }
 
-  releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
-    return this.sessions.releaseSession(service, sid, host);
+  async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
+    const r = await this.sessions.releaseSession(service, sid, host);
+    if (r === "released") await this.sets.drop(service, sid);
+    return r;
+  }
+
+  sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {
+    return this.sets.sessionSet(service, sid, idleMs);
+  }
+
+  writeSessionSet(
+    service: string,
+    sid: string,
+    nodes: readonly string[],
+    ifRevision: number,
+    idleMs: number,
+  ): Promise<SessionSet | undefined> {
+    return this.sets.writeSessionSet(service, sid, nodes, ifRevision, idleMs);
   }
 
   /** Resolves when Redis answers (true) or fails (false); a stalled Redis answers late: the health probe times it. */

@@ -13,6 +13,7 @@ import type {
   NodeState,
   Placement,
   RegistryEvent,
+  SessionSet,
   ReleaseResult,
   SessionChangeInput,
   SessionHost,
@@ -101,6 +102,27 @@ export interface SessionStore {
 }
 
 /**
+ * Sessions' node sets (FindNodeRequest.overflow), each a compare-and-set value beside the
+ * session's placement: every caller through any instance reads the same set in the same order.
+ * Releasing the session (releaseSession) forgets its set; an idle set lapses like a placement.
+ */
+export interface SessionSetStore {
+  /** The session's node set, renewed for `idleMs`; undefined when none was written (or it lapsed). */
+  sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined>;
+  /**
+   * Writes the set `nodes` when the set's revision is still `ifRevision` (0: none written), as
+   * revision `ifRevision + 1`; undefined (nothing written) when another write came first.
+   */
+  writeSessionSet(
+    service: string,
+    sid: string,
+    nodes: readonly string[],
+    ifRevision: number,
+    idleMs: number,
+  ): Promise<SessionSet | undefined>;
+}
+
+/**
  * The nodes as this instance sees them, and its changes. Reads go to the view every store
  * keeps up to date (in memory, applied in revision order), so lookups never wait on I/O.
  */
@@ -123,4 +145,4 @@ export interface StoreHealth {
 }
 
 /** A whole registry store: nodes, sessions, changes and health. */
-export interface RegistryStore extends NodeStore, SessionStore, MarkStore, ChangeFeed, StoreHealth {}
+export interface RegistryStore extends NodeStore, SessionStore, SessionSetStore, MarkStore, ChangeFeed, StoreHealth {}
