@@ -93,11 +93,13 @@ export function describeRedis(cfg: RedisConfig): string {
 }
 
 function client(cfg: RedisConfig): Client {
+  // No auto-pipelining: the hot paths batch their own calls (TurnBatch), and ioredis runs one
+  // auto-pipeline per slot at a time, so a batch queued behind another waited a round trip.
   const common: RedisOptions = {
     password: cfg.password,
     db: cfg.db,
     maxRetriesPerRequest: 2,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     lazyConnect: true,
   };
   if (cfg.url !== undefined) return new Redis(cfg.url, { ...common, db: undefined, password: undefined });
@@ -111,7 +113,7 @@ function client(cfg: RedisConfig): Client {
   if (cfg.addrs.length === 1) return new Redis({ ...hostPort(cfg.addrs[0] as string), ...common });
   return new Cluster(cfg.addrs.map(hostPort), {
     redisOptions: { password: cfg.password, maxRetriesPerRequest: 2 },
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     lazyConnect: true,
   });
 }

@@ -54,6 +54,17 @@ export function withLoad(
 /** How long a write waits for the tail to bring the changes before its own. */
 const REACH_OWN_MS = 1000;
 
+/** Own load-only heartbeats the tail is to report to local listeners, at most (beyond: not reported). */
+const MAX_PENDING_OWN = 100_000;
+
+/** This instance's own load-only heartbeat, as applied to its view. */
+export interface OwnLoad {
+  readonly nid: string;
+  readonly value: Load;
+  readonly expiresAt: number;
+  readonly leaseMs: number;
+}
+
 export class ChangeTail implements ChangeFeed {
   readonly view: RegistryView;
   private readonly local = new Set<(e: RegistryEvent) => void>();
@@ -62,6 +73,8 @@ export class ChangeTail implements ChangeFeed {
   /** The last session-change entry read (from the stream's end at the first load). */
   private sessionsFrom: string | undefined;
   private readonly sessionListeners = new Set<(key: string) => void>();
+  /** Revisions of own load-only heartbeats written behind others' changes: the tail tells local listeners. */
+  private readonly ownPending = new Set<number>();
 
   constructor(
     private readonly conn: RedisConnection,
@@ -94,6 +107,7 @@ export class ChangeTail implements ChangeFeed {
         this.onError?.(e);
       }
     }
+    this.ownPending.clear();
     this.view.resync(Number(rev), records);
   }
 
@@ -174,6 +188,7 @@ export class ChangeTail implements ChangeFeed {
     let by: string | undefined;
     let why = "";
     let session: string | undefined;
+    let body: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const v = fields[i + 1];
       switch (fields[i]) {
@@ -207,6 +222,9 @@ export class ChangeTail implements ChangeFeed {
         case "s":
           session = v;
           break;
+        case "b":
+          body = v;
+          break;
       }
     }
     // A session change (redis-session-events.ts): the next revision, for session watchers only.
@@ -215,6 +233,7 @@ export class ChangeTail implements ChangeFeed {
       if (e !== undefined) this.view.applySession(e);
       return true;
     }
+    if (type === "loads") return body === undefined || this.applyLoads(rev, body);
     if (type === "load") {
       const base = nid === undefined ? undefined : this.view.get(nid);
       if (base === undefined) return false;
@@ -232,6 +251,29 @@ export class ChangeTail implements ChangeFeed {
         note: { by, reason: why },
       });
     else this.view.apply({ type: type as ChangeType, revision: rev, record });
+    return true;
+  }
+
+  /**
+   * A HEARTBEATS entry: four words per node (nid, load or "-" for an empty one, lease end,
+   * lease), at revisions `first`, `first + 1`, ... False when a node is not in the view.
+   */
+  private applyLoads(first: number, body: string): boolean {
+    const w = body.split(" ");
+    for (let i = 0, rev = first; i + 3 < w.length; i += 4, rev++) {
+      if (rev <= this.view.revision) continue;
+      const nid = w[i] as string;
+      const base = this.view.get(nid);
+      if (base === undefined) return false;
+      const l = w[i + 1] as string;
+      const event: RegistryEvent = {
+        type: "updated",
+        revision: rev,
+        record: withLoad(base, l === "-" ? "" : l, w[i + 2], w[i + 3]),
+      };
+      this.view.apply(event);
+      if (this.ownPending.size > 0 && this.ownPending.delete(rev)) for (const l of this.local) l(event);
+    }
     return true;
   }
 
@@ -262,26 +304,45 @@ export class ChangeTail implements ChangeFeed {
   }
 
   /**
-   * Applies this instance's own load-only heartbeat of `nid` (revision `revision`) to the
-   * view's record of it as it is when applied, as the tail applies everyone's load entries.
+   * Applies this instance's own load-only heartbeats of one HEARTBEATS call (`revs[i]` is
+   * beat i's revision, or <= 0 when it was not written) to the view's record of each node as
+   * it is when applied, as the tail applies everyone's. When the view is not yet at the
+   * revision before them (another instance's change comes first), the tail applies them in
+   * order and local listeners hear of them then: the heartbeats' callers do not wait for it.
    */
-  async applyOwnLoad(revision: number, nid: string, load: Load, expiresAt: number, leaseMs: number): Promise<void> {
-    const now = (): RegistryEvent | undefined => {
-      const base = this.view.get(nid);
-      return base === undefined
-        ? undefined
-        : { type: "updated", revision, record: { ...base, load, expiresAt, leaseMs } };
-    };
-    if (!this.isGap(revision)) {
-      const event = now();
-      if (event === undefined) return;
-      this.view.apply(event);
-      for (const l of this.local) l(event);
+  applyOwnLoads(beats: ReadonlyArray<OwnLoad>, revs: readonly number[]): void {
+    let first = 0;
+    for (const r of revs) if (r > 0 && (first === 0 || r < first)) first = r;
+    if (first === 0) return;
+    if (first <= this.view.revision) {
+      // The tail was first (it read the entry before the answer came): only the listeners are left.
+      if (this.local.size > 0)
+        for (let i = 0; i < beats.length; i++) {
+          const record = (revs[i] as number) > 0 ? this.view.get((beats[i] as OwnLoad).nid) : undefined;
+          if (record !== undefined)
+            for (const l of this.local) l({ type: "updated", revision: revs[i] as number, record });
+        }
       return;
     }
-    await this.waitFor(revision);
-    const r = this.view.get(nid);
-    if (r !== undefined) for (const l of this.local) l({ type: "updated", revision, record: r });
+    if (this.isGap(first)) {
+      if (this.local.size > 0 && this.ownPending.size < MAX_PENDING_OWN)
+        for (let i = 0; i < beats.length; i++) if ((revs[i] as number) > 0) this.ownPending.add(revs[i] as number);
+      return;
+    }
+    for (let i = 0; i < beats.length; i++) {
+      const revision = revs[i] as number;
+      if (revision <= 0) continue;
+      const b = beats[i] as OwnLoad;
+      const base = this.view.get(b.nid);
+      if (base === undefined) continue;
+      const event: RegistryEvent = {
+        type: "updated",
+        revision,
+        record: { ...base, load: b.value, expiresAt: b.expiresAt, leaseMs: b.leaseMs },
+      };
+      this.view.apply(event);
+      for (const l of this.local) l(event);
+    }
   }
 
   private async reach(event: RegistryEvent): Promise<void> {

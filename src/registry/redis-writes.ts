@@ -33,7 +33,7 @@ export class RedisNodeWrites implements NodeStore {
     private readonly feed: ChangeTail,
     private readonly options: WriteOptions,
   ) {
-    this.beats = heartbeatBatch(conn, k, options.streamLength);
+    this.beats = heartbeatBatch(conn, k, options.streamLength, feed);
   }
 
   private nodeKeys(nid: string): string[] {
@@ -97,14 +97,14 @@ export class RedisNodeWrites implements NodeStore {
         nid,
         token,
         load: b64load,
+        value: update.load,
         expiresAt: update.expiresAt,
         ttlMs: update.leaseMs + this.options.keyGraceMs,
         leaseMs: update.leaseMs,
       });
-      if (rev > 0) {
-        await this.feed.applyOwnLoad(rev, nid, update.load, update.expiresAt, update.leaseMs);
-        return { revision: rev };
-      }
+      // Applied to the view as the answer came (or, when other instances' changes come
+      // before it, by the tail in order): a heartbeat's caller does not wait for that.
+      if (rev > 0) return { revision: rev };
       if (rev === -1) return { revision: this.feed.view.revision, refused: "token" };
       // Redis does not know it, or its lease lapsed there: the whole write decides.
     }
