@@ -24,24 +24,27 @@ export interface LoadBeat {
   readonly leaseMs: number;
 }
 
-/** Sends load-only heartbeats; each resolves to its revision, or -1, -2, -3 (see HEARTBEATS). */
+/** Sends load-only heartbeats of shard `shard`; each resolves to its view revision, or -1, -2, -3 (see HEARTBEATS). */
 export function heartbeatBatch(
   conn: RedisConnection,
   k: RedisKeys,
+  shard: number,
   streamLength: number,
   feed: ChangeTail,
 ): TurnBatch<LoadBeat, number> {
   return new TurnBatch(async (beats) => {
     const now = Date.now();
     const keys: string[] = [k.leases, k.events, k.rev];
-    const args: (string | number)[] = [streamLength, now, now * 1000];
+    const args: (string | number)[] = [streamLength, now, feed.seed(now)];
     for (const b of beats) {
       keys.push(k.node + b.nid);
       args.push(b.nid, b.token, b.load, b.expiresAt, b.ttlMs, b.leaseMs);
     }
     const codes = await conn.guard(conn.cmd.islbHeartbeats(keys.length, ...keys, ...args));
-    const revs = beats.map((_, i) => Number(codes[i] ?? -2));
-    feed.applyOwnLoads(beats, revs);
-    return revs;
+    return feed.applyOwnLoads(
+      shard,
+      beats,
+      beats.map((_, i) => Number(codes[i] ?? -2)),
+    );
   });
 }
