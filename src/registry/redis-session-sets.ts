@@ -39,7 +39,8 @@ export class RedisSessionSets {
 
   constructor(
     private readonly conn: RedisConnection,
-    private readonly k: RedisKeys,
+    /** The keys of a service's shard (redis-layout.ts). */
+    private readonly keysOf: (service: string) => RedisKeys,
   ) {
     this.cmd = conn.cmd as unknown as Redis & SetScripts;
     if (!defined.has(this.cmd)) {
@@ -50,7 +51,7 @@ export class RedisSessionSets {
   }
 
   private key(service: string, sid: string): string {
-    return `${this.k.session}.${service}.${sid}`;
+    return `${this.keysOf(service).session}.${service}.${sid}`;
   }
 
   async sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {

@@ -63,7 +63,7 @@ export class RedisStore implements RegistryStore {
     private readonly sessions: RedisSessions,
     private readonly marks: RedisMarks,
     private readonly streamLength: number,
-    private readonly sets: RedisSessionSets = new RedisSessionSets(conn, keys),
+    private readonly sets: RedisSessionSets,
   ) {}
 
   /**
@@ -94,6 +94,7 @@ export class RedisStore implements RegistryStore {
       new RedisSessions(conn, feed, options.placementCache),
       marks,
       options.streamLength ?? 100_000,
+      new RedisSessionSets(conn, (service) => layout.shards[layout.of(service)] as RedisKeys),
     );
   }
 
