@@ -106,6 +106,7 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       const beats = agents.map((a) => a.agent.heartbeats);
       assert.ok(await eventually(() => agents.every((a, i) => a.agent.heartbeats > beats[i]! + 1), 5000));
       const regs = agents.map((a) => a.agent.registrations);
+      const rev = Math.max(...islbs.map((i) => i.store.view.revision));
 
       // Lose every placement (and every node).
       if (storeKind === "memory") {
@@ -120,6 +121,24 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
         await jsm.streams.delete("KV_relearn");
         await jsm.streams.delete("KV_relearn_sessions");
       }
+      // Every room looked up as soon as one node is back and every instance has noticed the loss (an
+      // instance's old view answers until it notices: docs/PROTOCOL.md), before the others have reported: held, not split.
+      assert.ok(await eventually(() => agents.some((a, i) => a.agent.registrations > regs[i]!), 5000));
+      assert.ok(await eventually(() => islbs.every((i) => i.store.view.revision > rev), 5000), "the loss noticed");
+      const early = await Promise.all(
+        [...original].map(async ([sid], r) => {
+          for (let t = 0; t < 100; t++) {
+            try {
+              return (await client(r).findNode({ service: "rl", sid })).nodes[0]?.nid;
+            } catch {
+              await new Promise((res) => setTimeout(res, 50)); // no node yet, or the store still disagrees
+            }
+          }
+          return undefined;
+        }),
+      );
+      const earlySplit = [...original].filter(([, nid], r) => early[r] !== nid);
+      assert.deepEqual(earlySplit, [], "rooms looked up during the re-learning that went elsewhere");
       assert.ok(
         await eventually(() => agents.every((a, i) => a.agent.registrations > regs[i]!), 5000),
         "every node was registered again by its heartbeats",
