@@ -171,7 +171,9 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       drainMs: config.drainMs,
     });
     if (options.tracing === true) server.use(tracingServerMiddleware());
-    server.use(callMetrics(metrics.registry));
+    const calls = callMetrics(metrics.registry);
+    server.use(calls.middleware, { unary: false });
+    server.observeUnary(calls.unary);
     server.add(ISLBDefinition, service);
     const health = new HealthStatus();
     server.add(HealthDefinition, health.service());

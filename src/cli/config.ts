@@ -180,6 +180,12 @@ export function applyToml(cfg: Config, text: string, file = "config", warnings: 
       prefix: str(redis, "prefix", "redis") ?? "islb:",
       masterName: str(redis, "master_name", "redis"),
     };
+    const shards = num(redis, "shards", "redis");
+    if (shards !== undefined) {
+      if (!(Number.isInteger(shards) && shards >= 1 && shards <= 16))
+        throw new ConfigError("redis.shards must be a whole number from 1 to 16");
+      out.redis.shards = shards;
+    }
     const sentinels = redis.sentinels;
     if (sentinels !== undefined) {
       if (!Array.isArray(sentinels) || sentinels.some((a) => typeof a !== "string"))

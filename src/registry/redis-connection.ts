@@ -10,6 +10,9 @@ import { DeadlineWheel } from "../transport/deadline-wheel.js";
 import { DEREGISTER, EXPIRE, HEARTBEATS, PLACES, RELEASE, SNAPSHOT, UPSERT } from "./redis-scripts.js";
 import { silentLogger, type Logger } from "../log.js";
 import { ConnectionLog } from "./connection-log.js";
+import { shardKeys, type RedisKeys } from "./redis-layout.js";
+
+export type { RedisKeys };
 
 /** Where the Redis store connects. */
 export interface RedisConfig {
@@ -24,6 +27,22 @@ export interface RedisConfig {
   masterName?: string;
   /** Key prefix (default "islb:"). */
   prefix: string;
+  /**
+   * Shards of the keyspace (redis-layout.ts): 1 keeps every key in one slot (the default for a
+   * single Redis and Sentinel); more spread the services over as many slots, so a Cluster's
+   * masters share the writes (the default for a Cluster: DEFAULT_CLUSTER_SHARDS).
+   */
+  shards?: number;
+}
+
+/** Shards of a Cluster when `shards` is not given. */
+export const DEFAULT_CLUSTER_SHARDS = 6;
+
+/** The shards a configuration asks for. */
+export function shardsOf(cfg: RedisConfig): number {
+  if (cfg.shards !== undefined) return cfg.shards;
+  const cluster = cfg.url === undefined && (cfg.sentinels?.length ?? 0) === 0 && cfg.addrs.length > 1;
+  return cluster ? DEFAULT_CLUSTER_SHARDS : 1;
 }
 
 /** How the connections behave. */
@@ -49,31 +68,8 @@ export interface Scripts {
   islbHeartbeats(...args: (string | number)[]): Promise<number[]>;
 }
 
-/** The keys of one registry (docs/REDIS.md); every key shares the hash tag {islb}. */
-export interface RedisKeys {
-  rev: string;
-  nodes: string;
-  leases: string;
-  events: string;
-  /** Prefix of the node hashes (`node:<nid>`). */
-  node: string;
-  /** Prefix of the session keys (`s:<service>.<sid>`). */
-  session: string;
-  /** The stream of session releases and re-placements (entry field `k`: the session key). */
-  sessionChanges: string;
-}
-
 export function redisKeys(prefix: string): RedisKeys {
-  const tag = `${prefix}{islb}:`;
-  return {
-    rev: `${tag}rev`,
-    nodes: `${tag}nodes`,
-    leases: `${tag}leases`,
-    events: `${tag}events`,
-    node: `${tag}node:`,
-    session: `${tag}s:`,
-    sessionChanges: `${tag}sessions`,
-  };
+  return shardKeys(prefix, "islb");
 }
 
 /** Where a Redis configuration points, for messages (no password). */
@@ -93,11 +89,13 @@ export function describeRedis(cfg: RedisConfig): string {
 }
 
 function client(cfg: RedisConfig): Client {
+  // No auto-pipelining: the hot paths batch their own calls (TurnBatch), and ioredis runs one
+  // auto-pipeline per slot at a time, so a batch queued behind another waited a round trip.
   const common: RedisOptions = {
     password: cfg.password,
     db: cfg.db,
     maxRetriesPerRequest: 2,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     lazyConnect: true,
   };
   if (cfg.url !== undefined) return new Redis(cfg.url, { ...common, db: undefined, password: undefined });
@@ -111,7 +109,7 @@ function client(cfg: RedisConfig): Client {
   if (cfg.addrs.length === 1) return new Redis({ ...hostPort(cfg.addrs[0] as string), ...common });
   return new Cluster(cfg.addrs.map(hostPort), {
     redisOptions: { password: cfg.password, maxRetriesPerRequest: 2 },
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     lazyConnect: true,
   });
 }
@@ -120,8 +118,8 @@ function client(cfg: RedisConfig): Client {
 export class RedisConnection {
   /** Commands and scripts. */
   readonly cmd: Client & Scripts;
-  /** The change tail's blocking reads. */
-  readonly tail: Client;
+  /** The change tail's blocking reads: one connection per shard (a blocked one serves no other read). */
+  readonly tails: Client[];
   private readonly timeoutMs: number;
   private readonly timeouts = new DeadlineWheel();
   private readonly log: ConnectionLog;
@@ -130,6 +128,7 @@ export class RedisConnection {
     cfg: RedisConfig,
     readonly where: string,
     options: ConnectionOptions,
+    shards = 1,
   ) {
     this.timeoutMs = options.commandTimeoutMs ?? 1000;
     this.log = new ConnectionLog(options.logger ?? silentLogger, "redis", where);
@@ -144,8 +143,12 @@ export class RedisConnection {
     redis.on("error", (e: unknown) => this.log.error(e));
     redis.on("ready", () => this.log.ready());
     this.cmd = redis as Client & Scripts;
-    this.tail = redis.duplicate();
-    this.tail.on("error", (e: unknown) => this.log.error(e));
+    this.tails = [];
+    for (let i = 0; i < shards; i++) {
+      const t = redis.duplicate();
+      t.on("error", (e: unknown) => this.log.error(e));
+      this.tails.push(t);
+    }
   }
 
   /** Runs `step` (part of the start) within `timeoutMs`; on failure disconnects and names the store. */
@@ -204,13 +207,13 @@ export class RedisConnection {
   }
 
   disconnect(): void {
-    this.tail.disconnect();
+    for (const t of this.tails) t.disconnect();
     this.cmd.disconnect();
   }
 
   /** Closes the tail at once and the command connection once its replies are in. */
   async close(): Promise<void> {
-    this.tail.disconnect();
+    for (const t of this.tails) t.disconnect();
     await this.cmd.quit().catch(() => undefined);
   }
 }

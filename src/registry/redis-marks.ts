@@ -15,27 +15,40 @@ import type { MarkChange, WriteResult } from "./model.js";
 export class RedisMarks implements MarkStore {
   constructor(
     private readonly conn: RedisConnection,
-    private readonly k: RedisKeys,
     private readonly feed: ChangeTail,
     private readonly streamLength: number,
   ) {}
 
   async markNode(nid: string, change: MarkChange): Promise<WriteResult> {
     const view = this.feed.view;
+    const layout = this.feed.layout;
+    const known = view.get(nid);
+    // The node's shard, by its service; a node this view does not have may be in any.
+    const shards = known !== undefined ? [layout.of(known.node.service)] : layout.shards.map((_, i) => i);
+    let last: WriteResult = { revision: view.revision, refused: "unknown" };
+    for (const s of shards) {
+      last = await this.markIn(s, layout.shards[s] as RedisKeys, nid, change);
+      if (last.refused !== "unknown") return last;
+    }
+    return last;
+  }
+
+  private async markIn(s: number, k: RedisKeys, nid: string, change: MarkChange): Promise<WriteResult> {
+    const view = this.feed.view;
     const now = Date.now();
     const m = change.mark;
     const [rev] = await this.conn.guard(
       markCommands(this.conn).islbMark(
-        this.k.node + nid,
-        this.k.events,
-        this.k.rev,
+        k.node + nid,
+        k.events,
+        k.rev,
         nid,
         change.token ?? "",
         encodeMark(m),
         m === undefined ? "" : m.kind === "cordoned" ? "c" : "d",
         change.type,
         this.streamLength,
-        now * 1000,
+        this.feed.seed(now),
         change.ifMarkedAt === undefined ? "" : String(change.ifMarkedAt),
         now,
         change.note.by,
@@ -48,7 +61,8 @@ export class RedisMarks implements MarkStore {
     if (rev === -2) return { revision: view.revision, refused: "unknown" };
     if (rev === -3) return { revision: view.revision, refused: "stale" };
     const base = view.get(nid);
-    if (base !== undefined) await this.feed.applyOwn(change.type, rev, { ...base, mark: m }, change.note);
-    return { revision: rev };
+    if (base !== undefined)
+      return { revision: await this.feed.applyOwn(s, change.type, rev, { ...base, mark: m }, change.note) };
+    return { revision: this.feed.layout.shards.length === 1 ? rev : view.revision };
   }
 }

@@ -99,34 +99,46 @@ return {emit(events, revk, ARGV[3], ARGV[4], 'expired', rec, cur[2] and cur[3], 
  * Heartbeats that change only load and lease, several nodes in one call. KEYS: leases, events,
  * rev, then each node's hash. ARGV: maxlen, now, nowus, then six per node: nid, token, load
  * (an islb.Load message, base64), exp, ttl, lease ms. Writes only the node's `exp`, `load` and
- * `lms` (the record stays as it was), its lease in `leases`, and a load entry (t = load, n, l,
- * x, m) to the stream. Returns, per node, its revision, or -1 (token mismatch), -2 (unknown),
- * -3 (its lease had lapsed): those go to UPSERT, which decides them.
+ * `lms` (the record stays as it was) and its lease in `leases`. The accepted heartbeats take
+ * consecutive revisions and go to the stream as ONE entry (ID: the first revision; t = loads,
+ * b = "nid load exp lms" per heartbeat, space-separated, in revision order: node ids, base64
+ * and numbers have no spaces), so a reader parses one entry per call, not one per node.
+ * Returns, per node, its revision, or -1 (token mismatch), -2 (unknown), -3 (its lease had
+ * lapsed): those go to UPSERT, which decides them.
  */
-export const HEARTBEATS = `${PRELUDE}
+export const HEARTBEATS = `
 local leases, events, revk = KEYS[1], KEYS[2], KEYS[3]
 local maxlen, now, nowus = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local out = {}
+local out, ok = {}, {}
 for i = 4, #KEYS do
-  local node = KEYS[i]
   local a = (i - 4) * 6 + 4
-  local nid, token, load, exp, ttl, lms = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local cur = redis.call('HMGET', node, 'token', 'exp')
+  local cur = redis.call('HMGET', KEYS[i], 'token', 'exp')
   if not cur[1] then
     out[#out + 1] = -2
-  elseif cur[1] ~= token then
+  elseif cur[1] ~= ARGV[a + 1] then
     out[#out + 1] = -1
   elseif tonumber(cur[2]) <= now then
     out[#out + 1] = -3
   else
-    redis.call('HSET', node, 'exp', exp, 'load', load, 'lms', lms)
-    redis.call('PEXPIRE', node, ttl)
-    redis.call('ZADD', leases, exp, nid)
-    local rev = nextrev(revk, nowus)
-    redis.call('XADD', events, 'MAXLEN', '~', maxlen, string.format('%d-0', rev), 't', 'load', 'n', nid, 'l', load, 'x', exp, 'm', lms)
-    out[#out + 1] = rev
+    out[#out + 1] = 0
+    ok[#ok + 1] = i
   end
 end
+if #ok == 0 then return out end
+if redis.call('EXISTS', revk) == 0 then redis.call('SET', revk, nowus) end
+local first = redis.call('INCRBY', revk, #ok) - #ok + 1
+local body = {}
+for j, i in ipairs(ok) do
+  local a = (i - 4) * 6 + 4
+  local nid, load, exp, ttl, lms = ARGV[a], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  redis.call('HSET', KEYS[i], 'exp', exp, 'load', load, 'lms', lms)
+  redis.call('PEXPIRE', KEYS[i], ttl)
+  redis.call('ZADD', leases, exp, nid)
+  out[i - 3] = first + j - 1
+  body[#body + 1] = nid .. ' ' .. (load == '' and '-' or load) .. ' ' .. exp .. ' ' .. lms
+end
+-- Lua numbers are doubles: format the revision as an integer, not as 1.7e+15.
+redis.call('XADD', events, 'MAXLEN', '~', maxlen, string.format('%d-0', first), 't', 'loads', 'b', table.concat(body, ' '))
 return out
 `;
 

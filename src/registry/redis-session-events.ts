@@ -26,6 +26,7 @@ export async function noteSession(
   conn: RedisConnection,
   k: RedisKeys,
   streamLength: number,
+  seed: number,
   change: SessionChangeInput,
 ): Promise<number> {
   const cmd = conn.cmd as unknown as Redis & NoteScript;
@@ -41,7 +42,7 @@ export async function noteSession(
     from: change.from,
     reason: change.reason,
   });
-  return Number(await conn.guard(cmd.islbNoteSession(k.events, k.rev, streamLength, Date.now() * 1000, json)));
+  return Number(await conn.guard(cmd.islbNoteSession(k.events, k.rev, streamLength, seed, json)));
 }
 
 const str = (v: unknown): string => (typeof v === "string" ? v : "");

@@ -21,6 +21,7 @@ import type { Adoption } from "./model.js";
 
 /** One placement, as PLACES takes it. */
 interface PlaceRequest {
+  /** The session's key (in its service's shard). */
   readonly key: string;
   /** The candidate's nid ('' for none). */
   readonly cand: string;
@@ -36,17 +37,29 @@ const renewEvery = (idleMs: number): number => Math.max(1000, idleMs / 20);
 
 export class RedisSessions implements Omit<SessionStore, "noteSession"> {
   private readonly cache: PlacementCache;
-  /** The placements of one turn, in one PLACES call. */
-  private readonly places: TurnBatch<PlaceRequest, [number, string, string]>;
+  /** Per shard: the placements of one turn, in one PLACES call. */
+  private readonly places: Array<TurnBatch<PlaceRequest, [number, string, string]>>;
 
   constructor(
     private readonly conn: RedisConnection,
-    private readonly k: RedisKeys,
     private readonly feed: ChangeTail,
     cacheSize?: number,
   ) {
     this.cache = new PlacementCache(cacheSize);
-    this.places = new TurnBatch(async (qs) => {
+    this.places = feed.layout.shards.map((k) => this.batch(k));
+    feed.onSessionChange((key) => this.cache.delete(key));
+    // A reloaded view (wiped or trimmed store) may come with lost placements: learn them again.
+    feed.view.onResync(() => this.cache.clear());
+  }
+
+  /** The keys of a service's shard. */
+  private keysOf(service: string): RedisKeys {
+    return this.feed.layout.shards[this.feed.layout.of(service)] as RedisKeys;
+  }
+
+  private batch(k: RedisKeys): TurnBatch<PlaceRequest, [number, string, string]> {
+    const conn = this.conn;
+    return new TurnBatch(async (qs) => {
       const keys: string[] = [k.sessionChanges];
       const args: (string | number)[] = [k.node, Date.now()];
       for (const q of qs) {
@@ -63,14 +76,11 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
           ],
       );
     });
-    feed.onSessionChange((key) => this.cache.delete(key));
-    // A reloaded view (wiped or trimmed store) may come with lost placements: learn them again.
-    feed.view.onResync(() => this.cache.clear());
   }
 
   private key(service: string, sid: string): string {
     // A service name cannot contain ".", so "<service>.<sid>" is unambiguous.
-    return `${this.k.session}${service}.${sid}`;
+    return `${this.keysOf(service).session}${service}.${sid}`;
   }
 
   /** The known placement of `key`, when it still holds by this instance's view. */
@@ -132,7 +142,8 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let cand = candidate();
       if (cand !== undefined && tried.has(cand)) cand = undefined;
-      const [code, nid, from] = await this.places.send({ key, cand: cand ?? "", idleMs, service });
+      const batch = this.places[this.feed.layout.of(service)] as TurnBatch<PlaceRequest, [number, string, string]>;
+      const [code, nid, from] = await batch.send({ key, cand: cand ?? "", idleMs, service });
       if (code === 0 || code === 1) {
         this.cache.set(key, nid, now, idleMs);
         if (code === 1 && onMoved !== undefined && from !== "" && from !== nid) onMoved(from);
@@ -161,8 +172,9 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
 
   async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
     const key = this.key(service, sid);
+    const k = this.keysOf(service);
     const r = await this.conn.guard(
-      this.conn.cmd.islbRelease(key, this.k.sessionChanges, this.k.node, host?.nid ?? "", host?.token ?? ""),
+      this.conn.cmd.islbRelease(key, k.sessionChanges, k.node, host?.nid ?? "", host?.token ?? ""),
     );
     if (r === 1) this.cache.delete(key);
     return r === 1 ? "released" : r === 0 ? "none" : "refused";

@@ -4,10 +4,17 @@
  * own writes applied as their scripts answer, in revision order. A gap in the stream (trimmed
  * or wiped) reloads the snapshot. The same read tails the session-change stream (releases and
  * re-placements), for whoever answers known sessions from memory.
+ *
+ * With several shards (redis-layout.ts) each shard has its own stream and revision counter,
+ * tailed on its own connection: the view's revision is the sum of the shards' revisions it has
+ * applied (with one shard: the store's revision itself), so it grows by one with each change,
+ * and two instances that applied the same changes are at the same revision.
  */
 import { decodeLoad, decodeRecord } from "./records.js";
-import type { RedisConnection, RedisKeys } from "./redis-connection.js";
+import type { RedisConnection } from "./redis-connection.js";
+import type { RedisLayout } from "./redis-layout.js";
 import type { ChangeFeed } from "./types.js";
+import type { RedisKeys } from "./redis-connection.js";
 import type { ChangeType, Load, MarkNote, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
 import { decodeMark } from "./marks.js";
 import { readMarks } from "./redis-mark-scripts.js";
@@ -54,82 +61,153 @@ export function withLoad(
 /** How long a write waits for the tail to bring the changes before its own. */
 const REACH_OWN_MS = 1000;
 
+/** Own load-only heartbeats the tail is to report to local listeners, at most (beyond: not reported). */
+const MAX_PENDING_OWN = 100_000;
+
+/** This instance's own load-only heartbeat, as applied to its view. */
+export interface OwnLoad {
+  readonly nid: string;
+  readonly value: Load;
+  readonly expiresAt: number;
+  readonly leaseMs: number;
+}
+
 export class ChangeTail implements ChangeFeed {
   readonly view: RegistryView;
   private readonly local = new Set<(e: RegistryEvent) => void>();
   private closed = false;
-  private tailing: Promise<void> | undefined;
-  /** The last session-change entry read (from the stream's end at the first load). */
-  private sessionsFrom: string | undefined;
+  private tailing: Promise<void>[] = [];
+  /** Per shard: the last session-change entry read (from the stream's end at the first load). */
+  private readonly sessionsFrom: Array<string | undefined>;
   private readonly sessionListeners = new Set<(key: string) => void>();
+  /** Per shard: revisions of own load-only heartbeats written behind others' changes: the tail tells local listeners. */
+  private readonly ownPending: Array<Set<number>>;
+  /** Per shard: the store revision the view has applied up to. */
+  private readonly pos: number[];
+  /** The sum of `pos`: the view's revision once the changes up to them are applied. */
+  private sum = 0;
+  /** A reload under way: the shards' loops wait for it. */
+  private reloading: Promise<void> | undefined;
 
   constructor(
     private readonly conn: RedisConnection,
-    private readonly k: RedisKeys,
+    readonly layout: RedisLayout,
     history: Partial<HistoryLimits> | undefined,
     private readonly onError: ((err: unknown) => void) | undefined,
   ) {
     this.view = new RegistryView(history);
+    const n = layout.shards.length;
+    this.sessionsFrom = new Array<string | undefined>(n).fill(undefined);
+    this.ownPending = Array.from({ length: n }, () => new Set<number>());
+    this.pos = new Array<number>(n).fill(0);
   }
 
-  /** Reads every node (start-up, or after a gap in the stream). */
+  /**
+   * What a shard's revision counter starts from when it has none: the time in µs (with several
+   * shards, divided among them, so that their sum, the view's revision, is about the time), so
+   * revisions only grow, even after the store is wiped.
+   */
+  seed(nowMs: number): number {
+    const n = this.layout.shards.length;
+    return n === 1 ? nowMs * 1000 : Math.floor((nowMs * 1000) / n);
+  }
+
+  /** Reads every node (start-up, or after a gap in a stream); the shards' loops wait for it. */
   async load(): Promise<void> {
-    if (this.sessionsFrom === undefined) {
-      const last = (await this.conn.cmd.xrevrange(this.k.sessionChanges, "+", "-", "COUNT", 1)) as Array<
-        [string, string[]]
-      >;
-      this.sessionsFrom = last[0]?.[0] ?? "0-0";
+    while (this.reloading !== undefined) await this.reloading;
+    const p = this.loadAll();
+    this.reloading = p;
+    try {
+      await p;
+    } finally {
+      this.reloading = undefined;
     }
-    const [rev, ...recs] = await this.conn.cmd.islbSnapshot(this.k.nodes, this.k.rev, this.k.node, Date.now() * 1000);
-    // Read just after the snapshot: the changes the tail replays from its revision set any mark changed between the two.
-    const marks = await readMarks(this.conn, this.k);
+  }
+
+  private async loadAll(): Promise<void> {
     const records: NodeRecord[] = [];
-    // Four per node: the record, and the load, lease end and lease written since it.
-    for (let i = 0; i + 3 < recs.length; i += 4) {
-      try {
-        const rec = withLoad(unb64(recs[i] as string), recs[i + 1], recs[i + 2], recs[i + 3]);
-        const mark = marks.get(rec.node.nid);
-        records.push(mark === undefined ? rec : { ...rec, mark });
-      } catch (e) {
-        this.onError?.(e);
+    const revs: number[] = [];
+    for (let s = 0; s < this.layout.shards.length; s++) {
+      const k = this.layout.shards[s] as RedisKeys;
+      if (this.sessionsFrom[s] === undefined) {
+        const last = (await this.conn.cmd.xrevrange(k.sessionChanges, "+", "-", "COUNT", 1)) as Array<
+          [string, string[]]
+        >;
+        this.sessionsFrom[s] = last[0]?.[0] ?? "0-0";
       }
+      const [rev, ...recs] = await this.conn.cmd.islbSnapshot(k.nodes, k.rev, k.node, this.seed(Date.now()));
+      // Read just after the snapshot: the changes the tail replays from its revision set any mark changed between the two.
+      const marks = await readMarks(this.conn, k);
+      // Four per node: the record, and the load, lease end and lease written since it.
+      for (let i = 0; i + 3 < recs.length; i += 4) {
+        try {
+          const rec = withLoad(unb64(recs[i] as string), recs[i + 1], recs[i + 2], recs[i + 3]);
+          const mark = marks.get(rec.node.nid);
+          records.push(mark === undefined ? rec : { ...rec, mark });
+        } catch (e) {
+          this.onError?.(e);
+        }
+      }
+      revs.push(Number(rev));
     }
-    this.view.resync(Number(rev), records);
+    let sum = 0;
+    for (let s = 0; s < revs.length; s++) {
+      this.pos[s] = revs[s] as number;
+      sum += revs[s] as number;
+      this.ownPending[s]?.clear();
+    }
+    this.sum = sum;
+    this.view.resync(sum, records);
   }
 
-  /** Starts tailing the stream from the view's revision. */
+  /** Starts tailing the streams from the view's revisions. */
   start(): void {
-    this.tailing = this.loop();
+    this.tailing = this.layout.shards.map((_, s) => this.loop(s));
   }
 
-  private async loop(): Promise<void> {
+  /**
+   * The view's revision of the change at store revision `rev` of shard `s`, which the shard
+   * moves to: the sum of the shards' revisions (with one shard, `rev` itself). An entry passed
+   * over moves its shard too, and the next change applied carries the sum.
+   */
+  private advance(s: number, rev: number): number {
+    this.sum += rev - (this.pos[s] as number);
+    this.pos[s] = rev;
+    return this.sum;
+  }
+
+  private async loop(s: number): Promise<void> {
+    const k = this.layout.shards[s] as RedisKeys;
+    const tail = this.conn.tails[s] as RedisConnection["cmd"];
     while (!this.closed) {
       try {
-        const res = (await this.conn.tail.xread(
+        while (this.reloading !== undefined) await this.reloading;
+        const res = (await tail.xread(
           "COUNT",
           1000,
           "BLOCK",
           1000,
           "STREAMS",
-          this.k.events,
-          this.k.sessionChanges,
-          `${this.view.revision}-0`,
-          this.sessionsFrom ?? "$",
+          k.events,
+          k.sessionChanges,
+          `${this.pos[s]}-0`,
+          this.sessionsFrom[s] ?? "$",
         )) as Array<[string, Array<[string, string[]]>]> | null;
         if (res === null) continue;
+        while (this.reloading !== undefined) await this.reloading;
         for (const [stream, entries] of res) {
-          if (stream === this.k.sessionChanges) {
-            this.sessionChanges(entries);
+          if (stream === k.sessionChanges) {
+            this.sessionChanges(s, entries);
             continue;
           }
           for (const [id, fields] of entries) {
             const rev = Number(id.slice(0, id.indexOf("-")));
-            if (this.isGap(rev)) {
+            if (this.isGap(s, rev)) {
               // Changes are missing (the stream was trimmed or wiped): start again from a snapshot.
               await this.load();
               break;
             }
-            if (!this.applyEntry(rev, fields)) {
+            if (!this.applyEntry(s, rev, fields)) {
               // A load entry of a node the view does not have: the view missed a change.
               await this.load();
               break;
@@ -145,9 +223,9 @@ export class ChangeTail implements ChangeFeed {
     }
   }
 
-  private sessionChanges(entries: Array<[string, string[]]>): void {
+  private sessionChanges(s: number, entries: Array<[string, string[]]>): void {
     for (const [id, fields] of entries) {
-      this.sessionsFrom = id;
+      this.sessionsFrom[s] = id;
       const i = fields.indexOf("k");
       const key = i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
       if (key !== undefined) for (const l of this.sessionListeners) l(key);
@@ -161,9 +239,9 @@ export class ChangeTail implements ChangeFeed {
   }
 
   /** Applies one stream entry; false when it is a load entry of a node the view does not have. */
-  private applyEntry(rev: number, fields: string[]): boolean {
+  private applyEntry(s: number, rev: number, fields: string[]): boolean {
     // Our own writes were applied when their scripts answered: not decoded a second time.
-    if (rev <= this.view.revision) return true;
+    if (rev <= (this.pos[s] as number)) return true;
     let type: string | undefined;
     let rec: string | undefined;
     let nid: string | undefined;
@@ -174,6 +252,7 @@ export class ChangeTail implements ChangeFeed {
     let by: string | undefined;
     let why = "";
     let session: string | undefined;
+    let body: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
       const v = fields[i + 1];
       switch (fields[i]) {
@@ -207,37 +286,75 @@ export class ChangeTail implements ChangeFeed {
         case "s":
           session = v;
           break;
+        case "b":
+          body = v;
+          break;
       }
     }
     // A session change (redis-session-events.ts): the next revision, for session watchers only.
+    if (type === "loads") return body === undefined ? this.skip(s, rev) : this.applyLoads(s, rev, body);
     if (type === "session") {
-      const e = session === undefined ? undefined : parseSessionEvent(rev, session);
+      const e = session === undefined ? undefined : parseSessionEvent(this.advance(s, rev), session);
       if (e !== undefined) this.view.applySession(e);
       return true;
     }
     if (type === "load") {
       const base = nid === undefined ? undefined : this.view.get(nid);
       if (base === undefined) return false;
-      this.view.apply({ type: "updated", revision: rev, record: withLoad(base, load, exp, lms) });
+      this.view.apply({ type: "updated", revision: this.advance(s, rev), record: withLoad(base, load, exp, lms) });
       return true;
     }
-    if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return true;
+    if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return this.skip(s, rev);
     const record = withLoad(unb64(rec), load, exp, lms);
+    const revision = this.advance(s, rev);
     // A mark change (redis-mark-scripts.ts) carries the mark and who and why.
     if (by !== undefined)
       this.view.apply({
         type: type as ChangeType,
-        revision: rev,
+        revision,
         record: { ...record, mark: decodeMark(mark) },
         note: { by, reason: why },
       });
-    else this.view.apply({ type: type as ChangeType, revision: rev, record });
+    else this.view.apply({ type: type as ChangeType, revision, record });
     return true;
   }
 
-  /** True when changes before `rev` are missing from the view. */
-  private isGap(rev: number): boolean {
-    return rev > this.view.revision + 1;
+  /**
+   * An entry this version does not read: its revision is passed over (the view's next change
+   * jumps it, as with one shard it always did).
+   */
+  private skip(s: number, rev: number): true {
+    this.advance(s, rev);
+    return true;
+  }
+
+  /**
+   * A HEARTBEATS entry: four words per node (nid, load or "-" for an empty one, lease end,
+   * lease), at revisions `first`, `first + 1`, ... False when a node is not in the view.
+   */
+  private applyLoads(s: number, first: number, body: string): boolean {
+    const w = body.split(" ");
+    const own = this.ownPending[s] as Set<number>;
+    for (let i = 0, rev = first; i + 3 < w.length; i += 4, rev++) {
+      if (rev <= (this.pos[s] as number)) continue;
+      const nid = w[i] as string;
+      const base = this.view.get(nid);
+      if (base === undefined) return false;
+      const l = w[i + 1] as string;
+      const event: RegistryEvent = {
+        type: "updated",
+        revision: this.advance(s, rev),
+        record: withLoad(base, l === "-" ? "" : l, w[i + 2], w[i + 3]),
+      };
+      this.view.apply(event);
+      if (own.size > 0 && own.delete(rev)) for (const l of this.local) l(event);
+    }
+    return true;
+  }
+
+  /** True when changes of shard `s` before `rev` are missing from the view. */
+  private isGap(s: number, rev: number): boolean {
+    return rev > (this.pos[s] as number) + 1;
   }
 
   onLocalChange(listener: (event: RegistryEvent) => void): () => void {
@@ -246,60 +363,103 @@ export class ChangeTail implements ChangeFeed {
   }
 
   /**
-   * Applies this instance's own write at once when it is the next change; otherwise waits
-   * (briefly) for the tail to bring the changes before it, in order. Either way the write's
-   * caller then reads its own write from the view; local listeners hear of it.
+   * Applies this instance's own write (store revision `rev` of shard `s`) at once when it is
+   * the next change; otherwise waits (briefly) for the tail to bring the changes before it, in
+   * order. Either way the write's caller then reads its own write from the view; local
+   * listeners hear of it. Resolves with the view's revision of it (with one shard: `rev`).
    */
-  async applyOwn(type: ChangeType, revision: number, record: NodeRecord, note?: MarkNote): Promise<void> {
+  async applyOwn(s: number, type: ChangeType, rev: number, record: NodeRecord, note?: MarkNote): Promise<number> {
+    let revision: number;
+    if (rev === (this.pos[s] as number) + 1 && this.reloading === undefined) {
+      revision = this.advance(s, rev);
+      const event: RegistryEvent = note === undefined ? { type, revision, record } : { type, revision, record, note };
+      this.view.apply(event);
+      for (const l of this.local) l(event);
+      return revision;
+    }
+    if (rev > (this.pos[s] as number)) await this.waitFor(s, rev);
+    revision = this.layout.shards.length === 1 ? rev : this.sum;
     const event: RegistryEvent = note === undefined ? { type, revision, record } : { type, revision, record, note };
-    await this.reach(event);
     for (const l of this.local) l(event);
-  }
-
-  /** Applies this instance's own session change when it is the next change (else the tail brings it, in order). */
-  applyOwnSession(event: SessionEvent): void {
-    if (!this.isGap(event.revision)) this.view.applySession(event);
+    return revision;
   }
 
   /**
-   * Applies this instance's own load-only heartbeat of `nid` (revision `revision`) to the
-   * view's record of it as it is when applied, as the tail applies everyone's load entries.
+   * Applies this instance's own session change (store revision `rev` of shard `s`) when it is
+   * the next change (else the tail brings it, in order); resolves with its view revision.
    */
-  async applyOwnLoad(revision: number, nid: string, load: Load, expiresAt: number, leaseMs: number): Promise<void> {
-    const now = (): RegistryEvent | undefined => {
-      const base = this.view.get(nid);
-      return base === undefined
-        ? undefined
-        : { type: "updated", revision, record: { ...base, load, expiresAt, leaseMs } };
-    };
-    if (!this.isGap(revision)) {
-      const event = now();
-      if (event === undefined) return;
+  applyOwnSession(s: number, rev: number, change: Omit<SessionEvent, "revision">): number {
+    if (rev === (this.pos[s] as number) + 1 && this.reloading === undefined) {
+      const revision = this.advance(s, rev);
+      this.view.applySession({ ...change, revision });
+      return revision;
+    }
+    return this.layout.shards.length === 1 ? rev : this.sum + Math.max(0, rev - (this.pos[s] as number));
+  }
+
+  /**
+   * Applies this instance's own load-only heartbeats of one HEARTBEATS call to shard `s`
+   * (`revs[i]` is beat i's store revision, or <= 0 when it was not written) to the view's
+   * record of each node as it is when applied, as the tail applies everyone's. When the view
+   * is not yet at the revision before them (another instance's change comes first), the tail
+   * applies them in order and local listeners hear of them then: the heartbeats' callers do
+   * not wait for it. Returns each beat's view revision (a code <= 0 as it was; behind others'
+   * changes, with several shards, the revision it would have had: approximate).
+   */
+  applyOwnLoads(s: number, beats: ReadonlyArray<OwnLoad>, revs: readonly number[]): number[] {
+    const one = this.layout.shards.length === 1;
+    let first = 0;
+    for (const r of revs) if (r > 0 && (first === 0 || r < first)) first = r;
+    if (first === 0) return [...revs];
+    const pos = this.pos[s] as number;
+    if (first <= pos) {
+      // The tail was first (it read the entry before the answer came): only the listeners are left.
+      const out = revs.map((r) => (r <= 0 || one ? r : this.sum));
+      if (this.local.size > 0)
+        for (let i = 0; i < beats.length; i++) {
+          const record = (revs[i] as number) > 0 ? this.view.get((beats[i] as OwnLoad).nid) : undefined;
+          if (record !== undefined)
+            for (const l of this.local) l({ type: "updated", revision: out[i] as number, record });
+        }
+      return out;
+    }
+    if (first > pos + 1 || this.reloading !== undefined) {
+      const own = this.ownPending[s] as Set<number>;
+      if (this.local.size > 0 && own.size < MAX_PENDING_OWN)
+        for (let i = 0; i < beats.length; i++) if ((revs[i] as number) > 0) own.add(revs[i] as number);
+      return revs.map((r) => (r <= 0 || one ? r : this.sum + (r - pos)));
+    }
+    const out: number[] = [];
+    for (let i = 0; i < beats.length; i++) {
+      const r = revs[i] as number;
+      if (r <= 0) {
+        out.push(r);
+        continue;
+      }
+      const revision = this.advance(s, r);
+      out.push(revision);
+      const b = beats[i] as OwnLoad;
+      const base = this.view.get(b.nid);
+      // A node gone from the view meanwhile: passed over (as the tail would).
+      if (base === undefined) continue;
+      const event: RegistryEvent = {
+        type: "updated",
+        revision,
+        record: { ...base, load: b.value, expiresAt: b.expiresAt, leaseMs: b.leaseMs },
+      };
       this.view.apply(event);
       for (const l of this.local) l(event);
-      return;
     }
-    await this.waitFor(revision);
-    const r = this.view.get(nid);
-    if (r !== undefined) for (const l of this.local) l({ type: "updated", revision, record: r });
+    return out;
   }
 
-  private async reach(event: RegistryEvent): Promise<void> {
-    const rev = event.revision;
-    if (!this.isGap(rev)) {
-      this.view.apply(event);
-      return;
-    }
-    await this.waitFor(rev);
-  }
-
-  /** Waits (up to REACH_OWN_MS) until the tail has brought the view to `rev`. */
-  private async waitFor(rev: number): Promise<void> {
-    if (this.view.revision >= rev) return;
+  /** Waits (up to REACH_OWN_MS) until the tail has brought shard `s` to `rev`. */
+  private async waitFor(s: number, rev: number): Promise<void> {
+    if ((this.pos[s] as number) >= rev) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, REACH_OWN_MS);
       const check = (): void => {
-        if (this.view.revision >= rev) done();
+        if ((this.pos[s] as number) >= rev) done();
       };
       const stop = this.view.subscribe(check);
       const stopResync = this.view.onResync(check);
@@ -315,7 +475,7 @@ export class ChangeTail implements ChangeFeed {
   /** Stops tailing (the tail connection must be closed to end the blocking read). */
   async stop(): Promise<void> {
     this.closed = true;
-    this.conn.tail.disconnect();
-    await this.tailing;
+    for (const t of this.conn.tails) t.disconnect();
+    await Promise.all(this.tailing);
   }
 }

@@ -7,6 +7,7 @@ import { encodeLoad, encodeRecord } from "./records.js";
 import { heartbeatBatch, type LoadBeat } from "./redis-heartbeats.js";
 import type { TurnBatch } from "./turn-batch.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
+import type { RedisLayout } from "./redis-layout.js";
 import type { ChangeTail } from "./redis-tail.js";
 import type { HeartbeatUpdate, NodeStore } from "./types.js";
 import { NodeState, type ChangeType, type NodeRecord, type WriteResult } from "./model.js";
@@ -25,19 +26,21 @@ export interface WriteOptions {
 }
 
 export class RedisNodeWrites implements NodeStore {
-  private readonly beats: TurnBatch<LoadBeat, number>;
+  /** Per shard: its load-only heartbeats, batched. */
+  private readonly beats: Array<TurnBatch<LoadBeat, number>>;
+  private readonly layout: RedisLayout;
 
   constructor(
     private readonly conn: RedisConnection,
-    private readonly k: RedisKeys,
     private readonly feed: ChangeTail,
     private readonly options: WriteOptions,
   ) {
-    this.beats = heartbeatBatch(conn, k, options.streamLength);
+    this.layout = feed.layout;
+    this.beats = this.layout.shards.map((k, s) => heartbeatBatch(conn, k, s, options.streamLength, feed));
   }
 
-  private nodeKeys(nid: string): string[] {
-    return [this.k.node + nid, this.k.nodes, this.k.leases, this.k.events, this.k.rev];
+  private nodeKeys(k: RedisKeys, nid: string): string[] {
+    return [k.node + nid, k.nodes, k.leases, k.events, k.rev];
   }
 
   private async upsert(
@@ -49,9 +52,13 @@ export class RedisNodeWrites implements NodeStore {
     const now = Date.now();
     const nid = record.node.nid;
     const before = view.get(nid);
+    const s = this.layout.of(record.node.service);
+    // A node registered again under another service's shard leaves its old one first.
+    if (before !== undefined && this.layout.of(before.node.service) !== s) await this.deregister(nid, token);
+    const k = this.layout.shards[s] as RedisKeys;
     const [rev, existed] = await this.conn.guard(
       this.conn.cmd.islbUpsert(
-        ...this.nodeKeys(nid),
+        ...this.nodeKeys(k, nid),
         nid,
         token,
         b64(record),
@@ -61,7 +68,7 @@ export class RedisNodeWrites implements NodeStore {
         record.leaseMs + this.options.keyGraceMs,
         this.options.streamLength,
         now,
-        now * 1000,
+        this.feed.seed(now),
         mustExist ? "1" : "0",
       ),
     );
@@ -73,8 +80,7 @@ export class RedisNodeWrites implements NodeStore {
         : record.state === NodeState.NODE_STATE_DRAINING && before?.state !== NodeState.NODE_STATE_DRAINING
           ? "draining"
           : "updated";
-    await this.feed.applyOwn(type, rev, record);
-    return { revision: rev, existed: existed === 1 };
+    return { revision: await this.feed.applyOwn(s, type, rev, record), existed: existed === 1 };
   }
 
   async register(record: NodeRecord, token: string): Promise<WriteResult> {
@@ -93,18 +99,19 @@ export class RedisNodeWrites implements NodeStore {
       // Only load and lease change (the registration a heartbeat carries is for a registry that
       // lost the node): only they are written, batched with this turn's others.
       const b64load = Buffer.from(encodeLoad(update.load)).toString("base64");
-      const rev = await this.beats.send({
+      const batch = this.beats[this.layout.of(known.node.service)] as TurnBatch<LoadBeat, number>;
+      const rev = await batch.send({
         nid,
         token,
         load: b64load,
+        value: update.load,
         expiresAt: update.expiresAt,
         ttlMs: update.leaseMs + this.options.keyGraceMs,
         leaseMs: update.leaseMs,
       });
-      if (rev > 0) {
-        await this.feed.applyOwnLoad(rev, nid, update.load, update.expiresAt, update.leaseMs);
-        return { revision: rev };
-      }
+      // Applied to the view as the answer came (or, when other instances' changes come
+      // before it, by the tail in order): a heartbeat's caller does not wait for that.
+      if (rev > 0) return { revision: rev };
       if (rev === -1) return { revision: this.feed.view.revision, refused: "token" };
       // Redis does not know it, or its lease lapsed there: the whole write decides.
     }
@@ -125,31 +132,47 @@ export class RedisNodeWrites implements NodeStore {
     const view = this.feed.view;
     // Read before the write: the tail may apply the change before the script's reply arrives.
     const r = view.get(nid);
-    const [rev] = await this.conn.guard(
-      this.conn.cmd.islbDeregister(...this.nodeKeys(nid), nid, token, this.options.streamLength, Date.now() * 1000),
-    );
-    if (rev === -1) return { revision: view.revision, refused: "token" };
-    if (rev === -2) return { revision: view.revision, refused: "unknown" };
-    if (r !== undefined) await this.feed.applyOwn("down", rev, r);
-    return { revision: rev };
-  }
-
-  /** Expires lapsed leases (sessions expire by themselves: their keys have a TTL). */
-  async sweep(now: number): Promise<void> {
-    const due = await this.conn.guard(this.conn.cmd.zrangebyscore(this.k.leases, "-inf", now, "LIMIT", 0, SWEEP_BATCH));
-    for (const nid of due) {
-      const known = this.feed.view.get(nid);
+    // The node's shard, by its service; a node this view does not have may be in any.
+    const shards = r !== undefined ? [this.layout.of(r.node.service)] : this.layout.shards.map((_, i) => i);
+    let refused: "token" | "unknown" = "unknown";
+    for (const s of shards) {
+      const k = this.layout.shards[s] as RedisKeys;
       const [rev] = await this.conn.guard(
-        this.conn.cmd.islbExpire(
-          ...this.nodeKeys(nid),
+        this.conn.cmd.islbDeregister(
+          ...this.nodeKeys(k, nid),
           nid,
-          now,
+          token,
           this.options.streamLength,
-          now * 1000,
-          known === undefined ? "" : b64(known),
+          this.feed.seed(Date.now()),
         ),
       );
-      if (rev > 0 && known !== undefined) await this.feed.applyOwn("expired", rev, known);
+      if (rev === -1) refused = "token";
+      if (rev < 0) continue;
+      if (r !== undefined) return { revision: await this.feed.applyOwn(s, "down", rev, r) };
+      return { revision: this.layout.shards.length === 1 ? rev : view.revision };
+    }
+    return { revision: view.revision, refused };
+  }
+
+  /** Expires lapsed leases (sessions expire by themselves: their keys have a TTL), in every shard. */
+  async sweep(now: number): Promise<void> {
+    for (let s = 0; s < this.layout.shards.length; s++) {
+      const k = this.layout.shards[s] as RedisKeys;
+      const due = await this.conn.guard(this.conn.cmd.zrangebyscore(k.leases, "-inf", now, "LIMIT", 0, SWEEP_BATCH));
+      for (const nid of due) {
+        const known = this.feed.view.get(nid);
+        const [rev] = await this.conn.guard(
+          this.conn.cmd.islbExpire(
+            ...this.nodeKeys(k, nid),
+            nid,
+            now,
+            this.options.streamLength,
+            this.feed.seed(now),
+            known === undefined ? "" : b64(known),
+          ),
+        );
+        if (rev > 0 && known !== undefined) await this.feed.applyOwn(s, "expired", rev, known);
+      }
     }
   }
 }

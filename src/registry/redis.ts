@@ -9,12 +9,13 @@
  */
 import {
   describeRedis,
-  redisKeys,
   RedisConnection,
+  shardsOf,
   type ConnectionOptions,
   type RedisConfig,
   type RedisKeys,
 } from "./redis-connection.js";
+import { redisLayout } from "./redis-layout.js";
 import { RedisSessions } from "./redis-sessions.js";
 import { ChangeTail } from "./redis-tail.js";
 import { RedisNodeWrites } from "./redis-writes.js";
@@ -61,7 +62,6 @@ export class RedisStore implements RegistryStore {
     private readonly nodes: RedisNodeWrites,
     private readonly sessions: RedisSessions,
     private readonly marks: RedisMarks,
-    private readonly keys: RedisKeys,
     private readonly streamLength: number,
     private readonly sets: RedisSessionSets = new RedisSessionSets(conn, keys),
   ) {}
@@ -72,28 +72,27 @@ export class RedisStore implements RegistryStore {
    * trying in the background).
    */
   static async connect(cfg: RedisConfig, options: RedisStoreOptions = {}): Promise<RedisStore> {
-    const conn = new RedisConnection(cfg, describeRedis(cfg), options);
-    const k = redisKeys(cfg.prefix);
+    const layout = redisLayout(cfg.prefix, shardsOf(cfg));
+    const conn = new RedisConnection(cfg, describeRedis(cfg), options, layout.shards.length);
     const timeoutMs = options.connectTimeoutMs ?? 5000;
-    const feed = new ChangeTail(conn, k, options.history, options.onError);
+    const feed = new ChangeTail(conn, layout, options.history, options.onError);
     await conn.within(timeoutMs, async () => {
       await conn.cmd.connect();
-      await conn.tail.connect();
+      await Promise.all(conn.tails.map((t) => t.connect()));
       await feed.load();
     });
     feed.start();
-    const nodes = new RedisNodeWrites(conn, k, feed, {
+    const nodes = new RedisNodeWrites(conn, feed, {
       streamLength: options.streamLength ?? 100_000,
       keyGraceMs: options.keyGraceMs ?? 60_000,
     });
-    const marks = new RedisMarks(conn, k, feed, options.streamLength ?? 100_000);
+    const marks = new RedisMarks(conn, feed, options.streamLength ?? 100_000);
     return new RedisStore(
       conn,
       feed,
       nodes,
-      new RedisSessions(conn, k, feed, options.placementCache),
+      new RedisSessions(conn, feed, options.placementCache),
       marks,
-      k,
       options.streamLength ?? 100_000,
     );
   }
@@ -123,9 +122,21 @@ export class RedisStore implements RegistryStore {
   }
 
   async noteSession(change: SessionChangeInput): Promise<number> {
-    const revision = await noteSession(this.conn, this.keys, this.streamLength, change);
-    this.feed.applyOwnSession({ ...change, revision });
-    return revision;
+    const layout = this.feed.layout;
+    const s = layout.of(change.service);
+    const rev = await noteSession(
+      this.conn,
+      layout.shards[s] as RedisKeys,
+      this.streamLength,
+      this.feed.seed(Date.now()),
+      change,
+    );
+    return this.feed.applyOwnSession(s, rev, change);
+  }
+
+  /** How many shards the keyspace is spread over (redis-layout.ts). */
+  get shards(): number {
+    return this.feed.layout.shards.length;
   }
 
   markNode(nid: string, change: MarkChange): Promise<WriteResult> {

@@ -128,8 +128,12 @@ class PendingUnary implements MuxReceiver {
       this.onAbort = () => this.fail(new AbortError());
       signal.addEventListener("abort", this.onAbort);
     }
+    const opts = { reply: this.core.mux.subjectOf(this.token), headers };
     try {
-      this.core.publish(this.method.path, this.subject, data, { reply: this.core.mux.subjectOf(this.token), headers });
+      // Batched: NATS's refusal (when the batch goes out) fails the call.
+      if (this.core.options.batchUnary)
+        this.core.queue(this.method.path, this.subject, data, opts, (e) => this.fail(e));
+      else this.core.publish(this.method.path, this.subject, data, opts);
     } catch (e) {
       this.fail(e);
     }

@@ -116,10 +116,12 @@ test("a load-only heartbeat writes only load and lease, as a compact entry the o
   assert.equal(a.view.revision, r.revision, "its own write is in its view at once");
   assert.equal(a.view.get("n1")?.load.sessions, 7);
   const entry = await lastEntry(prefix);
-  assert.equal(entry.t, "load");
-  assert.equal(entry.n, "n1");
+  assert.equal(entry.t, "loads");
+  const words = (entry.b ?? "").split(" ");
+  assert.equal(words.length, 4, "one heartbeat: nid, load, lease end, lease");
+  assert.equal(words[0], "n1");
   assert.equal(entry.r, undefined, "no record in the entry");
-  assert.equal(entry.m, "90000");
+  assert.equal(words[3], "90000");
   assert.equal(await admin.hget(`${prefix}{islb}:node:n1`, "rec"), recBefore, "the stored record is not rewritten");
   assert.ok(await eventually(() => b.view.get("n1")?.load.sessions === 7));
   const seen = b.view.get("n1") as NodeRecord;
@@ -140,11 +142,17 @@ test("heartbeats of one turn are one script call, one carrying its registration 
   const before = await scripts();
   const rs1 = await Promise.all([beat(a, "n1", 1), beat(a, "n2", 2), beat(a, "n3", 3, { record: rec("n3") })]);
   assert.equal(await scripts(), before + 1, "one script for the three");
+  const entry = await lastEntry(prefix);
+  assert.deepEqual(
+    (entry.b ?? "").split(" ").filter((_, i) => i % 4 === 0),
+    ["n1", "n2", "n3"],
+    "one stream entry for the three, in order",
+  );
   assert.deepEqual(
     rs1.map((r) => r.refused),
     [undefined, undefined, undefined],
   );
-  assert.equal((await lastEntry(prefix)).t, "load");
+  assert.equal(entry.t, "loads");
   assert.ok(await eventually(() => [1, 2, 3].every((i) => b.view.get(`n${i}`)?.load.sessions === i)));
 });
 
@@ -158,7 +166,7 @@ test("a new state or a changed registration is a whole write; snapshots, drains 
   // The registration a heartbeat carries is for a registry that lost the node: a known node's stays.
   await beat(a, "n2", 6, { record: rec("n2", "r9") });
   let e = await lastEntry(prefix);
-  assert.equal(e.t, "load");
+  assert.equal(e.t, "loads");
   assert.ok(await eventually(() => b.view.get("n2")?.load.sessions === 6));
   assert.equal(b.view.get("n2")?.region, "r1");
   // Draining after load-only heartbeats: the record is whole again.
@@ -194,4 +202,38 @@ test("a load-only heartbeat with the wrong token is refused; one of a node Redis
   const again = await beat(a, "n2", 3, { record: rec("n2") });
   assert.equal(again.reregistered, true);
   assert.ok(await eventually(() => b.view.get("n2")?.load.sessions === 3));
+});
+
+test("two instances heartbeating at once: replies do not wait on each other's changes, views agree, each change is reported locally once", async () => {
+  const { a, b } = await pair();
+  const local = new Map<RedisStore, number[]>([
+    [a, []],
+    [b, []],
+  ]);
+  for (const [s, revs] of local) s.onLocalChange((e) => revs.push(e.revision));
+  const writes: Array<Promise<{ s: RedisStore; revision: number }>> = [];
+  for (let i = 0; i < 200; i++) {
+    for (const s of [a, b]) {
+      const nid = `n${1 + (i % 3)}`;
+      writes.push(beat(s, nid, i).then((r) => ({ s, revision: r.revision })));
+    }
+    if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+  }
+  const done = await Promise.all(writes);
+  const top = Math.max(...done.map((d) => d.revision));
+  assert.ok(await eventually(() => a.view.revision === top && b.view.revision === top));
+  for (const nid of ["n1", "n2", "n3"]) assert.deepEqual(a.view.get(nid)?.load, b.view.get(nid)?.load);
+  // Every accepted heartbeat has its own revision, reported by the instance it went through, once.
+  assert.equal(new Set(done.map((d) => d.revision)).size, done.length);
+  assert.ok(
+    await eventually(() => (local.get(a) as number[]).length + (local.get(b) as number[]).length === done.length),
+  );
+  for (const s of [a, b])
+    assert.deepEqual(
+      [...(local.get(s) as number[])].sort((x, y) => x - y),
+      done
+        .filter((d) => d.s === s)
+        .map((d) => d.revision)
+        .sort((x, y) => x - y),
+    );
 });

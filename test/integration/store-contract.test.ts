@@ -113,7 +113,16 @@ function kvSubject(name: string): Subject {
 const subjects: Subject[] = [
   { name: "memory", open: async () => new MemoryStore(), close: async () => {} },
   redisSubject("redis", () => ({ addrs: [], db: 0, url: redis?.url })),
-  redisSubject("redis cluster (3 masters)", () => ({ addrs: cluster?.addrs ?? [], db: 0 })),
+  redisSubject("redis, keys in 4 shards", () => ({ addrs: [], db: 0, url: redis?.url, shards: 4 })),
+  redisSubject("redis cluster (3 masters), keys in 6 shards (its default)", () => ({
+    addrs: cluster?.addrs ?? [],
+    db: 0,
+  })),
+  redisSubject("redis cluster (3 masters), every key in one slot", () => ({
+    addrs: cluster?.addrs ?? [],
+    db: 0,
+    shards: 1,
+  })),
   redisSubject("redis behind sentinel", () => ({
     addrs: [],
     db: 0,

@@ -52,6 +52,9 @@ port = 9464
   assert.equal(c.http, "127.0.0.1:9464", "[metrics] port is kept as the HTTP listener on loopback");
   const s = applyToml(defaults(), `[redis]\nsentinels = ["127.0.0.1:26379"]\nmaster_name = "m"`);
   assert.deepEqual([s.redis?.sentinels, s.redis?.masterName], [["127.0.0.1:26379"], "m"]);
+  const sharded = applyToml(defaults(), `[redis]\naddrs = ["10.0.0.1:6379", "10.0.0.2:6379"]\nshards = 12`);
+  assert.equal(sharded.redis?.shards, 12);
+  assert.throws(() => applyToml(defaults(), `[redis]\naddrs = [":6379"]\nshards = 17`), /redis.shards/);
 });
 
 test("env over file, flags over env", () => {
