@@ -37,9 +37,10 @@ const defined = new WeakSet<object>();
 export class RedisSessionSets {
   private readonly cmd: Redis & SetScripts;
 
+  /** @param keysOf the keys of a service's shard (the set lives beside the session's key) */
   constructor(
     private readonly conn: RedisConnection,
-    private readonly k: RedisKeys,
+    private readonly keysOf: (service: string) => RedisKeys,
   ) {
     this.cmd = conn.cmd as unknown as Redis & SetScripts;
     if (!defined.has(this.cmd)) {
@@ -50,7 +51,7 @@ export class RedisSessionSets {
   }
 
   private key(service: string, sid: string): string {
-    return `${this.k.session}.${service}.${sid}`;
+    return `${this.keysOf(service).session}.${service}.${sid}`;
   }
 
   async sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {

@@ -63,7 +63,10 @@ export class RedisStore implements RegistryStore {
     private readonly sessions: RedisSessions,
     private readonly marks: RedisMarks,
     private readonly streamLength: number,
-    private readonly sets: RedisSessionSets = new RedisSessionSets(conn, keys),
+    private readonly sets: RedisSessionSets = new RedisSessionSets(
+      conn,
+      (service) => feed.layout.shards[feed.layout.of(service)] as RedisKeys,
+    ),
   ) {}
 
   /**

@@ -32,7 +32,7 @@ async function conflictsCounted(islbs: Islb[]): Promise<number> {
   return n;
 }
 
-for (const storeKind of ["memory", "redis", "nats"] as const) {
+for (const storeKind of ["memory", "redis", "redis-sharded", "nats"] as const) {
   describe(`placements re-learnt from heartbeats on the ${storeKind} store`, () => {
     let ns: NatsServerProcess;
     let rs: RedisServerProcess | undefined;
@@ -46,14 +46,14 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
     const over = (nid: string): Partial<Config> => ({
       nid,
       leaseMs: 1500,
-      redis: rs === undefined ? undefined : redisConfig(rs.url),
+      redis: rs === undefined ? undefined : { ...redisConfig(rs.url), shards: storeKind === "redis-sharded" ? 3 : 1 },
       ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: "relearn", replicas: 1 } } : {}),
     });
     const names = storeKind === "memory" ? ["islb-m"] : ["islb-x", "islb-y"];
 
     before(async () => {
       ns = await startNatsServer();
-      if (storeKind === "redis") rs = await startRedisServer();
+      if (storeKind.startsWith("redis")) rs = await startRedisServer();
       for (const n of names) islbs.push(await startIslb(ns.url, over(n)));
       nc = await connect({ servers: ns.url });
       for (let i = 0; i < NODES; i++) {
@@ -112,7 +112,7 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       if (storeKind === "memory") {
         await islbs[0]!.close();
         islbs = [await startIslb(ns.url, over(names[0]!))];
-      } else if (storeKind === "redis") {
+      } else if (storeKind.startsWith("redis")) {
         const admin = new Redis(rs!.url);
         await admin.flushall();
         admin.disconnect();
