@@ -158,7 +158,15 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
 
   /** Re-learns reported placements (redis-session-adopt.ts); what the script placed on or renewed for the reporter is known here. */
   async adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
-    const out = await adoptSessions(this.conn, this.keysOf(service), (s, sid) => this.key(s, sid), service, nid, sids, idleMs);
+    const out = await adoptSessions(
+      this.conn,
+      this.keysOf(service),
+      (s, sid) => this.key(s, sid),
+      service,
+      nid,
+      sids,
+      idleMs,
+    );
     const now = Date.now();
     for (const a of out)
       if (a.outcome !== "refused" && a.outcome !== "conflict")
