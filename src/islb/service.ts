@@ -54,6 +54,13 @@ export interface IslbOptions {
   secrets?: Record<string, string>;
   /** The registry's authorization (secrets, admin credential), shared with every other way in (nats-discovery). */
   auth?: Authorization;
+  /**
+   * After a loss of placements (a reporting node registered again, a reloaded view), how long a
+   * lookup of a session the store does not know waits for the nodes' reports before placing it
+   * (default one and a half heartbeats of the default lease; 0: never). Only once nodes report
+   * sessions (the agent's `sessions`): see session-reports.ts.
+   */
+  relearnHoldMs?: number;
   /** Changes a watcher may fall behind before it is ended (default 10,000). */
   watchBacklog?: number;
 }
@@ -131,7 +138,13 @@ export function createIslbService(
             : "host could not keep it";
     return announce({ type: "moved", service, sid, nid, from, reason });
   };
-  const reports = new SessionReports(store, idleMs, announce, { onConflict: hooks.onSessionConflict });
+  const reports = new SessionReports(
+    store,
+    idleMs,
+    announce,
+    { onConflict: hooks.onSessionConflict },
+    options.relearnHoldMs ?? Math.round(1.5 * heartbeatOf(defaultLease)),
+  );
   const refusedToken = (nid: string): never =>
     fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
 
@@ -173,6 +186,8 @@ export function createIslbService(
             Status.INVALID_ARGUMENT,
             "a session lookup needs a service: sessions are placed on a node of one service",
           );
+        // Just after a loss of placements: wait (bounded) for the hosts' reports before placing anew.
+        if (reports.holding) await stored(reports.settle(req.service, req.sid));
         const ex = req.explain ? explainStart(balancer, view.nodesOf(req.service), pref) : undefined;
         const trace: PickTrace | undefined = ex === undefined ? undefined : { drawn: [], tier: "" };
         // Each call picks another node: the store asks again when its view is ahead of ours (a node just cordoned elsewhere).
@@ -297,7 +312,7 @@ export function createIslbService(
       if (after?.mark !== undefined) await stored(marks.checkDrained(after, now));
       const mark = view.get(req.nid)?.mark;
       const service = view.get(req.nid)?.node.service ?? record?.node.service ?? "";
-      const sessions = await stored(reports.apply(req, service, r.reregistered === true));
+      const sessions = await stored(reports.apply(req, service, r.reregistered === true, heartbeatOf(leaseMs)));
       return {
         reregistered: r.reregistered === true,
         leaseMs,

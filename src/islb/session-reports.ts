@@ -6,12 +6,19 @@
  * removed ones are released when they are still placed on the reporter. A node is asked for its
  * full list (HeartbeatReply.want_sessions) when the registry re-registered it, or when this
  * instance has not had its full list since the instance started or its view was reloaded.
+ *
+ * Between a loss and the reports, a lookup of a live room whose host has not reported yet would
+ * place it anew (a split): so, once this instance has seen nodes report sessions, a loss (a
+ * reporting node registered again by its heartbeat, or this instance's view reloaded) opens a
+ * hold: for `holdMs` (one and a half heartbeats of the node), a lookup of a session the store
+ * does not know waits for it to be reported (`settle`) before placing it.
  */
 import type { HeartbeatRequest, SessionConflict } from "../../generated/islb/islb.js";
 import type { RegistryStore, SessionChangeInput } from "../registry/types.js";
 import { Status, fail } from "../status.js";
 import { MAX_REPORTED, digestCount, sessionsDigest } from "./session-digest.js";
 import { checkSid } from "./validate.js";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface ReportHooks {
   /** Sessions reported by a node while another node hosts them (the reporter is told). */
@@ -58,17 +65,32 @@ function checkReported(sid: string): void {
   checkSid(sid);
 }
 
+/** How often a held lookup asks the store whether its session was reported. */
+const SETTLE_POLL_MS = 50;
+
 export class SessionReports {
   /** Nodes whose full list this instance has had since it started or its view was last reloaded. */
   private readonly full = new Set<string>();
+  /** True once a node reported sessions to this instance: only then does a loss hold lookups. */
+  private reporting = false;
+  /** Until when lookups of sessions the store does not know wait for reports (0: no hold). */
+  private holdUntil = 0;
 
+  /**
+   * @param holdMs how long a loss holds lookups of unknown sessions (see the file's comment), at
+   * least; a node registered again holds for one and a half of its heartbeats if that is longer; 0: never
+   */
   constructor(
     private readonly store: RegistryStore,
     private readonly idleMs: number,
     private readonly announce: (change: SessionChangeInput) => Promise<void>,
     private readonly hooks: ReportHooks = {},
+    private readonly holdMs = 0,
   ) {
-    store.view.onResync(() => this.full.clear());
+    store.view.onResync(() => {
+      this.full.clear();
+      if (this.reporting) this.hold(this.holdMs);
+    });
     store.view.subscribe((e) => {
       if (e.type === "down" || e.type === "expired") this.full.delete(e.record.node.nid);
     });
@@ -78,10 +100,20 @@ export class SessionReports {
    * Applies a checked report of node `nid` (with owner `token`, of `service`) after its heartbeat
    * was accepted; `reregistered`: the registry had lost the node.
    */
-  async apply(req: HeartbeatRequest, service: string, reregistered: boolean): Promise<ReportAnswer> {
+  async apply(
+    req: HeartbeatRequest,
+    service: string,
+    reregistered: boolean,
+    heartbeatMs: number,
+  ): Promise<ReportAnswer> {
     if (req.sessionsDigest === "") return NONE;
     const nid = req.nid;
-    if (reregistered) this.full.delete(nid);
+    const count = digestCount(req.sessionsDigest) ?? 0;
+    this.reporting = true;
+    if (reregistered) {
+      this.full.delete(nid);
+      if (count > 0) this.hold(Math.max(this.holdMs, 1.5 * heartbeatMs));
+    }
     for (const sid of req.sessionsRemoved) {
       const r = await this.store.releaseSession(service, sid, { nid, token: req.token });
       if (r === "released")
@@ -107,8 +139,27 @@ export class SessionReports {
       }
       if (conflicts.length > 0) this.hooks.onConflict?.(service, conflicts.length);
     }
-    const count = digestCount(req.sessionsDigest) ?? 0;
     if (req.sessionsFull || count === 0) this.full.add(nid);
     return { wantSessions: !req.sessionsFull && count > 0 && !this.full.has(nid), sessionConflicts: conflicts };
+  }
+
+  private hold(ms: number): void {
+    if (ms > 0 && this.holdMs > 0) this.holdUntil = Math.max(this.holdUntil, Date.now() + ms);
+  }
+
+  /**
+   * Resolves at once unless a loss holds lookups (see the file's comment); then once the store
+   * knows the session (a node reported it) or the hold is over, whichever comes first.
+   */
+  /** True while a loss holds lookups of unknown sessions (then `settle` them first). */
+  get holding(): boolean {
+    return this.holdUntil > 0 && Date.now() < this.holdUntil;
+  }
+
+  async settle(service: string, sid: string): Promise<void> {
+    while (Date.now() < this.holdUntil) {
+      if ((await this.store.sessionNode(service, sid)) !== undefined) return;
+      await sleep(Math.min(SETTLE_POLL_MS, this.holdUntil - Date.now()));
+    }
   }
 }

@@ -37,9 +37,9 @@ const defined = new WeakSet<object>();
 export class RedisSessionSets {
   private readonly cmd: Redis & SetScripts;
 
+  /** @param keysOf the keys of a service's shard (the set lives beside the session's key) */
   constructor(
     private readonly conn: RedisConnection,
-    /** The keys of a service's shard (redis-layout.ts). */
     private readonly keysOf: (service: string) => RedisKeys,
   ) {
     this.cmd = conn.cmd as unknown as Redis & SetScripts;

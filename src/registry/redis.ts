@@ -63,7 +63,10 @@ export class RedisStore implements RegistryStore {
     private readonly sessions: RedisSessions,
     private readonly marks: RedisMarks,
     private readonly streamLength: number,
-    private readonly sets: RedisSessionSets,
+    private readonly sets: RedisSessionSets = new RedisSessionSets(
+      conn,
+      (service) => feed.layout.shards[feed.layout.of(service)] as RedisKeys,
+    ),
   ) {}
 
   /**
@@ -94,7 +97,6 @@ export class RedisStore implements RegistryStore {
       new RedisSessions(conn, feed, options.placementCache),
       marks,
       options.streamLength ?? 100_000,
-      new RedisSessionSets(conn, (service) => layout.shards[layout.of(service)] as RedisKeys),
     );
   }
 

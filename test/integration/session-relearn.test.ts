@@ -32,7 +32,7 @@ async function conflictsCounted(islbs: Islb[]): Promise<number> {
   return n;
 }
 
-for (const storeKind of ["memory", "redis", "nats"] as const) {
+for (const storeKind of ["memory", "redis", "redis-sharded", "nats"] as const) {
   describe(`placements re-learnt from heartbeats on the ${storeKind} store`, () => {
     let ns: NatsServerProcess;
     let rs: RedisServerProcess | undefined;
@@ -46,14 +46,14 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
     const over = (nid: string): Partial<Config> => ({
       nid,
       leaseMs: 1500,
-      redis: rs === undefined ? undefined : redisConfig(rs.url),
+      redis: rs === undefined ? undefined : { ...redisConfig(rs.url), shards: storeKind === "redis-sharded" ? 3 : 1 },
       ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: "relearn", replicas: 1 } } : {}),
     });
     const names = storeKind === "memory" ? ["islb-m"] : ["islb-x", "islb-y"];
 
     before(async () => {
       ns = await startNatsServer();
-      if (storeKind === "redis") rs = await startRedisServer();
+      if (storeKind.startsWith("redis")) rs = await startRedisServer();
       for (const n of names) islbs.push(await startIslb(ns.url, over(n)));
       nc = await connect({ servers: ns.url });
       for (let i = 0; i < NODES; i++) {
@@ -106,12 +106,13 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
       const beats = agents.map((a) => a.agent.heartbeats);
       assert.ok(await eventually(() => agents.every((a, i) => a.agent.heartbeats > beats[i]! + 1), 5000));
       const regs = agents.map((a) => a.agent.registrations);
+      const rev = Math.max(...islbs.map((i) => i.store.view.revision));
 
       // Lose every placement (and every node).
       if (storeKind === "memory") {
         await islbs[0]!.close();
         islbs = [await startIslb(ns.url, over(names[0]!))];
-      } else if (storeKind === "redis") {
+      } else if (storeKind.startsWith("redis")) {
         const admin = new Redis(rs!.url);
         await admin.flushall();
         admin.disconnect();
@@ -120,6 +121,24 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
         await jsm.streams.delete("KV_relearn");
         await jsm.streams.delete("KV_relearn_sessions");
       }
+      // Every room looked up as soon as one node is back and every instance has noticed the loss (an
+      // instance's old view answers until it notices: docs/PROTOCOL.md), before the others have reported: held, not split.
+      assert.ok(await eventually(() => agents.some((a, i) => a.agent.registrations > regs[i]!), 5000));
+      assert.ok(await eventually(() => islbs.every((i) => i.store.view.revision > rev), 5000), "the loss noticed");
+      const early = await Promise.all(
+        [...original].map(async ([sid], r) => {
+          for (let t = 0; t < 100; t++) {
+            try {
+              return (await client(r).findNode({ service: "rl", sid })).nodes[0]?.nid;
+            } catch {
+              await new Promise((res) => setTimeout(res, 50)); // no node yet, or the store still disagrees
+            }
+          }
+          return undefined;
+        }),
+      );
+      const earlySplit = [...original].filter(([, nid], r) => early[r] !== nid);
+      assert.deepEqual(earlySplit, [], "rooms looked up during the re-learning that went elsewhere");
       assert.ok(
         await eventually(() => agents.every((a, i) => a.agent.registrations > regs[i]!), 5000),
         "every node was registered again by its heartbeats",

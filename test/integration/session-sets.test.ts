@@ -26,7 +26,7 @@ import { eventually } from "../helpers/setup.js";
 
 const NODES = ["ov-a", "ov-b", "ov-c", "ov-d"];
 
-for (const storeKind of ["memory", "redis", "nats"] as const) {
+for (const storeKind of ["memory", "redis", "redis-sharded", "nats"] as const) {
   describe(`session node sets on the ${storeKind} store`, () => {
     let ns: NatsServerProcess;
     let rs: RedisServerProcess | undefined;
@@ -40,13 +40,14 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
 
     before(async () => {
       ns = await startNatsServer();
-      if (storeKind === "redis") rs = await startRedisServer();
+      if (storeKind.startsWith("redis")) rs = await startRedisServer();
       for (const nid of names)
         islbs.push(
           await startIslb(ns.url, {
             nid,
             adminToken: "adm",
-            redis: rs === undefined ? undefined : redisConfig(rs.url),
+            redis:
+              rs === undefined ? undefined : { ...redisConfig(rs.url), shards: storeKind === "redis-sharded" ? 3 : 1 },
             ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: "sets", replicas: 1 } } : {}),
           }),
         );
