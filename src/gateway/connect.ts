@@ -189,6 +189,9 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
     ? new StreamSink(x, ct, extra, compression)
     : new UnarySink(x, extra, json ? "application/json" : "application/proto", compression);
   if (get !== undefined && !("json" in get)) return sink.end(get.code, get.message, Metadata());
+  const crossSite =
+    get === undefined ? undefined : cors.getProblem(header(x.headers, "origin"), header(x.headers, "sec-fetch-site"));
+  if (crossSite !== undefined) return sink.end(Status.PERMISSION_DENIED, `${crossSite} is refused`, Metadata());
   if (json && core.json === undefined)
     return sink.end(
       Status.UNIMPLEMENTED,

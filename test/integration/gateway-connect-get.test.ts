@@ -53,7 +53,7 @@ describe("gateway: Connect GET requests", () => {
     islb = await startIslb(ns.url);
     agent = await startAgent(ns.url, "sfu-1");
     gnc = await connect({ servers: ns.url });
-    gateway = new Gateway(gnc, withOwnServices(gnc, {}));
+    gateway = new Gateway(gnc, withOwnServices(gnc, { corsOrigins: ["https://app.example"] }));
     baseUrl = `http://127.0.0.1:${(await gateway.listen(0, "127.0.0.1")).port}`;
   });
   after(async () => {
@@ -142,6 +142,25 @@ describe("gateway: Connect GET requests", () => {
     await refused(`connect=v1&encoding=proto&base64=1&message=%%%`, 400, "invalid_argument", /base64/);
     await refused(`connect=v1&encoding=proto&compression=br&base64=1&message=${b64}`, 501, "unimplemented", /br/);
     await refused(`connect=v1&encoding=proto&compression=gzip&base64=1&message=${b64}`, 500, "internal", /inflate/);
+    // Cross-site GETs (which a page of any site can make a browser send unasked) run only for allowed origins.
+    const ok = `connect=v1&encoding=proto&base64=1&message=${b64}`;
+    const from = (h: Record<string, string>) => fetch(url(ok), { headers: h });
+    const allowed = await from({ origin: "https://app.example", "sec-fetch-site": "cross-site" });
+    assert.equal(allowed.status, 200);
+    assert.equal(allowed.headers.get("access-control-allow-origin"), "https://app.example");
+    assert.equal((await from({ "sec-fetch-site": "none" })).status, 200, "typed in the address bar");
+    const crossSite: Array<Record<string, string>> = [
+      { origin: "https://evil.example" },
+      { "sec-fetch-site": "cross-site" },
+      { "sec-fetch-site": "same-site" },
+    ];
+    for (const h of crossSite) {
+      const r = await from(h);
+      assert.equal(r.status, 403, JSON.stringify(h));
+      const e = (await r.json()) as { code: string; message: string };
+      assert.equal(e.code, "permission_denied");
+      assert.match(e.message, /GET/);
+    }
     // A streaming method has no GET form.
     const w = await fetch(`${baseUrl}/islb.ISLB/Watch?connect=v1&encoding=proto&base64=1&message=`);
     assert.notEqual(w.status, 200);
