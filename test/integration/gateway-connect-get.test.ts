@@ -92,7 +92,7 @@ describe("gateway: Connect GET requests", () => {
       const found = await client.findNode({ service: "rtc" });
       assert.ok(
         found.nodes.some((x) => x.nid === "sfu-1"),
-        JSON.stringify(found),
+        JSON.stringify(found, (_, v: unknown) => (typeof v === "bigint" ? String(v) : v)),
       );
       await assert.rejects(
         client.findNode({ service: "rtc" }, { headers: { "islb-nid": "nobody" } }),
