@@ -10,16 +10,31 @@ interface Entry {
   n: number;
 }
 
+/** The first label's value for every value past a Tally's bound. */
+export const OTHER = "_other";
+
 export class Tally {
   private readonly entries = new Map<string, Map<string, Entry>>();
 
-  /** @param names the counter's two label names, for the values given to `add`. */
-  constructor(private readonly names: readonly [string, string]) {}
+  /**
+   * @param names the counter's two label names, for the values given to `add`.
+   * @param maxValues distinct values of the first label kept apart (clients choose some of
+   *   them, e.g. the service a lookup names): later ones are counted as `_other`, so a client
+   *   cannot make the metrics grow without bound.
+   */
+  constructor(
+    private readonly names: readonly [string, string],
+    private readonly maxValues = 1000,
+  ) {}
 
   /** Counts `n` for the label values `a` and `b`. */
   add(a: string, b: string, n = 1): void {
     let inner = this.entries.get(a);
-    if (inner === undefined) this.entries.set(a, (inner = new Map()));
+    if (inner === undefined) {
+      if (this.entries.size >= this.maxValues) a = OTHER;
+      inner = this.entries.get(a);
+      if (inner === undefined) this.entries.set(a, (inner = new Map()));
+    }
     let e = inner.get(b);
     if (e === undefined) inner.set(b, (e = { labels: { [this.names[0]]: a, [this.names[1]]: b }, n: 0 }));
     e.n += n;
