@@ -7,7 +7,7 @@
  * (6 shards: each service's keys on one master, two shards per master). CPU is from /proc:
  * the workers' own and each redis-server's. "busiest master µs/call" bounds what the Redis side
  * can take: 1e6 / it calls/s ("Redis ceiling"), whatever the clients' machine can send.
- *   node dist/bench/redis-cluster.js [--ms 2000] [--workers 2] [--inflight 64] [--services 6] [--nodes 100] [--rounds 1]
+ *   node dist/bench/redis-cluster.js [--ms 2000] [--workers 2] [--inflight 64] [--services 6] [--nodes 100] [--rounds 1] [--layouts 1,2,3]
  */
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -52,7 +52,11 @@ async function measure(cfg: object, kind: string, pids: number[]): Promise<Row> 
         String(SERVICES),
         String(NODES),
       ],
-      { stdio: ["ignore", "inherit", "inherit", "ipc"] },
+      {
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+        // BENCH_PROF=<dir>: each worker writes a CPU profile there.
+        execArgv: process.env.BENCH_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROF] : [],
+      },
     ),
   );
   await Promise.all(
@@ -89,11 +93,16 @@ async function measure(cfg: object, kind: string, pids: number[]): Promise<Row> 
 
 const single = await startRedisServer();
 const cluster = await startRedisCluster();
+const ONLY = opt("layouts", "");
 const layouts: Array<[string, object, number[]]> = [
   ["single Redis", { addrs: [], db: 0, url: single.url }, [single.pid]],
   ["Cluster, 3 masters, one slot (shards = 1)", { addrs: cluster.addrs, db: 0, shards: 1 }, cluster.pids],
   ["Cluster, 3 masters, 6 shards (default)", { addrs: cluster.addrs, db: 0 }, cluster.pids],
 ];
+if (ONLY !== "") {
+  const keep = ONLY.split(",").map(Number);
+  layouts.splice(0, layouts.length, ...layouts.filter((_, i) => keep.includes(i + 1)));
+}
 const kinds: Array<[string, string]> = [
   ["heartbeat", "heartbeats (load only)"],
   ["new", "new-session placements"],
@@ -124,16 +133,27 @@ for (const [name] of layouts)
     const rs = results.get(`${name}/${kind}`) as Row[];
     const m = (g: (r: Row) => number): number => median(rs.map(g));
     const failed = rs.reduce((a, r) => a + r.failed, 0);
-    console.log(
-      `| ${name} | ${label}${failed > 0 ? ` (${failed} refused)` : ""} | ${f(m((r) => r.perSec))} | ${f(
+    const perMaster = medianBy(rs, (r) => r.busiestUs)
+      .perMasterUs.map((x) => f(x, 1))
+      .join(" / ");
+    const cells = [
+      name,
+      `${label}${failed > 0 ? ` (${failed} refused)` : ""}`,
+      f(m((r) => r.perSec)),
+      f(
         m((r) => r.workerUs),
         1,
-      )} | ${f(
+      ),
+      f(
         m((r) => r.redisUs),
         1,
-      )} | ${f(
+      ),
+      perMaster,
+      f(
         m((r) => r.busiestUs),
         1,
-      )} | ${f(1e6 / m((r) => r.busiestUs))} |`,
-    );
+      ),
+      f(1e6 / m((r) => r.busiestUs)),
+    ];
+    console.log(`| ${cells.join(" | ")} |`);
   }
