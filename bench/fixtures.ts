@@ -11,6 +11,9 @@ export const request: FindNodeRequest = {
   dc: "",
   limit: 0,
   explain: false,
+  overflow: false,
+  fullNid: "",
+  maxNodes: 0,
 };
 
 export const reply: FindNodeReply = {
@@ -28,6 +31,8 @@ export const reply: FindNodeReply = {
     },
   })),
   explanation: undefined,
+  sessionNodes: [],
+  sessionRevision: 0,
 };
 
 export const requestBytes = FindNodeRequest.encode(request).finish();

@@ -7,6 +7,7 @@
  *   node dist/bench/gateway.js [--ms 3000] [--inflight 64] [--rounds 3]
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { freePort, startNatsServer } from "../test/helpers/nats-server.js";
 import { cpuMicros } from "./cpu.js";
@@ -140,4 +141,15 @@ const perRound = (rounds.get(names[1] as string) ?? []).map(
 );
 console.log(
   `\ngateway (kind known) / direct: ${f(known.perSec / base.perSec, 2)}× the calls/s (target ≥ 0.80); round by round: ${perRound.map((x) => f(x, 2)).join(", ")}`,
+);
+const cpuRound = (rounds.get(names[1] as string) ?? []).map(
+  (r, i) => ((rounds.get(names[0] as string) ?? [])[i] as Result).cpuUsPerCall / r.cpuUsPerCall,
+);
+console.log(
+  `CPU per call, direct / via the gateway (kind known): ${f(base.cpuUsPerCall / known.cpuUsPerCall, 2)} (${f(base.cpuUsPerCall)} / ${f(known.cpuUsPerCall)} µs; the calls/s ratio when every process competes for the cores); round by round: ${cpuRound.map((x) => f(x, 2)).join(", ")}`,
+);
+console.log(
+  `load average at the end: ${loadavg()
+    .map((x) => f(x, 1))
+    .join(", ")} on ${cpus().length} cores`,
 );

@@ -33,7 +33,18 @@ const PEER = fileURLToPath(new URL("./islb-peer.js", import.meta.url));
 const record = (i: number, now: number): NodeRecord => fleetRecord(i, now);
 
 type Service = ReturnType<typeof createIslbService>;
-const req = (sid: string) => ({ service: "rtc", sid, nid: "", region: "r1", dc: "", limit: 0, explain: false });
+const req = (sid: string) => ({
+  service: "rtc",
+  sid,
+  nid: "",
+  region: "r1",
+  dc: "",
+  limit: 0,
+  explain: false,
+  overflow: false,
+  fullNid: "",
+  maxNodes: 0,
+});
 const gcNow = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 /** A memory store with `n` nodes and the service over it, warmed up. */

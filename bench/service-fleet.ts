@@ -47,5 +47,9 @@ export function heartbeatOf(i: number, k: number): HeartbeatRequest {
     state: NodeState.NODE_STATE_UNSPECIFIED,
     registration: undefined,
     secret: "",
+    sessionsAdded: [],
+    sessionsRemoved: [],
+    sessionsFull: false,
+    sessionsDigest: "",
   };
 }

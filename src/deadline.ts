@@ -24,8 +24,8 @@ export function parseTimeout(value: string): number | undefined {
  * Milliseconds left until a deadline: a Date, or a number of milliseconds from now (the
  * meaning nice-grpc and its deadline middleware give a number).
  */
-export function msUntil(deadline: Date | number, now = Date.now()): number {
-  return typeof deadline === "number" ? deadline : deadline.getTime() - now;
+export function msUntil(deadline: Date | number, now?: number): number {
+  return typeof deadline === "number" ? deadline : deadline.getTime() - (now ?? Date.now());
 }
 
 /** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */

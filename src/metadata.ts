@@ -140,9 +140,15 @@ function valueOf(key: string, text: string): string | Uint8Array {
   return key.endsWith("-bin") ? new Uint8Array(Buffer.from(text, "base64")) : text;
 }
 
+/**
+ * gRPC's rich error details (a `google.rpc.Status`, binary): the one `grpc-` key that passes as
+ * metadata, in trailers, as gRPC and nice-grpc-error-details carry it.
+ */
+export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
+
 /** True for keys the transport owns, which never pass through as user metadata. */
 export function isReservedKey(key: string): boolean {
-  return key.startsWith("grpc-") || key === H.contentType;
+  return (key.startsWith("grpc-") && key !== STATUS_DETAILS_KEY) || key === H.contentType;
 }
 
 /** Appends metadata to NATS headers, each key under `prefix` (none by default). */

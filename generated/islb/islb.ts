@@ -65,7 +65,7 @@ export enum WatchEvents {
   /** WATCH_EVENTS_UNSPECIFIED - Node events only (what Watch always sent). */
   WATCH_EVENTS_UNSPECIFIED = 0,
   WATCH_EVENTS_NODES = 1,
-  /** WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED), after SYNCED; no node snapshot. */
+  /** WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED, SESSION_EXPANDED), after SYNCED; no node snapshot. */
   WATCH_EVENTS_SESSIONS = 2,
   WATCH_EVENTS_ALL = 3,
   UNRECOGNIZED = -1,
@@ -126,12 +126,37 @@ export interface FindNodeRequest {
    * or was not taken. Costs nothing when false.
    */
   explain: boolean;
+  /**
+   * With sid: the session may span several nodes (a room that outgrows one node; opt-in). When
+   * its join node (the last node of its set) has reached a hard limit by its heartbeats, or is
+   * full_nid, the lookup adds a node (the best by the same rules, the caller's region first) to
+   * the session's node set, recorded atomically: every caller through any instance gets the
+   * same set in the same order (FindNodeReply.session_nodes). docs/PROTOCOL.md, "Sessions that span nodes".
+   */
+  overflow: boolean;
+  /**
+   * With overflow: the caller's word that this node can take no more of the session (its own
+   * per-session cap, e.g. participants per node): when it is the set's join node, a node is added.
+   */
+  fullNid: string;
+  /** With overflow: at most this many nodes in the set (0: 8; at most 64). */
+  maxNodes: number;
 }
 
 export interface FindNodeReply {
   nodes: Node[];
   /** Set when FindNodeRequest.explain was. */
-  explanation: Explanation | undefined;
+  explanation:
+    | Explanation
+    | undefined;
+  /**
+   * With FindNodeRequest.overflow: the session's node set in its recorded order (the first node
+   * the session was placed on first, each added node after); nodes[0] is the node to join (the
+   * set's last), the others follow in set order. Nodes of one set relay the session to each other.
+   */
+  sessionNodes: string[];
+  /** The set's revision: it grows with each change of the set (0: a set of one node never changed). */
+  sessionRevision: number;
 }
 
 /** Why a lookup answered as it did. */
@@ -374,6 +399,33 @@ export interface HeartbeatRequest {
   registration: Registration | undefined;
   leaseMs: number;
   secret: string;
+  /**
+   * The sessions this node hosts (the agent's `sessions` callback), compactly: the ids it
+   * started hosting since its last acknowledged heartbeat, and those it stopped hosting. With
+   * sessions_full, sessions_added and the ids reported since the last want_sessions are every
+   * session it hosts. A registry that lost its placements (a wiped store, a restart without
+   * persistence) re-learns them from these: a reported session placed nowhere is placed on this
+   * node; one placed on another node that keeps it is a conflict (HeartbeatReply.session_conflicts).
+   * At most 10,000 ids per heartbeat (docs/PROTOCOL.md, "Sessions a node reports").
+   */
+  sessionsAdded: string[];
+  sessionsRemoved: string[];
+  sessionsFull: boolean;
+  /**
+   * "<count>:<16 hex digits>" of every session the node hosts now ("" when it reports none):
+   * the count and the XOR of each id's first 8 SHA-256 bytes. Checked against a full list.
+   */
+  sessionsDigest: string;
+}
+
+/**
+ * A session a node reported that the registry has placed on another node: that node keeps it
+ * (the placement already recorded wins), so the reporting node should hand its participants over.
+ */
+export interface SessionConflict {
+  sid: string;
+  /** The node that hosts it. */
+  nid: string;
 }
 
 export interface HeartbeatReply {
@@ -383,7 +435,16 @@ export interface HeartbeatReply {
   heartbeatMs: number;
   revision: number;
   /** The operator's mark on this node, if any: a node told it is drained (drained_at_ms set) may stop. */
-  mark: NodeMark | undefined;
+  mark:
+    | NodeMark
+    | undefined;
+  /**
+   * Send every session this node hosts (sessions_full) with the next heartbeat: the registry
+   * re-registered the node, or this instance has not had the node's full list yet.
+   */
+  wantSessions: boolean;
+  /** Sessions this node reported that another node hosts: it should hand them over (see SessionConflict). */
+  sessionConflicts: SessionConflict[];
 }
 
 export interface DeregisterRequest {
@@ -411,13 +472,14 @@ export interface WatchRequest {
 export interface SessionChange {
   sid: string;
   service: string;
-  /** The node hosting it now ("" once released). */
+  /** The node hosting it now ("" once released; SESSION_EXPANDED: the node added to its set). */
   nid: string;
-  /** The node it was on. */
+  /** The node it was on (SESSION_EXPANDED: the set's join node before, now full). */
   fromNid: string;
   /**
    * Why: "host gone" (its lease ended or it deregistered), "host draining", "released by host",
-   * "released by admin".
+   * "released by admin", "released by host (reported)" and "reported by host" (a node's
+   * heartbeat report), "set member gone", "join node full (caller)", "join node at a hard limit".
    */
   reason: string;
 }
@@ -481,6 +543,11 @@ export enum WatchEvent_Type {
   TYPE_SESSION_MOVED = 12,
   /** TYPE_SESSION_RELEASED - A session's placement was released. */
   TYPE_SESSION_RELEASED = 13,
+  /**
+   * TYPE_SESSION_EXPANDED - A session's node set grew (FindNodeRequest.overflow): session.nid was added; from_nid is
+   * the set's join node before (now full).
+   */
+  TYPE_SESSION_EXPANDED = 14,
   UNRECOGNIZED = -1,
 }
 
@@ -528,6 +595,9 @@ export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
     case 13:
     case "TYPE_SESSION_RELEASED":
       return WatchEvent_Type.TYPE_SESSION_RELEASED;
+    case 14:
+    case "TYPE_SESSION_EXPANDED":
+      return WatchEvent_Type.TYPE_SESSION_EXPANDED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -565,6 +635,8 @@ export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
       return "TYPE_SESSION_MOVED";
     case WatchEvent_Type.TYPE_SESSION_RELEASED:
       return "TYPE_SESSION_RELEASED";
+    case WatchEvent_Type.TYPE_SESSION_EXPANDED:
+      return "TYPE_SESSION_EXPANDED";
     case WatchEvent_Type.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -587,7 +659,18 @@ export interface ReleaseSessionRequest {
 }
 
 function createBaseFindNodeRequest(): FindNodeRequest {
-  return { sid: "", nid: "", service: "", region: "", dc: "", limit: 0, explain: false };
+  return {
+    sid: "",
+    nid: "",
+    service: "",
+    region: "",
+    dc: "",
+    limit: 0,
+    explain: false,
+    overflow: false,
+    fullNid: "",
+    maxNodes: 0,
+  };
 }
 
 export const FindNodeRequest: MessageFns<FindNodeRequest> = {
@@ -612,6 +695,15 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     }
     if (message.explain !== false) {
       writer.uint32(56).bool(message.explain);
+    }
+    if (message.overflow !== false) {
+      writer.uint32(64).bool(message.overflow);
+    }
+    if (message.fullNid !== "") {
+      writer.uint32(74).string(message.fullNid);
+    }
+    if (message.maxNodes !== 0) {
+      writer.uint32(80).uint32(message.maxNodes);
     }
     return writer;
   },
@@ -685,6 +777,30 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
             message.explain = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.overflow = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.fullNid = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.maxNodes = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -706,6 +822,17 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
       dc: isSet(object.dc) ? globalThis.String(object.dc) : "",
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
       explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
+      overflow: isSet(object.overflow) ? globalThis.Boolean(object.overflow) : false,
+      fullNid: isSet(object.fullNid)
+        ? globalThis.String(object.fullNid)
+        : isSet(object.full_nid)
+        ? globalThis.String(object.full_nid)
+        : "",
+      maxNodes: isSet(object.maxNodes)
+        ? globalThis.Number(object.maxNodes)
+        : isSet(object.max_nodes)
+        ? globalThis.Number(object.max_nodes)
+        : 0,
     };
   },
 
@@ -732,6 +859,15 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     if (message.explain !== false) {
       obj.explain = message.explain;
     }
+    if (message.overflow !== false) {
+      obj.overflow = message.overflow;
+    }
+    if (message.fullNid !== "") {
+      obj.fullNid = message.fullNid;
+    }
+    if (message.maxNodes !== 0) {
+      obj.maxNodes = Math.round(message.maxNodes);
+    }
     return obj;
   },
 
@@ -747,12 +883,15 @@ export const FindNodeRequest: MessageFns<FindNodeRequest> = {
     message.dc = object.dc ?? "";
     message.limit = object.limit ?? 0;
     message.explain = object.explain ?? false;
+    message.overflow = object.overflow ?? false;
+    message.fullNid = object.fullNid ?? "";
+    message.maxNodes = object.maxNodes ?? 0;
     return message;
   },
 };
 
 function createBaseFindNodeReply(): FindNodeReply {
-  return { nodes: [], explanation: undefined };
+  return { nodes: [], explanation: undefined, sessionNodes: [], sessionRevision: 0 };
 }
 
 export const FindNodeReply: MessageFns<FindNodeReply> = {
@@ -762,6 +901,12 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
     }
     if (message.explanation !== undefined) {
       Explanation.encode(message.explanation, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.sessionNodes) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.sessionRevision !== 0) {
+      writer.uint32(32).uint64(message.sessionRevision);
     }
     return writer;
   },
@@ -795,6 +940,22 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
             message.explanation = Explanation.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.sessionNodes.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.sessionRevision = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -811,6 +972,16 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
     return {
       nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => Node.fromJSON(e)) : [],
       explanation: isSet(object.explanation) ? Explanation.fromJSON(object.explanation) : undefined,
+      sessionNodes: globalThis.Array.isArray(object?.sessionNodes)
+        ? object.sessionNodes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.session_nodes)
+        ? object.session_nodes.map((e: any) => globalThis.String(e))
+        : [],
+      sessionRevision: isSet(object.sessionRevision)
+        ? globalThis.Number(object.sessionRevision)
+        : isSet(object.session_revision)
+        ? globalThis.Number(object.session_revision)
+        : 0,
     };
   },
 
@@ -821,6 +992,12 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
     }
     if (message.explanation !== undefined) {
       obj.explanation = Explanation.toJSON(message.explanation);
+    }
+    if (message.sessionNodes?.length) {
+      obj.sessionNodes = message.sessionNodes;
+    }
+    if (message.sessionRevision !== 0) {
+      obj.sessionRevision = Math.round(message.sessionRevision);
     }
     return obj;
   },
@@ -834,6 +1011,8 @@ export const FindNodeReply: MessageFns<FindNodeReply> = {
     message.explanation = (object.explanation !== undefined && object.explanation !== null)
       ? Explanation.fromPartial(object.explanation)
       : undefined;
+    message.sessionNodes = object.sessionNodes?.map((e) => e) || [];
+    message.sessionRevision = object.sessionRevision ?? 0;
     return message;
   },
 };
@@ -2893,7 +3072,19 @@ export const RegisterReply: MessageFns<RegisterReply> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { nid: "", token: "", load: undefined, state: 0, registration: undefined, leaseMs: 0, secret: "" };
+  return {
+    nid: "",
+    token: "",
+    load: undefined,
+    state: 0,
+    registration: undefined,
+    leaseMs: 0,
+    secret: "",
+    sessionsAdded: [],
+    sessionsRemoved: [],
+    sessionsFull: false,
+    sessionsDigest: "",
+  };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
@@ -2918,6 +3109,18 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     }
     if (message.secret !== "") {
       writer.uint32(58).string(message.secret);
+    }
+    for (const v of message.sessionsAdded) {
+      writer.uint32(66).string(v!);
+    }
+    for (const v of message.sessionsRemoved) {
+      writer.uint32(74).string(v!);
+    }
+    if (message.sessionsFull !== false) {
+      writer.uint32(80).bool(message.sessionsFull);
+    }
+    if (message.sessionsDigest !== "") {
+      writer.uint32(90).string(message.sessionsDigest);
     }
     return writer;
   },
@@ -2991,6 +3194,38 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.secret = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.sessionsAdded.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.sessionsRemoved.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.sessionsFull = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.sessionsDigest = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3016,6 +3251,26 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
         ? globalThis.Number(object.lease_ms)
         : 0,
       secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+      sessionsAdded: globalThis.Array.isArray(object?.sessionsAdded)
+        ? object.sessionsAdded.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.sessions_added)
+        ? object.sessions_added.map((e: any) => globalThis.String(e))
+        : [],
+      sessionsRemoved: globalThis.Array.isArray(object?.sessionsRemoved)
+        ? object.sessionsRemoved.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.sessions_removed)
+        ? object.sessions_removed.map((e: any) => globalThis.String(e))
+        : [],
+      sessionsFull: isSet(object.sessionsFull)
+        ? globalThis.Boolean(object.sessionsFull)
+        : isSet(object.sessions_full)
+        ? globalThis.Boolean(object.sessions_full)
+        : false,
+      sessionsDigest: isSet(object.sessionsDigest)
+        ? globalThis.String(object.sessionsDigest)
+        : isSet(object.sessions_digest)
+        ? globalThis.String(object.sessions_digest)
+        : "",
     };
   },
 
@@ -3042,6 +3297,18 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     if (message.secret !== "") {
       obj.secret = message.secret;
     }
+    if (message.sessionsAdded?.length) {
+      obj.sessionsAdded = message.sessionsAdded;
+    }
+    if (message.sessionsRemoved?.length) {
+      obj.sessionsRemoved = message.sessionsRemoved;
+    }
+    if (message.sessionsFull !== false) {
+      obj.sessionsFull = message.sessionsFull;
+    }
+    if (message.sessionsDigest !== "") {
+      obj.sessionsDigest = message.sessionsDigest;
+    }
     return obj;
   },
 
@@ -3059,12 +3326,109 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
       : undefined;
     message.leaseMs = object.leaseMs ?? 0;
     message.secret = object.secret ?? "";
+    message.sessionsAdded = object.sessionsAdded?.map((e) => e) || [];
+    message.sessionsRemoved = object.sessionsRemoved?.map((e) => e) || [];
+    message.sessionsFull = object.sessionsFull ?? false;
+    message.sessionsDigest = object.sessionsDigest ?? "";
+    return message;
+  },
+};
+
+function createBaseSessionConflict(): SessionConflict {
+  return { sid: "", nid: "" };
+}
+
+export const SessionConflict: MessageFns<SessionConflict> = {
+  encode(message: SessionConflict, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sid !== "") {
+      writer.uint32(10).string(message.sid);
+    }
+    if (message.nid !== "") {
+      writer.uint32(18).string(message.nid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionConflict {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionConflict();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nid = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionConflict {
+    return {
+      sid: isSet(object.sid) ? globalThis.String(object.sid) : "",
+      nid: isSet(object.nid) ? globalThis.String(object.nid) : "",
+    };
+  },
+
+  toJSON(message: SessionConflict): unknown {
+    const obj: any = {};
+    if (message.sid !== "") {
+      obj.sid = message.sid;
+    }
+    if (message.nid !== "") {
+      obj.nid = message.nid;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SessionConflict>): SessionConflict {
+    return SessionConflict.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionConflict>): SessionConflict {
+    const message = createBaseSessionConflict();
+    message.sid = object.sid ?? "";
+    message.nid = object.nid ?? "";
     return message;
   },
 };
 
 function createBaseHeartbeatReply(): HeartbeatReply {
-  return { reregistered: false, leaseMs: 0, heartbeatMs: 0, revision: 0, mark: undefined };
+  return {
+    reregistered: false,
+    leaseMs: 0,
+    heartbeatMs: 0,
+    revision: 0,
+    mark: undefined,
+    wantSessions: false,
+    sessionConflicts: [],
+  };
 }
 
 export const HeartbeatReply: MessageFns<HeartbeatReply> = {
@@ -3083,6 +3447,12 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     }
     if (message.mark !== undefined) {
       NodeMark.encode(message.mark, writer.uint32(42).fork()).join();
+    }
+    if (message.wantSessions !== false) {
+      writer.uint32(48).bool(message.wantSessions);
+    }
+    for (const v of message.sessionConflicts) {
+      SessionConflict.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -3140,6 +3510,22 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
             message.mark = NodeMark.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.wantSessions = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.sessionConflicts.push(SessionConflict.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3167,6 +3553,16 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
         : 0,
       revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
       mark: isSet(object.mark) ? NodeMark.fromJSON(object.mark) : undefined,
+      wantSessions: isSet(object.wantSessions)
+        ? globalThis.Boolean(object.wantSessions)
+        : isSet(object.want_sessions)
+        ? globalThis.Boolean(object.want_sessions)
+        : false,
+      sessionConflicts: globalThis.Array.isArray(object?.sessionConflicts)
+        ? object.sessionConflicts.map((e: any) => SessionConflict.fromJSON(e))
+        : globalThis.Array.isArray(object?.session_conflicts)
+        ? object.session_conflicts.map((e: any) => SessionConflict.fromJSON(e))
+        : [],
     };
   },
 
@@ -3187,6 +3583,12 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     if (message.mark !== undefined) {
       obj.mark = NodeMark.toJSON(message.mark);
     }
+    if (message.wantSessions !== false) {
+      obj.wantSessions = message.wantSessions;
+    }
+    if (message.sessionConflicts?.length) {
+      obj.sessionConflicts = message.sessionConflicts.map((e) => SessionConflict.toJSON(e));
+    }
     return obj;
   },
 
@@ -3200,6 +3602,8 @@ export const HeartbeatReply: MessageFns<HeartbeatReply> = {
     message.heartbeatMs = object.heartbeatMs ?? 0;
     message.revision = object.revision ?? 0;
     message.mark = (object.mark !== undefined && object.mark !== null) ? NodeMark.fromPartial(object.mark) : undefined;
+    message.wantSessions = object.wantSessions ?? false;
+    message.sessionConflicts = object.sessionConflicts?.map((e) => SessionConflict.fromPartial(e)) || [];
     return message;
   },
 };

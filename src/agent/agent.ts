@@ -15,7 +15,9 @@ import {
   type Load,
   type NodeMark,
   type Registration,
+  type SessionConflict,
 } from "../../generated/islb/islb.js";
+import { SessionReporter, type SessionReport } from "./session-report.js";
 import { silentLogger, type Logger } from "../log.js";
 import { Status } from "../status.js";
 import { DEFAULT_PREFIX, methodSubject } from "../subjects.js";
@@ -30,6 +32,18 @@ export interface AgentOptions {
   registration: DeepPartial<Registration> & { node: { nid: string; service: string } };
   /** Fresh load figures for each heartbeat. */
   load?: () => DeepPartial<Load> | Promise<DeepPartial<Load>>;
+  /**
+   * The sessions this node hosts (e.g. its rooms' ids), read for each heartbeat and sent
+   * compactly (what changed since the last acknowledged heartbeat; every id when the registry
+   * asks), so that a registry that lost its placements (a wiped store, a restart) re-learns them
+   * and a live room is never split.
+   */
+  sessions?: () => Iterable<string> | Promise<Iterable<string>>;
+  /**
+   * Called with sessions this node reported that the registry has placed on another node (it
+   * hosts them: the placement recorded wins): the node should hand their participants over to it.
+   */
+  onSessionConflict?: (conflicts: SessionConflict[]) => void;
   /** Lease asked for (default: the registry's). */
   leaseMs?: number;
   /** The service's registration secret, if the registry wants one. */
@@ -72,6 +86,9 @@ export interface AgentStartOptions {
   keepRetrying?: boolean;
 }
 
+/** The session fields of a heartbeat of an agent without a `sessions` callback. */
+const NO_REPORT: SessionReport = { sessionsAdded: [], sessionsRemoved: [], sessionsFull: false, sessionsDigest: "" };
+
 /** Default start-up timeout. */
 const START_TIMEOUT_MS = 10_000;
 /** Longest pause between background registration attempts. */
@@ -96,6 +113,8 @@ export class NodeAgent {
   private drainAsked: { deadlineAt: number; reason: string } | undefined;
   /** The drain (its mark's time) onDrained was called for. */
   private drainedNotified = 0;
+  /** What the registry knows of this node's sessions. */
+  private readonly reporter = new SessionReporter();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -222,6 +241,8 @@ export class NodeAgent {
     let next = this.heartbeatMs;
     try {
       const load = this.options.load === undefined ? undefined : await this.options.load();
+      const report: SessionReport | undefined =
+        this.options.sessions === undefined ? undefined : this.reporter.report(await this.options.sessions());
       const r = await this.client.heartbeat(
         {
           nid: this.nid,
@@ -231,12 +252,22 @@ export class NodeAgent {
           registration: this.registration(),
           leaseMs: this.options.leaseMs ?? 0,
           secret: this.options.secret ?? "",
+          ...(report ?? NO_REPORT),
         },
         { deadline: Math.max(500, this.heartbeatMs) },
       );
       this.heartbeatMs = r.heartbeatMs;
       next = r.heartbeatMs;
       this.heartbeats++;
+      if (report !== undefined) {
+        this.reporter.acknowledged(report, r.wantSessions);
+        // The registry wants the whole list (it lost this node's placements): at once, not a heartbeat later.
+        if (r.wantSessions) next = 0;
+        if (r.sessionConflicts.length > 0) {
+          this.log.warn({ nid: this.nid, conflicts: r.sessionConflicts.length }, "sessions hosted by another node");
+          this.options.onSessionConflict?.(r.sessionConflicts);
+        }
+      }
       if (r.reregistered) {
         this.registrations++;
         this.log.info({ nid: this.nid }, "the registry had lost this node; registered again");

@@ -158,7 +158,7 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       store,
       balancer,
       { leaseMs: config.leaseMs, heartbeatMs: config.heartbeatMs, sessionIdleMs: config.sessionIdleMs, auth },
-      { onLookup: metrics.onLookup },
+      { onLookup: metrics.onLookup, onSessionConflict: metrics.onSessionConflict },
     );
     const watch = service.watch.bind(service);
     service.watch = (req, ctx) => counted(watch(req, ctx), metrics.watchOpened);
@@ -171,7 +171,9 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
       drainMs: config.drainMs,
     });
     if (options.tracing === true) server.use(tracingServerMiddleware());
-    server.use(callMetrics(metrics.registry));
+    const calls = callMetrics(metrics.registry);
+    server.use(calls.middleware, { unary: false });
+    server.observeUnary(calls.unary);
     server.add(ISLBDefinition, service);
     const health = new HealthStatus();
     server.add(HealthDefinition, health.service());

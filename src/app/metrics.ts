@@ -9,6 +9,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Lookup } from "../islb/service.js";
 import { figure } from "../balancer/score.js";
+import { Tally } from "./tally.js";
 import { stateName } from "../registry/marks.js";
 import type { ChangeType } from "../registry/types.js";
 import type { RegistryView } from "../registry/view.js";
@@ -28,6 +29,8 @@ export interface IslbMetrics {
   onLookup(kind: Lookup, service: string): void;
   /** A lookup refused (no node can take the session). */
   onRefused(service: string): void;
+  /** Sessions a node reported while another node hosts them (heartbeats' session reports). */
+  onSessionConflict(service: string, count: number): void;
   /** A Watch stream opened; call the result when it ends. */
   watchOpened(): () => void;
   /** One store ping: how long it took, and whether it answered. */
@@ -58,23 +61,36 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
     help: "Round-trip time of the store's health pings.",
     buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
   });
-  const lookups = new Counter({
+  // Counted on every call or change: plain numbers, written into the counters when scraped.
+  const lookups = new Tally(["service", "kind"]);
+  const placements = new Tally(["service", "outcome"]);
+  const changes = new Tally(["type", "_"]);
+  new Counter({
     registers,
     name: "islb_lookups_total",
     help: "FindNode lookups by service and kind (node, list, session).",
     labelNames: ["service", "kind"],
+    collect() {
+      lookups.flush((labels, n) => this.inc(labels, n));
+    },
   });
-  const placements = new Counter({
+  new Counter({
     registers,
     name: "islb_placements_total",
     help: "Session lookups by service and outcome: new (placed now), known (already placed), refused (no node could take it).",
     labelNames: ["service", "outcome"],
+    collect() {
+      placements.flush((labels, n) => this.inc(labels, n));
+    },
   });
-  const changes = new Counter({
+  new Counter({
     registers,
     name: "islb_registry_changes_total",
     help: "Registry changes seen by this instance, by type (updated: heartbeats and other updates; expired: leases that ended; cordoned, uncordoned, draining, drained: operators' marks).",
     labelNames: ["type"],
+    collect() {
+      changes.flush((labels, n) => this.inc({ type: labels.type as string }, n));
+    },
   });
   const watches = new Gauge({ registers, name: "islb_watch_streams", help: "Watch streams open on this instance." });
   new Gauge({
@@ -125,7 +141,13 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
     help: "Session changes seen by this instance (from every instance sharing the store), by service and type (moved: re-placed off a host that could not keep it; released).",
     labelNames: ["service", "type"],
   });
-  const stopNodes = view.subscribe((e) => changes.inc({ type: e.type satisfies ChangeType }));
+  const conflicts = new Counter({
+    registers,
+    name: "islb_session_conflicts_total",
+    help: "Sessions a node reported hosting (its heartbeats) while another node that keeps them hosts them, by service: the placement recorded wins and the reporter is told to hand them over.",
+    labelNames: ["service"],
+  });
+  const stopNodes = view.subscribe((e) => changes.add(e.type satisfies ChangeType, ""));
   const stopSessions = view.sessions.subscribe((e) => sessionChanges.inc({ service: e.service, type: e.type }));
   const stop = (): void => {
     stopNodes();
@@ -136,13 +158,16 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
     onLookup(kind, service) {
       const s = service || "*";
       if (kind === "session-placed" || kind === "session-known") {
-        lookups.inc({ service: s, kind: "session" });
-        placements.inc({ service: s, outcome: kind === "session-placed" ? "new" : "known" });
-      } else lookups.inc({ service: s, kind });
+        lookups.add(s, "session");
+        placements.add(s, kind === "session-placed" ? "new" : "known");
+      } else lookups.add(s, kind);
     },
     onRefused(service) {
-      lookups.inc({ service, kind: "session" });
-      placements.inc({ service, outcome: "refused" });
+      lookups.add(service, "session");
+      placements.add(service, "refused");
+    },
+    onSessionConflict(service, count) {
+      conflicts.inc({ service }, count);
     },
     watchOpened() {
       watches.inc();

@@ -9,7 +9,8 @@
 import type { RegistryView } from "../registry/view.js";
 import type { NodeRecord, RegistryEvent } from "../registry/types.js";
 import { CostMean } from "./costs.js";
-import { IndexedHeap, type HeapItem } from "./heap.js";
+import { SlotHeap } from "./heap.js";
+import { CLOSED, NodeSlots, OVER, STANDINGS, UNDER, standingCode, type ZoneRef } from "./slots.js";
 import {
   DEFAULT_COST,
   ownCost,
@@ -57,34 +58,28 @@ export interface Preference {
   dc?: string;
 }
 
-class Entry implements HeapItem {
-  slot = -1;
-  score = 0;
-  /** Sessions placed since the node's last heartbeat. */
-  pending = 0;
-  standing: Standing = "closed";
-  /** What one more session adds to this node's figures (see sessionCost). */
-  cost: SessionCost = DEFAULT_COST;
-  /** The node's own cost per session, counted in its service's mean; undefined while it reports no session. */
-  own: SessionCost | undefined;
-  constructor(
-    public record: NodeRecord,
-    public zone: string,
-  ) {}
-}
-
-const before = (a: Entry, b: Entry): boolean =>
-  a.score < b.score || (a.score === b.score && a.record.node.nid < b.record.node.nid);
-
 /** The heaps of one zone (region, else dc) of one service. */
-class Zone {
-  readonly under = new IndexedHeap<Entry>(before);
-  readonly over = new IndexedHeap<Entry>(before);
-  heap(s: Standing): IndexedHeap<Entry> | undefined {
-    return s === "under" ? this.under : s === "over" ? this.over : undefined;
+class Zone implements ZoneRef {
+  readonly under: SlotHeap;
+  readonly over: SlotHeap;
+  constructor(
+    readonly service: string,
+    readonly name: string,
+    slots: NodeSlots<Zone>,
+    tieBefore: (a: number, b: number) => boolean,
+  ) {
+    this.under = new SlotHeap(slots, tieBefore);
+    this.over = new SlotHeap(slots, tieBefore);
+  }
+  heap(s: number): SlotHeap | undefined {
+    return s === UNDER ? this.under : s === OVER ? this.over : undefined;
   }
   get size(): number {
     return this.under.size + this.over.size;
+  }
+  retie(tieOf: (slot: number) => number): void {
+    this.under.retie(tieOf);
+    this.over.retie(tieOf);
   }
 }
 
@@ -92,7 +87,7 @@ class Zone {
 export const zoneOf = (r: NodeRecord): string => r.region || r.node.dc;
 
 export class Balancer {
-  private readonly entries = new Map<string, Entry>();
+  private readonly slots = new NodeSlots<Zone>();
   private readonly services = new Map<string, Map<string, Zone>>();
   private readonly costs = new Map<string, CostMean>();
   private readonly measure: Measure;
@@ -100,15 +95,24 @@ export class Balancer {
   private readonly random: () => number;
   private readonly unsubscribe: () => void;
   private readonly unsubscribeResync: () => void;
+  /** Reused for every read of a node's session cost from its columns. */
+  private readonly scratch = { cpu: 0, sessions: 1, tracks: 0, bandwidth: 0 };
+  /** Ties (equal scores) go to the lesser node id. */
+  private readonly tieBefore = (a: number, b: number): boolean =>
+    (this.slots.nids[a] as string) < (this.slots.nids[b] as string);
 
   constructor(view: RegistryView, options: BalancerOptions = {}) {
     this.measure = options.measure ?? "sessions";
     this.twoChoices = options.twoChoices ?? false;
     this.random = options.random ?? Math.random;
+    this.slots.onRetie = () => {
+      const tieOf = (s: number): number => this.slots.tieKey(s);
+      for (const zones of this.services.values()) for (const z of zones.values()) z.retie(tieOf);
+    };
     for (const r of view.nodesOf("*")) this.upsert(r);
     this.unsubscribe = view.subscribe((e) => this.onChange(e));
     this.unsubscribeResync = view.onResync(() => {
-      this.entries.clear();
+      this.slots.clear();
       this.services.clear();
       this.costs.clear();
       for (const r of view.nodesOf("*")) this.upsert(r);
@@ -125,11 +129,11 @@ export class Balancer {
     else this.upsert(e.record, e.type === "updated" || e.type === "draining");
   }
 
-  private zone(service: string, zone: string): Zone {
+  private zone(service: string, name: string): Zone {
     let zones = this.services.get(service);
     if (zones === undefined) this.services.set(service, (zones = new Map()));
-    let z = zones.get(zone);
-    if (z === undefined) zones.set(zone, (z = new Zone()));
+    let z = zones.get(name);
+    if (z === undefined) zones.set(name, (z = new Zone(service, name, this.slots, this.tieBefore)));
     return z;
   }
 
@@ -139,81 +143,102 @@ export class Balancer {
     return c;
   }
 
-  private detach(e: Entry): void {
-    const service = e.record.node.service;
-    const zones = this.services.get(service);
-    const z = zones?.get(e.zone);
-    if (z === undefined || zones === undefined) return;
-    z.heap(e.standing)?.remove(e);
-    if (z.size === 0) zones.delete(e.zone);
-    if (zones.size === 0) this.services.delete(service);
+  /** True when slot `a` comes before slot `b` (score, then node id). */
+  private before(a: number, ka: number, b: number, kb: number): boolean {
+    return ka < kb || (ka === kb && this.tieBefore(a, b));
   }
 
-  private attach(e: Entry): void {
-    e.score = score(this.measure, e.record, e.pending, e.cost);
-    e.standing = standing(e.record, e.pending, e.cost);
-    this.zone(e.record.node.service, e.zone).heap(e.standing)?.push(e);
+  private costOf(s: number): SessionCost {
+    return this.slots.costInto(s, this.scratch);
+  }
+
+  private scoreOf(s: number): number {
+    return score(this.measure, this.slots.records[s] as NodeRecord, this.slots.pending[s] as number, this.costOf(s));
+  }
+
+  private standingOf(s: number): number {
+    return standingCode(standing(this.slots.records[s] as NodeRecord, this.slots.pending[s] as number, this.costOf(s)));
+  }
+
+  private detach(s: number): void {
+    const z = this.slots.zones[s];
+    if (z === undefined) return;
+    this.slots.zones[s] = undefined;
+    z.heap(this.slots.standing[s] as number)?.remove(s);
+    if (z.size > 0) return;
+    const zones = this.services.get(z.service);
+    if (zones === undefined || zones.get(z.name) !== z) return;
+    zones.delete(z.name);
+    if (zones.size === 0) this.services.delete(z.service);
+  }
+
+  private attach(s: number): void {
+    const r = this.slots.records[s] as NodeRecord;
+    const st = this.standingOf(s);
+    this.slots.standing[s] = st;
+    if (st === CLOSED) return;
+    const z = this.zone(r.node.service, zoneOf(r));
+    this.slots.zones[s] = z;
+    (z.heap(st) as SlotHeap).push(s, this.scoreOf(s), this.slots.tieKey(s));
   }
 
   /** Takes the node's report into its service's mean cost per session, and its own estimate from both. */
-  private costIn(e: Entry): void {
-    const costs = this.costsOf(e.record.node.service);
-    e.own = e.record.load.sessions > 0 ? ownCost(e.record.load) : undefined;
-    if (e.own !== undefined) costs.add(e.own, 1);
-    e.cost = sessionCost(e.record.load, costs.mean);
+  private costIn(s: number): void {
+    const r = this.slots.records[s] as NodeRecord;
+    const costs = this.costsOf(r.node.service);
+    if (r.load.sessions > 0) costs.add(ownCost(r.load), 1);
+    this.slots.setCost(s, sessionCost(r.load, costs.mean));
   }
 
-  private costOut(e: Entry): void {
-    const service = e.record.node.service;
+  /** Takes the node's report out again (its own cost is computed anew from the same record: the same figures). */
+  private costOut(s: number): void {
+    const r = this.slots.records[s] as NodeRecord;
+    const service = r.node.service;
     const costs = this.costs.get(service);
-    if (costs === undefined || e.own === undefined) return;
-    costs.add(e.own, -1);
+    if (costs === undefined || !(r.load.sessions > 0)) return;
+    costs.add(ownCost(r.load), -1);
     if (!this.services.has(service) && costs.empty) this.costs.delete(service);
   }
 
   /** A heartbeat resets the placements counted since the last one: the node's own figures now include them. */
   private upsert(r: NodeRecord, reported = true): void {
-    const nid = r.node.nid;
-    const cur = this.entries.get(nid);
+    const cur = this.slots.slotOf(r.node.nid);
     if (cur === undefined) {
-      const e = new Entry(r, zoneOf(r));
-      this.entries.set(nid, e);
-      this.costIn(e);
-      this.attach(e);
+      const s = this.slots.add(r);
+      this.costIn(s);
+      this.attach(s);
       return;
     }
     this.detach(cur);
     this.costOut(cur);
-    cur.record = r;
-    cur.zone = zoneOf(r);
-    if (reported) cur.pending = 0;
+    this.slots.records[cur] = r;
+    if (reported) this.slots.pending[cur] = 0;
     this.costIn(cur);
     this.attach(cur);
   }
 
   private remove(nid: string): void {
-    const e = this.entries.get(nid);
-    if (e === undefined) return;
-    this.detach(e);
-    this.costOut(e);
-    this.entries.delete(nid);
+    const s = this.slots.slotOf(nid);
+    if (s === undefined) return;
+    this.detach(s);
+    this.costOut(s);
+    this.slots.release(s);
   }
 
   /** Counts a session just placed on `nid` until its next heartbeat. */
   notePlaced(nid: string): void {
-    const e = this.entries.get(nid);
-    if (e === undefined) return;
-    e.pending++;
+    const s = this.slots.slotOf(nid);
+    if (s === undefined) return;
+    this.slots.pending[s] = (this.slots.pending[s] as number) + 1;
+    const st = this.slots.standing[s] as number;
+    const z = this.slots.zones[s];
     // Still in the same heap (the common case): one sift from where it is, not a remove and a push.
-    const z = this.services.get(e.record.node.service)?.get(e.zone);
-    const heap = z?.heap(e.standing);
-    if (heap !== undefined && standing(e.record, e.pending, e.cost) === e.standing) {
-      e.score = score(this.measure, e.record, e.pending, e.cost);
-      heap.update(e);
+    if (st === this.standingOf(s)) {
+      if (z !== undefined) z.heap(st)?.update(s, this.scoreOf(s));
       return;
     }
-    this.detach(e);
-    this.attach(e);
+    this.detach(s);
+    this.attach(s);
   }
 
   /**
@@ -227,13 +252,13 @@ export class Balancer {
     const home = pref.region || pref.dc || "";
     const homeZone = home === "" ? undefined : zones.get(home);
     if (exclude !== undefined && exclude.size > 0) return this.pickExcluding(zones, homeZone, exclude, trace);
-    for (const s of ["under", "over"] as const) {
+    for (let s = UNDER; s <= OVER; s++) {
       const local = homeZone?.heap(s);
       if (local !== undefined && local.size > 0) {
         if (trace !== undefined) trace.tier = "home";
-        return this.choose([local], trace);
+        return this.twoChoices ? this.choose([local], trace) : (this.slots.nids[local.peek()] as string);
       }
-      const all = [...zones.values()].map((z) => z.heap(s) as IndexedHeap<Entry>).filter((h) => h.size > 0);
+      const all = [...zones.values()].map((z) => z.heap(s) as SlotHeap).filter((h) => h.size > 0);
       if (all.length > 0) {
         if (trace !== undefined) trace.tier = "other";
         return this.choose(all, trace);
@@ -249,19 +274,24 @@ export class Balancer {
     exclude: ReadonlySet<string>,
     trace: PickTrace | undefined,
   ): string | undefined {
-    for (const s of ["under", "over"] as const) {
+    for (const s of [UNDER, OVER]) {
       for (const scope of [homeZone === undefined ? [] : [homeZone], [...zones.values()]]) {
-        let best: Entry | undefined;
+        let best = -1;
+        let bestKey = 0;
         for (const z of scope) {
-          const h = z.heap(s) as IndexedHeap<Entry>;
+          const h = z.heap(s) as SlotHeap;
           for (let i = 0; i < h.size; i++) {
-            const e = h.at(i) as Entry;
-            if (!exclude.has(e.record.node.nid) && (best === undefined || before(e, best))) best = e;
+            const e = h.at(i);
+            const k = h.keyAt(i);
+            if (!exclude.has(this.slots.nids[e] as string) && (best < 0 || this.before(e, k, best, bestKey))) {
+              best = e;
+              bestKey = k;
+            }
           }
         }
-        if (best !== undefined) {
+        if (best >= 0) {
           if (trace !== undefined) trace.tier = scope.length === 1 && scope[0] === homeZone ? "home" : "other";
-          return best.record.node.nid;
+          return this.slots.nids[best] as string;
         }
       }
     }
@@ -273,14 +303,14 @@ export class Balancer {
     const home = pref.region || pref.dc || "";
     const out: CandidateView[] = [];
     for (const r of this.ranked(nodes, pref)) {
-      const e = this.entries.get(r.node.nid);
-      const pending = e?.pending ?? 0;
-      const cost = e?.cost ?? DEFAULT_COST;
+      const s = this.slots.slotOf(r.node.nid);
+      const pending = s === undefined ? 0 : (this.slots.pending[s] as number);
+      const cost = s === undefined ? DEFAULT_COST : { ...this.costOf(s) };
       const zone = zoneOf(r);
       out.push({
         record: r,
-        score: e?.score ?? score(this.measure, r, 0),
-        standing: e?.standing ?? standing(r, 0),
+        score: s === undefined ? score(this.measure, r, 0) : this.scoreOf(s),
+        standing: s === undefined ? standing(r, 0) : (STANDINGS[this.slots.standing[s] as number] as Standing),
         reason: standingReason(r, pending, cost),
         zone,
         tier: home !== "" && zone === home ? "home" : "other",
@@ -295,27 +325,34 @@ export class Balancer {
     return { measure: this.measure, twoChoices: this.twoChoices };
   }
 
-  private choose(heaps: IndexedHeap<Entry>[], trace?: PickTrace): string {
+  private choose(heaps: SlotHeap[], trace?: PickTrace): string {
     if (!this.twoChoices) {
-      let best: Entry | undefined;
+      let best = -1;
+      let bestKey = 0;
       for (const h of heaps) {
-        const top = h.peek() as Entry;
-        if (best === undefined || before(top, best)) best = top;
+        const top = h.peek();
+        const k = h.keyAt(0);
+        if (best < 0 || this.before(top, k, best, bestKey)) {
+          best = top;
+          bestKey = k;
+        }
       }
-      return (best as Entry).record.node.nid;
+      return this.slots.nids[best] as string;
     }
     const total = heaps.reduce((n, h) => n + h.size, 0);
-    const at = (i: number): Entry => {
+    const at = (i: number): [number, number] => {
       for (const h of heaps) {
-        if (i < h.size) return h.at(i) as Entry;
+        if (i < h.size) return [h.at(i), h.keyAt(i)];
         i -= h.size;
       }
       throw new Error("index out of range");
     };
-    const a = at(Math.floor(this.random() * total));
-    const b = at(Math.floor(this.random() * total));
-    if (trace !== undefined) trace.drawn = [a.record.node.nid, b.record.node.nid];
-    return (before(a, b) ? a : b).record.node.nid;
+    const [a, ka] = at(Math.floor(this.random() * total));
+    const [b, kb] = at(Math.floor(this.random() * total));
+    const na = this.slots.nids[a] as string;
+    const nb = this.slots.nids[b] as string;
+    if (trace !== undefined) trace.drawn = [na, nb];
+    return this.before(a, ka, b, kb) ? na : nb;
   }
 
   /**
@@ -328,10 +365,14 @@ export class Balancer {
     const rank = (s: Standing): number => (s === "under" ? 0 : s === "over" ? 1 : 2);
     const keyed: Array<{ r: NodeRecord; k: number; s: number }> = [];
     for (const r of nodes) {
-      const e = this.entries.get(r.node.nid);
-      const st = e?.standing ?? standing(r, 0);
+      const slot = this.slots.slotOf(r.node.nid);
+      const st = slot === undefined ? standing(r, 0) : (STANDINGS[this.slots.standing[slot] as number] as Standing);
       const k = rank(st) * 2 + (home !== "" && zoneOf(r) === home ? 0 : 1);
-      keyed.push({ r, k: st === "closed" ? 4 : k, s: e?.score ?? score(this.measure, r, 0) });
+      keyed.push({
+        r,
+        k: st === "closed" ? 4 : k,
+        s: slot === undefined ? score(this.measure, r, 0) : this.scoreOf(slot),
+      });
     }
     keyed.sort((a, b) => a.k - b.k || a.s - b.s || (a.r.node.nid < b.r.node.nid ? -1 : 1));
     const out = keyed.map((x) => x.r);

@@ -11,6 +11,7 @@
  *   tls_key = "/etc/islb/gw.key"
  *   tls_ca = "/etc/islb/clients-ca.pem"
  *   cors_origins = ["https://app.example"]
+ *   compress_min_bytes = 1024   # responses from this size compressed when the client accepts it; -1: never
  */
 import { parse } from "smol-toml";
 import { ConfigError, applyToml, defaults, readConfigFile, type NatsConfig } from "./config.js";
@@ -27,6 +28,8 @@ export interface GatewayConfig {
   tlsKey?: string;
   tlsCa?: string;
   corsOrigins?: string[];
+  /** Responses of at least this many bytes are compressed when the client accepts it; negative: never. */
+  compressMinBytes?: number;
   logLevel: string;
 }
 
@@ -50,6 +53,7 @@ export interface GatewayFlags {
   tlsKey?: string;
   tlsCa?: string;
   corsOrigin?: string[];
+  compressMinBytes?: string;
   logLevel?: string;
 }
 
@@ -100,6 +104,10 @@ export function loadGatewayConfig(f: GatewayFlags, env: NodeJS.ProcessEnv = proc
     cfg.tlsKey = str(g, "tls_key");
     cfg.tlsCa = str(g, "tls_ca");
     cfg.corsOrigins = strings(g, "cors_origins");
+    const c = g.compress_min_bytes;
+    if (c !== undefined && (typeof c !== "number" || !Number.isInteger(c)))
+      throw new ConfigError("gateway.compress_min_bytes must be an integer (bytes; -1: never compress)");
+    cfg.compressMinBytes = c;
   }
   if (env.NATS_URL) cfg.nats = { ...cfg.nats, url: env.NATS_URL };
   if (env.ISLB_GATEWAY_TOKEN) cfg.authToken = env.ISLB_GATEWAY_TOKEN;
@@ -121,6 +129,11 @@ export function loadGatewayConfig(f: GatewayFlags, env: NodeJS.ProcessEnv = proc
   if (f.tlsKey) cfg.tlsKey = f.tlsKey;
   if (f.tlsCa) cfg.tlsCa = f.tlsCa;
   if (f.corsOrigin !== undefined && f.corsOrigin.length > 0) cfg.corsOrigins = f.corsOrigin;
+  if (f.compressMinBytes !== undefined) {
+    if (!/^-?\d+$/.test(f.compressMinBytes))
+      throw new ConfigError(`--compress-min-bytes must be an integer, not ${JSON.stringify(f.compressMinBytes)}`);
+    cfg.compressMinBytes = Number(f.compressMinBytes);
+  }
   if (f.logLevel) cfg.logLevel = f.logLevel;
   if (cfg.allow !== undefined && cfg.allow.length === 0) cfg.allow = undefined;
   if (cfg.authToken === "") cfg.authToken = undefined;

@@ -57,7 +57,14 @@ export function prepareGateway(f: GatewayConfig): PreparedGateway {
   return {
     host,
     port,
-    options: { prefix: f.prefix, allow: f.allow, authToken: f.authToken, tls, corsOrigins: f.corsOrigins },
+    options: {
+      prefix: f.prefix,
+      allow: f.allow,
+      authToken: f.authToken,
+      tls,
+      corsOrigins: f.corsOrigins,
+      compressMinBytes: f.compressMinBytes,
+    },
   };
 }
 
@@ -120,6 +127,10 @@ export function addGatewayCommand(program: Command): void {
       "--cors-origin <origin>",
       "let browsers on this origin call (repeatable or comma-separated; * for any)",
       collect,
+    )
+    .option(
+      "--compress-min-bytes <n>",
+      "compress responses of at least n bytes when the client accepts gzip or deflate (1024; -1: never)",
     )
     .option("--log-level <level>", "log level: trace, debug, info, warn, error (env LOG_LEVEL)")
     .action(async (f: GatewayFlags) => run(f));

@@ -145,27 +145,51 @@ export function addPlacementCommands(program: Command, run: RunClient): void {
     .option("--region <region>", "the caller's region")
     .option("--dc <dc>", "the caller's data center")
     .option("--explain", "every candidate and why it was or was not taken")
+    .option("--overflow", "with --sid: the session may span nodes; prints its nodes, the one to join first")
+    .option("--full <nid>", "with --overflow: this node can take no more of the session (its set grows)")
+    .option("--max-nodes <n>", "with --overflow: at most this many nodes in the set (default 8)")
     .option("--json", "the reply as JSON")
     .action(
       async (
         service: string,
-        f: ClientFlags & { sid?: string; region?: string; dc?: string; explain?: boolean; json?: boolean },
-      ) =>
-        run(f, async (nc) => {
+        f: ClientFlags & {
+          sid?: string;
+          region?: string;
+          dc?: string;
+          explain?: boolean;
+          overflow?: boolean;
+          full?: string;
+          maxNodes?: string;
+          json?: boolean;
+        },
+      ) => {
+        const maxNodes = f.maxNodes === undefined ? 0 : Number(f.maxNodes);
+        if (!Number.isInteger(maxNodes) || maxNodes < 0 || maxNodes > 64)
+          throw new UsageError(`--max-nodes ${JSON.stringify(f.maxNodes)} is not a whole number from 0 to 64`);
+        if ((f.full !== undefined || f.maxNodes !== undefined) && f.overflow !== true)
+          throw new UsageError("--full and --max-nodes go with --overflow");
+        return run(f, async (nc) => {
           const r = await createClient(ISLBDefinition, nc, { prefix: f.prefix, nid: f.nid }).findNode({
             service,
             sid: f.sid ?? "",
             region: f.region ?? "",
             dc: f.dc ?? "",
             explain: f.explain === true,
+            overflow: f.overflow === true,
+            fullNid: f.full ?? "",
+            maxNodes,
           });
           if (f.json === true) {
             process.stdout.write(`${JSON.stringify(ISLBDefinition.methods.findNode.responseType.toJSON(r))}\n`);
             return;
           }
-          if (f.sid !== undefined) process.stdout.write(`${r.nodes[0]?.nid ?? "(none)"}\n`);
+          if (f.overflow === true) {
+            for (const n of r.nodes) process.stdout.write(`${n.nid}\n`);
+            process.stderr.write(`set: ${r.sessionNodes.join(" ")} (revision ${r.sessionRevision})\n`);
+          } else if (f.sid !== undefined) process.stdout.write(`${r.nodes[0]?.nid ?? "(none)"}\n`);
           else for (const n of r.nodes) process.stdout.write(`${n.nid}\n`);
           if (r.explanation !== undefined) printExplanation(r.explanation);
-        }),
+        });
+      },
     );
 }

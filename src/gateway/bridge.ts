@@ -11,8 +11,12 @@ import type { PassThroughClients } from "./passthrough.js";
 
 /** Where the answer of a call goes, in the order header, messages, end. */
 export interface CallSink {
-  /** Header metadata: at most once, before any message (a sink sends an empty header itself before its first message otherwise). */
-  header(md: Metadata): void;
+  /**
+   * Header metadata: at most once, before any message (a sink sends an empty header itself
+   * before its first message otherwise). `firstBytes`: the size of the one message to follow,
+   * when known (a unary call), so a sink announces compression only when it will compress.
+   */
+  header(md: Metadata, firstBytes?: number): void;
   /** One response message; a promise when the client must read before the next (flow control). */
   message(bytes: Uint8Array): Promise<void> | undefined;
   /** The status, exactly as the service sent it, and the trailer metadata. */
@@ -144,7 +148,7 @@ export class Bridge {
       const st = statusOf(e);
       return sink.end(st.code, st.message, trailer);
     }
-    sink.header(header ?? Metadata());
+    sink.header(header ?? Metadata(), response.length);
     const wait = sink.message(response);
     if (wait !== undefined) await wait;
     sink.end(Status.OK, "", trailer);

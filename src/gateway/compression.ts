@@ -1,14 +1,22 @@
 /**
- * Compressed request messages (gzip, deflate), as gRPC, gRPC-Web and Connect clients may
- * send them: inflated with a cap on the output, so a small bomb cannot become a large
- * message. Responses are never compressed (the gateway passes the service's bytes as they are).
+ * Compression of messages, as gRPC, gRPC-Web and Connect clients negotiate it. Requests may
+ * come compressed (gzip, deflate): inflated with a cap on the output, so a small bomb cannot
+ * become a large message. Responses are compressed with what the client accepts (gzip
+ * first, then deflate), message by message, when a message is at least the threshold (1 KiB by
+ * default): smaller ones gain little and cost CPU.
  */
-import { gunzipSync, inflateSync } from "node:zlib";
+import { deflate as deflateAsync, deflateSync, gunzipSync, gzip as gzipAsync, gzipSync, inflateSync } from "node:zlib";
 import { Status } from "../index.js";
 import { FramingError } from "./framing.js";
 
 /** What the gateway can inflate, as it advertises it (`grpc-accept-encoding`). */
 export const ACCEPT_ENCODING = "identity,gzip,deflate";
+
+/** Responses of at least this many bytes are compressed when the client accepts it (default of `compressMinBytes`). */
+export const COMPRESS_MIN_BYTES = 1024;
+
+/** Messages above this are compressed on libuv's thread pool, not on the event loop. */
+const ASYNC_ABOVE = 64 * 1024;
 
 /** The compressions a request may use. */
 export type Encoding = "gzip" | "deflate";
@@ -20,6 +28,62 @@ export function encodingOf(value: string | undefined): Encoding | undefined | { 
   return {
     problem: `message encoding ${JSON.stringify(value)} is not supported (the gateway takes ${ACCEPT_ENCODING})`,
   };
+}
+
+/**
+ * The encoding to answer with, from an accept header (`grpc-accept-encoding`,
+ * `connect-accept-encoding`, `accept-encoding`: comma-separated, HTTP's `;q=0` refuses one):
+ * gzip if accepted, else deflate, else none (identity).
+ */
+export function acceptedEncoding(accept: string | undefined): Encoding | undefined {
+  if (accept === undefined || accept === "") return undefined;
+  let deflate = false;
+  for (const part of accept.split(",")) {
+    const semi = part.indexOf(";");
+    const name = (semi < 0 ? part : part.slice(0, semi)).trim().toLowerCase();
+    if (semi >= 0 && /^\s*q\s*=\s*0(\.0*)?\s*$/.test(part.slice(semi + 1))) continue;
+    if (name === "gzip") return "gzip";
+    if (name === "deflate") deflate = true;
+  }
+  return deflate ? "deflate" : undefined;
+}
+
+/** How a call's responses are compressed: the encoding the client accepts and the threshold. */
+export interface ResponseCompression {
+  readonly encoding: Encoding;
+  readonly minBytes: number;
+}
+
+/** The last accept header read and its answer: a client sends the same one on every call. */
+let lastAccept: string | undefined;
+let lastMin: number | undefined;
+let lastAnswer: ResponseCompression | undefined;
+
+/** The response compression of a call, or undefined when its responses go as they are. */
+export function responseCompression(
+  accept: string | undefined,
+  minBytes: number | undefined,
+): ResponseCompression | undefined {
+  if (minBytes === undefined || !Number.isFinite(minBytes) || minBytes < 0 || accept === undefined) return undefined;
+  if (accept === lastAccept && minBytes === lastMin) return lastAnswer;
+  const encoding = acceptedEncoding(accept);
+  lastAnswer = encoding === undefined ? undefined : Object.freeze({ encoding, minBytes });
+  lastAccept = accept;
+  lastMin = minBytes;
+  return lastAnswer;
+}
+
+/** True when a message of `length` bytes is compressed under `c`. */
+export function worthCompressing(c: ResponseCompression | undefined, length: number): c is ResponseCompression {
+  return c !== undefined && length >= c.minBytes;
+}
+
+/** Compresses one message: at once when small, on the thread pool when large. */
+export function compress(encoding: Encoding, message: Uint8Array): Uint8Array | Promise<Uint8Array> {
+  if (message.length <= ASYNC_ABOVE) return (encoding === "gzip" ? gzipSync : deflateSync)(message);
+  return new Promise((resolve, reject) =>
+    (encoding === "gzip" ? gzipAsync : deflateAsync)(message, (e, out) => (e === null ? resolve(out) : reject(e))),
+  );
 }
 
 /** Inflates one message, refusing one that would be over `max` bytes. */

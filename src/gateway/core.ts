@@ -13,6 +13,8 @@ export interface GatewayCore {
   readonly maxMessageBytes: number;
   /** Headers the gateway itself consumes (never passed on as metadata). */
   readonly consumedHeaders: ReadonlySet<string>;
+  /** Responses of at least this many bytes are compressed when the client accepts it; undefined: never. */
+  readonly compressMinBytes: number | undefined;
   /** Schemas for JSON (Connect's JSON format); without, JSON is refused. */
   readonly json?: JsonCodecs;
   /** Undefined when the call may go on; else the status to refuse it with. */

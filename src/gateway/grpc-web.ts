@@ -6,7 +6,15 @@ import type { OutgoingHttpHeaders } from "node:http";
 import { Transform, type Readable } from "node:stream";
 import { Metadata, Status, parseTimeout } from "../index.js";
 import { BodyReader } from "./body-reader.js";
-import { ACCEPT_ENCODING, encodingOf } from "./compression.js";
+import {
+  ACCEPT_ENCODING,
+  compress,
+  encodingOf,
+  responseCompression,
+  worthCompressing,
+  type Encoding,
+  type ResponseCompression,
+} from "./compression.js";
 import type { CallSink } from "./bridge.js";
 import type { GatewayCore } from "./core.js";
 import type { Exchange } from "./exchange.js";
@@ -15,6 +23,7 @@ import { encodeGrpcMessage, header, metadataHeaders } from "./headers.js";
 import { webCall, type Cors } from "./web-call.js";
 
 const TRAILER_FLAG = 0x80;
+const COMPRESSED = 0x01;
 
 /** Decodes base64 as it streams in; each part may carry its own padding. */
 function base64Decoder(): Transform {
@@ -38,6 +47,8 @@ function base64Decoder(): Transform {
 /** The answer of one gRPC-Web call: messages, then the trailer frame (base64 in text mode). */
 export class GrpcWebSink implements CallSink {
   private done = false;
+  /** The `grpc-encoding` announced: messages over the threshold go compressed. */
+  private encoding: Encoding | undefined;
 
   /** True once the call's status was sent. */
   get ended(): boolean {
@@ -49,23 +60,37 @@ export class GrpcWebSink implements CallSink {
     private readonly contentType: string,
     private readonly text: boolean,
     private readonly extra: OutgoingHttpHeaders,
+    private readonly compression?: ResponseCompression,
   ) {}
 
   private out(b: Buffer): Buffer {
     return this.text ? Buffer.from(b.toString("base64"), "latin1") : b;
   }
 
-  header(md: Metadata): void {
+  header(md: Metadata, firstBytes?: number): void {
     if (this.x.responded) return;
-    this.x.respond(
-      200,
-      metadataHeaders(md, { "content-type": this.contentType, "grpc-accept-encoding": ACCEPT_ENCODING, ...this.extra }),
-    );
+    const h = metadataHeaders(md, {
+      "content-type": this.contentType,
+      "grpc-accept-encoding": ACCEPT_ENCODING,
+      ...this.extra,
+    });
+    const c = this.compression;
+    if (c !== undefined && (firstBytes === undefined || firstBytes >= c.minBytes)) {
+      this.encoding = c.encoding;
+      h["grpc-encoding"] = c.encoding;
+    }
+    this.x.respond(200, h);
   }
 
   message(bytes: Uint8Array): Promise<void> | undefined {
     if (!this.x.responded) this.header(Metadata());
     if (this.done) return undefined;
+    if (this.encoding !== undefined && worthCompressing(this.compression, bytes.length)) {
+      const c = compress(this.encoding, bytes);
+      const send = (z: Uint8Array): Promise<void> | undefined =>
+        this.done ? undefined : this.x.write(this.out(framed(z, COMPRESSED)));
+      return c instanceof Promise ? c.then(send) : send(c);
+    }
     return this.x.write(this.out(framed(bytes)));
   }
 
@@ -86,7 +111,13 @@ export function serveGrpcWeb(core: GatewayCore, x: Exchange, cors: Cors): void {
   const ct = header(x.headers, "content-type") ?? "";
   const text = ct.startsWith("application/grpc-web-text");
   const base = text ? "application/grpc-web-text" : "application/grpc-web";
-  const sink = new GrpcWebSink(x, ct === `${base}+proto` ? ct : base, text, cors.headers(header(x.headers, "origin")));
+  const sink = new GrpcWebSink(
+    x,
+    ct === `${base}+proto` ? ct : base,
+    text,
+    cors.headers(header(x.headers, "origin")),
+    responseCompression(header(x.headers, "grpc-accept-encoding"), core.compressMinBytes),
+  );
   if (x.method !== "POST") return sink.end(Status.UNIMPLEMENTED, "gRPC-Web calls are POST requests", Metadata());
   if (ct !== base && ct !== `${base}+proto`)
     return sink.end(

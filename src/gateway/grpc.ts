@@ -6,7 +6,15 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import { Metadata, Status, parseTimeout } from "../index.js";
 import { BodyReader } from "./body-reader.js";
-import { ACCEPT_ENCODING, encodingOf } from "./compression.js";
+import {
+  ACCEPT_ENCODING,
+  compress,
+  encodingOf,
+  responseCompression,
+  worthCompressing,
+  type Encoding,
+  type ResponseCompression,
+} from "./compression.js";
 import type { CallSink } from "./bridge.js";
 import { framed, messagePrefix } from "./framing.js";
 import type { GatewayCore } from "./core.js";
@@ -15,6 +23,8 @@ import { parseRoute } from "./route.js";
 
 /** Messages up to this size are written with their prefix in one copy; larger ones in two writes. */
 const COPY_BELOW = 16 * 1024;
+/** The flag of a compressed message. */
+const COMPRESSED = 0x01;
 
 /** Resolves when a stream can take more, or is gone. */
 export function drained(stream: ServerHttp2Stream): Promise<void> {
@@ -33,6 +43,8 @@ export function drained(stream: ServerHttp2Stream): Promise<void> {
 export class GrpcSink implements CallSink {
   private headersSent = false;
   private done = false;
+  /** The `grpc-encoding` announced: messages over the threshold go compressed. */
+  private encoding: Encoding | undefined;
 
   /** True once the call's status was sent (or the stream was gone). */
   get ended(): boolean {
@@ -42,13 +54,14 @@ export class GrpcSink implements CallSink {
   constructor(
     private readonly stream: ServerHttp2Stream,
     private readonly contentType: string,
+    private readonly compression?: ResponseCompression,
   ) {}
 
   private get gone(): boolean {
     return this.stream.destroyed || this.stream.closed;
   }
 
-  header(md: Metadata): void {
+  header(md: Metadata, firstBytes?: number): void {
     if (this.headersSent || this.done || this.gone) return;
     this.headersSent = true;
     const h = metadataHeaders(md, {
@@ -56,6 +69,11 @@ export class GrpcSink implements CallSink {
       "content-type": this.contentType,
       "grpc-accept-encoding": ACCEPT_ENCODING,
     });
+    const c = this.compression;
+    if (c !== undefined && (firstBytes === undefined || firstBytes >= c.minBytes)) {
+      this.encoding = c.encoding;
+      h["grpc-encoding"] = c.encoding;
+    }
     try {
       this.stream.respond(h, { waitForTrailers: true });
     } catch {
@@ -66,13 +84,22 @@ export class GrpcSink implements CallSink {
   message(bytes: Uint8Array): Promise<void> | undefined {
     if (!this.headersSent) this.header(Metadata());
     if (this.done || this.gone) return undefined;
+    if (this.encoding !== undefined && worthCompressing(this.compression, bytes.length)) {
+      const c = compress(this.encoding, bytes);
+      return c instanceof Promise ? c.then((z) => this.write(z, COMPRESSED)) : this.write(c, COMPRESSED);
+    }
+    return this.write(bytes, 0);
+  }
+
+  private write(bytes: Uint8Array, flags: number): Promise<void> | undefined {
+    if (this.done || this.gone) return undefined;
     const s = this.stream;
     let ok: boolean;
     if (bytes.length < COPY_BELOW) {
-      ok = s.write(framed(bytes));
+      ok = s.write(framed(bytes, flags));
     } else {
       s.cork();
-      s.write(messagePrefix(bytes.length));
+      s.write(messagePrefix(bytes.length, flags));
       ok = s.write(bytes);
       s.uncork();
     }
@@ -125,7 +152,11 @@ export function refuseHttp(
 export function serveGrpc(core: GatewayCore, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
   const ct = header(headers, "content-type") ?? "";
   if (headers[":method"] !== "POST") return refuseHttp(stream, 405, "gRPC calls are POST requests", { allow: "POST" });
-  const sink = new GrpcSink(stream, ct === "application/grpc+proto" ? ct : "application/grpc");
+  const sink = new GrpcSink(
+    stream,
+    ct === "application/grpc+proto" ? ct : "application/grpc",
+    responseCompression(header(headers, "grpc-accept-encoding"), core.compressMinBytes),
+  );
   if (ct !== "application/grpc" && ct !== "application/grpc+proto") {
     return sink.end(
       Status.UNIMPLEMENTED,
@@ -147,13 +178,14 @@ export function serveGrpc(core: GatewayCore, stream: ServerHttp2Stream, headers:
   const encoding = encodingOf(header(headers, "grpc-encoding"));
   if (typeof encoding === "object") return sink.end(Status.UNIMPLEMENTED, encoding.problem, Metadata());
   const ac = new AbortController();
-  stream.on("error", () => undefined);
-  // Aborting makes an AbortError (a DOMException with its stack): only for calls still going.
+  // (server.ts listens for the stream's errors.) Aborting makes an AbortError (a DOMException with its stack): only for calls still going.
   stream.once("close", () => {
     if (!sink.ended) ac.abort();
   });
   const call = {
-    ...route,
+    path: route.path,
+    service: route.service,
+    method: route.method,
     nid: nidOf(headers),
     metadata: requestMetadata(headers, core.consumedHeaders),
     timeoutMs,

@@ -17,6 +17,7 @@ import { Bridge, type BridgeStats, type LocalHandler } from "./bridge.js";
 import { methodsIn, filesOf, askReflection, microInstances } from "./bus-info.js";
 import type { GatewayCore } from "./core.js";
 import { serveGrpc } from "./grpc.js";
+import { COMPRESS_MIN_BYTES } from "./compression.js";
 import { header } from "./headers.js";
 import { MethodKinds } from "./kinds.js";
 import { createListener, type ListenerTls } from "./listener.js";
@@ -34,6 +35,11 @@ export interface GatewayOptions extends AccessOptions {
   prefix?: string;
   /** Largest request or response message, in bytes (default 4 MiB, never above NATS's max_payload). */
   maxMessageBytes?: number;
+  /**
+   * Response messages of at least this many bytes are compressed (gzip, else deflate) when the
+   * client accepts it (default 1024; a negative number or Infinity: never).
+   */
+  compressMinBytes?: number;
   /** TLS on the HTTP side (h2 and HTTP/1.1 by ALPN); with `ca`, mTLS. */
   tls?: ListenerTls;
   /** Origins browsers may call from (gRPC-Web, Connect); `*` for any. None by default. */
@@ -44,6 +50,9 @@ export interface GatewayOptions extends AccessOptions {
   local?: ReadonlyMap<string, LocalHandler>;
   logger?: Logger;
 }
+
+/** An error listener that keeps a stream's errors from crashing the process (its close ends the call). */
+const ignore = (): void => undefined;
 
 /** What `close()` waits for before it cuts connections. */
 const CLOSE_MS = 2000;
@@ -60,6 +69,7 @@ export class Gateway implements GatewayCore {
   readonly prefix: string;
   readonly access: Access;
   readonly json: JsonCodecs | undefined;
+  readonly compressMinBytes: number | undefined;
   /** At most 1000 streams at once per connection, and 64 MB of a connection's buffers: a client holds no more. */
   private readonly h2 = createHttp2Server({ maxSessionMemory: 64, settings: { maxConcurrentStreams: 1000 } });
   private readonly h1 = createHttpServer();
@@ -83,13 +93,17 @@ export class Gateway implements GatewayCore {
     this.log = options.logger ?? silentLogger;
     this.cors = new Cors(options.corsOrigins);
     this.json = options.json;
+    const min = options.compressMinBytes ?? COMPRESS_MIN_BYTES;
+    this.compressMinBytes = Number.isFinite(min) && min >= 0 ? min : undefined;
     const prefix = this.prefix;
     this.kinds = new MethodKinds({
       micro: async () => (await microInstances(nc)).flatMap((i) => i.endpoints),
       reflect: async (service) =>
         methodsIn(filesOf(await askReflection(nc, prefix, { fileContainingSymbol: service })), service),
     });
-    const clients = new PassThroughClients(nc, { prefix, maxMessageBytes: this.maxMessageBytes });
+    // Unary requests batched per turn of the event loop: each HTTP/2 stream is its own
+    // callback, so unbatched every request would be its own socket write to NATS.
+    const clients = new PassThroughClients(nc, { prefix, maxMessageBytes: this.maxMessageBytes, batchUnary: true });
     this.bridge = new Bridge(clients, this.kinds, options.local);
     this.h2.on("session", (s) => {
       this.sessions.add(s);
@@ -110,7 +124,7 @@ export class Gateway implements GatewayCore {
   }
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    stream.on("error", () => undefined);
+    stream.on("error", ignore);
     const ct = header(headers, "content-type") ?? "";
     if (ct.startsWith("application/grpc") && !ct.startsWith("application/grpc-web"))
       return serveGrpc(this, stream, headers);
@@ -127,7 +141,8 @@ export class Gateway implements GatewayCore {
   private onWeb(x: Exchange, ct: string): void {
     if (x.method === "OPTIONS") return this.cors.preflight(x);
     if (ct.startsWith("application/grpc-web")) return serveGrpcWeb(this, x, this.cors);
-    if (isConnect(ct.split(";")[0]?.trim() ?? "")) return serveConnect(this, x, this.cors);
+    if (isConnect(ct.split(";")[0]?.trim() ?? "") || (x.method === "GET" && x.path.includes("?")))
+      return serveConnect(this, x, this.cors);
     x.respond(415, { "content-type": "text/plain; charset=utf-8" });
     x.end(
       Buffer.from(`unsupported content type ${JSON.stringify(ct)}: this is a gRPC, gRPC-Web and Connect gateway\n`),

@@ -46,9 +46,28 @@ export class Cors {
     this.origins = new Set(origins);
   }
 
+  /** True when a page of `origin` may call. */
+  allows(origin: string): boolean {
+    return this.any || this.origins.has(origin);
+  }
+
+  /**
+   * Why a GET (Connect's GET form) must not run, or undefined. A page of any site can make a
+   * browser send a GET without asking first (an image, a link, a simple fetch), and a GET can
+   * reach any unary method, so one from another site runs only when CORS allows its origin:
+   * a GET with an `origin` not allowed, or one a browser marks cross-site (`sec-fetch-site`)
+   * without an allowed `origin`, is refused. Clients that are not browsers send neither.
+   */
+  getProblem(origin: string | undefined, fetchSite: string | undefined): string | undefined {
+    if (origin !== undefined)
+      return this.allows(origin) ? undefined : `a GET from ${origin}, which CORS does not allow`;
+    if (fetchSite === "cross-site" || fetchSite === "same-site") return `a ${fetchSite} GET with no allowed origin`;
+    return undefined;
+  }
+
   /** Headers for a response to a request from `origin` (none when that origin is not allowed). */
   headers(origin: string | undefined): OutgoingHttpHeaders {
-    if (origin === undefined || !(this.any || this.origins.has(origin))) return {};
+    if (origin === undefined || !this.allows(origin)) return {};
     return {
       "access-control-allow-origin": this.any ? "*" : origin,
       vary: "origin",

@@ -37,6 +37,8 @@ import { toMarkMessage } from "../registry/marks.js";
 import type { PickTrace } from "../balancer/balancer.js";
 import { explainEnd, explainStart } from "./explain.js";
 import { markHandlers } from "./marks.js";
+import { SessionReports, checkReport } from "./session-reports.js";
+import { DEFAULT_MAX_NODES, MAX_MAX_NODES, lookupSet } from "./session-sets.js";
 
 export interface IslbOptions {
   /** Lease granted when a node asks for none (default 6000 ms). */
@@ -52,6 +54,13 @@ export interface IslbOptions {
   secrets?: Record<string, string>;
   /** The registry's authorization (secrets, admin credential), shared with every other way in (nats-discovery). */
   auth?: Authorization;
+  /**
+   * After a loss of placements (a reporting node registered again, a reloaded view), how long a
+   * lookup of a session the store does not know waits for the nodes' reports before placing it
+   * (default one and a half heartbeats of the default lease; 0: never). Only once nodes report
+   * sessions (the agent's `sessions`): see session-reports.ts.
+   */
+  relearnHoldMs?: number;
   /** Changes a watcher may fall behind before it is ended (default 10,000). */
   watchBacklog?: number;
 }
@@ -64,9 +73,14 @@ export interface IslbHooks {
   onLookup?(kind: Lookup, service: string): void;
   /** A session event (a move, a release) the store could not record. */
   onAnnounceFailed?(err: unknown): void;
+  /** Sessions a node reported while another node hosts them (a conflict; the placement recorded wins). */
+  onSessionConflict?(service: string, count: number): void;
 }
 
 const MAX_TOKEN = 256;
+
+/** A reply without a session node set (no overflow asked). */
+const noSet = (): { sessionNodes: string[]; sessionRevision: number } => ({ sessionNodes: [], sessionRevision: 0 });
 
 export function createIslbService(
   store: RegistryStore,
@@ -124,6 +138,13 @@ export function createIslbService(
             : "host could not keep it";
     return announce({ type: "moved", service, sid, nid, from, reason });
   };
+  const reports = new SessionReports(
+    store,
+    idleMs,
+    announce,
+    { onConflict: hooks.onSessionConflict },
+    options.relearnHoldMs ?? Math.round(1.5 * heartbeatOf(defaultLease)),
+  );
   const refusedToken = (nid: string): never =>
     fail(Status.PERMISSION_DENIED, `node ${nid} is registered by another owner (the token does not match)`);
 
@@ -134,6 +155,11 @@ export function createIslbService(
       checkOptionalToken("service", req.service, true);
       checkOptionalToken("region", req.region);
       checkOptionalToken("dc", req.dc);
+      checkOptionalToken("full_nid", req.fullNid);
+      if (req.overflow && req.sid === "")
+        fail(Status.INVALID_ARGUMENT, "overflow needs a sid: only a session's node set can grow");
+      if (req.maxNodes > MAX_MAX_NODES)
+        fail(Status.INVALID_ARGUMENT, `max_nodes is at most ${MAX_MAX_NODES}, not ${req.maxNodes}`);
       const now = Date.now();
       const anyService = req.service === "" || req.service === "*";
       if (req.nid !== "" && req.nid !== "*") {
@@ -150,6 +176,7 @@ export function createIslbService(
                 undefined,
               )
             : undefined,
+          ...noSet(),
         };
       }
       const pref = { region: req.region, dc: req.dc };
@@ -159,6 +186,8 @@ export function createIslbService(
             Status.INVALID_ARGUMENT,
             "a session lookup needs a service: sessions are placed on a node of one service",
           );
+        // Just after a loss of placements: wait (bounded) for the hosts' reports before placing anew.
+        if (reports.holding) await stored(reports.settle(req.service, req.sid));
         const ex = req.explain ? explainStart(balancer, view.nodesOf(req.service), pref) : undefined;
         const trace: PickTrace | undefined = ex === undefined ? undefined : { drawn: [], tier: "" };
         // Each call picks another node: the store asks again when its view is ahead of ours (a node just cordoned elsewhere).
@@ -178,7 +207,7 @@ export function createIslbService(
         if (p === undefined) {
           if (view.countOf(req.service) === 0)
             fail(Status.NOT_FOUND, `no node of service ${req.service} is registered`);
-          if (ex !== undefined) return { nodes: [], explanation: explainEnd(ex, "none", "", trace) };
+          if (ex !== undefined) return { nodes: [], explanation: explainEnd(ex, "none", "", trace), ...noSet() };
           fail(
             Status.RESOURCE_EXHAUSTED,
             `no node of service ${req.service} can take a new session: all are draining, cordoned or at their hard limits`,
@@ -187,14 +216,42 @@ export function createIslbService(
         if (p.placed) balancer.notePlaced(p.nid);
         if (movedFrom !== undefined) await announceMove(req.service, req.sid, p.nid, movedFrom, now);
         hooks.onLookup?.(p.placed ? "session-placed" : "session-known", req.service);
+        const explanation =
+          ex === undefined
+            ? undefined
+            : explainEnd(ex, p.placed ? "placed" : "known", p.nid, p.placed ? trace : undefined);
+        if (req.overflow) {
+          const set = await stored(
+            lookupSet(
+              {
+                service: req.service,
+                sid: req.sid,
+                primary: p.nid,
+                pref,
+                fullNid: req.fullNid,
+                maxNodes: req.maxNodes || DEFAULT_MAX_NODES,
+                idleMs,
+              },
+              store,
+              balancer,
+              announce,
+            ),
+          );
+          // The node to join (the set's last) first, then the others in set order.
+          const join = set.nodes[set.nodes.length - 1];
+          const order = [join, ...set.nodes.filter((n) => n !== join)];
+          return {
+            nodes: order.flatMap((n) => {
+              const m = n === undefined ? undefined : view.get(n)?.node;
+              return m === undefined ? [] : [m];
+            }),
+            explanation,
+            sessionNodes: [...set.nodes],
+            sessionRevision: set.revision,
+          };
+        }
         const r = view.get(p.nid);
-        return {
-          nodes: r === undefined ? [] : [r.node],
-          explanation:
-            ex === undefined
-              ? undefined
-              : explainEnd(ex, p.placed ? "placed" : "known", p.nid, p.placed ? trace : undefined),
-        };
+        return { nodes: r === undefined ? [] : [r.node], explanation, ...noSet() };
       }
       const live = [...view.nodesOf(req.service)].filter((r) => r.expiresAt > now);
       hooks.onLookup?.("list", req.service);
@@ -204,6 +261,7 @@ export function createIslbService(
         explanation: req.explain
           ? explainEnd(explainStart(balancer, live, pref), "list", nodes[0]?.nid ?? "", undefined)
           : undefined,
+        ...noSet(),
       };
     },
 
@@ -223,6 +281,7 @@ export function createIslbService(
       checkToken("nid", req.nid);
       checkOwnerToken(req.token);
       checkLoad(req.load);
+      checkReport(req);
       const leaseMs = lease(req.leaseMs);
       const now = Date.now();
       let record: NodeRecord | undefined;
@@ -252,12 +311,15 @@ export function createIslbService(
       const after = view.get(req.nid);
       if (after?.mark !== undefined) await stored(marks.checkDrained(after, now));
       const mark = view.get(req.nid)?.mark;
+      const service = view.get(req.nid)?.node.service ?? record?.node.service ?? "";
+      const sessions = await stored(reports.apply(req, service, r.reregistered === true, heartbeatOf(leaseMs)));
       return {
         reregistered: r.reregistered === true,
         leaseMs,
         heartbeatMs: heartbeatOf(leaseMs),
         revision: r.revision,
         mark: mark === undefined ? undefined : toMarkMessage(mark),
+        ...sessions,
       };
     },
 

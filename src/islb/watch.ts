@@ -34,7 +34,12 @@ const event = (type: WatchEvent_Type, revision: number, r?: NodeRecord, note?: M
 });
 
 const sessionEvent = (e: SessionEvent): WatchEvent => ({
-  type: e.type === "moved" ? WatchEvent_Type.TYPE_SESSION_MOVED : WatchEvent_Type.TYPE_SESSION_RELEASED,
+  type:
+    e.type === "moved"
+      ? WatchEvent_Type.TYPE_SESSION_MOVED
+      : e.type === "expanded"
+        ? WatchEvent_Type.TYPE_SESSION_EXPANDED
+        : WatchEvent_Type.TYPE_SESSION_RELEASED,
   revision: e.revision,
   node: undefined,
   by: "",

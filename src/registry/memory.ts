@@ -20,6 +20,8 @@ import {
 } from "./types.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
+import type { Adoption, SessionSet } from "./model.js";
+import { adoptStep, canKeep, outcomeOf } from "./session-adopt.js";
 
 interface Session {
   readonly nid: string;
@@ -46,6 +48,8 @@ export class MemoryStore implements RegistryStore {
   readonly view: RegistryView;
   private readonly owners = new Map<string, Owner>();
   private readonly sessions = new Map<string, Session>();
+  /** Sessions' node sets (overflow), by session key; forgotten with the session. */
+  private readonly sets = new Map<string, { nodes: readonly string[]; revision: number; until: number }>();
   private readonly leases = new ExpiryBuckets();
   private readonly sessionExpiry = new ExpiryBuckets(1000);
   /** Revisions start at the start time in µs: above any a previous registry handed out. */
@@ -185,6 +189,48 @@ export class MemoryStore implements RegistryStore {
     return { nid, placed: true };
   }
 
+  async adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    const now = Date.now();
+    const reporterKeeps = canKeep(this.view.get(nid), service, now);
+    return sids.map((sid) => {
+      const key = sessionKey(service, sid);
+      const s = this.sessions.get(key);
+      const cur = s !== undefined && s.until > now ? s.nid : undefined;
+      const step = adoptStep(reporterKeeps, nid, cur, cur !== undefined && canKeep(this.view.get(cur), service, now));
+      if (step === "renew" && s !== undefined) s.until = now + idleMs;
+      else if (step === "create" || step === "replace")
+        this.sessions.set(key, { nid, until: now + idleMs, bucket: this.sessionExpiry.add(key, now + idleMs) });
+      const host = step === "refuse" ? "" : step === "conflict" ? (cur as string) : nid;
+      return step === "replace"
+        ? { sid, outcome: outcomeOf[step], nid: host, from: cur }
+        : { sid, outcome: outcomeOf[step], nid: host };
+    });
+  }
+
+  async sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {
+    const s = this.sets.get(sessionKey(service, sid));
+    const now = Date.now();
+    if (s === undefined || s.until <= now) return undefined;
+    s.until = now + idleMs;
+    return { nodes: s.nodes, revision: s.revision };
+  }
+
+  async writeSessionSet(
+    service: string,
+    sid: string,
+    nodes: readonly string[],
+    ifRevision: number,
+    idleMs: number,
+  ): Promise<SessionSet | undefined> {
+    const key = sessionKey(service, sid);
+    const now = Date.now();
+    const s = this.sets.get(key);
+    if ((s !== undefined && s.until > now ? s.revision : 0) !== ifRevision) return undefined;
+    const next = { nodes: [...nodes], revision: ifRevision + 1, until: now + idleMs };
+    this.sets.set(key, next);
+    return { nodes: next.nodes, revision: next.revision };
+  }
+
   async sessionNode(service: string, sid: string): Promise<string | undefined> {
     const s = this.sessions.get(sessionKey(service, sid));
     return s !== undefined && s.until > Date.now() ? s.nid : undefined;
@@ -196,6 +242,7 @@ export class MemoryStore implements RegistryStore {
     if (s === undefined || s.until <= Date.now()) return "none";
     if (host !== undefined && (s.nid !== host.nid || this.owners.get(host.nid)?.token !== host.token)) return "refused";
     this.sessions.delete(key);
+    this.sets.delete(key);
     return "released";
   }
 
@@ -217,8 +264,11 @@ export class MemoryStore implements RegistryStore {
     for (const key of this.sessionExpiry.due(now)) {
       const s = this.sessions.get(key);
       if (s === undefined || s.bucket > lastSession) continue;
-      if (s.until <= now) this.sessions.delete(key);
-      else s.bucket = this.sessionExpiry.add(key, s.until);
+      if (s.until <= now) {
+        this.sessions.delete(key);
+        const set = this.sets.get(key);
+        if (set !== undefined && set.until <= now) this.sets.delete(key);
+      } else s.bucket = this.sessionExpiry.add(key, s.until);
     }
   }
 

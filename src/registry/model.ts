@@ -122,7 +122,7 @@ export interface Placement {
 
 /** A change of a session's placement, as Watch reports it (session events). */
 export interface SessionChangeInput {
-  readonly type: "moved" | "released";
+  readonly type: "moved" | "released" | "expanded";
   readonly service: string;
   readonly sid: string;
   /** The node hosting it now ("" once released). */
@@ -133,5 +133,33 @@ export interface SessionChangeInput {
 
 /** A session change with its revision (in the registry's one sequence of revisions). */
 export interface SessionEvent extends SessionChangeInput {
+  readonly revision: number;
+}
+
+/**
+ * What re-learning one reported session did (see SessionStore.adoptSessions): "adopted" (it was
+ * placed nowhere: now on the reporting node), "kept" (already there: its idle time renewed),
+ * "moved" (placed on a node that could not keep it: now on the reporting node), "conflict"
+ * (another node that keeps it hosts it: that placement wins), "refused" (the reporting node
+ * cannot keep sessions: not alive, not SERVING, draining, or of another service).
+ */
+export type AdoptOutcome = "adopted" | "kept" | "moved" | "conflict" | "refused";
+
+/** One reported session's outcome: `nid` is the node hosting it after the call ("" when refused). */
+export interface Adoption {
+  readonly sid: string;
+  readonly outcome: AdoptOutcome;
+  readonly nid: string;
+  /** "moved": the node it was placed on before. */
+  readonly from?: string;
+}
+
+/**
+ * A session's node set (FindNodeRequest.overflow: a room that spans nodes), in its recorded
+ * order: the node it was placed on first, then each node added. Immutable.
+ */
+export interface SessionSet {
+  readonly nodes: readonly string[];
+  /** Grows by one with each write of the set (0: never written: a set of one node). */
   readonly revision: number;
 }

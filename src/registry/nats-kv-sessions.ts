@@ -36,9 +36,14 @@ import {
 import { PlacementCache } from "./placement-cache.js";
 import type { SessionStore } from "./types.js";
 import { inSpan } from "../tracing/tracer.js";
+import type { Adoption } from "./model.js";
+import { adoptStep, outcomeOf } from "./session-adopt.js";
 
 /** Reads and writes tried per placement when other instances write the same session. */
 const ATTEMPTS = 6;
+
+/** Reported sessions re-learnt at once (each is a read and at most a write). */
+const ADOPT_PARALLEL = 32;
 
 /** A known session's idle time is renewed in the bucket at most this often (a fraction of it, at least 1 s). */
 const renewEvery = (idleMs: number): number => Math.max(1000, idleMs / 20);
@@ -214,6 +219,41 @@ export class KvSessions implements SessionStore {
       } catch (err) {
         if (!(err instanceof Conflict)) throw err;
         next = cand;
+      }
+    }
+    throw new StoreUnavailableError(`the NATS ${this.b.where}: session ${key} kept changing under ${ATTEMPTS} writes`);
+  }
+
+  /** Re-learns reported placements by the rule of session-adopt.ts, each by a revision-checked write. */
+  async adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    const now = Date.now();
+    const out: Adoption[] = [];
+    for (let at = 0; at < sids.length; at += ADOPT_PARALLEL)
+      out.push(
+        ...(await Promise.all(
+          sids.slice(at, at + ADOPT_PARALLEL).map((sid) => this.adopt(service, nid, sid, idleMs, now)),
+        )),
+      );
+    return out;
+  }
+
+  private async adopt(service: string, nid: string, sid: string, idleMs: number, now: number): Promise<Adoption> {
+    const key = sessionKey(service, sid);
+    const mine = this.serving(nid, service, now);
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const e = await this.b.get(this.b.sessions, key);
+      const v = e?.operation === "PUT" ? decodeSession(e.value) : undefined;
+      const cur = v !== undefined && v.until > now ? v.nid : undefined;
+      const step = adoptStep(mine, nid, cur, cur !== undefined && this.serving(cur, service, now));
+      if (step === "refuse") return { sid, outcome: "refused", nid: "" };
+      if (step === "conflict") return { sid, outcome: "conflict", nid: cur as string };
+      try {
+        if (step !== "renew" || v === undefined || now - (v.until - idleMs) >= renewEvery(idleMs))
+          await this.b.write(this.b.sessionsBucket, key, encodeSession({ until: now + idleMs, nid }), e?.revision ?? 0);
+        this.cache.set(key, nid, now, idleMs);
+        return step === "replace" ? { sid, outcome: "moved", nid, from: cur } : { sid, outcome: outcomeOf[step], nid };
+      } catch (err) {
+        if (!(err instanceof Conflict)) throw err;
       }
     }
     throw new StoreUnavailableError(`the NATS ${this.b.where}: session ${key} kept changing under ${ATTEMPTS} writes`);

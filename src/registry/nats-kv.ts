@@ -12,12 +12,14 @@
 import type { NatsConnection } from "nats";
 import { KvBuckets, type NatsKvConfig } from "./nats-kv-bucket.js";
 import { KvSessions } from "./nats-kv-sessions.js";
+import { KvSessionSets } from "./nats-kv-session-sets.js";
 import { KvMarks } from "./nats-kv-marks.js";
 import { KvTail } from "./nats-kv-tail.js";
 import { KvNodeWrites } from "./nats-kv-writes.js";
 import { StoreUnavailableError } from "./errors.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
 import type {
+  Adoption,
   MarkChange,
   NodeRecord,
   Placement,
@@ -25,6 +27,7 @@ import type {
   ReleaseResult,
   SessionChangeInput,
   SessionHost,
+  SessionSet,
   WriteResult,
 } from "./model.js";
 import type { RegistryView } from "./view.js";
@@ -52,6 +55,7 @@ export class NatsKvStore implements RegistryStore {
     private readonly nodes: KvNodeWrites,
     private readonly sessions: KvSessions,
     private readonly marks: KvMarks,
+    private readonly sets: KvSessionSets = new KvSessionSets(b),
   ) {}
 
   /**
@@ -138,12 +142,32 @@ export class NatsKvStore implements RegistryStore {
     return this.sessions.noteSession(change);
   }
 
+  adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    return this.sessions.adoptSessions(service, nid, sids, idleMs);
+  }
+
   sessionNode(service: string, sid: string): Promise<string | undefined> {
     return this.sessions.sessionNode(service, sid);
   }
 
-  releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
-    return this.sessions.releaseSession(service, sid, host);
+  async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
+    const r = await this.sessions.releaseSession(service, sid, host);
+    if (r === "released") await this.sets.drop(service, sid);
+    return r;
+  }
+
+  sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {
+    return this.sets.sessionSet(service, sid, idleMs);
+  }
+
+  writeSessionSet(
+    service: string,
+    sid: string,
+    nodes: readonly string[],
+    ifRevision: number,
+    idleMs: number,
+  ): Promise<SessionSet | undefined> {
+    return this.sets.writeSessionSet(service, sid, nodes, ifRevision, idleMs);
   }
 
   /** Resolves when the nodes bucket's stream answers (true) or fails (false); notices a wiped bucket. */

@@ -17,6 +17,8 @@ import type { SessionStore } from "./types.js";
 import { trace } from "@opentelemetry/api";
 import { inSpan } from "../tracing/tracer.js";
 import { TurnBatch } from "./turn-batch.js";
+import { adoptSessions } from "./redis-session-adopt.js";
+import type { Adoption } from "./model.js";
 
 /** One placement, as PLACES takes it. */
 interface PlaceRequest {
@@ -155,6 +157,24 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
       if (cand !== undefined) tried.add(cand);
     }
     return undefined;
+  }
+
+  /** Re-learns reported placements (redis-session-adopt.ts); what the script placed on or renewed for the reporter is known here. */
+  async adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    const out = await adoptSessions(
+      this.conn,
+      this.keysOf(service),
+      (s, sid) => this.key(s, sid),
+      service,
+      nid,
+      sids,
+      idleMs,
+    );
+    const now = Date.now();
+    for (const a of out)
+      if (a.outcome !== "refused" && a.outcome !== "conflict")
+        this.cache.set(this.key(service, a.sid), a.nid, now, idleMs);
+    return out;
   }
 
   async sessionNode(service: string, sid: string): Promise<string | undefined> {

@@ -22,12 +22,15 @@ import { ChangeTail } from "./redis-tail.js";
 import { RedisNodeWrites } from "./redis-writes.js";
 import { RedisMarks } from "./redis-marks.js";
 import { noteSession } from "./redis-session-events.js";
+import { RedisSessionSets } from "./redis-session-sets.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
 import type {
+  Adoption,
   MarkChange,
   NodeRecord,
   Placement,
   SessionChangeInput,
+  SessionSet,
   RegistryEvent,
   ReleaseResult,
   SessionHost,
@@ -61,6 +64,10 @@ export class RedisStore implements RegistryStore {
     private readonly sessions: RedisSessions,
     private readonly marks: RedisMarks,
     private readonly streamLength: number,
+    private readonly sets: RedisSessionSets = new RedisSessionSets(
+      conn,
+      (service) => feed.layout.shards[feed.layout.of(service)] as RedisKeys,
+    ),
   ) {}
 
   /**
@@ -150,12 +157,32 @@ export class RedisStore implements RegistryStore {
     return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
   }
 
+  adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    return this.sessions.adoptSessions(service, nid, sids, idleMs);
+  }
+
   sessionNode(service: string, sid: string): Promise<string | undefined> {
     return this.sessions.sessionNode(service, sid);
   }
 
-  releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
-    return this.sessions.releaseSession(service, sid, host);
+  async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
+    const r = await this.sessions.releaseSession(service, sid, host);
+    if (r === "released") await this.sets.drop(service, sid);
+    return r;
+  }
+
+  sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {
+    return this.sets.sessionSet(service, sid, idleMs);
+  }
+
+  writeSessionSet(
+    service: string,
+    sid: string,
+    nodes: readonly string[],
+    ifRevision: number,
+    idleMs: number,
+  ): Promise<SessionSet | undefined> {
+    return this.sets.writeSessionSet(service, sid, nodes, ifRevision, idleMs);
   }
 
   /** Resolves when Redis answers (true) or fails (false); a stalled Redis answers late: the health probe times it. */

@@ -6,12 +6,14 @@
  */
 import type { RegistryView } from "./view.js";
 import type {
+  Adoption,
   Load,
   MarkChange,
   NodeRecord,
   NodeState,
   Placement,
   RegistryEvent,
+  SessionSet,
   ReleaseResult,
   SessionChangeInput,
   SessionHost,
@@ -89,6 +91,35 @@ export interface SessionStore {
    * (RegistryView.sessions). Resolves with its revision.
    */
   noteSession(change: SessionChangeInput): Promise<number>;
+  /**
+   * Re-learns placements a node reports it hosts (its heartbeats), each atomically across the
+   * instances sharing the store, by the rule of session-adopt.ts: a session placed nowhere (a
+   * wiped store) or on a node that cannot keep it is placed on `nid`; one on `nid` is renewed
+   * for `idleMs`; one on another node that keeps it stays there (a conflict). One result per
+   * sid, in order.
+   */
+  adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]>;
+}
+
+/**
+ * Sessions' node sets (FindNodeRequest.overflow), each a compare-and-set value beside the
+ * session's placement: every caller through any instance reads the same set in the same order.
+ * Releasing the session (releaseSession) forgets its set; an idle set lapses like a placement.
+ */
+export interface SessionSetStore {
+  /** The session's node set, renewed for `idleMs`; undefined when none was written (or it lapsed). */
+  sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined>;
+  /**
+   * Writes the set `nodes` when the set's revision is still `ifRevision` (0: none written), as
+   * revision `ifRevision + 1`; undefined (nothing written) when another write came first.
+   */
+  writeSessionSet(
+    service: string,
+    sid: string,
+    nodes: readonly string[],
+    ifRevision: number,
+    idleMs: number,
+  ): Promise<SessionSet | undefined>;
 }
 
 /**
@@ -114,4 +145,4 @@ export interface StoreHealth {
 }
 
 /** A whole registry store: nodes, sessions, changes and health. */
-export interface RegistryStore extends NodeStore, SessionStore, MarkStore, ChangeFeed, StoreHealth {}
+export interface RegistryStore extends NodeStore, SessionStore, SessionSetStore, MarkStore, ChangeFeed, StoreHealth {}

@@ -23,7 +23,7 @@ export interface ClientCore {
     path: string,
     subject: string,
     data: Uint8Array,
-    opts: { reply?: string },
+    opts: { reply?: string; headers?: MsgHdrs },
     onError: (err: unknown) => void,
   ): void;
   /** Publishes what the outbox holds now (before a frame that must leave at once). */

@@ -54,6 +54,18 @@ export function asClientError(path: string, e: unknown): unknown {
   return e instanceof MetadataError ? clientError(path, Status.INTERNAL, e.message, e) : e;
 }
 
+/** The last timeout's headers: a deadline given as a number of ms is the same every call (no string made per call). */
+let lastMs = NaN;
+let lastHeaders = PLAIN_REQUEST;
+
+function headersFor(ms: number): MsgHdrs {
+  if (ms !== lastMs) {
+    lastHeaders = deadlineRequestHeaders(encodeTimeout(ms));
+    lastMs = ms;
+  }
+  return lastHeaders;
+}
+
 export function unaryCall(
   core: ClientCore,
   method: ResolvedMethod,
@@ -77,7 +89,7 @@ export function unaryCall(
       timeoutMs = msUntil(options.deadline);
       if (timeoutMs <= 0)
         throw clientError(path, Status.DEADLINE_EXCEEDED, "deadline exceeded before the call was sent");
-      h = deadlineRequestHeaders(encodeTimeout(timeoutMs));
+      h = headersFor(timeoutMs);
     } else if (options.deadline !== undefined || !noMetadata) {
       h = natsHeaders();
       h.set(H.contentType, CONTENT_TYPE.proto);
@@ -128,8 +140,12 @@ class PendingUnary implements MuxReceiver {
       this.onAbort = () => this.fail(new AbortError());
       signal.addEventListener("abort", this.onAbort);
     }
+    const opts = { reply: this.core.mux.subjectOf(this.token), headers };
     try {
-      this.core.publish(this.method.path, this.subject, data, { reply: this.core.mux.subjectOf(this.token), headers });
+      // Batched: NATS's refusal (when the batch goes out) fails the call.
+      if (this.core.options.batchUnary)
+        this.core.queue(this.method.path, this.subject, data, opts, (e) => this.fail(e));
+      else this.core.publish(this.method.path, this.subject, data, opts);
     } catch (e) {
       this.fail(e);
     }

@@ -163,8 +163,15 @@ function makeMethod(
     };
   }
   if (middleware === undefined && !d.requestStream && core.options.wire === "native") {
+    // The call's own options as they are when there are no defaults to merge (no copy per call).
+    const noDefaults = Object.keys(defaults).length === 0;
     return (request: unknown, options?: NatsCallOptions): Promise<unknown> =>
-      unaryCall(core, method, request, options === undefined ? defaults : { ...defaults, ...options });
+      unaryCall(
+        core,
+        method,
+        request,
+        options === undefined ? defaults : noDefaults ? options : { ...defaults, ...options },
+      );
   }
   return async (request: unknown, options?: NatsCallOptions): Promise<unknown> => {
     checkRequest(request);

@@ -16,6 +16,8 @@ export const WHEEL_SLOT_MS = 50;
 export class WheelDeadline {
   /** The wheel slot it waits in, or -1 (an exact timer holds it, or it is over). */
   slot = -1;
+  /** Its place in its slot's list (see DeadlineWheel.remove). */
+  index = -1;
   private exact: DeadlineTimer | undefined;
   private over = false;
 
@@ -59,7 +61,8 @@ export class WheelDeadline {
 
 /** The wheel: slots of WHEEL_SLOT_MS, ticked by one interval that runs while any slot is full. */
 export class DeadlineWheel {
-  private readonly slots = new Map<number, Set<WheelDeadline>>();
+  /** Deadlines by slot, in lists whose items know their place: a removal swaps the last one in (no hashing). */
+  private readonly slots = new Map<number, WheelDeadline[]>();
   private timer: NodeJS.Timeout | undefined;
   /** The lowest slot that may hold deadlines. */
   private first = Infinity;
@@ -76,9 +79,10 @@ export class DeadlineWheel {
       return d;
     }
     const slot = Math.floor(d.at / this.slotMs) - 2;
-    let set = this.slots.get(slot);
-    if (set === undefined) this.slots.set(slot, (set = new Set()));
-    set.add(d);
+    let list = this.slots.get(slot);
+    if (list === undefined) this.slots.set(slot, (list = []));
+    d.index = list.length;
+    list.push(d);
     d.slot = slot;
     if (slot < this.first) this.first = slot;
     if (this.timer === undefined) {
@@ -91,17 +95,23 @@ export class DeadlineWheel {
   /** Takes a deadline out of its slot (it was cleaned up). */
   remove(d: WheelDeadline): void {
     const slot = d.slot;
+    const i = d.index;
     d.slot = -1;
-    const set = this.slots.get(slot);
-    if (set === undefined) return;
-    set.delete(d);
-    if (set.size === 0) this.slots.delete(slot);
+    d.index = -1;
+    const list = this.slots.get(slot);
+    if (list === undefined || list[i] !== d) return;
+    const last = list.pop() as WheelDeadline;
+    if (last !== d) {
+      list[i] = last;
+      last.index = i;
+    }
+    if (list.length === 0) this.slots.delete(slot);
   }
 
   /** Deadlines waiting in slots. */
   get size(): number {
     let n = 0;
-    for (const s of this.slots.values()) n += s.size;
+    for (const s of this.slots.values()) n += s.length;
     return n;
   }
 
@@ -122,7 +132,10 @@ export class DeadlineWheel {
           continue;
         }
         this.slots.delete(slot);
-        for (const d of set) d.due(now);
+        for (const d of set) {
+          d.index = -1;
+          d.due(now);
+        }
       }
       this.first = first;
     }

@@ -99,6 +99,13 @@ export interface ClientOptions extends CallLimits {
   compatGapMs?: number;
   /** This caller's node id, sent in the Call frame of streams. */
   callerNid?: string;
+  /**
+   * Unary requests wait in the connection's outbox until the current turn of the event loop
+   * ends, as stream frames do, so requests started by separate events (a gateway's HTTP/2
+   * streams, each its own callback) leave in one socket write instead of one each (default
+   * false: each request is handed to nats.js at once).
+   */
+  batchUnary?: boolean;
 }
 
 /** CallLimits with every default applied and clamped. */
@@ -128,6 +135,7 @@ export interface ResolvedClientOptions extends ResolvedLimits {
   wire: "native" | "nats-grpc";
   compatGapMs: number;
   callerNid: string;
+  batchUnary: boolean;
 }
 
 /** Why the subject prefix cannot be used, or undefined. */
@@ -173,5 +181,6 @@ export function resolveClientOptions(o: ClientOptions, maxPayload: number | unde
     wire: o.wire ?? "native",
     compatGapMs: Math.max(0, o.compatGapMs ?? DEFAULTS.compatGapMs),
     callerNid: o.callerNid ?? "",
+    batchUnary: o.batchUnary === true,
   };
 }

@@ -20,6 +20,18 @@ export interface MethodStats {
   totalMs: number;
 }
 
+/**
+ * Told of every unary call served from a single NATS message (the fast path): when its request
+ * was read and its handler is about to run, and when it ended (after a `started` only). For
+ * metrics that cost a few increments a call, where a middleware would take every call off
+ * the fast path (see NatsServer.observeUnary).
+ */
+export interface UnaryObserver {
+  started(path: string): void;
+  /** `ms`: from the request's arrival to the reply. */
+  finished(path: string, code: number, ms: number): void;
+}
+
 /** A call in progress, as the server tracks it for draining and accounting. */
 export interface ActiveCall {
   /** Ends the call from the server's side (shutdown): status UNAVAILABLE to the client. */
@@ -30,6 +42,9 @@ export interface ServerCore {
   readonly nc: NatsConnection;
   readonly options: ResolvedServerOptions;
   readonly middleware: ServerMiddleware | undefined;
+  /** The middleware unary calls served from a single message run through (those not added with `unary: false`). */
+  readonly unaryMiddleware: ServerMiddleware | undefined;
+  readonly unaryObserver: UnaryObserver | undefined;
   /** The subject prefix of this server's per-call subjects (`<inbox prefix>.calls.<id>`). */
   readonly callInbox: string;
   /** Publishes, turning a payload over the NATS limit into a thrown RESOURCE_EXHAUSTED. */
@@ -60,6 +75,8 @@ export interface CoreHooks {
   readonly active: Set<ActiveCall>;
   /** Counts a finished call (see ServerCore.record). */
   record(path: string, code: number, message: string, ms: number): void;
+  readonly unaryMiddleware: ServerMiddleware | undefined;
+  readonly unaryObserver: UnaryObserver | undefined;
 }
 
 /**
@@ -82,6 +99,8 @@ export function createServerCore(
     nc,
     options,
     middleware,
+    unaryMiddleware: hooks.unaryMiddleware,
+    unaryObserver: hooks.unaryObserver,
     callInbox,
     publish(subject, data, opts) {
       if (data.length > maxPayload) throw tooLarge(data.length);

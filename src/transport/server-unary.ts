@@ -16,6 +16,8 @@ import { tooBusy, type ActiveCall, type ServerCore } from "./server-core.js";
 
 class UnaryCall implements ActiveCall, ContextSource {
   private replied = false;
+  /** The unary observer was told it started (so it is told when it ends). */
+  observed = false;
   private deadline: WheelDeadline | undefined;
   private controller: AbortController | undefined;
   private aborted = false;
@@ -102,7 +104,9 @@ class UnaryCall implements ActiveCall, ContextSource {
     this.replied = true;
     this.deadline?.cleanup();
     this.core.untrack(this);
-    this.core.record(this.method.path, status.code, status.message, performance.now() - this.started);
+    const ms = performance.now() - this.started;
+    this.core.record(this.method.path, status.code, status.message, ms);
+    if (this.observed) this.core.unaryObserver?.finished(this.method.path, status.code, ms);
     sendReply(this.core, this.reply, status, data, this.json, this.headerMd, this.trailerMd, this.method.path);
   }
 }
@@ -170,7 +174,12 @@ export function serveUnary(
 /** Runs the handler (and middleware) and replies. Never rejects. */
 async function run(core: ServerCore, method: ServedMethod, call: UnaryCall, request: unknown): Promise<void> {
   try {
-    call.succeed(await runHandler(method, core.middleware, request, createCallContext(call)));
+    const observer = core.unaryObserver;
+    if (observer !== undefined) {
+      observer.started(method.path);
+      call.observed = true;
+    }
+    call.succeed(await runHandler(method, core.unaryMiddleware, request, createCallContext(call)));
   } catch (e) {
     call.fail(handlerStatus(core, method, e));
   }

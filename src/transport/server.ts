@@ -26,7 +26,14 @@ import { MethodTable } from "./method-table.js";
 import { connectionInbox } from "./mux.js";
 import { resolveMethods, type ServiceDefinition, type ServiceImplementation } from "./definition.js";
 import type { HandlerFn, ServedMethod } from "./invoke.js";
-import { createServerCore, tooBusy, type ActiveCall, type MethodStats, type ServerCore } from "./server-core.js";
+import {
+  createServerCore,
+  tooBusy,
+  type ActiveCall,
+  type MethodStats,
+  type ServerCore,
+  type UnaryObserver,
+} from "./server-core.js";
 import { prefixProblem, resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from "./options.js";
 import { serveUnary } from "./server-unary.js";
 import { plainDeadlineMs } from "./deadline-headers.js";
@@ -56,6 +63,8 @@ export interface ServerStats {
 export class NatsServer {
   private readonly services = new Map<string, ServiceEntry>();
   private middleware: ServerMiddleware | undefined;
+  private unaryMiddleware: ServerMiddleware | undefined;
+  private unaryObserver: UnaryObserver | undefined;
   private core: (ServerCore & { options: ResolvedServerOptions }) | undefined;
   private subs: Subscription[] = [];
   private readonly active = new Set<ActiveCall>();
@@ -70,9 +79,24 @@ export class NatsServer {
     if (p !== undefined) throw new ServerError(Status.INVALID_ARGUMENT, p);
   }
 
-  /** Adds a middleware (nice-grpc's ServerMiddleware); later ones run inside earlier ones. */
-  use(middleware: ServerMiddleware<any, any>): this {
-    this.middleware = this.middleware === undefined ? middleware : composeServerMiddleware(this.middleware, middleware);
+  /**
+   * Adds a middleware (nice-grpc's ServerMiddleware); later ones run inside earlier ones.
+   * `unary: false`: not for unary calls served from a single NATS message (the common call,
+   * which then keeps the fast path when no other middleware is added), only for streams and
+   * for calls that came as frames; pair it with `observeUnary` to see those calls. Call
+   * before `listen`.
+   */
+  use(middleware: ServerMiddleware<any, any>, options: { unary?: boolean } = {}): this {
+    const compose = (a: ServerMiddleware | undefined): ServerMiddleware =>
+      a === undefined ? middleware : composeServerMiddleware(a, middleware);
+    this.middleware = compose(this.middleware);
+    if (options.unary !== false) this.unaryMiddleware = compose(this.unaryMiddleware);
+    return this;
+  }
+
+  /** Tells `observer` of every unary call served from a single NATS message (see UnaryObserver). One; call before `listen`. */
+  observeUnary(observer: UnaryObserver): this {
+    this.unaryObserver = observer;
     return this;
   }
 
@@ -122,6 +146,8 @@ export class NatsServer {
     this.core = createServerCore(nc, options, this.middleware, callInbox, {
       active,
       record: (path, code, message, ms) => this.record(path, code, message, ms),
+      unaryMiddleware: this.unaryMiddleware,
+      unaryObserver: this.unaryObserver,
     });
     const calls = (this.calls = new CallTable(this.core, active));
     const prefix = options.prefix;

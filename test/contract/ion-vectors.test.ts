@@ -129,6 +129,9 @@ test("ion's field numbers are pinned", () => {
         dc: "",
         limit: 0,
         explain: false,
+        overflow: false,
+        fullNid: "",
+        maxNodes: 0,
       }).finish(),
     ),
     [1, 2, 3],
@@ -138,6 +141,8 @@ test("ion's field numbers are pinned", () => {
       FindNodeReply.encode({
         nodes: [{ dc: "", nid: "x", service: "", rpc: undefined }],
         explanation: undefined,
+        sessionNodes: [],
+        sessionRevision: 0,
       }).finish(),
     ),
     [1],

@@ -12,7 +12,7 @@ import { Status } from "../../src/status.js";
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
-test("islb cordon / uncordon / drain / place --explain", async () => {
+test("islb cordon / uncordon / drain / place --explain / place --overflow", async () => {
   const ns = await startNatsServer();
   const islb = await startIslb(ns.url, { nid: "islb-cm", adminToken: "t0p" });
   const a = await startAgent(ns.url, "cm-1", {}, { load: () => ({ sessions: 1 }) });
@@ -47,6 +47,19 @@ test("islb cordon / uncordon / drain / place --explain", async () => {
     assert.equal(j.explanation.host, "cm-2");
     const u = await cli(["uncordon", "cm-1", "--admin-token", "t0p"]);
     assert.match(u.stdout, /^cm-1 uncordoned: serving at revision/);
+    // A session that spans nodes: its set grows when the caller says its join node is full.
+    const o1 = await cli(["place", "rtc", "--sid", "big", "--overflow"]);
+    const first = o1.stdout.trim();
+    assert.match(o1.stderr, new RegExp(`^set: ${first} \\(revision 0\\)$`, "m"));
+    const o2 = await cli(["place", "rtc", "--sid", "big", "--overflow", "--full", first]);
+    const [join, ...rest] = o2.stdout.trim().split("\n");
+    assert.deepEqual(rest, [first]);
+    assert.match(o2.stderr, new RegExp(`^set: ${first} ${join} \\(revision 1\\)$`, "m"));
+    await assert.rejects(
+      cli(["place", "rtc", "--sid", "big", "--full", first]),
+      (e: { code?: number; stderr?: string }) =>
+        e.code === 1 && /--full and --max-nodes go with --overflow/.test(e.stderr ?? ""),
+    );
     await assert.rejects(
       cli(["drain", "cm-1", "--deadline", "soon", "--admin-token", "t0p"]),
       (e: { code?: number; stderr?: string }) =>

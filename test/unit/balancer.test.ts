@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Balancer } from "../../src/balancer/balancer.js";
-import { IndexedHeap } from "../../src/balancer/heap.js";
+import { SlotHeap } from "../../src/balancer/heap.js";
 import { MemoryStore } from "../../src/registry/memory.js";
 import { NodeState, type Limits, type Load } from "../../src/registry/types.js";
 import { toRecord } from "../../src/registry/records.js";
@@ -40,26 +40,33 @@ async function fleet(
   return store;
 }
 
-test("the heap keeps order through pushes, updates and removals", () => {
-  type It = { slot: number; k: number };
-  const h = new IndexedHeap<It>((a, b) => a.k < b.k);
-  const items = Array.from({ length: 200 }, (_, i) => ({ slot: -1, k: (i * 7919) % 211 }));
-  for (const it of items) h.push(it);
-  for (const it of items.slice(0, 50)) {
-    it.k = 1000 - it.k;
-    h.update(it);
+test("the heap keeps order through pushes, updates and removals, ties by the caller's order", () => {
+  const n = 200;
+  const table = { pos: new Int32Array(n).fill(-1) };
+  const keys = Array.from({ length: n }, (_, i) => (i * 7919) % 23);
+  // Ties: the greater slot first, so the order is not just the slots' own; tie keys that order the same way, equal for four slots in a row (those go to the order itself).
+  const h = new SlotHeap(table, (a, b) => a > b);
+  for (let i = 0; i < n; i++) h.push(i, keys[i] as number, -Math.floor(i / 4));
+  for (let i = 0; i < 50; i++) {
+    keys[i] = 1000 - (keys[i] as number);
+    h.update(i, keys[i] as number);
   }
-  for (const it of items.slice(50, 80)) h.remove(it);
-  const out: number[] = [];
+  for (let i = 50; i < 80; i++) h.remove(i);
+  assert.equal(h.has(60), false);
+  assert.equal(table.pos[60], -1);
+  assert.equal(h.has(10), true);
+  assert.equal(h.keyOf(10), keys[10]);
+  const out: Array<[number, number]> = [];
   while (h.size > 0) {
-    const top = h.peek() as It;
-    out.push(top.k);
+    const top = h.peek();
+    out.push([h.keyAt(0), top]);
     h.remove(top);
   }
+  assert.equal(h.peek(), -1);
   assert.equal(out.length, 170);
   assert.deepEqual(
     out,
-    [...out].sort((a, b) => a - b),
+    [...out].sort((a, b) => a[0] - b[0] || b[1] - a[1]),
   );
 });
 
@@ -226,4 +233,36 @@ test("marks: a cordoned or draining node is closed and never picked; excluded no
   await store.markNode("a", { type: "uncordoned", mark: undefined, note: { by: "ops", reason: "" } });
   assert.equal(b.pick("rtc", { region: "eu" }), "a", "uncordoned: back");
   b.close();
+});
+
+test("ties go to the lesser node id, whatever the ids share and in whatever order they come", async () => {
+  // Ids that share a long prefix, then one that shortens it (the tie keys are computed anew), non-ASCII and of different lengths.
+  const nids = [
+    "node-eu-10",
+    "node-eu-9",
+    "node-eu-100",
+    "node-eu-1",
+    "node-eué",
+    "node-eu-",
+    "nod",
+    "x",
+    "node-eu-1\u0000",
+  ];
+  const s = await fleet(nids.map((nid) => ({ nid })));
+  const b = new Balancer(s.view);
+  const picked: string[] = [];
+  for (let i = 0; i < nids.length; i++) {
+    const nid = b.pick("rtc") as string;
+    picked.push(nid);
+    b.notePlaced(nid);
+  }
+  assert.deepEqual(picked, [...nids].sort());
+  // All at one pending placement each: the same order again.
+  const again: string[] = [];
+  for (let i = 0; i < nids.length; i++) {
+    const nid = b.pick("rtc") as string;
+    again.push(nid);
+    b.notePlaced(nid);
+  }
+  assert.deepEqual(again, [...nids].sort());
 });

@@ -113,7 +113,11 @@ test("a whole message and any partial one encode to the bytes of encode(fromPart
 });
 
 test("a message given whole is not copied; a partial one is filled in, and an invalid one still fails", () => {
-  const reply = { nodes: [{ dc: "dc1", nid: "a", service: "rtc", rpc: undefined }] };
+  const reply = {
+    nodes: [{ dc: "dc1", nid: "a", service: "rtc", rpc: undefined }],
+    sessionNodes: [],
+    sessionRevision: 0,
+  };
   const get = Object.getOwnPropertyDescriptor;
   let reads = 0;
   const watched = Object.defineProperty({ ...reply }, "nodes", { get: () => (reads++, reply.nodes), enumerable: true });
@@ -128,7 +132,12 @@ test("a message given whole is not copied; a partial one is filled in, and an in
     service: "",
     rpc: undefined,
   });
-  assert.deepEqual(FindNodeReply.decode(encodeProto(FindNodeReply, {})), { nodes: [], explanation: undefined });
+  assert.deepEqual(FindNodeReply.decode(encodeProto(FindNodeReply, {})), {
+    nodes: [],
+    explanation: undefined,
+    sessionNodes: [],
+    sessionRevision: 0,
+  });
   // invalid whichever way it is encoded: a number where an int32 enum must be an integer
   assert.throws(() => encodeProto(Registration, { state: 1.5 }), /invalid int32/);
   // the shared writer is left clean after a failure
@@ -147,6 +156,8 @@ test("interned decoding gives what plain decoding gives, strings of every kind i
     const bytes = FindNodeReply.encode({
       nodes: [{ dc: s, nid: s + "x", service: "rtc", rpc: undefined }],
       explanation: undefined,
+      sessionNodes: [],
+      sessionRevision: 0,
     }).finish();
     const got = decodeProto(FindNodeReply, bytes).nodes[0];
     assert.equal(got?.dc, s);
@@ -168,6 +179,8 @@ test("interned decoding: invalid UTF-8 is replaced as before, and truncated inpu
   const good = FindNodeReply.encode({
     nodes: [{ dc: "d", nid: "n", service: "s", rpc: undefined }],
     explanation: undefined,
+    sessionNodes: [],
+    sessionRevision: 0,
   }).finish();
   assert.equal(decodeProto(FindNodeReply, good).nodes[0]?.nid, "n");
 });

@@ -67,3 +67,18 @@ test("frame metadata round trip keeps values apart and drops invalid keys from t
   );
   assert.equal(toFrameMetadata(Metadata()), undefined);
 });
+
+test("grpc-status-details-bin (rich error details) passes as trailer metadata both ways; other grpc- keys do not", () => {
+  const details = new Uint8Array([8, 5, 18, 1, 120]);
+  const tr = Metadata();
+  tr.set("grpc-status-details-bin", details);
+  tr.set("grpc-other", "x");
+  const h = headers();
+  writeHeaders(tr, h, H.trailerPrefix);
+  assert.deepEqual(h.values("grpc-trailer-grpc-status-details-bin"), [Buffer.from(details).toString("base64")]);
+  assert.equal(h.has("grpc-trailer-grpc-other"), false);
+  assert.deepEqual([...(readHeaders(h, H.trailerPrefix).get("grpc-status-details-bin") as Uint8Array)], [...details]);
+  const back = fromFrameMetadata(toFrameMetadata(tr));
+  assert.deepEqual([...(back.get("grpc-status-details-bin") as Uint8Array)], [...details]);
+  assert.equal(back.has("grpc-other"), false);
+});

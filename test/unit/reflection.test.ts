@@ -68,6 +68,9 @@ test("descriptors built from the answer (protobufjs) encode a message our genera
     dc: "",
     limit: 3,
     explain: false,
+    overflow: false,
+    fullNid: "",
+    maxNodes: 0,
   });
   const back = T.toObject(
     T.decode(
@@ -79,6 +82,9 @@ test("descriptors built from the answer (protobufjs) encode a message our genera
         dc: "",
         limit: 0,
         explain: false,
+        overflow: false,
+        fullNid: "",
+        maxNodes: 0,
       }).finish(),
     ),
   );

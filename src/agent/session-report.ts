@@ -1,0 +1,62 @@
+/**
+ * What an agent tells the registry about the sessions its node hosts, heartbeat by heartbeat:
+ * the ids added and removed since the last acknowledged heartbeat, the digest of them all, and
+ * (when the registry asked, HeartbeatReply.want_sessions) every id, at most MAX_REPORTED per
+ * heartbeat: a longer list goes over several heartbeats, the last one marked full.
+ */
+import { MAX_REPORTED, formatDigest, sessionHash } from "../islb/session-digest.js";
+
+/** The session fields of one heartbeat. */
+export interface SessionReport {
+  sessionsAdded: string[];
+  sessionsRemoved: string[];
+  sessionsFull: boolean;
+  sessionsDigest: string;
+}
+
+export class SessionReporter {
+  /** What the registry acknowledged (as of the last heartbeat it answered). */
+  private acked = new Set<string>();
+  /** The registry asked for the full list, not all sent yet. */
+  private wantFull = false;
+  private readonly hashes = new Map<string, bigint>();
+
+  /** The report for a heartbeat, given the sessions hosted now. */
+  report(hosted: Iterable<string>): SessionReport {
+    const now = new Set(hosted);
+    let xor = 0n;
+    for (const sid of now) {
+      let h = this.hashes.get(sid);
+      if (h === undefined) this.hashes.set(sid, (h = sessionHash(sid)));
+      xor ^= h;
+    }
+    if (this.hashes.size > now.size) for (const sid of this.hashes.keys()) if (!now.has(sid)) this.hashes.delete(sid);
+    const removed: string[] = [];
+    for (const sid of this.acked) if (!now.has(sid) && removed.length < MAX_REPORTED) removed.push(sid);
+    const added: string[] = [];
+    let unsent = 0;
+    for (const sid of now)
+      if (!this.acked.has(sid)) {
+        if (added.length + removed.length < MAX_REPORTED) added.push(sid);
+        else unsent++;
+      }
+    return {
+      sessionsAdded: added,
+      sessionsRemoved: removed,
+      sessionsFull: this.wantFull && unsent === 0,
+      sessionsDigest: formatDigest(now.size, xor),
+    };
+  }
+
+  /** The registry answered `sent`; `want`: it asks for the full list (it lost or never had it). */
+  acknowledged(sent: SessionReport, want: boolean): void {
+    for (const sid of sent.sessionsRemoved) this.acked.delete(sid);
+    for (const sid of sent.sessionsAdded) this.acked.add(sid);
+    if (sent.sessionsFull) this.wantFull = false;
+    // Asked again while a long full list is on its way: keep going, do not start over.
+    if (want && !this.wantFull) {
+      this.acked = new Set();
+      this.wantFull = true;
+    }
+  }
+}

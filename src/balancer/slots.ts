@@ -1,0 +1,154 @@
+/**
+ * What the balancer keeps per node, as columns: each node has a slot (a small integer, reused
+ * once the node leaves) and its figures sit at that index of typed arrays, so 100,000 nodes
+ * cost a few arrays and one map entry each rather than an object, a cost object and boxed
+ * numbers apiece, and a sift in a heap reads contiguous memory.
+ */
+import type { NodeRecord } from "../registry/types.js";
+import type { SlotPositions } from "./heap.js";
+import type { SessionCost, Standing } from "./score.js";
+
+/** Standings as stored (FREE: the slot holds no node). */
+export const UNDER = 0;
+export const OVER = 1;
+export const CLOSED = 2;
+const FREE = 255;
+
+export const STANDINGS: readonly Standing[] = ["under", "over", "closed"];
+export const standingCode = (s: Standing): number => (s === "under" ? UNDER : s === "over" ? OVER : CLOSED);
+
+/** Where a slot's node is placed: its zone's heaps (see Balancer). */
+export interface ZoneRef {
+  readonly service: string;
+  readonly name: string;
+}
+
+export class NodeSlots<Z extends ZoneRef> implements SlotPositions {
+  private readonly index = new Map<string, number>();
+  private readonly free: number[] = [];
+  private cap = 0;
+  private used = 0;
+  /** The longest prefix every node id seen since the last clear shares (undefined: none seen). */
+  private prefix: string | undefined;
+  /** Called when the tie keys were computed anew (the common prefix shrank). */
+  onRetie: () => void = () => {};
+  /** The node's record as last applied, and its id (read on every tie in a heap). */
+  records: (NodeRecord | undefined)[] = [];
+  nids: string[] = [];
+  /** The zone the node was last placed in (undefined while it is in none). */
+  zones: (Z | undefined)[] = [];
+  /** Position in its zone's heap, -1 when in none (see SlotHeap). */
+  pos = new Int32Array(0);
+  /** Sessions placed since the node's last heartbeat. */
+  pending = new Int32Array(0);
+  standing = new Uint8Array(0);
+  /** What one more session adds to the node's cpu, tracks and bandwidth (sessions: 1), see sessionCost. */
+  costCpu = new Float64Array(0);
+  costTracks = new Float64Array(0);
+  costBandwidth = new Float64Array(0);
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  slotOf(nid: string): number | undefined {
+    return this.index.get(nid);
+  }
+
+  /** A slot for a node not seen yet (its columns zeroed, closed, in no heap). */
+  add(r: NodeRecord): number {
+    let s = this.free.pop();
+    if (s === undefined) {
+      if (this.used === this.cap) this.grow();
+      s = this.used++;
+    }
+    const nid = r.node.nid;
+    this.shrinkPrefix(nid);
+    this.index.set(nid, s);
+    this.records[s] = r;
+    this.nids[s] = nid;
+    this.zones[s] = undefined;
+    this.pos[s] = -1;
+    this.pending[s] = 0;
+    this.standing[s] = CLOSED;
+    return s;
+  }
+
+  /** Frees the slot of a node that left (call after it left its heap). */
+  release(s: number): void {
+    this.index.delete(this.nids[s] as string);
+    this.records[s] = undefined;
+    this.nids[s] = "";
+    this.zones[s] = undefined;
+    this.standing[s] = FREE;
+    this.free.push(s);
+  }
+
+  clear(): void {
+    this.index.clear();
+    this.free.length = 0;
+    this.used = 0;
+    this.records = [];
+    this.nids = [];
+    this.zones = [];
+    this.prefix = undefined;
+  }
+
+  /**
+   * A number that orders node ids as they order (a lesser number: a lesser id), or is equal
+   * (then compare the ids): 7 UTF-16 units past the prefix all ids share, 7 bits each (units
+   * above 127 count as 127), so a tie in a heap compares two numbers instead of following two
+   * pointers to two strings.
+   */
+  tieKey(s: number): number {
+    const nid = this.nids[s] as string;
+    const from = this.prefix?.length ?? 0;
+    let k = 0;
+    for (let i = from; i < from + 7; i++) k = k * 128 + (i < nid.length ? Math.min(nid.charCodeAt(i), 127) : 0);
+    return k;
+  }
+
+  private shrinkPrefix(nid: string): void {
+    const p = this.prefix;
+    if (p === undefined) {
+      this.prefix = nid;
+      return;
+    }
+    if (nid.startsWith(p)) return;
+    let i = 0;
+    while (i < p.length && i < nid.length && p.charCodeAt(i) === nid.charCodeAt(i)) i++;
+    this.prefix = p.slice(0, i);
+    this.onRetie();
+  }
+
+  /** The node's session cost, into `out` (a scratch object: no allocation). */
+  costInto(s: number, out: { cpu: number; sessions: number; tracks: number; bandwidth: number }): SessionCost {
+    out.cpu = this.costCpu[s] as number;
+    out.sessions = 1;
+    out.tracks = this.costTracks[s] as number;
+    out.bandwidth = this.costBandwidth[s] as number;
+    return out;
+  }
+
+  setCost(s: number, c: SessionCost): void {
+    this.costCpu[s] = c.cpu;
+    this.costTracks[s] = c.tracks;
+    this.costBandwidth[s] = c.bandwidth;
+  }
+
+  private grow(): void {
+    const cap = Math.max(64, this.cap * 2);
+    const widen = <T extends Int32Array | Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.pos = widen(this.pos, (n) => new Int32Array(n));
+    this.pending = widen(this.pending, (n) => new Int32Array(n));
+    this.standing = widen(this.standing, (n) => new Uint8Array(n));
+    this.costCpu = widen(this.costCpu, (n) => new Float64Array(n));
+    this.costTracks = widen(this.costTracks, (n) => new Float64Array(n));
+    this.costBandwidth = widen(this.costBandwidth, (n) => new Float64Array(n));
+    this.cap = cap;
+  }
+}

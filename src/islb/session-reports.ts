@@ -1,0 +1,165 @@
+/**
+ * The sessions nodes report with their heartbeats (HeartbeatRequest.sessions_*), so that a
+ * registry that lost its placements (a wiped store, a restart without persistence) re-learns
+ * them and a live room is never split. Added sessions are re-learnt by the store's
+ * adoptSessions (the rule: src/registry/session-adopt.ts, the placement already recorded wins);
+ * removed ones are released when they are still placed on the reporter. A node is asked for its
+ * full list (HeartbeatReply.want_sessions) when the registry re-registered it, or when this
+ * instance has not had its full list since the instance started or its view was reloaded.
+ *
+ * Between a loss and the reports, a lookup of a live room whose host has not reported yet would
+ * place it anew (a split): so, once this instance has seen nodes report sessions, a loss (a
+ * reporting node registered again by its heartbeat, or this instance's view reloaded) opens a
+ * hold: for `holdMs` (one and a half heartbeats of the node), a lookup of a session the store
+ * does not know waits for it to be reported (`settle`) before placing it.
+ */
+import type { HeartbeatRequest, SessionConflict } from "../../generated/islb/islb.js";
+import type { RegistryStore, SessionChangeInput } from "../registry/types.js";
+import { Status, fail } from "../status.js";
+import { MAX_REPORTED, digestCount, sessionsDigest } from "./session-digest.js";
+import { checkSid } from "./validate.js";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export interface ReportHooks {
+  /** Sessions reported by a node while another node hosts them (the reporter is told). */
+  onConflict?(service: string, count: number): void;
+}
+
+/** What the heartbeat reply says about the node's sessions. */
+export interface ReportAnswer {
+  wantSessions: boolean;
+  sessionConflicts: SessionConflict[];
+}
+
+const NONE: ReportAnswer = { wantSessions: false, sessionConflicts: [] };
+
+/** Checks a heartbeat's session report (INVALID_ARGUMENT when it is malformed or too long). */
+export function checkReport(req: HeartbeatRequest): void {
+  const n = req.sessionsAdded.length + req.sessionsRemoved.length;
+  if (n > MAX_REPORTED)
+    fail(Status.INVALID_ARGUMENT, `a heartbeat reports at most ${MAX_REPORTED} sessions (added and removed), not ${n}`);
+  for (const sid of req.sessionsAdded) checkReported(sid);
+  for (const sid of req.sessionsRemoved) checkReported(sid);
+  if (req.sessionsDigest === "") {
+    if (n > 0 || req.sessionsFull)
+      fail(Status.INVALID_ARGUMENT, "a heartbeat that reports sessions needs sessions_digest");
+    return;
+  }
+  const count = digestCount(req.sessionsDigest);
+  if (count === undefined)
+    fail(
+      Status.INVALID_ARGUMENT,
+      `sessions_digest must be "<count>:<16 hex digits>", not ${JSON.stringify(req.sessionsDigest.slice(0, 40))}`,
+    );
+  // A full list in one heartbeat can be checked against its digest.
+  if (
+    req.sessionsFull &&
+    count === req.sessionsAdded.length &&
+    sessionsDigest(new Set(req.sessionsAdded)) !== req.sessionsDigest
+  )
+    fail(Status.INVALID_ARGUMENT, "the full list of sessions does not match sessions_digest");
+}
+
+function checkReported(sid: string): void {
+  if (sid === "") fail(Status.INVALID_ARGUMENT, "a reported session id is empty");
+  checkSid(sid);
+}
+
+/** How often a held lookup asks the store whether its session was reported. */
+const SETTLE_POLL_MS = 50;
+
+export class SessionReports {
+  /** Nodes whose full list this instance has had since it started or its view was last reloaded. */
+  private readonly full = new Set<string>();
+  /** True once a node reported sessions to this instance: only then does a loss hold lookups. */
+  private reporting = false;
+  /** Until when lookups of sessions the store does not know wait for reports (0: no hold). */
+  private holdUntil = 0;
+
+  /**
+   * @param holdMs how long a loss holds lookups of unknown sessions (see the file's comment), at
+   * least; a node registered again holds for one and a half of its heartbeats if that is longer; 0: never
+   */
+  constructor(
+    private readonly store: RegistryStore,
+    private readonly idleMs: number,
+    private readonly announce: (change: SessionChangeInput) => Promise<void>,
+    private readonly hooks: ReportHooks = {},
+    private readonly holdMs = 0,
+  ) {
+    store.view.onResync(() => {
+      this.full.clear();
+      if (this.reporting) this.hold(this.holdMs);
+    });
+    store.view.subscribe((e) => {
+      if (e.type === "down" || e.type === "expired") this.full.delete(e.record.node.nid);
+    });
+  }
+
+  /**
+   * Applies a checked report of node `nid` (with owner `token`, of `service`) after its heartbeat
+   * was accepted; `reregistered`: the registry had lost the node.
+   */
+  async apply(
+    req: HeartbeatRequest,
+    service: string,
+    reregistered: boolean,
+    heartbeatMs: number,
+  ): Promise<ReportAnswer> {
+    if (req.sessionsDigest === "") return NONE;
+    const nid = req.nid;
+    const count = digestCount(req.sessionsDigest) ?? 0;
+    this.reporting = true;
+    if (reregistered) {
+      this.full.delete(nid);
+      if (count > 0) this.hold(Math.max(this.holdMs, 1.5 * heartbeatMs));
+    }
+    for (const sid of req.sessionsRemoved) {
+      const r = await this.store.releaseSession(service, sid, { nid, token: req.token });
+      if (r === "released")
+        await this.announce({
+          type: "released",
+          service,
+          sid,
+          nid: "",
+          from: nid,
+          reason: "released by host (reported)",
+        });
+    }
+    const conflicts: SessionConflict[] = [];
+    if (req.sessionsAdded.length > 0) {
+      const out = await this.store.adoptSessions(service, nid, req.sessionsAdded, this.idleMs);
+      for (const a of out) {
+        if (a.outcome === "conflict") {
+          // A member of the session's node set (overflow) hosts part of it: no conflict.
+          const set = await this.store.sessionSet(service, a.sid, this.idleMs);
+          if (set === undefined || !set.nodes.includes(nid)) conflicts.push({ sid: a.sid, nid: a.nid });
+        } else if (a.outcome === "moved" && a.from !== undefined)
+          await this.announce({ type: "moved", service, sid: a.sid, nid, from: a.from, reason: "reported by host" });
+      }
+      if (conflicts.length > 0) this.hooks.onConflict?.(service, conflicts.length);
+    }
+    if (req.sessionsFull || count === 0) this.full.add(nid);
+    return { wantSessions: !req.sessionsFull && count > 0 && !this.full.has(nid), sessionConflicts: conflicts };
+  }
+
+  private hold(ms: number): void {
+    if (ms > 0 && this.holdMs > 0) this.holdUntil = Math.max(this.holdUntil, Date.now() + ms);
+  }
+
+  /**
+   * Resolves at once unless a loss holds lookups (see the file's comment); then once the store
+   * knows the session (a node reported it) or the hold is over, whichever comes first.
+   */
+  /** True while a loss holds lookups of unknown sessions (then `settle` them first). */
+  get holding(): boolean {
+    return this.holdUntil > 0 && Date.now() < this.holdUntil;
+  }
+
+  async settle(service: string, sid: string): Promise<void> {
+    while (Date.now() < this.holdUntil) {
+      if ((await this.store.sessionNode(service, sid)) !== undefined) return;
+      await sleep(Math.min(SETTLE_POLL_MS, this.holdUntil - Date.now()));
+    }
+  }
+}
