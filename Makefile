@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NPM_STAMP := node_modules/.install-stamp
 TESTS = $(shell find dist/test -name '*.test.js' | sort)
 
-.PHONY: deps servers build generate check-generated format lint test test-unit bench bench-placement bench-gateway soak run clean examples example-sfu example-signal
+.PHONY: deps servers build generate check-generated format lint test test-unit bench bench-placement bench-gateway bench-redis-cluster soak run clean examples example-sfu example-signal
 
 # Node packages, from package-lock.json.
 $(NPM_STAMP): package.json package-lock.json
@@ -83,6 +83,11 @@ bench-gateway: deps build
 # Placement quality against LiveKit's selector, simulated in process (no NATS): about 15 s.
 bench-placement: deps build
 	node dist/bench/placement.js
+
+# Redis writes on a 3-master Redis Cluster (one slot, and the default 6 shards) against a single
+# Redis: heartbeats/s and placements/s from two islb stores, started by the bench (about 30 s).
+bench-redis-cluster: deps build
+	node dist/bench/redis-cluster.js
 
 # Long runs, not part of make test: nodes heartbeating for minutes (memory, then Redis store).
 soak: deps build

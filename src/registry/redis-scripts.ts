@@ -1,7 +1,7 @@
 /**
  * The Lua scripts of the Redis store: each write is one atomic script that changes the node,
  * bumps the revision and appends the change to the event stream (entry ID = revision), so
- * the stream is the exact order of changes. Every key shares the hash tag {islb}.
+ * the stream is the exact order of changes. Every key of a call shares one hash tag (its shard's: redis-layout.ts).
  * Layout: docs/REDIS.md.
  */
 

@@ -14,6 +14,7 @@ import { PlacementCache } from "./placement-cache.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
 import type { SessionStore } from "./types.js";
+import { trace } from "@opentelemetry/api";
 import { inSpan } from "../tracing/tracer.js";
 import { TurnBatch } from "./turn-batch.js";
 import { adoptSessions } from "./redis-session-adopt.js";
@@ -117,7 +118,9 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     const now = Date.now();
     const nid = this.known(key, service, now, idleMs);
     if (nid !== undefined) return { nid, placed: false };
-    // A span per round trip (a no-op unless an OpenTelemetry SDK is registered).
+    // A span per round trip, under the call's span when that one is recorded (no span to make
+    // otherwise: with no SDK, or the call not sampled, it would not be recorded either).
+    if (trace.getActiveSpan()?.isRecording() !== true) return this.place(key, service, candidate, idleMs, now, onMoved);
     return inSpan(
       "islb.redis.place",
       { "db.system": "redis", "db.operation": "PLACE", "islb.service": service, "islb.sid": sid },

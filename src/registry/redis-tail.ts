@@ -10,7 +10,8 @@
  * applied (with one shard: the store's revision itself), so it grows by one with each change,
  * and two instances that applied the same changes are at the same revision.
  */
-import { decodeLoad, decodeRecord } from "./records.js";
+import { decodeRecord } from "./records.js";
+import { loadOf } from "./redis-loads.js";
 import type { RedisConnection } from "./redis-connection.js";
 import type { RedisLayout } from "./redis-layout.js";
 import type { ChangeFeed } from "./types.js";
@@ -52,7 +53,7 @@ export function withLoad(
   const leaseMs = Number(lms);
   return {
     ...r,
-    load: decodeLoad(new Uint8Array(Buffer.from(load, "base64"))),
+    load: loadOf(load),
     expiresAt: Number(exp),
     leaseMs: leaseMs > 0 ? leaseMs : r.leaseMs,
   };

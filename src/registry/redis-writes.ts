@@ -5,6 +5,7 @@
  */
 import { encodeLoad, encodeRecord } from "./records.js";
 import { heartbeatBatch, type LoadBeat } from "./redis-heartbeats.js";
+import { rememberLoad } from "./redis-loads.js";
 import type { TurnBatch } from "./turn-batch.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { RedisLayout } from "./redis-layout.js";
@@ -99,6 +100,8 @@ export class RedisNodeWrites implements NodeStore {
       // Only load and lease change (the registration a heartbeat carries is for a registry that
       // lost the node): only they are written, batched with this turn's others.
       const b64load = Buffer.from(encodeLoad(update.load)).toString("base64");
+      // This instance's tail reads the entry too (often before the answer): it need not decode it.
+      rememberLoad(b64load, update.load);
       const batch = this.beats[this.layout.of(known.node.service)] as TurnBatch<LoadBeat, number>;
       const rev = await batch.send({
         nid,

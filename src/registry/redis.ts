@@ -2,8 +2,9 @@
  * The Redis store, shared by several islb instances. Every write is one Lua script (see
  * redis-scripts.ts) that also appends the change to a stream; each instance tails the stream
  * to keep its in-memory view, so lookups never wait on Redis except to place a session, and
- * that is a single atomic script. Single Redis, Sentinel and Cluster (every key shares the
- * hash tag {islb}). Key layout: docs/REDIS.md. Made of: redis-connection.ts (connections,
+ * that is a single atomic script. Single Redis, Sentinel and Cluster: every key in one slot
+ * (hash tag {islb}), or spread over shards, each its own slot (redis-layout.ts; a Cluster's
+ * default), a service's keys in one. Key layout: docs/REDIS.md. Made of: redis-connection.ts (connections,
  * keys, errors), redis-tail.ts (the view and change feed), redis-writes.ts (nodes),
  * redis-sessions.ts (placements) and redis-marks.ts (operators' cordons and drains).
  */

@@ -49,7 +49,7 @@ export async function startRedisServer(args: string[] = []): Promise<RedisServer
 }
 
 /** A Redis Cluster of three masters (each a redis-server this test started), created with redis-cli. */
-export async function startRedisCluster(): Promise<{ addrs: string[]; stop(): Promise<void> }> {
+export async function startRedisCluster(): Promise<{ addrs: string[]; pids: number[]; stop(): Promise<void> }> {
   const { execFile } = await import("node:child_process");
   const nodes: RedisServerProcess[] = [];
   for (let i = 0; i < 3; i++) {
@@ -85,7 +85,11 @@ export async function startRedisCluster(): Promise<{ addrs: string[]; stop(): Pr
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { addrs, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
+  return {
+    addrs,
+    pids: nodes.map((n) => n.pid),
+    stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))),
+  };
 }
 
 /** A master and one Sentinel watching it, as "mymaster". */

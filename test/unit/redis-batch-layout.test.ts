@@ -1,0 +1,70 @@
+/** The Redis store's batching of one turn's calls (TurnBatch) and its key layout in shards (redis-layout.ts), without a Redis. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { TurnBatch } from "../../src/registry/turn-batch.js";
+import { redisLayout, slotOfTag } from "../../src/registry/redis-layout.js";
+import { redisKeys } from "../../src/registry/redis-connection.js";
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test("one turn's requests are one call; while two calls are out, later requests wait and go together, in order", async () => {
+  const calls: number[][] = [];
+  const answers: Array<() => void> = [];
+  const b = new TurnBatch<number, number>(
+    (qs) =>
+      new Promise((resolve) => {
+        calls.push(qs);
+        answers.push(() => resolve(qs.map((q) => q * 10)));
+      }),
+  );
+  const first = [b.send(1), b.send(2)];
+  await turn();
+  const second = [b.send(3)];
+  await turn();
+  const waiting = [b.send(4), b.send(5)];
+  await turn();
+  await turn();
+  assert.deepEqual(calls, [[1, 2], [3]], "two calls out, the third waits");
+  answers[0]?.();
+  assert.deepEqual(await Promise.all(first), [10, 20]);
+  await turn();
+  assert.deepEqual(calls, [[1, 2], [3], [4, 5]], "what waited goes in one call once one answers");
+  answers[1]?.();
+  answers[2]?.();
+  assert.deepEqual(await Promise.all([...second, ...waiting]), [30, 40, 50]);
+});
+
+test("a failed call rejects its own requests only", async () => {
+  let n = 0;
+  const b = new TurnBatch<number, number>(async (qs) => {
+    if (n++ === 0) throw new Error("boom");
+    return qs;
+  });
+  const a = b.send(1);
+  await assert.rejects(a, /boom/);
+  assert.equal(await b.send(2), 2);
+});
+
+test("one shard is the single-slot layout, unchanged; several spread their slots evenly and keep a service in one", () => {
+  assert.deepEqual(redisLayout("islb:", 1).shards[0], redisKeys("islb:"));
+  assert.equal(redisKeys("islb:").node, "islb:{islb}:node:");
+  const l = redisLayout("islb:", 6);
+  const slots = l.shards.map((k) => slotOfTag(/\{([^}]*)\}/.exec(k.rev)?.[1] as string));
+  slots.forEach((slot, i) => {
+    assert.ok(
+      slot >= Math.floor((i * 16384) / 6) && slot < Math.floor(((i + 1) * 16384) / 6),
+      `shard ${i}: slot ${slot}`,
+    );
+  });
+  for (const k of l.shards) {
+    const tag = /\{([^}]*)\}/.exec(k.rev)?.[1];
+    for (const key of [k.nodes, k.leases, k.events, k.node, k.session, k.sessionChanges])
+      assert.equal(/\{([^}]*)\}/.exec(key)?.[1], tag, "every key of a shard shares its tag");
+  }
+  assert.equal(l.of("rtc"), l.of("rtc"));
+  assert.ok(new Set(["a", "b", "c", "d", "e", "f", "g", "h"].map((s) => l.of(s))).size > 1);
+  assert.throws(() => redisLayout("islb:", 17), /1 to 16/);
+  // CRC16 as Redis computes it (CLUSTER KEYSLOT "foo" is 12182; "{user1000}.following" is 3443).
+  assert.equal(slotOfTag("foo"), 12182);
+  assert.equal(slotOfTag("user1000"), 3443);
+});
