@@ -107,7 +107,8 @@ export async function openStore(cfg: Config, log: Logger = silentLogger, nc?: Na
       },
     );
   }
-  if (kind === "memory" || cfg.redis === undefined) return new MemoryStore({ history: cfg.watchHistory });
+  if (kind === "memory" || cfg.redis === undefined)
+    return new MemoryStore({ history: cfg.watchHistory, sessionEvents: cfg.sessionEvents });
   const { RedisStore } = await import("../registry/redis.js");
   return RedisStore.connect(cfg.redis, { history: cfg.watchHistory, logger: log });
 }
@@ -157,7 +158,13 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
     const service = createIslbService(
       store,
       balancer,
-      { leaseMs: config.leaseMs, heartbeatMs: config.heartbeatMs, sessionIdleMs: config.sessionIdleMs, auth },
+      {
+        leaseMs: config.leaseMs,
+        heartbeatMs: config.heartbeatMs,
+        sessionIdleMs: config.sessionIdleMs,
+        sessionEvents: config.sessionEvents,
+        auth,
+      },
       { onLookup: metrics.onLookup, onSessionConflict: metrics.onSessionConflict },
     );
     const watch = service.watch.bind(service);

@@ -27,6 +27,7 @@ import {
   type SessionChangeInput,
   type SessionHost,
 } from "../registry/types.js";
+import type { SessionEventsMode } from "../registry/model.js";
 import { Status, fail } from "../status.js";
 import { toRecord } from "../registry/records.js";
 import { checkLoad, checkOptionalToken, checkRegistration, checkSid, checkToken } from "./validate.js";
@@ -63,6 +64,12 @@ export interface IslbOptions {
   relearnHoldMs?: number;
   /** Changes a watcher may fall behind before it is ended (default 10,000). */
   watchBacklog?: number;
+  /**
+   * Which session events are announced: "moves" (default: moved, expanded, released) or "all"
+   * (also "placed" for each new placement and each placement re-learnt from a node's report).
+   * Expiries ("expired") are the store's to announce: give the store the same setting.
+   */
+  sessionEvents?: SessionEventsMode;
 }
 
 /** What one FindNode did, for metrics. */
@@ -118,8 +125,10 @@ export function createIslbService(
     }
   };
   const marks = markHandlers(store, auth, stored);
+  const allEvents = options.sessionEvents === "all";
   /** A session event for watchers; a store that fails it loses the event, not the lookup. */
   const announce = async (change: SessionChangeInput): Promise<void> => {
+    if (!allEvents && (change.type === "placed" || change.type === "expired")) return;
     try {
       await store.noteSession(change);
     } catch (e) {
@@ -215,6 +224,9 @@ export function createIslbService(
         }
         if (p.placed) balancer.notePlaced(p.nid);
         if (movedFrom !== undefined) await announceMove(req.service, req.sid, p.nid, movedFrom, now);
+        // Not awaited: the lookup's answer does not wait for the event (the Redis store sends its notes batched).
+        else if (p.placed && allEvents)
+          void announce({ type: "placed", service: req.service, sid: req.sid, nid: p.nid, from: "", reason: "new" });
         hooks.onLookup?.(p.placed ? "session-placed" : "session-known", req.service);
         const explanation =
           ex === undefined
