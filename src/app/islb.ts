@@ -102,6 +102,7 @@ export async function openStore(cfg: Config, log: Logger = silentLogger, nc?: Na
       { bucket: store.bucket, replicas: store.replicas },
       {
         history: cfg.watchHistory,
+        sessionEvents: cfg.sessionEvents,
         onError: (e) =>
           log.warn({ err: e instanceof Error ? e.message : String(e) }, "NATS KV watch failed (started again)"),
       },
@@ -110,7 +111,7 @@ export async function openStore(cfg: Config, log: Logger = silentLogger, nc?: Na
   if (kind === "memory" || cfg.redis === undefined)
     return new MemoryStore({ history: cfg.watchHistory, sessionEvents: cfg.sessionEvents });
   const { RedisStore } = await import("../registry/redis.js");
-  return RedisStore.connect(cfg.redis, { history: cfg.watchHistory, logger: log });
+  return RedisStore.connect(cfg.redis, { history: cfg.watchHistory, logger: log, sessionEvents: cfg.sessionEvents });
 }
 
 const defaultConnect = async (nats: NatsConfig, name: string, log: Logger): Promise<NatsHandle> => {

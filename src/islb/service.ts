@@ -66,8 +66,9 @@ export interface IslbOptions {
   watchBacklog?: number;
   /**
    * Which session events are announced: "moves" (default: moved, expanded, released) or "all"
-   * (also "placed" for each new placement and each placement re-learnt from a node's report).
-   * Expiries ("expired") are the store's to announce: give the store the same setting.
+   * (also "placed" for each placement re-learnt from a node's report). New placements ("placed",
+   * reason "new") and idle expiries ("expired") are the store's to announce: give the store the
+   * same setting (openStore does).
    */
   sessionEvents?: SessionEventsMode;
 }
@@ -224,9 +225,6 @@ export function createIslbService(
         }
         if (p.placed) balancer.notePlaced(p.nid);
         if (movedFrom !== undefined) await announceMove(req.service, req.sid, p.nid, movedFrom, now);
-        // Not awaited: the lookup's answer does not wait for the event (the Redis store sends its notes batched).
-        else if (p.placed && allEvents)
-          void announce({ type: "placed", service: req.service, sid: req.sid, nid: p.nid, from: "", reason: "new" });
         hooks.onLookup?.(p.placed ? "session-placed" : "session-known", req.service);
         const explanation =
           ex === undefined

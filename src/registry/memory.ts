@@ -42,7 +42,7 @@ const sessionKey = (service: string, sid: string): string => `${service}\u0000${
 export interface MemoryStoreOptions {
   /** Bounds of the changes kept for resuming watchers (a number: the count only); default DEFAULT_HISTORY. */
   history?: number | Partial<HistoryLimits>;
-  /** "all": announce each idle expiry of a session placement ("expired"); default "moves": not. */
+  /** "all": announce each new session placement ("placed") and each idle expiry ("expired"); default "moves": not. */
   sessionEvents?: SessionEventsMode;
 }
 
@@ -57,16 +57,16 @@ export class MemoryStore implements RegistryStore {
   /** Revisions start at the start time in µs: above any a previous registry handed out. */
   private rev = Date.now() * 1000;
   private readonly local = new Set<(e: RegistryEvent) => void>();
-  private readonly announceExpiries: boolean;
+  private readonly announceAll: boolean;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.view = new RegistryView(typeof options.history === "number" ? { changes: options.history } : options.history);
-    this.announceExpiries = options.sessionEvents === "all";
+    this.announceAll = options.sessionEvents === "all";
   }
 
   /** A placement that ended idle: announced with session events "all". */
   private expired(key: string, s: Session): void {
-    if (!this.announceExpiries) return;
+    if (!this.announceAll) return;
     const cut = key.indexOf("\u0000");
     const service = key.slice(0, cut);
     const sid = key.slice(cut + 1);
@@ -199,7 +199,10 @@ export class MemoryStore implements RegistryStore {
     if (nid === undefined) return undefined;
     if (s !== undefined && s.until <= now) this.expired(key, s);
     this.sessions.set(key, { nid, until: now + idleMs, bucket: this.sessionExpiry.add(key, now + idleMs) });
-    if (onMoved !== undefined && s !== undefined && s.until > now && s.nid !== nid) onMoved(s.nid);
+    const moved = s !== undefined && s.until > now && s.nid !== nid;
+    if (onMoved !== undefined && moved) onMoved(s.nid);
+    if (this.announceAll && !moved)
+      void this.noteSession({ type: "placed", service, sid, nid, from: "", reason: "new" });
     return { nid, placed: true };
   }
 

@@ -26,6 +26,7 @@ import type {
   RegistryEvent,
   ReleaseResult,
   SessionChangeInput,
+  SessionEventsMode,
   SessionHost,
   SessionSet,
   WriteResult,
@@ -46,6 +47,8 @@ export interface NatsKvStoreOptions {
   history?: Partial<HistoryLimits>;
   /** Known session placements kept in memory to answer lookups without a round trip (default 100,000). */
   placementCache?: number;
+  /** "all": announce new placements ("placed"; idle expiries are not announced on this store yet); default "moves": not. */
+  sessionEvents?: SessionEventsMode;
 }
 
 export class NatsKvStore implements RegistryStore {
@@ -56,6 +59,8 @@ export class NatsKvStore implements RegistryStore {
     private readonly sessions: KvSessions,
     private readonly marks: KvMarks,
     private readonly sets: KvSessionSets = new KvSessionSets(b),
+    /** Session events "all": new placements are announced. */
+    private announcePlaced = false,
   ) {}
 
   /**
@@ -72,13 +77,15 @@ export class NatsKvStore implements RegistryStore {
         const b = await KvBuckets.open(nc, cfg, options.commandTimeoutMs ?? 1000);
         feed = new KvTail(b, options.history, options.onError);
         await feed.start();
-        return new NatsKvStore(
+        const store = new NatsKvStore(
           b,
           feed,
           new KvNodeWrites(b, feed),
           new KvSessions(b, feed, options.placementCache),
           new KvMarks(b, feed),
         );
+        store.announcePlaced = options.sessionEvents === "all";
+        return store;
       };
       return await Promise.race([
         start(),
@@ -135,7 +142,28 @@ export class NatsKvStore implements RegistryStore {
     idleMs: number,
     onMoved?: (from: string) => void,
   ): Promise<Placement | undefined> {
-    return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+    if (!this.announcePlaced) return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+    return this.placeAnnounced(service, sid, candidate, idleMs, onMoved);
+  }
+
+  /** Session events "all": a new placement is announced (one more write, not awaited by the lookup). */
+  private async placeAnnounced(
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
+    let moved = false;
+    const p = await this.sessions.placeSession(service, sid, candidate, idleMs, (from) => {
+      moved = true;
+      onMoved?.(from);
+    });
+    if (p?.placed === true && !moved)
+      void this.noteSession({ type: "placed", service, sid, nid: p.nid, from: "", reason: "new" }).catch(
+        () => undefined,
+      );
+    return p;
   }
 
   noteSession(change: SessionChangeInput): Promise<number> {

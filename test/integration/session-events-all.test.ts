@@ -24,7 +24,7 @@ const IDLE_MS = 1500;
 const sessionTypes = (got: WatchEvent[]): WatchEvent_Type[] =>
   got.filter((e) => e.session !== undefined).map((e) => e.type);
 
-for (const storeKind of ["memory"] as const) {
+for (const storeKind of ["memory", "redis"] as const) {
   describe(`session events "all" on the ${storeKind} store`, () => {
     let ns: NatsServerProcess;
     let rs: RedisServerProcess | undefined;
