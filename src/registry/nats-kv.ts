@@ -13,6 +13,7 @@ import type { NatsConnection } from "nats";
 import { KvBuckets, type NatsKvConfig } from "./nats-kv-bucket.js";
 import { KvSessions } from "./nats-kv-sessions.js";
 import { KvSessionSets } from "./nats-kv-session-sets.js";
+import { KvSessionExpiry } from "./nats-kv-session-expiry.js";
 import { KvMarks } from "./nats-kv-marks.js";
 import { KvTail } from "./nats-kv-tail.js";
 import { KvNodeWrites } from "./nats-kv-writes.js";
@@ -47,7 +48,7 @@ export interface NatsKvStoreOptions {
   history?: Partial<HistoryLimits>;
   /** Known session placements kept in memory to answer lookups without a round trip (default 100,000). */
   placementCache?: number;
-  /** "all": announce new placements ("placed"; idle expiries are not announced on this store yet); default "moves": not. */
+  /** "all": announce new placements ("placed") and idle expiries ("expired", nats-kv-session-expiry.ts); default "moves": not. */
   sessionEvents?: SessionEventsMode;
 }
 
@@ -61,6 +62,8 @@ export class NatsKvStore implements RegistryStore {
     private readonly sets: KvSessionSets = new KvSessionSets(b),
     /** Session events "all": new placements are announced. */
     private announcePlaced = false,
+    /** Session events "all": idle expiries are announced. */
+    private expiry?: KvSessionExpiry,
   ) {}
 
   /**
@@ -84,7 +87,10 @@ export class NatsKvStore implements RegistryStore {
           new KvSessions(b, feed, options.placementCache),
           new KvMarks(b, feed),
         );
-        store.announcePlaced = options.sessionEvents === "all";
+        if (options.sessionEvents === "all") {
+          store.announcePlaced = true;
+          store.expiry = new KvSessionExpiry(b, feed, (c) => store.noteSession(c));
+        }
         return store;
       };
       return await Promise.race([
@@ -127,8 +133,9 @@ export class NatsKvStore implements RegistryStore {
     return this.nodes.deregister(nid, token);
   }
 
-  sweep(now: number): Promise<void> {
-    return this.nodes.sweep(now);
+  async sweep(now: number): Promise<void> {
+    await this.nodes.sweep(now);
+    await this.expiry?.sweep(now);
   }
 
   markNode(nid: string, change: MarkChange): Promise<WriteResult> {
@@ -205,6 +212,7 @@ export class NatsKvStore implements RegistryStore {
 
   /** Stops the watches; the NATS connection is the caller's. */
   async close(): Promise<void> {
+    this.expiry?.close();
     await this.feed.stop();
   }
 }

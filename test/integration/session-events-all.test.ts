@@ -3,7 +3,7 @@
  * new placement (SESSION_PLACED, reason "new") and each placement that ended idle
  * (SESSION_EXPIRED, reason "idle", from_nid: the node it was on), in revision order and
  * resumable; a known session is not announced again; with the default ("moves") neither is
- * announced. On the memory and Redis stores (Redis: watched through one instance, placed
+ * announced. On the three stores (Redis and NATS KV: watched through one instance, placed
  * through the other).
  */
 import { after, before, describe, test } from "node:test";
@@ -24,7 +24,7 @@ const IDLE_MS = 1500;
 const sessionTypes = (got: WatchEvent[]): WatchEvent_Type[] =>
   got.filter((e) => e.session !== undefined).map((e) => e.type);
 
-for (const storeKind of ["memory", "redis"] as const) {
+for (const storeKind of ["memory", "redis", "nats"] as const) {
   describe(`session events "all" on the ${storeKind} store`, () => {
     let ns: NatsServerProcess;
     let rs: RedisServerProcess | undefined;
@@ -41,6 +41,7 @@ for (const storeKind of ["memory", "redis"] as const) {
         sessionEvents,
         prefix,
         redis: rs === undefined ? undefined : redisConfig(rs.url, `${prefix}:`),
+        ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: `b${prefix}`, replicas: 1 } } : {}),
       });
       // Two registries side by side: "all" (a and, on Redis, b) and the default "moves" (m).
       islbs.push(await startIslb(ns.url, over("islb-a", "all", "all")));
