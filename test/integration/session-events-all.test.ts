@@ -21,8 +21,8 @@ import { eventually } from "../helpers/setup.js";
 
 const IDLE_MS = 1500;
 
-const sessionTypes = (got: WatchEvent[]): WatchEvent_Type[] =>
-  got.filter((e) => e.session !== undefined).map((e) => e.type);
+const sessionTypes = (got: WatchEvent[], sid?: string): WatchEvent_Type[] =>
+  got.filter((e) => e.session !== undefined && (sid === undefined || e.session.sid === sid)).map((e) => e.type);
 
 for (const storeKind of ["memory", "redis", "nats"] as const) {
   describe(`session events "all" on the ${storeKind} store`, () => {
@@ -139,6 +139,22 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
         [...revs].sort((x, y) => x - y),
       );
       for (const x of [w, resumed, all]) x.stop();
+    });
+
+    test("a released session is not announced expired", async () => {
+      const a = islbs[0]!;
+      const w = watch(a);
+      assert.ok(await eventually(() => synced(w)));
+      assert.equal((await client(a).findNode({ service: "ev", sid: "short" })).nodes[0]?.nid, "all-1");
+      assert.ok(await eventually(() => sessionTypes(w.got, "short").length === 1));
+      await client(a).releaseSession({ sid: "short", service: "ev", nid: "all-1", token: "tok-all-1" });
+      assert.ok(await eventually(() => sessionTypes(w.got, "short").length === 2));
+      await new Promise((r) => setTimeout(r, IDLE_MS + 2500));
+      assert.deepEqual(sessionTypes(w.got, "short"), [
+        WatchEvent_Type.TYPE_SESSION_PLACED,
+        WatchEvent_Type.TYPE_SESSION_RELEASED,
+      ]);
+      w.stop();
     });
 
     test('the default ("moves"): no placed, no expired', async () => {
