@@ -79,13 +79,13 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
 
     const client = (i: Islb) => createClient(ISLBDefinition, nc, { nid: i.config.nid, prefix: i.config.prefix });
 
-    function watch(i: Islb, from = 0): { got: WatchEvent[]; stop: () => void } {
+    function watch(i: Islb, from = 0, service = "ev"): { got: WatchEvent[]; stop: () => void } {
       const ac = new AbortController();
       const got: WatchEvent[] = [];
       void (async () => {
         try {
           for await (const e of client(i).watch(
-            { service: "ev", fromRevision: from, events: WatchEvents.WATCH_EVENTS_SESSIONS },
+            { service, fromRevision: from, events: WatchEvents.WATCH_EVENTS_SESSIONS },
             { signal: ac.signal },
           ))
             got.push(e);
@@ -154,6 +154,32 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
         WatchEvent_Type.TYPE_SESSION_PLACED,
         WatchEvent_Type.TYPE_SESSION_RELEASED,
       ]);
+      w.stop();
+    });
+
+    test('a placement re-learnt from a node\'s report is announced placed, "reported by host"', async () => {
+      const a = islbs[0]!;
+      const w = watch(a, 0, "rep");
+      assert.ok(await eventually(() => synced(w)));
+      agents.push(
+        await startAgent(
+          ns.url,
+          "rep-1",
+          { node: { nid: "rep-1", service: "rep", dc: "dc1" } },
+          { load: () => ({ sessions: 1 }), token: "tok-rep-1", leaseMs: 3000, prefix: "all", sessions: () => ["kept"] },
+        ),
+      );
+      assert.ok(await eventually(() => sessionTypes(w.got).length === 1, 5000));
+      const e = w.got.find((x) => x.session !== undefined)!;
+      assert.equal(e.type, WatchEvent_Type.TYPE_SESSION_PLACED);
+      assert.deepEqual(e.session, {
+        sid: "kept",
+        service: "rep",
+        nid: "rep-1",
+        fromNid: "",
+        reason: "reported by host",
+      });
+      assert.equal((await client(a).findNode({ service: "rep", sid: "kept" })).nodes[0]?.nid, "rep-1");
       w.stop();
     });
 
