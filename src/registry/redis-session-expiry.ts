@@ -136,24 +136,29 @@ export class RedisSessionExpiry {
 
   private batch(k: RedisKeys, s: number): TurnBatch<Track, number> {
     const { idle, nids } = idleKeys(k);
-    return new TurnBatch(async (ts) => {
-      const args: (string | number)[] = [this.streamLength, this.feed.seed(Date.now())];
-      for (const t of ts) args.push(t.key, t.service, t.sid, t.nid, t.deadline, t.isNew ? "1" : "0");
-      const revs = await this.conn.guard(this.cmd.islbTrackSessions(idle, nids, k.events, k.rev, ...args));
-      return ts.map((t, i) => {
-        const rev = Number(revs[i] ?? 0);
-        if (rev > 0)
-          this.feed.applyOwnSession(s, rev, {
-            type: "placed",
-            service: t.service,
-            sid: t.sid,
-            nid: t.nid,
-            from: "",
-            reason: "new",
-          });
-        return rev;
-      });
-    });
+    return new TurnBatch(
+      async (ts) => {
+        const args: (string | number)[] = [this.streamLength, this.feed.seed(Date.now())];
+        for (const t of ts) args.push(t.key, t.service, t.sid, t.nid, t.deadline, t.isNew ? "1" : "0");
+        const revs = await this.conn.guard(this.cmd.islbTrackSessions(idle, nids, k.events, k.rev, ...args));
+        return ts.map((t, i) => {
+          const rev = Number(revs[i] ?? 0);
+          if (rev > 0)
+            this.feed.applyOwnSession(s, rev, {
+              type: "placed",
+              service: t.service,
+              sid: t.sid,
+              nid: t.nid,
+              from: "",
+              reason: "new",
+            });
+          return rev;
+        });
+        // One call out at a time: the placements that come meanwhile go together in the next one.
+      },
+      256,
+      1,
+    );
   }
 
   /** A session's key (as redis-sessions.ts names it: "<service>.<sid>" in its service's shard). */
