@@ -4,7 +4,7 @@
  * (SESSION_EXPIRED, reason "idle", from_nid: the node it was on), in revision order and
  * resumable; a known session is not announced again; with the default ("moves") neither is
  * announced. On the three stores (Redis and NATS KV: watched through one instance, placed
- * through the other).
+ * through the other; Redis also on 3 shards).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -24,7 +24,7 @@ const IDLE_MS = 1500;
 const sessionTypes = (got: WatchEvent[], sid?: string): WatchEvent_Type[] =>
   got.filter((e) => e.session !== undefined && (sid === undefined || e.session.sid === sid)).map((e) => e.type);
 
-for (const storeKind of ["memory", "redis", "nats"] as const) {
+for (const storeKind of ["memory", "redis", "redis-3-shards", "nats"] as const) {
   describe(`session events "all" on the ${storeKind} store`, () => {
     let ns: NatsServerProcess;
     let rs: RedisServerProcess | undefined;
@@ -34,13 +34,16 @@ for (const storeKind of ["memory", "redis", "nats"] as const) {
 
     before(async () => {
       ns = await startNatsServer();
-      if (storeKind === "redis") rs = await startRedisServer();
+      if (storeKind.startsWith("redis")) rs = await startRedisServer();
       const over = (nid: string, sessionEvents: SessionEventsMode, prefix: string) => ({
         nid,
         sessionIdleMs: IDLE_MS,
         sessionEvents,
         prefix,
-        redis: rs === undefined ? undefined : redisConfig(rs.url, `${prefix}:`),
+        redis:
+          rs === undefined
+            ? undefined
+            : { ...redisConfig(rs.url, `${prefix}:`), ...(storeKind === "redis-3-shards" ? { shards: 3 } : {}) },
         ...(storeKind === "nats" ? { store: { kind: "nats" as const, bucket: `b${prefix}`, replicas: 1 } } : {}),
       });
       // Two registries side by side: "all" (a and, on Redis, b) and the default "moves" (m).
