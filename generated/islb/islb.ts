@@ -65,7 +65,10 @@ export enum WatchEvents {
   /** WATCH_EVENTS_UNSPECIFIED - Node events only (what Watch always sent). */
   WATCH_EVENTS_UNSPECIFIED = 0,
   WATCH_EVENTS_NODES = 1,
-  /** WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED, SESSION_EXPANDED), after SYNCED; no node snapshot. */
+  /**
+   * WATCH_EVENTS_SESSIONS - Session events only (SESSION_MOVED, SESSION_RELEASED, SESSION_EXPANDED, and with the
+   * registry's session events "all" SESSION_PLACED and SESSION_EXPIRED), after SYNCED; no node snapshot.
+   */
   WATCH_EVENTS_SESSIONS = 2,
   WATCH_EVENTS_ALL = 3,
   UNRECOGNIZED = -1,
@@ -479,7 +482,8 @@ export interface SessionChange {
   /**
    * Why: "host gone" (its lease ended or it deregistered), "host draining", "released by host",
    * "released by admin", "released by host (reported)" and "reported by host" (a node's
-   * heartbeat report), "set member gone", "join node full (caller)", "join node at a hard limit".
+   * heartbeat report), "set member gone", "join node full (caller)", "join node at a hard limit",
+   * "new" (SESSION_PLACED), "idle" (SESSION_EXPIRED).
    */
   reason: string;
 }
@@ -548,6 +552,17 @@ export enum WatchEvent_Type {
    * the set's join node before (now full).
    */
   TYPE_SESSION_EXPANDED = 14,
+  /**
+   * TYPE_SESSION_PLACED - A session was placed for the first time (reason "new"; session.nid: its node), or a
+   * placement was re-learnt from its node's report ("reported by host"). Only when the
+   * registry runs with session events "all" (islb serve --session-events all).
+   */
+  TYPE_SESSION_PLACED = 15,
+  /**
+   * TYPE_SESSION_EXPIRED - A session's placement ended because nobody looked it up for its idle time (reason
+   * "idle"; session.from_nid: the node it was on). Only with session events "all".
+   */
+  TYPE_SESSION_EXPIRED = 16,
   UNRECOGNIZED = -1,
 }
 
@@ -598,6 +613,12 @@ export function watchEvent_TypeFromJSON(object: any): WatchEvent_Type {
     case 14:
     case "TYPE_SESSION_EXPANDED":
       return WatchEvent_Type.TYPE_SESSION_EXPANDED;
+    case 15:
+    case "TYPE_SESSION_PLACED":
+      return WatchEvent_Type.TYPE_SESSION_PLACED;
+    case 16:
+    case "TYPE_SESSION_EXPIRED":
+      return WatchEvent_Type.TYPE_SESSION_EXPIRED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -637,6 +658,10 @@ export function watchEvent_TypeToJSON(object: WatchEvent_Type): string {
       return "TYPE_SESSION_RELEASED";
     case WatchEvent_Type.TYPE_SESSION_EXPANDED:
       return "TYPE_SESSION_EXPANDED";
+    case WatchEvent_Type.TYPE_SESSION_PLACED:
+      return "TYPE_SESSION_PLACED";
+    case WatchEvent_Type.TYPE_SESSION_EXPIRED:
+      return "TYPE_SESSION_EXPIRED";
     case WatchEvent_Type.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -7,8 +7,9 @@ import { randomBytes } from "node:crypto";
 import type { Measure } from "../balancer/score.js";
 import type { RedisConfig } from "../registry/redis.js";
 import { DEFAULT_HISTORY, type HistoryLimits } from "../registry/history.js";
+import type { SessionEventsMode } from "../registry/model.js";
 
-export type { HistoryLimits, Measure, RedisConfig };
+export type { HistoryLimits, Measure, RedisConfig, SessionEventsMode };
 
 /** Where the registry lives: in this process, in Redis, or in NATS JetStream KV buckets. */
 export type StoreKind = "memory" | "redis" | "nats";
@@ -70,6 +71,11 @@ export interface Config {
   heartbeatMs?: number;
   /** A session's placement is kept this long after its last lookup (ms). */
   sessionIdleMs: number;
+  /**
+   * Which session events Watch announces: "moves" (moved, expanded, released) or "all" (also
+   * each new placement and each idle expiry; costs a little per new session: see docs/PROTOCOL.md).
+   */
+  sessionEvents: SessionEventsMode;
   /** The load figure placement compares. */
   measure: Measure;
   /** Place on the lesser of two random eligible nodes. */
@@ -103,6 +109,7 @@ export function defaults(): Config {
     logFormat: "auto",
     leaseMs: 6000,
     sessionIdleMs: 600_000,
+    sessionEvents: "moves",
     measure: "sessions",
     twoChoices: false,
     secrets: {},

@@ -102,14 +102,16 @@ export async function openStore(cfg: Config, log: Logger = silentLogger, nc?: Na
       { bucket: store.bucket, replicas: store.replicas },
       {
         history: cfg.watchHistory,
+        sessionEvents: cfg.sessionEvents,
         onError: (e) =>
           log.warn({ err: e instanceof Error ? e.message : String(e) }, "NATS KV watch failed (started again)"),
       },
     );
   }
-  if (kind === "memory" || cfg.redis === undefined) return new MemoryStore({ history: cfg.watchHistory });
+  if (kind === "memory" || cfg.redis === undefined)
+    return new MemoryStore({ history: cfg.watchHistory, sessionEvents: cfg.sessionEvents });
   const { RedisStore } = await import("../registry/redis.js");
-  return RedisStore.connect(cfg.redis, { history: cfg.watchHistory, logger: log });
+  return RedisStore.connect(cfg.redis, { history: cfg.watchHistory, logger: log, sessionEvents: cfg.sessionEvents });
 }
 
 const defaultConnect = async (nats: NatsConfig, name: string, log: Logger): Promise<NatsHandle> => {
@@ -157,7 +159,13 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
     const service = createIslbService(
       store,
       balancer,
-      { leaseMs: config.leaseMs, heartbeatMs: config.heartbeatMs, sessionIdleMs: config.sessionIdleMs, auth },
+      {
+        leaseMs: config.leaseMs,
+        heartbeatMs: config.heartbeatMs,
+        sessionIdleMs: config.sessionIdleMs,
+        sessionEvents: config.sessionEvents,
+        auth,
+      },
       { onLookup: metrics.onLookup, onSessionConflict: metrics.onSessionConflict },
     );
     const watch = service.watch.bind(service);

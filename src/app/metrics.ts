@@ -138,7 +138,7 @@ export function islbMetrics(view: RegistryView, o: MetricsOptions): IslbMetrics 
   const sessionChanges = new Counter({
     registers,
     name: "islb_session_changes_total",
-    help: "Session changes seen by this instance (from every instance sharing the store), by service and type (moved: re-placed off a host that could not keep it; released).",
+    help: 'Session changes seen by this instance (from every instance sharing the store), by service and type (moved: re-placed off a host that could not keep it; released; expanded; placed and expired with session events "all").',
     labelNames: ["service", "type"],
   });
   const conflicts = new Counter({

@@ -14,6 +14,7 @@ import {
   type LogFormat,
   type NatsConfig,
   type RedisConfig,
+  type SessionEventsMode,
   type StoreConfig,
   type StoreKind,
 } from "../app/config.js";
@@ -65,6 +66,13 @@ function measureOf(v: string | undefined): Measure | undefined {
   if (!(MEASURES as readonly string[]).includes(v))
     throw new ConfigError(`measure must be one of ${MEASURES.join(", ")}, not ${JSON.stringify(v)}`);
   return v as Measure;
+}
+
+function sessionEventsOf(v: string | undefined, where: string): SessionEventsMode | undefined {
+  if (v === undefined) return undefined;
+  if (v !== "moves" && v !== "all")
+    throw new ConfigError(`${where} must be "moves" or "all", not ${JSON.stringify(v)}`);
+  return v;
 }
 
 function levelOf(v: string | undefined, where: string): string | undefined {
@@ -199,6 +207,7 @@ export function applyToml(cfg: Config, text: string, file = "config", warnings: 
   out.leaseMs = num(islb, "lease_ms", "islb") ?? out.leaseMs;
   out.heartbeatMs = num(islb, "heartbeat_ms", "islb") ?? out.heartbeatMs;
   out.sessionIdleMs = num(islb, "session_idle_ms", "islb") ?? out.sessionIdleMs;
+  out.sessionEvents = sessionEventsOf(str(islb, "session_events", "islb"), "islb.session_events") ?? out.sessionEvents;
   out.measure = measureOf(str(islb, "measure", "islb")) ?? out.measure;
   out.twoChoices = bool(islb, "two_choices", "islb") ?? out.twoChoices;
   out.ionDiscovery = bool(islb, "ion_discovery", "islb") ?? out.ionDiscovery;
@@ -283,6 +292,7 @@ export interface ServeFlags extends NatsFlags {
   leaseMs?: string;
   measure?: string;
   twoChoices?: boolean;
+  sessionEvents?: string;
   metricsPort?: string;
   http?: string;
   drainMs?: string;
@@ -336,6 +346,7 @@ export function loadConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.e
   cfg.leaseMs = int(flags.leaseMs, "lease-ms") ?? cfg.leaseMs;
   cfg.measure = measureOf(flags.measure) ?? cfg.measure;
   if (flags.twoChoices) cfg.twoChoices = true;
+  cfg.sessionEvents = sessionEventsOf(flags.sessionEvents, "--session-events") ?? cfg.sessionEvents;
   const metricsPort = int(flags.metricsPort, "metrics-port");
   if (metricsPort !== undefined) cfg.http = metricsPortListen(metricsPort);
   if (flags.http !== undefined) cfg.http = flags.http === "off" ? "" : flags.http;

@@ -17,6 +17,7 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
     "lease_ms",
     "heartbeat_ms",
     "session_idle_ms",
+    "session_events",
     "measure",
     "two_choices",
     "ion_discovery",

@@ -48,6 +48,10 @@ addNatsFlags(
   .option("--measure <measure>", "load measure: cpu, sessions, tracks, bandwidth")
   .option("--two-choices", "place sessions on the lesser of two random nodes")
   .option(
+    "--session-events <which>",
+    "session events Watch announces: moves (moved, expanded, released; default) or all (also placed, expired)",
+  )
+  .option(
     "--http <host:port>",
     "the HTTP listener: /healthz, /readyz, /metrics, the cluster page at / (default 127.0.0.1:9464; off: none; env ISLB_HTTP)",
   )

@@ -27,6 +27,7 @@ import {
   type SessionChangeInput,
   type SessionHost,
 } from "../registry/types.js";
+import type { SessionEventsMode } from "../registry/model.js";
 import { Status, fail } from "../status.js";
 import { toRecord } from "../registry/records.js";
 import { checkLoad, checkOptionalToken, checkRegistration, checkSid, checkToken } from "./validate.js";
@@ -63,6 +64,13 @@ export interface IslbOptions {
   relearnHoldMs?: number;
   /** Changes a watcher may fall behind before it is ended (default 10,000). */
   watchBacklog?: number;
+  /**
+   * Which session events are announced: "moves" (default: moved, expanded, released) or "all"
+   * (also "placed" for each placement re-learnt from a node's report). New placements ("placed",
+   * reason "new") and idle expiries ("expired") are the store's to announce: give the store the
+   * same setting (openStore does).
+   */
+  sessionEvents?: SessionEventsMode;
 }
 
 /** What one FindNode did, for metrics. */
@@ -118,8 +126,10 @@ export function createIslbService(
     }
   };
   const marks = markHandlers(store, auth, stored);
+  const allEvents = options.sessionEvents === "all";
   /** A session event for watchers; a store that fails it loses the event, not the lookup. */
   const announce = async (change: SessionChangeInput): Promise<void> => {
+    if (!allEvents && (change.type === "placed" || change.type === "expired")) return;
     try {
       await store.noteSession(change);
     } catch (e) {

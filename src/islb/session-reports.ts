@@ -136,6 +136,9 @@ export class SessionReports {
           if (set === undefined || !set.nodes.includes(nid)) conflicts.push({ sid: a.sid, nid: a.nid });
         } else if (a.outcome === "moved" && a.from !== undefined)
           await this.announce({ type: "moved", service, sid: a.sid, nid, from: a.from, reason: "reported by host" });
+        // Announced only with session events "all" (the announcer drops it otherwise).
+        else if (a.outcome === "adopted")
+          await this.announce({ type: "placed", service, sid: a.sid, nid, from: "", reason: "reported by host" });
       }
       if (conflicts.length > 0) this.hooks.onConflict?.(service, conflicts.length);
     }

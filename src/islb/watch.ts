@@ -1,6 +1,7 @@
 /**
  * Watch: the nodes of a service as a snapshot (or the changes missed since a revision), then
- * every change in order; on request session changes (moves, releases) too, or only them, in
+ * every change in order; on request session changes (moves, releases; placements and expiries when the registry
+ * records them) too, or only them, in
  * the same revisions. Subscribes before reading the snapshot, in the same turn of the
  * event loop, so nothing falls between them. A watcher that falls too far behind is ended
  * RESOURCE_EXHAUSTED with the revision to resume from.
@@ -8,6 +9,7 @@
 import { WatchEvent_Type, WatchEvents, type WatchEvent, type WatchRequest } from "../../generated/islb/islb.js";
 import type { RegistryView } from "../registry/view.js";
 import type { ChangeType, MarkNote, NodeRecord, RegistryEvent, SessionEvent } from "../registry/types.js";
+import type { SessionChangeType } from "../registry/model.js";
 import { ServerError, Status, fail } from "../status.js";
 import { MessageQueue } from "../transport/flow.js";
 import { toNodeInfo } from "../registry/records.js";
@@ -33,13 +35,16 @@ const event = (type: WatchEvent_Type, revision: number, r?: NodeRecord, note?: M
   session: undefined,
 });
 
+const SESSION_TYPES: Record<SessionChangeType, WatchEvent_Type> = {
+  moved: WatchEvent_Type.TYPE_SESSION_MOVED,
+  released: WatchEvent_Type.TYPE_SESSION_RELEASED,
+  expanded: WatchEvent_Type.TYPE_SESSION_EXPANDED,
+  placed: WatchEvent_Type.TYPE_SESSION_PLACED,
+  expired: WatchEvent_Type.TYPE_SESSION_EXPIRED,
+};
+
 const sessionEvent = (e: SessionEvent): WatchEvent => ({
-  type:
-    e.type === "moved"
-      ? WatchEvent_Type.TYPE_SESSION_MOVED
-      : e.type === "expanded"
-        ? WatchEvent_Type.TYPE_SESSION_EXPANDED
-        : WatchEvent_Type.TYPE_SESSION_RELEASED,
+  type: SESSION_TYPES[e.type],
   revision: e.revision,
   node: undefined,
   by: "",

@@ -20,7 +20,7 @@ import {
 } from "./types.js";
 import { RegistryView } from "./view.js";
 import type { HistoryLimits } from "./history.js";
-import type { Adoption, SessionSet } from "./model.js";
+import type { Adoption, SessionEventsMode, SessionSet } from "./model.js";
 import { adoptStep, canKeep, outcomeOf } from "./session-adopt.js";
 
 interface Session {
@@ -42,6 +42,8 @@ const sessionKey = (service: string, sid: string): string => `${service}\u0000${
 export interface MemoryStoreOptions {
   /** Bounds of the changes kept for resuming watchers (a number: the count only); default DEFAULT_HISTORY. */
   history?: number | Partial<HistoryLimits>;
+  /** "all": announce each new session placement ("placed") and each idle expiry ("expired"); default "moves": not. */
+  sessionEvents?: SessionEventsMode;
 }
 
 export class MemoryStore implements RegistryStore {
@@ -55,9 +57,20 @@ export class MemoryStore implements RegistryStore {
   /** Revisions start at the start time in µs: above any a previous registry handed out. */
   private rev = Date.now() * 1000;
   private readonly local = new Set<(e: RegistryEvent) => void>();
+  private readonly announceAll: boolean;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.view = new RegistryView(typeof options.history === "number" ? { changes: options.history } : options.history);
+    this.announceAll = options.sessionEvents === "all";
+  }
+
+  /** A placement that ended idle: announced with session events "all". */
+  private expired(key: string, s: Session): void {
+    if (!this.announceAll) return;
+    const cut = key.indexOf("\u0000");
+    const service = key.slice(0, cut);
+    const sid = key.slice(cut + 1);
+    void this.noteSession({ type: "expired", service, sid, nid: "", from: s.nid, reason: "idle" });
   }
 
   private emit(type: ChangeType, record: NodeRecord): WriteResult {
@@ -184,8 +197,12 @@ export class MemoryStore implements RegistryStore {
     }
     const nid = candidate();
     if (nid === undefined) return undefined;
+    if (s !== undefined && s.until <= now) this.expired(key, s);
     this.sessions.set(key, { nid, until: now + idleMs, bucket: this.sessionExpiry.add(key, now + idleMs) });
-    if (onMoved !== undefined && s !== undefined && s.until > now && s.nid !== nid) onMoved(s.nid);
+    const moved = s !== undefined && s.until > now && s.nid !== nid;
+    if (onMoved !== undefined && moved) onMoved(s.nid);
+    if (this.announceAll && !moved)
+      void this.noteSession({ type: "placed", service, sid, nid, from: "", reason: "new" });
     return { nid, placed: true };
   }
 
@@ -266,6 +283,7 @@ export class MemoryStore implements RegistryStore {
       if (s === undefined || s.bucket > lastSession) continue;
       if (s.until <= now) {
         this.sessions.delete(key);
+        this.expired(key, s);
         const set = this.sets.get(key);
         if (set !== undefined && set.until <= now) this.sets.delete(key);
       } else s.bucket = this.sessionExpiry.add(key, s.until);

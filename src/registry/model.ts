@@ -120,12 +120,21 @@ export interface Placement {
   readonly placed: boolean;
 }
 
+/**
+ * Kinds of session change: "placed" and "expired" only when the registry runs with session
+ * events "all" (see SessionEventsMode).
+ */
+export type SessionChangeType = "moved" | "released" | "expanded" | "placed" | "expired";
+
+/** Which session events a registry records: "moves" (moved, expanded, released) or "all" (also placed, expired). */
+export type SessionEventsMode = "moves" | "all";
+
 /** A change of a session's placement, as Watch reports it (session events). */
 export interface SessionChangeInput {
-  readonly type: "moved" | "released" | "expanded";
+  readonly type: SessionChangeType;
   readonly service: string;
   readonly sid: string;
-  /** The node hosting it now ("" once released). */
+  /** The node hosting it now ("" once released or expired). */
   readonly nid: string;
   readonly from: string;
   readonly reason: string;

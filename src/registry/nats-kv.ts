@@ -13,6 +13,7 @@ import type { NatsConnection } from "nats";
 import { KvBuckets, type NatsKvConfig } from "./nats-kv-bucket.js";
 import { KvSessions } from "./nats-kv-sessions.js";
 import { KvSessionSets } from "./nats-kv-session-sets.js";
+import { KvSessionExpiry } from "./nats-kv-session-expiry.js";
 import { KvMarks } from "./nats-kv-marks.js";
 import { KvTail } from "./nats-kv-tail.js";
 import { KvNodeWrites } from "./nats-kv-writes.js";
@@ -26,6 +27,7 @@ import type {
   RegistryEvent,
   ReleaseResult,
   SessionChangeInput,
+  SessionEventsMode,
   SessionHost,
   SessionSet,
   WriteResult,
@@ -46,6 +48,8 @@ export interface NatsKvStoreOptions {
   history?: Partial<HistoryLimits>;
   /** Known session placements kept in memory to answer lookups without a round trip (default 100,000). */
   placementCache?: number;
+  /** "all": announce new placements ("placed") and idle expiries ("expired", nats-kv-session-expiry.ts); default "moves": not. */
+  sessionEvents?: SessionEventsMode;
 }
 
 export class NatsKvStore implements RegistryStore {
@@ -56,6 +60,10 @@ export class NatsKvStore implements RegistryStore {
     private readonly sessions: KvSessions,
     private readonly marks: KvMarks,
     private readonly sets: KvSessionSets = new KvSessionSets(b),
+    /** Session events "all": new placements are announced. */
+    private announcePlaced = false,
+    /** Session events "all": idle expiries are announced. */
+    private expiry?: KvSessionExpiry,
   ) {}
 
   /**
@@ -72,13 +80,18 @@ export class NatsKvStore implements RegistryStore {
         const b = await KvBuckets.open(nc, cfg, options.commandTimeoutMs ?? 1000);
         feed = new KvTail(b, options.history, options.onError);
         await feed.start();
-        return new NatsKvStore(
+        const store = new NatsKvStore(
           b,
           feed,
           new KvNodeWrites(b, feed),
           new KvSessions(b, feed, options.placementCache),
           new KvMarks(b, feed),
         );
+        if (options.sessionEvents === "all") {
+          store.announcePlaced = true;
+          store.expiry = new KvSessionExpiry(b, feed, (c) => store.noteSession(c));
+        }
+        return store;
       };
       return await Promise.race([
         start(),
@@ -120,8 +133,9 @@ export class NatsKvStore implements RegistryStore {
     return this.nodes.deregister(nid, token);
   }
 
-  sweep(now: number): Promise<void> {
-    return this.nodes.sweep(now);
+  async sweep(now: number): Promise<void> {
+    await this.nodes.sweep(now);
+    await this.expiry?.sweep(now);
   }
 
   markNode(nid: string, change: MarkChange): Promise<WriteResult> {
@@ -135,7 +149,28 @@ export class NatsKvStore implements RegistryStore {
     idleMs: number,
     onMoved?: (from: string) => void,
   ): Promise<Placement | undefined> {
-    return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+    if (!this.announcePlaced) return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+    return this.placeAnnounced(service, sid, candidate, idleMs, onMoved);
+  }
+
+  /** Session events "all": a new placement is announced (one more write, not awaited by the lookup). */
+  private async placeAnnounced(
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
+    let moved = false;
+    const p = await this.sessions.placeSession(service, sid, candidate, idleMs, (from) => {
+      moved = true;
+      onMoved?.(from);
+    });
+    if (p?.placed === true && !moved)
+      void this.noteSession({ type: "placed", service, sid, nid: p.nid, from: "", reason: "new" }).catch(
+        () => undefined,
+      );
+    return p;
   }
 
   noteSession(change: SessionChangeInput): Promise<number> {
@@ -177,6 +212,7 @@ export class NatsKvStore implements RegistryStore {
 
   /** Stops the watches; the NATS connection is the caller's. */
   async close(): Promise<void> {
+    this.expiry?.close();
     await this.feed.stop();
   }
 }

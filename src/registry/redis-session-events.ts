@@ -51,7 +51,14 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 export function parseSessionEvent(revision: number, json: string): SessionEvent | undefined {
   try {
     const o = JSON.parse(json) as Record<string, unknown>;
-    if (o.type !== "moved" && o.type !== "released" && o.type !== "expanded") return undefined;
+    if (
+      o.type !== "moved" &&
+      o.type !== "released" &&
+      o.type !== "expanded" &&
+      o.type !== "placed" &&
+      o.type !== "expired"
+    )
+      return undefined;
     return {
       type: o.type,
       revision,

@@ -23,6 +23,7 @@ import { RedisNodeWrites } from "./redis-writes.js";
 import { RedisMarks } from "./redis-marks.js";
 import { noteSession } from "./redis-session-events.js";
 import { RedisSessionSets } from "./redis-session-sets.js";
+import { RedisSessionExpiry } from "./redis-session-expiry.js";
 import type { HeartbeatUpdate, RegistryStore } from "./types.js";
 import type {
   Adoption,
@@ -30,6 +31,7 @@ import type {
   NodeRecord,
   Placement,
   SessionChangeInput,
+  SessionEventsMode,
   SessionSet,
   RegistryEvent,
   ReleaseResult,
@@ -54,6 +56,8 @@ export interface RedisStoreOptions extends ConnectionOptions {
   history?: Partial<HistoryLimits>;
   /** Known session placements kept in memory to answer lookups without a round trip (default 100,000). */
   placementCache?: number;
+  /** "all": announce new placements and idle expiries (redis-session-expiry.ts); default "moves": not. */
+  sessionEvents?: SessionEventsMode;
 }
 
 export class RedisStore implements RegistryStore {
@@ -68,6 +72,8 @@ export class RedisStore implements RegistryStore {
       conn,
       (service) => feed.layout.shards[feed.layout.of(service)] as RedisKeys,
     ),
+    /** Set with session events "all". */
+    private expiry?: RedisSessionExpiry,
   ) {}
 
   /**
@@ -91,7 +97,7 @@ export class RedisStore implements RegistryStore {
       keyGraceMs: options.keyGraceMs ?? 60_000,
     });
     const marks = new RedisMarks(conn, feed, options.streamLength ?? 100_000);
-    return new RedisStore(
+    const store = new RedisStore(
       conn,
       feed,
       nodes,
@@ -99,6 +105,9 @@ export class RedisStore implements RegistryStore {
       marks,
       options.streamLength ?? 100_000,
     );
+    if (options.sessionEvents === "all")
+      store.expiry = new RedisSessionExpiry(conn, feed, options.streamLength ?? 100_000);
+    return store;
   }
 
   get view(): RegistryView {
@@ -121,8 +130,9 @@ export class RedisStore implements RegistryStore {
     return this.nodes.deregister(nid, token);
   }
 
-  sweep(now: number): Promise<void> {
-    return this.nodes.sweep(now);
+  async sweep(now: number): Promise<void> {
+    await this.nodes.sweep(now);
+    await this.expiry?.sweep(now);
   }
 
   async noteSession(change: SessionChangeInput): Promise<number> {
@@ -154,11 +164,37 @@ export class RedisStore implements RegistryStore {
     idleMs: number,
     onMoved?: (from: string) => void,
   ): Promise<Placement | undefined> {
-    return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+    const expiry = this.expiry;
+    if (expiry === undefined) return this.sessions.placeSession(service, sid, candidate, idleMs, onMoved);
+    return this.placeTracked(expiry, service, sid, candidate, idleMs, onMoved);
   }
 
-  adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
-    return this.sessions.adoptSessions(service, nid, sids, idleMs);
+  /** Session events "all": a placement made here is tracked for its expiry, and a new one announced (batched, after the lookup's answer). */
+  private async placeTracked(
+    expiry: RedisSessionExpiry,
+    service: string,
+    sid: string,
+    candidate: () => string | undefined,
+    idleMs: number,
+    onMoved?: (from: string) => void,
+  ): Promise<Placement | undefined> {
+    let moved = false;
+    const p = await this.sessions.placeSession(service, sid, candidate, idleMs, (from) => {
+      moved = true;
+      onMoved?.(from);
+    });
+    if (p?.placed === true) void expiry.track(service, sid, p.nid, idleMs, !moved).catch(() => undefined);
+    return p;
+  }
+
+  async adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
+    const out = await this.sessions.adoptSessions(service, nid, sids, idleMs);
+    const expiry = this.expiry;
+    if (expiry !== undefined)
+      for (const a of out)
+        if (a.outcome === "adopted" || a.outcome === "moved")
+          void expiry.track(service, a.sid, a.nid, idleMs, false).catch(() => undefined);
+    return out;
   }
 
   sessionNode(service: string, sid: string): Promise<string | undefined> {
@@ -168,6 +204,7 @@ export class RedisStore implements RegistryStore {
   async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
     const r = await this.sessions.releaseSession(service, sid, host);
     if (r === "released") await this.sets.drop(service, sid);
+    if (r === "released") await this.expiry?.untrack(service, sid);
     return r;
   }
 

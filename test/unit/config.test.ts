@@ -158,3 +158,14 @@ test("the README's TOML sample loads as it is, every key of it known", async () 
   assert.equal(c.http, "127.0.0.1:9464");
   assert.deepEqual(c.secrets, { rtc: "registration secret of the rtc service" });
 });
+
+test('session events: "moves" by default, "all" from [islb] session_events or --session-events, anything else refused', () => {
+  assert.equal(defaults().sessionEvents, "moves");
+  assert.equal(applyToml(defaults(), '[islb]\nsession_events = "all"').sessionEvents, "all");
+  assert.equal(loadConfig({ sessionEvents: "all" }, {}).sessionEvents, "all");
+  assert.throws(() => applyToml(defaults(), '[islb]\nsession_events = "some"'), /islb.session_events must be/);
+  assert.throws(() => loadConfig({ sessionEvents: "none" }, {}), /--session-events must be "moves" or "all"/);
+  const warnings: string[] = [];
+  applyToml(defaults(), '[islb]\nsession_events = "moves"', "islb.toml", warnings);
+  assert.deepEqual(warnings, [], "a known key");
+});
