@@ -137,7 +137,7 @@ export class RedisConnection {
     redis.defineCommand("islbDeregister", { numberOfKeys: 5, lua: DEREGISTER });
     redis.defineCommand("islbExpire", { numberOfKeys: 5, lua: EXPIRE });
     redis.defineCommand("islbSnapshot", { numberOfKeys: 2, lua: SNAPSHOT });
-    redis.defineCommand("islbRelease", { numberOfKeys: 2, lua: RELEASE });
+    redis.defineCommand("islbRelease", { numberOfKeys: 5, lua: RELEASE });
     redis.defineCommand("islbHeartbeats", { lua: HEARTBEATS });
     redis.defineCommand("islbPlaces", { lua: PLACES });
     redis.on("error", (e: unknown) => this.log.error(e));

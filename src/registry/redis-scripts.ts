@@ -217,7 +217,9 @@ return out
 `;
 
 /**
- * Forgets a session's placement. KEYS: session, session-change stream. ARGV: node key prefix,
+ * Forgets a session's placement. KEYS: session, session-change stream, the session's node set
+ * (redis-session-sets.ts), the shard's idle tracking and its nodes (redis-session-expiry.ts).
+ * ARGV: node key prefix,
  * host nid ('' when the caller is an admin), host token. The host's key is built from the
  * prefix (same hash tag). A release is appended to the session-change stream.
  * Returns 1 (released), 0 (nothing placed), -1 (not this host's, or the token is wrong).
@@ -231,6 +233,11 @@ if ARGV[2] ~= '' then
   if not t or t ~= ARGV[3] then return -1 end
 end
 redis.call('DEL', KEYS[1])
+-- With it, in the same step: the session's node set, and its idle tracking (session events
+-- "all"), so that no sweep can find the session gone and announce it expired after its release.
+redis.call('DEL', KEYS[3])
+redis.call('ZREM', KEYS[4], KEYS[1])
+redis.call('HDEL', KEYS[5], KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ${SESSION_STREAM_LEN}, '*', 'k', KEYS[1])
 return 1
 `;

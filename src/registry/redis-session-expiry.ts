@@ -9,7 +9,7 @@
  * instance about once a second per shard, takes the due members: one whose key still lives
  * (renewed by lookups) is put back at its key's TTL; one whose key is gone ended idle: it is
  * removed and its "expired" event appended, in the same script, so only one instance
- * announces it. A release removes the tracking (UNTRACK) right after its own script.
+ * announces it. A release removes the tracking in its own script (RELEASE, redis-scripts.ts).
  */
 import type { Redis } from "ioredis";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
@@ -87,17 +87,9 @@ end
 return n
 `;
 
-/** KEYS: idle, nids. ARGV: key. */
-export const UNTRACK = `
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
-`;
-
 interface Scripts {
   islbTrackSessions(...args: (string | number)[]): Promise<number[]>;
   islbSweepSessions(...args: (string | number)[]): Promise<number>;
-  islbUntrackSession(...args: (string | number)[]): Promise<number>;
 }
 
 /** One placement to track. */
@@ -130,7 +122,6 @@ export class RedisSessionExpiry {
     this.cmd = conn.cmd as unknown as Redis & Scripts;
     this.cmd.defineCommand("islbTrackSessions", { numberOfKeys: 4, lua: TRACK });
     this.cmd.defineCommand("islbSweepSessions", { numberOfKeys: 4, lua: SWEEP });
-    this.cmd.defineCommand("islbUntrackSession", { numberOfKeys: 2, lua: UNTRACK });
     this.tracks = feed.layout.shards.map((k, s) => this.batch(k, s));
   }
 
@@ -177,12 +168,6 @@ export class RedisSessionExpiry {
       deadline: Date.now() + idleMs,
       isNew,
     });
-  }
-
-  /** Stops tracking a released placement. */
-  async untrack(service: string, sid: string): Promise<void> {
-    const { idle, nids } = idleKeys(this.feed.layout.shards[this.feed.layout.of(service)] as RedisKeys);
-    await this.conn.guard(this.cmd.islbUntrackSession(idle, nids, this.key(service, sid)));
   }
 
   /** Announces the placements that ended idle (about once a second; every shard). */

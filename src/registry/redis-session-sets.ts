@@ -27,6 +27,9 @@ redis.call('SET', KEYS[1], string.format('%d', rev + 1) .. ' ' .. ARGV[2], 'PX',
 return rev + 1
 `;
 
+/** The key of a session's node set, in the keys of its service's shard (RELEASE deletes it with the session). */
+export const setKey = (k: RedisKeys, service: string, sid: string): string => `${k.session}.${service}.${sid}`;
+
 interface SetScripts {
   islbSetRead(...args: (string | number)[]): Promise<string>;
   islbSetWrite(...args: (string | number)[]): Promise<number>;
@@ -51,7 +54,7 @@ export class RedisSessionSets {
   }
 
   private key(service: string, sid: string): string {
-    return `${this.keysOf(service).session}.${service}.${sid}`;
+    return setKey(this.keysOf(service), service, sid);
   }
 
   async sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {
@@ -72,10 +75,5 @@ export class RedisSessionSets {
       await this.conn.guard(this.cmd.islbSetWrite(this.key(service, sid), ifRevision, nodes.join(" "), idleMs)),
     );
     return rev < 0 ? undefined : { nodes: [...nodes], revision: rev };
-  }
-
-  /** Forgets a released session's set. */
-  async drop(service: string, sid: string): Promise<void> {
-    await this.conn.guard(this.cmd.del(this.key(service, sid)));
   }
 }

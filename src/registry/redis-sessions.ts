@@ -11,6 +11,8 @@
  */
 import { keepsSessions, type Placement, type ReleaseResult, type SessionHost } from "./model.js";
 import { PlacementCache } from "./placement-cache.js";
+import { setKey } from "./redis-session-sets.js";
+import { idleKeys } from "./redis-session-expiry.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
 import type { SessionStore } from "./types.js";
@@ -185,7 +187,16 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     const key = this.key(service, sid);
     const k = this.keysOf(service);
     const r = await this.conn.guard(
-      this.conn.cmd.islbRelease(key, k.sessionChanges, k.node, host?.nid ?? "", host?.token ?? ""),
+      this.conn.cmd.islbRelease(
+        key,
+        k.sessionChanges,
+        setKey(k, service, sid),
+        idleKeys(k).idle,
+        idleKeys(k).nids,
+        k.node,
+        host?.nid ?? "",
+        host?.token ?? "",
+      ),
     );
     if (r === 1) this.cache.delete(key);
     return r === 1 ? "released" : r === 0 ? "none" : "refused";

@@ -203,8 +203,6 @@ export class RedisStore implements RegistryStore {
 
   async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
     const r = await this.sessions.releaseSession(service, sid, host);
-    if (r === "released") await this.sets.drop(service, sid);
-    if (r === "released") await this.expiry?.untrack(service, sid);
     return r;
   }
 
