@@ -201,9 +201,9 @@ export class RedisStore implements RegistryStore {
     return this.sessions.sessionNode(service, sid);
   }
 
-  async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
-    const r = await this.sessions.releaseSession(service, sid, host);
-    return r;
+  /** Releases the session with its node set and idle tracking, in one script (RELEASE). */
+  releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
+    return this.sessions.releaseSession(service, sid, host);
   }
 
   sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {
