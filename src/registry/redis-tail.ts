@@ -10,7 +10,7 @@
  * applied (with one shard: the store's revision itself), so it grows by one with each change,
  * and two instances that applied the same changes are at the same revision.
  */
-import { decodeRecord } from "./records.js";
+import { beaten, decodeRecord } from "./records.js";
 import { loadOf } from "./redis-loads.js";
 import type { RedisConnection } from "./redis-connection.js";
 import type { RedisLayout } from "./redis-layout.js";
@@ -58,12 +58,7 @@ export function withLoad(
 ): NodeRecord {
   if (lms === undefined || lms === "" || load === undefined) return r;
   const leaseMs = Number(lms);
-  return {
-    ...r,
-    load: loadOf(load),
-    expiresAt: Number(exp),
-    leaseMs: leaseMs > 0 ? leaseMs : r.leaseMs,
-  };
+  return beaten(r, loadOf(load), r.state, Number(exp), leaseMs > 0 ? leaseMs : r.leaseMs);
 }
 
 /** How long a write waits for the tail to bring the changes before its own. */
@@ -457,7 +452,7 @@ export class ChangeTail implements ChangeFeed {
       const event: RegistryEvent = {
         type: "updated",
         revision,
-        record: { ...base, load: b.value, expiresAt: b.expiresAt, leaseMs: b.leaseMs },
+        record: beaten(base, b.value, base.state, b.expiresAt, b.leaseMs),
       };
       this.view.apply(event);
       for (const l of this.local) l(event);
