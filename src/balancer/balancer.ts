@@ -209,11 +209,18 @@ export class Balancer {
       this.attach(s);
       return;
     }
-    this.detach(cur);
+    const z = this.slots.zones[cur];
+    const was = this.slots.standing[cur] as number;
     this.costOut(cur);
     this.slots.records[cur] = r;
     if (reported) this.slots.pending[cur] = 0;
     this.costIn(cur);
+    // The usual heartbeat: same zone, same standing: the key changes in place (no remove and push).
+    if (z !== undefined && z.service === r.node.service && z.name === zoneOf(r) && this.standingOf(cur) === was) {
+      (z.heap(was) as SlotHeap).update(cur, this.scoreOf(cur));
+      return;
+    }
+    this.detach(cur);
     this.attach(cur);
   }
 

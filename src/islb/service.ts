@@ -88,6 +88,8 @@ export interface IslbHooks {
 const MAX_TOKEN = 256;
 
 /** A reply without a session node set (no overflow asked). */
+/** A heartbeat's answer when it reports no sessions (frozen: every such reply shares it). */
+const NO_REPORT = Object.freeze({ wantSessions: false, sessionConflicts: Object.freeze([]) as unknown as never[] });
 const noSet = (): { sessionNodes: string[]; sessionRevision: number } => ({ sessionNodes: [], sessionRevision: 0 });
 
 export function createIslbService(
@@ -318,18 +320,32 @@ export function createIslbService(
           `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`,
         );
       if (r.refused === "token") refusedToken(req.nid);
-      const after = view.get(req.nid);
-      if (after?.mark !== undefined) await stored(marks.checkDrained(after, now));
-      const mark = view.get(req.nid)?.mark;
-      const service = view.get(req.nid)?.node.service ?? record?.node.service ?? "";
-      const sessions = await stored(reports.apply(req, service, r.reregistered === true, heartbeatOf(leaseMs)));
+      let after = view.get(req.nid);
+      if (after?.mark !== undefined) {
+        await stored(marks.checkDrained(after, now));
+        after = view.get(req.nid);
+      }
+      const mark = after?.mark;
+      // No session report (the digest empty): nothing to wait for, no promise per heartbeat.
+      const sessions =
+        req.sessionsDigest === ""
+          ? NO_REPORT
+          : await stored(
+              reports.apply(
+                req,
+                after?.node.service ?? record?.node.service ?? "",
+                r.reregistered === true,
+                heartbeatOf(leaseMs),
+              ),
+            );
       return {
         reregistered: r.reregistered === true,
         leaseMs,
         heartbeatMs: heartbeatOf(leaseMs),
         revision: r.revision,
         mark: mark === undefined ? undefined : toMarkMessage(mark),
-        ...sessions,
+        wantSessions: sessions.wantSessions,
+        sessionConflicts: sessions.sessionConflicts,
       };
     },
 

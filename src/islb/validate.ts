@@ -43,9 +43,11 @@ export function checkText(what: string, value: string, max: number): void {
 
 function checkFigures(what: string, x: Load | Limits | undefined): void {
   if (x === undefined) return;
-  for (const [k, v] of Object.entries(x)) {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) fail(Status.INVALID_ARGUMENT, `${what}.${k} must be a finite number ≥ 0`);
+  // for-in over the decoded message's own fields: no array of entries per check (every heartbeat).
+  for (const k in x) {
+    if (!Object.hasOwn(x, k)) continue;
+    const n = Number((x as unknown as Record<string, unknown>)[k]);
+    if (!(n >= 0 && n < Infinity)) fail(Status.INVALID_ARGUMENT, `${what}.${k} must be a finite number ≥ 0`);
   }
 }
 

@@ -19,6 +19,7 @@ import {
   type WriteResult,
 } from "./types.js";
 import { RegistryView } from "./view.js";
+import { beaten } from "./records.js";
 import type { HistoryLimits } from "./history.js";
 import type { Adoption, SessionEventsMode, SessionSet } from "./model.js";
 import { adoptStep, canKeep, outcomeOf } from "./session-adopt.js";
@@ -126,13 +127,7 @@ export class MemoryStore implements RegistryStore {
     }
     const o = this.owners.get(nid);
     if (o === undefined || o.token !== token) return { revision: this.rev, refused: "token" };
-    const next: NodeRecord = {
-      ...cur,
-      load: update.load,
-      state: update.state ?? cur.state,
-      expiresAt: update.expiresAt,
-      leaseMs: update.leaseMs,
-    };
+    const next = beaten(cur, update.load, update.state ?? cur.state, update.expiresAt, update.leaseMs);
     this.renewLease(nid, o, next.expiresAt);
     return this.emit(this.kindOf(cur, next), next);
   }

@@ -77,6 +77,28 @@ export function toRecord(reg: RegistrationInput, leaseMs: number, now: number, r
   };
 }
 
+/**
+ * `r` after a heartbeat: a new load, state and lease, the rest shared. One literal of
+ * toRecord's shape rather than a spread (the spread was the heartbeat's dearest line); every
+ * field of NodeRecord must be named here (the type says so: a field added to NodeRecord fails
+ * to compile until it is), the mark only when there is one.
+ */
+export function beaten(r: NodeRecord, load: Load, state: NodeState, expiresAt: number, leaseMs: number): NodeRecord {
+  const next: Omit<Required<NodeRecord>, "mark"> = {
+    node: r.node,
+    state,
+    region: r.region,
+    load,
+    soft: r.soft,
+    hard: r.hard,
+    extra: r.extra,
+    registeredAt: r.registeredAt,
+    expiresAt,
+    leaseMs,
+  };
+  return r.mark === undefined ? next : { ...next, mark: r.mark };
+}
+
 export function toRegistration(r: NodeRecord): Registration {
   return {
     node: r.node,

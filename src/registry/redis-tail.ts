@@ -10,7 +10,7 @@
  * applied (with one shard: the store's revision itself), so it grows by one with each change,
  * and two instances that applied the same changes are at the same revision.
  */
-import { decodeRecord } from "./records.js";
+import { beaten, decodeRecord } from "./records.js";
 import { loadOf } from "./redis-loads.js";
 import type { RedisConnection } from "./redis-connection.js";
 import type { RedisLayout } from "./redis-layout.js";
@@ -34,6 +34,13 @@ const TYPES = new Set<ChangeType>([
   "drained",
 ]);
 
+/** How many nodes a HEARTBEATS entry's body names (four words each), without splitting it. */
+function loadCount(body: string): number {
+  let spaces = 0;
+  for (let i = body.indexOf(" "); i >= 0; i = body.indexOf(" ", i + 1)) spaces++;
+  return Math.floor((spaces + 1) / 4);
+}
+
 /** A record as the store keeps it (base64 of a NodeInfo message). */
 export const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buffer.from(s, "base64")));
 
@@ -51,12 +58,7 @@ export function withLoad(
 ): NodeRecord {
   if (lms === undefined || lms === "" || load === undefined) return r;
   const leaseMs = Number(lms);
-  return {
-    ...r,
-    load: loadOf(load),
-    expiresAt: Number(exp),
-    leaseMs: leaseMs > 0 ? leaseMs : r.leaseMs,
-  };
+  return beaten(r, loadOf(load), r.state, Number(exp), leaseMs > 0 ? leaseMs : r.leaseMs);
 }
 
 /** How long a write waits for the tail to bring the changes before its own. */
@@ -334,6 +336,10 @@ export class ChangeTail implements ChangeFeed {
    * lease), at revisions `first`, `first + 1`, ... False when a node is not in the view.
    */
   private applyLoads(s: number, first: number, body: string): boolean {
+    if (first <= (this.pos[s] as number) && first + loadCount(body) - 1 <= (this.pos[s] as number)) {
+      // This instance's own batch, applied as its answer came: nothing to split or look up.
+      return true;
+    }
     const w = body.split(" ");
     const own = this.ownPending[s] as Set<number>;
     for (let i = 0, rev = first; i + 3 < w.length; i += 4, rev++) {
@@ -446,7 +452,7 @@ export class ChangeTail implements ChangeFeed {
       const event: RegistryEvent = {
         type: "updated",
         revision,
-        record: { ...base, load: b.value, expiresAt: b.expiresAt, leaseMs: b.leaseMs },
+        record: beaten(base, b.value, base.state, b.expiresAt, b.leaseMs),
       };
       this.view.apply(event);
       for (const l of this.local) l(event);
