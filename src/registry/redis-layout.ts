@@ -32,6 +32,9 @@ export interface RedisLayout {
   of(service: string): number;
 }
 
+/** A session's placement key in its service's shard: a service name cannot contain ".", so "<service>.<sid>" is unambiguous. */
+export const sessionKey = (k: RedisKeys, service: string, sid: string): string => `${k.session}${service}.${sid}`;
+
 /** The keys of one shard: every key under `prefix{tag}:`. */
 export function shardKeys(prefix: string, tag: string): RedisKeys {
   const t = `${prefix}{${tag}}:`;

@@ -8,6 +8,7 @@
  */
 import type { Redis } from "ioredis";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
+import { sessionKey } from "./redis-layout.js";
 import type { Adoption, AdoptOutcome } from "./model.js";
 
 /** Entries kept in the session-change stream (approximately), as the other session scripts. */
@@ -69,11 +70,10 @@ const OUTCOMES: Record<string, AdoptOutcome> = {
 /** Sessions per script call: a long report is cut so that one script never holds Redis for long. */
 const CHUNK = 500;
 
-/** Re-learns `sids` of `service` reported by `nid` (see ADOPT); `sessionKey` names a session's key. */
+/** Re-learns `sids` of `service` reported by `nid` (see ADOPT); `k`: the keys of the service's shard. */
 export async function adoptSessions(
   conn: RedisConnection,
   k: RedisKeys,
-  sessionKey: (service: string, sid: string) => string,
   service: string,
   nid: string,
   sids: readonly string[],
@@ -87,7 +87,7 @@ export async function adoptSessions(
   const out: Adoption[] = [];
   for (let at = 0; at < sids.length; at += CHUNK) {
     const part = sids.slice(at, at + CHUNK);
-    const keys = [k.sessionChanges, k.node + nid, ...part.map((sid) => sessionKey(service, sid))];
+    const keys = [k.sessionChanges, k.node + nid, ...part.map((sid) => sessionKey(k, service, sid))];
     const flat = await conn.guard(cmd.islbAdopt(keys.length, ...keys, k.node, Date.now(), idleMs, service, nid));
     part.forEach((sid, i) => {
       const outcome = OUTCOMES[String(flat[2 * i])] ?? "refused";

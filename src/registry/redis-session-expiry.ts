@@ -15,6 +15,7 @@ import type { Redis } from "ioredis";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
 import { TurnBatch } from "./turn-batch.js";
+import { sessionKey } from "./redis-layout.js";
 
 /** The shard's hash tag, from its keys (every key of a shard starts with it). */
 const tagOf = (k: RedisKeys): string => k.rev.slice(0, -"rev".length);
@@ -152,9 +153,8 @@ export class RedisSessionExpiry {
     );
   }
 
-  /** A session's key (as redis-sessions.ts names it: "<service>.<sid>" in its service's shard). */
   private key(service: string, sid: string): string {
-    return `${(this.feed.layout.shards[this.feed.layout.of(service)] as RedisKeys).session}${service}.${sid}`;
+    return sessionKey(this.feed.layout.shards[this.feed.layout.of(service)] as RedisKeys, service, sid);
   }
 
   /** Tracks a placement this instance made or re-learnt (`isNew`: also announces it "placed"). */

@@ -12,6 +12,7 @@
 import { keepsSessions, type Placement, type ReleaseResult, type SessionHost } from "./model.js";
 import { PlacementCache } from "./placement-cache.js";
 import { setKey } from "./redis-session-sets.js";
+import { sessionKey } from "./redis-layout.js";
 import { idleKeys } from "./redis-session-expiry.js";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
@@ -82,8 +83,7 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
   }
 
   private key(service: string, sid: string): string {
-    // A service name cannot contain ".", so "<service>.<sid>" is unambiguous.
-    return `${this.keysOf(service).session}${service}.${sid}`;
+    return sessionKey(this.keysOf(service), service, sid);
   }
 
   /** The known placement of `key`, when it still holds by this instance's view. */
@@ -163,15 +163,7 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
 
   /** Re-learns reported placements (redis-session-adopt.ts); what the script placed on or renewed for the reporter is known here. */
   async adoptSessions(service: string, nid: string, sids: readonly string[], idleMs: number): Promise<Adoption[]> {
-    const out = await adoptSessions(
-      this.conn,
-      this.keysOf(service),
-      (s, sid) => this.key(s, sid),
-      service,
-      nid,
-      sids,
-      idleMs,
-    );
+    const out = await adoptSessions(this.conn, this.keysOf(service), service, nid, sids, idleMs);
     const now = Date.now();
     for (const a of out)
       if (a.outcome !== "refused" && a.outcome !== "conflict")
@@ -186,13 +178,14 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
   async releaseSession(service: string, sid: string, host?: SessionHost): Promise<ReleaseResult> {
     const key = this.key(service, sid);
     const k = this.keysOf(service);
+    const idle = idleKeys(k);
     const r = await this.conn.guard(
       this.conn.cmd.islbRelease(
         key,
         k.sessionChanges,
         setKey(k, service, sid),
-        idleKeys(k).idle,
-        idleKeys(k).nids,
+        idle.idle,
+        idle.nids,
         k.node,
         host?.nid ?? "",
         host?.token ?? "",
