@@ -3,18 +3,21 @@ import { FindNodeReply, FindNodeRequest, NodeState } from "../generated/islb/isl
 import { toRecord } from "../src/registry/records.js";
 import type { NodeRecord } from "../src/registry/types.js";
 
-export const request: FindNodeRequest = {
+/** A FindNodeRequest for session `sid` of service rtc, whole (every field set: no fromPartial copy). */
+export const sessionRequest = (sid: string, region = ""): FindNodeRequest => ({
   service: "rtc",
-  sid: "room-42",
+  sid,
   nid: "",
-  region: "",
+  region,
   dc: "",
   limit: 0,
   explain: false,
   overflow: false,
   fullNid: "",
   maxNodes: 0,
-};
+});
+
+export const request: FindNodeRequest = sessionRequest("room-42");
 
 export const reply: FindNodeReply = {
   nodes: Array.from({ length: 5 }, (_, i) => ({

@@ -14,7 +14,7 @@ import { createIslbService } from "../src/islb/service.js";
 import { MemoryStore } from "../src/registry/memory.js";
 import { RedisStore } from "../src/registry/redis.js";
 import { Redis } from "ioredis";
-import { fleetRecord } from "./fixtures.js";
+import { fleetRecord, sessionRequest } from "./fixtures.js";
 import { median } from "./median.js";
 import type { NodeRecord } from "../src/registry/types.js";
 import { createClient } from "../src/index.js";
@@ -33,18 +33,7 @@ const PEER = fileURLToPath(new URL("./islb-peer.js", import.meta.url));
 const record = (i: number, now: number): NodeRecord => fleetRecord(i, now);
 
 type Service = ReturnType<typeof createIslbService>;
-const req = (sid: string) => ({
-  service: "rtc",
-  sid,
-  nid: "",
-  region: "r1",
-  dc: "",
-  limit: 0,
-  explain: false,
-  overflow: false,
-  fullNid: "",
-  maxNodes: 0,
-});
+const req = (sid: string) => sessionRequest(sid, "r1");
 const gcNow = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 /** A memory store with `n` nodes and the service over it, warmed up. */

@@ -10,7 +10,7 @@ import { Balancer } from "../src/balancer/balancer.js";
 import { createIslbService } from "../src/islb/service.js";
 import { RedisStore } from "../src/registry/redis.js";
 import type { SessionEventsMode } from "../src/registry/model.js";
-import { fleetRecord } from "./fixtures.js";
+import { fleetRecord, sessionRequest } from "./fixtures.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
 
 const args = process.argv.slice(2);
@@ -35,22 +35,7 @@ async function run(url: string, mode: SessionEventsMode): Promise<{ us: number; 
   const now = Date.now();
   for (let i = 0; i < 100; i++) await store.register(fleetRecord(i, now), `tok-${i}`);
   const svc = createIslbService(store, new Balancer(store.view), { sessionEvents: mode });
-  const find = (sid: string) =>
-    svc.findNode(
-      {
-        service: "rtc",
-        sid,
-        nid: "",
-        region: "r1",
-        dc: "",
-        limit: 0,
-        explain: false,
-        overflow: false,
-        fullNid: "",
-        maxNodes: 0,
-      },
-      {} as never,
-    );
+  const find = (sid: string) => svc.findNode(sessionRequest(sid, "r1"), {} as never);
   for (let i = 0; i < 2000; i++) await find(`warm-${i}`);
   const r = new Redis(url);
   await new Promise((res) => setTimeout(res, 200));
