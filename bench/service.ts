@@ -5,6 +5,7 @@
  * Scenarios run in rounds, each figure the median of its rounds, each ratio the median of the
  * rounds' ratios. CPU is from /proc: islb, redis-server (Redis rows) and nats-server.
  *   node dist/bench/service.js [--ms 2000] [--inflight 64] [--rounds 3] [--store memory|redis|both] [--kinds list,new,...]
+ * Profiles: BENCH_PROF=<dir> (the islb process), BENCH_PROF_CLIENT=<dir> (each client process).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -48,9 +49,15 @@ async function measure(
   redisPid: number,
   natsPid: number,
 ): Promise<Round> {
-  const client = spawn(process.execPath, [CLIENT, kind, natsUrl, String(MS), String(INFLIGHT), String(runs++)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  // BENCH_PROF_CLIENT=<dir>: each client process writes a CPU profile there.
+  const prof = process.env.BENCH_PROF_CLIENT ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROF_CLIENT] : [];
+  const client = spawn(
+    process.execPath,
+    [...prof, CLIENT, kind, natsUrl, String(MS), String(INFLIGHT), String(runs++)],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   const out = lines(client);
   await expectLine(out, "start");
   const pids = [client.pid as number, serverPid, redisPid, natsPid];

@@ -59,12 +59,17 @@ let lastAccept: string | undefined;
 let lastMin: number | undefined;
 let lastAnswer: ResponseCompression | undefined;
 
+/** True when a gateway with this threshold compresses responses at all (a negative one turns it off). */
+export function compressing(minBytes: number | undefined): minBytes is number {
+  return minBytes !== undefined && Number.isFinite(minBytes) && minBytes >= 0;
+}
+
 /** The response compression of a call, or undefined when its responses go as they are. */
 export function responseCompression(
   accept: string | undefined,
   minBytes: number | undefined,
 ): ResponseCompression | undefined {
-  if (minBytes === undefined || !Number.isFinite(minBytes) || minBytes < 0 || accept === undefined) return undefined;
+  if (!compressing(minBytes) || accept === undefined) return undefined;
   if (accept === lastAccept && minBytes === lastMin) return lastAnswer;
   const encoding = acceptedEncoding(accept);
   lastAnswer = encoding === undefined ? undefined : Object.freeze({ encoding, minBytes });

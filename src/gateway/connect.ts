@@ -10,6 +10,7 @@ import {
   compress,
   encodingOf,
   inflate,
+  compressing,
   responseCompression,
   worthCompressing,
   type Encoding,
@@ -182,6 +183,9 @@ export function serveConnect(core: GatewayCore, x: Exchange, cors: Cors): void {
         : "application/proto";
   const stream = ct.startsWith("application/connect+");
   const extra = cors.headers(header(x.headers, "origin"));
+  // A unary answer's encoding follows HTTP's accept-encoding: caches must key on it (a GET can be cached).
+  if (!stream && compressing(core.compressMinBytes))
+    extra.vary = extra.vary === undefined ? "accept-encoding" : `${String(extra.vary)}, accept-encoding`;
   const json = ct === "application/json" || ct === "application/connect+json";
   const accept = header(x.headers, stream ? "connect-accept-encoding" : "accept-encoding");
   const compression = responseCompression(accept, core.compressMinBytes);

@@ -252,5 +252,7 @@ describe("gateway: compression", () => {
     const plain = await post(20_000, "identity");
     assert.equal(plain.headers.get("content-encoding"), null);
     assert.equal((await plain.arrayBuffer()).byteLength > 20_000, true);
+    // Its encoding depends on accept-encoding, compressed or not: HTTP caches must key on it.
+    for (const r of [big, small, plain]) assert.equal(r.headers.get("vary"), "accept-encoding");
   });
 });
