@@ -136,6 +136,13 @@ async function redisBytes(
   return { perSession: (afterSessions - afterNodes) / sessions, perNode: (afterNodes - before) / nodes };
 }
 
+/** Collects, twice with a pause between: ArrayBuffers' contents are freed after their collection, off the main thread. */
+async function settled(gc: () => void): Promise<void> {
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  gc();
+}
+
 /** Keeps what memoryPerNode measures reachable through its second collection. */
 const kept: unknown[] = [];
 
@@ -143,17 +150,17 @@ const kept: unknown[] = [];
  * Bytes per registered node in the memory store (with its balancer entries): of the JS heap
  * (heapUsed), and of ArrayBuffers (typed arrays' contents, outside that heap) besides.
  */
-function memoryPerNode(n: number): { heap: number; arrays: number } {
+async function memoryPerNode(n: number): Promise<{ heap: number; arrays: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) return { heap: NaN, arrays: NaN };
-  gc();
+  await settled(gc);
   const before = process.memoryUsage();
   const store = new MemoryStore({ history: 1 });
   const balancer = new Balancer(store.view);
   const now = Date.now();
   for (let i = 0; i < n; i++) void store.register(record(i, now), `tok-${i}`);
   kept.push(store, balancer);
-  gc();
+  await settled(gc);
   const after = process.memoryUsage();
   if (store.view.size !== n) throw new Error(`registered ${store.view.size} of ${n}`);
   return { heap: (after.heapUsed - before.heapUsed) / n, arrays: (after.arrayBuffers - before.arrayBuffers) / n };
@@ -198,7 +205,7 @@ async function load(call: (i: number) => Promise<unknown>, inflight = 64): Promi
 
 if (args.includes("--memory-only")) {
   // Only the memory figures (a few seconds).
-  console.log(memoryLine(memoryPerNode(100_000)));
+  console.log(memoryLine(await memoryPerNode(100_000)));
   console.log(sessionLine(await memoryPerSession(100_000)));
   process.exit(0);
 }
@@ -265,7 +272,7 @@ try {
     }
   }
   await nc.close();
-  const mem = memoryPerNode(100_000);
+  const mem = await memoryPerNode(100_000);
   const memSession = await memoryPerSession(100_000);
   const redisMem = await redisBytes(rs.url, 100_000, 10_000);
   const c1 = costs.get(1_000) as Cost;
