@@ -10,7 +10,8 @@
  * again, or just after its change, costs no allocation, and memory stays bounded.
  */
 import type { Node } from "../../generated/ion/ion.js";
-import { NodeState, type ExtraValue, type Limits, type Load, type NodeMark, type NodeRecord } from "./model.js";
+import { NodeState, type ExtraValue, type Load, type NodeMark, type NodeRecord } from "./model.js";
+import { Profiles, type NodeProfile } from "./profiles.js";
 
 /** What the balancer reads of a node (a NodeRecord is one). */
 export type NodeFigures = Pick<NodeRecord, "node" | "state" | "region" | "load" | "soft" | "hard" | "mark">;
@@ -18,7 +19,9 @@ export type NodeFigures = Pick<NodeRecord, "node" | "state" | "region" | "load" 
 /** Records kept made (a power of two): bounded memory, the hot ones reused. */
 const CACHE = 1024;
 const LOAD = 5;
-const EMPTY_EXTRA: ReadonlyMap<string, ExtraValue> = new Map();
+const ZERO = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
+/** The profile of a free slot. */
+const NO_PROFILE: NodeProfile = { region: "", soft: ZERO, hard: ZERO, extra: new Map<string, ExtraValue>() };
 const TIMES = 3;
 
 export class NodeTable {
@@ -28,10 +31,9 @@ export class NodeTable {
   private cap = 0;
   /** The node (immutable, shared by its records) in each slot; undefined while the slot is free. */
   readonly nodes: (Node | undefined)[] = [];
-  private readonly regions: string[] = [];
-  private readonly softs: Limits[] = [];
-  private readonly hards: Limits[] = [];
-  private readonly extras: ReadonlyMap<string, ExtraValue>[] = [];
+  /** Each slot's region, limits and extra info (shared by the nodes that have the same ones). */
+  private readonly profiles: NodeProfile[] = [];
+  private readonly kept = new Profiles();
   /** The operators' marks by slot (few nodes have one). */
   private readonly marks = new Map<number, NodeMark>();
   private states = new Uint8Array(0);
@@ -91,7 +93,7 @@ export class NodeTable {
   /** Frees slot `s` (after `unlink`). */
   release(s: number): void {
     this.nodes[s] = undefined;
-    this.extras[s] = EMPTY_EXTRA;
+    this.profiles[s] = NO_PROFILE;
     if (this.marks.size > 0) this.marks.delete(s);
     this.drop(s);
     this.free.push(s);
@@ -102,10 +104,7 @@ export class NodeTable {
     this.free.length = 0;
     this.used = 0;
     this.nodes.length = 0;
-    this.regions.length = 0;
-    this.softs.length = 0;
-    this.hards.length = 0;
-    this.extras.length = 0;
+    this.profiles.length = 0;
     this.marks.clear();
     this.cacheSlot.fill(-1);
     this.cacheRecord.fill(undefined);
@@ -114,10 +113,7 @@ export class NodeTable {
   /** Writes `r` into slot `s`; `r` is what `recordAt(s)` returns while it stays cached. */
   set(s: number, r: NodeRecord): void {
     this.nodes[s] = r.node;
-    this.regions[s] = r.region;
-    this.softs[s] = r.soft;
-    this.hards[s] = r.hard;
-    this.extras[s] = r.extra;
+    this.profiles[s] = this.kept.of(r, s < this.profiles.length ? this.profiles[s] : undefined);
     this.states[s] = r.state;
     const l = s * LOAD;
     const loads = this.loads;
@@ -166,9 +162,10 @@ export class NodeTable {
   figuresInto(s: number, out: { -readonly [K in keyof NodeFigures]: NodeFigures[K] } & { load: Load }): void {
     out.node = this.nodes[s] as Node;
     out.state = this.states[s] as NodeState;
-    out.region = this.regions[s] as string;
-    out.soft = this.softs[s] as Limits;
-    out.hard = this.hards[s] as Limits;
+    const p = this.profiles[s] as NodeProfile;
+    out.region = p.region;
+    out.soft = p.soft;
+    out.hard = p.hard;
     out.mark = this.markAt(s);
     const l = s * LOAD;
     const load = out.load;
@@ -202,14 +199,15 @@ export class NodeTable {
 
   /** One literal of toRecord's shape (every field of NodeRecord named), the mark only when there is one. */
   private withFigures(s: number, load: Load, state: NodeState, expiresAt: number, leaseMs: number): NodeRecord {
+    const p = this.profiles[s] as NodeProfile;
     const next: Omit<Required<NodeRecord>, "mark"> = {
       node: this.nodes[s] as Node,
       state,
-      region: this.regions[s] as string,
+      region: p.region,
       load,
-      soft: this.softs[s] as Limits,
-      hard: this.hards[s] as Limits,
-      extra: this.extras[s] as ReadonlyMap<string, ExtraValue>,
+      soft: p.soft,
+      hard: p.hard,
+      extra: p.extra,
       registeredAt: this.times[s * TIMES] as number,
       expiresAt,
       leaseMs,
