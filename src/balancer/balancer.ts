@@ -197,6 +197,12 @@ export class Balancer {
     return score(this.measure, this.figures(s), this.slots.pending[s] as number, this.costOf(s));
   }
 
+  /** The score of slot `s` now: its key in its heap (kept current), else computed. */
+  private currentScore(s: number): number {
+    const h = this.slots.zones[s]?.heap(this.slots.standing[s] as number);
+    return h === undefined ? this.scoreOf(s) : h.keyOf(s);
+  }
+
   private standingOf(s: number): number {
     return standingCode(standing(this.figures(s), this.slots.pending[s] as number, this.costOf(s)));
   }
@@ -426,7 +432,7 @@ export class Balancer {
       keyed.push({
         r,
         k: st === "closed" ? 4 : k,
-        s: slot === undefined ? score(this.measure, r, 0) : this.scoreOf(slot),
+        s: slot === undefined ? score(this.measure, r, 0) : this.currentScore(slot),
       });
     }
     keyed.sort((a, b) => a.k - b.k || a.s - b.s || (a.r.node.nid < b.r.node.nid ? -1 : 1));

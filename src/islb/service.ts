@@ -265,7 +265,7 @@ export function createIslbService(
         const node = view.nodeOf(p.nid);
         return { nodes: node === undefined ? [] : [node], explanation, ...noSet() };
       }
-      const live = [...view.nodesOf(req.service)].filter((r) => r.expiresAt > now);
+      const live = view.nodesOf(req.service).filter((r) => r.expiresAt > now);
       hooks.onLookup?.("list", req.service);
       const nodes = balancer.ranked(live, pref, req.limit).map((r) => r.node);
       return {

@@ -3,6 +3,8 @@
  * each slot's position in it: a node joins or leaves its service in O(1) (the last slot takes
  * the place of one that leaves), with 8 bytes a node rather than a map entry.
  */
+const NONE = { slots: new Int32Array(0), n: 0 };
+
 export class ServiceSlots {
   private readonly lists = new Map<string, { slots: Int32Array; n: number }>();
   /** Each slot's position in its service's list. */
@@ -45,11 +47,9 @@ export class ServiceSlots {
     if (list.n === 0) this.lists.delete(service);
   }
 
-  /** The slots of `service`, in no particular order (do not change the service while iterating). */
-  *slotsOf(service: string): Generator<number> {
-    const list = this.lists.get(service);
-    if (list === undefined) return;
-    for (let i = 0; i < list.n; i++) yield list.slots[i] as number;
+  /** The slots of `service` (the first `n` of `slots`, in no particular order): read before the service changes. */
+  slotsOf(service: string): { readonly slots: Int32Array; readonly n: number } {
+    return this.lists.get(service) ?? NONE;
   }
 
   clear(): void {

@@ -64,18 +64,17 @@ export class RegistryView {
     return s === undefined ? undefined : this.table.nodes[s];
   }
 
-  /** The nodes of a service ("" or "*": all), in no particular order (do not apply changes while iterating). */
-  nodesOf(service: string): Iterable<NodeRecord> {
-    return service === "" || service === "*" ? this.allRecords() : this.recordsOf(service);
-  }
-
-  private *allRecords(): Generator<NodeRecord> {
+  /** The nodes of a service ("" or "*": all), in no particular order: a new array. */
+  nodesOf(service: string): NodeRecord[] {
     const t = this.table;
-    for (let s = 0; s < t.end; s++) if (t.nodes[s] !== undefined) yield t.recordAt(s);
-  }
-
-  private *recordsOf(service: string): Generator<NodeRecord> {
-    for (const s of this.services.slotsOf(service)) yield this.table.recordAt(s);
+    const out: NodeRecord[] = [];
+    if (service === "" || service === "*") {
+      for (let s = 0; s < t.end; s++) if (t.nodes[s] !== undefined) out.push(t.recordAt(s));
+    } else {
+      const { slots, n } = this.services.slotsOf(service);
+      for (let i = 0; i < n; i++) out.push(t.recordAt(slots[i] as number));
+    }
+    return out;
   }
 
   /** How many nodes a service has. */
