@@ -70,6 +70,10 @@ export class NodeTable {
     return this.times[s * TIMES + 1] as number;
   }
 
+  leaseMsAt(s: number): number {
+    return this.times[s * TIMES + 2] as number;
+  }
+
   markAt(s: number): NodeMark | undefined {
     return this.marks.size === 0 ? undefined : this.marks.get(s);
   }

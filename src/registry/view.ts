@@ -5,7 +5,7 @@
  * The nodes are kept as columns (see NodeTable): records are made when asked for.
  */
 import type { Node } from "../../generated/ion/ion.js";
-import type { NodeMark, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
+import type { Load, NodeMark, NodeRecord, NodeState, RegistryEvent, SessionEvent } from "./model.js";
 import { SessionLog } from "./session-log.js";
 import { ChangeHistory, type HistoryLimits } from "./history.js";
 import { NodeTable } from "./node-table.js";
@@ -51,6 +51,24 @@ export class RegistryView {
   get(nid: string): NodeRecord | undefined {
     const s = this.table.slotOf(nid);
     return s === undefined ? undefined : this.table.recordAt(s);
+  }
+
+  /**
+   * Node `nid`'s record after a heartbeat (see records.ts beaten): a new load and lease, its
+   * state when given, the rest as now; made from the columns without making its current record
+   * first (what `beaten(get(nid), ...)` would). Undefined when the view has no such node.
+   */
+  beaten(
+    nid: string,
+    load: Load,
+    state: NodeState | undefined,
+    expiresAt: number,
+    leaseMs: number | undefined,
+  ): NodeRecord | undefined {
+    const t = this.table;
+    const s = t.slotOf(nid);
+    if (s === undefined) return undefined;
+    return t.beatenAt(s, load, state ?? t.stateAt(s), expiresAt, leaseMs ?? t.leaseMsAt(s));
   }
 
   /** The slot of node `nid` in `table`. */

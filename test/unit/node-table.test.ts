@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { MemoryStore } from "../../src/registry/memory.js";
 import { Balancer } from "../../src/balancer/balancer.js";
 import { NodeState, type NodeRecord } from "../../src/registry/types.js";
-import { toRecord } from "../../src/registry/records.js";
+import { beaten, toRecord } from "../../src/registry/records.js";
 
 const rec = (nid: string, service: string, sessions: number, now: number, region = "r1"): NodeRecord =>
   toRecord(
@@ -118,4 +118,37 @@ test("renewing a lease again and again adds no bucket entries (the store's lease
   const buckets = (s as unknown as { leases: { buckets: Map<number, string[]> } }).leases.buckets;
   const entries = [...buckets.values()].reduce((k, keys) => k + keys.length, 0);
   assert.equal(entries, 1);
+});
+
+test("view.beaten makes what beaten(view.get(nid), ...) makes, marked or not", async () => {
+  const s = new MemoryStore({ history: 1 });
+  const now = Date.now();
+  await s.register(rec("n", "a", 4, now), "t");
+  await s.register(rec("m", "a", 4, now), "t");
+  const note = { by: "op", reason: "test" };
+  const mark = {
+    kind: "cordoned" as const,
+    by: "op",
+    reason: "test",
+    authorizedAs: "admin" as const,
+    at: now,
+    deadline: 0,
+    drainedAt: 0,
+    drainedReason: "" as const,
+  };
+  assert.equal((await s.markNode("m", { type: "cordoned", mark, note })).refused, undefined);
+  const load = { cpu: 0.25, sessions: 9, tracks: 3, bandwidthIn: 5, bandwidthOut: 6 };
+  for (const nid of ["n", "m"]) {
+    const cur = s.view.get(nid) as NodeRecord;
+    assert.deepEqual(
+      strip(s.view.beaten(nid, load, undefined, now + 5, undefined)),
+      strip(beaten(cur, load, cur.state, now + 5, cur.leaseMs)),
+    );
+    assert.deepEqual(
+      strip(s.view.beaten(nid, load, NodeState.NODE_STATE_DRAINING, now + 5, 77)),
+      strip(beaten(cur, load, NodeState.NODE_STATE_DRAINING, now + 5, 77)),
+    );
+  }
+  assert.equal(s.view.get("m")?.mark?.kind, "cordoned");
+  assert.equal(s.view.beaten("gone", load, undefined, now, undefined), undefined);
 });
