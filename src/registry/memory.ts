@@ -47,6 +47,8 @@ export class MemoryStore implements RegistryStore {
    */
   private readonly tokens: (string | undefined)[] = [];
   private readonly buckets: number[] = [];
+  /** A node being registered: its owner is written by the view's first listener, before any other hears of the node. */
+  private joining: { readonly nid: string; readonly token: string; readonly expiresAt: number } | undefined;
   private readonly sessions = new Map<string, Session>();
   /** Sessions' node sets (overflow), by session key; forgotten with the session. */
   private readonly sets = new Map<string, { nodes: readonly string[]; revision: number; until: number }>();
@@ -60,6 +62,13 @@ export class MemoryStore implements RegistryStore {
   constructor(options: MemoryStoreOptions = {}) {
     this.view = new RegistryView(typeof options.history === "number" ? { changes: options.history } : options.history);
     this.announceAll = options.sessionEvents === "all";
+    this.view.subscribe((e, s) => {
+      const j = this.joining;
+      if (j === undefined || s < 0 || e.record.node.nid !== j.nid) return;
+      this.joining = undefined;
+      this.tokens[s] = j.token;
+      this.buckets[s] = this.leases.add(j.nid, j.expiresAt);
+    });
   }
 
   /** A placement that ended idle: announced with session events "all". */
@@ -71,12 +80,10 @@ export class MemoryStore implements RegistryStore {
     void this.noteSession({ type: "expired", service, sid, nid: "", from: s.nid, reason: "idle" });
   }
 
-  /** Applies a change to the view; `applied` runs with the node's slot before the local listeners hear of it. */
-  private emit(type: ChangeType, record: NodeRecord, applied?: (slot: number) => void): WriteResult {
+  private emit(type: ChangeType, record: NodeRecord): WriteResult {
     this.rev++;
     const event = { type, revision: this.rev, record };
     this.view.apply(event);
-    if (applied !== undefined) applied(this.view.slotOf(record.node.nid) as number);
     for (const l of this.local) l(event);
     return { revision: this.rev };
   }
@@ -110,10 +117,12 @@ export class MemoryStore implements RegistryStore {
       this.renewLease(nid, cur, record.expiresAt);
       return this.emit(kind, record);
     }
-    return this.emit(kind, record, (s) => {
-      this.tokens[s] = token;
-      this.buckets[s] = this.leases.add(nid, record.expiresAt);
-    });
+    this.joining = { nid, token, expiresAt: record.expiresAt };
+    try {
+      return this.emit(kind, record);
+    } finally {
+      this.joining = undefined;
+    }
   }
 
   async heartbeat(

@@ -125,8 +125,11 @@ export class RegistryView {
       }
       this.history.append(event);
       // The slot is freed once every listener has seen the node leave (its columns read).
-      for (const l of this.listeners) l(event, s ?? -1);
-      if (s !== undefined) t.release(s);
+      try {
+        for (const l of this.listeners) l(event, s ?? -1);
+      } finally {
+        if (s !== undefined) t.release(s);
+      }
       return;
     }
     if (s === undefined) {

@@ -152,3 +152,25 @@ test("view.beaten makes what beaten(view.get(nid), ...) makes, marked or not", a
   assert.equal(s.view.get("m")?.mark?.kind, "cordoned");
   assert.equal(s.view.beaten("gone", load, undefined, now, undefined), undefined);
 });
+
+test("a view listener hearing of a new node sees its owner already (a heartbeat from the listener is not refused)", async () => {
+  const s = new MemoryStore({ history: 1 });
+  const now = Date.now();
+  const results: Promise<{ refused?: string }>[] = [];
+  s.view.subscribe((e) => {
+    if (e.type === "up")
+      results.push(
+        s.heartbeat(
+          e.record.node.nid,
+          "tok",
+          { load: e.record.load, state: undefined, expiresAt: now + 1000, leaseMs: 1000 },
+          undefined,
+        ),
+      );
+  });
+  await s.register(rec("n", "a", 1, now), "tok");
+  assert.equal(results.length, 1);
+  assert.equal((await results[0])?.refused, undefined);
+  assert.equal(s.view.get("n")?.leaseMs, 1000);
+  assert.equal((await s.deregister("n", "tok")).refused, undefined);
+});
