@@ -4,6 +4,7 @@
  * over NATS (islb in its own process) — heartbeats/s one instance absorbs (memory and Redis
  * stores), and memory per registered node.
  *   node --expose-gc dist/bench/islb.js [--ms 2000] [--server-side: only the service-alone cost and the 100k/1k ratio]
+ *     [--memory-only: only memory per registered node and per kept session]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -135,25 +136,44 @@ async function redisBytes(
   return { perSession: (afterSessions - afterNodes) / sessions, perNode: (afterNodes - before) / nodes };
 }
 
+/** Collects, twice with a pause between: ArrayBuffers' contents are freed after their collection, off the main thread. */
+async function settled(gc: () => void): Promise<void> {
+  gc();
+  await new Promise((r) => setTimeout(r, 200));
+  gc();
+}
+
 /** Keeps what memoryPerNode measures reachable through its second collection. */
 const kept: unknown[] = [];
 
-/** Bytes of heap per registered node in the memory store (with its balancer entries). */
-function memoryPerNode(n: number): number {
+/**
+ * Bytes per registered node in the memory store (with its balancer entries): of the JS heap
+ * (heapUsed), and of ArrayBuffers (typed arrays' contents, outside that heap) besides.
+ */
+async function memoryPerNode(n: number): Promise<{ heap: number; arrays: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) return NaN;
-  gc();
-  const before = process.memoryUsage().heapUsed;
+  if (gc === undefined) return { heap: NaN, arrays: NaN };
+  await settled(gc);
+  const before = process.memoryUsage();
   const store = new MemoryStore({ history: 1 });
   const balancer = new Balancer(store.view);
   const now = Date.now();
   for (let i = 0; i < n; i++) void store.register(record(i, now), `tok-${i}`);
   kept.push(store, balancer);
-  gc();
-  const after = process.memoryUsage().heapUsed;
+  await settled(gc);
+  const after = process.memoryUsage();
   if (store.view.size !== n) throw new Error(`registered ${store.view.size} of ${n}`);
-  return (after - before) / n;
+  return { heap: (after.heapUsed - before.heapUsed) / n, arrays: (after.arrayBuffers - before.arrayBuffers) / n };
 }
+
+const memoryLine = (m: { heap: number; arrays: number }): string =>
+  `memory per registered node (memory store with its balancer, 100,000 nodes, GC forced): ${
+    Number.isNaN(m.heap)
+      ? "run with --expose-gc"
+      : `${Math.round(m.heap)} bytes of heap, ${Math.round(m.arrays)} of ArrayBuffers besides (${Math.round(m.heap + m.arrays)} in all)`
+  }`;
+const sessionLine = (b: number): string =>
+  `memory per kept session (memory store, 100,000 sessions, GC forced): ${Number.isNaN(b) ? "run with --expose-gc" : `${Math.round(b)} bytes`}`;
 
 async function peer(natsUrl: string, n: number, redisUrl?: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [PEER, natsUrl, String(n), ...(redisUrl ? [redisUrl] : [])], {
@@ -181,6 +201,13 @@ async function load(call: (i: number) => Promise<unknown>, inflight = 64): Promi
   stop = true;
   await Promise.all(ws);
   return calls / secs;
+}
+
+if (args.includes("--memory-only")) {
+  // Only the memory figures (a few seconds).
+  console.log(memoryLine(await memoryPerNode(100_000)));
+  console.log(sessionLine(await memoryPerSession(100_000)));
+  process.exit(0);
 }
 
 if (args.includes("--server-side")) {
@@ -245,7 +272,7 @@ try {
     }
   }
   await nc.close();
-  const mem = memoryPerNode(100_000);
+  const mem = await memoryPerNode(100_000);
   const memSession = await memoryPerSession(100_000);
   const redisMem = await redisBytes(rs.url, 100_000, 10_000);
   const c1 = costs.get(1_000) as Cost;
@@ -265,12 +292,8 @@ try {
   console.log("| store | heartbeats/s |");
   console.log("|---|---:|");
   for (const r of hb) console.log(r);
-  console.log(
-    `\nmemory per registered node (memory store with its balancer, 100,000 nodes, GC forced): ${Number.isNaN(mem) ? "run with --expose-gc" : `${Math.round(mem)} bytes`}`,
-  );
-  console.log(
-    `memory per kept session (memory store, 100,000 sessions, GC forced): ${Number.isNaN(memSession) ? "run with --expose-gc" : `${Math.round(memSession)} bytes`}`,
-  );
+  console.log(`\n${memoryLine(mem)}`);
+  console.log(sessionLine(memSession));
   console.log(
     `redis-server memory (INFO used_memory): ${Math.round(redisMem.perSession)} bytes per session (100,000), ${Math.round(redisMem.perNode)} bytes per node (10,000)`,
   );

@@ -7,7 +7,8 @@
  * and an update O(log n), whatever the cluster's size.
  */
 import type { RegistryView } from "../registry/view.js";
-import type { NodeRecord, RegistryEvent } from "../registry/types.js";
+import type { NodeFigures, NodeTable } from "../registry/node-table.js";
+import type { Load, NodeRecord, RegistryEvent } from "../registry/types.js";
 import { CostMean } from "./costs.js";
 import { SlotHeap } from "./heap.js";
 import { CLOSED, NodeSlots, OVER, STANDINGS, UNDER, standingCode, type ZoneRef } from "./slots.js";
@@ -84,10 +85,15 @@ class Zone implements ZoneRef {
 }
 
 /** A node's zone: its region, else its dc. */
-export const zoneOf = (r: NodeRecord): string => r.region || r.node.dc;
+export const zoneOf = (r: Pick<NodeRecord, "region" | "node">): string => r.region || r.node.dc;
+
+/** A node's figures read from the view's table, reused for every read (no allocation). */
+type Scratch = { -readonly [K in keyof NodeFigures]: NodeFigures[K] } & { load: Load };
 
 export class Balancer {
-  private readonly slots = new NodeSlots<Zone>();
+  /** The view's nodes: the balancer's slots are theirs. */
+  private readonly table: NodeTable;
+  private readonly slots: NodeSlots<Zone>;
   private readonly services = new Map<string, Map<string, Zone>>();
   private readonly costs = new Map<string, CostMean>();
   private readonly measure: Measure;
@@ -95,13 +101,26 @@ export class Balancer {
   private readonly random: () => number;
   private readonly unsubscribe: () => void;
   private readonly unsubscribeResync: () => void;
+  private readonly unsubscribeBefore: () => void;
+  private readonly fig: Scratch;
   /** Reused for every read of a node's session cost from its columns. */
   private readonly scratch = { cpu: 0, sessions: 1, tracks: 0, bandwidth: 0 };
   /** Ties (equal scores) go to the lesser node id. */
-  private readonly tieBefore = (a: number, b: number): boolean =>
-    (this.slots.nids[a] as string) < (this.slots.nids[b] as string);
+  private readonly tieBefore = (a: number, b: number): boolean => this.table.nidAt(a) < this.table.nidAt(b);
 
   constructor(view: RegistryView, options: BalancerOptions = {}) {
+    const table = view.table;
+    this.table = table;
+    this.slots = new NodeSlots<Zone>((s) => table.nidAt(s));
+    this.fig = {
+      node: { dc: "", nid: "", service: "", rpc: undefined },
+      state: 0,
+      region: "",
+      load: { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 },
+      soft: { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 },
+      hard: { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 },
+      mark: undefined,
+    };
     this.measure = options.measure ?? "sessions";
     this.twoChoices = options.twoChoices ?? false;
     this.random = options.random ?? Math.random;
@@ -109,24 +128,46 @@ export class Balancer {
       const tieOf = (s: number): number => this.slots.tieKey(s);
       for (const zones of this.services.values()) for (const z of zones.values()) z.retie(tieOf);
     };
-    for (const r of view.nodesOf("*")) this.upsert(r);
-    this.unsubscribe = view.subscribe((e) => this.onChange(e));
+    this.takeAll();
+    this.unsubscribe = view.subscribe((e, s) => this.onChange(e, s));
+    this.unsubscribeBefore = view.onBeforeChange((s) => {
+      if (this.slots.has(s)) this.costOut(s);
+    });
     this.unsubscribeResync = view.onResync(() => {
       this.slots.clear();
       this.services.clear();
       this.costs.clear();
-      for (const r of view.nodesOf("*")) this.upsert(r);
+      this.takeAll();
     });
   }
 
   close(): void {
     this.unsubscribe();
+    this.unsubscribeBefore();
     this.unsubscribeResync();
   }
 
-  private onChange(e: RegistryEvent): void {
-    if (e.type === "down" || e.type === "expired") this.remove(e.record.node.nid);
-    else this.upsert(e.record, e.type === "updated" || e.type === "draining");
+  /** Takes in every node of the view's table. */
+  private takeAll(): void {
+    for (let s = 0; s < this.table.end; s++) if (this.table.nodes[s] !== undefined) this.upsert(s);
+  }
+
+  private onChange(e: RegistryEvent, s: number): void {
+    if (s < 0) return;
+    if (e.type === "down" || e.type === "expired") this.remove(s);
+    else this.upsert(s, e.type === "updated" || e.type === "draining");
+  }
+
+  /** The figures of slot `s` as the view's table has them now (a scratch object, valid until the next read). */
+  private figures(s: number): NodeFigures {
+    this.table.figuresInto(s, this.fig);
+    return this.fig;
+  }
+
+  /** The slot of node `nid` when the balancer has it. */
+  private slotOfNid(nid: string): number | undefined {
+    const s = this.table.slotOf(nid);
+    return s !== undefined && this.slots.has(s) ? s : undefined;
   }
 
   private zone(service: string, name: string): Zone {
@@ -153,11 +194,17 @@ export class Balancer {
   }
 
   private scoreOf(s: number): number {
-    return score(this.measure, this.slots.records[s] as NodeRecord, this.slots.pending[s] as number, this.costOf(s));
+    return score(this.measure, this.figures(s), this.slots.pending[s] as number, this.costOf(s));
+  }
+
+  /** The score of slot `s` now: its key in its heap (kept current), else computed. */
+  private currentScore(s: number): number {
+    const h = this.slots.zones[s]?.heap(this.slots.standing[s] as number);
+    return h === undefined ? this.scoreOf(s) : h.keyOf(s);
   }
 
   private standingOf(s: number): number {
-    return standingCode(standing(this.slots.records[s] as NodeRecord, this.slots.pending[s] as number, this.costOf(s)));
+    return standingCode(standing(this.figures(s), this.slots.pending[s] as number, this.costOf(s)));
   }
 
   private detach(s: number): void {
@@ -173,10 +220,10 @@ export class Balancer {
   }
 
   private attach(s: number): void {
-    const r = this.slots.records[s] as NodeRecord;
     const st = this.standingOf(s);
     this.slots.standing[s] = st;
     if (st === CLOSED) return;
+    const r = this.figures(s);
     const z = this.zone(r.node.service, zoneOf(r));
     this.slots.zones[s] = z;
     (z.heap(st) as SlotHeap).push(s, this.scoreOf(s), this.slots.tieKey(s));
@@ -184,15 +231,18 @@ export class Balancer {
 
   /** Takes the node's report into its service's mean cost per session, and its own estimate from both. */
   private costIn(s: number): void {
-    const r = this.slots.records[s] as NodeRecord;
+    const r = this.figures(s);
     const costs = this.costsOf(r.node.service);
     if (r.load.sessions > 0) costs.add(ownCost(r.load), 1);
     this.slots.setCost(s, sessionCost(r.load, costs.mean));
   }
 
-  /** Takes the node's report out again (its own cost is computed anew from the same record: the same figures). */
+  /**
+   * Takes the node's report out again (its own cost is computed anew from the same figures:
+   * call before the view's table takes the node's next ones).
+   */
   private costOut(s: number): void {
-    const r = this.slots.records[s] as NodeRecord;
+    const r = this.figures(s);
     const service = r.node.service;
     const costs = this.costs.get(service);
     if (costs === undefined || !(r.load.sessions > 0)) return;
@@ -201,22 +251,20 @@ export class Balancer {
   }
 
   /** A heartbeat resets the placements counted since the last one: the node's own figures now include them. */
-  private upsert(r: NodeRecord, reported = true): void {
-    const cur = this.slots.slotOf(r.node.nid);
-    if (cur === undefined) {
-      const s = this.slots.add(r);
-      this.costIn(s);
-      this.attach(s);
+  /** Takes in the node of slot `cur` as the view's table has it now (its old report taken out by onBeforeChange). */
+  private upsert(cur: number, reported = true): void {
+    if (!this.slots.has(cur)) {
+      this.slots.add(cur);
+      this.costIn(cur);
+      this.attach(cur);
       return;
     }
     const z = this.slots.zones[cur];
     const was = this.slots.standing[cur] as number;
-    this.costOut(cur);
-    this.slots.records[cur] = r;
     if (reported) this.slots.pending[cur] = 0;
     this.costIn(cur);
     // The usual heartbeat: same zone, same standing: the key changes in place (no remove and push).
-    if (z !== undefined && z.service === r.node.service && z.name === zoneOf(r) && this.standingOf(cur) === was) {
+    if (z !== undefined && this.standingOf(cur) === was && this.inZone(cur, z)) {
       (z.heap(was) as SlotHeap).update(cur, this.scoreOf(cur));
       return;
     }
@@ -224,9 +272,15 @@ export class Balancer {
     this.attach(cur);
   }
 
-  private remove(nid: string): void {
-    const s = this.slots.slotOf(nid);
-    if (s === undefined) return;
+  /** True when the node of slot `s` belongs in zone `z` (its service and zone are z's). */
+  private inZone(s: number, z: Zone): boolean {
+    const r = this.figures(s);
+    return z.service === r.node.service && z.name === zoneOf(r);
+  }
+
+  /** Forgets the node of slot `s`, which left (the view's table still holds its figures). */
+  private remove(s: number): void {
+    if (!this.slots.has(s)) return;
     this.detach(s);
     this.costOut(s);
     this.slots.release(s);
@@ -234,7 +288,7 @@ export class Balancer {
 
   /** Counts a session just placed on `nid` until its next heartbeat. */
   notePlaced(nid: string): void {
-    const s = this.slots.slotOf(nid);
+    const s = this.slotOfNid(nid);
     if (s === undefined) return;
     this.slots.pending[s] = (this.slots.pending[s] as number) + 1;
     const st = this.slots.standing[s] as number;
@@ -263,7 +317,7 @@ export class Balancer {
       const local = homeZone?.heap(s);
       if (local !== undefined && local.size > 0) {
         if (trace !== undefined) trace.tier = "home";
-        return this.twoChoices ? this.choose([local], trace) : (this.slots.nids[local.peek()] as string);
+        return this.twoChoices ? this.choose([local], trace) : this.table.nidAt(local.peek());
       }
       const all = [...zones.values()].map((z) => z.heap(s) as SlotHeap).filter((h) => h.size > 0);
       if (all.length > 0) {
@@ -290,7 +344,7 @@ export class Balancer {
           for (let i = 0; i < h.size; i++) {
             const e = h.at(i);
             const k = h.keyAt(i);
-            if (!exclude.has(this.slots.nids[e] as string) && (best < 0 || this.before(e, k, best, bestKey))) {
+            if (!exclude.has(this.table.nidAt(e)) && (best < 0 || this.before(e, k, best, bestKey))) {
               best = e;
               bestKey = k;
             }
@@ -298,7 +352,7 @@ export class Balancer {
         }
         if (best >= 0) {
           if (trace !== undefined) trace.tier = scope.length === 1 && scope[0] === homeZone ? "home" : "other";
-          return this.slots.nids[best] as string;
+          return this.table.nidAt(best);
         }
       }
     }
@@ -310,7 +364,7 @@ export class Balancer {
     const home = pref.region || pref.dc || "";
     const out: CandidateView[] = [];
     for (const r of this.ranked(nodes, pref)) {
-      const s = this.slots.slotOf(r.node.nid);
+      const s = this.slotOfNid(r.node.nid);
       const pending = s === undefined ? 0 : (this.slots.pending[s] as number);
       const cost = s === undefined ? DEFAULT_COST : { ...this.costOf(s) };
       const zone = zoneOf(r);
@@ -344,7 +398,7 @@ export class Balancer {
           bestKey = k;
         }
       }
-      return this.slots.nids[best] as string;
+      return this.table.nidAt(best);
     }
     const total = heaps.reduce((n, h) => n + h.size, 0);
     const at = (i: number): [number, number] => {
@@ -356,8 +410,8 @@ export class Balancer {
     };
     const [a, ka] = at(Math.floor(this.random() * total));
     const [b, kb] = at(Math.floor(this.random() * total));
-    const na = this.slots.nids[a] as string;
-    const nb = this.slots.nids[b] as string;
+    const na = this.table.nidAt(a);
+    const nb = this.table.nidAt(b);
     if (trace !== undefined) trace.drawn = [na, nb];
     return this.before(a, ka, b, kb) ? na : nb;
   }
@@ -372,13 +426,13 @@ export class Balancer {
     const rank = (s: Standing): number => (s === "under" ? 0 : s === "over" ? 1 : 2);
     const keyed: Array<{ r: NodeRecord; k: number; s: number }> = [];
     for (const r of nodes) {
-      const slot = this.slots.slotOf(r.node.nid);
+      const slot = this.slotOfNid(r.node.nid);
       const st = slot === undefined ? standing(r, 0) : (STANDINGS[this.slots.standing[slot] as number] as Standing);
       const k = rank(st) * 2 + (home !== "" && zoneOf(r) === home ? 0 : 1);
       keyed.push({
         r,
         k: st === "closed" ? 4 : k,
-        s: slot === undefined ? score(this.measure, r, 0) : this.scoreOf(slot),
+        s: slot === undefined ? score(this.measure, r, 0) : this.currentScore(slot),
       });
     }
     keyed.sort((a, b) => a.k - b.k || a.s - b.s || (a.r.node.nid < b.r.node.nid ? -1 : 1));

@@ -1,6 +1,9 @@
 /** How loaded a node is, by a chosen measure, and where it stands against its limits. */
 import { NodeState, takesNewSessions, type Limits, type Load, type NodeRecord } from "../registry/types.js";
 
+/** What scores and standings read of a node (a NodeRecord is one). */
+export type Figures = Pick<NodeRecord, "state" | "mark" | "load" | "soft" | "hard">;
+
 /** The figure nodes are compared by. */
 export type Measure = "cpu" | "sessions" | "tracks" | "bandwidth";
 
@@ -66,7 +69,7 @@ function withPending(m: Measure, load: Load, pending: number, cost: SessionCost)
  * cost) relative to its capacity for it (the soft limit, else the hard limit, else 1), so
  * nodes of different sizes compare fairly. Lower is better.
  */
-export function score(m: Measure, r: NodeRecord, pending: number, cost: SessionCost = DEFAULT_COST): number {
+export function score(m: Measure, r: Figures, pending: number, cost: SessionCost = DEFAULT_COST): number {
   const cap = figure(m, r.soft) || figure(m, r.hard) || 1;
   return withPending(m, r.load, pending, cost) / cap;
 }
@@ -84,7 +87,7 @@ export function reached(load: Load, limits: Limits, pending: number, cost: Sessi
 export type Standing = "under" | "over" | "closed";
 
 /** under: takes sessions; over: past a soft limit (used when no node is under); closed: draining, cordoned or past a hard limit. */
-export function standing(r: NodeRecord, pending: number, cost: SessionCost = DEFAULT_COST): Standing {
+export function standing(r: Figures, pending: number, cost: SessionCost = DEFAULT_COST): Standing {
   if (!takesNewSessions(r)) return "closed";
   if (reached(r.load, r.hard, pending, cost)) return "closed";
   return reached(r.load, r.soft, pending, cost) ? "over" : "under";
@@ -101,7 +104,7 @@ function reachedFigure(load: Load, limits: Limits, pending: number, cost: Sessio
 }
 
 /** Why a node stands where it does (standing()), with the figure that decided it: for explained picks. */
-export function standingReason(r: NodeRecord, pending: number, cost: SessionCost = DEFAULT_COST): string {
+export function standingReason(r: Figures, pending: number, cost: SessionCost = DEFAULT_COST): string {
   if (r.state !== NodeState.NODE_STATE_SERVING) return "draining (the node's own state)";
   if (r.mark !== undefined)
     return `${r.mark.kind} by ${r.mark.by || "an operator"}${r.mark.reason ? `: ${r.mark.reason}` : ""}`;

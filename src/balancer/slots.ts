@@ -1,10 +1,9 @@
 /**
- * What the balancer keeps per node, as columns: each node has a slot (a small integer, reused
- * once the node leaves) and its figures sit at that index of typed arrays, so 100,000 nodes
- * cost a few arrays and one map entry each rather than an object, a cost object and boxed
- * numbers apiece, and a sift in a heap reads contiguous memory.
+ * What the balancer keeps per node, as columns: each node is known by its slot in the
+ * registry view's table (see NodeTable: a small integer, reused once the node leaves) and
+ * the balancer's figures sit at that index of typed arrays, so 100,000 nodes cost a few
+ * arrays and no map entry or object apiece, and a sift in a heap reads contiguous memory.
  */
-import type { NodeRecord } from "../registry/types.js";
 import type { SlotPositions } from "./heap.js";
 import type { SessionCost, Standing } from "./score.js";
 
@@ -24,17 +23,14 @@ export interface ZoneRef {
 }
 
 export class NodeSlots<Z extends ZoneRef> implements SlotPositions {
-  private readonly index = new Map<string, number>();
-  private readonly free: number[] = [];
   private cap = 0;
-  private used = 0;
+  private count = 0;
   /** The longest prefix every node id seen since the last clear shares (undefined: none seen). */
   private prefix: string | undefined;
   /** Called when the tie keys were computed anew (the common prefix shrank). */
   onRetie: () => void = () => {};
-  /** The node's record as last applied, and its id (read on every tie in a heap). */
-  records: (NodeRecord | undefined)[] = [];
-  nids: string[] = [];
+  /** @param nidAt the id of the node in a slot (the view's table has it). */
+  constructor(private readonly nidAt: (s: number) => string) {}
   /** The zone the node was last placed in (undefined while it is in none). */
   zones: (Z | undefined)[] = [];
   /** Position in its zone's heap, -1 when in none (see SlotHeap). */
@@ -48,48 +44,36 @@ export class NodeSlots<Z extends ZoneRef> implements SlotPositions {
   costBandwidth = new Float64Array(0);
 
   get size(): number {
-    return this.index.size;
+    return this.count;
   }
 
-  slotOf(nid: string): number | undefined {
-    return this.index.get(nid);
+  /** True when slot `s` holds a node the balancer took in. */
+  has(s: number): boolean {
+    return s >= 0 && s < this.cap && this.standing[s] !== FREE;
   }
 
-  /** A slot for a node not seen yet (its columns zeroed, closed, in no heap). */
-  add(r: NodeRecord): number {
-    let s = this.free.pop();
-    if (s === undefined) {
-      if (this.used === this.cap) this.grow();
-      s = this.used++;
-    }
-    const nid = r.node.nid;
-    this.shrinkPrefix(nid);
-    this.index.set(nid, s);
-    this.records[s] = r;
-    this.nids[s] = nid;
+  /** Takes in the node of slot `s`, not seen yet (its columns zeroed, closed, in no heap). */
+  add(s: number): void {
+    while (s >= this.cap) this.grow();
+    this.shrinkPrefix(this.nidAt(s));
+    this.count++;
+    while (this.zones.length < s) this.zones.push(undefined);
     this.zones[s] = undefined;
     this.pos[s] = -1;
     this.pending[s] = 0;
     this.standing[s] = CLOSED;
-    return s;
   }
 
-  /** Frees the slot of a node that left (call after it left its heap). */
+  /** Forgets the node of slot `s`, which left (call after it left its heap). */
   release(s: number): void {
-    this.index.delete(this.nids[s] as string);
-    this.records[s] = undefined;
-    this.nids[s] = "";
+    this.count--;
     this.zones[s] = undefined;
     this.standing[s] = FREE;
-    this.free.push(s);
   }
 
   clear(): void {
-    this.index.clear();
-    this.free.length = 0;
-    this.used = 0;
-    this.records = [];
-    this.nids = [];
+    this.count = 0;
+    this.standing.fill(FREE);
     this.zones = [];
     this.prefix = undefined;
   }
@@ -101,7 +85,7 @@ export class NodeSlots<Z extends ZoneRef> implements SlotPositions {
    * pointers to two strings.
    */
   tieKey(s: number): number {
-    const nid = this.nids[s] as string;
+    const nid = this.nidAt(s);
     const from = this.prefix?.length ?? 0;
     let k = 0;
     for (let i = from; i < from + 7; i++) k = k * 128 + (i < nid.length ? Math.min(nid.charCodeAt(i), 127) : 0);
@@ -145,7 +129,9 @@ export class NodeSlots<Z extends ZoneRef> implements SlotPositions {
     };
     this.pos = widen(this.pos, (n) => new Int32Array(n));
     this.pending = widen(this.pending, (n) => new Int32Array(n));
-    this.standing = widen(this.standing, (n) => new Uint8Array(n));
+    const standing = new Uint8Array(cap).fill(FREE);
+    standing.set(this.standing);
+    this.standing = standing;
     this.costCpu = widen(this.costCpu, (n) => new Float64Array(n));
     this.costTracks = widen(this.costTracks, (n) => new Float64Array(n));
     this.costBandwidth = widen(this.costBandwidth, (n) => new Float64Array(n));

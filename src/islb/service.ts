@@ -254,7 +254,7 @@ export function createIslbService(
           const order = [join, ...set.nodes.filter((n) => n !== join)];
           return {
             nodes: order.flatMap((n) => {
-              const m = n === undefined ? undefined : view.get(n)?.node;
+              const m = n === undefined ? undefined : view.nodeOf(n);
               return m === undefined ? [] : [m];
             }),
             explanation,
@@ -262,10 +262,10 @@ export function createIslbService(
             sessionRevision: set.revision,
           };
         }
-        const r = view.get(p.nid);
-        return { nodes: r === undefined ? [] : [r.node], explanation, ...noSet() };
+        const node = view.nodeOf(p.nid);
+        return { nodes: node === undefined ? [] : [node], explanation, ...noSet() };
       }
-      const live = [...view.nodesOf(req.service)].filter((r) => r.expiresAt > now);
+      const live = view.nodesOf(req.service).filter((r) => r.expiresAt > now);
       hooks.onLookup?.("list", req.service);
       const nodes = balancer.ranked(live, pref, req.limit).map((r) => r.node);
       return {

@@ -5,7 +5,6 @@
 import { ExpiryBuckets } from "./leases.js";
 import {
   NodeState,
-  keepsSessions,
   type ChangeType,
   type MarkChange,
   type SessionChangeInput,
@@ -19,7 +18,6 @@ import {
   type WriteResult,
 } from "./types.js";
 import { RegistryView } from "./view.js";
-import { beaten } from "./records.js";
 import type { HistoryLimits } from "./history.js";
 import type { Adoption, SessionEventsMode, SessionSet } from "./model.js";
 import { adoptStep, canKeep, outcomeOf } from "./session-adopt.js";
@@ -29,12 +27,6 @@ interface Session {
   /** Renewed by each lookup (the expiry buckets are not touched: the sweep finds it again). */
   until: number;
   /** The expiry bucket that holds it. */
-  bucket: number;
-}
-
-/** A node's owner token and the expiry bucket that holds its lease. */
-interface Owner {
-  readonly token: string;
   bucket: number;
 }
 
@@ -49,7 +41,14 @@ export interface MemoryStoreOptions {
 
 export class MemoryStore implements RegistryStore {
   readonly view: RegistryView;
-  private readonly owners = new Map<string, Owner>();
+  /**
+   * Each node's owner token and the expiry bucket that holds its lease, by its slot in the
+   * view's table (see NodeTable): no map or object of the store's own per node.
+   */
+  private readonly tokens: (string | undefined)[] = [];
+  private readonly buckets: number[] = [];
+  /** A node being registered: its owner is written by the view's first listener, before any other hears of the node. */
+  private joining: { readonly nid: string; readonly token: string; readonly expiresAt: number } | undefined;
   private readonly sessions = new Map<string, Session>();
   /** Sessions' node sets (overflow), by session key; forgotten with the session. */
   private readonly sets = new Map<string, { nodes: readonly string[]; revision: number; until: number }>();
@@ -63,6 +62,13 @@ export class MemoryStore implements RegistryStore {
   constructor(options: MemoryStoreOptions = {}) {
     this.view = new RegistryView(typeof options.history === "number" ? { changes: options.history } : options.history);
     this.announceAll = options.sessionEvents === "all";
+    this.view.subscribe((e, s) => {
+      const j = this.joining;
+      if (j === undefined || s < 0 || e.record.node.nid !== j.nid) return;
+      this.joining = undefined;
+      this.tokens[s] = j.token;
+      this.buckets[s] = this.leases.add(j.nid, j.expiresAt);
+    });
   }
 
   /** A placement that ended idle: announced with session events "all". */
@@ -82,26 +88,41 @@ export class MemoryStore implements RegistryStore {
     return { revision: this.rev };
   }
 
+  /** The owner token of a registered node. */
+  private tokenOf(nid: string): string | undefined {
+    const s = this.view.slotOf(nid);
+    return s === undefined ? undefined : this.tokens[s];
+  }
+
   onLocalChange(listener: (event: RegistryEvent) => void): () => void {
     this.local.add(listener);
     return () => this.local.delete(listener);
   }
 
-  private kindOf(before: NodeRecord | undefined, after: NodeRecord): ChangeType {
+  /** The kind of a change to `after` of the node in slot `before` (undefined: a node not registered). */
+  private kindOf(before: number | undefined, after: NodeRecord): ChangeType {
     if (before === undefined) return "up";
-    return after.state === NodeState.NODE_STATE_DRAINING && before.state !== NodeState.NODE_STATE_DRAINING
+    return after.state === NodeState.NODE_STATE_DRAINING &&
+      this.view.table.stateAt(before) !== NodeState.NODE_STATE_DRAINING
       ? "draining"
       : "updated";
   }
 
   async register(record: NodeRecord, token: string): Promise<WriteResult> {
     const nid = record.node.nid;
-    const cur = this.view.get(nid);
-    if (cur !== undefined && this.owners.get(nid)?.token !== token) return { revision: this.rev, refused: "token" };
-    const o = this.owners.get(nid);
-    if (o === undefined) this.owners.set(nid, { token, bucket: this.leases.add(nid, record.expiresAt) });
-    else this.renewLease(nid, o, record.expiresAt);
-    return this.emit(this.kindOf(cur, record), record);
+    const cur = this.view.slotOf(nid);
+    if (cur !== undefined && this.tokens[cur] !== token) return { revision: this.rev, refused: "token" };
+    const kind = this.kindOf(cur, record);
+    if (cur !== undefined) {
+      this.renewLease(nid, cur, record.expiresAt);
+      return this.emit(kind, record);
+    }
+    this.joining = { nid, token, expiresAt: record.expiresAt };
+    try {
+      return this.emit(kind, record);
+    } finally {
+      this.joining = undefined;
+    }
   }
 
   async heartbeat(
@@ -110,7 +131,7 @@ export class MemoryStore implements RegistryStore {
     update: HeartbeatUpdate,
     record: NodeRecord | undefined,
   ): Promise<WriteResult> {
-    const cur = this.view.get(nid);
+    const cur = this.view.slotOf(nid);
     if (cur === undefined) {
       if (record === undefined) return { revision: this.rev, refused: "unknown" };
       const r = await this.register(
@@ -125,30 +146,41 @@ export class MemoryStore implements RegistryStore {
       );
       return { ...r, reregistered: true };
     }
-    const o = this.owners.get(nid);
-    if (o === undefined || o.token !== token) return { revision: this.rev, refused: "token" };
-    const next = beaten(cur, update.load, update.state ?? cur.state, update.expiresAt, update.leaseMs);
-    this.renewLease(nid, o, next.expiresAt);
+    if (this.tokens[cur] !== token) return { revision: this.rev, refused: "token" };
+    const t = this.view.table;
+    const next = t.beatenAt(cur, update.load, update.state ?? t.stateAt(cur), update.expiresAt, update.leaseMs);
+    this.renewLease(nid, cur, next.expiresAt);
     return this.emit(this.kindOf(cur, next), next);
   }
 
-  /** A lease that ends later stays in its bucket (the sweep moves it); one that ends sooner goes to an earlier bucket. */
-  private renewLease(nid: string, o: Owner, expiresAt: number): void {
-    if (this.leases.bucketOf(expiresAt) < o.bucket) o.bucket = this.leases.add(nid, expiresAt);
+  /**
+   * A lease that ends later stays in its bucket (the sweep moves it); one that ends sooner goes
+   * to an earlier bucket. So a node is in one bucket, or a few it outlived: never one more a renewal.
+   */
+  private renewLease(nid: string, s: number, expiresAt: number): void {
+    if (this.leases.bucketOf(expiresAt) < (this.buckets[s] as number))
+      this.buckets[s] = this.leases.add(nid, expiresAt);
+  }
+
+  /** Forgets the owner of the node in slot `s` (leaving). */
+  private disown(s: number): void {
+    this.tokens[s] = undefined;
+    this.buckets[s] = 0;
   }
 
   async deregister(nid: string, token: string): Promise<WriteResult> {
-    const cur = this.view.get(nid);
-    if (cur === undefined) return { revision: this.rev, refused: "unknown" };
-    if (this.owners.get(nid)?.token !== token) return { revision: this.rev, refused: "token" };
-    this.owners.delete(nid);
+    const s = this.view.slotOf(nid);
+    if (s === undefined) return { revision: this.rev, refused: "unknown" };
+    if (this.tokens[s] !== token) return { revision: this.rev, refused: "token" };
+    const cur = this.view.table.recordAt(s);
+    this.disown(s);
     return this.emit("down", cur);
   }
 
   async markNode(nid: string, change: MarkChange): Promise<WriteResult> {
     const cur = this.view.get(nid);
     if (cur === undefined || cur.expiresAt <= Date.now()) return { revision: this.rev, refused: "unknown" };
-    if (change.token !== undefined && this.owners.get(nid)?.token !== change.token)
+    if (change.token !== undefined && this.tokenOf(nid) !== change.token)
       return { revision: this.rev, refused: "token" };
     if (
       change.ifMarkedAt !== undefined &&
@@ -184,8 +216,8 @@ export class MemoryStore implements RegistryStore {
     const now = Date.now();
     const s = this.sessions.get(key);
     if (s !== undefined && s.until > now) {
-      const r = this.view.get(s.nid);
-      if (r !== undefined && keepsSessions(r) && r.node.service === service) {
+      const slot = this.view.slotOf(s.nid);
+      if (slot !== undefined && this.view.table.keepsSessions(slot, service)) {
         s.until = now + idleMs;
         return { nid: s.nid, placed: false };
       }
@@ -252,7 +284,7 @@ export class MemoryStore implements RegistryStore {
     const key = sessionKey(service, sid);
     const s = this.sessions.get(key);
     if (s === undefined || s.until <= Date.now()) return "none";
-    if (host !== undefined && (s.nid !== host.nid || this.owners.get(host.nid)?.token !== host.token)) return "refused";
+    if (host !== undefined && (s.nid !== host.nid || this.tokenOf(host.nid) !== host.token)) return "refused";
     this.sessions.delete(key);
     this.sets.delete(key);
     return "released";
@@ -261,15 +293,17 @@ export class MemoryStore implements RegistryStore {
   async sweep(now: number): Promise<void> {
     // A key whose bucket is later than the ones due now is stale here: that bucket holds it.
     const lastLease = this.leases.lastDue(now);
+    const t = this.view.table;
     for (const nid of this.leases.due(now)) {
-      const r = this.view.get(nid);
-      const o = this.owners.get(nid);
-      if (r === undefined || o === undefined || o.bucket > lastLease) continue;
-      if (r.expiresAt <= now) {
-        this.owners.delete(nid);
+      const s = t.slotOf(nid);
+      if (s === undefined || (this.buckets[s] as number) > lastLease) continue;
+      const expiresAt = t.expiresAt(s);
+      if (expiresAt <= now) {
+        const r = t.recordAt(s);
+        this.disown(s);
         this.emit("expired", r);
       } else {
-        o.bucket = this.leases.add(nid, r.expiresAt);
+        this.buckets[s] = this.leases.add(nid, expiresAt);
       }
     }
     const lastSession = this.sessionExpiry.lastDue(now);

@@ -51,12 +51,12 @@ export interface MarkNote {
 }
 
 /** True when the node takes new sessions: SERVING and not marked by an operator. */
-export function takesNewSessions(r: NodeRecord): boolean {
+export function takesNewSessions(r: Pick<NodeRecord, "state" | "mark">): boolean {
   return r.state === NodeState.NODE_STATE_SERVING && r.mark === undefined;
 }
 
 /** True when the node keeps the sessions it hosts: SERVING and not being drained by an operator (a cordon keeps them). */
-export function keepsSessions(r: NodeRecord): boolean {
+export function keepsSessions(r: Pick<NodeRecord, "state" | "mark">): boolean {
   return r.state === NodeState.NODE_STATE_SERVING && r.mark?.kind !== "draining";
 }
 

@@ -2,18 +2,28 @@
  * The in-memory view of a registry: the live nodes by id and by service, the revision, a
  * bounded log of recent changes (for watchers that resume), and a synchronous change feed.
  * Every store keeps one and applies its changes in revision order; reads never do I/O.
+ * The nodes are kept as columns (see NodeTable): records are made when asked for.
  */
-import type { NodeMark, NodeRecord, RegistryEvent, SessionEvent } from "./model.js";
+import type { Node } from "../../generated/ion/ion.js";
+import type { Load, NodeMark, NodeRecord, NodeState, RegistryEvent, SessionEvent } from "./model.js";
 import { SessionLog } from "./session-log.js";
 import { ChangeHistory, type HistoryLimits } from "./history.js";
+import { NodeTable } from "./node-table.js";
+import { ServiceSlots } from "./service-slots.js";
 
-export type ChangeListener = (event: RegistryEvent) => void;
+/**
+ * Called with each change and the node's slot in `RegistryView.table` (-1: a node the view did
+ * not have left). For a node that left, the slot's columns still hold it during the call.
+ */
+export type ChangeListener = (event: RegistryEvent, slot: number) => void;
 /** Called when the view was replaced by a snapshot (see `resync`). */
 export type ResyncListener = (revision: number) => void;
 
 export class RegistryView {
-  private readonly nodes = new Map<string, NodeRecord>();
-  private readonly services = new Map<string, Map<string, NodeRecord>>();
+  /** The nodes, by slot; the memory store and the balancer keep their own figures by the same slots. */
+  readonly table = new NodeTable();
+  private readonly services = new ServiceSlots();
+  private readonly beforeChange = new Set<(slot: number) => void>();
   private readonly listeners = new Set<ChangeListener>();
   private readonly resyncListeners = new Set<ResyncListener>();
   /** The operators' marks by node: set by mark changes only, merged into every other change of the node. */
@@ -35,27 +45,64 @@ export class RegistryView {
   }
 
   get size(): number {
-    return this.nodes.size;
+    return this.table.size;
   }
 
   get(nid: string): NodeRecord | undefined {
-    return this.nodes.get(nid);
+    const s = this.table.slotOf(nid);
+    return s === undefined ? undefined : this.table.recordAt(s);
   }
 
-  /** The nodes of a service ("" or "*": all), in no particular order. */
-  nodesOf(service: string): Iterable<NodeRecord> {
-    if (service === "" || service === "*") return this.nodes.values();
-    return this.services.get(service)?.values() ?? [];
+  /**
+   * Node `nid`'s record after a heartbeat (see records.ts beaten): a new load and lease, its
+   * state when given, the rest as now; made from the columns without making its current record
+   * first (what `beaten(get(nid), ...)` would). Undefined when the view has no such node.
+   */
+  beaten(
+    nid: string,
+    load: Load,
+    state: NodeState | undefined,
+    expiresAt: number,
+    leaseMs: number | undefined,
+  ): NodeRecord | undefined {
+    const t = this.table;
+    const s = t.slotOf(nid);
+    if (s === undefined) return undefined;
+    return t.beatenAt(s, load, state ?? t.stateAt(s), expiresAt, leaseMs ?? t.leaseMsAt(s));
+  }
+
+  /** The slot of node `nid` in `table`. */
+  slotOf(nid: string): number | undefined {
+    return this.table.slotOf(nid);
+  }
+
+  /** The node `nid` (its Node message, as its record has it), without making its record. */
+  nodeOf(nid: string): Node | undefined {
+    const s = this.table.slotOf(nid);
+    return s === undefined ? undefined : this.table.nodes[s];
+  }
+
+  /** The nodes of a service ("" or "*": all), in no particular order: a new array. */
+  nodesOf(service: string): NodeRecord[] {
+    const t = this.table;
+    const out: NodeRecord[] = [];
+    if (service === "" || service === "*") {
+      for (let s = 0; s < t.end; s++) if (t.nodes[s] !== undefined) out.push(t.recordAt(s));
+    } else {
+      const { slots, n } = this.services.slotsOf(service);
+      for (let i = 0; i < n; i++) out.push(t.recordAt(slots[i] as number));
+    }
+    return out;
   }
 
   /** How many nodes a service has. */
   countOf(service: string): number {
-    return this.services.get(service)?.size ?? 0;
+    return this.services.countOf(service);
   }
 
   /** Service names with at least one node. */
   serviceNames(): string[] {
-    return [...this.services.keys()];
+    return this.services.names();
   }
 
   /**
@@ -69,22 +116,45 @@ export class RegistryView {
     const r = event.record;
     const nid = r.node.nid;
     const service = r.node.service;
+    const t = this.table;
+    let s = t.slotOf(nid);
     if (event.type === "down" || event.type === "expired") {
-      const cur = this.nodes.get(nid);
-      if (cur !== undefined) {
-        this.nodes.delete(nid);
-        this.dropFromService(cur.node.service, nid);
+      if (s !== undefined) {
+        t.unlink(nid);
+        this.services.remove((t.nodes[s] as Node).service, s);
       }
-    } else {
-      const cur = this.nodes.get(nid);
-      if (cur !== undefined && cur.node.service !== service) this.dropFromService(cur.node.service, nid);
-      this.nodes.set(nid, r);
-      let m = this.services.get(service);
-      if (m === undefined) this.services.set(service, (m = new Map()));
-      m.set(nid, r);
+      this.history.append(event);
+      // The slot is freed once every listener has seen the node leave (its columns read).
+      try {
+        for (const l of this.listeners) l(event, s ?? -1);
+      } finally {
+        if (s !== undefined) t.release(s);
+      }
+      return;
     }
+    if (s === undefined) {
+      s = t.add(nid);
+      this.services.add(service, s);
+    } else {
+      for (const l of this.beforeChange) l(s);
+      const was = (t.nodes[s] as Node).service;
+      if (was !== service) {
+        this.services.remove(was, s);
+        this.services.add(service, s);
+      }
+    }
+    t.set(s, r);
     this.history.append(event);
-    for (const l of this.listeners) l(event);
+    for (const l of this.listeners) l(event, s);
+  }
+
+  /**
+   * Calls `listener` with a node's slot just before a change overwrites what the table holds
+   * of it (the balancer takes its old figures out); returns how to stop.
+   */
+  onBeforeChange(listener: (slot: number) => void): () => void {
+    this.beforeChange.add(listener);
+    return () => this.beforeChange.delete(listener);
   }
 
   /**
@@ -118,13 +188,6 @@ export class RegistryView {
     this.sessions.append(event);
   }
 
-  private dropFromService(service: string, nid: string): void {
-    const m = this.services.get(service);
-    if (m === undefined) return;
-    m.delete(nid);
-    if (m.size === 0) this.services.delete(service);
-  }
-
   /**
    * The changes after `revision`, in order, or undefined when some of them are no longer
    * kept (the watcher must start again from a snapshot).
@@ -139,15 +202,24 @@ export class RegistryView {
    * resync listeners hear of it (the balancer rebuilds, live watchers end and resume).
    */
   resync(revision: number, records: Iterable<NodeRecord>): void {
-    this.nodes.clear();
+    const t = this.table;
+    t.clear();
     this.services.clear();
     this.marks.clear();
     for (const r of records) {
       if (r.mark !== undefined) this.marks.set(r.node.nid, r.mark);
-      this.nodes.set(r.node.nid, r);
-      let m = this.services.get(r.node.service);
-      if (m === undefined) this.services.set(r.node.service, (m = new Map()));
-      m.set(r.node.nid, r);
+      let s = t.slotOf(r.node.nid);
+      if (s === undefined) {
+        s = t.add(r.node.nid);
+        this.services.add(r.node.service, s);
+      } else {
+        const was = (t.nodes[s] as Node).service;
+        if (was !== r.node.service) {
+          this.services.remove(was, s);
+          this.services.add(r.node.service, s);
+        }
+      }
+      t.set(s, r);
     }
     this.rev = revision;
     this.history.clear();
