@@ -97,48 +97,56 @@ return {emit(events, revk, ARGV[3], ARGV[4], 'expired', rec, cur[2] and cur[3], 
 
 /**
  * Heartbeats that change only load and lease, several nodes in one call. KEYS: leases, events,
- * rev, then each node's hash. ARGV: maxlen, now, nowus, then six per node: nid, token, load
- * (an islb.Load message, base64), exp, ttl, lease ms. Writes only the node's `exp`, `load` and
- * `lms` (the record stays as it was) and its lease in `leases`. The accepted heartbeats take
- * consecutive revisions and go to the stream as ONE entry (ID: the first revision; t = loads,
- * b = "nid load exp lms" per heartbeat, space-separated, in revision order: node ids, base64
- * and numbers have no spaces), so a reader parses one entry per call, not one per node.
+ * rev. ARGV: maxlen, now, nowus, key grace ms, node key prefix, the batch's stream body, then
+ * each node's token, in the body's order. The body is the stream entry's: "nid load exp lms"
+ * per heartbeat, space-separated (node ids, base64 and numbers have no spaces; "-" is an empty
+ * load), so the caller sends one string for the batch and one token per heartbeat, not seven
+ * arguments each. A node's key is built from the prefix (it shares the hash tag: the same
+ * slot); it lives lms + grace ms from now, as UPSERT sets it. Writes only the node's `exp`,
+ * `load` and `lms` (the record stays as it was) and its lease in `leases`. The accepted
+ * heartbeats take consecutive revisions and go to the stream as ONE entry (ID: the first
+ * revision; t = loads, b = the body, without the refused ones), so a reader parses one entry
+ * per call, not one per node.
  * Returns, per node, its revision, or -1 (token mismatch), -2 (unknown), -3 (its lease had
  * lapsed): those go to UPSERT, which decides them.
  */
 export const HEARTBEATS = `
 local leases, events, revk = KEYS[1], KEYS[2], KEYS[3]
-local maxlen, now, nowus = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local out, ok = {}, {}
-for i = 4, #KEYS do
-  local a = (i - 4) * 6 + 4
-  local cur = redis.call('HMGET', KEYS[i], 'token', 'exp')
+local maxlen, now, nowus, grace, prefix, body = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local out, ok, n = {}, {}, 0
+for nid, load, exp, lms in string.gmatch(body, '(%S+) (%S+) (%S+) (%S+)') do
+  n = n + 1
+  local key = prefix .. nid
+  local cur = redis.call('HMGET', key, 'token', 'exp')
   if not cur[1] then
-    out[#out + 1] = -2
-  elseif cur[1] ~= ARGV[a + 1] then
-    out[#out + 1] = -1
+    out[n] = -2
+  elseif cur[1] ~= ARGV[6 + n] then
+    out[n] = -1
   elseif tonumber(cur[2]) <= now then
-    out[#out + 1] = -3
+    out[n] = -3
   else
-    out[#out + 1] = 0
-    ok[#ok + 1] = i
+    out[n] = 0
+    ok[#ok + 1] = {key, nid, load, exp, lms, n}
   end
 end
 if #ok == 0 then return out end
 if redis.call('EXISTS', revk) == 0 then redis.call('SET', revk, nowus) end
 local first = redis.call('INCRBY', revk, #ok) - #ok + 1
-local body = {}
-for j, i in ipairs(ok) do
-  local a = (i - 4) * 6 + 4
-  local nid, load, exp, ttl, lms = ARGV[a], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  redis.call('HSET', KEYS[i], 'exp', exp, 'load', load, 'lms', lms)
-  redis.call('PEXPIRE', KEYS[i], ttl)
-  redis.call('ZADD', leases, exp, nid)
-  out[i - 3] = first + j - 1
-  body[#body + 1] = nid .. ' ' .. (load == '' and '-' or load) .. ' ' .. exp .. ' ' .. lms
+for j, b in ipairs(ok) do
+  local key, load, exp, lms = b[1], b[3], b[4], b[5]
+  redis.call('HSET', key, 'exp', exp, 'load', load == '-' and '' or load, 'lms', lms)
+  redis.call('PEXPIRE', key, string.format('%d', tonumber(lms) + grace))
+  redis.call('ZADD', leases, exp, b[2])
+  out[b[6]] = first + j - 1
+end
+if #ok < n then
+  -- Some were refused: the entry names only the written ones.
+  local words = {}
+  for _, b in ipairs(ok) do words[#words + 1] = b[2] .. ' ' .. b[3] .. ' ' .. b[4] .. ' ' .. b[5] end
+  body = table.concat(words, ' ')
 end
 -- Lua numbers are doubles: format the revision as an integer, not as 1.7e+15.
-redis.call('XADD', events, 'MAXLEN', '~', maxlen, string.format('%d-0', first), 't', 'loads', 'b', table.concat(body, ' '))
+redis.call('XADD', events, 'MAXLEN', '~', maxlen, string.format('%d-0', first), 't', 'loads', 'b', body)
 return out
 `;
 
