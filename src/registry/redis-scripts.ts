@@ -52,7 +52,9 @@ if cur[1] then
   end
 end
 if typ == 'up' and mustexist == '1' then return {-2, 0} end
-redis.call('HSET', node, 'token', token, 'exp', exp, 'state', state, 'service', service, 'rec', rec)
+-- kx and zs: when the key expires and the lease's score, as set here (see HEARTBEATS).
+redis.call('HSET', node, 'token', token, 'exp', exp, 'state', state, 'service', service, 'rec', rec,
+  'kx', string.format('%d', tonumber(now) + tonumber(ttl)), 'zs', exp)
 -- The record is whole again: what load-only heartbeats wrote is in it.
 if cur[5] then redis.call('HDEL', node, 'load', 'lms') end
 redis.call('PEXPIRE', node, ttl)
@@ -102,47 +104,79 @@ return {emit(events, revk, ARGV[3], ARGV[4], 'expired', rec, cur[2] and cur[3], 
  * per heartbeat, space-separated (node ids, base64 and numbers have no spaces; "-" is an empty
  * load), so the caller sends one string for the batch and one token per heartbeat, not seven
  * arguments each. A node's key is built from the prefix (it shares the hash tag: the same
- * slot); it lives lms + grace ms from now, as UPSERT sets it. Writes only the node's `exp`,
- * `load` and `lms` (the record stays as it was) and its lease in `leases`. The accepted
+ * slot). Writes only the node's `exp`, `load` and `lms` (the record stays as it was) and,
+ * when due, its key's TTL and its lease in `leases` (kx and zs: below). The accepted
  * heartbeats take consecutive revisions and go to the stream as ONE entry (ID: the first
  * revision; t = loads, b = the body, without the refused ones), so a reader parses one entry
  * per call, not one per node.
  * Returns, per node, its revision, or -1 (token mismatch), -2 (unknown), -3 (its lease had
  * lapsed): those go to UPSERT, which decides them.
+ *
+ * Not every heartbeat renews the key's TTL and the lease's score, each a command on Redis:
+ * - `kx`, in the hash, is when the key expires as last set (now + lms + grace, by UPSERT or
+ *   here). The TTL is renewed (to lms + grace) unless the key outlives the new lease by at
+ *   least grace/2 (kx >= exp + grace/2) and kx is no later than the stored lease end + grace
+ *   (a writer that sets the TTL without kx, an older version, sets it to that). A key thus
+ *   outlives its lease by grace/2 to grace (and a shortened lease by up to the longer one's
+ *   end + grace); instances' clocks must agree within grace/2.
+ * - `zs`, in the hash, is the lease's score in `leases` as last set. The sweep takes a node
+ *   whose score has passed and EXPIRE re-scores it when its lease still holds, so a score may
+ *   lag the lease but must not pass it. It is kept while it is no later than the new and the
+ *   stored lease end and more than lms/2 away (a node heartbeating every lms/3 re-scores
+ *   every other heartbeat; a live node's score is never reached).
  */
 export const HEARTBEATS = `
 local leases, events, revk = KEYS[1], KEYS[2], KEYS[3]
 local maxlen, now, nowus, grace, prefix, body = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local out, ok, n = {}, {}, 0
+-- Checked and written in one pass (the revisions are only known, and given, after it).
 for nid, load, exp, lms in string.gmatch(body, '(%S+) (%S+) (%S+) (%S+)') do
   n = n + 1
   local key = prefix .. nid
-  local cur = redis.call('HMGET', key, 'token', 'exp')
+  local cur = redis.call('HMGET', key, 'token', 'exp', 'kx', 'zs')
+  local was = tonumber(cur[2])
   if not cur[1] then
     out[n] = -2
   elseif cur[1] ~= ARGV[6 + n] then
     out[n] = -1
-  elseif tonumber(cur[2]) <= now then
+  elseif was <= now then
     out[n] = -3
   else
-    out[n] = 0
-    ok[#ok + 1] = {key, nid, load, exp, lms, n}
+    ok[#ok + 1] = n
+    if load == '-' then load = '' end
+    local e, ms, kx, zs = tonumber(exp), tonumber(lms), tonumber(cur[3]), tonumber(cur[4])
+    local ttl = kx == nil or kx < e + grace / 2 or kx > was + grace
+    local score = zs == nil or zs > e or zs > was or zs <= now + ms / 2
+    if ttl then
+      redis.call('PEXPIRE', key, string.format('%d', ms + grace))
+      local k = string.format('%d', now + ms + grace)
+      if score then
+        redis.call('HSET', key, 'exp', exp, 'load', load, 'lms', lms, 'kx', k, 'zs', exp)
+      else
+        redis.call('HSET', key, 'exp', exp, 'load', load, 'lms', lms, 'kx', k)
+      end
+    elseif score then
+      redis.call('HSET', key, 'exp', exp, 'load', load, 'lms', lms, 'zs', exp)
+    else
+      redis.call('HSET', key, 'exp', exp, 'load', load, 'lms', lms)
+    end
+    if score then redis.call('ZADD', leases, exp, nid) end
   end
 end
 if #ok == 0 then return out end
 if redis.call('EXISTS', revk) == 0 then redis.call('SET', revk, nowus) end
 local first = redis.call('INCRBY', revk, #ok) - #ok + 1
-for j, b in ipairs(ok) do
-  local key, load, exp, lms = b[1], b[3], b[4], b[5]
-  redis.call('HSET', key, 'exp', exp, 'load', load == '-' and '' or load, 'lms', lms)
-  redis.call('PEXPIRE', key, string.format('%d', tonumber(lms) + grace))
-  redis.call('ZADD', leases, exp, b[2])
-  out[b[6]] = first + j - 1
-end
+for j, i in ipairs(ok) do out[i] = first + j - 1 end
 if #ok < n then
   -- Some were refused: the entry names only the written ones.
-  local words = {}
-  for _, b in ipairs(ok) do words[#words + 1] = b[2] .. ' ' .. b[3] .. ' ' .. b[4] .. ' ' .. b[5] end
+  local words, j, i = {}, 1, 0
+  for w in string.gmatch(body, '%S+ %S+ %S+ %S+') do
+    i = i + 1
+    if ok[j] == i then
+      words[j] = w
+      j = j + 1
+    end
+  end
   body = table.concat(words, ' ')
 end
 -- Lua numbers are doubles: format the revision as an integer, not as 1.7e+15.
