@@ -219,16 +219,18 @@ end
 
 /**
  * The placements of one turn of the event loop, in order (two of the same session: the first
- * places it, the second gets that node). KEYS: session-change stream, then two per placement:
- * session, candidate node. ARGV: node key prefix, now, then three per placement: candidate nid
- * ('' for none), idle ms, service. Returns {code, nid, previous host} per placement, flattened.
+ * places it, the second gets that node). KEYS: session-change stream. ARGV: node key prefix,
+ * now, then the placements, one string: per placement its session key, candidate nid ('' for
+ * none), idle ms and service, each followed by \x1f, and \x1e after each placement (a session
+ * id has no control character, the rest no space either). Session and candidate keys share the
+ * stream's hash tag (the same slot): the candidate's is built from the prefix. Returns
+ * {code, nid, previous host} per placement, flattened.
  */
 export const PLACES = `${PLACE_ONE}
 local out = {}
-local now = tonumber(ARGV[2])
-for i = 2, #KEYS, 2 do
-  local a = 3 * (i - 2) / 2 + 3
-  local code, nid, from = place(KEYS[i], KEYS[i + 1], KEYS[1], ARGV[1], ARGV[a], ARGV[a + 1], now, ARGV[a + 2])
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+for skey, cand, idle, service in string.gmatch(ARGV[3], '([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31\\30') do
+  local code, nid, from = place(skey, prefix .. cand, KEYS[1], prefix, cand, idle, now, service)
   out[#out + 1] = code
   out[#out + 1] = nid
   out[#out + 1] = from
