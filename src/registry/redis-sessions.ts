@@ -116,8 +116,6 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     idleMs: number,
     onMoved?: (from: string) => void,
   ): Promise<Placement | undefined> {
-    // PLACES separates its fields with \x1f and \x1e (islb refuses session ids with control characters).
-    if (SEPARATORS.test(sid)) throw new Error("a session id must not contain control characters");
     const key = this.key(service, sid);
     const now = Date.now();
     const nid = this.known(key, service, now, idleMs);
@@ -145,6 +143,8 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     now: number,
     onMoved?: (from: string) => void,
   ): Promise<Placement | undefined> {
+    // PLACES separates its fields with \x1f and \x1e (islb refuses session ids with control characters).
+    if (SEPARATORS.test(key)) throw new Error("a session id must not contain control characters");
     const tried = new Set<string>();
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let cand = candidate();
