@@ -2,8 +2,10 @@
  * Load-only heartbeats to the Redis store, batched: the heartbeats that arrive in one turn of
  * the event loop (and while an earlier call is out) go to Redis as one HEARTBEATS script call
  * (redis-scripts.ts), which writes only each node's load and lease and appends one compact
- * entry for all of them to the stream. Their change is applied to this instance's view as the
- * answer arrives, in revision order (see ChangeTail.applyOwnLoads).
+ * entry for all of them to the stream. The call carries that entry's body (one string for the
+ * batch) and one token per heartbeat: few arguments to build, send and parse, on both sides.
+ * Their change is applied to this instance's view as the answer arrives, in revision order
+ * (see ChangeTail.applyOwnLoads).
  */
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";
@@ -19,28 +21,37 @@ export interface LoadBeat {
   /** The same load, for this instance's view. */
   readonly value: Load;
   readonly expiresAt: number;
-  /** How long the node's key lives (its lease and a grace). */
-  readonly ttlMs: number;
   readonly leaseMs: number;
 }
 
-/** Sends load-only heartbeats of shard `shard`; each resolves to its view revision, or -1, -2, -3 (see HEARTBEATS). */
+/** A batch's stream body: "nid load exp lms" per heartbeat, space-separated ("-": an empty load). */
+export function loadsBody(beats: readonly LoadBeat[]): string {
+  let body = "";
+  for (let i = 0; i < beats.length; i++) {
+    const b = beats[i] as LoadBeat;
+    body += `${i === 0 ? "" : " "}${b.nid} ${b.load === "" ? "-" : b.load} ${b.expiresAt} ${b.leaseMs}`;
+  }
+  return body;
+}
+
+/**
+ * Sends load-only heartbeats of shard `shard`; each resolves to its view revision, or -1, -2,
+ * -3 (see HEARTBEATS). A node's key lives its lease and `keyGraceMs` from the write.
+ */
 export function heartbeatBatch(
   conn: RedisConnection,
   k: RedisKeys,
   shard: number,
   streamLength: number,
+  keyGraceMs: number,
   feed: ChangeTail,
 ): TurnBatch<LoadBeat, number> {
   return new TurnBatch(async (beats) => {
     const now = Date.now();
-    const keys: string[] = [k.leases, k.events, k.rev];
-    const args: (string | number)[] = [streamLength, now, feed.seed(now)];
-    for (const b of beats) {
-      keys.push(k.node + b.nid);
-      args.push(b.nid, b.token, b.load, b.expiresAt, b.ttlMs, b.leaseMs);
-    }
-    const codes = await conn.guard(conn.cmd.islbHeartbeats(keys.length, ...keys, ...args));
+    const args: (string | number)[] = [3, k.leases, k.events, k.rev, streamLength, now, feed.seed(now)];
+    args.push(keyGraceMs, k.node, loadsBody(beats));
+    for (const b of beats) args.push(b.token);
+    const codes = await conn.guard(conn.cmd.islbHeartbeats(...args));
     return feed.applyOwnLoads(
       shard,
       beats,

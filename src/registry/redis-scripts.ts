@@ -52,7 +52,9 @@ if cur[1] then
   end
 end
 if typ == 'up' and mustexist == '1' then return {-2, 0} end
-redis.call('HSET', node, 'token', token, 'exp', exp, 'state', state, 'service', service, 'rec', rec)
+-- kx and zs: when the key expires and the lease's score, as set here (see HEARTBEATS).
+redis.call('HSET', node, 'token', token, 'exp', exp, 'state', state, 'service', service, 'rec', rec,
+  'kx', string.format('%d', tonumber(now) + tonumber(ttl)), 'zs', exp)
 -- The record is whole again: what load-only heartbeats wrote is in it.
 if cur[5] then redis.call('HDEL', node, 'load', 'lms') end
 redis.call('PEXPIRE', node, ttl)
@@ -97,48 +99,88 @@ return {emit(events, revk, ARGV[3], ARGV[4], 'expired', rec, cur[2] and cur[3], 
 
 /**
  * Heartbeats that change only load and lease, several nodes in one call. KEYS: leases, events,
- * rev, then each node's hash. ARGV: maxlen, now, nowus, then six per node: nid, token, load
- * (an islb.Load message, base64), exp, ttl, lease ms. Writes only the node's `exp`, `load` and
- * `lms` (the record stays as it was) and its lease in `leases`. The accepted heartbeats take
- * consecutive revisions and go to the stream as ONE entry (ID: the first revision; t = loads,
- * b = "nid load exp lms" per heartbeat, space-separated, in revision order: node ids, base64
- * and numbers have no spaces), so a reader parses one entry per call, not one per node.
+ * rev. ARGV: maxlen, now, nowus, key grace ms, node key prefix, the batch's stream body, then
+ * each node's token, in the body's order. The body is the stream entry's: "nid load exp lms"
+ * per heartbeat, space-separated (node ids, base64 and numbers have no spaces; "-" is an empty
+ * load), so the caller sends one string for the batch and one token per heartbeat, not seven
+ * arguments each. A node's key is built from the prefix (it shares the hash tag: the same
+ * slot). Writes only the node's `exp`, `load` and `lms` (the record stays as it was) and,
+ * when due, its key's TTL and its lease in `leases` (kx and zs: below). The accepted
+ * heartbeats take consecutive revisions and go to the stream as ONE entry (ID: the first
+ * revision; t = loads, b = the body, without the refused ones), so a reader parses one entry
+ * per call, not one per node.
  * Returns, per node, its revision, or -1 (token mismatch), -2 (unknown), -3 (its lease had
  * lapsed): those go to UPSERT, which decides them.
+ *
+ * Not every heartbeat renews the key's TTL and the lease's score, each a command on Redis:
+ * - `kx`, in the hash, is when the key expires as last set (now + lms + grace, by UPSERT or
+ *   here). The TTL is renewed (to lms + grace) unless the key outlives the new lease by at
+ *   least grace/2 (kx >= exp + grace/2) and kx is no later than the stored lease end + grace
+ *   (a writer that sets the TTL without kx, an older version, sets it to that). A key thus
+ *   outlives its lease by grace/2 to grace (and a shortened lease by up to the longer one's
+ *   end + grace); instances' clocks must agree within grace/2.
+ * - `zs`, in the hash, is the lease's score in `leases` as last set. The sweep takes a node
+ *   whose score has passed and EXPIRE re-scores it when its lease still holds, so a score may
+ *   lag the lease but must not pass it. It is kept while it is no later than the new and the
+ *   stored lease end and more than lms/2 away (a node heartbeating every lms/3 re-scores
+ *   every other heartbeat; a live node's score is never reached).
  */
 export const HEARTBEATS = `
 local leases, events, revk = KEYS[1], KEYS[2], KEYS[3]
-local maxlen, now, nowus = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local out, ok = {}, {}
-for i = 4, #KEYS do
-  local a = (i - 4) * 6 + 4
-  local cur = redis.call('HMGET', KEYS[i], 'token', 'exp')
+local maxlen, now, nowus, grace, prefix, body = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local out, ok, n = {}, {}, 0
+-- Checked and written in one pass (the revisions are only known, and given, after it).
+for nid, load, exp, lms in string.gmatch(body, '(%S+) (%S+) (%S+) (%S+)') do
+  n = n + 1
+  local key = prefix .. nid
+  local cur = redis.call('HMGET', key, 'token', 'exp', 'kx', 'zs')
+  local was = tonumber(cur[2])
   if not cur[1] then
-    out[#out + 1] = -2
-  elseif cur[1] ~= ARGV[a + 1] then
-    out[#out + 1] = -1
-  elseif tonumber(cur[2]) <= now then
-    out[#out + 1] = -3
+    out[n] = -2
+  elseif cur[1] ~= ARGV[6 + n] then
+    out[n] = -1
+  elseif was <= now then
+    out[n] = -3
   else
-    out[#out + 1] = 0
-    ok[#ok + 1] = i
+    ok[#ok + 1] = n
+    if load == '-' then load = '' end
+    local e, ms, kx, zs = tonumber(exp), tonumber(lms), tonumber(cur[3]), tonumber(cur[4])
+    local ttl = kx == nil or kx < e + grace / 2 or kx > was + grace
+    local score = zs == nil or zs > e or zs > was or zs <= now + ms / 2
+    if ttl then
+      redis.call('PEXPIRE', key, string.format('%d', ms + grace))
+      local k = string.format('%d', now + ms + grace)
+      if score then
+        redis.call('HSET', key, 'exp', exp, 'load', load, 'lms', lms, 'kx', k, 'zs', exp)
+      else
+        redis.call('HSET', key, 'exp', exp, 'load', load, 'lms', lms, 'kx', k)
+      end
+    elseif score then
+      redis.call('HSET', key, 'exp', exp, 'load', load, 'lms', lms, 'zs', exp)
+    else
+      redis.call('HSET', key, 'exp', exp, 'load', load, 'lms', lms)
+    end
+    if score then redis.call('ZADD', leases, exp, nid) end
   end
 end
 if #ok == 0 then return out end
 if redis.call('EXISTS', revk) == 0 then redis.call('SET', revk, nowus) end
 local first = redis.call('INCRBY', revk, #ok) - #ok + 1
-local body = {}
-for j, i in ipairs(ok) do
-  local a = (i - 4) * 6 + 4
-  local nid, load, exp, ttl, lms = ARGV[a], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  redis.call('HSET', KEYS[i], 'exp', exp, 'load', load, 'lms', lms)
-  redis.call('PEXPIRE', KEYS[i], ttl)
-  redis.call('ZADD', leases, exp, nid)
-  out[i - 3] = first + j - 1
-  body[#body + 1] = nid .. ' ' .. (load == '' and '-' or load) .. ' ' .. exp .. ' ' .. lms
+for j, i in ipairs(ok) do out[i] = first + j - 1 end
+if #ok < n then
+  -- Some were refused: the entry names only the written ones.
+  local words, j, i = {}, 1, 0
+  for w in string.gmatch(body, '%S+ %S+ %S+ %S+') do
+    i = i + 1
+    if ok[j] == i then
+      words[j] = w
+      j = j + 1
+    end
+  end
+  body = table.concat(words, ' ')
 end
 -- Lua numbers are doubles: format the revision as an integer, not as 1.7e+15.
-redis.call('XADD', events, 'MAXLEN', '~', maxlen, string.format('%d-0', first), 't', 'loads', 'b', table.concat(body, ' '))
+redis.call('XADD', events, 'MAXLEN', '~', maxlen, string.format('%d-0', first), 't', 'loads', 'b', body)
 return out
 `;
 
@@ -177,16 +219,18 @@ end
 
 /**
  * The placements of one turn of the event loop, in order (two of the same session: the first
- * places it, the second gets that node). KEYS: session-change stream, then two per placement:
- * session, candidate node. ARGV: node key prefix, now, then three per placement: candidate nid
- * ('' for none), idle ms, service. Returns {code, nid, previous host} per placement, flattened.
+ * places it, the second gets that node). KEYS: session-change stream. ARGV: node key prefix,
+ * now, then the placements, one string: per placement its session key, candidate nid ('' for
+ * none), idle ms and service, each followed by \x1f, and \x1e after each placement (a session
+ * id has no control character, the rest no space either). Session and candidate keys share the
+ * stream's hash tag (the same slot): the candidate's is built from the prefix. Returns
+ * {code, nid, previous host} per placement, flattened.
  */
 export const PLACES = `${PLACE_ONE}
 local out = {}
-local now = tonumber(ARGV[2])
-for i = 2, #KEYS, 2 do
-  local a = 3 * (i - 2) / 2 + 3
-  local code, nid, from = place(KEYS[i], KEYS[i + 1], KEYS[1], ARGV[1], ARGV[a], ARGV[a + 1], now, ARGV[a + 2])
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+for skey, cand, idle, service in string.gmatch(ARGV[3], '([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31\\30') do
+  local code, nid, from = place(skey, prefix .. cand, KEYS[1], prefix, cand, idle, now, service)
   out[#out + 1] = code
   out[#out + 1] = nid
   out[#out + 1] = from

@@ -33,6 +33,9 @@ interface PlaceRequest {
   readonly service: string;
 }
 
+/** What PLACES separates fields and placements with. */
+const SEPARATORS = /[\x1e\x1f]/;
+
 /** Candidates tried per placement when Redis knows better than this instance's view. */
 const ATTEMPTS = 4;
 
@@ -64,13 +67,10 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
   private batch(k: RedisKeys): TurnBatch<PlaceRequest, [number, string, string]> {
     const conn = this.conn;
     return new TurnBatch(async (qs) => {
-      const keys: string[] = [k.sessionChanges];
-      const args: (string | number)[] = [k.node, Date.now()];
-      for (const q of qs) {
-        keys.push(q.key, k.node + q.cand);
-        args.push(q.cand, q.idleMs, q.service);
-      }
-      const flat = await conn.guard(conn.cmd.islbPlaces(keys.length, ...keys, ...args));
+      // One argument for all of them (PLACES): fields end with \x1f, placements with \x1e.
+      let all = "";
+      for (const q of qs) all += `${q.key}\x1f${q.cand}\x1f${q.idleMs}\x1f${q.service}\x1f\x1e`;
+      const flat = await conn.guard(conn.cmd.islbPlaces(1, k.sessionChanges, k.node, Date.now(), all));
       return qs.map(
         (_, i) =>
           [Number(flat[3 * i]), String(flat[3 * i + 1] ?? ""), String(flat[3 * i + 2] ?? "")] as [
@@ -143,6 +143,8 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
     now: number,
     onMoved?: (from: string) => void,
   ): Promise<Placement | undefined> {
+    // PLACES separates its fields with \x1f and \x1e (islb refuses session ids with control characters).
+    if (SEPARATORS.test(key)) throw new Error("a session id must not contain control characters");
     const tried = new Set<string>();
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let cand = candidate();

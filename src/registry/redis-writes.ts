@@ -37,7 +37,9 @@ export class RedisNodeWrites implements NodeStore {
     private readonly options: WriteOptions,
   ) {
     this.layout = feed.layout;
-    this.beats = this.layout.shards.map((k, s) => heartbeatBatch(conn, k, s, options.streamLength, feed));
+    this.beats = this.layout.shards.map((k, s) =>
+      heartbeatBatch(conn, k, s, options.streamLength, options.keyGraceMs, feed),
+    );
   }
 
   private nodeKeys(k: RedisKeys, nid: string): string[] {
@@ -109,7 +111,6 @@ export class RedisNodeWrites implements NodeStore {
         load: b64load,
         value: update.load,
         expiresAt: update.expiresAt,
-        ttlMs: update.leaseMs + this.options.keyGraceMs,
         leaseMs: update.leaseMs,
       });
       // Applied to the view as the answer came (or, when other instances' changes come

@@ -36,7 +36,7 @@ const load = (sessions: number): Load => ({
   bandwidthOut: 0,
 });
 
-function rec(nid: string, region = "r1"): NodeRecord {
+function rec(nid: string, region = "r1", leaseMs = 60_000): NodeRecord {
   return toRecord(
     {
       node: {
@@ -51,13 +51,13 @@ function rec(nid: string, region = "r1"): NodeRecord {
       softLimits: undefined,
       hardLimits: undefined,
     },
-    60_000,
+    leaseMs,
     Date.now(),
   );
 }
 
-async function connect(prefix: string): Promise<RedisStore> {
-  const s = await RedisStore.connect({ addrs: [], db: 0, url: rs.url, prefix });
+async function connect(prefix: string, keyGraceMs?: number): Promise<RedisStore> {
+  const s = await RedisStore.connect({ addrs: [], db: 0, url: rs.url, prefix }, { keyGraceMs });
   stores.push(s);
   return s;
 }
@@ -97,6 +97,12 @@ async function lastEntry(prefix: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) out[fields[i] as string] = fields[i + 1] as string;
   return out;
+}
+
+/** Calls of a command so far (commands of scripts count too). */
+async function calls(command: string): Promise<number> {
+  const m = (await admin.info("commandstats")).match(new RegExp(`cmdstat_${command}:calls=(\\d+)`));
+  return Number(m?.[1] ?? 0);
 }
 
 async function scripts(): Promise<number> {
@@ -154,6 +160,66 @@ test("heartbeats of one turn are one script call, one carrying its registration 
   );
   assert.equal(entry.t, "loads");
   assert.ok(await eventually(() => [1, 2, 3].every((i) => b.view.get(`n${i}`)?.load.sessions === i)));
+});
+
+test("a batch with a refused heartbeat in it: the entry names only the written ones, at consecutive revisions", async () => {
+  const { a, b, prefix } = await pair();
+  const wrong = a.heartbeat(
+    "n2",
+    "not-the-token",
+    { load: load(20), state: undefined, expiresAt: Date.now() + 60_000, leaseMs: 60_000 },
+    undefined,
+  );
+  const [r1, r2, r3] = await Promise.all([beat(a, "n1", 1), wrong, beat(a, "n3", 3)]);
+  assert.equal(r2.refused, "token");
+  assert.equal(r3.revision, r1.revision + 1, "the written ones take consecutive revisions");
+  const words = ((await lastEntry(prefix)).b ?? "").split(" ");
+  assert.deepEqual(
+    words.filter((_, i) => i % 4 === 0),
+    ["n1", "n3"],
+  );
+  assert.equal(words.length, 8);
+  assert.ok(await eventually(() => b.view.get("n3")?.load.sessions === 3 && b.view.revision === a.view.revision));
+  assert.equal(b.view.get("n1")?.load.sessions, 1);
+  assert.equal(b.view.get("n2")?.load.sessions, 0, "the refused one changed nothing");
+});
+
+test("heartbeats renew the key's TTL and the lease's score only when due: the key outlives the lease by at most the grace, the score never passes the lease end, and the lease ends when it does", async () => {
+  const prefix = `hb${n++}:`;
+  const grace = 400;
+  const a = await connect(prefix, grace);
+  const key = `${prefix}{islb}:node:n1`;
+  const leases = `${prefix}{islb}:leases`;
+  await a.register(rec("n1", "r1", 600), "tok-n1");
+  const [pexpires, zadds] = [await calls("pexpire"), await calls("zadd")];
+  const beats = 10;
+  let exp = 0;
+  for (let i = 0; i < beats; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await beat(a, "n1", i, { leaseMs: 600 });
+    assert.equal(r.refused, undefined);
+    exp = Number(await admin.hget(key, "exp"));
+    const keyEnd = Date.now() + (await admin.pttl(key));
+    assert.ok(keyEnd >= exp, `the key (until ${keyEnd}) outlives the lease (until ${exp})`);
+    assert.ok(
+      keyEnd <= exp + grace + 100,
+      `the key (until ${keyEnd}) outlives the lease (${exp}) by at most the grace`,
+    );
+    assert.ok(Number(await admin.zscore(leases, "n1")) <= exp, "the lease's score does not pass its end");
+  }
+  assert.ok((await calls("pexpire")) - pexpires < beats, "not every heartbeat renews the key's TTL");
+  assert.ok((await calls("zadd")) - zadds < beats, "not every heartbeat renews the lease's score");
+  // A score that lags the lease: the sweep at it keeps the node, and re-scores it.
+  const score = Number(await admin.zscore(leases, "n1"));
+  if (score < exp) {
+    await a.sweep(score);
+    assert.notEqual(a.view.get("n1"), undefined, "kept: its lease still holds");
+    assert.equal(Number(await admin.zscore(leases, "n1")), exp);
+  }
+  await a.sweep(exp - 1);
+  assert.notEqual(a.view.get("n1"), undefined);
+  await a.sweep(exp);
+  assert.equal(a.view.get("n1"), undefined, "expired at its lease end");
 });
 
 test("a new state or a changed registration is a whole write; snapshots, drains and removals carry the latest load", async () => {

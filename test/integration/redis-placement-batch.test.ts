@@ -74,3 +74,16 @@ test("the placements of one turn are one script call per instance, and every cal
     assert.equal(await admin.get(`pb:{islb}:s:rtc.${sid}`), mine[0]?.p?.nid, "the node Redis holds");
   }
 });
+
+test("session ids with spaces go in one batch with others, each to its own node; one with a separator of the batch is refused, not misread", async () => {
+  const a = await RedisStore.connect({ addrs: [], db: 0, url: rs.url, prefix: "pbs:" });
+  stores.push(a);
+  for (const nid of ["n1", "n2"]) await a.register(rec(nid), `tok-${nid}`);
+  const [p1, p2] = await Promise.all([
+    a.placeSession("rtc", "room one", () => "n1", 60_000),
+    a.placeSession("rtc", "room two", () => "n2", 60_000),
+  ]);
+  assert.deepEqual([p1?.nid, p2?.nid], ["n1", "n2"]);
+  assert.equal(await admin.get("pbs:{islb}:s:rtc.room one"), "n1");
+  await assert.rejects(a.placeSession("rtc", "room\x1fn2\x1f1\x1frtc\x1f\x1e", () => "n1", 60_000));
+});
