@@ -302,9 +302,9 @@ export class ChangeTail implements ChangeFeed {
       return true;
     }
     if (type === "load") {
-      const base = nid === undefined ? undefined : this.view.get(nid);
-      if (base === undefined) return false;
-      this.view.apply({ type: "updated", revision: this.advance(s, rev), record: withLoad(base, load, exp, lms) });
+      const record = nid === undefined ? undefined : this.beaten(nid, load, exp, lms);
+      if (record === undefined) return false;
+      this.view.apply({ type: "updated", revision: this.advance(s, rev), record });
       return true;
     }
     if (type === undefined || rec === undefined || !TYPES.has(type as ChangeType)) return this.skip(s, rev);
@@ -344,15 +344,10 @@ export class ChangeTail implements ChangeFeed {
     const own = this.ownPending[s] as Set<number>;
     for (let i = 0, rev = first; i + 3 < w.length; i += 4, rev++) {
       if (rev <= (this.pos[s] as number)) continue;
-      const nid = w[i] as string;
-      const base = this.view.get(nid);
-      if (base === undefined) return false;
       const l = w[i + 1] as string;
-      const event: RegistryEvent = {
-        type: "updated",
-        revision: this.advance(s, rev),
-        record: withLoad(base, l === "-" ? "" : l, w[i + 2], w[i + 3]),
-      };
+      const record = this.beaten(w[i] as string, l === "-" ? "" : l, w[i + 2], w[i + 3]);
+      if (record === undefined) return false;
+      const event: RegistryEvent = { type: "updated", revision: this.advance(s, rev), record };
       this.view.apply(event);
       if (own.size > 0 && own.delete(rev)) for (const l of this.local) l(event);
     }
@@ -362,6 +357,22 @@ export class ChangeTail implements ChangeFeed {
   /** True when changes of shard `s` before `rev` are missing from the view. */
   private isGap(s: number, rev: number): boolean {
     return rev > (this.pos[s] as number) + 1;
+  }
+
+  /**
+   * Node `nid`'s record in the view with what load-only heartbeats wrote (`withLoad` of its
+   * record), made from the view's columns without making its current record first; undefined
+   * when the view has no such node.
+   */
+  private beaten(
+    nid: string,
+    load: string | undefined,
+    exp: string | undefined,
+    lms: string | undefined,
+  ): NodeRecord | undefined {
+    if (lms === undefined || lms === "" || load === undefined) return this.view.get(nid);
+    const leaseMs = Number(lms);
+    return this.view.beaten(nid, loadOf(load), undefined, Number(exp), leaseMs > 0 ? leaseMs : undefined);
   }
 
   onLocalChange(listener: (event: RegistryEvent) => void): () => void {
