@@ -49,9 +49,17 @@ export function heartbeatBatch(
   return new TurnBatch(async (beats) => {
     const now = Date.now();
     const args: (string | number)[] = [3, k.leases, k.events, k.rev, streamLength, now, feed.seed(now)];
-    args.push(keyGraceMs, k.node, loadsBody(beats));
+    const body = loadsBody(beats);
+    args.push(keyGraceMs, k.node, body);
     for (const b of beats) args.push(b.token);
-    const codes = await conn.guard(conn.cmd.islbHeartbeats(...args));
+    // The tail may read the entry before the answer comes: it applies it from these beats then.
+    const forget = feed.expectOwnLoads(shard, body, beats);
+    let codes: unknown[];
+    try {
+      codes = await conn.guard(conn.cmd.islbHeartbeats(...args));
+    } finally {
+      forget();
+    }
     return feed.applyOwnLoads(
       shard,
       beats,

@@ -85,6 +85,13 @@ export class ChangeTail implements ChangeFeed {
   private readonly sessionListeners = new Set<(key: string) => void>();
   /** Per shard: revisions of own load-only heartbeats written behind others' changes: the tail tells local listeners. */
   private readonly ownPending: Array<Set<number>>;
+  /**
+   * Per shard: the stream bodies of this instance's HEARTBEATS calls still out, with their
+   * beats. The script appends the body as sent only when it wrote every beat, at consecutive
+   * revisions, so the tail that reads such an entry before the call's answer (it often does)
+   * applies it from the beats' decoded loads instead of splitting and decoding the body.
+   */
+  private readonly ownBodies: Array<Map<string, ReadonlyArray<OwnLoad>>>;
   /** Per shard: the store revision the view has applied up to. */
   private readonly pos: number[];
   /** The sum of `pos`: the view's revision once the changes up to them are applied. */
@@ -102,6 +109,7 @@ export class ChangeTail implements ChangeFeed {
     const n = layout.shards.length;
     this.sessionsFrom = new Array<string | undefined>(n).fill(undefined);
     this.ownPending = Array.from({ length: n }, () => new Set<number>());
+    this.ownBodies = Array.from({ length: n }, () => new Map<string, ReadonlyArray<OwnLoad>>());
     this.pos = new Array<number>(n).fill(0);
   }
 
@@ -340,6 +348,8 @@ export class ChangeTail implements ChangeFeed {
       // This instance's own batch, applied as its answer came: nothing to split or look up.
       return true;
     }
+    const mine = first === (this.pos[s] as number) + 1 ? this.ownBodies[s]?.get(body) : undefined;
+    if (mine !== undefined) return this.applyMine(s, first, mine);
     const w = body.split(" ");
     const own = this.ownPending[s] as Set<number>;
     for (let i = 0, rev = first; i + 3 < w.length; i += 4, rev++) {
@@ -357,6 +367,34 @@ export class ChangeTail implements ChangeFeed {
   /** True when changes of shard `s` before `rev` are missing from the view. */
   private isGap(s: number, rev: number): boolean {
     return rev > (this.pos[s] as number) + 1;
+  }
+
+  /**
+   * This instance's own HEARTBEATS entry, read before the call's answer: every beat written, at
+   * `first`, `first + 1`, ...; applied as the tail applies anyone's (a node not in the view:
+   * false), from the loads the beats carry. Local listeners hear of them with the answer
+   * (applyOwnLoads finds them applied).
+   */
+  private applyMine(s: number, first: number, beats: ReadonlyArray<OwnLoad>): boolean {
+    for (let i = 0; i < beats.length; i++) {
+      const b = beats[i] as OwnLoad;
+      const record = this.view.beaten(b.nid, b.value, undefined, b.expiresAt, b.leaseMs > 0 ? b.leaseMs : undefined);
+      if (record === undefined) return false;
+      this.view.apply({ type: "updated", revision: this.advance(s, first + i), record });
+    }
+    return true;
+  }
+
+  /**
+   * Registers the stream body of a HEARTBEATS call about to go to shard `s` with its beats (see
+   * `ownBodies`); returns how to forget it once the call has answered.
+   */
+  expectOwnLoads(s: number, body: string, beats: ReadonlyArray<OwnLoad>): () => void {
+    const bodies = this.ownBodies[s] as Map<string, ReadonlyArray<OwnLoad>>;
+    bodies.set(body, beats);
+    return () => {
+      if (bodies.get(body) === beats) bodies.delete(body);
+    };
   }
 
   /**
