@@ -2,7 +2,7 @@
  * The real islb, as users run it: `islb serve` in its own process (memory store, then the
  * Redis store), called from a separate client process with the typed client, 64 in flight,
  * next to bare default `nc.request` to a bare responder (same 5-node reply) in the same run.
- * Scenarios run in rounds, each figure the median of its rounds, each ratio the median of the
+ * Scenarios run in rounds (each round starting one scenario later), each figure the median of its rounds, each ratio the median of the
  * rounds' ratios. CPU is from /proc: islb, redis-server (Redis rows) and nats-server.
  *   node dist/bench/service.js [--ms 2000] [--inflight 64] [--rounds 3] [--store memory|redis|both] [--kinds list,new,...]
  * Profiles: BENCH_PROF=<dir> (the islb process), BENCH_PROF_CLIENT=<dir> (each client process).
@@ -154,7 +154,9 @@ try {
     try {
       for (let round = 1; round <= ROUNDS; round++) {
         process.stderr.write(`${store} store, round ${round} of ${ROUNDS}: ${INFLIGHT} in flight, ${MS} ms each\n`);
-        for (const [kind] of KINDS) {
+        // Each round starts one scenario later, so none always runs right after the same other one.
+        const order = KINDS.map((_, i) => KINDS[(i + round - 1) % KINDS.length] as [string, string]);
+        for (const [kind] of order) {
           const serverPid = kind === "bare" ? (bare.pid as number) : (islb.pid as number);
           const r = await measure(kind, ns.url, serverPid, kind === "bare" ? 0 : (redis?.pid ?? 0), ns.pid);
           const key = `${store}/${kind}`;
