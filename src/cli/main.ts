@@ -17,6 +17,9 @@ import { startTracingFromEnv } from "../tracing/otlp.js";
 import { addGatewayCommand, prepareGateway } from "./gateway.js";
 import { loadGatewayConfig } from "./gateway-config.js";
 
+/** What a stop may take beyond the drain (closing the store, NATS, tracing) before islb exits anyway. */
+const STOP_GRACE_MS = 10_000;
+
 const program = new Command("islb")
   .description("Inter-Server Load Balancer over gRPC on NATS")
   .version(VERSION, "-V, --version", "print islb's version")
@@ -84,6 +87,12 @@ addNatsFlags(
         { reason, drainMs: cfg.drainMs },
         `stopping: draining calls in progress (${reason}; they have up to ${cfg.drainMs} ms)`,
       );
+      // A stop is bounded: should a connection's close hang (a store mid-reconnect), exit anyway.
+      const limitMs = cfg.drainMs + STOP_GRACE_MS;
+      setTimeout(() => {
+        log.error({ limitMs }, `stop did not finish within ${limitMs} ms: exiting`);
+        process.exit(1);
+      }, limitMs).unref();
       running
         .close()
         .then(() => tracing?.shutdown())

@@ -126,10 +126,23 @@ test("islb serve logs a lost Redis once per change of state, through the logger,
     );
     assert.doesNotMatch(err, /Unhandled error event|ECONNREFUSED/, "nothing from ioredis on stderr");
   } finally {
+    // Bounded: islb serve exits within its drain and stop grace (15 s); it may have exited already.
+    const exited =
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve(true)
+        : new Promise<boolean>((r) => {
+            child.once("exit", () => r(true));
+            setTimeout(() => r(false), 20_000).unref();
+          });
     child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    const ok = await exited;
+    if (!ok) child.kill("SIGKILL");
     await rs.stop();
     await ns.stop();
+    assert.ok(
+      ok,
+      `islb serve did not exit within 20 s of SIGTERM; its output:\n${out.slice(-3000)}${err.slice(-2000)}`,
+    );
   }
 });
 
