@@ -250,8 +250,11 @@ export class Balancer {
     if (!this.services.has(service) && costs.empty) this.costs.delete(service);
   }
 
-  /** A heartbeat resets the placements counted since the last one: the node's own figures now include them. */
-  /** Takes in the node of slot `cur` as the view's table has it now (its old report taken out by onBeforeChange). */
+  /**
+   * Takes in the node of slot `cur` as the view's table has it now (its old report taken out by
+   * onBeforeChange). A heartbeat resets the placements counted since the last one: the node's
+   * own figures now include them.
+   */
   private upsert(cur: number, reported = true): void {
     if (!this.slots.has(cur)) {
       this.slots.add(cur);

@@ -10,7 +10,7 @@
  * again, or just after its change, costs no allocation, and memory stays bounded.
  */
 import type { Node } from "../../generated/ion/ion.js";
-import { NodeState, type ExtraValue, type Load, type NodeMark, type NodeRecord } from "./model.js";
+import { NodeState, keepsSessions, type ExtraValue, type Load, type NodeMark, type NodeRecord } from "./model.js";
 import { Profiles, type NodeProfile } from "./profiles.js";
 
 /** What the balancer reads of a node (a NodeRecord is one). */
@@ -141,14 +141,7 @@ export class NodeTable {
   recordAt(s: number): NodeRecord {
     const i = s & (CACHE - 1);
     if (this.cacheSlot[i] === s) return this.cacheRecord[i] as NodeRecord;
-    const t = s * TIMES;
-    const r = this.withFigures(
-      s,
-      this.loadAt(s),
-      this.states[s] as NodeState,
-      this.times[t + 1] as number,
-      this.times[t + 2] as number,
-    );
+    const r = this.withFigures(s, this.loadAt(s), this.stateAt(s), this.expiresAt(s), this.leaseMsAt(s));
     this.cacheSlot[i] = s;
     this.cacheRecord[i] = r;
     return r;
@@ -180,13 +173,9 @@ export class NodeTable {
     load.bandwidthOut = this.loads[l + 4] as number;
   }
 
-  /** True when the node of slot `s` is of `service` and keeps its sessions (see keepsSessions). */
+  /** True when the node of slot `s` is of `service` and keeps its sessions (model.ts keepsSessions). */
   keepsSessions(s: number, service: string): boolean {
-    return (
-      this.states[s] === NodeState.NODE_STATE_SERVING &&
-      this.markAt(s)?.kind !== "draining" &&
-      this.nodes[s]?.service === service
-    );
+    return this.nodes[s]?.service === service && keepsSessions({ state: this.stateAt(s), mark: this.markAt(s) });
   }
 
   private loadAt(s: number): Load {

@@ -132,20 +132,29 @@ export class RegistryView {
       }
       return;
     }
-    if (s === undefined) {
-      s = t.add(nid);
-      this.services.add(service, s);
-    } else {
-      for (const l of this.beforeChange) l(s);
-      const was = (t.nodes[s] as Node).service;
-      if (was !== service) {
-        this.services.remove(was, s);
-        this.services.add(service, s);
-      }
-    }
-    t.set(s, r);
+    if (s !== undefined) for (const l of this.beforeChange) l(s);
+    t.set((s = this.slotFor(nid, service, s)), r);
     this.history.append(event);
     for (const l of this.listeners) l(event, s);
+  }
+
+  /**
+   * The slot for node `nid` of `service`: `s` (its slot, when it has one) moved to `service`
+   * if it changed service, else a new one, in `service`. The caller writes the record into it.
+   */
+  private slotFor(nid: string, service: string, s: number | undefined): number {
+    const t = this.table;
+    if (s === undefined) {
+      const added = t.add(nid);
+      this.services.add(service, added);
+      return added;
+    }
+    const was = (t.nodes[s] as Node).service;
+    if (was !== service) {
+      this.services.remove(was, s);
+      this.services.add(service, s);
+    }
+    return s;
   }
 
   /**
@@ -208,18 +217,7 @@ export class RegistryView {
     this.marks.clear();
     for (const r of records) {
       if (r.mark !== undefined) this.marks.set(r.node.nid, r.mark);
-      let s = t.slotOf(r.node.nid);
-      if (s === undefined) {
-        s = t.add(r.node.nid);
-        this.services.add(r.node.service, s);
-      } else {
-        const was = (t.nodes[s] as Node).service;
-        if (was !== r.node.service) {
-          this.services.remove(was, s);
-          this.services.add(r.node.service, s);
-        }
-      }
-      t.set(s, r);
+      t.set(this.slotFor(r.node.nid, r.node.service, t.slotOf(r.node.nid)), r);
     }
     this.rev = revision;
     this.history.clear();
