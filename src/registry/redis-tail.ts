@@ -45,20 +45,26 @@ function loadCount(body: string): number {
 export const unb64 = (s: string): NodeRecord => decodeRecord(new Uint8Array(Buffer.from(s, "base64")));
 
 /**
- * `r` with the load, lease end and lease that load-only heartbeats wrote since it (base64 of
- * an islb.Load message, ms, ms), when they did: `lms` is there only then. An empty `load` is a
- * load of all zeros (protobuf writes no field of it), not a missing one: an idle node's lease
- * is renewed like any other.
+ * True when load-only heartbeats wrote a load, lease end and lease (base64 of an islb.Load
+ * message, ms, ms) since a node's record: `lms` is there only then. An empty `load` is a load
+ * of all zeros (protobuf writes no field of it), not a missing one: an idle node's lease is
+ * renewed like any other.
  */
+const wroteLoad = (load: string | undefined, lms: string | undefined): load is string =>
+  lms !== undefined && lms !== "" && load !== undefined;
+
+/** A heartbeat's lease, or undefined for none (0): the record's stays. */
+const leaseOf = (ms: number): number | undefined => (ms > 0 ? ms : undefined);
+
+/** `r` with the load, lease end and lease that load-only heartbeats wrote since it, when they did (see wroteLoad). */
 export function withLoad(
   r: NodeRecord,
   load: string | undefined,
   exp: string | undefined,
   lms: string | undefined,
 ): NodeRecord {
-  if (lms === undefined || lms === "" || load === undefined) return r;
-  const leaseMs = Number(lms);
-  return beaten(r, loadOf(load), r.state, Number(exp), leaseMs > 0 ? leaseMs : r.leaseMs);
+  if (!wroteLoad(load, lms)) return r;
+  return beaten(r, loadOf(load), r.state, Number(exp), leaseOf(Number(lms)) ?? r.leaseMs);
 }
 
 /** How long a write waits for the tail to bring the changes before its own. */
@@ -377,8 +383,7 @@ export class ChangeTail implements ChangeFeed {
    */
   private applyMine(s: number, first: number, beats: ReadonlyArray<OwnLoad>): boolean {
     for (let i = 0; i < beats.length; i++) {
-      const b = beats[i] as OwnLoad;
-      const record = this.view.beaten(b.nid, b.value, undefined, b.expiresAt, b.leaseMs > 0 ? b.leaseMs : undefined);
+      const record = this.afterBeat(beats[i] as OwnLoad);
       if (record === undefined) return false;
       this.view.apply({ type: "updated", revision: this.advance(s, first + i), record });
     }
@@ -408,9 +413,13 @@ export class ChangeTail implements ChangeFeed {
     exp: string | undefined,
     lms: string | undefined,
   ): NodeRecord | undefined {
-    if (lms === undefined || lms === "" || load === undefined) return this.view.get(nid);
-    const leaseMs = Number(lms);
-    return this.view.beaten(nid, loadOf(load), undefined, Number(exp), leaseMs > 0 ? leaseMs : undefined);
+    if (!wroteLoad(load, lms)) return this.view.get(nid);
+    return this.view.beaten(nid, loadOf(load), undefined, Number(exp), leaseOf(Number(lms)));
+  }
+
+  /** Node `b.nid`'s record after this instance's own beat `b` (made from the view's columns); undefined when the view has no such node. */
+  private afterBeat(b: OwnLoad): NodeRecord | undefined {
+    return this.view.beaten(b.nid, b.value, undefined, b.expiresAt, leaseOf(b.leaseMs));
   }
 
   onLocalChange(listener: (event: RegistryEvent) => void): () => void {
@@ -494,15 +503,10 @@ export class ChangeTail implements ChangeFeed {
       }
       const revision = this.advance(s, r);
       out.push(revision);
-      const b = beats[i] as OwnLoad;
-      const base = this.view.get(b.nid);
+      const record = this.afterBeat(beats[i] as OwnLoad);
       // A node gone from the view meanwhile: passed over (as the tail would).
-      if (base === undefined) continue;
-      const event: RegistryEvent = {
-        type: "updated",
-        revision,
-        record: beaten(base, b.value, base.state, b.expiresAt, b.leaseMs),
-      };
+      if (record === undefined) continue;
+      const event: RegistryEvent = { type: "updated", revision, record };
       this.view.apply(event);
       for (const l of this.local) l(event);
     }
