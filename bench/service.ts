@@ -2,8 +2,10 @@
  * The real islb, as users run it: `islb serve` in its own process (memory store, then the
  * Redis store), called from a separate client process with the typed client, 64 in flight,
  * next to bare default `nc.request` to a bare responder (same 5-node reply) in the same run.
- * Scenarios run in rounds (each round starting one scenario later), each figure the median of its rounds, each ratio the median of the
- * rounds' ratios. CPU is from /proc: islb, redis-server (Redis rows) and nats-server.
+ * Scenarios run in rounds (each round starting one scenario later) with a bare window between every
+ * two: each figure is the median of its windows, each ratio the median of the scenario's ratios to
+ * the mean of the bare windows on either side of it. CPU is from /proc: islb, redis-server (Redis
+ * rows) and nats-server.
  *   node dist/bench/service.js [--ms 2000] [--inflight 64] [--rounds 3] [--store memory|redis|both] [--kinds list,new,...]
  * Profiles: BENCH_PROF=<dir> (the islb process), BENCH_PROF_CLIENT=<dir> (each client process).
  */
@@ -39,6 +41,8 @@ interface Round {
   split: number[];
   p50: number;
   p99: number;
+  /** Calls/s over the mean of the bare windows right before and after (scenarios only). */
+  ratio?: number;
 }
 
 let runs = 0;
@@ -146,22 +150,34 @@ const ns = await startNatsServer();
 const bare = spawn(process.execPath, [PEER, "server", "bare", ns.url], { stdio: ["ignore", "pipe", "inherit"] });
 await expectLine(lines(bare), "ready");
 const results = new Map<string, Round[]>();
+const keep = (key: string, r: Round): void => void results.set(key, [...(results.get(key) ?? []), r]);
 try {
   for (const store of STORES) {
     let redis: RedisServerProcess | undefined;
     if (store === "redis") redis = await startRedisServer();
     const islb = await startIslb(ns.url, redis?.url);
     try {
+      const run = async (kind: string): Promise<Round> => {
+        const serverPid = kind === "bare" ? (bare.pid as number) : (islb.pid as number);
+        const r = await measure(kind, ns.url, serverPid, kind === "bare" ? 0 : (redis?.pid ?? 0), ns.pid);
+        process.stderr.write(`  ${kind}: ${Math.round(r.perSec)}/s\n`);
+        return r;
+      };
+      const scenarios = KINDS.filter(([k]) => k !== "bare");
       for (let round = 1; round <= ROUNDS; round++) {
         process.stderr.write(`${store} store, round ${round} of ${ROUNDS}: ${INFLIGHT} in flight, ${MS} ms each\n`);
-        // Each round starts one scenario later, so none always runs right after the same other one.
-        const order = KINDS.map((_, i) => KINDS[(i + round - 1) % KINDS.length] as [string, string]);
+        // Each round starts one scenario later, so none always runs right after the same other one;
+        // a bare window runs between every two scenarios, and each scenario's ratio is to the mean
+        // of the bare windows on either side of it (the machine's speed drifts within a round).
+        const order = scenarios.map((_, i) => scenarios[(i + round - 1) % scenarios.length] as [string, string]);
+        let before = await run("bare");
+        keep(`${store}/bare`, before);
         for (const [kind] of order) {
-          const serverPid = kind === "bare" ? (bare.pid as number) : (islb.pid as number);
-          const r = await measure(kind, ns.url, serverPid, kind === "bare" ? 0 : (redis?.pid ?? 0), ns.pid);
-          const key = `${store}/${kind}`;
-          results.set(key, [...(results.get(key) ?? []), r]);
-          process.stderr.write(`  ${kind}: ${Math.round(r.perSec)}/s\n`);
+          const r = await run(kind);
+          const after = await run("bare");
+          keep(`${store}/bare`, after);
+          keep(`${store}/${kind}`, { ...r, ratio: (2 * r.perSec) / (before.perSec + after.perSec) });
+          before = after;
         }
       }
     } finally {
@@ -179,17 +195,16 @@ try {
 
 const f = (n: number, d = 0): string => n.toFixed(d);
 console.log(
-  `\nthe real islb serve, separate client process, typed client, ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds`,
+  `\nthe real islb serve, separate client process, typed client, ${INFLIGHT} in flight, ${MS} ms a scenario, median of ${ROUNDS} rounds, each scenario between two bare windows`,
 );
 console.log(
   "| store | call | calls/s | × bare default | client CPU µs/call | islb CPU µs/call | redis-server µs/call | nats-server µs/call | p50 ms | p99 ms |",
 );
 console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const store of STORES) {
-  const bareRounds = results.get(`${store}/bare`) as Round[];
   for (const [kind, label] of KINDS) {
     const rs = results.get(`${store}/${kind}`) as Round[];
-    const ratio = median(rs.map((r, i) => r.perSec / (bareRounds[i] as Round).perSec));
+    const ratio = kind === "bare" ? 1 : median(rs.map((r) => r.ratio as number));
     const col = (j: number): number => median(rs.map((r) => r.split[j] as number));
     console.log(
       `| ${store} | ${label} | ${f(median(rs.map((r) => r.perSec)))} | ${f(ratio, 2)} | ${f(col(0), 1)} | ${f(col(1), 1)} | ${kind === "bare" || store === "memory" ? "" : f(col(2), 1)} | ${f(col(3), 1)} | ${f(median(rs.map((r) => r.p50)), 2)} | ${f(median(rs.map((r) => r.p99)), 2)} |`,
