@@ -22,7 +22,7 @@ import { clientError, type ClientCore } from "./client-core.js";
 import type { NatsCallOptions, ResolvedMethod } from "./definition.js";
 import type { MuxReceiver } from "./mux.js";
 import { deadlineRequestHeaders } from "./deadline-headers.js";
-import type { WheelDeadline } from "./deadline-wheel.js";
+import { WheelDeadline } from "./deadline-wheel.js";
 
 /** The node a call goes to: the call's `nid`, else the client's; checked so it cannot break the subject. */
 export function targetSubject(core: ClientCore, method: ResolvedMethod, options: NatsCallOptions): string {
@@ -110,10 +110,10 @@ export function unaryCall(
   });
 }
 
-/** A unary call waiting for its reply: one object per call (no closures on the common path). */
-class PendingUnary implements MuxReceiver {
+/** A unary call waiting for its reply: one object per call, its own deadline (no closures on the common path). */
+class PendingUnary extends WheelDeadline implements MuxReceiver {
   private readonly token: number;
-  private deadline: WheelDeadline | undefined;
+  private timeoutMs = 0;
   private onAbort: (() => void) | undefined;
   private done = false;
 
@@ -125,15 +125,19 @@ class PendingUnary implements MuxReceiver {
     private readonly resolve: (value: unknown) => void,
     private readonly reject: (reason: unknown) => void,
   ) {
+    super();
     this.token = core.mux.add(this);
+  }
+
+  protected expired(): void {
+    const ms = Math.round(this.timeoutMs);
+    this.fail(clientError(this.method.path, Status.DEADLINE_EXCEEDED, `deadline of ${ms} ms exceeded`));
   }
 
   send(data: Uint8Array, headers: MsgHdrs, timeoutMs: number | undefined): void {
     if (timeoutMs !== undefined) {
-      const path = this.method.path;
-      this.deadline = this.core.deadlines.arm(timeoutMs, () =>
-        this.fail(clientError(path, Status.DEADLINE_EXCEEDED, `deadline of ${Math.round(timeoutMs)} ms exceeded`)),
-      );
+      this.timeoutMs = timeoutMs;
+      this.core.deadlines.add(this, timeoutMs);
     }
     const signal = this.options.signal;
     if (signal !== undefined) {
@@ -173,7 +177,7 @@ class PendingUnary implements MuxReceiver {
     if (this.done) return false;
     this.done = true;
     this.core.mux.remove(this.token);
-    this.deadline?.cleanup();
+    if (this.hasDeadline) this.cleanup();
     if (this.onAbort !== undefined) this.options.signal?.removeEventListener("abort", this.onAbort);
     return true;
   }

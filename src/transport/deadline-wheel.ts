@@ -12,29 +12,43 @@ import { perConnection } from "./per-connection.js";
 /** How wide a slot of the wheel is, in ms (its interval's period). */
 export const WHEEL_SLOT_MS = 50;
 
-/** A deadline on the wheel: `cleanup` when the call ends first. */
-export class WheelDeadline {
-  /** The wheel slot it waits in, or -1 (an exact timer holds it, or it is over). */
-  slot = -1;
+/**
+ * A deadline on the wheel: `cleanup` when the call ends first. A unary call is its own deadline
+ * (it extends this class and says in `expired` what passing it means), so arming one allocates
+ * nothing per call; `DeadlineWheel.arm` wraps a callback for everyone else.
+ */
+export abstract class WheelDeadline {
+  /** The wheel slot it waits in, or -1 (not armed, an exact timer holds it, or it is over). */
+  wheelSlot = -1;
   /** Its place in its slot's list (see DeadlineWheel.remove). */
-  index = -1;
+  wheelIndex = -1;
+  /** When it passes (performance.now() time); 0 until armed. */
+  deadlineAt = 0;
+  private wheel: DeadlineWheel | undefined;
   private exact: DeadlineTimer | undefined;
-  private over = false;
+  private deadlineOver = false;
 
-  constructor(
-    /** When it passes (performance.now() time). */
-    readonly at: number,
-    private readonly onExpire: () => void,
-    private readonly wheel: DeadlineWheel,
-  ) {}
+  /** True once armed (an unarmed one has nothing to clean up). */
+  protected get hasDeadline(): boolean {
+    return this.wheel !== undefined;
+  }
+
+  /** What passing the deadline does (runs once, unless `cleanup` ran first). */
+  protected abstract expired(): void;
 
   /** Its slot came due at `now`: fires, or arms an exact timer for what is left. */
   due(now: number): void {
-    this.slot = -1;
-    if (this.over) return;
-    const left = this.at - now;
+    this.wheelSlot = -1;
+    if (this.deadlineOver) return;
+    const left = this.deadlineAt - now;
     if (left > 1) this.exact = createDeadline(left, () => this.expire());
     else this.expire();
+  }
+
+  /** Arms it on `wheel` (DeadlineWheel.add does). */
+  attach(wheel: DeadlineWheel, at: number): void {
+    this.wheel = wheel;
+    this.deadlineAt = at;
   }
 
   /** Arms an exact timer of `ms` at once (a deadline too short for the wheel). */
@@ -43,19 +57,32 @@ export class WheelDeadline {
   }
 
   private expire(): void {
-    if (this.over) return;
-    this.over = true;
+    if (this.deadlineOver) return;
+    this.deadlineOver = true;
     this.exact = undefined;
-    this.onExpire();
+    this.expired();
   }
 
-  /** Stops it (the call ended before its deadline). */
+  /** Stops it (the call ended before its deadline); harmless when it was never armed. */
   cleanup(): void {
-    if (this.over) return;
-    this.over = true;
-    if (this.slot >= 0) this.wheel.remove(this);
-    this.exact?.cleanup();
-    this.exact = undefined;
+    if (this.deadlineOver) return;
+    this.deadlineOver = true;
+    if (this.wheelSlot >= 0) this.wheel?.remove(this);
+    if (this.exact !== undefined) {
+      this.exact.cleanup();
+      this.exact = undefined;
+    }
+  }
+}
+
+/** A deadline that calls back. */
+class CallbackDeadline extends WheelDeadline {
+  constructor(private readonly onExpire: () => void) {
+    super();
+  }
+
+  protected expired(): void {
+    this.onExpire();
   }
 }
 
@@ -72,38 +99,44 @@ export class DeadlineWheel {
 
   /** Arms a deadline `ms` from now; `onExpire` runs once when it passes, unless cleaned up first. */
   arm(ms: number, onExpire: () => void): WheelDeadline {
-    const now = performance.now();
-    const d = new WheelDeadline(now + ms, onExpire, this);
+    const d = new CallbackDeadline(onExpire);
+    this.add(d, ms);
+    return d;
+  }
+
+  /** Arms `d` (not armed before) to pass `ms` from now. */
+  add(d: WheelDeadline, ms: number): void {
+    const at = performance.now() + ms;
+    d.attach(this, at);
     if (ms < 3 * this.slotMs) {
       d.armExact(ms);
-      return d;
+      return;
     }
-    const slot = Math.floor(d.at / this.slotMs) - 2;
+    const slot = Math.floor(at / this.slotMs) - 2;
     let list = this.slots.get(slot);
     if (list === undefined) this.slots.set(slot, (list = []));
-    d.index = list.length;
+    d.wheelIndex = list.length;
     list.push(d);
-    d.slot = slot;
+    d.wheelSlot = slot;
     if (slot < this.first) this.first = slot;
     if (this.timer === undefined) {
       this.timer = setInterval(() => this.tick(), this.slotMs);
       this.timer.unref();
     }
-    return d;
   }
 
   /** Takes a deadline out of its slot (it was cleaned up). */
   remove(d: WheelDeadline): void {
-    const slot = d.slot;
-    const i = d.index;
-    d.slot = -1;
-    d.index = -1;
+    const slot = d.wheelSlot;
+    const i = d.wheelIndex;
+    d.wheelSlot = -1;
+    d.wheelIndex = -1;
     const list = this.slots.get(slot);
     if (list === undefined || list[i] !== d) return;
     const last = list.pop() as WheelDeadline;
     if (last !== d) {
       list[i] = last;
-      last.index = i;
+      last.wheelIndex = i;
     }
     if (list.length === 0) this.slots.delete(slot);
   }
@@ -133,7 +166,7 @@ export class DeadlineWheel {
         }
         this.slots.delete(slot);
         for (const d of set) {
-          d.index = -1;
+          d.wheelIndex = -1;
           d.due(now);
         }
       }

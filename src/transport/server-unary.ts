@@ -5,7 +5,7 @@
  */
 import type { Msg } from "nats";
 import { parseTimeout } from "../deadline.js";
-import type { WheelDeadline } from "./deadline-wheel.js";
+import { WheelDeadline } from "./deadline-wheel.js";
 import { H, Metadata, readHeaders } from "../metadata.js";
 import { Status, serverError, serverStatusOf, type StatusInfo } from "../status.js";
 import type { ServedMethod } from "./invoke.js";
@@ -14,11 +14,12 @@ import { sendReply } from "./unary-reply.js";
 import { createCallContext, handlerStatus, runHandler, type ContextSource } from "./server-handler.js";
 import { tooBusy, type ActiveCall, type ServerCore } from "./server-core.js";
 
-class UnaryCall implements ActiveCall, ContextSource {
+/** A unary call being served: one object per call, its own deadline. */
+class UnaryCall extends WheelDeadline implements ActiveCall, ContextSource {
   private replied = false;
   /** The unary observer was told it started (so it is told when it ends). */
   observed = false;
-  private deadline: WheelDeadline | undefined;
+  private deadlineMs = 0;
   private controller: AbortController | undefined;
   private aborted = false;
   private readonly started = performance.now();
@@ -54,12 +55,17 @@ class UnaryCall implements ActiveCall, ContextSource {
     private readonly method: ServedMethod,
     private readonly reply: string,
     private readonly json: boolean,
-  ) {}
+  ) {
+    super();
+  }
 
   startDeadline(ms: number): void {
-    this.deadline = this.core.deadlines.arm(ms, () =>
-      this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(ms)} ms exceeded` }),
-    );
+    this.deadlineMs = ms;
+    this.core.deadlines.add(this, ms);
+  }
+
+  protected expired(): void {
+    this.fail({ code: Status.DEADLINE_EXCEEDED, message: `deadline of ${Math.round(this.deadlineMs)} ms exceeded` });
   }
 
   shutdown(): void {
@@ -102,7 +108,7 @@ class UnaryCall implements ActiveCall, ContextSource {
 
   private send(status: StatusInfo, data: Uint8Array | undefined): void {
     this.replied = true;
-    this.deadline?.cleanup();
+    if (this.hasDeadline) this.cleanup();
     this.core.untrack(this);
     const ms = performance.now() - this.started;
     this.core.record(this.method.path, status.code, status.message, ms);
