@@ -13,7 +13,8 @@
  * Each figure is kept in a column as wide as the wire carries it, exactly: the counts the wire
  * carries as uint32 (sessions, tracks, the lease) in a Uint32Array, cpu (a double), bandwidth
  * (uint64, kept as JS numbers) and the epoch-ms times in Float64Arrays. A count that is not a
- * uint32 (one made in process, or from JSON) is kept exactly too, beside the column.
+ * uint32 (one made in process, or from JSON) is kept exactly too, beside the column, and so is
+ * a state no byte holds (UNRECOGNIZED, -1, or an unknown value from the wire).
  */
 import type { Node } from "../../generated/ion/ion.js";
 import { NodeState, keepsSessions, type ExtraValue, type Load, type NodeMark, type NodeRecord } from "./model.js";
@@ -33,6 +34,8 @@ const COUNTS = 3;
 const TIMES = 2;
 /** A count kept beside its column (it is not a uint32, or is this one): see `spilled`. */
 const SPILLED = 0xffffffff;
+/** A state kept beside its column (one no byte holds, such as UNRECOGNIZED, -1): see `oddStates`. */
+const ODD_STATE = 0xff;
 const ZERO = { cpu: 0, sessions: 0, tracks: 0, bandwidthIn: 0, bandwidthOut: 0 };
 /** The profile of a free slot. */
 const NO_PROFILE: NodeProfile = {
@@ -58,6 +61,8 @@ export class NodeTable {
   /** The operators' marks by slot (few nodes have one). */
   private readonly marks = new Map<number, NodeMark>();
   private states = new Uint8Array(0);
+  /** The states that are not a byte (ODD_STATE in `states`), by slot. */
+  private readonly oddStates = new Map<number, NodeState>();
   private reals = new Float64Array(0);
   private counts = new Uint32Array(0);
   /** The counts that are not uint32 (SPILLED in `counts`), by their index there: exact whatever they are. */
@@ -105,7 +110,8 @@ export class NodeTable {
   }
 
   stateAt(s: number): NodeState {
-    return this.states[s] as NodeState;
+    const v = this.states[s] as number;
+    return v !== ODD_STATE ? v : (this.oddStates.get(s) as NodeState);
   }
 
   expiresAt(s: number): number {
@@ -142,6 +148,7 @@ export class NodeTable {
     this.profiles[s] = NO_PROFILE;
     if (this.marks.size > 0) this.marks.delete(s);
     if (this.spilled.size > 0) for (let c = s * COUNTS; c < (s + 1) * COUNTS; c++) this.spilled.delete(c);
+    if (this.oddStates.size > 0) this.oddStates.delete(s);
     this.drop(s);
     this.free.push(s);
   }
@@ -154,6 +161,7 @@ export class NodeTable {
     this.profiles.length = 0;
     this.marks.clear();
     this.spilled.clear();
+    this.oddStates.clear();
     this.cacheSlot.fill(-1);
     this.cacheRecord.fill(undefined);
   }
@@ -162,7 +170,7 @@ export class NodeTable {
   set(s: number, r: NodeRecord): void {
     this.nids[s] = r.node.nid;
     this.profiles[s] = this.kept.of(r, s < this.profiles.length ? this.profiles[s] : undefined);
-    this.states[s] = r.state;
+    this.setState(s, r.state);
     const l = s * REALS;
     const reals = this.reals;
     reals[l] = r.load.cpu;
@@ -214,7 +222,7 @@ export class NodeTable {
     node.nid = this.nids[s] as string;
     node.service = p.service;
     node.rpc = p.rpc;
-    out.state = this.states[s] as NodeState;
+    out.state = this.stateAt(s);
     out.region = p.region;
     out.soft = p.soft;
     out.hard = p.hard;
@@ -236,6 +244,17 @@ export class NodeTable {
       this.serviceAt(s) === service &&
       keepsSessions({ state: this.stateAt(s), mark: this.markAt(s) })
     );
+  }
+
+  /** Sets the state of slot `s`: in `states` when it is a byte (but ODD_STATE), else beside it. */
+  private setState(s: number, v: NodeState): void {
+    if (v >>> 0 === v && v < ODD_STATE && (v !== 0 || 1 / v > 0)) {
+      this.states[s] = v;
+      if (this.oddStates.size > 0) this.oddStates.delete(s);
+    } else {
+      this.states[s] = ODD_STATE;
+      this.oddStates.set(s, v);
+    }
   }
 
   /** The count at index `c` of `counts`, exactly as it was set. */

@@ -177,7 +177,7 @@ test("a view listener hearing of a new node sees its owner already (a heartbeat 
   assert.equal((await s.deregister("n", "tok")).refused, undefined);
 });
 
-test("figures round-trip exactly through the columns: uint32 counts to their top, leases of many days, bandwidth past 2^32, epoch ms, and counts no uint32 holds", async () => {
+test("figures round-trip exactly through the columns: uint32 counts to their top, leases of many days, bandwidth past 2^32, epoch ms, and counts or states no uint32 or byte holds", async () => {
   const s = new MemoryStore({ history: 1 });
   const registeredAt = 1_700_000_000_123;
   const days40 = 40 * 86_400_000; // 3,456,000,000 ms: past 2^31, below 2^32
@@ -208,6 +208,15 @@ test("figures round-trip exactly through the columns: uint32 counts to their top
     await s.register(r, "t");
     applied.set(nid, r);
   }
+  // States no byte holds: UNRECOGNIZED (-1) and an unknown one from the wire.
+  for (const [nid, state] of [
+    ["unrec", NodeState.UNRECOGNIZED],
+    ["wide", 300 as NodeState],
+  ] as const) {
+    const r = { ...rec(nid, "a", 1, registeredAt), state };
+    await s.register(r, "t");
+    applied.set(nid, r);
+  }
   // Past the record cache, so the records below are made from the columns.
   for (let i = 0; i < 2100; i++) await s.register(rec(`f${i}`, "b", i % 7, Date.now()), "t");
   for (const [nid, r] of applied) {
@@ -217,7 +226,7 @@ test("figures round-trip exactly through the columns: uint32 counts to their top
     assert.deepEqual(s.view.nodeOf(nid), r.node, nid);
   }
   // As the wire carries them: the same bytes.
-  for (const nid of ["top", "max", "plain"]) {
+  for (const nid of ["top", "max", "plain", "unrec", "wide"]) {
     const bytes = (r: NodeRecord): string => Buffer.from(NodeInfo.encode(toNodeInfo(r)).finish()).toString("hex");
     assert.equal(bytes(s.view.get(nid) as NodeRecord), bytes(applied.get(nid) as NodeRecord), nid);
   }
@@ -227,8 +236,16 @@ test("figures round-trip exactly through the columns: uint32 counts to their top
   await s.register(reuse, "t");
   const plain = { cpu: 0, sessions: 2, tracks: 4, bandwidthIn: 0, bandwidthOut: 0 };
   await s.heartbeat("max", "t", { load: plain, state: undefined, expiresAt: registeredAt + 9, leaseMs: 9 }, undefined);
+  await s.heartbeat(
+    "unrec",
+    "t",
+    { load: plain, state: NodeState.NODE_STATE_SERVING, expiresAt: registeredAt + 9, leaseMs: 9 },
+    undefined,
+  );
   for (let i = 0; i < 2100; i++) await s.register(rec(`f${i}`, "b", (i + 1) % 7, Date.now()), "t");
   assert.deepEqual(strip(s.view.get("reuse")), strip(reuse));
   assert.deepEqual(s.view.get("max")?.load, plain);
   assert.equal(s.view.get("max")?.leaseMs, 9);
+  assert.equal(s.view.get("unrec")?.state, NodeState.NODE_STATE_SERVING);
+  assert.equal(s.view.get("wide")?.state, 300);
 });
