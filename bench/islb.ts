@@ -7,6 +7,7 @@
  *     [--memory-only: only memory per registered node and per kept session]
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { connect } from "nats";
@@ -35,6 +36,8 @@ const record = (i: number, now: number): NodeRecord => fleetRecord(i, now);
 
 type Service = ReturnType<typeof createIslbService>;
 const req = (sid: string) => sessionRequest(sid, "r1");
+/** An owner token as the service and the agent make them (24 characters of base64url, a flat string as decoded off the wire). */
+const ownerToken = (): string => randomBytes(18).toString("base64url");
 const gcNow = (): void => (globalThis as { gc?: () => void }).gc?.();
 
 /** A memory store with `n` nodes and the service over it, warmed up. */
@@ -91,20 +94,24 @@ const cpuNow = (): number => {
 /** The median over rounds of the ratio of two sizes' batches of the same round. */
 const roundRatio = (a: number[], b: number[]): number => median(a.map((x, i) => x / (b[i] as number)));
 
-/** Bytes of heap per kept session in the memory store (sessions placed through the service). */
+/**
+ * Bytes per kept session in the memory store (sessions placed through the service): of the JS
+ * heap and of ArrayBuffers besides, in all (ArrayBuffers count as for nodes, so the figure is whole).
+ */
 async function memoryPerSession(n: number): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) return NaN;
   const store = new MemoryStore({ history: 1 });
   const now = Date.now();
-  for (let i = 0; i < 100; i++) await store.register(record(i, now), `tok-${i}`);
+  for (let i = 0; i < 100; i++) await store.register(record(i, now), ownerToken());
   const svc = createIslbService(store, new Balancer(store.view));
   kept.push(store, svc);
-  gc();
-  const before = process.memoryUsage().heapUsed;
+  await settled(gc);
+  const before = process.memoryUsage();
   for (let i = 0; i < n; i++) await svc.findNode(req(`room-${i.toString(36).padStart(8, "0")}`), {} as never);
-  gc();
-  return (process.memoryUsage().heapUsed - before) / n;
+  await settled(gc);
+  const after = process.memoryUsage();
+  return (after.heapUsed - before.heapUsed + after.arrayBuffers - before.arrayBuffers) / n;
 }
 
 /** Bytes of redis-server memory (INFO used_memory) per session placed through the Redis store, and per node registered. */
@@ -158,7 +165,7 @@ async function memoryPerNode(n: number): Promise<{ heap: number; arrays: number 
   const store = new MemoryStore({ history: 1 });
   const balancer = new Balancer(store.view);
   const now = Date.now();
-  for (let i = 0; i < n; i++) void store.register(record(i, now), `tok-${i}`);
+  for (let i = 0; i < n; i++) void store.register(record(i, now), ownerToken());
   kept.push(store, balancer);
   await settled(gc);
   const after = process.memoryUsage();
@@ -173,7 +180,7 @@ const memoryLine = (m: { heap: number; arrays: number }): string =>
       : `${Math.round(m.heap)} bytes of heap, ${Math.round(m.arrays)} of ArrayBuffers besides (${Math.round(m.heap + m.arrays)} in all)`
   }`;
 const sessionLine = (b: number): string =>
-  `memory per kept session (memory store, 100,000 sessions, GC forced): ${Number.isNaN(b) ? "run with --expose-gc" : `${Math.round(b)} bytes`}`;
+  `memory per kept session (memory store, 100,000 sessions, GC forced): ${Number.isNaN(b) ? "run with --expose-gc" : `${Math.round(b)} bytes in all (heap and ArrayBuffers)`}`;
 
 async function peer(natsUrl: string, n: number, redisUrl?: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [PEER, natsUrl, String(n), ...(redisUrl ? [redisUrl] : [])], {

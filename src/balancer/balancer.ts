@@ -8,7 +8,7 @@
  */
 import type { RegistryView } from "../registry/view.js";
 import type { NodeFigures, NodeTable } from "../registry/node-table.js";
-import type { Load, NodeRecord, RegistryEvent } from "../registry/types.js";
+import type { Load, Node, NodeRecord, RegistryEvent } from "../registry/types.js";
 import { CostMean } from "./costs.js";
 import { SlotHeap } from "./heap.js";
 import { CLOSED, NodeSlots, OVER, STANDINGS, UNDER, standingCode, type ZoneRef } from "./slots.js";
@@ -88,7 +88,7 @@ class Zone implements ZoneRef {
 export const zoneOf = (r: Pick<NodeRecord, "region" | "node">): string => r.region || r.node.dc;
 
 /** A node's figures read from the view's table, reused for every read (no allocation). */
-type Scratch = { -readonly [K in keyof NodeFigures]: NodeFigures[K] } & { load: Load };
+type Scratch = { -readonly [K in keyof NodeFigures]: NodeFigures[K] } & { load: Load; node: Node };
 
 export class Balancer {
   /** The view's nodes: the balancer's slots are theirs. */
@@ -149,7 +149,7 @@ export class Balancer {
 
   /** Takes in every node of the view's table. */
   private takeAll(): void {
-    for (let s = 0; s < this.table.end; s++) if (this.table.nodes[s] !== undefined) this.upsert(s);
+    for (let s = 0; s < this.table.end; s++) if (this.table.has(s)) this.upsert(s);
   }
 
   private onChange(e: RegistryEvent, s: number): void {
@@ -158,7 +158,7 @@ export class Balancer {
     else this.upsert(s, e.type === "updated" || e.type === "draining");
   }
 
-  /** The figures of slot `s` as the view's table has them now (a scratch object, valid until the next read). */
+  /** The figures of slot `s` as the view's table has them now (a scratch object, its node too: valid until the next read). */
   private figures(s: number): NodeFigures {
     this.table.figuresInto(s, this.fig);
     return this.fig;

@@ -10,8 +10,10 @@
  * Keys live beside the slots in the heap's own Float64Arrays, so a sift compares contiguous
  * numbers: the key, then a tie key (a number that orders as the caller's tie order does, or
  * is equal: see NodeSlots.tieKey), and only when both are equal the caller's order itself. No
- * object per item, no pointer to follow, and no garbage (the arrays double when full).
+ * object per item, no pointer to follow, and no garbage (the arrays grow by an eighth when
+ * full: see capacity.ts).
  */
+import { grown, widened } from "../registry/capacity.js";
 
 /** What the heaps of one owner share: each slot's position in its heap (-1 when in none). */
 export interface SlotPositions {
@@ -152,14 +154,9 @@ export class SlotHeap {
   }
 
   private grow(): void {
-    const slots = new Int32Array(this.slots.length * 2);
-    slots.set(this.slots);
-    const keys = new Float64Array(this.keys.length * 2);
-    keys.set(this.keys);
-    const ties = new Float64Array(this.ties.length * 2);
-    ties.set(this.ties);
-    this.slots = slots;
-    this.keys = keys;
-    this.ties = ties;
+    const cap = grown(this.slots.length, 4);
+    this.slots = widened(this.slots, cap);
+    this.keys = widened(this.keys, cap);
+    this.ties = widened(this.ties, cap);
   }
 }

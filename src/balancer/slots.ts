@@ -6,6 +6,7 @@
  */
 import type { SlotPositions } from "./heap.js";
 import type { SessionCost, Standing } from "./score.js";
+import { grown, widened } from "../registry/capacity.js";
 
 /** Standings as stored (FREE: the slot holds no node). */
 export const UNDER = 0;
@@ -121,20 +122,15 @@ export class NodeSlots<Z extends ZoneRef> implements SlotPositions {
   }
 
   private grow(): void {
-    const cap = Math.max(64, this.cap * 2);
-    const widen = <T extends Int32Array | Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      b.set(a);
-      return b;
-    };
-    this.pos = widen(this.pos, (n) => new Int32Array(n));
-    this.pending = widen(this.pending, (n) => new Int32Array(n));
+    const cap = grown(this.cap);
+    this.pos = widened(this.pos, cap);
+    this.pending = widened(this.pending, cap);
     const standing = new Uint8Array(cap).fill(FREE);
     standing.set(this.standing);
     this.standing = standing;
-    this.costCpu = widen(this.costCpu, (n) => new Float64Array(n));
-    this.costTracks = widen(this.costTracks, (n) => new Float64Array(n));
-    this.costBandwidth = widen(this.costBandwidth, (n) => new Float64Array(n));
+    this.costCpu = widened(this.costCpu, cap);
+    this.costTracks = widened(this.costTracks, cap);
+    this.costBandwidth = widened(this.costBandwidth, cap);
     this.cap = cap;
   }
 }

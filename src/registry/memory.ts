@@ -3,6 +3,8 @@
  * session's check-and-place is atomic without locks.
  */
 import { ExpiryBuckets } from "./leases.js";
+import { grown, widened } from "./capacity.js";
+import { OwnerTokens } from "./owner-tokens.js";
 import {
   NodeState,
   type ChangeType,
@@ -45,8 +47,9 @@ export class MemoryStore implements RegistryStore {
    * Each node's owner token and the expiry bucket that holds its lease, by its slot in the
    * view's table (see NodeTable): no map or object of the store's own per node.
    */
-  private readonly tokens: (string | undefined)[] = [];
-  private readonly buckets: number[] = [];
+  private readonly tokens = new OwnerTokens();
+  /** Each slot's lease bucket (see ExpiryBuckets), a column that grows with the slots. */
+  private buckets = new Float64Array(0);
   /** A node being registered: its owner is written by the view's first listener, before any other hears of the node. */
   private joining: { readonly nid: string; readonly token: string; readonly expiresAt: number } | undefined;
   private readonly sessions = new Map<string, Session>();
@@ -66,7 +69,8 @@ export class MemoryStore implements RegistryStore {
       const j = this.joining;
       if (j === undefined || s < 0 || e.record.node.nid !== j.nid) return;
       this.joining = undefined;
-      this.tokens[s] = j.token;
+      this.tokens.set(s, j.token);
+      if (s >= this.buckets.length) this.buckets = widened(this.buckets, Math.max(s + 1, grown(this.buckets.length)));
       this.buckets[s] = this.leases.add(j.nid, j.expiresAt);
     });
   }
@@ -88,10 +92,10 @@ export class MemoryStore implements RegistryStore {
     return { revision: this.rev };
   }
 
-  /** The owner token of a registered node. */
-  private tokenOf(nid: string): string | undefined {
+  /** True when node `nid` is registered and `token` is its owner's. */
+  private ownedBy(nid: string, token: string): boolean {
     const s = this.view.slotOf(nid);
-    return s === undefined ? undefined : this.tokens[s];
+    return s !== undefined && this.tokens.is(s, token);
   }
 
   onLocalChange(listener: (event: RegistryEvent) => void): () => void {
@@ -111,7 +115,7 @@ export class MemoryStore implements RegistryStore {
   async register(record: NodeRecord, token: string): Promise<WriteResult> {
     const nid = record.node.nid;
     const cur = this.view.slotOf(nid);
-    if (cur !== undefined && this.tokens[cur] !== token) return { revision: this.rev, refused: "token" };
+    if (cur !== undefined && !this.tokens.is(cur, token)) return { revision: this.rev, refused: "token" };
     const kind = this.kindOf(cur, record);
     if (cur !== undefined) {
       this.renewLease(nid, cur, record.expiresAt);
@@ -146,7 +150,7 @@ export class MemoryStore implements RegistryStore {
       );
       return { ...r, reregistered: true };
     }
-    if (this.tokens[cur] !== token) return { revision: this.rev, refused: "token" };
+    if (!this.tokens.is(cur, token)) return { revision: this.rev, refused: "token" };
     const t = this.view.table;
     const next = t.beatenAt(cur, update.load, update.state ?? t.stateAt(cur), update.expiresAt, update.leaseMs);
     this.renewLease(nid, cur, next.expiresAt);
@@ -164,14 +168,14 @@ export class MemoryStore implements RegistryStore {
 
   /** Forgets the owner of the node in slot `s` (leaving). */
   private disown(s: number): void {
-    this.tokens[s] = undefined;
+    this.tokens.delete(s);
     this.buckets[s] = 0;
   }
 
   async deregister(nid: string, token: string): Promise<WriteResult> {
     const s = this.view.slotOf(nid);
     if (s === undefined) return { revision: this.rev, refused: "unknown" };
-    if (this.tokens[s] !== token) return { revision: this.rev, refused: "token" };
+    if (!this.tokens.is(s, token)) return { revision: this.rev, refused: "token" };
     const cur = this.view.table.recordAt(s);
     this.disown(s);
     return this.emit("down", cur);
@@ -180,8 +184,7 @@ export class MemoryStore implements RegistryStore {
   async markNode(nid: string, change: MarkChange): Promise<WriteResult> {
     const cur = this.view.get(nid);
     if (cur === undefined || cur.expiresAt <= Date.now()) return { revision: this.rev, refused: "unknown" };
-    if (change.token !== undefined && this.tokenOf(nid) !== change.token)
-      return { revision: this.rev, refused: "token" };
+    if (change.token !== undefined && !this.ownedBy(nid, change.token)) return { revision: this.rev, refused: "token" };
     if (
       change.ifMarkedAt !== undefined &&
       ((cur.mark?.at ?? 0) !== change.ifMarkedAt || (cur.mark?.drainedAt ?? 0) > 0)
@@ -284,7 +287,7 @@ export class MemoryStore implements RegistryStore {
     const key = sessionKey(service, sid);
     const s = this.sessions.get(key);
     if (s === undefined || s.until <= Date.now()) return "none";
-    if (host !== undefined && (s.nid !== host.nid || this.tokenOf(host.nid) !== host.token)) return "refused";
+    if (host !== undefined && (s.nid !== host.nid || !this.ownedBy(host.nid, host.token))) return "refused";
     this.sessions.delete(key);
     this.sets.delete(key);
     return "released";

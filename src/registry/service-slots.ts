@@ -1,8 +1,10 @@
 /**
  * The slots of each service's nodes (see NodeTable), as one growing Int32Array a service and
  * each slot's position in it: a node joins or leaves its service in O(1) (the last slot takes
- * the place of one that leaves), with 8 bytes a node rather than a map entry.
+ * the place of one that leaves), with 8 bytes a node rather than a map entry (both grow by an
+ * eighth when full: see capacity.ts).
  */
+import { grown, widened } from "./capacity.js";
 const NONE = { slots: new Int32Array(0), n: 0 };
 
 export class ServiceSlots {
@@ -23,16 +25,8 @@ export class ServiceSlots {
   add(service: string, s: number): void {
     let list = this.lists.get(service);
     if (list === undefined) this.lists.set(service, (list = { slots: new Int32Array(4), n: 0 }));
-    if (list.n === list.slots.length) {
-      const wider = new Int32Array(list.slots.length * 2);
-      wider.set(list.slots);
-      list.slots = wider;
-    }
-    if (s >= this.pos.length) {
-      const wider = new Int32Array(Math.max(64, (s + 1) * 2));
-      wider.set(this.pos);
-      this.pos = wider;
-    }
+    if (list.n === list.slots.length) list.slots = widened(list.slots, grown(list.slots.length, 4));
+    if (s >= this.pos.length) this.pos = widened(this.pos, Math.max(s + 1, grown(this.pos.length)));
     list.slots[list.n] = s;
     this.pos[s] = list.n++;
   }

@@ -79,7 +79,7 @@ export class RegistryView {
   /** The node `nid` (its Node message, as its record has it), without making its record. */
   nodeOf(nid: string): Node | undefined {
     const s = this.table.slotOf(nid);
-    return s === undefined ? undefined : this.table.nodes[s];
+    return s === undefined ? undefined : this.table.nodeAt(s);
   }
 
   /** The nodes of a service ("" or "*": all), in no particular order: a new array. */
@@ -87,7 +87,7 @@ export class RegistryView {
     const t = this.table;
     const out: NodeRecord[] = [];
     if (service === "" || service === "*") {
-      for (let s = 0; s < t.end; s++) if (t.nodes[s] !== undefined) out.push(t.recordAt(s));
+      for (let s = 0; s < t.end; s++) if (t.has(s)) out.push(t.recordAt(s));
     } else {
       const { slots, n } = this.services.slotsOf(service);
       for (let i = 0; i < n; i++) out.push(t.recordAt(slots[i] as number));
@@ -121,7 +121,7 @@ export class RegistryView {
     if (event.type === "down" || event.type === "expired") {
       if (s !== undefined) {
         t.unlink(nid);
-        this.services.remove((t.nodes[s] as Node).service, s);
+        this.services.remove(t.serviceAt(s), s);
       }
       this.history.append(event);
       // The slot is freed once every listener has seen the node leave (its columns read).
@@ -149,7 +149,7 @@ export class RegistryView {
       this.services.add(service, added);
       return added;
     }
-    const was = (t.nodes[s] as Node).service;
+    const was = t.serviceAt(s);
     if (was !== service) {
       this.services.remove(was, s);
       this.services.add(service, s);

@@ -2,14 +2,16 @@
  * The registry view keeps nodes as columns (NodeTable) and makes records when asked: these pin
  * that what it gives back equals what was applied (through heartbeats, marks, service moves,
  * leaving and slot reuse, past the bounded record cache), that the balancer sharing its slots
- * follows, and that the memory store's lease buckets do not grow with renewals.
+ * follows, that figures round-trip exactly through the columns' narrower types, and that the
+ * memory store's lease buckets do not grow with renewals.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../src/registry/memory.js";
 import { Balancer } from "../../src/balancer/balancer.js";
-import { NodeState, type NodeRecord } from "../../src/registry/types.js";
-import { beaten, toRecord } from "../../src/registry/records.js";
+import { NodeState, type Load, type NodeRecord } from "../../src/registry/types.js";
+import { beaten, toNodeInfo, toRecord } from "../../src/registry/records.js";
+import { NodeInfo } from "../../generated/islb/islb.js";
 
 const rec = (nid: string, service: string, sessions: number, now: number, region = "r1"): NodeRecord =>
   toRecord(
@@ -173,4 +175,77 @@ test("a view listener hearing of a new node sees its owner already (a heartbeat 
   assert.equal((await results[0])?.refused, undefined);
   assert.equal(s.view.get("n")?.leaseMs, 1000);
   assert.equal((await s.deregister("n", "tok")).refused, undefined);
+});
+
+test("figures round-trip exactly through the columns: uint32 counts to their top, leases of many days, bandwidth past 2^32, epoch ms, and counts or states no uint32 or byte holds", async () => {
+  const s = new MemoryStore({ history: 1 });
+  const registeredAt = 1_700_000_000_123;
+  const days40 = 40 * 86_400_000; // 3,456,000,000 ms: past 2^31, below 2^32
+  const cases: Array<[string, Load, number]> = [
+    [
+      "top",
+      {
+        cpu: 0.1 + 0.2,
+        sessions: 0xfffffffe,
+        tracks: 4_000_000_000,
+        bandwidthIn: 2 ** 40 + 3,
+        bandwidthOut: 2 ** 53 - 1,
+      },
+      days40,
+    ],
+    [
+      "max",
+      { cpu: 1e-300, sessions: 0xffffffff, tracks: 0xffffffff, bandwidthIn: 2 ** 32, bandwidthOut: 2 ** 32 + 1 },
+      0xffffffff,
+    ],
+    ["odd", { cpu: -0, sessions: 1.5, tracks: -3, bandwidthIn: 0.25, bandwidthOut: -0 }, 2 ** 32 + 7],
+    ["neg0", { cpu: 7, sessions: -0, tracks: Number.NaN, bandwidthIn: 0, bandwidthOut: 0 }, 1.25],
+    ["plain", { cpu: 0.75, sessions: 12, tracks: 24, bandwidthIn: 1e9, bandwidthOut: 3e9 }, 6000],
+  ];
+  const applied = new Map<string, NodeRecord>();
+  for (const [nid, load, leaseMs] of cases) {
+    const r = { ...rec(nid, "a", 0, registeredAt), load, leaseMs, registeredAt, expiresAt: registeredAt + days40 + 1 };
+    await s.register(r, "t");
+    applied.set(nid, r);
+  }
+  // States no byte holds: UNRECOGNIZED (-1) and an unknown one from the wire.
+  for (const [nid, state] of [
+    ["unrec", NodeState.UNRECOGNIZED],
+    ["wide", 300 as NodeState],
+  ] as const) {
+    const r = { ...rec(nid, "a", 1, registeredAt), state };
+    await s.register(r, "t");
+    applied.set(nid, r);
+  }
+  // Past the record cache, so the records below are made from the columns.
+  for (let i = 0; i < 2100; i++) await s.register(rec(`f${i}`, "b", i % 7, Date.now()), "t");
+  for (const [nid, r] of applied) {
+    const got = s.view.get(nid) as NodeRecord;
+    assert.notEqual(got, r, `${nid}: made from the columns`);
+    assert.deepEqual(strip(got), strip(r), nid);
+    assert.deepEqual(s.view.nodeOf(nid), r.node, nid);
+  }
+  // As the wire carries them: the same bytes.
+  for (const nid of ["top", "max", "plain", "unrec", "wide"]) {
+    const bytes = (r: NodeRecord): string => Buffer.from(NodeInfo.encode(toNodeInfo(r)).finish()).toString("hex");
+    assert.equal(bytes(s.view.get(nid) as NodeRecord), bytes(applied.get(nid) as NodeRecord), nid);
+  }
+  // A slot that held counts kept beside the column, reused by a node with plain ones, and a heartbeat back to plain.
+  await s.deregister("odd", "t");
+  const reuse = rec("reuse", "a", 3, registeredAt);
+  await s.register(reuse, "t");
+  const plain = { cpu: 0, sessions: 2, tracks: 4, bandwidthIn: 0, bandwidthOut: 0 };
+  await s.heartbeat("max", "t", { load: plain, state: undefined, expiresAt: registeredAt + 9, leaseMs: 9 }, undefined);
+  await s.heartbeat(
+    "unrec",
+    "t",
+    { load: plain, state: NodeState.NODE_STATE_SERVING, expiresAt: registeredAt + 9, leaseMs: 9 },
+    undefined,
+  );
+  for (let i = 0; i < 2100; i++) await s.register(rec(`f${i}`, "b", (i + 1) % 7, Date.now()), "t");
+  assert.deepEqual(strip(s.view.get("reuse")), strip(reuse));
+  assert.deepEqual(s.view.get("max")?.load, plain);
+  assert.equal(s.view.get("max")?.leaseMs, 9);
+  assert.equal(s.view.get("unrec")?.state, NodeState.NODE_STATE_SERVING);
+  assert.equal(s.view.get("wide")?.state, 300);
 });
