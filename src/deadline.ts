@@ -35,7 +35,8 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
  * A deadline armed as a timer: `onExpire` runs once when it passes, unless `cleanup` ran first.
  * Deadlines further away than a timer can wait (MAX_TIMER_MS) wait in steps, so a 30-day
  * deadline fires after 30 days and not at once (grpc-js clamps the same way). The `signal`,
- * made on first use, aborts at the deadline, for handlers and helpers that take one.
+ * made on first use, aborts at the deadline, for handlers and helpers that take one. A timer
+ * that Node runs before the deadline's millisecond waits again for what is left.
  */
 export class DeadlineTimer {
   private timer: NodeJS.Timeout | undefined;
@@ -58,7 +59,7 @@ export class DeadlineTimer {
 
   private readonly fire = (): void => {
     const left = this.at - Date.now();
-    if (left > 1) return this.arm(left);
+    if (left > 0) return this.arm(left);
     this.timer = undefined;
     this.expired = true;
     this.controller?.abort();

@@ -41,7 +41,7 @@ export abstract class WheelDeadline {
     this.wheelSlot = -1;
     if (this.deadlineOver) return;
     const left = this.deadlineAt - now;
-    if (left > 1) this.exact = createDeadline(left, () => this.expire());
+    if (left > 0) this.exact = createDeadline(left, () => this.expire());
     else this.expire();
   }
 
