@@ -9,7 +9,7 @@
  * session-change stream; otherwise PLACES again. Changes made through other instances reach
  * this one within the stream's delivery delay. RELEASE forgets a placement.
  */
-import { keepsSessions, type Placement, type ReleaseResult, type SessionHost } from "./model.js";
+import type { Placement, ReleaseResult, SessionHost } from "./model.js";
 import { PlacementCache } from "./placement-cache.js";
 import { setKey } from "./redis-session-sets.js";
 import { sessionKey } from "./redis-layout.js";
@@ -90,8 +90,10 @@ export class RedisSessions implements Omit<SessionStore, "noteSession"> {
   private known(key: string, service: string, now: number, idleMs: number): string | undefined {
     const e = this.cache.get(key, now);
     if (e === undefined) return undefined;
-    const r = this.feed.view.get(e.nid);
-    if (r === undefined || !keepsSessions(r) || r.expiresAt <= now || r.node.service !== service) {
+    // Read from the view's columns (no record made: the node may be any of many).
+    const t = this.feed.view.table;
+    const s = t.slotOf(e.nid);
+    if (s === undefined || !t.keepsSessions(s, service) || t.expiresAt(s) <= now) {
       this.cache.delete(key);
       return undefined;
     }

@@ -97,14 +97,15 @@ export class RedisNodeWrites implements NodeStore {
     update: HeartbeatUpdate,
     record: NodeRecord | undefined,
   ): Promise<WriteResult> {
-    const known = this.feed.view.get(nid);
-    if (known !== undefined && (update.state === undefined || update.state === known.state)) {
+    const t = this.feed.view.table;
+    const known = t.slotOf(nid);
+    if (known !== undefined && (update.state === undefined || update.state === t.stateAt(known))) {
       // Only load and lease change (the registration a heartbeat carries is for a registry that
       // lost the node): only they are written, batched with this turn's others.
       const b64load = Buffer.from(encodeLoad(update.load)).toString("base64");
       // This instance's tail reads the entry too (often before the answer): it need not decode it.
       rememberLoad(b64load, update.load);
-      const batch = this.beats[this.layout.of(known.node.service)] as TurnBatch<LoadBeat, number>;
+      const batch = this.beats[this.layout.of(t.serviceAt(known))] as TurnBatch<LoadBeat, number>;
       const rev = await batch.send({
         nid,
         token,
