@@ -73,6 +73,7 @@ bench: deps build
 	node dist/bench/run.js
 	node --expose-gc dist/bench/islb.js
 	node dist/bench/service.js
+	node dist/bench/store-cost.js
 	node dist/bench/placement.js
 	node dist/bench/gateway.js
 
