@@ -23,12 +23,9 @@ import { createClient } from "../src/index.js";
 import { ISLBDefinition } from "../generated/islb/islb.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
+import { flag, numberOption } from "./options.js";
 
-const args = process.argv.slice(2);
-const MS = (() => {
-  const i = args.indexOf("--ms");
-  return i >= 0 ? Number(args[i + 1]) : 2000;
-})();
+const MS = numberOption("ms", 2000);
 const SIZES = [1_000, 10_000, 100_000];
 const PEER = fileURLToPath(new URL("./islb-peer.js", import.meta.url));
 
@@ -210,14 +207,14 @@ async function load(call: (i: number) => Promise<unknown>, inflight = 64): Promi
   return calls / secs;
 }
 
-if (args.includes("--memory-only")) {
+if (flag("memory-only")) {
   // Only the memory figures (a few seconds).
   console.log(memoryLine(await memoryPerNode(100_000)));
   console.log(sessionLine(await memoryPerSession(100_000)));
   process.exit(0);
 }
 
-if (args.includes("--server-side")) {
+if (flag("server-side")) {
   // Only the service-alone cost and its 100k/1k ratio (about 20 s).
   const costs = await serverSide(SIZES);
   const c1 = costs.get(1_000) as Cost;

@@ -16,9 +16,9 @@ import { startRedisServer } from "../test/helpers/redis-server.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
 import { startNatsCluster } from "../test/helpers/nats-cluster.js";
 import { cpuMicros } from "./cpu.js";
+import { numberOption } from "./options.js";
 
-const msArg = process.argv.indexOf("--ms");
-const MS = msArg > 0 ? Number(process.argv[msArg + 1]) : 2000;
+const MS = numberOption("ms", 2000);
 const NODES = 1000;
 const INFLIGHT = 64;
 

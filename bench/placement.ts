@@ -12,14 +12,10 @@ import { seeded } from "./placement/random.js";
 import { makeScenario } from "./placement/scenario.js";
 import { IslbSelector, LiveKitSelector, type Selector } from "./placement/selectors.js";
 import { simulate, type SimResult } from "./placement/simulate.js";
+import { numberOption } from "./options.js";
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: number): number => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const seeds = arg("--seeds", 5);
-const seconds = arg("--seconds", 300);
+const seeds = numberOption("seeds", 5);
+const seconds = numberOption("seconds", 300);
 
 const NAMES = [
   "islb (least loaded, pending counted)",

@@ -14,18 +14,14 @@ import { fileURLToPath } from "node:url";
 import { startRedisCluster, startRedisServer } from "../test/helpers/redis-server.js";
 import { cpuMicros } from "./cpu.js";
 import { median, medianBy } from "./median.js";
+import { option } from "./options.js";
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] as string) : def;
-};
-const MS = Number(opt("ms", "2000"));
-const WORKERS = Number(opt("workers", "2"));
-const INFLIGHT = Number(opt("inflight", "64"));
-const SERVICES = Number(opt("services", "6"));
-const NODES = Number(opt("nodes", "100"));
-const ROUNDS = Math.max(1, Number(opt("rounds", "1")));
+const MS = Number(option("ms", "2000"));
+const WORKERS = Number(option("workers", "2"));
+const INFLIGHT = Number(option("inflight", "64"));
+const SERVICES = Number(option("services", "6"));
+const NODES = Number(option("nodes", "100"));
+const ROUNDS = Math.max(1, Number(option("rounds", "1")));
 const WORKER = fileURLToPath(new URL("./redis-cluster-worker.js", import.meta.url));
 
 interface Row {
@@ -93,7 +89,7 @@ async function measure(cfg: object, kind: string, pids: number[]): Promise<Row> 
 
 const single = await startRedisServer();
 const cluster = await startRedisCluster();
-const ONLY = opt("layouts", "");
+const ONLY = option("layouts", "");
 const layouts: Array<[string, object, number[]]> = [
   ["single Redis", { addrs: [], db: 0, url: single.url }, [single.pid]],
   ["Cluster, 3 masters, one slot (shards = 1)", { addrs: cluster.addrs, db: 0, shards: 1 }, cluster.pids],

@@ -13,15 +13,11 @@ import { freePort } from "../test/helpers/nats-server.js";
 import { cpuMicros } from "./cpu.js";
 import { median, medianBy } from "./median.js";
 import { expectLine, lines } from "./child-lines.js";
+import { numberOption } from "./options.js";
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const MS = opt("ms", 3000);
-const INFLIGHT = opt("inflight", 64);
-const ROUNDS = Math.max(1, opt("rounds", 3));
+const MS = numberOption("ms", 3000);
+const INFLIGHT = numberOption("inflight", 64);
+const ROUNDS = Math.max(1, numberOption("rounds", 3));
 const PEER = fileURLToPath(new URL("./peer.js", import.meta.url));
 
 interface Result {

@@ -20,16 +20,12 @@ import { cpuMicros } from "./cpu.js";
 import { median } from "./median.js";
 import { FLEET, LIST_SERVICE, SESSION_SERVICE, registration } from "./service-fleet.js";
 import { expectLine, lines } from "./child-lines.js";
+import { option } from "./options.js";
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] as string) : def;
-};
-const MS = Number(opt("ms", "2000"));
-const INFLIGHT = Number(opt("inflight", "64"));
-const ROUNDS = Math.max(1, Number(opt("rounds", "3")));
-const STORES = opt("store", "both") === "both" ? ["memory", "redis"] : [opt("store", "both")];
+const MS = Number(option("ms", "2000"));
+const INFLIGHT = Number(option("inflight", "64"));
+const ROUNDS = Math.max(1, Number(option("rounds", "3")));
+const STORES = option("store", "both") === "both" ? ["memory", "redis"] : [option("store", "both")];
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const CLIENT = here("./service-client.js");
 const PEER = here("./peer.js");
@@ -140,7 +136,7 @@ const KINDS: Array<[string, string]> = [
   ["heartbeat-agent", "heartbeat as the agent sends it (registration, deadline)"],
 ];
 
-const ONLY = opt("kinds", "");
+const ONLY = option("kinds", "");
 if (ONLY !== "") {
   const keep = new Set(["bare", ...ONLY.split(",")]);
   KINDS.splice(0, KINDS.length, ...KINDS.filter(([k]) => keep.has(k)));

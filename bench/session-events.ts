@@ -12,12 +12,9 @@ import { RedisStore } from "../src/registry/redis.js";
 import type { SessionEventsMode } from "../src/registry/model.js";
 import { fleetRecord, sessionRequest } from "./fixtures.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
+import { numberOption } from "./options.js";
 
-const args = process.argv.slice(2);
-const N = (() => {
-  const i = args.indexOf("--n");
-  return i >= 0 ? Number(args[i + 1]) : 20_000;
-})();
+const N = numberOption("n", 20_000);
 const IN_FLIGHT = 64;
 
 async function calls(r: Redis): Promise<number> {

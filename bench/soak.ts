@@ -10,15 +10,11 @@ import { createClient } from "../src/index.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
 import { startRedisServer } from "../test/helpers/redis-server.js";
 import { redisConfig, startAgent, startIslb } from "../test/helpers/islb.js";
+import { flag, numberOption } from "./options.js";
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const SECONDS = opt("seconds", 120);
-const NODES = opt("nodes", 50);
-const REDIS = args.includes("--redis");
+const SECONDS = numberOption("seconds", 120);
+const NODES = numberOption("nodes", 50);
+const REDIS = flag("redis");
 
 const ns = await startNatsServer();
 const rs = REDIS ? await startRedisServer() : undefined;

@@ -17,14 +17,10 @@ import { cpuMicros } from "./cpu.js";
 import { sessionRequest } from "./fixtures.js";
 import { median } from "./median.js";
 import { FLEET, KNOWN, SESSION_SERVICE, heartbeatOf, registration } from "./service-fleet.js";
+import { numberOption } from "./options.js";
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const CALLS = opt("calls", 60_000);
-const ROUNDS = opt("rounds", 5);
+const CALLS = numberOption("calls", 60_000);
+const ROUNDS = numberOption("rounds", 5);
 const INFLIGHT = 64;
 const ctx = {} as never;
 const session = (sid: string) => sessionRequest(sid, "r1");
