@@ -44,6 +44,14 @@ for (let seed = 1; seed <= seeds; seed++) {
   );
 }
 
+if (bursts === 0) {
+  // The figures are taken at the end of each burst: without one there is nothing to report.
+  console.error(
+    `placement: --seconds ${seconds} leaves no room for a burst (one every 30 s, the last at least 15 s before the end): give 46 or more`,
+  );
+  process.exit(2);
+}
+
 interface Row {
   name: string;
   imbalance: number;
