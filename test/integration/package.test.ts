@@ -177,7 +177,10 @@ describe("the packed package, installed offline into a fresh project", () => {
       for (const f of [target.types, target.default])
         assert.ok(files.has((f as string).replace(/^\.\//, "")), `${path}: ${f} is not packed`);
     }
-    assert.ok(packed.size < 400_000, `packed size ${packed.size}`);
+    // What may ship is decided by `stray` above; the size bound catches a blob (a bundled
+    // dependency, a data file) slipping in. The runtime alone packs to about 400 kB, so the
+    // bound leaves room for the code to grow and not for a second copy of it.
+    assert.ok(packed.size < 600_000, `packed size ${packed.size}: more than the runtime's ~400 kB, what was added?`);
   });
 
   test("the README's buf.gen.yaml regenerates examples/generated as committed", () => {
