@@ -14,7 +14,9 @@ import type { HeartbeatUpdate, NodeStore } from "./types.js";
 import { NodeState, type ChangeType, type NodeRecord, type WriteResult } from "./model.js";
 
 /** A record as the store keeps it (base64 of a NodeInfo message). */
-export const b64 = (r: NodeRecord): string => Buffer.from(encodeRecord(r)).toString("base64");
+/** Bytes as base64, read where they are (Buffer.from of a Uint8Array would copy them first). */
+const base64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
+export const b64 = (r: NodeRecord): string => base64(encodeRecord(r));
 
 /** Expired leases handled per sweep (the rest wait for the next, 250 ms later). */
 const SWEEP_BATCH = 512;
@@ -102,7 +104,7 @@ export class RedisNodeWrites implements NodeStore {
     if (known !== undefined && (update.state === undefined || update.state === t.stateAt(known))) {
       // Only load and lease change (the registration a heartbeat carries is for a registry that
       // lost the node): only they are written, batched with this turn's others.
-      const b64load = Buffer.from(encodeLoad(update.load)).toString("base64");
+      const b64load = base64(encodeLoad(update.load));
       // This instance's tail reads the entry too (often before the answer): it need not decode it.
       rememberLoad(b64load, update.load);
       const batch = this.beats[this.layout.of(t.serviceAt(known))] as TurnBatch<LoadBeat, number>;

@@ -12,7 +12,7 @@ import { encodeResponse, frameStatus, type Request, type Response } from "../wir
 import { decodeProto } from "../wire/reader.js";
 import { Credit, Grants, MessageQueue, messageCost } from "./flow.js";
 import type { ServedMethod } from "./invoke.js";
-import { createCallContext, handlerStatus, runHandler, type ContextSource } from "./server-handler.js";
+import { handlerStatus, runHandler, type ContextSource } from "./server-handler.js";
 import type { ActiveCall, ServerCore } from "./server-core.js";
 
 const EMPTY = new Uint8Array(0);
@@ -178,7 +178,7 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
         this.method,
         this.core.middleware,
         request,
-        createCallContext(this),
+        this,
         this.send,
         this.isDone,
       );

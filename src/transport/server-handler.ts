@@ -20,8 +20,40 @@ export interface ContextSource {
   sendHeader(): void;
 }
 
-/** The handler's CallContext: nice-grpc's, each member read from the call when the handler reads it. */
-export function createCallContext(call: ContextSource): CallContext {
+/**
+ * The handler's CallContext when no middleware runs: nice-grpc's, each member read from the
+ * call when the handler reads it. A class, so a call makes one small object with the getters
+ * on its prototype: an object literal with getters took V8's slow path (about 0.9 µs a call,
+ * most of it making the object) where this takes nanoseconds. Its members are not own
+ * properties, so `{...context}` would copy none of them: middleware, whose idiom is
+ * `call.next(request, {...context, extra})`, gets `spreadableContext` instead.
+ */
+class LazyCallContext implements CallContext {
+  constructor(private readonly call: ContextSource) {}
+  get metadata(): Metadata {
+    return this.call.metadata;
+  }
+  get peer(): string {
+    return this.call.peer;
+  }
+  get header(): Metadata {
+    return this.call.header;
+  }
+  get trailer(): Metadata {
+    return this.call.trailer;
+  }
+  get signal(): AbortSignal {
+    return this.call.signal;
+  }
+  /** A function of its own when read, so that `const { sendHeader } = context` works too. */
+  get sendHeader(): () => void {
+    const call = this.call;
+    return () => call.sendHeader();
+  }
+}
+
+/** The CallContext middleware gets: each member an own property, so spreading it copies them (read from the call). */
+function spreadableContext(call: ContextSource): CallContext {
   return {
     get metadata() {
       return call.metadata;
@@ -46,15 +78,16 @@ export function createCallContext(call: ContextSource): CallContext {
 export type SendResponse = (response: unknown) => Promise<void> | undefined;
 
 /**
- * Runs the handler of `method`. A single-response method resolves to its response; a streaming
- * one hands each response to `send` (waiting when it says to) and resolves undefined at its
- * end, or as soon as `stopped()` says the call is over. Rejects with what the handler threw.
+ * Runs the handler of `method`, with a CallContext read from `call`. A single-response method
+ * resolves to its response; a streaming one hands each response to `send` (waiting when it
+ * says to) and resolves undefined at its end, or as soon as `stopped()` says the call is
+ * over. Rejects with what the handler threw.
  */
 export function runHandler(
   method: ServedMethod,
   middleware: ServerMiddleware | undefined,
   request: unknown,
-  context: CallContext,
+  call: ContextSource,
   send?: SendResponse,
   stopped: () => boolean = never,
 ): Promise<unknown> {
@@ -62,13 +95,13 @@ export function runHandler(
   if (middleware === undefined) {
     // The fast path: the handler itself, with no generator around it.
     try {
-      const r: unknown = method.handler(request, context);
+      const r: unknown = method.handler(request, new LazyCallContext(call));
       return streaming ? pump(r as AsyncIterable<unknown>, send, stopped) : Promise.resolve(r);
     } catch (e) {
       return Promise.reject(e);
     }
   }
-  return viaMiddleware(invoke(method, middleware, request, context), method, send, stopped);
+  return viaMiddleware(invoke(method, middleware, request, spreadableContext(call)), method, send, stopped);
 }
 
 function never(): boolean {

@@ -11,7 +11,7 @@ import { Status, serverError, serverStatusOf, type StatusInfo } from "../status.
 import type { ServedMethod } from "./invoke.js";
 import { decodeUnaryRequest, encodeUnaryResponse } from "./unary-codec.js";
 import { sendReply } from "./unary-reply.js";
-import { createCallContext, handlerStatus, runHandler, type ContextSource } from "./server-handler.js";
+import { handlerStatus, runHandler, type ContextSource } from "./server-handler.js";
 import { tooBusy, type ActiveCall, type ServerCore } from "./server-core.js";
 
 /** A unary call being served: one object per call, its own deadline. */
@@ -185,7 +185,7 @@ async function run(core: ServerCore, method: ServedMethod, call: UnaryCall, requ
       observer.started(method.path);
       call.observed = true;
     }
-    call.succeed(await runHandler(method, core.unaryMiddleware, request, createCallContext(call)));
+    call.succeed(await runHandler(method, core.unaryMiddleware, request, call));
   } catch (e) {
     call.fail(handlerStatus(core, method, e));
   }
