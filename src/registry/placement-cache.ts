@@ -10,6 +10,9 @@
  * not: V8 finds a Map's first live entry by skipping every entry deleted before it, so once a
  * full cache had evicted many, each new placement paid for tens of thousands of them (a set
  * took 9 µs after 150,000 placements in a cache of 100,000, 78 µs after 300,000).
+ *
+ * The generations are keyed by a hash of the key (slotOf), not by the key: two keys sharing a
+ * slot take turns in it, so one costs the other a lookup in the store, never a wrong answer.
  */
 
 /** A placement as last confirmed or renewed by this instance. */
@@ -21,9 +24,27 @@ export interface CachedPlacement {
   renewedAt: number;
 }
 
+/** An entry, with the key it is for (two keys may share a hash: the later one takes the slot). */
+interface Entry extends CachedPlacement {
+  readonly key: string;
+}
+
+/**
+ * A key's slot in the generations: 31 bits of its FNV-1a hash, a small integer. Maps keyed by
+ * it find an entry, or find there is none, without reading the keys of the entries they pass
+ * on the way: with string keys, a miss in a generation of 50,000 placements cost about 600 ns
+ * in a busy process (each entry compared was another string to fetch from memory), against
+ * some 40 ns for the same lookup in a map the processor's caches already held.
+ */
+function slotOf(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 1;
+}
+
 export class PlacementCache {
-  private young = new Map<string, CachedPlacement>();
-  private old = new Map<string, CachedPlacement>();
+  private young = new Map<number, Entry>();
+  private old = new Map<number, Entry>();
   /** Entries per generation. */
   private readonly half: number;
 
@@ -38,19 +59,20 @@ export class PlacementCache {
 
   /** The placement of `key`, unless unknown or past its idle time. */
   get(key: string, now: number): CachedPlacement | undefined {
-    let e = this.young.get(key);
-    if (e === undefined) {
+    const slot = slotOf(key);
+    let e = this.young.get(slot);
+    if (e === undefined || e.key !== key) {
       if (this.old.size === 0) return undefined;
-      e = this.old.get(key);
-      if (e === undefined) return undefined;
+      e = this.old.get(slot);
+      if (e === undefined || e.key !== key) return undefined;
       // Used again: it moves to the younger generation (or goes, when over).
-      this.old.delete(key);
+      this.old.delete(slot);
       if (e.until <= now) return undefined;
-      this.keep(key, e);
+      this.keep(slot, e);
       return e;
     }
     if (e.until <= now) {
-      this.young.delete(key);
+      this.young.delete(slot);
       return undefined;
     }
     return e;
@@ -58,13 +80,15 @@ export class PlacementCache {
 
   /** Notes that the store placed (or confirmed) `key` on `nid` at `now`, kept `idleMs`. */
   set(key: string, nid: string, now: number, idleMs: number): void {
-    if (this.old.size > 0) this.old.delete(key);
-    this.keep(key, { nid, until: now + idleMs, renewedAt: now });
+    const slot = slotOf(key);
+    if (this.old.size > 0 && this.old.get(slot)?.key === key) this.old.delete(slot);
+    this.keep(slot, { key, nid, until: now + idleMs, renewedAt: now });
   }
 
   delete(key: string): void {
-    this.young.delete(key);
-    this.old.delete(key);
+    const slot = slotOf(key);
+    if (this.young.get(slot)?.key === key) this.young.delete(slot);
+    if (this.old.get(slot)?.key === key) this.old.delete(slot);
   }
 
   clear(): void {
@@ -72,11 +96,11 @@ export class PlacementCache {
     this.old.clear();
   }
 
-  private keep(key: string, e: CachedPlacement): void {
-    if (this.young.size >= this.half && !this.young.has(key)) {
+  private keep(slot: number, e: Entry): void {
+    if (this.young.size >= this.half && !this.young.has(slot)) {
       this.old = this.young;
       this.young = new Map();
     }
-    this.young.set(key, e);
+    this.young.set(slot, e);
   }
 }

@@ -44,3 +44,34 @@ test("an entry past its idle time is gone; delete and clear forget; a new placem
   c.clear();
   assert.equal(c.size, 0);
 });
+
+test("keys that share a slot cost a miss, never another session's node", () => {
+  // 31-bit slots: among 300,000 keys a few pairs share one.
+  const n = 300_000;
+  const key = (i: number): string => `islb:{islb}:sess:rtc.room-${i}`;
+  const c = new PlacementCache(2 * n);
+  for (let i = 0; i < n; i++) c.set(key(i), `node-${i}`, 0, IDLE);
+  const missing = (): number[] => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const e = c.get(key(i), 1);
+      if (e === undefined) out.push(i);
+      else assert.equal(e.nid, `node-${i}`);
+    }
+    return out;
+  };
+  const lost = missing();
+  assert.ok(lost.length > 0 && lost.length < 100, `${lost.length} of ${n} lost to a shared slot`);
+  // Placed again, a lost key takes its slot back from the key that took it.
+  const a = lost[0] as number;
+  c.set(key(a), `node-${a}`, 0, IDLE);
+  const now = missing();
+  assert.ok(!now.includes(a));
+  const b = now.find((i) => !lost.includes(i));
+  assert.ok(b !== undefined, "the key that had the slot is the one lost now");
+  // Deleting the one not there leaves the one there.
+  c.delete(key(b));
+  assert.equal(c.get(key(a), 1)?.nid, `node-${a}`);
+  c.delete(key(a));
+  assert.equal(c.get(key(a), 1), undefined);
+});
