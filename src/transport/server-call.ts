@@ -174,14 +174,7 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
 
   private async run(request: unknown): Promise<void> {
     try {
-      const r = await runHandler(
-        this.method,
-        this.core.middleware,
-        request,
-        this,
-        this.send,
-        this.isDone,
-      );
+      const r = await runHandler(this.method, this.core.middleware, request, this, this.send, this.isDone);
       if (this.done) return;
       if (!this.method.definition.responseStream) await this.sendMessage(r);
       this.end({ code: Status.OK, message: "" });

@@ -5,16 +5,34 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { decodeLoad, decodeRecord, encodeLoad, encodeRecord, toNodeInfo, toRecord } from "../../src/registry/records.js";
+import {
+  decodeLoad,
+  decodeRecord,
+  encodeLoad,
+  encodeRecord,
+  toNodeInfo,
+  toRecord,
+} from "../../src/registry/records.js";
 import { NodeState, type Load, type NodeRecord } from "../../src/registry/types.js";
 import { Load as LoadMessage, NodeInfo } from "../../generated/islb/islb.js";
 
-const load = (n: number): Load => ({ cpu: n / 100, sessions: n, tracks: 3 * n, bandwidthIn: 1000 * n, bandwidthOut: 7 });
+const load = (n: number): Load => ({
+  cpu: n / 100,
+  sessions: n,
+  tracks: 3 * n,
+  bandwidthIn: 1000 * n,
+  bandwidthOut: 7,
+});
 
 const rec = (nid: string, n: number): NodeRecord =>
   toRecord(
     {
-      node: { nid, service: "rtc", dc: "dc1", rpc: { protocol: "nats", addr: "nats://x", params: new Map([["k", "v"]]) } },
+      node: {
+        nid,
+        service: "rtc",
+        dc: "dc1",
+        rpc: { protocol: "nats", addr: "nats://x", params: new Map([["k", "v"]]) },
+      },
       state: NodeState.NODE_STATE_SERVING,
       region: "r1",
       load: load(n),
