@@ -16,6 +16,8 @@ test("one turn's requests are one call; while two calls are out, later requests 
         calls.push(qs);
         answers.push(() => resolve(qs.map((q) => q * 10)));
       }),
+    256,
+    2,
   );
   const first = [b.send(1), b.send(2)];
   await turn();
@@ -32,6 +34,30 @@ test("one turn's requests are one call; while two calls are out, later requests 
   answers[1]?.();
   answers[2]?.();
   assert.deepEqual(await Promise.all([...second, ...waiting]), [30, 40, 50]);
+});
+
+test("by default a turn's requests go in calls of at most 32, all at once, each answered in order", async () => {
+  const calls: number[][] = [];
+  const answers: Array<() => void> = [];
+  const b = new TurnBatch<number, number>(
+    (qs) =>
+      new Promise((resolve) => {
+        calls.push(qs);
+        answers.push(() => resolve(qs.map((q) => q + 1000)));
+      }),
+  );
+  const sent = Array.from({ length: 70 }, (_, i) => b.send(i));
+  await turn();
+  assert.deepEqual(
+    calls.map((c) => c.length),
+    [32, 32, 6],
+  );
+  assert.deepEqual(calls.flat(), [...Array(70).keys()], "in order");
+  for (const a of answers.reverse()) a();
+  assert.deepEqual(
+    await Promise.all(sent),
+    [...Array(70).keys()].map((i) => i + 1000),
+  );
 });
 
 test("a failed call rejects its own requests only", async () => {
