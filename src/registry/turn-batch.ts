@@ -6,13 +6,13 @@
  * they do, new requests wait and go together as soon as one answers. Under light load a
  * request goes at the end of its turn.
  *
- * Why chunks of 32 and not the whole turn: Redis runs a chunk's script while this process
- * answers the calls of the chunk before it, where one call for a turn of 64 requests left
- * each side waiting for the other. Measured with bench/service.js (Redis store, 64 in flight,
- * three rounds each): new sessions 0.99 and 1.06 × bare `nc.request` in calls of up to 256
- * or 64, 1.15 and 1.16 in calls of up to 32, 1.11 and 1.14 of up to 16 or 8; load-only
- * heartbeats 0.94–0.96, 1.18–1.19 and 1.04–1.08. At 128 in flight: 0.99 → 1.12 (new
- * sessions) and 1.01 → 1.07 (heartbeats).
+ * Why chunks, and equal ones: Redis runs one chunk's script while this process answers the
+ * calls of the chunk before it, where one call for the whole turn left each side waiting for
+ * the other. Measured with bench/service.js (Redis store, three rounds each, ratios to bare
+ * `nc.request`): at 64 in flight, new sessions 0.99–1.06 in one call of up to 256 or 64,
+ * 1.10–1.16 in two of 32, 1.10–1.14 in chunks of 24, 16 or 8; load-only heartbeats 0.94–0.99,
+ * 1.15–1.19 and 1.04–1.08. Equal chunks against chunks of at most 32: at 48 in flight 1.07 and
+ * 0.99 against 1.00 and 0.94, at 100 in flight 1.15 and 1.11 against 1.09 and 1.07.
  */
 export class TurnBatch<Q, A> {
   private pending: Array<{ q: Q; resolve(a: A): void; reject(e: unknown): void }> = [];
@@ -22,12 +22,11 @@ export class TurnBatch<Q, A> {
   /**
    * @param run answers a chunk (one answer per request, in order).
    * @param max requests per call.
-   * @param inFlight calls running at once (the others wait for one of them to answer): 16 of
-   *   32 is 512 requests out at once, beyond which they wait.
+   * @param inFlight calls running at once (the others wait for one of them to answer).
    */
   constructor(
     private readonly run: (qs: Q[]) => Promise<A[]>,
-    private readonly max = 32,
+    private readonly max = 64,
     private readonly inFlight = 16,
   ) {}
 
@@ -45,9 +44,10 @@ export class TurnBatch<Q, A> {
     this.scheduled = false;
     const all = this.pending;
     this.pending = [];
+    const size = chunkSize(all.length, this.max);
     let from = 0;
     while (from < all.length && this.running < this.inFlight) {
-      const chunk = from === 0 && all.length <= this.max ? all : all.slice(from, from + this.max);
+      const chunk = from === 0 && all.length <= size ? all : all.slice(from, from + size);
       from += chunk.length;
       this.running++;
       let ran: Promise<A[]>;
@@ -80,4 +80,16 @@ export class TurnBatch<Q, A> {
       setImmediate(this.flush);
     }
   }
+}
+
+/** Requests of a turn below which they go in one call. */
+const SPLIT_FROM = 16;
+
+/**
+ * The size of the chunks `n` requests go in: equal ones, at least two from SPLIT_FROM
+ * requests (so Redis runs one while this process answers the other), none over `max`.
+ */
+export function chunkSize(n: number, max: number): number {
+  if (n < SPLIT_FROM) return Math.min(n, max);
+  return Math.ceil(n / Math.max(2, Math.ceil(n / max)));
 }

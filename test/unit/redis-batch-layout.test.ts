@@ -1,7 +1,7 @@
 /** The Redis store's batching of one turn's calls (TurnBatch) and its key layout in shards (redis-layout.ts), without a Redis. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { TurnBatch } from "../../src/registry/turn-batch.js";
+import { TurnBatch, chunkSize } from "../../src/registry/turn-batch.js";
 import { redisLayout, slotOfTag } from "../../src/registry/redis-layout.js";
 import { redisKeys } from "../../src/registry/redis-connection.js";
 
@@ -36,7 +36,7 @@ test("one turn's requests are one call; while two calls are out, later requests 
   assert.deepEqual(await Promise.all([...second, ...waiting]), [30, 40, 50]);
 });
 
-test("by default a turn's requests go in calls of at most 32, all at once, each answered in order", async () => {
+test("by default a turn's requests go in equal calls, two at least from 16 requests, none over 64, each answered in order", async () => {
   const calls: number[][] = [];
   const answers: Array<() => void> = [];
   const b = new TurnBatch<number, number>(
@@ -50,7 +50,7 @@ test("by default a turn's requests go in calls of at most 32, all at once, each 
   await turn();
   assert.deepEqual(
     calls.map((c) => c.length),
-    [32, 32, 6],
+    [35, 35],
   );
   assert.deepEqual(calls.flat(), [...Array(70).keys()], "in order");
   for (const a of answers.reverse()) a();
@@ -58,6 +58,14 @@ test("by default a turn's requests go in calls of at most 32, all at once, each 
     await Promise.all(sent),
     [...Array(70).keys()].map((i) => i + 1000),
   );
+});
+
+test("chunk sizes: one call below 16, equal halves from there, equal chunks of at most the bound above twice it", () => {
+  assert.deepEqual(
+    [1, 15, 16, 64, 65, 128, 129, 200].map((n) => chunkSize(n, 64)),
+    [1, 15, 8, 32, 33, 64, 43, 50],
+  );
+  assert.equal(chunkSize(10, 4), 4);
 });
 
 test("a failed call rejects its own requests only", async () => {
