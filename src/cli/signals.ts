@@ -9,6 +9,14 @@
 const PARENT_POLL_MS = 500;
 
 /**
+ * The parent this process started with, read when the CLI loads: `onStopRequest` runs once the
+ * server is up, and an npm stopped between the server's "serving" line and then had already
+ * left this process to init, whose pid it would have taken for its parent (a fresh-clone test
+ * run caught such an orphan).
+ */
+const startParent = process.ppid;
+
+/**
  * Calls `stop(reason)` once, on the first SIGTERM/SIGINT, or when the npm that started this
  * process goes away; a second signal exits at once with 128 + its number.
  */
@@ -29,9 +37,12 @@ export function onStopRequest(stop: (reason: string) => void, env: NodeJS.Proces
     });
   }
   if (env.npm_command === undefined) return;
-  const parent = process.ppid;
+  if (process.ppid !== startParent) {
+    request("parent exited");
+    return;
+  }
   const timer = setInterval(() => {
-    if (process.ppid !== parent) {
+    if (process.ppid !== startParent) {
       clearInterval(timer);
       request("parent exited");
     }
