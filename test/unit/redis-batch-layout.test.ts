@@ -7,18 +7,23 @@ import { redisKeys } from "../../src/registry/redis-connection.js";
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-test("one turn's requests are one call; while two calls are out, later requests wait and go together, in order", async () => {
+/** A TurnBatch whose calls are recorded and answered (each request times 10) when the test says. */
+function recorded(...bounds: [max?: number, inFlight?: number]) {
   const calls: number[][] = [];
   const answers: Array<() => void> = [];
-  const b = new TurnBatch<number, number>(
+  const batch = new TurnBatch<number, number>(
     (qs) =>
       new Promise((resolve) => {
         calls.push(qs);
         answers.push(() => resolve(qs.map((q) => q * 10)));
       }),
-    256,
-    2,
+    ...bounds,
   );
+  return { batch, calls, answers };
+}
+
+test("one turn's requests are one call; while two calls are out, later requests wait and go together, in order", async () => {
+  const { batch: b, calls, answers } = recorded(256, 2);
   const first = [b.send(1), b.send(2)];
   await turn();
   const second = [b.send(3)];
@@ -37,15 +42,7 @@ test("one turn's requests are one call; while two calls are out, later requests 
 });
 
 test("by default a turn's requests go in equal calls, two at least from 16 requests, none over 64, each answered in order", async () => {
-  const calls: number[][] = [];
-  const answers: Array<() => void> = [];
-  const b = new TurnBatch<number, number>(
-    (qs) =>
-      new Promise((resolve) => {
-        calls.push(qs);
-        answers.push(() => resolve(qs.map((q) => q + 1000)));
-      }),
-  );
+  const { batch: b, calls, answers } = recorded();
   const sent = Array.from({ length: 70 }, (_, i) => b.send(i));
   await turn();
   assert.deepEqual(
@@ -56,7 +53,7 @@ test("by default a turn's requests go in equal calls, two at least from 16 reque
   for (const a of answers.reverse()) a();
   assert.deepEqual(
     await Promise.all(sent),
-    [...Array(70).keys()].map((i) => i + 1000),
+    [...Array(70).keys()].map((i) => i * 10),
   );
 });
 
