@@ -1,9 +1,10 @@
 /**
  * Load-only heartbeats to the Redis store, batched: the heartbeats that arrive in one turn of
  * the event loop go to Redis in equal HEARTBEATS script calls of up to 64 (turn-batch.ts says
- * why not all in one), each of which writes only each node's load and lease and appends one compact
- * entry for its heartbeats to the stream. The call carries that entry's body (one string for the
- * batch) and one token per heartbeat: few arguments to build, send and parse, on both sides.
+ * why not all in one), each of which writes only each node's load and lease and appends one
+ * compact entry for its heartbeats to the stream. The call carries that entry's body (one
+ * string for the call) and one token per heartbeat: few arguments to build, send and parse,
+ * on both sides.
  * Their change is applied to this instance's view as the answer arrives, in revision order
  * (see ChangeTail.applyOwnLoads).
  */

@@ -5,11 +5,11 @@
  * per shard, in a sorted set of idle deadlines (`<tag>sidle`, member: the session's key) and a
  * hash of its node (`<tag>sidlenid`). TRACK writes those for the placements of one turn of the
  * event loop (in equal calls of up to 64), after PLACES answered (so a new placement stays one
- * round trip on the lookup's path), and appends the "placed" events of new ones. SWEEP, run by every
- * instance about once a second per shard, takes the due members: one whose key still lives
- * (renewed by lookups) is put back at its key's TTL; one whose key is gone ended idle: it is
- * removed and its "expired" event appended, in the same script, so only one instance
- * announces it. A release removes the tracking in its own script (RELEASE, redis-scripts.ts).
+ * round trip on the lookup's path), and appends the "placed" events of new ones. SWEEP, run
+ * by every instance about once a second per shard, takes the due members: one whose key
+ * still lives (renewed by lookups) is put back at its key's TTL; one whose key is gone ended
+ * idle: it is removed and its "expired" event appended, in the same script, so only one
+ * instance announces it. A release removes the tracking in its own script (RELEASE, redis-scripts.ts).
  */
 import type { Redis } from "ioredis";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";

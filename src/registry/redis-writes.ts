@@ -13,9 +13,10 @@ import type { ChangeTail } from "./redis-tail.js";
 import type { HeartbeatUpdate, NodeStore } from "./types.js";
 import { NodeState, type ChangeType, type NodeRecord, type WriteResult } from "./model.js";
 
-/** A record as the store keeps it (base64 of a NodeInfo message). */
 /** Bytes as base64, read where they are (Buffer.from of a Uint8Array would copy them first). */
 const base64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
+
+/** A record as the store keeps it (base64 of a NodeInfo message). */
 export const b64 = (r: NodeRecord): string => base64(encodeRecord(r));
 
 /** Expired leases handled per sweep (the rest wait for the next, 250 ms later). */
