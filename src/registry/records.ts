@@ -1,6 +1,6 @@
 /** Between the API's messages and the registry's records. */
-import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Load as LoadMessage, NodeInfo, type Registration } from "../../generated/islb/islb.js";
+import { encodeProto } from "../wire/encode.js";
 import { toMarkMessage } from "./marks.js";
 import { NodeState, type ExtraValue, type Limits, type Load, type Node, type NodeRecord } from "./types.js";
 
@@ -123,31 +123,13 @@ export function toNodeInfo(r: NodeRecord): NodeInfo {
 }
 
 /**
- * One writer for the records and loads stores write, reused: encoding is synchronous and
- * `finish()` returns a copy, so its buffer grows once to the largest record, where a fresh
- * writer per message allocates (and the collector frees) a 128-byte buffer and a DataView for
- * a load of a dozen bytes.
- */
-const writer = new BinaryWriter();
-
-/** What `write` encodes into the shared writer; a write that throws leaves nothing behind in it. */
-function encoded(write: (w: BinaryWriter) => BinaryWriter): Uint8Array {
-  try {
-    return write(writer).finish();
-  } catch (e) {
-    writer.finish();
-    throw e;
-  }
-}
-
-/**
  * A record as bytes (a NodeInfo message), for stores that keep records outside this process.
  * Without its mark: a store keeps the mark apart (see RegistryView), so a record written from
  * a stale view cannot bring back a mark that was lifted.
  */
 export function encodeRecord(r: NodeRecord): Uint8Array {
   const info = r.mark === undefined ? toNodeInfo(r) : { ...toNodeInfo(r), mark: undefined };
-  return encoded((w) => NodeInfo.encode(info, w));
+  return encodeProto(NodeInfo, info);
 }
 
 export function decodeRecord(bytes: Uint8Array): NodeRecord {
@@ -164,7 +146,7 @@ export function decodeRecord(bytes: Uint8Array): NodeRecord {
 
 /** A load as bytes (an islb.Load message), for stores that write load apart from the record. */
 export function encodeLoad(l: Load): Uint8Array {
-  return encoded((w) => LoadMessage.encode(l, w));
+  return encodeProto(LoadMessage, l);
 }
 
 export function decodeLoad(bytes: Uint8Array): Load {

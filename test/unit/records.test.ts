@@ -1,7 +1,8 @@
 /**
- * Records and loads as the Redis and NATS KV stores write them: one writer is reused for all
- * of them, so these pin that each encoding is exactly what a fresh writer gives, and that an
- * encoding that throws halfway leaves nothing in the writer for the next one.
+ * Records and loads as the Redis and NATS KV stores write them: encoded with the writer
+ * src/wire/encode.ts reuses for every message, so these pin that each encoding is exactly
+ * what a fresh writer gives, and that an encoding that throws halfway leaves nothing in the
+ * writer for the next one.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
