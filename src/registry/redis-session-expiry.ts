@@ -9,7 +9,8 @@
  * by every instance about once a second per shard, takes the due members: one whose key
  * still lives (renewed by lookups) is put back at its key's TTL; one whose key is gone ended
  * idle: it is removed and its "expired" event appended, in the same script, so only one
- * instance announces it. A release removes the tracking in its own script (RELEASE, redis-scripts.ts).
+ * instance announces it. A release removes the tracking in its own script (RELEASE,
+ * redis-scripts.ts).
  */
 import type { Redis } from "ioredis";
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
