@@ -211,6 +211,9 @@ export class ChangeTail implements ChangeFeed {
           this.sessionsFrom[s] ?? "$",
         )) as Array<[string, Array<[string, string[]]>]> | null;
         if (res === null) continue;
+        // Read at the end of the turn: a script's answer that came with the entry (its own, most
+        // often) is answered first, and the next read goes after its callers' replies.
+        await new Promise<void>((r) => setImmediate(r));
         while (this.reloading !== undefined) await this.reloading;
         for (const [stream, entries] of res) {
           if (stream === k.sessionChanges) {
