@@ -320,12 +320,16 @@ export function createIslbService(
           `node ${req.nid} is not registered: register it, or send its registration with the heartbeat`,
         );
       if (r.refused === "token") refusedToken(req.nid);
-      let after = view.get(req.nid);
-      if (after?.mark !== undefined) {
-        await stored(marks.checkDrained(after, now));
-        after = view.get(req.nid);
+      // Only the mark and the service are read (a load-only heartbeat changes neither): the view
+      // may take this heartbeat's own change after the reply (RegistryView.defer).
+      let mark = view.markOf(req.nid);
+      if (mark !== undefined) {
+        const marked = view.get(req.nid);
+        if (marked !== undefined) {
+          await stored(marks.checkDrained(marked, now));
+          mark = view.markOf(req.nid);
+        }
       }
-      const mark = after?.mark;
       // No session report (the digest empty): nothing to wait for, no promise per heartbeat.
       const sessions =
         req.sessionsDigest === ""
@@ -333,7 +337,7 @@ export function createIslbService(
           : await stored(
               reports.apply(
                 req,
-                after?.node.service ?? record?.node.service ?? "",
+                view.nodeOf(req.nid)?.service ?? record?.node.service ?? "",
                 r.reregistered === true,
                 heartbeatOf(leaseMs),
               ),

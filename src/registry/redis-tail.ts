@@ -473,6 +473,11 @@ export class ChangeTail implements ChangeFeed {
    * applies them in order and local listeners hear of them then: the heartbeats' callers do
    * not wait for it. Returns each beat's view revision (a code <= 0 as it was; behind others'
    * changes, with several shards, the revision it would have had: approximate).
+   *
+   * When they are the next changes, their revisions are taken at once and the view applies them
+   * later (RegistryView.defer): at the end of the turn, or at the first read of the view before
+   * then, so their callers' replies go out first. Answering a chunk of 32 no longer waits for
+   * 32 records to be made and applied and the balancer and the log to take them.
    */
   applyOwnLoads(s: number, beats: ReadonlyArray<OwnLoad>, revs: readonly number[]): number[] {
     const one = this.layout.shards.length === 1;
@@ -500,19 +505,20 @@ export class ChangeTail implements ChangeFeed {
     const out: number[] = [];
     for (let i = 0; i < beats.length; i++) {
       const r = revs[i] as number;
-      if (r <= 0) {
-        out.push(r);
-        continue;
-      }
-      const revision = this.advance(s, r);
-      out.push(revision);
-      const record = this.afterBeat(beats[i] as OwnLoad);
-      // A node gone from the view meanwhile: passed over (as the tail would).
-      if (record === undefined) continue;
-      const event: RegistryEvent = { type: "updated", revision, record };
-      this.view.apply(event);
-      for (const l of this.local) l(event);
+      out.push(r <= 0 ? r : this.advance(s, r));
     }
+    this.view.defer(() => {
+      for (let i = 0; i < beats.length; i++) {
+        const revision = out[i] as number;
+        if (revision <= 0) continue;
+        const record = this.afterBeat(beats[i] as OwnLoad);
+        // A node gone from the view meanwhile: passed over (as the tail would).
+        if (record === undefined) continue;
+        const event: RegistryEvent = { type: "updated", revision, record };
+        this.view.apply(event);
+        for (const l of this.local) l(event);
+      }
+    });
     return out;
   }
 

@@ -33,6 +33,8 @@ export class RegistryView {
   /** The recent session changes (moves, releases), for watchers of session events; in the same revisions. */
   readonly sessions = new SessionLog();
   private rev = 0;
+  /** Changes a store took and left for later (`defer`), in order. */
+  private deferred: Array<() => void> = [];
 
   /** @param history bounds of the recent changes kept for resuming watchers (count, bytes, age). */
   constructor(history: Partial<HistoryLimits> = {}) {
@@ -41,7 +43,32 @@ export class RegistryView {
 
   /** The revision of the last change applied. */
   get revision(): number {
+    this.settle();
     return this.rev;
+  }
+
+  /**
+   * Leaves `changes` (a function that applies changes through `apply`) for the end of this turn
+   * of the event loop, or for the first read or change of the view before then: a store that
+   * answers its callers first and applies after (the Redis store's own heartbeats, ChangeTail).
+   * Order holds: what is deferred is applied before any later change, and before any read of
+   * records, the revision or the log. A few reads do not wait for it, as no change a store
+   * defers (a heartbeat: load and lease) alters what they return: `table`, `size`, `slotOf`,
+   * `nodeOf`, `markOf`, `countOf`, `serviceNames`.
+   */
+  defer(changes: () => void): void {
+    this.deferred.push(changes);
+    if (this.deferred.length === 1) setImmediate(this.settleNow);
+  }
+
+  private readonly settleNow = (): void => this.settle();
+
+  /** Applies what `defer` left, in order. */
+  private settle(): void {
+    if (this.deferred.length === 0) return;
+    const all = this.deferred;
+    this.deferred = [];
+    for (const changes of all) changes();
   }
 
   get size(): number {
@@ -49,6 +76,7 @@ export class RegistryView {
   }
 
   get(nid: string): NodeRecord | undefined {
+    this.settle();
     const s = this.table.slotOf(nid);
     return s === undefined ? undefined : this.table.recordAt(s);
   }
@@ -65,6 +93,7 @@ export class RegistryView {
     expiresAt: number,
     leaseMs: number | undefined,
   ): NodeRecord | undefined {
+    this.settle();
     const t = this.table;
     const s = t.slotOf(nid);
     if (s === undefined) return undefined;
@@ -84,6 +113,7 @@ export class RegistryView {
 
   /** The nodes of a service ("" or "*": all), in no particular order: a new array. */
   nodesOf(service: string): NodeRecord[] {
+    this.settle();
     const t = this.table;
     const out: NodeRecord[] = [];
     if (service === "" || service === "*") {
@@ -93,6 +123,11 @@ export class RegistryView {
       for (let i = 0; i < n; i++) out.push(t.recordAt(slots[i] as number));
     }
     return out;
+  }
+
+  /** Node `nid`'s mark (cordon, drain), as the view's last change of it left it. */
+  markOf(nid: string): NodeMark | undefined {
+    return this.marks.size === 0 ? undefined : this.marks.get(nid);
   }
 
   /** How many nodes a service has. */
@@ -110,6 +145,7 @@ export class RegistryView {
    * ignored (it was applied already), so a feed replayed after a reconnect is harmless.
    */
   apply(change: RegistryEvent): void {
+    this.settle();
     if (change.revision <= this.rev) return;
     this.rev = change.revision;
     const event = this.withMark(change);
@@ -192,6 +228,7 @@ export class RegistryView {
    * change, and goes to the session log and its listeners only (node listeners never see it).
    */
   applySession(event: SessionEvent): void {
+    this.settle();
     if (event.revision <= this.rev) return;
     this.rev = event.revision;
     this.sessions.append(event);
@@ -202,6 +239,7 @@ export class RegistryView {
    * kept (the watcher must start again from a snapshot).
    */
   since(revision: number): RegistryEvent[] | undefined {
+    this.settle();
     return this.history.since(revision, this.rev);
   }
 
@@ -211,6 +249,7 @@ export class RegistryView {
    * resync listeners hear of it (the balancer rebuilds, live watchers end and resume).
    */
   resync(revision: number, records: Iterable<NodeRecord>): void {
+    this.settle();
     const t = this.table;
     t.clear();
     this.services.clear();
@@ -233,6 +272,7 @@ export class RegistryView {
 
   /** Calls `listener` with every change from now on, in order; returns how to stop. */
   subscribe(listener: ChangeListener): () => void {
+    this.settle();
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

@@ -143,6 +143,28 @@ test("a load-only heartbeat writes only load and lease, as a compact entry the o
   assert.equal(b.view.revision, a.view.revision);
 });
 
+test("own heartbeats the view takes after their replies stay in revision order with a write answered in the same turn", async () => {
+  const { a } = await pair();
+  for (let i = 0; i < 20; i++) {
+    const from = a.view.revision;
+    const beaten = beat(a, "n1", 100 + i);
+    // Sent right after the heartbeats' script, on the same connection: both answers usually come in one read.
+    const up = new Promise<{ revision: number }>((resolve, reject) =>
+      setImmediate(() => a.register(rec(`m${i}`), `tok-m${i}`).then(resolve, reject)),
+    );
+    const [r, u] = await Promise.all([beaten, up]);
+    assert.ok(u.revision > r.revision);
+    assert.deepEqual(
+      (a.view.since(from) ?? []).map((e) => [e.type, e.record.node.nid, e.revision]),
+      [
+        ["updated", "n1", r.revision],
+        ["up", `m${i}`, u.revision],
+      ],
+    );
+    assert.equal(a.view.get("n1")?.load.sessions, 100 + i, "the heartbeat is in the view, not passed over");
+  }
+});
+
 test("heartbeats of one turn are one script call, one carrying its registration too", async () => {
   const { a, b, prefix } = await pair();
   const before = await scripts();
