@@ -1,12 +1,12 @@
 /**
  * Load-only heartbeats to the Redis store, batched: the heartbeats that arrive in one turn of
- * the event loop go to Redis in equal HEARTBEATS script calls of up to 64 (turn-batch.ts says
- * why not all in one), each of which writes only each node's load and lease and appends one
+ * the event loop go to Redis in HEARTBEATS script calls of at most 64 (turn-batch.ts says
+ * how they are cut, and why), each of which writes only each node's load and lease and appends one
  * compact entry for its heartbeats to the stream. The call carries that entry's body (one
  * string for the call) and one token per heartbeat: few arguments to build, send and parse,
  * on both sides.
- * Their change is applied to this instance's view as the answer arrives, in revision order
- * (see ChangeTail.applyOwnLoads).
+ * Their revisions are taken as the answer arrives, and this instance's view applies them in
+ * revision order once the replies went out (see ChangeTail.applyOwnLoads).
  */
 import type { RedisConnection, RedisKeys } from "./redis-connection.js";
 import type { ChangeTail } from "./redis-tail.js";

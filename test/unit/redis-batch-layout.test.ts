@@ -8,7 +8,7 @@ import { redisKeys } from "../../src/registry/redis-connection.js";
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** A TurnBatch whose calls are recorded and answered (each request times 10) when the test says. */
-function recorded(...bounds: [max?: number, inFlight?: number]) {
+function recorded(...bounds: [max?: number, inFlight?: number, eager?: number]) {
   const calls: number[][] = [];
   const answers: Array<() => void> = [];
   const batch = new TurnBatch<number, number>(
@@ -42,7 +42,8 @@ test("one turn's requests are one call; while two calls are out, later requests 
 });
 
 test("by default a turn's requests go in equal calls, two at least from 16 requests, none over 64, each answered in order", async () => {
-  const { batch: b, calls, answers } = recorded();
+  // Eager chunks off (at most 64 wait): the end of the turn splits them.
+  const { batch: b, calls, answers } = recorded(64, 16, 65);
   const sent = Array.from({ length: 70 }, (_, i) => b.send(i));
   await turn();
   assert.deepEqual(
@@ -54,6 +55,77 @@ test("by default a turn's requests go in equal calls, two at least from 16 reque
   assert.deepEqual(
     await Promise.all(sent),
     [...Array(70).keys()].map((i) => i * 10),
+  );
+});
+
+test("once 24 requests wait, they go at once, before the end of the turn; what is left at its end goes as one call", async () => {
+  const { batch: b, calls, answers } = recorded();
+  const sent = Array.from({ length: 23 }, (_, i) => b.send(i));
+  assert.equal(calls.length, 0, "23 wait for the end of the turn");
+  sent.push(b.send(23));
+  assert.deepEqual(
+    calls.map((c) => c.length),
+    [24],
+    "the 24th sends them, in the same turn",
+  );
+  for (let i = 24; i < 70; i++) sent.push(b.send(i));
+  assert.deepEqual(
+    calls.map((c) => c.length),
+    [24, 24],
+  );
+  await turn();
+  assert.deepEqual(
+    calls.map((c) => c.length),
+    [24, 24, 22],
+    "the rest of the turn in one call",
+  );
+  assert.deepEqual(calls.flat(), [...Array(70).keys()], "in order");
+  for (const a of answers.reverse()) a();
+  assert.deepEqual(
+    await Promise.all(sent),
+    [...Array(70).keys()].map((i) => i * 10),
+  );
+  // A turn with no early chunk splits as before.
+  const later = Array.from({ length: 20 }, (_, i) => b.send(100 + i));
+  await turn();
+  assert.deepEqual(
+    calls.slice(3).map((c) => c.length),
+    [10, 10],
+  );
+  for (const a of answers.slice(3)) a();
+  assert.equal((await Promise.all(later)).length, 20);
+});
+
+test("no early chunk while every call is out: what waits goes in order once one answers, split by the end of the turn", async () => {
+  const { batch: b, calls, answers } = recorded(64, 1);
+  const first = Array.from({ length: 24 }, (_, i) => b.send(i));
+  assert.equal(calls.length, 1, "the first 24 went");
+  const waiting = Array.from({ length: 100 }, (_, i) => b.send(24 + i));
+  await turn();
+  assert.equal(calls.length, 1, "one call out at most: the 100 wait");
+  answers[0]?.();
+  assert.equal((await Promise.all(first)).length, 24);
+  await turn();
+  assert.deepEqual(
+    calls.map((c) => c.length),
+    [24, 50],
+    "one call may start: the first of two equal chunks",
+  );
+  // Each answer lets the next chunk of what waits go.
+  for (let i = 1; calls.flat().length < 124; i++) {
+    answers[i]?.();
+    await turn();
+    await turn();
+  }
+  answers[answers.length - 1]?.();
+  assert.deepEqual(
+    calls.map((c) => c.length),
+    [24, 50, 25, 13, 12],
+  );
+  assert.deepEqual(calls.flat(), [...Array(124).keys()], "in order");
+  assert.deepEqual(
+    await Promise.all(waiting),
+    [...Array(100).keys()].map((i) => (24 + i) * 10),
   );
 });
 
