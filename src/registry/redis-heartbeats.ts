@@ -1,8 +1,8 @@
 /**
  * Load-only heartbeats to the Redis store, batched: the heartbeats that arrive in one turn of
- * the event loop go to Redis in HEARTBEATS script calls of at most 64 (turn-batch.ts says
- * how they are cut, and why), each of which writes only each node's load and lease and appends one
- * compact entry for its heartbeats to the stream. The call carries that entry's body (one
+ * the event loop go to Redis in HEARTBEATS script calls of at most 64 (turn-batch.ts says how
+ * they are cut, and why), each of which writes only each node's load and lease and appends
+ * one compact entry for its heartbeats to the stream. The call carries that entry's body (one
  * string for the call) and one token per heartbeat: few arguments to build, send and parse,
  * on both sides.
  * Their revisions are taken as the answer arrives, and this instance's view applies them in

@@ -4,8 +4,8 @@
  * nothing when it goes, so each placement this instance makes (or re-learns) is also tracked,
  * per shard, in a sorted set of idle deadlines (`<tag>sidle`, member: the session's key) and a
  * hash of its node (`<tag>sidlenid`). TRACK writes those for the placements of one turn of the
- * event loop (one call of up to 256 out at a time), after PLACES answered (so a new placement stays one
- * round trip on the lookup's path), and appends the "placed" events of new ones. SWEEP, run
+ * event loop (one call of up to 256 out at a time), after PLACES answered (so a new placement
+ * stays one round trip on the lookup's path), and appends the "placed" events of new ones. SWEEP, run
  * by every instance about once a second per shard, takes the due members: one whose key
  * still lives (renewed by lookups) is put back at its key's TTL; one whose key is gone ended
  * idle: it is removed and its "expired" event appended, in the same script, so only one

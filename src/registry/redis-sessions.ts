@@ -1,8 +1,8 @@
 /**
  * The Redis store's session placements. A new session (or one whose host cannot keep it) is
  * placed by a script (PLACES, the placements of one turn of the event loop in calls of at
- * most 64, in order: turn-batch.ts) on the calling instance's candidate when Redis agrees it can take it:
- * two instances placing at once get the same node. A known session is answered from what
+ * most 64, in order: turn-batch.ts) on the calling instance's candidate when Redis agrees it
+ * can take it: two instances placing at once get the same node. A known session is answered from what
  * this instance learnt from Redis, without a round trip, while that still holds: its node
  * alive, SERVING and of the service in this instance's view, its idle time not over (renewed
  * in Redis in the background), and no release or re-placement of it seen on the

@@ -218,7 +218,7 @@ export class RegistryView {
       if (this.marks.size > 0) this.marks.delete(nid);
       return event;
     }
-    const m = this.marks.size === 0 ? undefined : this.marks.get(nid);
+    const m = this.markOf(nid);
     if (event.record.mark === m) return event;
     return { ...event, record: { ...event.record, mark: m } };
   }
