@@ -14,6 +14,7 @@
  * The generations are keyed by a hash of the key (slotOf), not by the key: two keys sharing a
  * slot take turns in it, so one costs the other a lookup in the store, never a wrong answer.
  */
+import { fnv1a } from "./fnv.js";
 
 /** A placement as last confirmed or renewed by this instance. */
 export interface CachedPlacement {
@@ -36,11 +37,7 @@ interface Entry extends CachedPlacement {
  * in a busy process (each entry compared was another string to fetch from memory), against
  * some 40 ns for the same lookup in a map the processor's caches already held.
  */
-function slotOf(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 1;
-}
+const slotOf = (key: string): number => fnv1a(key) >>> 1;
 
 export class PlacementCache {
   private young = new Map<number, Entry>();

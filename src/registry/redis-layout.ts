@@ -8,6 +8,8 @@
  * `redis-cli --cluster create` does) gets the same number of shards on every master when
  * `count` is a multiple of the number of masters. Layout: docs/REDIS.md.
  */
+import { fnv1a } from "./fnv.js";
+
 /** The keys of one shard of a registry (docs/REDIS.md); every key of it shares its hash tag. */
 export interface RedisKeys {
   rev: string;
@@ -65,16 +67,6 @@ export function slotOfTag(tag: string): number {
   return crc16(tag) % 16384;
 }
 
-/** FNV-1a, 32 bits: a service's shard. */
-function fnv(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
 /** The layout of `count` shards under `prefix` (count 1: every key under {islb}, as always). */
 export function redisLayout(prefix: string, count: number): RedisLayout {
   if (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS)
@@ -88,5 +80,6 @@ export function redisLayout(prefix: string, count: number): RedisLayout {
     while (!(slotOfTag(`islb:${i}.${j}`) >= lo && slotOfTag(`islb:${i}.${j}`) < hi)) j++;
     shards.push(shardKeys(prefix, `islb:${i}.${j}`));
   }
-  return { shards, of: (service) => fnv(service) % count };
+  // A service's shard: FNV-1a of its name.
+  return { shards, of: (service) => fnv1a(service) % count };
 }
