@@ -2,7 +2,9 @@
  * The real islb, as users run it: `islb serve` in its own process (memory store, then the
  * Redis store), called from a separate client process with the typed client, 64 in flight,
  * next to bare default `nc.request` to a bare responder (same 5-node reply) in the same run.
- * Scenarios run in rounds (each round starting one scenario later) with a bare window between every
+ * Each kind has one client process for the whole run (warm and connected: a window costs its
+ * 100 ms ramp and its measured time, not a process start and 700 ms of warm-up, so short
+ * windows and more rounds fit in the same time). Scenarios run in rounds (each round starting one scenario later) with a bare window between every
  * two: each figure is the median of its windows, each ratio the median of the scenario's ratios to
  * the mean of the bare windows on either side of it. CPU is from /proc: islb, redis-server (Redis
  * rows) and nats-server.
@@ -41,26 +43,30 @@ interface Round {
   ratio?: number;
 }
 
-let runs = 0;
-async function measure(
-  kind: string,
-  natsUrl: string,
-  serverPid: number,
-  redisPid: number,
-  natsPid: number,
-): Promise<Round> {
+/** A client process of one kind, kept up between its windows (see service-client.ts). */
+interface Client {
+  readonly child: ChildProcess;
+  readonly out: AsyncIterator<string>;
+}
+
+/** Starts the client of `kind`; it measures a window per line written to it. */
+async function startClient(kind: string, natsUrl: string): Promise<Client> {
   // BENCH_PROF_CLIENT=<dir>: each client process writes a CPU profile there.
   const prof = process.env.BENCH_PROF_CLIENT ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_PROF_CLIENT] : [];
-  const client = spawn(
-    process.execPath,
-    [...prof, CLIENT, kind, natsUrl, String(MS), String(INFLIGHT), String(runs++)],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
-  const out = lines(client);
+  const child = spawn(process.execPath, [...prof, CLIENT, kind, natsUrl, String(INFLIGHT)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const out = lines(child);
+  await expectLine(out, "ready");
+  return { child, out };
+}
+
+let windows = 0;
+async function measure(client: Client, serverPid: number, redisPid: number, natsPid: number): Promise<Round> {
+  const { child, out } = client;
+  child.stdin?.write(`${MS} ${windows++}\n`);
   await expectLine(out, "start");
-  const pids = [client.pid as number, serverPid, redisPid, natsPid];
+  const pids = [child.pid as number, serverPid, redisPid, natsPid];
   const before = pids.map((p) => (p > 0 ? cpuMicros(p) : 0));
   const t0 = performance.now();
   await expectLine(out, "stop");
@@ -152,10 +158,13 @@ try {
     let redis: RedisServerProcess | undefined;
     if (store === "redis") redis = await startRedisServer();
     const islb = await startIslb(ns.url, redis?.url);
+    const clients = new Map<string, Client>();
     try {
+      for (const [kind] of KINDS) clients.set(kind, await startClient(kind, ns.url));
       const run = async (kind: string): Promise<Round> => {
         const serverPid = kind === "bare" ? (bare.pid as number) : (islb.pid as number);
-        const r = await measure(kind, ns.url, serverPid, kind === "bare" ? 0 : (redis?.pid ?? 0), ns.pid);
+        const client = clients.get(kind) as Client;
+        const r = await measure(client, serverPid, kind === "bare" ? 0 : (redis?.pid ?? 0), ns.pid);
         process.stderr.write(`  ${kind}: ${Math.round(r.perSec)}/s\n`);
         return r;
       };
@@ -177,6 +186,10 @@ try {
         }
       }
     } finally {
+      for (const { child } of clients.values()) {
+        child.stdin?.end();
+        await new Promise((r) => (child.exitCode === null ? child.once("exit", r) : r(undefined)));
+      }
       if (process.env.BENCH_PROF) {
         islb.kill("SIGINT");
         await new Promise((r) => islb.once("exit", r));
