@@ -16,9 +16,13 @@ export interface SessionReport {
 
 export class SessionReporter {
   /** What the registry acknowledged (as of the last heartbeat it answered). */
-  private acked = new Set<string>();
-  /** The registry asked for the full list, not all sent yet. */
-  private wantFull = false;
+  private readonly acked = new Set<string>();
+  /**
+   * The ids of the full list acknowledged so far, while the registry's ask for it is not yet
+   * answered (undefined: it did not ask). The list goes next to the changes, not in their
+   * place: a session removed meanwhile is still reported removed, so the registry releases it.
+   */
+  private full: Set<string> | undefined;
   private readonly hashes = new Map<string, bigint>();
 
   /** The report for a heartbeat, given the sessions hosted now. */
@@ -35,15 +39,16 @@ export class SessionReporter {
     for (const sid of this.acked) if (!now.has(sid) && removed.length < MAX_REPORTED) removed.push(sid);
     const added: string[] = [];
     let unsent = 0;
+    const sent = this.full ?? this.acked;
     for (const sid of now)
-      if (!this.acked.has(sid)) {
+      if (!sent.has(sid)) {
         if (added.length + removed.length < MAX_REPORTED) added.push(sid);
         else unsent++;
       }
     return {
       sessionsAdded: added,
       sessionsRemoved: removed,
-      sessionsFull: this.wantFull && unsent === 0,
+      sessionsFull: this.full !== undefined && unsent === 0,
       sessionsDigest: formatDigest(now.size, xor),
     };
   }
@@ -51,12 +56,12 @@ export class SessionReporter {
   /** The registry answered `sent`; `want`: it asks for the full list (it lost or never had it). */
   acknowledged(sent: SessionReport, want: boolean): void {
     for (const sid of sent.sessionsRemoved) this.acked.delete(sid);
-    for (const sid of sent.sessionsAdded) this.acked.add(sid);
-    if (sent.sessionsFull) this.wantFull = false;
-    // Asked again while a long full list is on its way: keep going, do not start over.
-    if (want && !this.wantFull) {
-      this.acked = new Set();
-      this.wantFull = true;
+    for (const sid of sent.sessionsAdded) {
+      this.acked.add(sid);
+      this.full?.add(sid);
     }
+    if (sent.sessionsFull) this.full = undefined;
+    // Asked again while a long full list is on its way: keep going, do not start over.
+    if (want && this.full === undefined) this.full = new Set();
   }
 }

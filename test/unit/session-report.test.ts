@@ -38,6 +38,19 @@ test("the full list when asked, over several heartbeats when it is long, the las
   assert.equal(r.report(all).sessionsFull, false);
 });
 
+test("a session gone while the registry asks for the full list is still reported removed (the list goes beside it)", () => {
+  const r = new SessionReporter();
+  r.acknowledged(r.report(["a", "b", "c"]), false);
+  // Another instance, which has not had this node's full list, asks for it; then room b ends.
+  r.acknowledged(r.report(["a", "b", "c"]), true);
+  const next = r.report(["a", "c"]);
+  assert.deepEqual([next.sessionsAdded, next.sessionsRemoved, next.sessionsFull], [["a", "c"], ["b"], true]);
+  assert.equal(next.sessionsDigest, sessionsDigest(["a", "c"]));
+  r.acknowledged(next, false);
+  const after = r.report(["a", "c"]);
+  assert.deepEqual([after.sessionsAdded, after.sessionsRemoved, after.sessionsFull], [[], [], false]);
+});
+
 test("the placement already recorded wins; placed nowhere or on a host that cannot keep it: the reporter's", () => {
   assert.equal(adoptStep(true, "a", undefined, false), "create");
   assert.equal(adoptStep(true, "a", "a", true), "renew");
