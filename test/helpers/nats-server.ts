@@ -12,6 +12,14 @@ const started = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
+// Stopped by a signal (the runner ending a file that ran past its timeout), a process exits
+// without its "exit" event: exit instead, so that the servers above go with it.
+for (const [signal, n] of [
+  ["SIGTERM", 15],
+  ["SIGINT", 2],
+  ["SIGHUP", 1],
+] as const)
+  process.once(signal, () => process.exit(128 + n));
 
 /** Kills `child` (a server this test process started) if it is still running when the test process exits. */
 export function killOnExit(child: ChildProcess): void {
