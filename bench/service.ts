@@ -4,10 +4,10 @@
  * next to bare default `nc.request` to a bare responder (same 5-node reply) in the same run.
  * Each kind has one client process for the whole run (warm and connected: a window costs its
  * 100 ms ramp and its measured time, not a process start and 700 ms of warm-up, so short
- * windows and more rounds fit in the same time). Scenarios run in rounds (each round starting one scenario later) with a bare window between every
- * two: each figure is the median of its windows, each ratio the median of the scenario's ratios to
- * the mean of the bare windows on either side of it. CPU is from /proc: islb, redis-server (Redis
- * rows) and nats-server.
+ * windows and more rounds fit in the same time). Scenarios run in rounds (each round starting
+ * one scenario later) with a bare window between every two: each figure is the median of its
+ * windows, each ratio the median of the scenario's ratios to the mean of the bare windows on
+ * either side of it. CPU is from /proc: islb, redis-server (Redis rows) and nats-server.
  *   node dist/bench/service.js [--ms 2000] [--inflight 64] [--rounds 3] [--store memory|redis|both] [--kinds list,new,...]
  * Profiles: BENCH_PROF=<dir> (the islb process), BENCH_PROF_CLIENT=<dir> (each client process).
  */
@@ -188,7 +188,7 @@ try {
     } finally {
       for (const { child } of clients.values()) {
         child.stdin?.end();
-        await new Promise((r) => (child.exitCode === null ? child.once("exit", r) : r(undefined)));
+        if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once("exit", r));
       }
       if (process.env.BENCH_PROF) {
         islb.kill("SIGINT");
