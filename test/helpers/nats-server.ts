@@ -12,8 +12,8 @@ const started = new Set<ChildProcess>();
 process.once("exit", () => {
   for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
-// Stopped by a signal (the runner ending a file that ran past its timeout), a process exits
-// without its "exit" event: exit instead, so that the servers above go with it.
+// Ended by a signal, a process exits without its "exit" event: exit instead, so that the
+// servers above go with it.
 for (const [signal, n] of [
   ["SIGTERM", 15],
   ["SIGINT", 2],
