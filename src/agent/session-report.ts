@@ -23,6 +23,13 @@ export class SessionReporter {
    * place: a session removed meanwhile is still reported removed, so the registry releases it.
    */
   private full: Set<string> | undefined;
+  /**
+   * Ids sent as added in a heartbeat that was not acknowledged (it failed or timed out): the
+   * registry may have recorded them all the same. One that ends before it is acknowledged is
+   * reported removed, so the registry releases it if it did record it (a release names the
+   * reporter: a room placed on another node is not touched).
+   */
+  private readonly inDoubt = new Set<string>();
   private readonly hashes = new Map<string, bigint>();
 
   /** The report for a heartbeat, given the sessions hosted now. */
@@ -37,6 +44,8 @@ export class SessionReporter {
     if (this.hashes.size > now.size) for (const sid of this.hashes.keys()) if (!now.has(sid)) this.hashes.delete(sid);
     const removed: string[] = [];
     for (const sid of this.acked) if (!now.has(sid) && removed.length < MAX_REPORTED) removed.push(sid);
+    for (const sid of this.inDoubt)
+      if (!now.has(sid) && !this.acked.has(sid) && removed.length < MAX_REPORTED) removed.push(sid);
     const added: string[] = [];
     let unsent = 0;
     const sent = this.full ?? this.acked;
@@ -45,6 +54,12 @@ export class SessionReporter {
         if (added.length + removed.length < MAX_REPORTED) added.push(sid);
         else unsent++;
       }
+    // In doubt until acknowledged (at most MAX_REPORTED: the oldest doubts go first).
+    for (const sid of added) if (!this.acked.has(sid)) this.inDoubt.add(sid);
+    for (const sid of this.inDoubt) {
+      if (this.inDoubt.size <= MAX_REPORTED) break;
+      this.inDoubt.delete(sid);
+    }
     return {
       sessionsAdded: added,
       sessionsRemoved: removed,
@@ -55,9 +70,13 @@ export class SessionReporter {
 
   /** The registry answered `sent`; `want`: it asks for the full list (it lost or never had it). */
   acknowledged(sent: SessionReport, want: boolean): void {
-    for (const sid of sent.sessionsRemoved) this.acked.delete(sid);
+    for (const sid of sent.sessionsRemoved) {
+      this.acked.delete(sid);
+      this.inDoubt.delete(sid);
+    }
     for (const sid of sent.sessionsAdded) {
       this.acked.add(sid);
+      this.inDoubt.delete(sid);
       this.full?.add(sid);
     }
     if (sent.sessionsFull) this.full = undefined;

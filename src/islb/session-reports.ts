@@ -12,6 +12,11 @@
  * reporting node registered again by its heartbeat, or this instance's view reloaded) opens a
  * hold: for `holdMs` (one and a half heartbeats of the node), a lookup of a session the store
  * does not know waits for it to be reported (`settle`) before placing it.
+ *
+ * A reloaded view also names the nodes it had before: the hold lasts until each of them is
+ * registered again (then `holdMs` more, for its full list, which follows its registration at
+ * once) or its lease as it was has ended (it is gone). A node that comes back late, its
+ * heartbeat slowed by a busy machine, still finds its rooms held for it.
  */
 import type { HeartbeatRequest, SessionConflict } from "../../generated/islb/islb.js";
 import type { RegistryStore, SessionChangeInput } from "../registry/types.js";
@@ -75,6 +80,10 @@ export class SessionReports {
   private reporting = false;
   /** Until when lookups of sessions the store does not know wait for reports (0: no hold). */
   private holdUntil = 0;
+  /** After a reload: nodes of the view before it not yet registered again, and their lease end as it was. */
+  private readonly awaited = new Map<string, number>();
+  /** The latest lease end in `awaited` (checked again when it passes). */
+  private awaitUntil = 0;
 
   /**
    * @param holdMs how long a loss holds lookups of unknown sessions (see the file's comment), at
@@ -87,12 +96,22 @@ export class SessionReports {
     private readonly hooks: ReportHooks = {},
     private readonly holdMs = 0,
   ) {
-    store.view.onResync(() => {
+    store.view.onResync((_, before) => {
       this.full.clear();
-      if (this.reporting) this.hold(this.holdMs);
+      if (!this.reporting || this.holdMs <= 0) return;
+      this.hold(this.holdMs);
+      const now = Date.now();
+      for (const [nid, until] of before)
+        if (until > now && store.view.table.slotOf(nid) === undefined) {
+          this.awaited.set(nid, until);
+          this.awaitUntil = Math.max(this.awaitUntil, until);
+        }
     });
     store.view.subscribe((e) => {
-      if (e.type === "down" || e.type === "expired") this.full.delete(e.record.node.nid);
+      const nid = e.record.node.nid;
+      if (e.type === "down" || e.type === "expired") this.full.delete(nid);
+      // Back: its full list follows at once.
+      else if (e.type === "up" && this.awaited.delete(nid)) this.hold(this.holdMs);
     });
   }
 
@@ -156,13 +175,25 @@ export class SessionReports {
    */
   /** True while a loss holds lookups of unknown sessions (then `settle` them first). */
   get holding(): boolean {
-    return this.holdUntil > 0 && Date.now() < this.holdUntil;
+    if (this.holdUntil === 0 && this.awaited.size === 0) return false;
+    const now = Date.now();
+    return now < this.holdUntil || this.awaiting(now);
+  }
+
+  /** True while a node of the view before a reload may still come back (see the file's comment). */
+  private awaiting(now: number): boolean {
+    if (this.awaited.size === 0) return false;
+    if (now < this.awaitUntil) return true;
+    // The latest lease end passed: every node still awaited is gone.
+    this.awaited.clear();
+    return false;
   }
 
   async settle(service: string, sid: string): Promise<void> {
-    while (Date.now() < this.holdUntil) {
+    while (this.holding) {
       if ((await this.store.sessionNode(service, sid)) !== undefined) return;
-      await sleep(Math.min(SETTLE_POLL_MS, this.holdUntil - Date.now()));
+      const now = Date.now();
+      await sleep(Math.max(1, Math.min(SETTLE_POLL_MS, Math.max(this.holdUntil, this.awaitUntil) - now)));
     }
   }
 }

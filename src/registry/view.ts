@@ -16,8 +16,11 @@ import { ServiceSlots } from "./service-slots.js";
  * not have left). For a node that left, the slot's columns still hold it during the call.
  */
 export type ChangeListener = (event: RegistryEvent, slot: number) => void;
-/** Called when the view was replaced by a snapshot (see `resync`). */
-export type ResyncListener = (revision: number) => void;
+/**
+ * Called when the view was replaced by a snapshot (see `resync`), with the nodes the view had
+ * before it: node id to lease end (ms since the epoch).
+ */
+export type ResyncListener = (revision: number, before: ReadonlyMap<string, number>) => void;
 
 export class RegistryView {
   /** The nodes, by slot; the memory store and the balancer keep their own figures by the same slots. */
@@ -251,6 +254,8 @@ export class RegistryView {
   resync(revision: number, records: Iterable<NodeRecord>): void {
     this.settle();
     const t = this.table;
+    const before = new Map<string, number>();
+    for (let s = 0; s < t.end; s++) if (t.has(s)) before.set(t.nidAt(s), t.expiresAt(s));
     t.clear();
     this.services.clear();
     this.marks.clear();
@@ -261,7 +266,7 @@ export class RegistryView {
     this.rev = revision;
     this.history.clear();
     this.sessions.clear(revision);
-    for (const l of this.resyncListeners) l(revision);
+    for (const l of this.resyncListeners) l(revision, before);
   }
 
   /** Calls `listener` after each resync; returns how to stop. */

@@ -51,6 +51,36 @@ test("a session gone while the registry asks for the full list is still reported
   assert.deepEqual([after.sessionsAdded, after.sessionsRemoved, after.sessionsFull], [[], [], false]);
 });
 
+test("a session sent in a heartbeat that was not acknowledged, then ended, is reported removed (the registry may have recorded it)", () => {
+  const r = new SessionReporter();
+  r.acknowledged(r.report(["a"]), false);
+  // This heartbeat fails (or its reply is lost) after the registry recorded b; then room b ends.
+  r.report(["a", "b"]);
+  const next = r.report(["a"]);
+  assert.deepEqual([next.sessionsAdded, next.sessionsRemoved], [[], ["b"]]);
+  // Not acknowledged either: still reported removed.
+  assert.deepEqual(r.report(["a"]).sessionsRemoved, ["b"]);
+  r.acknowledged(r.report(["a"]), false);
+  assert.deepEqual(r.report(["a"]).sessionsRemoved, [], "once acknowledged, not again");
+  // One re-sent and acknowledged is no longer in doubt: when it ends it is removed once, as any other.
+  r.report(["a", "c"]);
+  r.acknowledged(r.report(["a", "c"]), false);
+  r.acknowledged(r.report(["a"]), false);
+  assert.deepEqual(r.report(["a"]).sessionsRemoved, []);
+});
+
+test("doubts are bounded: at most MAX_REPORTED ids, the oldest dropped first", () => {
+  const r = new SessionReporter();
+  const first = Array.from({ length: MAX_REPORTED }, (_, i) => `s${i}`);
+  r.report(first);
+  // s0 ends and "late" starts; neither heartbeat is acknowledged: MAX_REPORTED + 1 in doubt.
+  r.report(["late", ...first.slice(1)]);
+  const next = r.report([]);
+  assert.equal(next.sessionsRemoved.length, MAX_REPORTED);
+  assert.ok(next.sessionsRemoved.includes("late"), "the newest doubt is kept");
+  assert.ok(!next.sessionsRemoved.includes("s0"), "the oldest is dropped");
+});
+
 test("the placement already recorded wins; placed nowhere or on a host that cannot keep it: the reporter's", () => {
   assert.equal(adoptStep(true, "a", undefined, false), "create");
   assert.equal(adoptStep(true, "a", "a", true), "renew");
