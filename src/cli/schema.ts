@@ -3,7 +3,8 @@
  * NATS (v1, else v1alpha), or from .proto files. A method converts JSON to request bytes and
  * response bytes to JSON.
  */
-import type { NatsConnection } from "nats";
+import { RequestStrategy, type NatsConnection } from "nats";
+import { tokenProblem } from "../subjects.js";
 import {
   createFileRegistry,
   fromBinary,
@@ -52,20 +53,29 @@ async function* one<T>(x: T): AsyncGenerator<T> {
   yield x;
 }
 
-/** Schemas from server reflection, asked over NATS. */
+/**
+ * Schemas from server reflection, asked over NATS. With a node id, of that server. Without one,
+ * of every server on the bus that serves reflection under the prefix, found with NATS micro
+ * discovery ($SRV.INFO): several servers (islb and a media node, say) share the reflection
+ * subject and any one of them would answer it, so a symbol is looked up on each until one knows
+ * it, and its files are read from that server; `list` shows every server's services. A bus
+ * where no server answers discovery is asked on the shared subject.
+ */
 export class ReflectionSchema implements Schema {
   private registry: FileRegistry | undefined;
   private readonly files = new Map<string, FileDescriptorProto>();
   private version: typeof V1 | typeof V1Alpha = V1;
+  private found: Promise<Array<string | undefined>> | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly options: CreateClientOptions,
   ) {}
 
-  private async ask(req: Partial<ServerReflectionRequest>): Promise<ServerReflectionResponse> {
+  /** Asks the server `nid` (undefined: any server on the shared subject). */
+  private async ask(req: Partial<ServerReflectionRequest>, nid = this.options.nid): Promise<ServerReflectionResponse> {
     for (;;) {
-      const client = createClient(this.version as typeof V1, this.nc, this.options);
+      const client = createClient(this.version as typeof V1, this.nc, { ...this.options, nid });
       try {
         for await (const r of client.serverReflectionInfo(one(req as ServerReflectionRequest), { deadline: 5000 }))
           return r;
@@ -77,7 +87,7 @@ export class ReflectionSchema implements Schema {
         }
         if (e instanceof ClientError && e.code === Status.UNAVAILABLE) {
           throw new UsageError(
-            `no server answers reflection on ${this.options.prefix ?? "nrpc"}.${this.options.nid ? `${this.options.nid}.` : ""}grpc.reflection.v1.ServerReflection.ServerReflectionInfo (${e.details}); give the schema with --proto`,
+            `no server answers reflection on ${this.options.prefix ?? "nrpc"}.${nid ? `${nid}.` : ""}grpc.reflection.v1.ServerReflection.ServerReflectionInfo (${e.details}); give the schema with --proto`,
           );
         }
         throw e;
@@ -85,31 +95,74 @@ export class ReflectionSchema implements Schema {
     }
   }
 
-  async services(): Promise<string[]> {
-    const r = await this.ask({ listServices: "" });
-    if (r.errorResponse !== undefined) throw new UsageError(`reflection: ${r.errorResponse.errorMessage}`);
-    return (r.listServicesResponse?.service ?? []).map((s) => s.name);
+  /**
+   * The servers to ask: the one named by --nid; else the node ids of the servers that answer
+   * micro discovery with a reflection endpoint under this prefix (a server without a node id
+   * cannot be asked alone: it is reached on the shared subject), else the shared subject alone.
+   */
+  private servers(): Promise<Array<string | undefined>> {
+    if (this.options.nid !== undefined && this.options.nid !== "") return Promise.resolve([this.options.nid]);
+    this.found ??= discoverReflection(this.nc, this.options.prefix ?? "nrpc");
+    return this.found;
   }
 
-  /** Loads the file defining `symbol` and its dependencies; false when the server does not know it. */
+  async services(): Promise<string[]> {
+    const all = new Set<string>();
+    let answered = 0;
+    let last: unknown;
+    for (const nid of await this.servers()) {
+      let r: ServerReflectionResponse;
+      try {
+        r = await this.ask({ listServices: "" }, nid);
+      } catch (e) {
+        last = e;
+        continue;
+      }
+      if (r.errorResponse !== undefined) throw new UsageError(`reflection: ${r.errorResponse.errorMessage}`);
+      answered++;
+      for (const s of r.listServicesResponse?.service ?? []) all.add(s.name);
+    }
+    if (answered === 0) throw last;
+    return [...all].sort();
+  }
+
+  /** Loads the file defining `symbol` and its dependencies; false when no server asked knows it. */
   private async load(symbol: string): Promise<boolean> {
-    const r = await this.ask({ fileContainingSymbol: symbol });
-    if (r.errorResponse !== undefined) return false;
-    const pending = [...(r.fileDescriptorResponse?.fileDescriptorProto ?? [])];
+    let last: unknown;
+    let answered = 0;
+    for (const nid of await this.servers()) {
+      let r: ServerReflectionResponse;
+      try {
+        r = await this.ask({ fileContainingSymbol: symbol }, nid);
+      } catch (e) {
+        last = e;
+        continue;
+      }
+      answered++;
+      if (r.errorResponse !== undefined) continue;
+      await this.loadFiles(r.fileDescriptorResponse?.fileDescriptorProto ?? [], nid);
+      return true;
+    }
+    if (answered === 0) throw last;
+    return false;
+  }
+
+  /** Adds `files` and what they import, asked of the server that gave them. */
+  private async loadFiles(files: Uint8Array[], nid: string | undefined): Promise<void> {
+    const pending = [...files];
     while (pending.length > 0) {
       const f = fromBinary(FileDescriptorProtoSchema, pending.shift() as Uint8Array);
       if (this.files.has(f.name)) continue;
       this.files.set(f.name, f);
       for (const dep of f.dependency) {
         if (this.files.has(dep)) continue;
-        const d = await this.ask({ fileByFilename: dep });
+        const d = await this.ask({ fileByFilename: dep }, nid);
         if (d.errorResponse !== undefined)
           throw new UsageError(`reflection: the server has no file ${dep} (needed by ${f.name})`);
         pending.push(...(d.fileDescriptorResponse?.fileDescriptorProto ?? []));
       }
     }
     this.registry = createFileRegistry(create(FileDescriptorSetSchema, { file: this.dependenciesFirst() }));
-    return true;
   }
 
   /** The files loaded, each after every file it imports (as the registry wants them). */
@@ -129,10 +182,18 @@ export class ReflectionSchema implements Schema {
     return out;
   }
 
+  private where(): string {
+    return this.options.nid ? `the server ${this.options.nid}` : "no server on the bus";
+  }
+
   private async service(name: string): Promise<DescService> {
-    if (this.registry?.getService(name) === undefined && !(await this.load(name))) {
-      const known = await this.services();
-      throw new UsageError(`the server has no service ${name}; it has: ${known.join(", ") || "none"}`);
+    if (this.registry?.getService(name) === undefined) {
+      const loaded = await this.load(name);
+      if (!loaded || this.registry?.getService(name) === undefined) {
+        const known = await this.services();
+        const what = loaded ? `${name} is not a service` : `${this.where()} has the service ${name}`;
+        throw new UsageError(`${what}; ${this.options.nid ? "it has" : "the services"}: ${known.join(", ") || "none"}`);
+      }
     }
     return this.registry?.getService(name) as DescService;
   }
@@ -144,13 +205,15 @@ export class ReflectionSchema implements Schema {
   async describe(symbol: string): Promise<string> {
     const s = symbol.replace(/^\./, "");
     if (this.registry?.get(s) === undefined && !(await this.load(s)))
-      throw new UsageError(`the server knows no symbol ${s}`);
+      throw new UsageError(
+        `${this.options.nid ? `the server ${this.options.nid}` : "no server on the bus"} knows the symbol ${s}`,
+      );
     let d: Parameters<typeof describeDesc>[0] | undefined = this.registry?.get(s);
     if (d === undefined) {
       const dot = s.lastIndexOf(".");
       d = this.registry?.getService(s.slice(0, dot))?.methods.find((m) => m.name === s.slice(dot + 1));
     }
-    if (d === undefined) throw new UsageError(`the server knows no symbol ${s}`);
+    if (d === undefined) throw new UsageError(`${this.where()} knows the symbol ${s}`);
     return describeDesc(d);
   }
 
@@ -287,4 +350,40 @@ export class ProtoFileSchema implements Schema {
       },
     };
   }
+}
+
+/**
+ * The node ids of the servers under `prefix` that serve reflection, from NATS micro discovery
+ * (every server that answers within a moment); [undefined] (the shared subject) when none does.
+ */
+async function discoverReflection(nc: NatsConnection, prefix: string): Promise<Array<string | undefined>> {
+  const subjects = new Set(
+    ["grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"].map(
+      (s) => `${prefix}.${s}.ServerReflectionInfo`,
+    ),
+  );
+  const ids = new Set<string>();
+  try {
+    const replies = await nc.requestMany("$SRV.INFO", undefined, {
+      strategy: RequestStrategy.JitterTimer,
+      maxWait: 1000,
+      jitter: 150,
+    });
+    for await (const m of replies) {
+      let info: { id?: unknown; endpoints?: Array<{ subject?: unknown }> };
+      try {
+        info = m.json();
+      } catch {
+        continue;
+      }
+      if (typeof info.id === "string" && (info.endpoints ?? []).some((e) => subjects.has(String(e.subject))))
+        ids.add(info.id);
+    }
+  } catch {
+    // No discovery on this bus (no responders, permissions): the shared subject.
+  }
+  const out: Array<string | undefined> = [...ids].filter((id) => tokenProblem("id", id) === undefined).sort();
+  // The shared subject last: it reaches a server whose micro id is not its node id.
+  out.push(undefined);
+  return out;
 }

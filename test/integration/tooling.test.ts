@@ -219,6 +219,51 @@ test("client streaming from stdin (JSON lines), and a Test server of our own, th
   }
 });
 
+test("without --nid, list / describe / call find the server that knows a symbol, with several reflection servers on the bus", async () => {
+  const { createServer } = await import("../../src/index.js");
+  const { addReflection } = await import("../../src/reflection/mount.js");
+  const { serveMicro } = await import("../../src/micro/discovery.js");
+  const { DescriptorIndex, islbDescriptorSet } = await import("../../src/reflection/descriptors.js");
+  const { TestDefinition } = await import("../../generated/testing/interop.js");
+  const { interopService } = await import("../helpers/services.js");
+  const ns = await startNatsServer();
+  const nc = await connect({ servers: ns.url });
+  // islb and a server of our own both answer the shared reflection subject, each knowing its own services.
+  const islb = await startIslb(ns.url, { nid: "islb-r" });
+  const server = createServer({ nid: "t10" }).add(TestDefinition, interopService);
+  addReflection(server, new DescriptorIndex(islbDescriptorSet()));
+  const stopMicro = serveMicro(nc, server, { name: "Test", version: "1.0.0" });
+  await server.listen(nc);
+  try {
+    for (let i = 0; i < 4; i++) {
+      const list = await islbCli("list", "--nats", ns.url);
+      assert.equal(list.code, 0, list.stderr);
+      const services = list.stdout.trim().split("\n");
+      assert.ok(services.includes("islb.ISLB") && services.includes("interop.test.Test"), services.join(" "));
+      const d = await islbCli("describe", "interop.test.Test", "--nats", ns.url);
+      assert.equal(d.code, 0, d.stderr);
+      assert.match(d.stdout, /service Test \{/);
+      const f = await islbCli("describe", "islb.FindNodeRequest", "--nats", ns.url);
+      assert.equal(f.code, 0, f.stderr);
+      const bidi = await islbCli("call", "interop.test.Test.Count", "--nats", ns.url, "-d", '{"n": 1, "prefix": "q"}');
+      assert.equal(bidi.code, 0, bidi.stderr);
+      assert.equal(JSON.parse(bidi.stdout.trim()).msg, "q-1");
+    }
+    const none = await islbCli("describe", "no.such.Thing", "--nats", ns.url);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /no server on the bus knows the symbol no\.such\.Thing/);
+    const notService = await islbCli("list", "islb.FindNodeRequest", "--nats", ns.url);
+    assert.equal(notService.code, 1);
+    assert.match(notService.stderr, /islb\.FindNodeRequest is not a service; the services: .*islb\.ISLB/);
+  } finally {
+    stopMicro();
+    await server.close();
+    await islb.close();
+    await nc.close();
+    await ns.stop();
+  }
+});
+
 test("health turns NOT_SERVING while Redis is down, and SERVING when it is back", async () => {
   const ns = await startNatsServer();
   const rs = await startRedisServer();
