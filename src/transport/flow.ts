@@ -15,11 +15,44 @@ interface Waiter<T> {
   reject(e: unknown): void;
 }
 
+/**
+ * Bytes that many queues share (a server's bound on what all its calls hold unread): a queue
+ * takes a message's bytes when it keeps the message and gives them back when it is read or
+ * dropped. Each call's own window bounds one peer; this bounds them all together.
+ */
+export class ByteBudget {
+  private held = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Bytes held now. */
+  get used(): number {
+    return this.held;
+  }
+
+  /** Takes `n` bytes; false (nothing taken) when that would pass the limit. */
+  take(n: number): boolean {
+    if (this.held + n > this.limit) return false;
+    this.held += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.held -= n;
+  }
+}
+
 /** Received messages of one call, in order, bounded by `capacity`. */
 export class MessageQueue<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
   private readonly costs: number[] = [];
+  /** Per message, its bytes taken from `budget` (only with a budget). */
+  private readonly bytes: number[] = [];
   private used = 0;
+  /** Bytes of the unread messages taken from `budget`. */
+  private budgeted = 0;
+  /** True when the last `push` was refused by the shared budget (not by this queue's capacity). */
+  overBudget = false;
   private head = 0;
   private waiter: Waiter<T> | undefined;
   private ended = false;
@@ -32,11 +65,13 @@ export class MessageQueue<T> implements AsyncIterable<T> {
    * @param capacity the total cost of unread messages it holds; `push` past that returns false.
    * @param onRead called with its cost after each message the consumer takes (to grant credit).
    * @param onReturn called when the consumer stops early (break, or an error of its own).
+   * @param budget bytes shared with other queues: a message kept unread takes its bytes from it.
    */
   constructor(
     readonly capacity: number,
     private readonly onRead?: (cost: number) => void,
     private readonly onReturn?: () => void,
+    private readonly budget?: ByteBudget,
   ) {}
 
   /** Unread messages. */
@@ -49,8 +84,12 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     return this.ended || this.error !== undefined;
   }
 
-  /** Adds a message costing `cost` (1 by default); false when full or closed (the caller fails the call). */
-  push(item: T, cost = 1): boolean {
+  /**
+   * Adds a message costing `cost` (1 by default) against the capacity, and `bytes` against the
+   * shared budget if it is kept unread; false when full, over the budget (`overBudget`) or
+   * closed (the caller fails the call).
+   */
+  push(item: T, cost = 1, bytes = cost): boolean {
     if (this.closed) return false;
     const w = this.waiter;
     if (w !== undefined) {
@@ -60,10 +99,29 @@ export class MessageQueue<T> implements AsyncIterable<T> {
       return true;
     }
     if (this.used + cost > this.capacity) return false;
+    if (this.budget !== undefined) {
+      if (!this.budget.take(bytes)) {
+        this.overBudget = true;
+        return false;
+      }
+      this.bytes.push(bytes);
+      this.budgeted += bytes;
+    }
     this.items.push(item);
     this.costs.push(cost);
     this.used += cost;
     return true;
+  }
+
+  /** Drops the unread messages, giving their bytes back to the budget (the call is over: nobody reads them). */
+  discard(): void {
+    this.items.length = 0;
+    this.costs.length = 0;
+    this.bytes.length = 0;
+    this.used = 0;
+    this.head = 0;
+    this.budget?.give(this.budgeted);
+    this.budgeted = 0;
   }
 
   /**
@@ -86,10 +144,7 @@ export class MessageQueue<T> implements AsyncIterable<T> {
   fail(err: unknown): void {
     if (this.error !== undefined) return;
     this.error = err;
-    this.items.length = 0;
-    this.costs.length = 0;
-    this.used = 0;
-    this.head = 0;
+    this.discard();
     if (this.waiter !== undefined) {
       const w = this.waiter;
       this.waiter = undefined;
@@ -103,11 +158,17 @@ export class MessageQueue<T> implements AsyncIterable<T> {
       const value = this.items[this.head] as T;
       const cost = this.costs[this.head] as number;
       this.items[this.head] = undefined as T;
+      if (this.budget !== undefined) {
+        const b = this.bytes[this.head] as number;
+        this.budgeted -= b;
+        this.budget.give(b);
+      }
       this.head++;
       this.used -= cost;
       if (this.head > 1024 && this.head * 2 > this.items.length) {
         this.items.splice(0, this.head);
         this.costs.splice(0, this.head);
+        if (this.budget !== undefined) this.bytes.splice(0, this.head);
         this.head = 0;
       }
       this.onRead?.(cost);

@@ -19,6 +19,8 @@ export const DEFAULTS = Object.freeze({
   compatStartMs: 5000,
   compatProbeMs: 30_000,
   compatGapMs: 20,
+  maxBufferedBytes: 256 * 1024 * 1024,
+  maxPeerKeepaliveMs: 15_000,
 });
 
 /**
@@ -79,6 +81,18 @@ export interface ServerOptions extends CallLimits {
    * interval while the client stays silent (default 30,000 ms; 0: never). See docs/PROTOCOL.md.
    */
   compatProbeMs?: number;
+  /**
+   * Bytes of request messages all the server's calls together may hold unread (default 256
+   * MiB): each call's window bounds one peer, this bounds them all. A message that would pass
+   * it ends its call RESOURCE_EXHAUSTED.
+   */
+  maxBufferedBytes?: number;
+  /**
+   * The longest keep-alive interval a native client may declare (default 15,000 ms): one that
+   * declares none (0) or a longer one is held to this, so a client silent for three of these
+   * is gone whatever it declared.
+   */
+  maxPeerKeepaliveMs?: number;
   /** The canonical proto3 JSON mapping for the JSON mode (see JsonCodec). */
   json?: JsonCodec;
   /** Where the server logs (default: warnings and errors to stderr, see log.ts). */
@@ -125,6 +139,8 @@ export interface ResolvedServerOptions extends ResolvedLimits {
   maxCalls: number;
   compatStartMs: number;
   compatProbeMs: number;
+  maxBufferedBytes: number;
+  maxPeerKeepaliveMs: number;
   json: JsonCodec | undefined;
   logger: Logger;
 }
@@ -168,6 +184,8 @@ export function resolveServerOptions(
     maxCalls: Math.max(1, o.maxCalls ?? DEFAULTS.maxCalls),
     compatStartMs: Math.max(10, o.compatStartMs ?? DEFAULTS.compatStartMs),
     compatProbeMs: o.compatProbeMs === 0 ? 0 : Math.max(10, o.compatProbeMs ?? DEFAULTS.compatProbeMs),
+    maxBufferedBytes: Math.max(1024, o.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes),
+    maxPeerKeepaliveMs: Math.max(10, o.maxPeerKeepaliveMs ?? DEFAULTS.maxPeerKeepaliveMs),
     json: o.json,
     logger: o.logger ?? defaultLogger,
   };

@@ -61,13 +61,21 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
     private readonly onDone: (call: ServerFrameCall) => void,
   ) {
     const o = core.options;
-    this.peerKeepaliveMs = native?.keepaliveMs ?? 0;
+    // A client that declares no keep-alive (0) or a longer one than the server allows is held to
+    // the server's longest: silence for three of those ends the call whatever it declared.
+    const ka = native?.keepaliveMs ?? 0;
+    this.peerKeepaliveMs = native === undefined ? 0 : ka > 0 && ka <= o.maxPeerKeepaliveMs ? ka : o.maxPeerKeepaliveMs;
     if (method.definition.requestStream) {
       if (native !== undefined) {
         const grants = new Grants(o.window, (credits) => this.sendControl({ window: { credits } }));
-        this.requests = new MessageQueue(o.window + messageCost(o.maxMessageBytes), (cost) => grants.onRead(cost));
+        this.requests = new MessageQueue(
+          o.window + messageCost(o.maxMessageBytes),
+          (cost) => grants.onRead(cost),
+          undefined,
+          core.buffered,
+        );
       } else {
-        this.requests = new MessageQueue(o.compatQueueLimit);
+        this.requests = new MessageQueue(o.compatQueueLimit, undefined, undefined, core.buffered);
       }
     }
     if (native !== undefined) {
@@ -138,7 +146,14 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
       });
     }
     if (this.requests !== undefined) {
-      if (!this.requests.push(request, this.native === undefined ? 1 : messageCost(bytes.length))) {
+      const bytesHeld = messageCost(bytes.length);
+      if (!this.requests.push(request, this.native === undefined ? 1 : bytesHeld, bytesHeld)) {
+        if (this.requests.overBudget) {
+          return this.end({
+            code: Status.RESOURCE_EXHAUSTED,
+            message: `${this.method.path}: the server's calls hold ${this.core.options.maxBufferedBytes} bytes of unread messages, its limit: try again later`,
+          });
+        }
         const what =
           this.native === undefined
             ? `${this.requests.capacity} unread messages`
@@ -298,6 +313,8 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
       this.credit?.fail(err);
     } else {
       this.requests?.end();
+      // The handler has returned: what it left unread goes back to the server's budget.
+      this.requests?.discard();
     }
     this.onDone(this);
   }

@@ -8,6 +8,7 @@ import { Status, ServerError, type StatusInfo } from "../status.js";
 import type { ResolvedServerOptions } from "./options.js";
 import { outboxFor } from "./outbox.js";
 import { DeadlineWheel } from "./deadline-wheel.js";
+import { ByteBudget } from "./flow.js";
 
 export type { JsonCodec, ResolvedServerOptions, ServerOptions } from "./options.js";
 
@@ -54,6 +55,8 @@ export interface ServerCore {
   track(call: ActiveCall): void;
   /** The server's wheel of unary-call deadlines. */
   readonly deadlines: DeadlineWheel;
+  /** What all the server's calls hold unread, in bytes (bounded by `maxBufferedBytes`). */
+  readonly buffered: ByteBudget;
   /** True when the server holds `maxCalls` calls: a new one is refused RESOURCE_EXHAUSTED. */
   full(): boolean;
   /** Counts a finished call of `path`: its status and how long it took. */
@@ -122,6 +125,7 @@ export function createServerCore(
     },
     record: hooks.record,
     deadlines: new DeadlineWheel(),
+    buffered: new ByteBudget(options.maxBufferedBytes),
     track: (call) => void active.add(call),
     full: () => active.size >= options.maxCalls,
     untrack: (call) => void active.delete(call),

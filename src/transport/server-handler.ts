@@ -128,16 +128,23 @@ async function viaMiddleware(
   stopped: () => boolean,
 ): Promise<unknown> {
   const streaming = method.definition.responseStream;
-  for (;;) {
-    const r = await gen.next();
-    if (stopped()) {
-      await gen.return(undefined);
-      return undefined;
+  let finished = false;
+  try {
+    for (;;) {
+      const r = await gen.next();
+      if (stopped()) return undefined;
+      if (r.done === true) {
+        finished = true;
+        return streaming ? undefined : r.value;
+      }
+      if (!streaming) throw new Error(`a middleware yielded a message for ${method.path}, which has a single response`);
+      const wait = send?.(r.value);
+      if (wait !== undefined) await wait;
     }
-    if (r.done === true) return streaming ? undefined : r.value;
-    if (!streaming) throw new Error(`a middleware yielded a message for ${method.path}, which has a single response`);
-    const wait = send?.(r.value);
-    if (wait !== undefined) await wait;
+  } finally {
+    // Stopped, or a wait for credit failed (the call was cancelled, expired or ended): the
+    // handler's own `finally` runs now (a Watch unsubscribes), as `for await` does for `pump`.
+    if (!finished) await gen.return(undefined).catch(() => undefined);
   }
 }
 

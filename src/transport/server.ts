@@ -58,6 +58,8 @@ export interface ServerStats {
   frameCalls: number;
   /** NATS subscriptions the server holds. */
   subscriptions: number;
+  /** Bytes of request messages its calls hold unread (bounded by `maxBufferedBytes`). */
+  bufferedBytes: number;
 }
 
 export class NatsServer {
@@ -246,7 +248,12 @@ export class NatsServer {
 
   /** Counts of what the server holds now. */
   stats(): ServerStats {
-    return { activeCalls: this.active.size, frameCalls: this.calls?.size ?? 0, subscriptions: this.subs.length };
+    return {
+      activeCalls: this.active.size,
+      frameCalls: this.calls?.size ?? 0,
+      subscriptions: this.subs.length,
+      bufferedBytes: this.core?.buffered.used ?? 0,
+    };
   }
 
   /**

@@ -191,6 +191,115 @@ describe("bounds on what a peer can make a server hold", () => {
     }
   });
 
+  test("native streams whose client declares no keep-alive (0) and goes silent end after three of the server's longest interval", async () => {
+    const snc = await connect({ servers: ns.url });
+    const server = createServer({ prefix: "ka0", maxPeerKeepaliveMs: 100 }).add(TestDefinition, interopService);
+    await server.listen(snc);
+    try {
+      const frame = (keepaliveMs: number): Uint8Array =>
+        encodeRequest({
+          call: {
+            method: "/interop.test.Test/Sum",
+            metadata: undefined,
+            nid: "",
+            native: { timeoutMs: 0, window: 65536, keepaliveMs, version: 1 },
+          },
+        } as Request);
+      const inbox = createInbox();
+      const sub = nc.subscribe(`${inbox}.*`, { callback: () => undefined });
+      // Twenty calls that declare no keep-alive, and one that declares a day: then silence.
+      for (let i = 0; i < 20; i++) nc.publish("ka0.interop.test.Test.Sum", frame(0), { reply: `${inbox}.${i}` });
+      nc.publish("ka0.interop.test.Test.Sum", frame(86_400_000), { reply: `${inbox}.day` });
+      assert.ok(await eventually(() => server.stats().frameCalls === 21, 3000), "taken");
+      assert.ok(
+        await eventually(() => server.stats().frameCalls === 0 && server.stats().activeCalls === 0, 3000),
+        `held to 3 x 100 ms of silence, not forever (${JSON.stringify(server.stats())})`,
+      );
+      sub.unsubscribe();
+    } finally {
+      await server.close();
+      await snc.close();
+    }
+  });
+
+  test("a server stream blocked on flow control, behind a middleware, runs its handler's finally when the client cancels", async () => {
+    const snc = await connect({ servers: ns.url });
+    let cleaned = 0;
+    const server = createServer({ prefix: "fcleak" })
+      .add(TestDefinition, {
+        ...interopService,
+        async *count() {
+          try {
+            for (let i = 1; ; i++) yield { i, msg: "x".repeat(2000) };
+          } finally {
+            cleaned++;
+          }
+        },
+      })
+      .use(async function* passthrough(call, context) {
+        return yield* call.next(call.request, context);
+      });
+    await server.listen(snc);
+    try {
+      const client = createClient(TestDefinition, nc, { prefix: "fcleak", window: 1024 });
+      for (let k = 0; k < 5; k++) {
+        const ac = new AbortController();
+        const it = client.count({ n: 0 }, { signal: ac.signal })[Symbol.asyncIterator]();
+        await it.next(); // then read no more: the handler waits for credit
+        await sleep(100);
+        ac.abort();
+        await it.next().catch(() => undefined);
+      }
+      assert.ok(await eventually(() => cleaned === 5, 3000), `every handler ended (${cleaned} of 5)`);
+      assert.equal(server.stats().activeCalls, 0);
+    } finally {
+      await server.close();
+      await snc.close();
+    }
+  });
+
+  test("what all calls hold unread is bounded by maxBufferedBytes: past it a call ends RESOURCE_EXHAUSTED, and the bytes come back", async () => {
+    const snc = await connect({ servers: ns.url });
+    const server = createServer({ prefix: "budget", maxBufferedBytes: 64 * 1024 }).add(TestDefinition, {
+      ...interopService,
+      // Reads nothing until the call ends: every message it is sent stays unread.
+      async sum(_requests, ctx) {
+        await new Promise((r) => ctx.signal.addEventListener("abort", r));
+        return { total: 0, count: 0, msgs: [] };
+      },
+    });
+    await server.listen(snc);
+    try {
+      const client = createClient(TestDefinition, nc, { prefix: "budget" });
+      const big = { i: 0, msg: "y".repeat(40 * 1024) };
+      async function* one(): AsyncGenerator<typeof big> {
+        yield big;
+        await sleep(60_000, undefined, { ref: false });
+      }
+      const first = new AbortController();
+      const held = client.sum(one(), { signal: first.signal }).catch((e: unknown) => e);
+      assert.ok(await eventually(() => server.stats().bufferedBytes > 40 * 1024, 3000), "the first call holds 40 KiB");
+      await assert.rejects(
+        client.sum(one()),
+        (e) =>
+          e instanceof ClientError &&
+          e.code === Status.RESOURCE_EXHAUSTED &&
+          /hold 65536 bytes of unread messages/.test(e.details),
+      );
+      first.abort();
+      await held;
+      assert.ok(await eventually(() => server.stats().bufferedBytes === 0, 3000), "given back when the call ends");
+      const again = new AbortController();
+      const third = client.sum(one(), { signal: again.signal }).catch((e: unknown) => e);
+      assert.ok(await eventually(() => server.stats().bufferedBytes > 40 * 1024, 3000), "taken again");
+      again.abort();
+      await third;
+    } finally {
+      await server.close();
+      await snc.close();
+    }
+  });
+
   test("our compat client ignores the probes of a long quiet stream and reads it to its end", async () => {
     const snc = await connect({ servers: ns.url });
     const server = createServer({ prefix: "probed", compatProbeMs: 50 }).add(TestDefinition, {
