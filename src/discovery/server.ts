@@ -2,8 +2,10 @@
  * ion's node discovery protocol (nats-discovery) served by islb, into the same registry and
  * balancer as the native API: Go nodes' save / update / delete become registrations with
  * leases, get is answered by the balancer, and every node's up and down, native or Go, is
- * broadcast on node.discovery.<service>.<dc>.<nid> for Go watchers. Bad input is answered with
- * a failed Response (or dropped) and logged; it never stops the listener.
+ * broadcast on node.discovery.<service>.<dc>.<nid> for Go watchers. Input passes the native
+ * API's checks (./checks.ts). Bad input is answered with a failed Response (an empty
+ * GetResponse for a get, as ion's registry answers a get it cannot serve) and logged; it never
+ * stops the listener.
  */
 import { createHash } from "node:crypto";
 import type { Msg, NatsConnection, Subscription } from "nats";
@@ -13,13 +15,14 @@ import { GobEncoder } from "../gob/encoder.js";
 import { GobError, struct } from "../gob/types.js";
 import { silentLogger, type Logger } from "../log.js";
 import { toRecord } from "../registry/records.js";
-import { NodeState, type RegistryEvent, type RegistryStore } from "../registry/types.js";
+import { NodeState, type NodeRecord, type RegistryEvent, type RegistryStore } from "../registry/types.js";
 import { tokenProblem } from "../subjects.js";
-import { asRequest, extraFromGo, goValue, ionNode, param, type GoRequest } from "./nodes.js";
+import { asRequest, extraFromGo, goValue, ionNode, param, type GoNode, type GoRequest } from "./nodes.js";
 import type { GoAny } from "../gob/types.js";
 import { GET_RESPONSE, REQUEST, RESPONSE } from "./types.js";
 import type { Authorization } from "../islb/auth.js";
 import { StoreUnavailableError } from "../registry/errors.js";
+import { getProblem, registrationProblem } from "./checks.js";
 
 export interface DiscoveryOptions {
   /** Lease of a node kept alive by save/update (default 5000 ms, as ion's registry). */
@@ -61,6 +64,17 @@ export function discoveryOwner(reply: string | undefined, ownerToken: string): s
     identity = `inbox:${prefix}`;
   }
   return `nats-discovery:${createHash("sha256").update(identity).digest("base64url")}`;
+}
+
+/**
+ * Why a save, update or delete did not come on the subject nats-discovery sends it on,
+ * node.publish.<Service>.<DC>.<NID> of the node it names (Go's client always does): bound so,
+ * NATS permissions that let a node publish only on its own subject keep it to its own entry.
+ */
+function subjectProblem(subject: string, action: string, n: GoNode): string | undefined {
+  const own = `${PUBLISH}.${n.service}.${n.dc}.${n.nid}`;
+  if (subject === own) return undefined;
+  return `a ${action} of node ${n.nid} comes on ${own}, not ${subject.slice(0, 256)}`;
 }
 
 const stringOf = (v: GoAny | null | undefined): string =>
@@ -105,7 +119,8 @@ export function serveDiscovery(
     const problem =
       tokenProblem("NID", n.nid) ??
       tokenProblem("Service", n.service) ??
-      (n.dc === "" ? undefined : tokenProblem("DC", n.dc));
+      (n.dc === "" ? undefined : tokenProblem("DC", n.dc)) ??
+      subjectProblem(msg.subject, req.action, n);
     if (problem !== undefined) return respond(msg, false, problem);
     const secret = stringOf(n.extraInfo.get(SECRET_KEY)) || param(req, SECRET_KEY);
     const denied = auth.registrationProblem(n.service, secret);
@@ -125,23 +140,26 @@ export function serveDiscovery(
     extraInfo.delete(OWNER_KEY);
     const { kept, dropped } = extraFromGo(extraInfo);
     if (dropped.length > 0)
-      log.debug({ nid: n.nid, keys: dropped }, "discovery: ExtraInfo values of other than basic types are not kept");
-    const now = Date.now();
+      log.debug(
+        { nid: n.nid, keys: dropped.slice(0, 8).map((k) => k.slice(0, 32)) },
+        "discovery: ExtraInfo values of other than basic types are not kept",
+      );
     const cur = view.get(n.nid);
-    const record = toRecord(
-      {
-        node: ionNode(n),
-        state: NodeState.NODE_STATE_SERVING,
-        region: "",
-        load: cur?.load,
-        softLimits: undefined,
-        hardLimits: undefined,
-        extraInfo: kept,
-      },
-      leaseMs,
-      now,
-      cur?.registeredAt,
-    );
+    const reg = {
+      node: ionNode(n),
+      state: NodeState.NODE_STATE_SERVING,
+      region: "",
+      load: cur?.load,
+      softLimits: undefined,
+      hardLimits: undefined,
+      extraInfo: kept,
+    };
+    const invalid = registrationProblem(reg);
+    if (invalid !== undefined) {
+      log.warn({ nid: n.nid, service: n.service, problem: invalid }, "discovery: registration refused (invalid)");
+      return respond(msg, false, invalid);
+    }
+    const record = toRecord(reg, leaseMs, Date.now(), cur?.registeredAt);
     const r = await store.register(record, owner);
     if (r.refused === "token")
       return respond(msg, false, `node id ${n.nid} is registered by another owner (free again when its lease lapses)`);
@@ -149,6 +167,8 @@ export function serveDiscovery(
   };
 
   const remove = async (msg: Msg, req: GoRequest): Promise<void> => {
+    const invalid = tokenProblem("NID", req.node.nid) ?? subjectProblem(msg.subject, "delete", req.node);
+    if (invalid !== undefined) return respond(msg, false, invalid);
     const owner = discoveryOwner(msg.reply, stringOf(req.node.extraInfo.get(OWNER_KEY)));
     if (owner === undefined)
       return respond(msg, false, `a delete needs a reply inbox or ExtraInfo "${OWNER_KEY}" to prove its owner`);
@@ -163,8 +183,13 @@ export function serveDiscovery(
     const nid = param(req, "nid");
     const sid = param(req, "sid");
     const now = Date.now();
-    let records;
-    if (nid !== "" && nid !== "*") {
+    const invalid = getProblem(service, nid, sid);
+    let records: NodeRecord[];
+    if (invalid !== undefined) {
+      // ion's registry answers a get it cannot serve with no nodes: a Go client reads only a GetResponse.
+      log.warn({ problem: invalid }, "discovery: get refused (invalid)");
+      records = [];
+    } else if (nid !== "" && nid !== "*") {
       const r = view.get(nid);
       records = r !== undefined && r.expiresAt > now && (any || r.node.service === service) ? [r] : [];
     } else if (sid !== "" && !any) {

@@ -1,7 +1,8 @@
 /**
  * Decodes one gob stream (what one fresh Go gob.Encoder wrote): type definitions first, each
  * message defining its own ids, then one value. Generic: ids are never assumed. Bounded: counts
- * and lengths must fit in the bytes left, nesting is limited, and anything malformed is a
+ * and lengths must fit in the bytes left, nesting is limited, the values built (zero values of
+ * fields not sent included) are limited by the stream's size, and anything malformed is a
  * GobError (never a crash, never a prototype reached from the wire).
  */
 import { GobError, ID, struct, type GoAny } from "./types.js";
@@ -26,9 +27,36 @@ export interface Decoded {
 
 const MAX_DEPTH = 32;
 
+/**
+ * How many values (struct, map, slice, element, field, zero value) one stream may build. Counts
+ * and lengths alone do not bound the work: a struct field that is not sent costs no byte but
+ * still gets its zero value, and a chain of struct types a few bytes each whose fields are all
+ * of the next type has a zero value of 2^depth objects (1 KB of definitions asked for 2^30).
+ * Sent values cost at least a byte each; the messages captured from Go's nats-discovery build
+ * under 0.1 value per byte (their definitions alone are ~250 bytes). The cap keeps one message
+ * (64 KiB on the discovery path) to some 50 ms of decoding and a few MB.
+ */
+export const VALUES_PER_BYTE = 16;
+export const MIN_VALUES = 1024;
+export const MAX_VALUES = 1 << 17;
+
+/** The values a stream of `bytes` bytes may build. */
+export const valueBudget = (bytes: number): number => Math.min(MAX_VALUES, MIN_VALUES + VALUES_PER_BYTE * bytes);
+
 class StreamDecoder {
   readonly types = new Map<number, WireDef>();
-  constructor(private readonly r: Reader) {}
+  private left: number;
+  constructor(private readonly r: Reader) {
+    this.left = valueBudget(r.buf.length);
+  }
+
+  /** Counts one value built against the stream's budget. */
+  private spend(): void {
+    if (--this.left < 0)
+      throw new GobError(
+        `the value is too large: a stream of ${this.r.buf.length} bytes may build ${valueBudget(this.r.buf.length)} values (zero values of nested structs included)`,
+      );
+  }
 
   /** Starts the next message: sets the reader's end to it. */
   nextMessage(): void {
@@ -143,6 +171,7 @@ class StreamDecoder {
 
   zero(id: number, depth: number): unknown {
     if (depth > MAX_DEPTH) throw new GobError("types nest too deeply");
+    this.spend();
     switch (id) {
       case ID.bool:
         return false;
@@ -164,6 +193,7 @@ class StreamDecoder {
 
   value(id: number, depth: number): unknown {
     if (depth > MAX_DEPTH) throw new GobError("values nest too deeply");
+    this.spend();
     const r = this.r;
     switch (id) {
       case ID.bool:
@@ -186,18 +216,14 @@ class StreamDecoder {
     const d = this.def(id);
     switch (d.kind) {
       case "struct": {
-        const out = this.zero(id, depth) as Record<string, unknown>;
+        // Fields sent first, then zero values only for those not sent (never built to be replaced).
+        const sent = new Map<number, unknown>();
         this.fields((f) => {
           const fd = d.fields[f];
           if (fd === undefined) throw new GobError(`struct ${d.name || id} has no field ${f}`);
-          Object.defineProperty(out, fd.name, {
-            value: this.value(fd.id, depth + 1),
-            enumerable: true,
-            writable: true,
-            configurable: true,
-          });
+          sent.set(f, this.value(fd.id, depth + 1));
         });
-        return out;
+        return struct(d.fields.map((fd, i) => [fd.name, sent.has(i) ? sent.get(i) : this.zero(fd.id, depth + 1)]));
       }
       case "slice":
       case "array": {

@@ -3,8 +3,9 @@
  * of up to WIDTH one-byte characters (the 24 characters of base64url the service and the
  * agent make) in its slot's run, with its length beside it; a longer or wider one is kept as
  * is in a map (exact either way). 25 bytes a slot, where a pointer and a string cost 40 (a
- * short token) to 48 (one of 24 characters). Compared character by character, as `===` did:
- * not in constant time, as before.
+ * short token) to 48 (one of 24 characters). Compared in time that depends on the length only
+ * (every character is compared, not up to the first that differs), so timing a refusal does
+ * not tell how much of a guess was right.
  */
 import { grown, widened } from "./capacity.js";
 
@@ -27,12 +28,13 @@ export class OwnerTokens {
     if (s >= this.cap) return false;
     const n = this.lengths[s] as number;
     if (n === NONE) return false;
-    if (n === LONG) return this.long.get(s) === token;
+    if (n === LONG) return sameString(this.long.get(s) ?? "", token);
     if (token.length !== n - 1) return false;
     const chars = this.chars;
     const at = s * WIDTH;
-    for (let i = 0; i < token.length; i++) if (chars[at + i] !== token.charCodeAt(i)) return false;
-    return true;
+    let diff = 0;
+    for (let i = 0; i < token.length; i++) diff |= (chars[at + i] as number) ^ token.charCodeAt(i);
+    return diff === 0;
   }
 
   set(s: number, token: string): void {
@@ -67,4 +69,12 @@ export class OwnerTokens {
 function fits(token: string): boolean {
   for (let i = 0; i < token.length; i++) if (token.charCodeAt(i) > 0xff) return false;
   return true;
+}
+
+/** a === b, comparing every character when the lengths agree (not up to the first difference). */
+function sameString(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }

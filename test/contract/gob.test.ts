@@ -7,9 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { decodeGob } from "../../src/gob/decoder.js";
+import { MAX_VALUES, decodeGob, valueBudget } from "../../src/gob/decoder.js";
 import { GobEncoder } from "../../src/gob/encoder.js";
-import { GobError, type GoType } from "../../src/gob/types.js";
+import { GobError, struct, type GoType } from "../../src/gob/types.js";
 import { Reader, Writer } from "../../src/gob/wire.js";
 import {
   DISCOVERY_TYPES,
@@ -23,6 +23,7 @@ import {
   RPC,
 } from "../../src/discovery/types.js";
 import { hex, plainGo as plain, unhex, vectorsDir } from "../helpers/vectors.js";
+import { gobBomb } from "../helpers/gob-bomb.js";
 
 interface Frame {
   subject: string;
@@ -198,4 +199,65 @@ test("round trips of random discovery values: strings (unicode too), ints and ui
             : v;
     assert.deepEqual(norm(back), norm(req));
   }
+});
+
+test("a gob bomb (1 KB of types whose zero value is 2^30 objects, or 3^30, 4^30) is refused by the value budget", () => {
+  for (const [width, levels] of [
+    [2, 30],
+    [3, 30],
+    [4, 30],
+    [2, 31],
+  ] as const) {
+    const bomb = gobBomb(width, levels);
+    assert.ok(bomb.length < 2048, `${bomb.length} bytes`);
+    assert.throws(
+      () => decodeGob(bomb),
+      (e: unknown) =>
+        e instanceof GobError &&
+        e.message.includes(`may build ${valueBudget(bomb.length)} values`) &&
+        !/too deeply/.test(e.message),
+      `width ${width}, ${levels} levels: refused for its size, not its depth`,
+    );
+  }
+  // The same shape, small enough for the budget, decodes to its whole zero value.
+  const small = decodeGob(gobBomb(2, 4)).value as Record<string, Record<string, unknown>>;
+  assert.deepEqual(Object.keys(small), ["F0", "F1"]);
+  assert.deepEqual(plain(small.F1?.F0), { F0: { F0: {}, F1: {} }, F1: { F0: {}, F1: {} } });
+});
+
+test("the value budget grows with the stream up to its cap, and fits real messages with room to spare", () => {
+  assert.ok(valueBudget(0) >= 1024);
+  assert.ok(valueBudget(10_000) > valueBudget(1000));
+  assert.equal(valueBudget(64 * 1024), MAX_VALUES);
+  // Every captured frame, and a Request with a thousand ExtraInfo entries, decode.
+  for (const f of frames) decodeGob(unhex(f.hex));
+  const extra = new Map(Array.from({ length: 1000 }, (_, i) => [`k${i}`, { type: "int", value: i }]));
+  const node = decodeGob(
+    new GobEncoder().encode(
+      REQUEST,
+      struct([
+        ["Action", "save"],
+        [
+          "Node",
+          struct([
+            ["DC", "dc1"],
+            ["Service", "rtc"],
+            ["NID", "sfu-1"],
+            [
+              "RPC",
+              struct([
+                ["Protocol", "nats"],
+                ["Addr", "nats://x"],
+                ["Params", new Map()],
+              ]),
+            ],
+            ["ExtraInfo", extra],
+          ]),
+        ],
+        ["Service", ""],
+        ["Params", new Map()],
+      ]),
+    ),
+  ).value as { Node: { ExtraInfo: Map<string, unknown> } };
+  assert.equal(node.Node.ExtraInfo.size, 1000);
 });

@@ -18,6 +18,7 @@ import { eventually } from "../helpers/setup.js";
 import { redisConfig, startAgent, startIslb } from "../helpers/islb.js";
 import { startRedisServer } from "../helpers/redis-server.js";
 import { discoveryScenarios, plainGo, unhex, type DiscoveryFrame } from "../helpers/vectors.js";
+import { gobBomb } from "../helpers/gob-bomb.js";
 
 const scenarios = discoveryScenarios();
 const frames = (name: string): DiscoveryFrame[] => scenarios.find((s) => s.scenario === name)?.frames ?? [];
@@ -377,3 +378,173 @@ describe("nats-discovery passes the same authorization as the native API", () =>
     }
   });
 });
+
+type GoAnyValue = { type: string; value: unknown };
+/** A discovery.Request with every part chosen (the checks below vary one at a time). */
+function goMessage(o: {
+  action: string;
+  nid?: string;
+  service?: string;
+  addr?: string;
+  rpcParams?: Map<string, string>;
+  extra?: Map<string, GoAnyValue>;
+  params?: Map<string, GoAnyValue>;
+}): Uint8Array {
+  const node = struct([
+    ["DC", o.action === "get" ? "" : "dc1"],
+    ["Service", o.action === "get" ? "" : (o.service ?? "rtc")],
+    ["NID", o.nid ?? ""],
+    [
+      "RPC",
+      struct([
+        ["Protocol", o.action === "get" ? "" : "nats"],
+        ["Addr", o.addr ?? ""],
+        ["Params", o.rpcParams ?? new Map()],
+      ]),
+    ],
+    ["ExtraInfo", o.extra ?? new Map()],
+  ]);
+  return new GobEncoder().encode(
+    REQUEST,
+    struct([
+      ["Action", o.action],
+      ["Node", node],
+      ["Service", o.action === "get" ? (o.service ?? "rtc") : ""],
+      ["Params", o.params ?? new Map()],
+    ]),
+  );
+}
+const text = (value: string): GoAnyValue => ({ type: "string", value });
+
+describe("nats-discovery input passes the native API's checks and limits", () => {
+  let ns: NatsServerProcess;
+  let islb: Running;
+  let nc: NatsConnection;
+  const ask = async (data: Uint8Array, subject = "node.publish.rtc") =>
+    decoded(await nc.request(subject, data, { timeout: 10_000 }));
+
+  before(async () => {
+    ns = await startNatsServer();
+    islb = await startIslb(ns.url, { nid: "islb-checks" });
+    nc = await connect({ servers: ns.url });
+  });
+  after(async () => {
+    await nc.close();
+    await islb.close();
+    await ns.stop();
+  });
+
+  test("a gob bomb (1 KB whose zero value is 2^30 or 4^30 objects) gets a failed Response and islb keeps serving", async () => {
+    for (const width of [2, 4]) {
+      const r = (await ask(gobBomb(width, 30))) as { Success: boolean; Reason: string };
+      assert.equal(r.Success, false);
+      assert.match(r.Reason, /^bad request: the value is too large/);
+    }
+    assert.deepEqual(await ask(unhex(frames("get_no_match")[0]?.hex as string)), { Nodes: null }, "still answering");
+    const client = createClient(ISLBDefinition, nc);
+    assert.deepEqual((await client.findNode({ service: "rtc" })).nodes, [], "the native API too");
+  });
+
+  test("a save with what the native Register refuses is refused, and nothing is stored", async () => {
+    const many = (n: number) => new Map(Array.from({ length: n }, (_, i) => [`k${i}`, `v${i}`]));
+    const cases: Array<[string, Parameters<typeof goMessage>[0], RegExp]> = [
+      [
+        "control characters in Addr",
+        { action: "save", addr: "\u001b[31mnats://x" },
+        /node\.rpc\.addr must not contain control/,
+      ],
+      ["a 2000-character Addr", { action: "save", addr: "n".repeat(2000) }, /node\.rpc\.addr is longer than 1024/],
+      ["65 RPC params", { action: "save", rpcParams: many(65) }, /node\.rpc\.params has 65 entries/],
+      [
+        "65 ExtraInfo entries",
+        { action: "save", extra: new Map([...many(65)].map(([k, v]) => [k, text(v)])) },
+        /extra_info has 65 entries/,
+      ],
+      [
+        "a NUL in an ExtraInfo value",
+        { action: "save", extra: new Map([["x", text("a\u0000b")]]) },
+        /extra_info\["x"\] must not contain control/,
+      ],
+      [
+        "a 200-character ExtraInfo key",
+        { action: "save", extra: new Map([["k".repeat(200), text("v")]]) },
+        /extra_info key is longer than 128/,
+      ],
+    ];
+    for (const [what, msg, reason] of cases) {
+      for (const action of ["save", "update"]) {
+        const r = (await ask(goMessage({ ...msg, action, nid: "sfu-bad" }), "node.publish.rtc.dc1.sfu-bad")) as {
+          Success: boolean;
+          Reason: string;
+        };
+        assert.equal(r.Success, false, `${action}: ${what}`);
+        assert.match(r.Reason, reason, `${action}: ${what}`);
+      }
+      assert.equal(islb.store.view.get("sfu-bad"), undefined, what);
+    }
+    const del = (await ask(goMessage({ action: "delete", nid: "a.b" }))) as { Success: boolean; Reason: string };
+    assert.equal(del.Success, false);
+    assert.match(del.Reason, /NID "a\.b" must not contain '\.'/);
+    // Normal values, up to the limits, are stored.
+    const ok = goMessage({
+      action: "save",
+      nid: "sfu-v",
+      addr: "nats://127.0.0.1:4222",
+      rpcParams: many(64),
+      extra: new Map([...many(64)].map(([k, v]) => [k, text(v)])),
+    });
+    assert.deepEqual(await ask(ok, "node.publish.rtc.dc1.sfu-v"), { Success: true, Reason: "" });
+    assert.equal(islb.store.view.get("sfu-v")?.extra.size, 64);
+  });
+
+  test("a save, update or delete counts only on its node's own subject, node.publish.<Service>.<DC>.<NID>", async () => {
+    for (const [action, subject] of [
+      ["save", "node.publish.rtc"],
+      ["update", "node.publish.rtc.dc1.sfu-other"],
+      ["delete", "node.publish.rtc.dc2.sfu-v"],
+      ["delete", "node.publish.video.dc1.sfu-v"],
+    ] as const) {
+      const r = (await ask(goMessage({ action, nid: "sfu-v", addr: "nats://elsewhere" }), subject)) as {
+        Success: boolean;
+        Reason: string;
+      };
+      assert.equal(r.Success, false, `${action} on ${subject}`);
+      assert.match(r.Reason, /comes on node\.publish\.rtc\.dc1\.sfu-v, not /);
+    }
+    assert.equal(islb.store.view.get("sfu-v")?.node.rpc?.addr, "nats://127.0.0.1:4222", "unchanged");
+  });
+
+  test("a get with a sid, service or nid the native FindNode refuses gets no nodes and places nothing", async () => {
+    assert.ok(islb.store.view.get("sfu-v"), "a node that a valid get would be given");
+    const bad: Array<[string, Parameters<typeof goMessage>[0], string]> = [
+      [
+        "a 60 KB sid with NUL and ESC",
+        { action: "get", params: new Map([["sid", text("\u0000\u001b[31m" + "x".repeat(60_000))]]) },
+        "rtc",
+      ],
+      ["a sid with ESC", { action: "get", params: new Map([["sid", text("\u001b[31mroom")]]) }, "rtc"],
+      ["a 257-character sid", { action: "get", params: new Map([["sid", text("r".repeat(257))]]) }, "rtc"],
+      [
+        "a service with a wildcard",
+        { action: "get", service: "rtc.>", params: new Map([["sid", text("room-w")]]) },
+        "rtc.>",
+      ],
+      ["a nid with a dot", { action: "get", params: new Map([["nid", text("sfu-v.x")]]) }, "rtc"],
+    ];
+    for (const [what, msg, service] of bad) {
+      assert.deepEqual(await ask(goMessage(msg)), { Nodes: null }, what);
+      const sid = param(msg.params, "sid");
+      if (sid !== "") assert.equal(await islb.store.sessionNode(service, sid), undefined, `${what}: not placed`);
+    }
+    const good = (await ask(goMessage({ action: "get", params: new Map([["sid", text("room-v é")]]) }))) as {
+      Nodes: Array<{ NID: string }>;
+    };
+    assert.equal(good.Nodes[0]?.NID, "sfu-v", "a printable sid is placed, as FindNode places it");
+    assert.equal(await islb.store.sessionNode("rtc", "room-v é"), "sfu-v");
+  });
+});
+
+const param = (params: Map<string, GoAnyValue> | undefined, key: string): string => {
+  const v = params?.get(key)?.value;
+  return typeof v === "string" ? v : "";
+};
