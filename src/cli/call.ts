@@ -70,6 +70,32 @@ export function jsonDocuments(text: string): string[] {
   }
 }
 
+/** What a JSON value is, for an error message. */
+function kindOf(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return `a ${typeof v}`;
+}
+
+/**
+ * Refuses documents that are valid JSON but not objects (a request is a message); text that is
+ * not JSON at all is left to the schema, which says where it is wrong.
+ */
+function checkObjects(inputs: string[], streaming: boolean): void {
+  for (const d of inputs) {
+    let v: unknown;
+    try {
+      v = JSON.parse(d);
+    } catch {
+      continue;
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v))
+      throw new UsageError(
+        `${streaming ? "each request must be a JSON object (one a line)" : "the request must be a JSON object"}, not ${kindOf(v)}`,
+      );
+  }
+}
+
 async function* docs(method: DynamicMethod, inputs: string[]): AsyncGenerator<Uint8Array> {
   for (const d of inputs) yield method.encode(d);
 }
@@ -89,6 +115,7 @@ export async function callMethod(
 ): Promise<void> {
   if (!method.requestStream && inputs.length > 1)
     throw new UsageError(`${method.service}/${method.name} takes one request; got ${inputs.length} JSON documents`);
+  checkObjects(inputs, method.requestStream);
   const requests = inputs.length === 0 ? ["{}"] : inputs;
   const def = {
     name: method.service.split(".").pop() as string,

@@ -21,6 +21,11 @@ export function connectionOptions(c: NatsConfig, name: string): ConnectionOption
   return o;
 }
 
+/** A failed connection as every islb command reports it: `cannot connect to NATS at URL: REASON`. */
+export function unreachable(url: string, e: unknown): Error {
+  return new Error(`cannot connect to NATS at ${url}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+}
+
 /** A nats-server this process started (and stops on exit). */
 export interface LocalNats {
   child: ChildProcess;

@@ -14,7 +14,7 @@
  *   compress_min_bytes = 1024   # responses from this size compressed when the client accepts it; -1: never
  */
 import { parse } from "smol-toml";
-import { ConfigError, applyToml, defaults, readConfigFile, type NatsConfig } from "./config.js";
+import { ConfigError, applyToml, defaults, levelOf, readConfigFile, type NatsConfig } from "./config.js";
 
 /** What `islb gateway` runs with, once file, environment and flags are applied. */
 export interface GatewayConfig {
@@ -111,7 +111,7 @@ export function loadGatewayConfig(f: GatewayFlags, env: NodeJS.ProcessEnv = proc
   }
   if (env.NATS_URL) cfg.nats = { ...cfg.nats, url: env.NATS_URL };
   if (env.ISLB_GATEWAY_TOKEN) cfg.authToken = env.ISLB_GATEWAY_TOKEN;
-  if (env.LOG_LEVEL) cfg.logLevel = env.LOG_LEVEL;
+  if (env.LOG_LEVEL) cfg.logLevel = levelOf(env.LOG_LEVEL, "LOG_LEVEL") as string;
   const n = { ...cfg.nats };
   if (f.nats) n.url = f.nats;
   if (f.natsUser) n.user = f.natsUser;
@@ -134,7 +134,7 @@ export function loadGatewayConfig(f: GatewayFlags, env: NodeJS.ProcessEnv = proc
       throw new ConfigError(`--compress-min-bytes must be an integer, not ${JSON.stringify(f.compressMinBytes)}`);
     cfg.compressMinBytes = Number(f.compressMinBytes);
   }
-  if (f.logLevel) cfg.logLevel = f.logLevel;
+  if (f.logLevel) cfg.logLevel = levelOf(f.logLevel, "--log-level") as string;
   if (cfg.allow !== undefined && cfg.allow.length === 0) cfg.allow = undefined;
   if (cfg.authToken === "") cfg.authToken = undefined;
   return cfg;

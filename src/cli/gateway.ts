@@ -4,19 +4,32 @@ import { isLoopback, parseListen as parseListenAddress } from "../http/listen-ad
 import type { Command } from "commander";
 import { pino } from "pino";
 import { createGateway, type GatewayOptions } from "../gateway/index.js";
-import { connectNats } from "./connect.js";
+import { dottedProblem, tokenProblem } from "../subjects.js";
+import { connectNats, unreachable } from "./connect.js";
 import { loadGatewayConfig, type GatewayConfig, type GatewayFlags } from "./gateway-config.js";
 
 /** A mistake in the flags: printed as it is. */
 export class GatewayUsageError extends Error {}
 
-/** `host:port` (IPv6 in brackets), or a bare port on 127.0.0.1; a mistake is a usage error. */
-export function parseListen(s: string): { host: string; port: number } {
+/** `host:port` (IPv6 in brackets), or a bare port on 127.0.0.1; a mistake is a usage error naming `flag`. */
+export function parseListen(s: string, flag = "--listen"): { host: string; port: number } {
   try {
     return parseListenAddress(s);
   } catch {
-    throw new GatewayUsageError(`--listen must be HOST:PORT, not ${JSON.stringify(s)}`);
+    throw new GatewayUsageError(`${flag} must be HOST:PORT, not ${JSON.stringify(s)}`);
   }
+}
+
+/** Why an --allow entry (SERVICE, SERVICE/METHOD, PKG.* or *) can match nothing, or undefined. */
+function allowProblem(a: string): string | undefined {
+  if (a === "*") return undefined;
+  if (a.endsWith(".*")) return dottedProblem("--allow package", a.slice(0, -2));
+  const slash = a.indexOf("/", 1);
+  if (slash < 0) return dottedProblem("--allow service", a);
+  return (
+    dottedProblem("--allow service", a.slice(a.startsWith("/") ? 1 : 0, slash)) ??
+    tokenProblem("--allow method", a.slice(slash + 1))
+  );
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [
@@ -34,9 +47,16 @@ export interface PreparedGateway {
   options: Omit<GatewayOptions, "logger">;
 }
 
-/** Checks a gateway's configuration (an open non-loopback address needs --allow or --expose-all) and reads its TLS files. */
-export function prepareGateway(f: GatewayConfig): PreparedGateway {
-  const { host, port } = parseListen(f.listen);
+/**
+ * Checks a gateway's configuration (an open non-loopback address needs --allow or --expose-all)
+ * and reads its TLS files; `listenFlag` is the flag a bad address is blamed on.
+ */
+export function prepareGateway(f: GatewayConfig, listenFlag = "--listen"): PreparedGateway {
+  const { host, port } = parseListen(f.listen, listenFlag);
+  for (const a of f.allow ?? []) {
+    const problem = allowProblem(a);
+    if (problem !== undefined) throw new GatewayUsageError(problem);
+  }
   if (!isLoopback(host) && f.allow === undefined && !f.exposeAll) {
     throw new GatewayUsageError(
       `refusing to expose every service on ${host}, which is not a loopback address: name what to expose with --allow SERVICE[/METHOD], or pass --expose-all`,
@@ -72,7 +92,9 @@ async function run(flags: GatewayFlags): Promise<void> {
   const f = loadGatewayConfig(flags);
   const { host, port, options } = prepareGateway(f);
   const log = pino({ level: f.logLevel });
-  const { nc } = await connectNats(f.nats, "islb gateway", log);
+  const { nc } = await connectNats(f.nats, "islb gateway", log).catch((e: unknown) => {
+    throw unreachable(f.nats.url, e);
+  });
   const gateway = createGateway(nc, { ...options, logger: log });
   const a = await gateway.listen(port, host);
   process.stdout.write(
@@ -132,6 +154,6 @@ export function addGatewayCommand(program: Command): void {
       "--compress-min-bytes <n>",
       "compress responses of at least n bytes when the client accepts gzip or deflate (1024; -1: never)",
     )
-    .option("--log-level <level>", "log level: trace, debug, info, warn, error (env LOG_LEVEL)")
+    .option("--log-level <level>", "log level: trace, debug, info, warn, error, fatal, silent (env LOG_LEVEL)")
     .action(async (f: GatewayFlags) => run(f));
 }

@@ -17,6 +17,9 @@ import { startTracingFromEnv } from "../tracing/otlp.js";
 import { addGatewayCommand, prepareGateway } from "./gateway.js";
 import { loadGatewayConfig } from "./gateway-config.js";
 
+/** The exit code of a command ended by Ctrl-C, as shells report it: 128 + SIGINT (2). */
+const SIGINT_EXIT = 130;
+
 /** What a stop may take beyond the drain (closing the store, NATS, tracing) before islb exits anyway. */
 const STOP_GRACE_MS = 10_000;
 
@@ -73,10 +76,14 @@ addNatsFlags(
     const log = createLogger(cfg.logLevel, cfg.logFormat, { nid: cfg.nid });
     for (const w of warnings) log.warn({}, w);
     const tracing = await startTracingFromEnv(`islb ${cfg.nid}`, log);
+    // The embedded gateway shares islb's connection, so it carries calls under islb's prefix.
     const gateway =
       flags.gateway === undefined
         ? undefined
-        : prepareGateway(loadGatewayConfig({ config: flags.config, listen: flags.gateway }));
+        : prepareGateway(
+            loadGatewayConfig({ config: flags.config, listen: flags.gateway, prefix: cfg.prefix }),
+            "--gateway",
+          );
     const running = await serve(cfg, log, {
       startLocalNats: flags.startNats === true,
       tracing: tracing !== undefined,
@@ -108,14 +115,9 @@ addNatsFlags(
 
 addClientFlags(program.command("nodes [service]").description("list the registered nodes (all services, or one)"))
   .option("--json", "one JSON document per node")
-  .action(async (service: string | undefined, flags: ClientFlags & { json?: boolean }) => {
-    const nc = await clientConnection(flags);
-    try {
-      await printNodes(nc, service ?? "", flags.json === true, flags);
-    } finally {
-      await nc.close();
-    }
-  });
+  .action(async (service: string | undefined, flags: ClientFlags & { json?: boolean }) =>
+    client(flags, (nc) => printNodes(nc, service ?? "", flags.json === true, flags)),
+  );
 
 addClientFlags(
   program
@@ -134,14 +136,16 @@ addClientFlags(
       }[flags.events];
       if (events === undefined)
         throw new UsageError(`--events must be nodes, sessions or all, not ${JSON.stringify(flags.events)}`);
-      const nc = await clientConnection(flags);
+      const from = Number(flags.from);
+      if (!/^\d+$/.test(flags.from) || !Number.isSafeInteger(from))
+        throw new UsageError(
+          `--from must be a revision (a whole number, 0 or more), not ${JSON.stringify(flags.from)}`,
+        );
       const ac = new AbortController();
       process.on("SIGINT", () => ac.abort());
-      try {
-        await printWatch(nc, service ?? "", Number(flags.from), flags.json === true, ac.signal, { ...flags, events });
-      } finally {
-        await nc.close();
-      }
+      await client(flags, (nc) =>
+        printWatch(nc, service ?? "", from, flags.json === true, ac.signal, { ...flags, events }),
+      );
     },
   );
 
@@ -225,13 +229,19 @@ withSchemaFlags(
       }
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
-      await callMethod(nc, m, jsonDocuments(text), {
-        client: clientOptions(f),
-        metadata,
-        timeoutMs,
-        signal: ac.signal,
-        out: (line) => process.stdout.write(`${line}\n`),
-      });
+      try {
+        await callMethod(nc, m, jsonDocuments(text), {
+          client: clientOptions(f),
+          metadata,
+          timeoutMs,
+          signal: ac.signal,
+          out: (line) => process.stdout.write(`${line}\n`),
+        });
+      } catch (e) {
+        // Ctrl-C is how a person ends a stream: no error, the shell's 128 + SIGINT.
+        if (!ac.signal.aborted) throw e;
+        process.exitCode = SIGINT_EXIT;
+      }
     }),
   );
 

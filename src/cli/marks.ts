@@ -116,6 +116,9 @@ export function addPlacementCommands(program: Command, run: RunClient): void {
     .option("--deadline <duration>", "drained after this long whatever it hosts, e.g. 10m (default: none)")
     .option("--cancel", "cancel a drain (as uncordon)")
     .action(async (nid: string, f: MarkFlags & { deadline?: string; cancel?: boolean }) => {
+      // A cancelled drain has no deadline: refused rather than silently dropped.
+      if (f.cancel === true && f.deadline !== undefined)
+        throw new UsageError("--cancel and --deadline do not go together");
       let deadlineMs = 0;
       if (f.deadline !== undefined) {
         try {

@@ -7,6 +7,7 @@ import {
   type NodeInfo,
   type WatchEvent,
 } from "../../generated/islb/islb.js";
+import { ClientError, Status } from "../status.js";
 import { createClient } from "../transport/client.js";
 import { NODE_HEADER, eventLine, nodeRow, table } from "./output.js";
 
@@ -61,6 +62,20 @@ export async function printNodes(
   process.stderr.write(`${nodes.length} node${nodes.length === 1 ? "" : "s"} at revision ${revision}\n`);
 }
 
+/**
+ * Statuses a watch resumes after, once it has been established: islb restarting or reloading
+ * (UNAVAILABLE), the watcher falling behind (RESOURCE_EXHAUSTED), a lost connection. Anything
+ * else (a bad service name, a refused credential, no islb there at all) ends the command.
+ */
+const RESUMABLE: ReadonlySet<Status> = new Set([
+  Status.UNAVAILABLE,
+  Status.RESOURCE_EXHAUSTED,
+  Status.ABORTED,
+  Status.CANCELLED,
+  Status.DEADLINE_EXCEEDED,
+]);
+
+/** Prints changes until `signal`; resumes from the last revision seen when an established watch breaks off. */
 export async function printWatch(
   nc: NatsConnection,
   service: string,
@@ -71,12 +86,14 @@ export async function printWatch(
 ): Promise<void> {
   const client = createClient(ISLBDefinition, nc, { prefix: opts.prefix, nid: opts.nid });
   let last = from;
+  let established = false;
   for (;;) {
     try {
       for await (const e of client.watch(
         { service, fromRevision: last, events: opts.events ?? WatchEvents.WATCH_EVENTS_UNSPECIFIED },
         { signal },
       )) {
+        established = true;
         if (e.type !== WatchEvent_Type.TYPE_SYNCED || !asJson)
           process.stdout.write(`${asJson ? json(e) : eventLine(e)}\n`);
         if (e.revision > last) last = e.revision;
@@ -84,7 +101,8 @@ export async function printWatch(
       return;
     } catch (e) {
       if (signal.aborted) return;
-      process.stderr.write(`watch interrupted (${(e as Error).message}); resuming from revision ${last}\n`);
+      if (!established || !(e instanceof ClientError) || !RESUMABLE.has(e.code)) throw e;
+      process.stderr.write(`watch interrupted (${e.message}); resuming from revision ${last}\n`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }

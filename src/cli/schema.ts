@@ -254,52 +254,32 @@ function bufMethod(
   };
 }
 
-/** Schemas from .proto files, parsed with protobufjs (JSON with lowerCamelCase names, as proto3 JSON writes them). */
+/**
+ * Schemas from .proto files: parsed with protobufjs and turned into descriptors, so JSON is
+ * read as strictly (unknown keys refused) and describe prints as in the reflection mode.
+ */
 export class ProtoFileSchema implements Schema {
-  private constructor(private readonly root: import("protobufjs").Root) {}
+  private constructor(private readonly registry: FileRegistry) {}
 
   static async load(files: string[], importPaths: string[]): Promise<ProtoFileSchema> {
-    const protobuf = (await import("protobufjs")).default;
-    const { existsSync } = await import("node:fs");
-    const { resolve } = await import("node:path");
-    const root = new protobuf.Root();
-    root.resolvePath = (origin, target) => {
-      for (const dir of ["", ...importPaths]) {
-        const p = dir === "" ? resolve(target) : resolve(dir, target);
-        if (existsSync(p)) return p;
-      }
-      return protobuf.util.path.resolve(origin, target);
-    };
+    // protobufjs is loaded only for --proto.
+    const { loadProtoFiles } = await import("./proto-files.js");
     try {
-      await root.load(files, { keepCase: false });
-      root.resolveAll();
+      return new ProtoFileSchema(await loadProtoFiles(files, importPaths));
     } catch (e) {
       throw new UsageError(`cannot load ${files.join(", ")}: ${(e as Error).message}`);
     }
-    return new ProtoFileSchema(root);
-  }
-
-  private all<T>(ctor: new (...a: never[]) => T): T[] {
-    const out: T[] = [];
-    const walk = (ns: import("protobufjs").NamespaceBase): void => {
-      for (const o of ns.nestedArray) {
-        if (o instanceof ctor) out.push(o);
-        if ("nestedArray" in o) walk(o as import("protobufjs").NamespaceBase);
-      }
-    };
-    walk(this.root);
-    return out;
   }
 
   async services(): Promise<string[]> {
-    const protobuf = (await import("protobufjs")).default;
-    return this.all(protobuf.Service).map((s) => s.fullName.replace(/^\./, ""));
+    const out: string[] = [];
+    for (const t of this.registry) if (t.kind === "service") out.push(t.typeName);
+    return out.sort();
   }
 
-  private async service(name: string): Promise<import("protobufjs").Service> {
-    const protobuf = (await import("protobufjs")).default;
-    const s = this.root.lookup(name);
-    if (!(s instanceof protobuf.Service))
+  private async service(name: string): Promise<DescService> {
+    const s = this.registry.getService(name.replace(/^\./, ""));
+    if (s === undefined)
       throw new UsageError(
         `the .proto files define no service ${name}; they have: ${(await this.services()).join(", ") || "none"}`,
       );
@@ -307,48 +287,27 @@ export class ProtoFileSchema implements Schema {
   }
 
   async methods(service: string): Promise<string[]> {
-    return (await this.service(service)).methodsArray.map((m) => `${service}.${m.name}`);
+    return (await this.service(service)).methods.map((m) => `${service}.${m.name}`);
   }
 
   async describe(symbol: string): Promise<string> {
-    const o = this.root.lookup(symbol.replace(/^\./, ""));
-    if (o === null) throw new UsageError(`the .proto files define no symbol ${symbol}`);
-    return `${symbol} is a ${o.constructor.name.toLowerCase()}:\n${JSON.stringify(o.toJSON(), null, 2)}`;
+    const s = symbol.replace(/^\./, "");
+    const dot = s.lastIndexOf(".");
+    const d =
+      this.registry.get(s) ??
+      this.registry.getService(s.slice(0, dot))?.methods.find((m) => m.name === s.slice(dot + 1));
+    if (d === undefined) throw new UsageError(`the .proto files define no symbol ${s}`);
+    return describeDesc(d);
   }
 
   async method(service: string, name: string): Promise<DynamicMethod> {
     const svc = await this.service(service);
-    const m = svc.methods[name];
+    const m = svc.methods.find((x) => x.name === name);
     if (m === undefined)
       throw new UsageError(
-        `service ${service} has no method ${name}; it has: ${svc.methodsArray.map((x) => x.name).join(", ")}`,
+        `service ${service} has no method ${name}; it has: ${svc.methods.map((x) => x.name).join(", ")}`,
       );
-    m.resolve();
-    const req = m.resolvedRequestType as import("protobufjs").Type;
-    const res = m.resolvedResponseType as import("protobufjs").Type;
-    return {
-      service,
-      name,
-      requestStream: m.requestStream === true,
-      responseStream: m.responseStream === true,
-      encode(json) {
-        let obj: unknown;
-        try {
-          obj = JSON.parse(json);
-        } catch (e) {
-          throw new UsageError(`bad JSON: ${(e as Error).message}`);
-        }
-        const problem = req.verify(obj as Record<string, unknown>);
-        if (problem !== null)
-          throw new UsageError(`bad request for ${service}/${name} (${req.fullName.slice(1)}): ${problem}`);
-        return req.encode(req.fromObject(obj as Record<string, unknown>)).finish();
-      },
-      decode(bytes) {
-        return JSON.stringify(
-          res.toObject(res.decode(bytes), { longs: String, enums: String, bytes: String, json: true }),
-        );
-      },
-    };
+    return bufMethod(service, m.name, m.methodKind, m.input, m.output, this.registry);
   }
 }
 

@@ -65,6 +65,12 @@ test("islb cordon / uncordon / drain / place --explain / place --overflow", asyn
       (e: { code?: number; stderr?: string }) =>
         e.code === 1 && /--deadline "soon" is not a duration/.test(e.stderr ?? ""),
     );
+    await assert.rejects(
+      cli(["drain", "cm-1", "--cancel", "--deadline", "1m", "--admin-token", "t0p"]),
+      (e: { code?: number; stderr?: string }) =>
+        e.code === 1 && /^islb: --cancel and --deadline do not go together$/m.test(e.stderr ?? ""),
+    );
+    assert.equal(islb.store.view.get("cm-1")?.mark, undefined, "nothing sent");
     const d = await cli(["drain", "cm-1", "--deadline", "10m", "--admin-token", "t0p"]);
     assert.match(d.stdout, /^cm-1 draining: draining \(by .*\(admin\); deadline in (599|600)s\)/);
     assert.equal(islb.store.view.get("cm-1")?.mark?.kind, "draining");

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { freePort, startNatsServer } from "../helpers/nats-server.js";
 import { startAgent, startIslb } from "../helpers/islb.js";
+import { Status } from "../../src/status.js";
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
@@ -23,9 +24,22 @@ test("islb nodes prints a table and JSON; errors exit non-zero with a reason; /m
     const j = await run(process.execPath, [MAIN, "nodes", "rtc", "--json", "--nats", ns.url]);
     const doc = JSON.parse(j.stdout.trim().split("\n")[0] as string);
     assert.equal(doc.node.registration.node.nid, "sfu-cli");
+    // A status is `ERROR: CODE: message` and exits 64 + code, as in every client command.
     await assert.rejects(
       run(process.execPath, [MAIN, "nodes", "--nats", ns.url, "--nid", "bad.nid"]),
-      (e: { code?: number; stderr?: string }) => e.code === 1 && /INVALID_ARGUMENT/.test(e.stderr ?? ""),
+      (e: { code?: number; stderr?: string }) =>
+        e.code === 64 + Status.INVALID_ARGUMENT && /^ERROR: INVALID_ARGUMENT: node id "bad\.nid"/.test(e.stderr ?? ""),
+    );
+    await assert.rejects(
+      run(process.execPath, [MAIN, "nodes", "a.b", "--nats", ns.url]),
+      (e: { code?: number; stderr?: string }) =>
+        e.code === 64 + Status.INVALID_ARGUMENT && /^ERROR: INVALID_ARGUMENT: service "a\.b"/.test(e.stderr ?? ""),
+    );
+    await assert.rejects(
+      run(process.execPath, [MAIN, "nodes", "--nats", ns.url, "--nid", "nosuch"]),
+      (e: { code?: number; stderr?: string }) =>
+        e.code === 64 + Status.UNAVAILABLE &&
+        /^ERROR: UNAVAILABLE: no server is serving nrpc\.nosuch\./.test(e.stderr ?? ""),
     );
     let text = "";
     for (let i = 0; i < 20 && !/grpc_server_handled_total\{[^}]*grpc_method="Watch"/.test(text); i++) {
@@ -38,6 +52,66 @@ test("islb nodes prints a table and JSON; errors exit non-zero with a reason; /m
   } finally {
     await a.agent.stop();
     await a.nc.close();
+    await islb.close();
+    await ns.stop();
+  }
+});
+
+test("islb watch: a refusal or nobody serving ends it with the status; a bad --from is a usage error", async () => {
+  const ns = await startNatsServer();
+  const islb = await startIslb(ns.url, { nid: "islb-wr" });
+  // A watch that retried a permanent error would run until this timeout (killed: no exit code).
+  const watch = (...args: string[]) =>
+    run(process.execPath, [MAIN, "watch", ...args, "--nats", ns.url], { timeout: 20_000 }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? "" }),
+    );
+  try {
+    const bad = await watch("a.b");
+    assert.equal(bad.code, 64 + Status.INVALID_ARGUMENT, bad.stderr);
+    assert.match(bad.stderr, /^ERROR: INVALID_ARGUMENT: service "a\.b"/);
+    assert.doesNotMatch(bad.stderr, /resuming/);
+    const nobody = await watch("--nid", "nosuch");
+    assert.equal(nobody.code, 64 + Status.UNAVAILABLE, nobody.stderr);
+    assert.match(nobody.stderr, /^ERROR: UNAVAILABLE: no server is serving nrpc\.nosuch\.islb\.ISLB\.Watch/);
+    for (const from of ["abc", "-5", "1.5"]) {
+      const r = await watch("--from", from);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^islb: --from must be a revision \(a whole number, 0 or more\), not "/);
+    }
+  } finally {
+    await islb.close();
+    await ns.stop();
+  }
+});
+
+test("islb watch resumes when the islb it watches restarts", async () => {
+  const { spawn } = await import("node:child_process");
+  const ns = await startNatsServer();
+  let islb = await startIslb(ns.url, { nid: "islb-w1" });
+  const child = spawn(process.execPath, [MAIN, "watch", "--nats", ns.url], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const until = async (what: () => boolean, ms = 20_000): Promise<void> => {
+    for (let t = 0; t < ms && !what(); t += 50) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(what(), `stdout: ${out}\nstderr: ${err}`);
+  };
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  try {
+    await until(() => / synced$/m.test(out));
+    await islb.close();
+    await until(() => /watch interrupted \(.*UNAVAILABLE.*\); resuming from revision \d+/.test(err));
+    islb = await startIslb(ns.url, { nid: "islb-w2" });
+    agent = await startAgent(ns.url, "sfu-w");
+    await until(() => / sfu-w \(rtc, dc1\)/.test(out));
+    assert.equal(child.exitCode, null, "still watching");
+  } finally {
+    child.kill("SIGINT");
+    await new Promise((r) => child.once("exit", r));
+    await agent?.agent.stop();
+    await agent?.nc.close();
     await islb.close();
     await ns.stop();
   }

@@ -84,8 +84,10 @@ describe("tooling against islb serve", () => {
   test("server streaming prints one JSON document per message", async () => {
     // Read until the stream's SYNCED line (a loaded machine may take seconds to start the CLI), then stop it.
     const child = spawn(process.execPath, [MAIN, "call", "islb.ISLB/Watch", "--nats", ns.url, "-d", "{}"], {
-      stdio: ["ignore", "pipe", "inherit"],
+      stdio: ["ignore", "pipe", "pipe"],
     });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
     let text = "";
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no TYPE_SYNCED within 20 s: ${text}`)), 20_000);
@@ -97,8 +99,10 @@ describe("tooling against islb serve", () => {
         }
       });
     });
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     child.kill("SIGINT");
-    await new Promise((r) => child.once("exit", r));
+    assert.equal(await exited, 130, "Ctrl-C ends a stream as shells report SIGINT");
+    assert.equal(stderr, "", "and quietly");
     const out = text
       .trim()
       .split("\n")
@@ -118,6 +122,9 @@ describe("tooling against islb serve", () => {
     assert.match(unknown.stderr, /has no method FindNod; it has: FindNode, Register/);
     const json = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "-d", '{"servic":"x"}');
     assert.match(json.stderr, /key "servic" is unknown/);
+    const array = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "-d", "[1]");
+    assert.equal(array.code, 1);
+    assert.match(array.stderr, /^ERROR: the request must be a JSON object, not an array$/m);
     const nobody = await islbCli("call", "islb.ISLB/FindNode", "--nats", ns.url, "--nid", "nobody", "-d", "{}");
     assert.match(nobody.stderr, /nrpc\.nobody\.grpc\.reflection\.v1\.ServerReflection/, "names the subject it tried");
   });
@@ -141,6 +148,28 @@ describe("tooling against islb serve", () => {
     assert.equal(JSON.parse(r.stdout).nodes[0].nid, "sfu-t");
     const l = await islbCli("list", "--proto", "islb/islb.proto", "--import-path", PROTO, "--nats", ns.url);
     assert.match(l.stdout, /^islb\.ISLB$/m);
+    // As strict as reflection: unknown keys refused, in nested messages too.
+    const proto = ["--nats", ns.url, "--proto", "islb/islb.proto", "--import-path", PROTO];
+    const typo = await islbCli("call", "islb.ISLB/FindNode", ...proto, "-d", '{"service":"rtc","sidd":"r1"}');
+    assert.equal(typo.code, 1);
+    assert.match(typo.stderr, /islb\.FindNodeRequest from JSON: key "sidd" is unknown/);
+    const nested = await islbCli(
+      "call",
+      "islb.ISLB/Register",
+      ...proto,
+      "-d",
+      '{"registration":{"node":{"nidd":"x"}}}',
+    );
+    assert.equal(nested.code, 1);
+    assert.match(nested.stderr, /ion\.Node from JSON: key "nidd" is unknown/);
+    // describe prints .proto syntax, as it does from reflection.
+    for (const symbol of ["islb.Registration", "islb.ISLB", "islb.ISLB.Watch", "islb.NodeState"]) {
+      const fromFile = await islbCli("describe", symbol, ...proto);
+      assert.equal(fromFile.code, 0, fromFile.stderr);
+      assert.equal(fromFile.stdout, (await islbCli("describe", symbol, "--nats", ns.url)).stdout);
+    }
+    const reg = await islbCli("describe", "islb.Registration", ...proto);
+    assert.match(reg.stdout, /^  map<string, \.islb\.ExtraValue> extra_info = 7;$/m);
   });
 
   test("the JSON mode of islb serve is canonical proto3 JSON and strict", async () => {
