@@ -95,6 +95,9 @@ export interface Config {
   adminToken: string;
   /** Bounds of the change history kept for resuming watchers: changes, bytes (estimated), age. */
   watchHistory: HistoryLimits;
+  /** The memory store's bounds: sessions and nodes kept at most (past them, RESOURCE_EXHAUSTED). */
+  maxSessions?: number;
+  maxNodes?: number;
 }
 
 /** Defaults: the embedded set-up (memory store, local NATS). */

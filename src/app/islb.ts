@@ -109,7 +109,12 @@ export async function openStore(cfg: Config, log: Logger = silentLogger, nc?: Na
     );
   }
   if (kind === "memory" || cfg.redis === undefined)
-    return new MemoryStore({ history: cfg.watchHistory, sessionEvents: cfg.sessionEvents });
+    return new MemoryStore({
+      history: cfg.watchHistory,
+      sessionEvents: cfg.sessionEvents,
+      maxSessions: cfg.maxSessions,
+      maxNodes: cfg.maxNodes,
+    });
   const { RedisStore } = await import("../registry/redis.js");
   return RedisStore.connect(cfg.redis, { history: cfg.watchHistory, logger: log, sessionEvents: cfg.sessionEvents });
 }

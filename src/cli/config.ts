@@ -75,7 +75,8 @@ function sessionEventsOf(v: string | undefined, where: string): SessionEventsMod
   return v;
 }
 
-function levelOf(v: string | undefined, where: string): string | undefined {
+/** A log level pino knows, or a ConfigError naming `where` it came from and the levels there are. */
+export function levelOf(v: string | undefined, where: string): string | undefined {
   if (v === undefined) return undefined;
   if (!(LOG_LEVELS as readonly string[]).includes(v))
     throw new ConfigError(`${where} must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(v)}`);
@@ -219,6 +220,8 @@ export function applyToml(cfg: Config, text: string, file = "config", warnings: 
     bytes: positive(num(islb, "watch_history_bytes", "islb"), "islb.watch_history_bytes") ?? out.watchHistory.bytes,
     ageMs: positive(num(islb, "watch_history_age_ms", "islb"), "islb.watch_history_age_ms") ?? out.watchHistory.ageMs,
   };
+  out.maxSessions = positive(num(islb, "max_sessions", "islb"), "islb.max_sessions") ?? out.maxSessions;
+  out.maxNodes = positive(num(islb, "max_nodes", "islb"), "islb.max_nodes") ?? out.maxNodes;
   const secrets = table(islb, "secrets");
   for (const [k, v] of Object.entries(secrets)) {
     if (typeof v !== "string") throw new ConfigError(`islb.secrets.${k} must be a string`);

@@ -24,6 +24,8 @@ const KNOWN: Record<string, readonly string[] | "any"> = {
     "admin_token",
     "drain_ms",
     "watch_history_changes",
+    "max_sessions",
+    "max_nodes",
     "watch_history_bytes",
     "watch_history_age_ms",
     "secrets",

@@ -33,7 +33,7 @@ import { toRecord } from "../registry/records.js";
 import { checkLoad, checkOptionalToken, checkRegistration, checkSid, checkToken } from "./validate.js";
 import { watchNodes } from "./watch.js";
 import { Authorization, presentedAdmin } from "./auth.js";
-import { StoreUnavailableError } from "../registry/errors.js";
+import { StoreFullError, StoreUnavailableError } from "../registry/errors.js";
 import { toMarkMessage } from "../registry/marks.js";
 import type { PickTrace } from "../balancer/balancer.js";
 import { explainEnd, explainStart } from "./explain.js";
@@ -124,6 +124,7 @@ export function createIslbService(
       return await p;
     } catch (e) {
       if (e instanceof StoreUnavailableError) fail(Status.UNAVAILABLE, e.message);
+      if (e instanceof StoreFullError) fail(Status.RESOURCE_EXHAUSTED, e.message);
       throw e;
     }
   };

@@ -11,3 +11,11 @@ export class StoreUnavailableError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * The store holds as many sessions or nodes as it is allowed to (a bound on what callers can
+ * make it keep): nothing was added; the caller may retry once some have ended.
+ */
+export class StoreFullError extends Error {
+  override readonly name = "StoreFullError";
+}

@@ -5,6 +5,7 @@
 import { ExpiryBuckets } from "./leases.js";
 import { grown, widened } from "./capacity.js";
 import { OwnerTokens } from "./owner-tokens.js";
+import { StoreFullError } from "./errors.js";
 import {
   NodeState,
   type ChangeType,
@@ -39,7 +40,19 @@ export interface MemoryStoreOptions {
   history?: number | Partial<HistoryLimits>;
   /** "all": announce each new session placement ("placed") and each idle expiry ("expired"); default "moves": not. */
   sessionEvents?: SessionEventsMode;
+  /**
+   * Sessions kept at most (default 1,000,000, about 300 MB): past it a new session is refused
+   * (StoreFullError) until others end, so callers allowed FindNode cannot exhaust the heap.
+   */
+  maxSessions?: number;
+  /** Nodes registered at most (default 100,000): past it a new node is refused (StoreFullError). */
+  maxNodes?: number;
 }
+
+/** MemoryStoreOptions.maxSessions by default. */
+export const DEFAULT_MAX_SESSIONS = 1_000_000;
+/** MemoryStoreOptions.maxNodes by default. */
+export const DEFAULT_MAX_NODES = 100_000;
 
 export class MemoryStore implements RegistryStore {
   readonly view: RegistryView;
@@ -61,8 +74,12 @@ export class MemoryStore implements RegistryStore {
   private rev = Date.now() * 1000;
   private readonly local = new Set<(e: RegistryEvent) => void>();
   private readonly announceAll: boolean;
+  private readonly maxSessions: number;
+  private readonly maxNodes: number;
 
   constructor(options: MemoryStoreOptions = {}) {
+    this.maxSessions = Math.max(1, options.maxSessions ?? DEFAULT_MAX_SESSIONS);
+    this.maxNodes = Math.max(1, options.maxNodes ?? DEFAULT_MAX_NODES);
     this.view = new RegistryView(typeof options.history === "number" ? { changes: options.history } : options.history);
     this.announceAll = options.sessionEvents === "all";
     this.view.subscribe((e, s) => {
@@ -121,6 +138,10 @@ export class MemoryStore implements RegistryStore {
       this.renewLease(nid, cur, record.expiresAt);
       return this.emit(kind, record);
     }
+    if (this.view.table.size >= this.maxNodes)
+      throw new StoreFullError(
+        `the registry holds ${this.maxNodes} nodes, its limit: no node is added until one leaves`,
+      );
     this.joining = { nid, token, expiresAt: record.expiresAt };
     try {
       return this.emit(kind, record);
@@ -225,6 +246,7 @@ export class MemoryStore implements RegistryStore {
         return { nid: s.nid, placed: false };
       }
     }
+    if (s === undefined) this.roomForSession(now);
     const nid = candidate();
     if (nid === undefined) return undefined;
     if (s !== undefined && s.until <= now) this.expired(key, s);
@@ -245,6 +267,8 @@ export class MemoryStore implements RegistryStore {
       const cur = s !== undefined && s.until > now ? s.nid : undefined;
       const step = adoptStep(reporterKeeps, nid, cur, cur !== undefined && canKeep(this.view.get(cur), service, now));
       if (step === "renew" && s !== undefined) s.until = now + idleMs;
+      else if (step === "create" && s === undefined && this.sessions.size >= this.maxSessions)
+        return { sid, outcome: "refused", nid: "" }; // full: the report re-learns it once there is room
       else if (step === "create" || step === "replace")
         this.sessions.set(key, { nid, until: now + idleMs, bucket: this.sessionExpiry.add(key, now + idleMs) });
       const host = step === "refuse" ? "" : step === "conflict" ? (cur as string) : nid;
@@ -252,6 +276,16 @@ export class MemoryStore implements RegistryStore {
         ? { sid, outcome: outcomeOf[step], nid: host, from: cur }
         : { sid, outcome: outcomeOf[step], nid: host };
     });
+  }
+
+  /** Throws StoreFullError when a new session would pass maxSessions (after ending those already idle). */
+  private roomForSession(now: number): void {
+    if (this.sessions.size < this.maxSessions) return;
+    this.sweepSessions(now);
+    if (this.sessions.size >= this.maxSessions)
+      throw new StoreFullError(
+        `the registry holds ${this.maxSessions} sessions, its limit: no new session is placed until others end`,
+      );
   }
 
   async sessionSet(service: string, sid: string, idleMs: number): Promise<SessionSet | undefined> {
@@ -309,6 +343,11 @@ export class MemoryStore implements RegistryStore {
         this.buckets[s] = this.leases.add(nid, expiresAt);
       }
     }
+    this.sweepSessions(now);
+  }
+
+  /** Ends the sessions idle since before `now`. */
+  private sweepSessions(now: number): void {
     const lastSession = this.sessionExpiry.lastDue(now);
     for (const key of this.sessionExpiry.due(now)) {
       const s = this.sessions.get(key);
