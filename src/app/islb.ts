@@ -161,6 +161,7 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
     });
     down.push("metrics", () => metrics.close());
     const auth = new Authorization({ secrets: config.secrets, adminToken: config.adminToken });
+    const stopping = new AbortController();
     const service = createIslbService(
       store,
       balancer,
@@ -170,6 +171,7 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
         sessionIdleMs: config.sessionIdleMs,
         sessionEvents: config.sessionEvents,
         auth,
+        stopping: stopping.signal,
       },
       { onLookup: metrics.onLookup, onSessionConflict: metrics.onSessionConflict },
     );
@@ -231,6 +233,8 @@ export async function startIslb(config: Config, options: StartOptions = {}): Pro
 
     await server.listen(nc);
     down.push("server", () => server.close());
+    // Before the server's drain: Watch streams end at once (UNAVAILABLE), so they do not hold it.
+    down.push("watches", () => stopping.abort());
     if (config.ionDiscovery) {
       const discovery = serveDiscovery(nc, store, balancer, auth, { sessionIdleMs: config.sessionIdleMs, logger: log });
       down.push("nats-discovery", () => discovery.stop());

@@ -71,6 +71,11 @@ export interface IslbOptions {
    * same setting (openStore does).
    */
   sessionEvents?: SessionEventsMode;
+  /**
+   * Aborted when this instance stops: its Watch streams end at once, UNAVAILABLE with the
+   * revision to resume from (on another instance), instead of holding the stop's drain.
+   */
+  stopping?: AbortSignal;
 }
 
 /** What one FindNode did, for metrics. */
@@ -363,7 +368,7 @@ export function createIslbService(
     },
 
     watch(req: WatchRequest, context: CallContext): AsyncIterable<WatchEvent> {
-      return watchNodes(view, req, context.signal, backlog);
+      return watchNodes(view, req, context.signal, backlog, options.stopping);
     },
 
     async releaseSession(req: ReleaseSessionRequest, context: CallContext): Promise<Empty> {

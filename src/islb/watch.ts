@@ -60,6 +60,7 @@ export async function* watchNodes(
   req: WatchRequest,
   signal: AbortSignal,
   backlog: number,
+  stopping?: AbortSignal,
 ): AsyncGenerator<WatchEvent> {
   checkOptionalToken("service", req.service, true);
   const all = req.service === "" || req.service === "*";
@@ -88,6 +89,17 @@ export async function* watchNodes(
   });
   const onAbort = (): void => queue.end();
   signal.addEventListener("abort", onAbort);
+  let last = 0;
+  // The instance stops: the watcher resumes elsewhere at once (the stop does not wait for it).
+  const onStop = (): void =>
+    queue.fail(
+      new ServerError(
+        Status.UNAVAILABLE,
+        `this islb instance is stopping; resume from revision ${last} (another instance answers)`,
+      ),
+    );
+  if (stopping?.aborted === true) onStop();
+  stopping?.addEventListener("abort", onStop);
   try {
     // Everything up to `rev` comes from here; later changes from the queue.
     const rev = view.revision;
@@ -111,7 +123,7 @@ export async function* watchNodes(
       snapshot();
     }
     initial.push(event(WatchEvent_Type.TYPE_SYNCED, rev));
-    let last = rev;
+    last = rev;
     for (const e of initial) yield e;
     for await (const c of queue) {
       if ("session" in c) {
@@ -133,5 +145,6 @@ export async function* watchNodes(
     unsubscribeSessions();
     stopResync();
     signal.removeEventListener("abort", onAbort);
+    stopping?.removeEventListener("abort", onStop);
   }
 }

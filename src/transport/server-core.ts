@@ -52,6 +52,8 @@ export interface ServerCore {
   publish(subject: string, data: Uint8Array, opts?: { reply?: string; headers?: MsgHdrs }): void;
   /** Publishes in the connection's outbox (frames of calls: batched, in order); size is checked at once. */
   queue(subject: string, data: Uint8Array, opts: { reply?: string } | undefined, onError: (err: unknown) => void): void;
+  /** Publishes what the outbox holds now (a stop sends its last frames before the connection drains). */
+  flush(): void;
   track(call: ActiveCall): void;
   /** The server's wheel of unary-call deadlines. */
   readonly deadlines: DeadlineWheel;
@@ -123,6 +125,7 @@ export function createServerCore(
       if (data.length > maxPayload) throw tooLarge(data.length);
       outbox.publish(subject, data, opts, onError);
     },
+    flush: () => outbox.flush(),
     record: hooks.record,
     deadlines: new DeadlineWheel(),
     buffered: new ByteBudget(options.maxBufferedBytes),

@@ -269,6 +269,8 @@ export class NatsServer {
     const until = Date.now() + core.options.drainMs;
     while (this.active.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     for (const call of [...this.active]) call.shutdown();
+    // Their End frames go now, not at the end of the turn, when the connection may be draining.
+    if (!core.nc.isClosed()) core.flush();
     this.calls?.close();
     if (!core.nc.isClosed()) callSub?.unsubscribe();
     this.subs = [];
