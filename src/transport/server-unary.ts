@@ -59,7 +59,9 @@ class UnaryCall extends WheelDeadline implements ActiveCall, ContextSource {
     super();
   }
 
+  /** Arms the call's deadline; one of 0 (grpc-timeout "0n", say) has passed: DEADLINE_EXCEEDED, the handler not run. */
   startDeadline(ms: number): void {
+    if (ms <= 0) throw serverError(Status.DEADLINE_EXCEEDED, "deadline of 0 ms exceeded before the call began");
     this.deadlineMs = ms;
     this.core.deadlines.add(this, ms);
   }

@@ -35,6 +35,8 @@ export function decodeUnaryRequest(core: ServerCore, method: ServedMethod, data:
     } catch {
       throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} is not valid UTF-8`);
     }
+    if (text !== "" && !text.startsWith("{"))
+      throw serverError(Status.INVALID_ARGUMENT, `the request of ${method.path} must be a JSON object`);
     let bytes: Uint8Array;
     try {
       bytes = codec.requestFromJson(method.path, text === "" ? "{}" : text);

@@ -62,14 +62,16 @@ const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
 /**
  * True when a header-less payload is a JSON request: its first byte that is not JSON
- * whitespace is `{`. No frame of the protocol can start that way (field 1 of Request is unused).
+ * whitespace is `{` (or `[`, a JSON value that is then refused as not an object). No frame of
+ * the protocol can start that way (field 1 of Request is unused).
  * An empty payload also counts as JSON (the empty request).
  */
 export function looksLikeJson(data: Uint8Array): boolean {
   for (let i = 0; i < data.length; i++) {
     const b = data[i] as number;
     if (WS.has(b)) continue;
-    return b === 0x7b;
+    // "[" would be field 11 starting a group, which no frame has.
+    return b === 0x7b || b === 0x5b;
   }
   return true;
 }

@@ -37,9 +37,14 @@ describe("errors and bad input", () => {
   });
 
   test("malformed JSON and non-object JSON: INVALID_ARGUMENT, with the status as a JSON body", async () => {
-    for (const body of ['{"i":', "[1,2]", '{"i": 1} trailing']) {
-      // A header-less "[" would be read as a frame, so name the content type there.
-      const m = await req(HELLO, body, body.startsWith("[") ? { "content-type": "application/json" } : undefined);
+    for (const [body, h] of [
+      ['{"i":', undefined],
+      ["[1,2]", undefined],
+      ["[1,2]", { "content-type": "application/json" }],
+      ['{"i": 1} trailing', undefined],
+    ] as const) {
+      // A header-less "[" is JSON too (no frame begins with it): refused as not an object.
+      const m = await req(HELLO, body, h);
       assert.equal(statusOf(m), Status.INVALID_ARGUMENT, body);
       const j = JSON.parse(new TextDecoder().decode(m.data));
       assert.equal(j.code, Status.INVALID_ARGUMENT);
@@ -108,6 +113,9 @@ describe("errors and bad input", () => {
       void t0;
       const bad = await req(HELLO, "{}", { "grpc-timeout": "soon" });
       assert.equal(statusOf(bad), Status.INVALID_ARGUMENT);
+      // A timeout of 0 has passed before the call began (as in gRPC): the handler does not run.
+      const none = await req(HELLO, "{}", { "grpc-timeout": "0n" });
+      assert.equal(statusOf(none), Status.DEADLINE_EXCEEDED);
     } finally {
       await server.close();
     }
