@@ -9,7 +9,10 @@ import type { Metadata } from "nice-grpc-common";
 
 /** What the registry is configured to require. */
 export interface AuthConfig {
-  /** Registration secrets by service: a node of such a service must present it. */
+  /**
+   * Registration secrets by service: a node of such a service must present it. "*": the secret
+   * of every service without its own (so no service is open to anyone who may register).
+   */
   secrets?: Readonly<Record<string, string>>;
   /** The operator's credential ([islb] admin_token); empty or undefined: none configured. */
   adminToken?: string;
@@ -33,7 +36,12 @@ export class Authorization {
 
   /** True when nodes of `service` must present a secret. */
   needsSecret(service: string): boolean {
-    return this.secrets.has(service);
+    return this.secretOf(service) !== undefined;
+  }
+
+  /** The secret of `service`: its own, else the one for every other service ("*"), if any. */
+  private secretOf(service: string): string | undefined {
+    return this.secrets.get(service) ?? this.secrets.get("*");
   }
 
   /**
@@ -41,7 +49,7 @@ export class Authorization {
    * undefined when it may. The one check every registration path uses.
    */
   registrationProblem(service: string, secret: string): string | undefined {
-    const want = this.secrets.get(service);
+    const want = this.secretOf(service);
     if (want === undefined || same(want, secret)) return undefined;
     return secret === ""
       ? `registering a node of service ${service} needs its secret`

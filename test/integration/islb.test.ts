@@ -301,6 +301,25 @@ describe("registration authorization", () => {
     }
   });
 
+  test('a "*" secret is required of every service without its own: none is open', async () => {
+    const ns = await startNatsServer();
+    const islb = await startIslb(ns.url, { nid: "islb-s2", secrets: { rtc: "s3cret", "*": "any" } });
+    const nc = await connect({ servers: ns.url });
+    const client = createClient(ISLBDefinition, nc);
+    try {
+      const junk = { node: { nid: "junk-1", service: "junk0" } };
+      await assert.rejects(client.register({ registration: junk }), isStatus(Status.PERMISSION_DENIED));
+      assert.ok((await client.register({ registration: junk, secret: "any" })).token.length > 0);
+      const rtc = { node: { nid: "sfu-s2", service: "rtc" } };
+      await assert.rejects(client.register({ registration: rtc, secret: "any" }), isStatus(Status.PERMISSION_DENIED));
+      assert.ok((await client.register({ registration: rtc, secret: "s3cret" })).token.length > 0, "its own wins");
+    } finally {
+      await nc.close();
+      await islb.close();
+      await ns.stop();
+    }
+  });
+
   test("ReleaseSession with the admin token (field or authorization metadata) releases any session; a wrong one is refused", async () => {
     const ns = await startNatsServer();
     const islb = await startIslb(ns.url, { nid: "islb-adm", adminToken: "op-secret" });
