@@ -1,10 +1,11 @@
 /** `islb serve` and `islb gateway` as a person starts them: the embedded gateway's prefix, and start-up mistakes named. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { freePort, startNatsServer } from "../helpers/nats-server.js";
+import { serveWithGateway, stopChild } from "../helpers/serve-gateway.js";
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
@@ -22,26 +23,8 @@ async function islbCli(...args: string[]): Promise<{ code: number | null; stderr
 
 test("islb serve --prefix P --gateway: the embedded gateway carries calls under P", async () => {
   const ns = await startNatsServer();
-  const child = spawn(
-    process.execPath,
-    [MAIN, "serve", "--nats", ns.url, "--prefix", "px", "--nid", "islb-px", "--http", "off"].concat([
-      "--gateway",
-      "127.0.0.1:0",
-      "--log-format",
-      "json",
-    ]),
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  let out = "";
+  const { child, gatewayAt } = await serveWithGateway(["--nats", ns.url, "--prefix", "px", "--nid", "islb-px"]);
   try {
-    const gatewayAt = await new Promise<string>((resolve, reject) => {
-      child.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-        const m = /"gateway":"([^"]+)"/.exec(out);
-        if (m) resolve(m[1] as string);
-      });
-      child.once("exit", (code) => reject(new Error(`islb serve exited ${code}: ${out}`)));
-    });
     // Connect's unary JSON: islb's own answer (NOT_FOUND: no node) shows the call reached it under px.
     const r = await fetch(`http://${gatewayAt}/islb.ISLB/FindNode`, {
       method: "POST",
@@ -52,8 +35,7 @@ test("islb serve --prefix P --gateway: the embedded gateway carries calls under 
     assert.equal(body.code, "not_found", JSON.stringify(body));
     assert.match(body.message ?? "", /no node of service rtc is registered/);
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await stopChild(child);
     await ns.stop();
   }
 });

@@ -7,8 +7,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { RedisStore } from "../../src/registry/redis.js";
-import { NodeState, type NodeRecord } from "../../src/registry/types.js";
-import { toRecord } from "../../src/registry/records.js";
+import { NodeState } from "../../src/registry/types.js";
+import { nodeRecord } from "../helpers/records.js";
 import { startRedisServer, type RedisServerProcess } from "../helpers/redis-server.js";
 import { eventually } from "../helpers/setup.js";
 
@@ -38,20 +38,7 @@ async function pair(): Promise<{ a: RedisStore; b: RedisStore; prefix: string }>
   return { a, b, prefix };
 }
 
-function rec(nid: string): NodeRecord {
-  return toRecord(
-    {
-      node: { nid, service: "rtc", dc: "", rpc: undefined },
-      state: NodeState.NODE_STATE_SERVING,
-      region: "",
-      load: undefined,
-      softLimits: undefined,
-      hardLimits: undefined,
-    },
-    60_000,
-    Date.now(),
-  );
-}
+const rec = (nid: string) => nodeRecord(nid);
 
 /** Scripts Redis has run so far (PLACE is one). */
 async function scripts(): Promise<number> {

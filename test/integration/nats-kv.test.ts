@@ -13,8 +13,8 @@ import { createClient } from "../../src/index.js";
 import { ISLBDefinition, WatchEvent_Type, type WatchEvent } from "../../generated/islb/islb.js";
 import type { Config } from "../../src/app/config.js";
 import { NatsKvStore } from "../../src/registry/nats-kv.js";
-import { NodeState, type NodeRecord, type RegistryEvent } from "../../src/registry/types.js";
-import { toRecord } from "../../src/registry/records.js";
+import type { RegistryEvent } from "../../src/registry/types.js";
+import { nodeRecord } from "../helpers/records.js";
 import { nodeKey, sessionKey } from "../../src/registry/nats-kv-bucket.js";
 import { spawnServer, startNatsServer, type NatsServerProcess } from "../helpers/nats-server.js";
 import { StoreUnavailableError } from "../../src/registry/errors.js";
@@ -56,20 +56,7 @@ async function agent(nid: string, extra = {}, opts = {}) {
   return a.agent;
 }
 
-function rec(nid: string, leaseMs = 60_000): NodeRecord {
-  return toRecord(
-    {
-      node: { nid, service: "rtc", dc: "", rpc: undefined },
-      state: NodeState.NODE_STATE_SERVING,
-      region: "",
-      load: undefined,
-      softLimits: undefined,
-      hardLimits: undefined,
-    },
-    leaseMs,
-    Date.now(),
-  );
-}
+const rec = (nid: string, leaseMs = 60_000) => nodeRecord(nid, "rtc", leaseMs);
 
 async function stores(bucket: string, count = 2): Promise<NatsKvStore[]> {
   const out: NatsKvStore[] = [];

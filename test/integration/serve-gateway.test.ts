@@ -1,45 +1,16 @@
 /** `islb serve --gateway`: the gateway in the same process, on islb's own connection, reached by a stock grpc-js client. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { credentials, makeGenericClientConstructor, Metadata as GrpcMetadata, type ServiceError } from "@grpc/grpc-js";
 import { FindNodeReply, FindNodeRequest } from "../../generated/islb/islb.js";
 import { startNatsServer } from "../helpers/nats-server.js";
 import { startAgent } from "../helpers/islb.js";
-
-const MAIN = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+import { serveWithGateway, stopChild } from "../helpers/serve-gateway.js";
 
 test("islb serve --gateway answers stock gRPC clients for the services on the bus, islb.ISLB among them", async () => {
   const ns = await startNatsServer();
-  const child = spawn(
-    process.execPath,
-    [
-      MAIN,
-      "serve",
-      "--nats",
-      ns.url,
-      "--nid",
-      "islb-gw",
-      "--http",
-      "off",
-      "--gateway",
-      "127.0.0.1:0",
-      "--log-format",
-      "json",
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  let out = "";
+  const { child, gatewayAt } = await serveWithGateway(["--nats", ns.url, "--nid", "islb-gw"]);
   try {
-    const gatewayAt = await new Promise<string>((resolve, reject) => {
-      child.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-        const m = /"gateway":"([^"]+)"/.exec(out);
-        if (m) resolve(m[1] as string);
-      });
-      child.once("exit", (code) => reject(new Error(`islb serve exited ${code}: ${out}`)));
-    });
     const agent = await startAgent(ns.url, "sfu-gw");
     const Client = makeGenericClientConstructor(
       {
@@ -77,8 +48,7 @@ test("islb serve --gateway answers stock gRPC clients for the services on the bu
     await agent.agent.stop();
     await agent.nc.close();
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await stopChild(child);
     await ns.stop();
   }
 });

@@ -10,24 +10,11 @@ import { StoreFullError } from "../../src/registry/errors.js";
 import { Balancer } from "../../src/balancer/balancer.js";
 import { createIslbService } from "../../src/islb/service.js";
 import { ServerError, Status } from "../../src/status.js";
-import { NodeState, type NodeRecord } from "../../src/registry/types.js";
-import { toRecord } from "../../src/registry/records.js";
+import { nodeRecord } from "../helpers/records.js";
 import { registration } from "../../bench/service-fleet.js";
 import { FindNodeRequest } from "../../generated/islb/islb.js";
 
-const rec = (nid: string): NodeRecord =>
-  toRecord(
-    {
-      node: { nid, service: "rtc", dc: "", rpc: undefined },
-      state: NodeState.NODE_STATE_SERVING,
-      region: "",
-      load: undefined,
-      softLimits: undefined,
-      hardLimits: undefined,
-    },
-    60_000,
-    Date.now(),
-  );
+const rec = (nid: string) => nodeRecord(nid);
 
 test("past maxSessions a new session is refused; known ones are still found, and one ended makes room", async () => {
   const s = new MemoryStore({ maxSessions: 3 });

@@ -6,22 +6,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { MemoryStore } from "../../src/registry/memory.js";
-import { NodeState, type NodeRecord } from "../../src/registry/types.js";
-import { ZERO_LOAD, toRecord } from "../../src/registry/records.js";
+import { ZERO_LOAD } from "../../src/registry/records.js";
+import { nodeRecord } from "../helpers/records.js";
 
-const rec = (nid: string, leaseMs: number, now: number): NodeRecord =>
-  toRecord(
-    {
-      node: { nid, service: "rtc", dc: "", rpc: undefined },
-      state: NodeState.NODE_STATE_SERVING,
-      region: "",
-      load: undefined,
-      softLimits: undefined,
-      hardLimits: undefined,
-    },
-    leaseMs,
-    now,
-  );
+const rec = (nid: string, leaseMs: number, now: number) => nodeRecord(nid, "rtc", leaseMs, now);
 const beat = (s: MemoryStore, nid: string, now: number, leaseMs: number) =>
   s.heartbeat(nid, "t", { load: ZERO_LOAD, state: undefined, expiresAt: now + leaseMs, leaseMs }, undefined);
 
