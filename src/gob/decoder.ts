@@ -33,12 +33,14 @@ const MAX_DEPTH = 32;
  * still gets its zero value, and a chain of struct types a few bytes each whose fields are all
  * of the next type has a zero value of 2^depth objects (1 KB of definitions asked for 2^30).
  * Sent values cost at least a byte each; the messages captured from Go's nats-discovery build
- * under 0.1 value per byte (their definitions alone are ~250 bytes). The cap keeps one message
- * (64 KiB on the discovery path) to some 50 ms of decoding and a few MB.
+ * under 0.1 value per byte (their definitions alone are ~250 bytes), so 2 per byte leaves them
+ * twenty times the room. The cap keeps the costliest message to some 10-30 ms of decoding on a
+ * busy 2-core machine: at 131,072 values, 9 KB streams sent 20 times a second took 105-230 ms
+ * each and delayed FindNode by seconds.
  */
-export const VALUES_PER_BYTE = 16;
+export const VALUES_PER_BYTE = 2;
 export const MIN_VALUES = 1024;
-export const MAX_VALUES = 1 << 17;
+export const MAX_VALUES = 1 << 14;
 
 /** The values a stream of `bytes` bytes may build. */
 export const valueBudget = (bytes: number): number => Math.min(MAX_VALUES, MIN_VALUES + VALUES_PER_BYTE * bytes);
