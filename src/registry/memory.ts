@@ -41,11 +41,16 @@ export interface MemoryStoreOptions {
   /** "all": announce each new session placement ("placed") and each idle expiry ("expired"); default "moves": not. */
   sessionEvents?: SessionEventsMode;
   /**
-   * Sessions kept at most (default 1,000,000, about 300 MB): past it a new session is refused
+   * Sessions kept at most (default 1,000,000: 300 MB with short ids, some 750 MB with ids of 250
+   * characters, the longest allowed): past it a new session is refused
    * (StoreFullError) until others end, so callers allowed FindNode cannot exhaust the heap.
    */
   maxSessions?: number;
-  /** Nodes registered at most (default 100,000): past it a new node is refused (StoreFullError). */
+  /**
+   * Nodes registered at most (default 100,000): past it a new node is refused (StoreFullError).
+   * A node with the most ExtraInfo a registration may carry takes some 200 KB of heap, one of
+   * the usual few entries under 1 KB: lower it where nodes may carry much and anyone may register.
+   */
   maxNodes?: number;
 }
 

@@ -154,6 +154,12 @@ export class CallTable {
       if (call.isNative) {
         const ka = call.peerKeepaliveMs;
         if (ka > 0 && now - call.lastReceived > 3 * ka) call.expire();
+        else if (call.awaitingRequest && now - call.openedAt > o.compatStartMs)
+          // A single-request method's request follows its Call at once: pings alone hold nothing.
+          call.end({
+            code: Status.DEADLINE_EXCEEDED,
+            message: `the client sent no request after its Call for ${o.compatStartMs} ms`,
+          });
         else call.keepalive(now);
         continue;
       }

@@ -51,6 +51,11 @@ export class MessageQueue<T> implements AsyncIterable<T> {
   private used = 0;
   /** Bytes of the unread messages taken from `budget`. */
   private budgeted = 0;
+  /**
+   * Bytes of the message the reader took last, still taken from `budget` while it works on it
+   * (a handler that answers a request holds it until it asks for the next one).
+   */
+  private inHand = 0;
   /** True when the last `push` was refused by the shared budget (not by this queue's capacity). */
   overBudget = false;
   private head = 0;
@@ -93,6 +98,13 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     if (this.closed) return false;
     const w = this.waiter;
     if (w !== undefined) {
+      if (this.budget !== undefined) {
+        if (!this.budget.take(bytes)) {
+          this.overBudget = true;
+          return false;
+        }
+        this.inHand = bytes;
+      }
       this.waiter = undefined;
       w.resolve({ value: item, done: false });
       this.onRead?.(cost);
@@ -120,8 +132,16 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     this.bytes.length = 0;
     this.used = 0;
     this.head = 0;
-    this.budget?.give(this.budgeted);
+    this.budget?.give(this.budgeted + this.inHand);
     this.budgeted = 0;
+    this.inHand = 0;
+  }
+
+  /** The reader is done with the message it took last: its bytes go back to the budget. */
+  private putDown(): void {
+    if (this.inHand === 0) return;
+    this.budget?.give(this.inHand);
+    this.inHand = 0;
   }
 
   /**
@@ -159,9 +179,10 @@ export class MessageQueue<T> implements AsyncIterable<T> {
       const cost = this.costs[this.head] as number;
       this.items[this.head] = undefined as T;
       if (this.budget !== undefined) {
+        // Still held while the reader works on it: given back when it asks for the next.
         const b = this.bytes[this.head] as number;
         this.budgeted -= b;
-        this.budget.give(b);
+        this.inHand = b;
       }
       this.head++;
       this.used -= cost;
@@ -186,6 +207,7 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     this.iterated = true;
     return {
       next: () => {
+        this.putDown();
         try {
           const r = this.take();
           if (r !== undefined) return Promise.resolve(r);

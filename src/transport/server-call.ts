@@ -104,6 +104,11 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
     return `${this.core.callInbox}.${this.id}`;
   }
 
+  /** True while a native call of a single-request method has not had its request (see CallTable's start limit). */
+  get awaitingRequest(): boolean {
+    return !this.started && this.requests === undefined && !this.done;
+  }
+
   /** Handles one frame from the client. */
   onFrame(f: Request): void {
     this.lastReceived = Date.now();
@@ -151,7 +156,7 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
         if (this.requests.overBudget) {
           return this.end({
             code: Status.RESOURCE_EXHAUSTED,
-            message: `${this.method.path}: the server's calls hold ${this.core.options.maxBufferedBytes} bytes of unread messages, its limit: try again later`,
+            message: `${this.method.path}: the server's calls hold ${this.core.options.maxBufferedBytes} bytes of waiting messages, its limit: try again later`,
           });
         }
         const what =
@@ -224,7 +229,24 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
     };
     const wait = this.credit?.take(messageCost(length));
     if (wait === undefined) return void send();
-    return wait.then(send);
+    // Waiting for the client's credit, the encoded message counts against what all calls hold.
+    const budget = this.core.buffered;
+    if (!budget.take(length)) {
+      throw serverError(
+        Status.RESOURCE_EXHAUSTED,
+        `${this.method.path}: the server's calls hold ${this.core.options.maxBufferedBytes} bytes of waiting messages, its limit: try again later`,
+      );
+    }
+    return wait.then(
+      () => {
+        budget.give(length);
+        send();
+      },
+      (e: unknown) => {
+        budget.give(length);
+        throw e;
+      },
+    );
   }
 
   /** Sends the header metadata now (before the first message), if it was not sent yet. */

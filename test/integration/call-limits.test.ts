@@ -284,7 +284,7 @@ describe("bounds on what a peer can make a server hold", () => {
         (e) =>
           e instanceof ClientError &&
           e.code === Status.RESOURCE_EXHAUSTED &&
-          /hold 65536 bytes of unread messages/.test(e.details),
+          /hold 65536 bytes of waiting messages/.test(e.details),
       );
       first.abort();
       await held;
@@ -294,6 +294,83 @@ describe("bounds on what a peer can make a server hold", () => {
       assert.ok(await eventually(() => server.stats().bufferedBytes > 40 * 1024, 3000), "taken again");
       again.abort();
       await third;
+    } finally {
+      await server.close();
+      await snc.close();
+    }
+  });
+
+  test("the budget counts the request a handler holds and the responses its client has no room for", async () => {
+    const snc = await connect({ servers: ns.url });
+    const server = createServer({ prefix: "budget2", maxBufferedBytes: 64 * 1024 }).add(TestDefinition, {
+      ...interopService,
+      // Answers each message three times, doubled: the client reads the first (granting room for
+      // the second, which it then holds unread); the third waits for credit it never gives.
+      async *chat(requests) {
+        for await (const r of requests) {
+          const twice = { i: r.i, msg: r.msg + r.msg };
+          yield twice;
+          yield twice;
+          yield twice;
+        }
+      },
+    });
+    await server.listen(snc);
+    try {
+      const client = createClient(TestDefinition, nc, { prefix: "budget2", window: 1024 });
+      const msg = "z".repeat(20 * 1024);
+      async function* one(): AsyncGenerator<{ i: number; msg: string }> {
+        yield { i: 1, msg };
+        await sleep(60_000, undefined, { ref: false });
+      }
+      const first = new AbortController();
+      const held = client.chat(one(), { signal: first.signal })[Symbol.asyncIterator]();
+      await held.next(); // the third answer waits: 20 KiB in the handler's hand, 40 KiB for credit
+      assert.ok(await eventually(() => server.stats().bufferedBytes >= 60 * 1024, 3000), "both counted");
+      const second = client.chat(one())[Symbol.asyncIterator]();
+      await assert.rejects(
+        second.next(),
+        (e) => e instanceof ClientError && e.code === Status.RESOURCE_EXHAUSTED && /waiting messages/.test(e.details),
+      );
+      first.abort();
+      await held.next().catch(() => undefined);
+      assert.ok(await eventually(() => server.stats().bufferedBytes === 0, 3000), "given back when the call ends");
+    } finally {
+      await server.close();
+      await snc.close();
+    }
+  });
+
+  test("a native call of a single-request method whose request never comes ends after compatStartMs", async () => {
+    const snc = await connect({ servers: ns.url });
+    const server = createServer({ prefix: "noreq", compatStartMs: 200, maxPeerKeepaliveMs: 60_000 }).add(
+      TestDefinition,
+      interopService,
+    );
+    await server.listen(snc);
+    try {
+      const frame = encodeRequest({
+        call: {
+          method: "/interop.test.Test/Count",
+          metadata: undefined,
+          nid: "",
+          native: { timeoutMs: 0, window: 65536, keepaliveMs: 60_000, version: 1 },
+        },
+      } as Request);
+      const inbox = createInbox();
+      let ended = 0;
+      const sub = nc.subscribe(`${inbox}.*`, {
+        callback: (_e, m) => {
+          if (decodeResponse(m.data).end?.status?.code === Status.DEADLINE_EXCEEDED) ended++;
+        },
+      });
+      for (let i = 0; i < 10; i++) nc.publish("noreq.interop.test.Test.Count", frame, { reply: `${inbox}.${i}` });
+      assert.ok(await eventually(() => server.stats().frameCalls === 10, 3000), "taken");
+      assert.ok(
+        await eventually(() => server.stats().frameCalls === 0 && ended === 10, 3000),
+        `ended without their request (${ended} of 10; ${JSON.stringify(server.stats())})`,
+      );
+      sub.unsubscribe();
     } finally {
       await server.close();
       await snc.close();
