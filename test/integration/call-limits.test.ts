@@ -27,6 +27,17 @@ const callFrame = encodeRequest({
   call: { method: "/interop.test.Test/Count", metadata: undefined, nid: "", native: undefined },
 } as Request);
 
+/** A native Call frame of interop method `name`, its client declaring a keep-alive of `keepaliveMs`. */
+const nativeCall = (name: string, keepaliveMs: number): Uint8Array =>
+  encodeRequest({
+    call: {
+      method: `/interop.test.Test/${name}`,
+      metadata: undefined,
+      nid: "",
+      native: { timeoutMs: 0, window: 65536, keepaliveMs, version: 1 },
+    },
+  } as Request);
+
 describe("bounds on what a peer can make a server hold", () => {
   let ns: NatsServerProcess;
   let nc: NatsConnection;
@@ -196,15 +207,7 @@ describe("bounds on what a peer can make a server hold", () => {
     const server = createServer({ prefix: "ka0", maxPeerKeepaliveMs: 100 }).add(TestDefinition, interopService);
     await server.listen(snc);
     try {
-      const frame = (keepaliveMs: number): Uint8Array =>
-        encodeRequest({
-          call: {
-            method: "/interop.test.Test/Sum",
-            metadata: undefined,
-            nid: "",
-            native: { timeoutMs: 0, window: 65536, keepaliveMs, version: 1 },
-          },
-        } as Request);
+      const frame = (keepaliveMs: number): Uint8Array => nativeCall("Sum", keepaliveMs);
       const inbox = createInbox();
       const sub = nc.subscribe(`${inbox}.*`, { callback: () => undefined });
       // Twenty calls that declare no keep-alive, and one that declares a day: then silence.
@@ -349,14 +352,7 @@ describe("bounds on what a peer can make a server hold", () => {
     );
     await server.listen(snc);
     try {
-      const frame = encodeRequest({
-        call: {
-          method: "/interop.test.Test/Count",
-          metadata: undefined,
-          nid: "",
-          native: { timeoutMs: 0, window: 65536, keepaliveMs: 60_000, version: 1 },
-        },
-      } as Request);
+      const frame = nativeCall("Count", 60_000);
       const inbox = createInbox();
       let ended = 0;
       const sub = nc.subscribe(`${inbox}.*`, {
