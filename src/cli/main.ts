@@ -146,6 +146,8 @@ addClientFlags(
       await client(flags, (nc) =>
         printWatch(nc, service ?? "", from, flags.json === true, ac.signal, { ...flags, events }),
       );
+      // Ended by Ctrl-C, as `call` is: the shell's 128 + SIGINT.
+      if (ac.signal.aborted) process.exitCode = SIGINT_EXIT;
     },
   );
 

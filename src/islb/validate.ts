@@ -16,7 +16,8 @@ export const LIMITS = {
   paramValue: 1024,
 } as const;
 
-const CONTROL = /[\x00-\x1f\x7f]/;
+/** C0 and C1 control characters and DEL: never printable, in any text islb keeps. */
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/;
 
 /** A node id or service name: one subject token. */
 export function checkToken(what: string, value: string): void {

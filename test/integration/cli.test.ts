@@ -107,9 +107,14 @@ test("islb watch resumes when the islb it watches restarts", async () => {
     agent = await startAgent(ns.url, "sfu-w");
     await until(() => / sfu-w \(rtc, dc1\)/.test(out));
     assert.equal(child.exitCode, null, "still watching");
-  } finally {
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     child.kill("SIGINT");
-    await new Promise((r) => child.once("exit", r));
+    assert.equal(await exited, 130, "Ctrl-C ends the watch as shells report SIGINT");
+  } finally {
+    if (child.exitCode === null) {
+      child.kill("SIGINT");
+      await new Promise((r) => child.once("exit", r));
+    }
     await agent?.agent.stop();
     await agent?.nc.close();
     await islb.close();

@@ -256,6 +256,12 @@ describe("ISLB over NATS (memory store)", () => {
       "a session needs a service",
     );
     await assert.rejects(client.findNode({ sid: "x".repeat(300), service: "rtc" }), isStatus(Status.INVALID_ARGUMENT));
+    for (const sid of ["room\u0000", "room\u001b[2J", "room\u009b2J"])
+      await assert.rejects(
+        client.findNode({ sid, service: "rtc" }),
+        isStatus(Status.INVALID_ARGUMENT),
+        JSON.stringify(sid),
+      );
     await assert.rejects(client.heartbeat({ nid: "sfu-a", token: "" }), isStatus(Status.INVALID_ARGUMENT));
     assert.equal((await client.findNode({})).nodes.length, before, "nothing registered");
     const bad = await nc.request(
