@@ -16,9 +16,10 @@ interface Waiter<T> {
 }
 
 /**
- * Bytes that many queues share (a server's bound on what all its calls hold unread): a queue
- * takes a message's bytes when it keeps the message and gives them back when it is read or
- * dropped. Each call's own window bounds one peer; this bounds them all together.
+ * Bytes that many calls share (a server's bound on the messages all its calls hold waiting):
+ * a queue takes a message's bytes while the message is unread or in its reader's hand, and a
+ * response waiting for the client's credit takes its own. Each call's own window bounds one
+ * peer; this bounds them all together.
  */
 export class ByteBudget {
   private held = 0;
@@ -98,24 +99,16 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     if (this.closed) return false;
     const w = this.waiter;
     if (w !== undefined) {
-      if (this.budget !== undefined) {
-        if (!this.budget.take(bytes)) {
-          this.overBudget = true;
-          return false;
-        }
-        this.inHand = bytes;
-      }
+      if (!this.takeBudget(bytes)) return false;
+      this.inHand = this.budget === undefined ? 0 : bytes;
       this.waiter = undefined;
       w.resolve({ value: item, done: false });
       this.onRead?.(cost);
       return true;
     }
     if (this.used + cost > this.capacity) return false;
+    if (!this.takeBudget(bytes)) return false;
     if (this.budget !== undefined) {
-      if (!this.budget.take(bytes)) {
-        this.overBudget = true;
-        return false;
-      }
       this.bytes.push(bytes);
       this.budgeted += bytes;
     }
@@ -123,6 +116,13 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     this.costs.push(cost);
     this.used += cost;
     return true;
+  }
+
+  /** Takes `bytes` from the shared budget, if there is one; false (and `overBudget`) when it has no room. */
+  private takeBudget(bytes: number): boolean {
+    if (this.budget === undefined || this.budget.take(bytes)) return true;
+    this.overBudget = true;
+    return false;
   }
 
   /** Drops the unread messages, giving their bytes back to the budget (the call is over: nobody reads them). */

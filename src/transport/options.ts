@@ -82,9 +82,10 @@ export interface ServerOptions extends CallLimits {
    */
   compatProbeMs?: number;
   /**
-   * Bytes of request messages all the server's calls together may hold unread (default 256
-   * MiB): each call's window bounds one peer, this bounds them all. A message that would pass
-   * it ends its call RESOURCE_EXHAUSTED.
+   * Bytes of messages all the server's calls together may hold waiting (default 256 MiB):
+   * requests unread or in a handler's hand, and responses waiting for the client's credit.
+   * Each call's window bounds one peer, this bounds them all. A message that would pass it
+   * ends its call RESOURCE_EXHAUSTED.
    */
   maxBufferedBytes?: number;
   /**

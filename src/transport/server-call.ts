@@ -153,12 +153,7 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
     if (this.requests !== undefined) {
       const bytesHeld = messageCost(bytes.length);
       if (!this.requests.push(request, this.native === undefined ? 1 : bytesHeld, bytesHeld)) {
-        if (this.requests.overBudget) {
-          return this.end({
-            code: Status.RESOURCE_EXHAUSTED,
-            message: `${this.method.path}: the server's calls hold ${this.core.options.maxBufferedBytes} bytes of waiting messages, its limit: try again later`,
-          });
-        }
+        if (this.requests.overBudget) return this.end(this.overBudget());
         const what =
           this.native === undefined
             ? `${this.requests.capacity} unread messages`
@@ -232,10 +227,8 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
     // Waiting for the client's credit, the encoded message counts against what all calls hold.
     const budget = this.core.buffered;
     if (!budget.take(length)) {
-      throw serverError(
-        Status.RESOURCE_EXHAUSTED,
-        `${this.method.path}: the server's calls hold ${this.core.options.maxBufferedBytes} bytes of waiting messages, its limit: try again later`,
-      );
+      const st = this.overBudget();
+      throw serverError(st.code, st.message);
     }
     return wait.then(
       () => {
@@ -247,6 +240,14 @@ export class ServerFrameCall implements ActiveCall, ContextSource {
         throw e;
       },
     );
+  }
+
+  /** The status of a call whose message would pass the server's byte budget (maxBufferedBytes). */
+  private overBudget(): StatusInfo {
+    return {
+      code: Status.RESOURCE_EXHAUSTED,
+      message: `${this.method.path}: the server's calls hold ${this.core.options.maxBufferedBytes} bytes of waiting messages, its limit: try again later`,
+    };
   }
 
   /** Sends the header metadata now (before the first message), if it was not sent yet. */

@@ -57,7 +57,7 @@ export interface ServerCore {
   track(call: ActiveCall): void;
   /** The server's wheel of unary-call deadlines. */
   readonly deadlines: DeadlineWheel;
-  /** What all the server's calls hold unread, in bytes (bounded by `maxBufferedBytes`). */
+  /** What all the server's calls hold waiting, in bytes (bounded by `maxBufferedBytes`). */
   readonly buffered: ByteBudget;
   /** True when the server holds `maxCalls` calls: a new one is refused RESOURCE_EXHAUSTED. */
   full(): boolean;

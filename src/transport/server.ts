@@ -58,7 +58,7 @@ export interface ServerStats {
   frameCalls: number;
   /** NATS subscriptions the server holds. */
   subscriptions: number;
-  /** Bytes of request messages its calls hold unread (bounded by `maxBufferedBytes`). */
+  /** Bytes of messages its calls hold waiting (bounded by `maxBufferedBytes`). */
   bufferedBytes: number;
 }
 
