@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import type { NatsConnection } from "nats";
 import { silentLogger } from "../log.js";
 import { applyNatsFlags, type NatsConfig, type NatsFlags } from "./config.js";
-import { connectNats, unreachable } from "./connect.js";
+import { connectNats } from "./connect.js";
 
 export interface ClientFlags extends NatsFlags {
   prefix?: string;
@@ -34,10 +34,5 @@ export function natsConfigOf(f: ClientFlags): NatsConfig {
 }
 
 export async function clientConnection(f: ClientFlags): Promise<NatsConnection> {
-  const c = natsConfigOf(f);
-  try {
-    return (await connectNats(c, "islb cli", silentLogger)).nc;
-  } catch (e) {
-    throw unreachable(c.url, e);
-  }
+  return (await connectNats(natsConfigOf(f), "islb cli", silentLogger)).nc;
 }

@@ -22,7 +22,7 @@ export function connectionOptions(c: NatsConfig, name: string): ConnectionOption
 }
 
 /** A failed connection as every islb command reports it: `cannot connect to NATS at URL: REASON`. */
-export function unreachable(url: string, e: unknown): Error {
+function unreachable(url: string, e: unknown): Error {
   return new Error(`cannot connect to NATS at ${url}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
 }
 
@@ -39,7 +39,7 @@ function isLoopback(url: string): { port: number } | undefined {
 
 /**
  * Connects; when nothing answers at a loopback URL and `startLocal` is set and nats-server is
- * installed, starts one there (with JetStream) and connects to it.
+ * installed, starts one there (with JetStream) and connects to it. A failure names the URL.
  */
 export async function connectNats(
   c: NatsConfig,
@@ -52,7 +52,8 @@ export async function connectNats(
     return { nc: await connect({ ...opts, timeout: 2000 }) };
   } catch (e) {
     const lb = isLoopback(c.url);
-    if (!startLocal || lb === undefined || spawnSync("nats-server", ["--version"]).status !== 0) throw e;
+    if (!startLocal || lb === undefined || spawnSync("nats-server", ["--version"]).status !== 0)
+      throw unreachable(c.url, e);
     log.info({ url: c.url }, "no NATS server answers; starting a local nats-server");
     const child = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(lb.port), "-js"], { stdio: "ignore" });
     const stop = (): void => {
@@ -68,6 +69,6 @@ export async function connectNats(
       }
     }
     stop();
-    throw e;
+    throw unreachable(c.url, e);
   }
 }

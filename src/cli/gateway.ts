@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { pino } from "pino";
 import { createGateway, type GatewayOptions } from "../gateway/index.js";
 import { dottedProblem, tokenProblem } from "../subjects.js";
-import { connectNats, unreachable } from "./connect.js";
+import { connectNats } from "./connect.js";
 import { loadGatewayConfig, type GatewayConfig, type GatewayFlags } from "./gateway-config.js";
 
 /** A mistake in the flags: printed as it is. */
@@ -92,9 +92,7 @@ async function run(flags: GatewayFlags): Promise<void> {
   const f = loadGatewayConfig(flags);
   const { host, port, options } = prepareGateway(f);
   const log = pino({ level: f.logLevel });
-  const { nc } = await connectNats(f.nats, "islb gateway", log).catch((e: unknown) => {
-    throw unreachable(f.nats.url, e);
-  });
+  const { nc } = await connectNats(f.nats, "islb gateway", log);
   const gateway = createGateway(nc, { ...options, logger: log });
   const a = await gateway.listen(port, host);
   process.stdout.write(

@@ -2,7 +2,7 @@
 import { startIslb, type Islb, type StartOptions } from "../app/islb.js";
 import type { Logger } from "../log.js";
 import type { Config } from "./config.js";
-import { connectNats, unreachable } from "./connect.js";
+import { connectNats } from "./connect.js";
 
 export { openStore } from "../app/islb.js";
 
@@ -20,9 +20,7 @@ export function serve(
     tracing: options.tracing,
     gateway: options.gateway,
     connect: async (nats, name) => {
-      const { nc, local } = await connectNats(nats, name, log, options.startLocalNats === true).catch((e: unknown) => {
-        throw unreachable(nats.url, e);
-      });
+      const { nc, local } = await connectNats(nats, name, log, options.startLocalNats === true);
       if (local === undefined) return { nc };
       // The local nats-server is stopped, and waited for (up to 2 s), after the drain.
       const release = (): Promise<void> =>
